@@ -1,0 +1,1 @@
+"""Versioned, append-only parameter records ("spice"); knows nothing of E-QEGS."""
