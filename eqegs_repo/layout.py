@@ -1,0 +1,95 @@
+"""Where files live inside a sample folder and a proposal folder (the app's layout).
+
+Raw input (written by the train-integration app)::
+
+    <sample>/train_integrated.json            marker + integration info
+    <sample>/train_integrated/sensor_<k>.npy  (frames, rows, cols) counts, k = 0..n_sensors-1
+    <sample>/train_integrated/velocity.npy    (frames,) measured drive waveform
+
+Step outputs (written by the analysis app or by us)::
+
+    <sample>/reconstruction/
+    <sample>/q_integration[/<sub>]/
+    <sample>/e_spectrum_and_isf[/<sub>]/
+    <proposal>/download/*.zip
+"""
+import json
+from dataclasses import dataclass
+
+from .errors import BadSample
+
+STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
+REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}
+MAX_MARKER_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class TreeLayout:
+    """File and folder names of the tree; every name can be changed for another layout."""
+
+    marker: str = "train_integrated.json"
+    raw_dir: str = "train_integrated"
+    sensor_file: str = "sensor_{k}.npy"
+    velocity_file: str = "velocity.npy"
+    download_dir: str = "download"
+    steps: tuple = STEPS
+
+    def marker_path(self, sample_path):
+        return f"{sample_path}/{self.marker}"
+
+    def sensor_path(self, sample_path, k):
+        return f"{sample_path}/{self.raw_dir}/{self.sensor_file.format(k=k)}"
+
+    def velocity_path(self, sample_path):
+        return f"{sample_path}/{self.raw_dir}/{self.velocity_file}"
+
+    def never_samples(self):
+        """Folder names that are never samples, whatever they hold."""
+        return {self.download_dir, self.raw_dir, *self.steps}
+
+
+def parse_marker(text, path):
+    """Validate the marker's JSON text and return it as a dict.
+
+    Required: ``n_frames`` (int >= 1), ``n_sensors`` (int >= 1), ``sensor_shape`` ([rows, cols],
+    ints >= 1). Other keys are kept as they are. ``path`` is used in error messages.
+    """
+    try:
+        marker = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadSample(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(marker, dict):
+        raise BadSample(f"{path}: expected a JSON object, found {type(marker).__name__}")
+    for name, kind in REQUIRED_MARKER_FIELDS.items():
+        if name not in marker:
+            raise BadSample(f"{path}: the field {name!r} is missing (required: {', '.join(REQUIRED_MARKER_FIELDS)})")
+        value = marker[name]
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        else:
+            ok = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+            )
+        if not ok:
+            expected = "an integer >= 1" if kind is int else "[rows, cols] with integers >= 1"
+            raise BadSample(f"{path}: field {name!r} must be {expected}, found {value!r}")
+    return marker
+
+
+def read_marker(fs, path):
+    """Read and validate the marker file ``path`` on filesystem ``fs``."""
+    try:
+        size = fs.size(path)
+        if size > MAX_MARKER_BYTES:
+            raise BadSample(f"{path}: marker is {size} bytes; expected a small JSON file (< 1 MiB)")
+        with fs.open(path, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise BadSample(f"{path}: marker file not found") from None
+    except PermissionError as exc:
+        raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise BadSample(f"{path}: cannot be read ({exc})") from None
+    return parse_marker(text, path)

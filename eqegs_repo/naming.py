@@ -1,0 +1,70 @@
+"""Keys (names on disk) and handles (Python identifiers for tab completion).
+
+Rules (documented in docs/layout.md):
+
+* natural order: ``S2 < S10`` — digit runs compare as numbers;
+* a handle is the key with every character outside ``[0-9A-Za-z_]`` replaced by ``_``;
+  it gets the prefix (``p`` for proposals, ``s`` for samples) when it does not start with a
+  letter, and ``<prefix>_`` when it is a Python keyword or a name the object already uses
+  (``all``, ``spice``, ``table``...), so a key never hides a method;
+* keys whose handles collide are taken in natural order: the first keeps the handle, the next
+  ones get ``_2``, ``_3``... (skipping handles that are already taken).
+"""
+import keyword
+import re
+
+_DIGITS = re.compile(r"(\d+)")
+_INVALID = re.compile(r"[^0-9A-Za-z_]")
+
+
+def natural_key(text):
+    """Sort key that orders digit runs by value: ``S2 < S10 < S10a``."""
+    parts = _DIGITS.split(str(text))
+    return tuple((0, int(p), p) if i % 2 else (1, 0, p) for i, p in enumerate(parts))
+
+
+def natural_sorted(keys):
+    """``keys`` in natural order (ties broken by the plain string)."""
+    return sorted(keys, key=lambda k: (natural_key(k), str(k)))
+
+
+def check_key(key, what):
+    """Refuse keys that could leave their folder: empty, ``/``, ``\\``, ``..`` or a leading dot.
+
+    Returns the key; raises :class:`~eqegs_repo.errors.BadInput` naming ``what``.
+    """
+    from .errors import BadInput
+
+    if not isinstance(key, str) or not key:
+        raise BadInput(f"{what} key must be a non-empty string, got {key!r}")
+    if "/" in key or "\\" in key or ".." in key or key.startswith("."):
+        raise BadInput(
+            f"{what} key {key!r} is not a folder name: it must not contain '/', '\\' or '..' "
+            "nor start with '.'"
+        )
+    return key
+
+
+def handles_for(keys, prefix, reserved=()):
+    """Map keys to unique identifiers (see the module docstring for the rules).
+
+    ``keys``: iterable of str; ``prefix``: ``"p"`` or ``"s"``; ``reserved``: names that a
+    handle must not take (the attributes of the class that exposes the handles).
+    Returns dict key -> handle in natural order of the keys.
+    """
+    reserved = set(reserved)
+    taken = set()
+    out = {}
+    for key in natural_sorted(keys):
+        base = _INVALID.sub("_", key)
+        if not base[:1].isalpha():
+            base = prefix + base
+        elif keyword.iskeyword(base) or base in reserved:
+            base = f"{prefix}_{base}"
+        handle, n = base, 1
+        while handle in taken or handle in reserved:
+            n += 1
+            handle = f"{base}_{n}"
+        taken.add(handle)
+        out[key] = handle
+    return out

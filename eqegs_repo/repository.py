@@ -1,0 +1,424 @@
+"""Repository -> Proposal -> Sample: navigation, listing, summaries and tab completion.
+
+Listing reads folder names and checks for the marker file only; no array file is opened until
+a sample's ``.raw`` data or a table with ``check=True`` asks for it. Listings are cached;
+``refresh()`` re-reads them.
+"""
+import html
+
+import fsspec
+import pandas as pd
+
+from . import naming
+from .errors import BadInput, BadSample, HandleNotFound, KeyNotFound
+from .layout import TreeLayout, read_marker
+from .raw import check_sample_files, open_raw
+from .urls import UrlPattern
+
+
+def _ls(fs, path, what):
+    """Names of the sub-folders of ``path``; a clear error when it cannot be read."""
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        raise BadInput(f"{what} folder {path} does not exist") from None
+    except PermissionError as exc:
+        raise BadInput(f"{what} folder {path} cannot be read ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise BadInput(f"{what} folder {path} cannot be read ({exc})") from None
+    return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+
+
+def _html_table(rows):
+    cells = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+class _Container:
+    """Shared navigation of Repository (children: proposals) and Proposal (children: samples).
+
+    Subclasses define ``_child_kind`` (word used in messages), ``_handle_prefix``,
+    ``_list_keys()`` and ``_make_child(key)``.
+    """
+
+    _child_kind = "entry"
+    _handle_prefix = "x"
+    _cache_fields = ("_keys", "_handles", "_children")
+
+    def _reset_cache(self):
+        self._keys = None
+        self._handles = None
+        self._children = {}
+
+    def refresh(self):
+        """Forget cached listings so the next access re-reads the folders."""
+        for child in self._children.values():
+            child.refresh()
+        self._keys = None
+        self._handles = None
+        return self
+
+    def keys(self):
+        """Keys (folder names) of the children, in natural order."""
+        if self._keys is None:
+            self._keys = naming.natural_sorted(self._list_keys())
+        return list(self._keys)
+
+    def all(self):
+        """Dict key -> handle of the children, in natural order (``S2`` before ``S10``)."""
+        if self._handles is None:
+            reserved = set(dir(type(self))) | set(vars(self))
+            self._handles = naming.handles_for(self.keys(), self._handle_prefix, reserved)
+        return dict(self._handles)
+
+    def __len__(self):
+        return len(self.keys())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __contains__(self, key):
+        return key in self.keys()
+
+    def __getitem__(self, key):
+        naming.check_key(key, self._child_kind)
+        if key not in self.keys():
+            raise KeyNotFound(self._child_kind, key, self.keys())
+        if key not in self._children:
+            self._children[key] = self._make_child(key)
+        return self._children[key]
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        by_handle = {h: k for k, h in self.all().items()}
+        if name not in by_handle:
+            raise HandleNotFound(f"{self._child_kind} handle", name, list(by_handle))
+        return self[by_handle[name]]
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.all().values()))
+
+    def _ipython_key_completions_(self):
+        return self.keys()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name in self._cache_fields:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_cache()
+
+
+class Repository(_Container):
+    """The E-QEGS tree under a URL pattern.
+
+    ``url``: a path or any fsspec URL containing ``{proposal}`` and ``{sample}``, e.g.
+    ``/UserData/{account}/EQEGS/{proposal}/{sample}``; other ``{fields}`` are filled from
+    ``fields`` (``Repository(url, account="u0000000")``). ``spice_url``: where spice records
+    live (default: ``.spice/`` folders in the tree; ``"memory://"`` keeps them in memory).
+    ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
+    """
+
+    _child_kind = "proposal"
+    _handle_prefix = "p"
+    _cache_fields = _Container._cache_fields + ("_spice",)
+
+    def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, **fields):
+        self.pattern = UrlPattern.parse(url, fields)
+        self.url = url
+        self.fields = fields
+        self.spice_url = spice_url
+        self.storage_options = dict(storage_options or {})
+        self.layout = layout or TreeLayout()
+        self.fs = fsspec.filesystem(self.pattern.protocol, **self.storage_options)
+        self.root = self.pattern.root
+        self._reset_cache()
+        try:
+            is_dir = self.fs.isdir(self.root)
+        except PermissionError as exc:
+            raise BadInput(f"repository root {self.root} cannot be read ({exc})") from None
+        if not is_dir:
+            raise BadInput(
+                f"repository root {self.root} (from URL {url!r}) does not exist or is not a folder"
+            )
+
+    def _reset_cache(self):
+        super()._reset_cache()
+        self._spice = None
+
+    def _list_keys(self):
+        keys = []
+        for name in _ls(self.fs, self.root, "repository root"):
+            key = self.pattern.proposal_key(name)
+            if key is None or name.startswith(".") or name in self.layout.never_samples():
+                continue
+            if self._has_sample(key):
+                keys.append(key)
+        return keys
+
+    def _has_sample(self, proposal):
+        """True when the proposal holds a sample, or when it cannot be read (shown, not hidden)."""
+        try:
+            return bool(_sample_keys(self, proposal, first_only=True))
+        except BadInput:
+            return True
+
+    def _make_child(self, key):
+        return Proposal(self, key)
+
+    def proposal_keys(self):
+        """Proposal keys in natural order (same as ``list(repo.all())``)."""
+        return self.keys()
+
+    @property
+    def spice(self):
+        """Repository-wide spice records; anchors are proposal keys."""
+        if self._spice is None:
+            from .spice_bind import repository_spice
+
+            self._spice = repository_spice(self)
+        return self._spice
+
+    def table(self):
+        """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""
+        rows = []
+        for key, handle in self.all().items():
+            try:
+                n, problem = len(self[key].keys()), ""
+            except BadInput as exc:
+                n, problem = None, str(exc)
+            rows.append({"key": key, "handle": handle, "samples": n, "problem": problem})
+        return pd.DataFrame(rows, columns=["key", "handle", "samples", "problem"])
+
+    def __repr__(self):
+        keys = self.keys()
+        shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
+        return f"<Repository {self.url} ({self.root}): {len(keys)} proposals: {shown}>"
+
+    def _repr_html_(self):
+        return f"<p>Repository <code>{html.escape(self.url)}</code></p>" + self.table().to_html(index=False)
+
+
+def _sample_keys(repo, proposal, first_only=False):
+    """Sample keys of a proposal: sub-folders matching the pattern that hold the marker."""
+    parent = repo.pattern.samples_parent(proposal)
+    names = naming.natural_sorted(_ls(repo.fs, parent, f"proposal {proposal!r}"))
+    keys = []
+    for name in names:
+        key = repo.pattern.sample_key(name)
+        if key is None or name.startswith(".") or name in repo.layout.never_samples():
+            continue
+        if repo.fs.exists(repo.layout.marker_path(f"{parent}/{name}")):
+            keys.append(key)
+            if first_only:
+                break
+    return keys
+
+
+class Proposal(_Container):
+    """One proposal folder; its children are the samples (folders holding the marker)."""
+
+    _child_kind = "sample"
+    _handle_prefix = "s"
+    _cache_fields = _Container._cache_fields + ("_spice",)
+
+    def __init__(self, repository, key):
+        self.repository = repository
+        self.key = key
+        self.path = repository.pattern.proposal_path(key)
+        self._reset_cache()
+
+    @property
+    def handle(self):
+        return self.repository.all().get(self.key, self.key)
+
+    def _reset_cache(self):
+        super()._reset_cache()
+        self._spice = None
+
+    def _list_keys(self):
+        return _sample_keys(self.repository, self.key)
+
+    def _make_child(self, key):
+        return Sample(self, key)
+
+    def sample_keys(self):
+        """Sample keys in natural order (same as ``list(proposal.all())``)."""
+        return self.keys()
+
+    @property
+    def spice(self):
+        """This proposal's spice records; anchors are sample keys."""
+        if self._spice is None:
+            from .spice_bind import proposal_spice
+
+            self._spice = proposal_spice(self)
+        return self._spice
+
+    def table(self, check=True):
+        """pandas.DataFrame with one row per sample.
+
+        Columns: key, handle, frames, sensors, sensor_shape, dtype, trains, exposure_s, one
+        column per step listing the results on disk (``main`` for the step folder itself,
+        sub-folder names otherwise), and ``problem`` (empty when the sample is fine).
+        ``check``: also read the raw files' headers to find truncated or inconsistent files.
+        """
+        rows = [self[key]._summary(check) for key in self.keys()]
+        return pd.DataFrame(rows, columns=list(Sample._summary_columns()))
+
+    def __repr__(self):
+        keys = self.keys()
+        shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
+        return f"<Proposal {self.key} ({self.path}): {len(keys)} samples: {shown}>"
+
+    def _repr_html_(self):
+        return f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code></p>" + self.table().to_html(index=False)
+
+
+class Sample:
+    """One sample folder: marker, lazy raw data, spice view, results."""
+
+    def __init__(self, proposal, key):
+        self.proposal = proposal
+        self.repository = proposal.repository
+        self.key = key
+        self.path = self.repository.pattern.sample_path(proposal.key, key)
+        self._marker = None
+        self._raw = None
+
+    @property
+    def handle(self):
+        return self.proposal.all().get(self.key, self.key)
+
+    @property
+    def fs(self):
+        return self.repository.fs
+
+    @property
+    def layout(self):
+        return self.repository.layout
+
+    def refresh(self):
+        """Forget the cached marker and raw dataset."""
+        self._marker = None
+        self._raw = None
+        return self
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_raw"] = None
+        return state
+
+    @property
+    def marker(self):
+        """The validated content of ``train_integrated.json`` (dict)."""
+        if self._marker is None:
+            self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
+        return self._marker
+
+    def info(self):
+        """The marker's content plus the raw files' sizes in bytes; reads no array."""
+        out = {"proposal": self.proposal.key, "sample": self.key, "path": self.path}
+        out.update(self.marker)
+        raw_dir = f"{self.path}/{self.layout.raw_dir}"
+        try:
+            entries = self.fs.ls(raw_dir, detail=True)
+        except (FileNotFoundError, PermissionError):
+            entries = []
+        out["files"] = {
+            e["name"].rsplit("/", 1)[-1]: int(e.get("size") or 0)
+            for e in entries
+            if e.get("type") == "file"
+        }
+        out["raw_bytes"] = sum(out["files"].values())
+        return out
+
+    @property
+    def raw(self):
+        """Lazy ``xarray.Dataset``: ``counts(sensor, frame, row, col)``, ``velocity(frame)``.
+
+        Only the headers are read; values are read when asked for, e.g.
+        ``s.raw.counts[:, 100:200].values`` reads frames 100..199 only.
+        """
+        if self._raw is None:
+            self._raw = self.open_raw()
+        return self._raw
+
+    def open_raw(self, chunks=None):
+        """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
+        return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
+
+    @property
+    def spice(self):
+        """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
+        from .spice_bind import sample_spice
+
+        return sample_spice(self)
+
+    def step_results(self):
+        """Dict step -> list of result folders on disk (``"main"`` and sub-folder names)."""
+        out = {}
+        names = set(_ls(self.fs, self.path, "sample"))
+        for step in self.layout.steps:
+            found = []
+            if step in names:
+                step_path = f"{self.path}/{step}"
+                entries = self.fs.ls(step_path, detail=True)
+                if any(e.get("type") == "file" for e in entries):
+                    found.append("main")
+                found += naming.natural_sorted(
+                    n for n in _ls(self.fs, step_path, step) if n not in ("dl", "log")
+                )
+            out[step] = found
+        return out
+
+    @staticmethod
+    def _summary_columns():
+        return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
+                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "problem")
+
+    def _summary(self, check):
+        row = dict.fromkeys(self._summary_columns(), None)
+        row.update(key=self.key, handle=self.handle, problem="")
+        try:
+            m = self.marker
+            row.update(
+                frames=m["n_frames"], sensors=m["n_sensors"],
+                sensor_shape="x".join(map(str, m["sensor_shape"])),
+                dtype=m.get("dtype"), trains=m.get("trains_integrated"),
+                exposure_s=m.get("exposure_s"),
+            )
+            if check:
+                stack, _ = check_sample_files(self.fs, self.path, m, self.layout)
+                row["dtype"] = str(stack.dtype)
+            for step, found in self.step_results().items():
+                row[step] = ",".join(found)
+        except BadInput as exc:
+            row["problem"] = str(exc)
+        return row
+
+    def __repr__(self):
+        where = f"{self.proposal.key}/{self.key}"
+        try:
+            m = self.marker
+        except BadSample as exc:
+            return f"<Sample {where}: broken: {exc}>"
+        rows, cols = m["sensor_shape"]
+        return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
+                f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
+
+    def _repr_html_(self):
+        try:
+            info = self.info()
+        except BadSample as exc:
+            return f"<p>Sample <code>{html.escape(self.key)}</code>: broken: {html.escape(str(exc))}</p>"
+        info["results"] = {k: v for k, v in self.step_results().items() if v}
+        return f"<p>Sample <code>{html.escape(self.key)}</code></p>" + _html_table(info.items())
