@@ -142,13 +142,13 @@ class Repository(_Container):
         self.root = self.pattern.root
         self._reset_cache()
         try:
-            is_dir = self.fs.isdir(self.root)
-        except PermissionError as exc:
+            kind = self.fs.info(self.root).get("type")
+        except FileNotFoundError:
+            raise BadInput(f"repository root {self.root} (from URL {url!r}) does not exist") from None
+        except OSError as exc:
             raise BadInput(f"repository root {self.root} cannot be read ({exc})") from None
-        if not is_dir:
-            raise BadInput(
-                f"repository root {self.root} (from URL {url!r}) does not exist or is not a folder"
-            )
+        if kind != "directory":
+            raise BadInput(f"repository root {self.root} (from URL {url!r}) is not a folder")
 
     def _reset_cache(self):
         super()._reset_cache()

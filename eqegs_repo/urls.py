@@ -83,13 +83,13 @@ class UrlPattern:
             if len(where[f]) != 1:
                 raise BadInput(f"repository URL {url!r} must hold {{{f}}} in exactly one path segment")
         ip, isam = where["proposal"][0], where["sample"][0]
+        if ip == isam:
+            raise BadInput(f"repository URL {url!r}: put {{proposal}} and {{sample}} in separate segments")
         if not ip < isam or isam != len(segments) - 1:
             raise BadInput(
                 f"repository URL {url!r}: {{proposal}} must come before {{sample}}, and the "
                 "sample segment must be the last one (the sample folder)"
             )
-        if "{sample}" in segments[ip] or "{proposal}" in segments[isam]:
-            raise BadInput(f"repository URL {url!r}: put {{proposal}} and {{sample}} in separate segments")
         root = "/".join(segments[:ip]) or "/"
         return cls(url, protocol, root, segments[ip], tuple(segments[ip + 1 : isam]), segments[isam])
 

@@ -1,0 +1,92 @@
+"""The ``eqegs`` command.
+
+``URL`` is a repository URL pattern (``/data/UserData/{account}/EQEGS/{proposal}/{sample}``
+with ``-f account=u0000000``) or simply the EQEGS folder (``/data/UserData/u0000000/EQEGS``),
+to which ``/{proposal}/{sample}`` is appended.
+"""
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from .errors import EqegsError
+from .repository import Repository
+
+
+def _field(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def add_repository_arguments(parser):
+    """The arguments every repository command takes: URL, -f NAME=VALUE, --spice-url."""
+    parser.add_argument("url", metavar="URL", help="repository URL pattern or EQEGS folder")
+    parser.add_argument("-f", "--field", type=_field, action="append", default=[],
+                        metavar="NAME=VALUE", help="fill a {NAME} field of the URL (repeatable)")
+    parser.add_argument("--spice-url", default=None, help="where spice records live")
+
+
+def open_repository(args):
+    """The Repository named by parsed ``args`` (see :func:`add_repository_arguments`)."""
+    url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
+    return Repository(url, spice_url=args.spice_url, **dict(args.field))
+
+
+def print_table(frame, out=None):
+    """Print a DataFrame as a plain-text table without the index."""
+    out = out or sys.stdout
+    if frame.empty:
+        print("(empty)", file=out)
+        return
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        print(frame.to_string(index=False), file=out)
+
+
+def cmd_ls(args):
+    repo = open_repository(args)
+    if args.proposal is None:
+        print_table(repo.table())
+    else:
+        print_table(repo[args.proposal].table())
+
+
+def cmd_info(args):
+    sample = open_repository(args)[args.proposal][args.sample]
+    print(json.dumps(sample.info(), indent=2, default=str))
+    results = {k: v for k, v in sample.step_results().items() if v}
+    print("results:", json.dumps(results) if results else "none")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="eqegs", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ls", help="list proposals, or the samples of one proposal, as a table")
+    add_repository_arguments(p)
+    p.add_argument("proposal", nargs="?", help="proposal key (omit to list proposals)")
+    p.set_defaults(run=cmd_ls)
+
+    p = sub.add_parser("info", help="show a sample's marker and raw files")
+    add_repository_arguments(p)
+    p.add_argument("proposal")
+    p.add_argument("sample")
+    p.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``eqegs``; returns the exit status (0 ok, 1 user error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except EqegsError as exc:
+        print(f"eqegs: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
