@@ -1,0 +1,41 @@
+import fsspec
+import pytest
+from treeutil import write_tree
+
+from eqegs_repo.cli import main
+
+
+@pytest.fixture
+def eqegs_dir(tmp_path):
+    base = tmp_path / "UserData" / "u0000001" / "EQEGS"
+    write_tree(fsspec.filesystem("file"), str(base), {"2025A1234": ["S2", "S10"], "2025B1": ["S1"]})
+    return tmp_path, base
+
+
+def test_ls_lists_proposals_and_samples(eqegs_dir, capsys):
+    tmp_path, base = eqegs_dir
+    assert main(["ls", str(tmp_path) + "/UserData/{account}/EQEGS/{proposal}/{sample}",
+                 "-f", "account=u0000001"]) == 0
+    out = capsys.readouterr().out
+    assert "p2025A1234" in out and "p2025B1" in out
+    assert main(["ls", str(base), "2025A1234"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["key", "handle", "frames"]
+    assert [line.split()[0] for line in out[1:]] == ["S2", "S10"]
+
+
+def test_info_prints_marker_and_file_sizes(eqegs_dir, capsys):
+    _, base = eqegs_dir
+    assert main(["info", str(base), "2025A1234", "S10"]) == 0
+    out = capsys.readouterr().out
+    assert '"n_frames": 6' in out and '"sensor_0.npy"' in out
+
+
+def test_user_errors_exit_1_with_a_message(eqegs_dir, capsys):
+    tmp_path, base = eqegs_dir
+    assert main(["info", str(base), "2025A1234", "S3"]) == 1
+    assert "no sample 'S3'; closest: 'S2'" in capsys.readouterr().err
+    assert main(["ls", str(tmp_path) + "/UserData/{account}/EQEGS/{proposal}/{sample}"]) == 1
+    assert "account" in capsys.readouterr().err
+    assert main(["ls", str(tmp_path / "nowhere")]) == 1
+    assert "does not exist" in capsys.readouterr().err
