@@ -1,0 +1,84 @@
+"""Readable text and HTML tables for views, histories, diffs and the command line."""
+import html
+
+MAX_CELL = 60
+
+
+def format_value(value, limit=MAX_CELL):
+    """Compact one-line text of a value (long values are shortened with an ellipsis)."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(format_value(v, limit) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {format_value(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def text_table(headers, rows):
+    """Fixed-width text table; cells are formatted with :func:`format_value`."""
+    cells = [[format_value(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join([line, rule, *body])
+
+
+def html_table(headers, rows, caption=None):
+    """HTML table for Jupyter (``_repr_html_``)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c if isinstance(c, str) else format_value(c))}</td>"
+                         for c in row) + "</tr>" for row in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+RECORD_HEADERS = ("created", "type", "anchor", "rev", "uuid", "author", "status", "data",
+                  "comment")
+
+
+class RecordList(list):
+    """A list of :class:`~spice.records.Record` that shows itself as a table.
+
+    ``statuses`` maps uuid -> ``current``/``superseded``/``erased``/``conflict``.
+    """
+
+    def __init__(self, records=(), statuses=None):
+        super().__init__(records)
+        self.statuses = dict(statuses or {})
+
+    def rows(self):
+        """One tuple per record, in the order of :data:`RECORD_HEADERS`."""
+        return [(r.created[:19].replace("T", " "), r.type, repr(r.anchor), str(r.revision),
+                 r.uuid[:8], r.author, self.statuses.get(r.uuid, ""),
+                 "(erased)" if r.erased else format_value(r.data), r.comment)
+                for r in self]
+
+    def to_frame(self):
+        """A pandas DataFrame with one row per record (full uuids and data)."""
+        import pandas
+
+        return pandas.DataFrame(
+            [{**r.to_dict(), "status": self.statuses.get(r.uuid, "")} for r in self])
+
+    def __repr__(self):
+        if not self:
+            return "(no records)"
+        return text_table(RECORD_HEADERS, self.rows())
+
+    def _repr_html_(self):
+        return html_table(RECORD_HEADERS, self.rows())
