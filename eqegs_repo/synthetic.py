@@ -1,0 +1,624 @@
+"""Synthetic E-QEGS data with known ground truth (PHYSICS.md §2, §4 SyntheticParams).
+
+:func:`write_tree` writes a whole ``<base_dir>/UserData/<account>/EQEGS`` tree: several
+proposals, samples ``S001, S002, …`` whose frame count differs between proposals, one background
+("scattering noise") run per proposal named :data:`BACKGROUND_SAMPLE_ID` (``S000_noise``), and an
+empty ``download/`` folder per proposal.  :func:`write_sample` writes one sample folder.  The
+ground truth goes next to the tree, never inside a sample folder:
+``<base_dir>/truth/<account>/<proposal>/<sample>.json`` (scalars, parameters) and ``.npz``
+(arrays); read it back with :func:`load_truth`.
+
+Physics lives in :mod:`eqegs_repo.forward`; this module only chooses parameters, draws noise
+with a seeded PCG64 generator and writes files (frames streamed in blocks into
+``np.lib.format.open_memmap`` files, so even the 4.6 GB full preset needs little memory).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import forward as fw
+from .errors import BadInput
+from .layout import TreeLayout
+from .steps.sensors import SensorLayout, split
+
+SCHEMA_VERSION = 1
+BACKGROUND_SAMPLE_ID = "S000_noise"
+"""Sample ID of each proposal's background ("scattering noise") run: no sample, same beam."""
+DEFAULT_ACCOUNT = "u0000000"
+DEFAULT_PROPOSALS = ("2025A1234", "2025B5678")
+TAU_FACTORS = (1.0, 0.5, 2.0, 0.7, 1.4)
+"""Sample k of a proposal (k = 1, 2, …) gets τ₀ × TAU_FACTORS[(k − 1) % 5]: a 'temperature series'."""
+_START = _dt.datetime(2025, 4, 10, 9, 0, 0, tzinfo=_dt.timezone.utc)
+_RUN_STREAM = {"sample": 0, "background": 1}
+_MAX_BLOCK_VALUES = 4_000_000
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    """Parameters of one synthetic run (PHYSICS.md §4 "SyntheticParams"; units in names).
+
+    Drive: ``waveform`` (``triangle``/``band_limited_triangle``/``sine``), ``v_max_mm_s``,
+    ``n_harmonics``, ``phase0`` (cycles), ``velocity_offset_mm_s`` (v₀), ``nonlinearity`` (ε);
+    the recorded waveform is v·``velocity_gain`` + N(0, ``velocity_noise``²).
+    Source: ``source_lines`` ((u mm/s, weight), …), ``source_fwhm_nev`` (Γ_s).
+    Analyser: ``analyser_thickness`` (t_A), ``analyser_fwhm_nev`` (Γ_A),
+    ``thickness_path_factor`` (t_A/cos 2θ for scattered photons), ``doppler_angle_model``.
+    Dynamics: τ_q = ``tau0_ns``·(q/``q0``)^−``tau_exponent`` (or ``tau_table``), ``f_q``
+    (constant, or Gaussian of width ``f_q_width``), KWW ``beta``.
+    Scattering: S(q) = ``s0``[1 + ``s_amplitude``·exp(−(q − ``q_peak``)²/2``s_width``²)],
+    C(q) = ``c0``/(q² + ``kappa_c``²).
+    Beam and detector: ``flux`` Φ (photons per frame per unit), ``flux_drift`` (linear change
+    over the cycle), ``direct_beam_counts`` N_db (per unit flux; Φ·τ_s·N_db = 2e5 counts per
+    frame by default, ≥ 10× the scattering in the ±20 px box), ``beam_sigma_px``,
+    ``sample_transmission`` τ_s, ``dark`` d (counts/frame/pixel), ``read_noise`` (σ per train),
+    ``polarisation_deg`` (None = no polarisation factor).
+    Geometry: ``centre_xy`` (x_c, y_c) px, ``distance_mm`` L, ``pixel_mm`` p, ``wavelength_nm``.
+    Background run: flux Φ/k and dark d/k with k = ``background_scale``, so R_s − k·R_b removes
+    beam, air and dark exactly when τ_s = 1 (k is what ``forward_ratio`` should find).
+    Files: ``sensor_layout``, ``dtype`` (sensor files), ``trains_integrated``, ``frame_rate_hz``.
+    Numerics: ``n_q_nodes`` (q nodes of the image model), ``energy_step_nev``,
+    ``energy_points`` (fine FFT grid).
+    """
+
+    n_frames: int = 4092
+    waveform: str = "band_limited_triangle"
+    v_max_mm_s: float = 10.0
+    n_harmonics: int = 12
+    phase0: float = 0.0
+    velocity_offset_mm_s: float = 0.0
+    nonlinearity: float = 0.0
+    velocity_gain: float = 1.0
+    velocity_noise: float = 0.005
+    source_lines: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
+    source_fwhm_nev: float = 2.0 * fw.GAMMA0_NEV
+    analyser_thickness: float = 3.0
+    analyser_fwhm_nev: float = fw.GAMMA0_NEV
+    thickness_path_factor: bool = False
+    doppler_angle_model: str = "cos2theta"
+    tau0_ns: float = 100.0
+    q0: float = 12.0
+    tau_exponent: float = 2.0
+    tau_table: tuple[tuple[float, float], ...] | None = None
+    f_q: float = 0.7
+    f_q_width: float | None = None
+    beta: float = 1.0
+    s0: float = 20.0
+    s_amplitude: float = 3.0
+    q_peak: float = 14.0
+    s_width: float = 2.0
+    c0: float = 5.0
+    kappa_c: float = 1.0
+    flux: float = 1.0e4
+    flux_drift: float = 0.0
+    direct_beam_counts: float = 20.0
+    beam_sigma_px: float = 1.2
+    sample_transmission: float = 1.0
+    dark: float = 0.5
+    read_noise: float = 0.0
+    polarisation_deg: float | None = None
+    centre_xy: tuple[float, float] = (190.3, 300.7)
+    distance_mm: float = 100.0
+    pixel_mm: float = fw.PIXEL_SIZE_MM
+    wavelength_nm: float = fw.WAVELENGTH_NM
+    background_scale: float = 1.0
+    sensor_layout: SensorLayout = field(default_factory=SensorLayout.default)
+    dtype: str = "uint32"
+    trains_integrated: int = 2000
+    frame_rate_hz: float = 26100.0
+    n_q_nodes: int = 256
+    energy_step_nev: float = 0.05
+    energy_points: int = 2**17
+
+    def __post_init__(self):
+        if int(self.n_frames) < 2:
+            raise BadInput(f"SyntheticParams.n_frames must be >= 2, got {self.n_frames!r}")
+        if np.dtype(self.dtype).kind not in "uif":
+            raise BadInput(f"SyntheticParams.dtype must be a numeric numpy dtype name, got {self.dtype!r}")
+        if not self.background_scale > 0:
+            raise BadInput(f"SyntheticParams.background_scale (k) must be > 0, got {self.background_scale!r}")
+        if not isinstance(self.sensor_layout, SensorLayout):
+            raise BadInput("SyntheticParams.sensor_layout must be a SensorLayout")
+        # Build every physics object once, so bad values fail here with the forward model's message.
+        self.source(), self.analyser(), self.dynamics(), self.scatterers(), self.energy_grid()
+
+    # --- physics objects -------------------------------------------------------------------
+    def source(self) -> fw.SourceSpectrum:
+        return fw.SourceSpectrum(self.source_lines, self.source_fwhm_nev)
+
+    def analyser(self) -> fw.Analyser:
+        return fw.Analyser(self.analyser_thickness, self.analyser_fwhm_nev)
+
+    def dynamics(self) -> fw.Dynamics:
+        return fw.Dynamics(self.tau0_ns, self.q0, self.tau_exponent, self.f_q, self.f_q_width, self.beta, self.tau_table)
+
+    def scatterers(self) -> fw.Scatterers:
+        return fw.Scatterers(self.s0, self.s_amplitude, self.q_peak, self.s_width, self.c0, self.kappa_c)
+
+    def energy_grid(self) -> fw.EnergyGrid:
+        return fw.EnergyGrid(self.energy_step_nev, self.energy_points)
+
+    def velocity(self) -> np.ndarray:
+        """True Doppler velocity v_f, mm/s, shape (n_frames,)."""
+        return fw.drive_velocity(
+            self.n_frames, self.waveform, self.v_max_mm_s, self.n_harmonics, self.phase0,
+            self.velocity_offset_mm_s, self.nonlinearity,
+        )
+
+    def geometry(self) -> fw.PixelGeometry:
+        """Pixel geometry of the whole canvas (the layout's canvas_shape)."""
+        return fw.pixel_geometry(
+            self.sensor_layout.canvas_shape, self.centre_xy, self.distance_mm, self.pixel_mm, self.wavelength_nm
+        )
+
+    def image_model(self, run: str = "sample") -> fw.ImageModel:
+        """Expected-count model of the sample run or of the background run (flux Φ/k, dark d/k)."""
+        scale = 1.0 if run == "sample" else float(self.background_scale)
+        return fw.ImageModel(
+            self.velocity(),
+            self.geometry(),
+            run=run,
+            dynamics=self.dynamics(),
+            scatterers=self.scatterers(),
+            source=self.source(),
+            analyser=self.analyser(),
+            grid=self.energy_grid(),
+            doppler_angle_model=self.doppler_angle_model,
+            thickness_path_factor=self.thickness_path_factor,
+            flux=self.flux / scale,
+            flux_drift=self.flux_drift,
+            direct_beam_counts=self.direct_beam_counts,
+            beam_sigma_px=self.beam_sigma_px,
+            sample_transmission=self.sample_transmission,
+            dark=self.dark / scale,
+            polarisation_deg=self.polarisation_deg,
+            n_q_nodes=self.n_q_nodes,
+        )
+
+    # --- plain data -------------------------------------------------------------------------
+    def to_mapping(self) -> dict:
+        """JSON-friendly dict of every field (the layout as its spice mapping)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, SensorLayout):
+                value = value.to_mapping()
+            elif isinstance(value, tuple):
+                value = json.loads(json.dumps(value))
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_mapping(cls, mapping: dict) -> "SyntheticParams":
+        """Inverse of :meth:`to_mapping`; unknown fields raise BadInput."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(mapping) - names)
+        if unknown:
+            raise BadInput(f"SyntheticParams: unknown fields {unknown}")
+        values = dict(mapping)
+        if "sensor_layout" in values:
+            values["sensor_layout"] = SensorLayout.from_mapping(values["sensor_layout"])
+        for name in ("source_lines", "tau_table"):
+            if values.get(name) is not None:
+                values[name] = tuple(tuple(p) for p in values[name])
+        if values.get("centre_xy") is not None:
+            values["centre_xy"] = tuple(values["centre_xy"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Size preset: sensor shape, per-proposal frame counts, sensor dtype, drive amplitude.
+
+    The canvas is ``n_sensors`` strips of ``sensor_shape``; the geometry is the full-size one
+    scaled by s = min(H/728, W/384): centre (190.3·W/384, 300.7·H/728) and L = 100·s mm, so
+    the S(q) ring (q = 14 nm⁻¹ at r ≈ 268·s px) and the direct beam fit the smaller image.
+    """
+
+    name: str
+    sensor_shape: tuple[int, int]
+    frame_counts: tuple[int, ...]
+    dtype: str
+    v_max_mm_s: float
+    n_q_nodes: int = 256
+    n_sensors: int = 3
+
+    @property
+    def geometry_scale(self) -> float:
+        rows, cols = self.sensor_shape
+        return min(rows / 728.0, self.n_sensors * cols / 384.0)
+
+    def bytes_per_sample(self, proposal_index: int = 0) -> int:
+        """Size of one sample's sensor files on disk (headers excluded)."""
+        rows, cols = self.sensor_shape
+        n_frames = self.frame_counts[proposal_index % len(self.frame_counts)]
+        return self.n_sensors * n_frames * rows * cols * np.dtype(self.dtype).itemsize
+
+
+PRESETS = {
+    "tiny": Preset("tiny", (64, 16), (128, 96), "uint16", 2.0, n_q_nodes=64),
+    "small": Preset("small", (182, 32), (1024, 1000), "uint16", 10.0),
+    "medium": Preset("medium", (364, 64), (2048, 2000), "uint32", 10.0),
+    "full": Preset("full", (728, 128), (4092, 4000), "uint32", 10.0),
+}
+"""tiny: 0.79 MB per sample (tests); small: 36 MB; medium: 573 MB; full: 4.6 GB (benchmarks)."""
+
+
+def preset_params(preset: str = "tiny", proposal_index: int = 0, **overrides) -> SyntheticParams:
+    """SyntheticParams for a size preset (``PRESETS``); frame count from the proposal index.
+
+    ``overrides`` replace any SyntheticParams field (e.g. ``tau0_ns=50``, ``n_frames=64``).
+    """
+    if preset not in PRESETS:
+        raise BadInput(f"unknown synthetic preset {preset!r}; expected one of {sorted(PRESETS)}")
+    p = PRESETS[preset]
+    layout = SensorLayout.strips(p.n_sensors, p.sensor_shape)
+    height, width = layout.canvas_shape
+    base = dict(
+        n_frames=p.frame_counts[proposal_index % len(p.frame_counts)],
+        v_max_mm_s=p.v_max_mm_s,
+        sensor_layout=layout,
+        dtype=p.dtype,
+        n_q_nodes=p.n_q_nodes,
+        centre_xy=(round(190.3 * width / 384.0, 4), round(300.7 * height / 728.0, 4)),
+        distance_mm=100.0 * p.geometry_scale,
+    )
+    base.update(overrides)
+    return SyntheticParams(**base)
+
+
+def spice_mappings(params: SyntheticParams) -> dict:
+    """The ``sensor_layout`` and ``geometry`` record data matching what was simulated.
+
+    Keys follow PHYSICS.md §4 (SensorLayout v1, Geometry v1); seed them into spice so the
+    inverse steps see the simulated detector.
+    """
+    return {
+        "sensor_layout": params.sensor_layout.to_mapping(),
+        "geometry": {
+            "schema_version": 1,
+            "energy_keV": fw.ENERGY_KEV,
+            "wavelength_nm": params.wavelength_nm,
+            "pixel_size_mm": params.pixel_mm,
+            "distance_mm": params.distance_mm,
+            "tilt_rot1": 0.0,
+            "tilt_rot2": 0.0,
+            "polarisation_factor": None if params.polarisation_deg is None else 1.0,
+        },
+    }
+
+
+def suggested_boxes(params: SyntheticParams) -> dict:
+    """Forward-box and direct-beam exclusion half-widths (px) scaled like the geometry
+    (20 and 50 px at full size, at least 4 and 6 px)."""
+    scale = params.distance_mm / 100.0
+    return {
+        "forward_box_halfwidth": max(4, int(round(20 * scale))),
+        "direct_exclusion_halfwidth": max(6, int(round(50 * scale))),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+def _iso(t: _dt.datetime) -> str:
+    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exposure_s(params: SyntheticParams) -> float:
+    return params.trains_integrated * params.n_frames / params.frame_rate_hz
+
+
+def _generators(seed: int, run: str, n_sensors: int) -> tuple[np.random.Generator, list[np.random.Generator]]:
+    """Independent PCG64 streams: one for the velocity monitor, one per sensor."""
+    children = np.random.SeedSequence([int(seed), _RUN_STREAM[run]]).spawn(1 + n_sensors)
+    gens = [np.random.Generator(np.random.PCG64(c)) for c in children]
+    return gens[0], gens[1:]
+
+
+def _atomic_json(path: Path, payload: dict, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _check_range(counts: np.ndarray, dtype: np.dtype, path: Path) -> None:
+    if dtype.kind in "ui":
+        top = np.iinfo(dtype).max
+        if counts.size and counts.max() > top:
+            raise BadInput(
+                f"{path}: simulated counts reach {int(counts.max())}, above the {dtype.name} maximum {top}; "
+                "use a wider dtype (e.g. dtype='uint32') or a lower flux"
+            )
+
+
+def write_sample(
+    path: str | os.PathLike,
+    params: SyntheticParams,
+    seed: int,
+    background: bool = False,
+    *,
+    truth_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    block_frames: int | None = None,
+    start_time: str | None = None,
+    comment: str | None = None,
+    truth_extra: dict | None = None,
+) -> dict:
+    """Write one sample folder (marker, ``sensor_<k>.npy``, ``velocity.npy``) at ``path``.
+
+    ``background=True`` writes the background ("scattering noise") run: same beam and drive,
+    no sample, flux and dark scaled by 1/k (``params.background_scale``).  ``seed`` fixes every
+    random draw (numpy PCG64 streams derived from (seed, run kind)); the output does not depend
+    on ``block_frames`` (frames per streamed block; default keeps blocks near 4 M pixels).
+    The folder is built under a temporary name and moved into place; an existing ``path``
+    raises FileExistsError unless ``overwrite``.  ``truth_path`` (a path without suffix, or
+    ending in ``.json``) receives the truth ``.json`` + ``.npz``; it must lie outside ``path``.
+    ``truth_extra`` entries are added to the truth record.  ``start_time`` (ISO 8601 UTC) and
+    ``comment`` go into the marker.  Returns the truth record (dict, JSON-friendly).
+    """
+    path = Path(path)
+    run = "background" if background else "sample"
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if truth_path is not None:
+        truth_path = Path(truth_path)
+        if truth_path.suffix == ".json":
+            truth_path = truth_path.with_suffix("")
+        if path.resolve() in truth_path.resolve().parents:
+            raise BadInput(f"truth_path {truth_path} lies inside the sample folder {path}; keep the truth outside")
+    layout = params.sensor_layout
+    dtype = np.dtype(params.dtype)
+    files = TreeLayout()
+    if block_frames is None:
+        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
+    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
+    model = params.image_model(run)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / files.raw_dir).mkdir(parents=True)
+    try:
+        measured = fw.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
+        np.save(files.velocity_path(str(tmp)), measured)
+        shape = (params.n_frames,) + layout.sensor_shape
+        stacks = [
+            np.lib.format.open_memmap(files.sensor_path(str(tmp), k), mode="w+", dtype=dtype, shape=shape)
+            for k in range(layout.n_sensors)
+        ]
+        for start in range(0, params.n_frames, block_frames):
+            stop = min(start + block_frames, params.n_frames)
+            parts = split(model.expected(start, stop), layout)
+            for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
+                counts = fw.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))
+                stacks[k][start:stop] = counts
+        for stack in stacks:
+            stack.flush()
+        del stacks
+        start = _dt.datetime.fromisoformat(start_time.replace("Z", "+00:00")) if start_time else _START
+        marker = {
+            "n_frames": int(params.n_frames),
+            "n_sensors": int(layout.n_sensors),
+            "sensor_shape": list(layout.sensor_shape),
+            "dtype": dtype.name,
+            "trains_integrated": int(params.trains_integrated),
+            "exposure_s": round(_exposure_s(params), 3),
+            "frame_rate_hz": float(params.frame_rate_hz),
+            "start_time": _iso(start),
+            "end_time": _iso(start + _dt.timedelta(seconds=_exposure_s(params))),
+            "comment": comment or f"synthetic {run} (eqegs_repo.synthetic, seed {seed})",
+        }
+        (tmp / files.marker).write_text(json.dumps(marker, indent=1))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    truth, arrays = _truth(params, seed, run, model)
+    truth.update(truth_extra or {})
+    if truth_path is not None:
+        _write_truth(truth_path, truth, arrays, overwrite)
+    return truth
+
+
+def _truth(params: SyntheticParams, seed: int, run: str, model: fw.ImageModel) -> tuple[dict, dict]:
+    """Truth record (JSON) and arrays (npz) of one run."""
+    dyn = params.dynamics()
+    q = model.q_nodes
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run": run,
+        "seed": int(seed),
+        "centre_xy": list(params.centre_xy),
+        "distance_mm": params.distance_mm,
+        "wavelength_nm": params.wavelength_nm,
+        "pixel_mm": params.pixel_mm,
+        "analyser": {"thickness": params.analyser_thickness, "fwhm_nev": params.analyser_fwhm_nev},
+        "source": params.source().to_mapping(),
+        "dynamics": dyn.to_mapping() if run == "sample" else None,
+        "flux": params.flux / (1.0 if run == "sample" else params.background_scale),
+        "background_scale_k": params.background_scale,
+        "forward_counts_per_frame": params.flux * params.direct_beam_counts
+        * (params.sample_transmission if run == "sample" else 1.0 / params.background_scale),
+        "suggested": suggested_boxes(params),
+        "spice": spice_mappings(params),
+        "params": params.to_mapping(),
+    }
+    arrays = {
+        "velocity": model.velocity,
+        "flux_per_frame": model.flux_per_frame,
+        "t0": model.t0,
+        "q": q,
+        "source_positions_mm_s": params.source().positions_mm_s,
+        "source_weights": params.source().weights,
+    }
+    if run == "sample":
+        arrays.update(tau_ns=dyn.tau(q), f_q=dyn.nonergodicity(q), tq=model.tq_nodes)
+    return record, arrays
+
+
+def _write_truth(stem: Path, record: dict, arrays: dict, overwrite: bool) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    npz = stem.with_suffix(".npz")
+    if npz.exists() and not overwrite:
+        raise FileExistsError(f"{npz} exists; pass overwrite=True to replace it")
+    tmp = npz.with_name(f".{npz.stem}.partial-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, npz)
+    _atomic_json(stem.with_suffix(".json"), record, overwrite)
+
+
+def truth_stem(base_dir: str | os.PathLike, account: str, proposal: str, sample: str) -> Path:
+    """``<base_dir>/truth/<account>/<proposal>/<sample>`` (add ``.json`` / ``.npz``)."""
+    return Path(base_dir) / "truth" / account / proposal / sample
+
+
+def eqegs_root(base_dir: str | os.PathLike, account: str = DEFAULT_ACCOUNT) -> Path:
+    """``<base_dir>/UserData/<account>/EQEGS``."""
+    return Path(base_dir) / "UserData" / account / "EQEGS"
+
+
+@dataclass(frozen=True)
+class SyntheticTree:
+    """What :func:`write_tree` wrote: the EQEGS root, the truth folder and the sample IDs."""
+
+    base_dir: Path
+    account: str
+    root: Path
+    truth_dir: Path
+    samples: dict  # proposal -> tuple of sample IDs (background first)
+    background_id: str
+    preset: str
+    seed: int
+
+    def url(self) -> str:
+        """Repository URL pattern for this tree."""
+        return f"{self.root}/{{proposal}}/{{sample}}"
+
+
+def _sample_seed(seed: int, proposal_index: int, sample_index: int) -> int:
+    state = np.random.SeedSequence([int(seed), proposal_index, sample_index]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+def write_tree(
+    base_dir: str | os.PathLike,
+    account: str = DEFAULT_ACCOUNT,
+    proposals: tuple[str, ...] = DEFAULT_PROPOSALS,
+    preset: str = "tiny",
+    seed: int = 0,
+    samples_per_proposal: int | tuple[int, ...] = (3, 2),
+    background_id: str = BACKGROUND_SAMPLE_ID,
+    overwrite: bool = False,
+    **overrides,
+) -> SyntheticTree:
+    """Write ``<base_dir>/UserData/<account>/EQEGS/<proposal>/<sample>/…`` plus the truth.
+
+    Proposal i gets ``PRESETS[preset].frame_counts[i % n]`` frames (so proposals differ), a
+    background run ``background_id`` and samples ``S001…`` (``samples_per_proposal``: an int or
+    one int per proposal) whose τ₀ follows :data:`TAU_FACTORS`; all runs of a proposal share the
+    frame count and velocity cycle.  Each proposal also gets an empty ``download/`` folder.
+    ``overrides`` change SyntheticParams fields for every run.  Sample seeds derive from
+    ``seed`` and (proposal index, sample index) and are stored in the truth.
+    """
+    proposals = tuple(proposals)
+    if not proposals:
+        raise BadInput("write_tree: proposals must name at least one proposal")
+    counts = (samples_per_proposal,) * len(proposals) if isinstance(samples_per_proposal, int) else tuple(samples_per_proposal)
+    if len(counts) < len(proposals) or any(int(c) < 1 for c in counts[: len(proposals)]):
+        raise BadInput(
+            f"write_tree: samples_per_proposal must be an int >= 1 or one per proposal ({len(proposals)}), "
+            f"got {samples_per_proposal!r}"
+        )
+    root = eqegs_root(base_dir, account)
+    files = TreeLayout()
+    written = {}
+    clock = _START
+    for p_index, proposal in enumerate(proposals):
+        proposal_dir = root / proposal
+        (proposal_dir / files.download_dir).mkdir(parents=True, exist_ok=True)
+        base = preset_params(preset, p_index, **overrides)
+        ids = [background_id] + [f"S{k:03d}" for k in range(1, int(counts[p_index]) + 1)]
+        for s_index, sample in enumerate(ids):
+            params = base
+            if s_index > 0:
+                params = dataclasses.replace(base, tau0_ns=base.tau0_ns * TAU_FACTORS[(s_index - 1) % len(TAU_FACTORS)])
+            sample_seed = _sample_seed(seed, p_index, s_index)
+            kind = "scattering noise" if s_index == 0 else "sample"
+            write_sample(
+                proposal_dir / sample,
+                params,
+                sample_seed,
+                background=s_index == 0,
+                truth_path=truth_stem(base_dir, account, proposal, sample),
+                overwrite=overwrite,
+                start_time=_iso(clock),
+                comment=f"synthetic {kind} {sample} (eqegs_repo.synthetic preset {preset}, tree seed {seed})",
+                truth_extra={
+                    "tree_seed": int(seed),
+                    "preset": preset,
+                    "account": account,
+                    "proposal": proposal,
+                    "sample": sample,
+                    "background_sample": background_id,
+                },
+            )
+            clock += _dt.timedelta(seconds=_exposure_s(params) + 120.0)
+        written[proposal] = tuple(ids)
+        clock += _dt.timedelta(days=30)
+    return SyntheticTree(Path(base_dir), account, root, Path(base_dir) / "truth" / account, written, background_id, preset, int(seed))
+
+
+@dataclass(frozen=True)
+class SampleTruth:
+    """Ground truth of one synthetic run: ``record`` (the JSON) and ``arrays`` (the npz)."""
+
+    record: dict
+    arrays: dict
+
+    @property
+    def params(self) -> SyntheticParams:
+        return SyntheticParams.from_mapping(self.record["params"])
+
+    @property
+    def dynamics(self) -> fw.Dynamics:
+        """The sample's dynamics; raises BadInput for a background run."""
+        if self.record["dynamics"] is None:
+            raise BadInput(f"run {self.record.get('sample', '')!r} is a background run: it has no sample dynamics")
+        return self.params.dynamics()
+
+    def isf(self, q: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+        """True F(q,t)/S(q) = f_q·exp(−(t/τ_q)^β)."""
+        return self.dynamics.isf(q, t_ns)
+
+
+def load_truth(base_dir: str | os.PathLike, account: str, proposal: str, sample: str) -> SampleTruth:
+    """Read the truth written by :func:`write_tree` for one sample (or its background)."""
+    stem = truth_stem(base_dir, account, proposal, sample)
+    json_path, npz_path = stem.with_suffix(".json"), stem.with_suffix(".npz")
+    if not json_path.exists():
+        raise FileNotFoundError(f"no synthetic truth for {proposal}/{sample}: {json_path} does not exist")
+    record = json.loads(json_path.read_text())
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise BadInput(f"{json_path}: schema_version {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    with np.load(npz_path) as data:
+        arrays = {name: data[name] for name in data.files}
+    return SampleTruth(record, arrays)
