@@ -1,0 +1,241 @@
+"""Q-integration kernels checked against known truth: beam centre, S(q) ring, masks, sectors,
+sparse integration (constant images, streaming, variances), background subtraction."""
+import math
+
+import numpy as np
+import pytest
+
+from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.steps.reconstruction import Roi, detect_roi
+
+SHAPE = (240, 200)
+GEOMETRY = qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=60.0)
+
+
+def ring_image(centre, shape=SHAPE, q_peak=14.0, q_width=1.0, spot_sigma=1.2, spot_counts=2e5, base=20.0):
+    """Frame-summed image: direct-beam spot (σ = spot_sigma px) + S(q) ring + flat level."""
+    yy, xx = np.indices(shape)
+    r = np.hypot(xx - centre[0], yy - centre[1])
+    q = 4 * math.pi / 0.086025 * np.sin(0.5 * np.arctan(r * 0.0726 / 60.0))
+    spot = spot_counts / (2 * math.pi * spot_sigma**2) * np.exp(-(r**2) / (2 * spot_sigma**2))
+    return base * (1 + 3 * np.exp(-((q - q_peak) ** 2) / (2 * q_width**2))) + spot
+
+
+@pytest.mark.parametrize("centre", [(90.3, 110.7), (101.0, 99.5), (77.77, 140.25)])
+def test_beam_centre_within_a_tenth_of_a_pixel(centre):
+    rng = np.random.default_rng(0)
+    image = rng.poisson(ring_image(centre)).astype(np.float64)
+    roi = detect_roi(image).roi
+    for method in ("centroid", "gauss2d"):
+        found = qi.find_beam_centre(image, roi, threshold_frac=0.1, iterations=2, method=method)
+        assert abs(found.x - centre[0]) < 0.1 and abs(found.y - centre[1]) < 0.1, (method, found)
+
+
+def test_beam_centre_recentres_an_off_centre_roi_and_rejects_empty_roi():
+    centre = (90.3, 110.7)
+    image = ring_image(centre)
+    off = Roi(70, 100, 100, 120)  # the spot sits near the ROI's right edge
+    found = qi.find_beam_centre(image, off, iterations=3)
+    assert abs(found.x - centre[0]) < 0.1 and abs(found.y - centre[1]) < 0.1
+    assert abs((found.roi.x0 + found.roi.x1) / 2 - 90) <= 1
+    with pytest.raises(BadInput, match="no direct beam"):
+        qi.find_beam_centre(np.ones(SHAPE), Roi(0, 0, 10, 10))
+    with pytest.raises(BadInput, match="centroid_threshold_frac"):
+        qi.find_beam_centre(image, off, threshold_frac=1.0)
+
+
+def test_pixel_to_q_at_known_radius():
+    r = np.array([0.0, 100.0, 270.0])
+    two_theta = np.arctan(r * 0.0726 / 100.0)
+    expected = 4 * math.pi / 0.086025 * np.sin(two_theta / 2)
+    geometry = qi.DetectorGeometry(0.086025, 0.0726, 100.0)
+    assert np.allclose(geometry.q(r), expected, rtol=1e-12)
+    assert abs(geometry.q(270.0) - 14.115) < 0.01  # PHYSICS.md §2.5: q = 14 nm^-1 near r = 270 px
+    assert np.allclose(geometry.radius(geometry.q(r)), r)
+    with pytest.raises(BadInput, match="distance_mm"):
+        qi.DetectorGeometry(0.086025, 0.0726, 0.0)
+
+
+def test_ring_peak_at_the_right_q_within_one_bin():
+    centre = (90.3, 110.7)
+    image = ring_image(centre, q_peak=10.0, base=20.0, spot_counts=0.0) - 20.0  # ring near r = 114 px
+    keep = qi.direct_beam_keep(SHAPE, centre, 5)
+    bins = qi.RadialBins.uniform(1.0, 200.0)
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, keep)
+    profile = integrator.profile(integrator.integrate(image[None])[0])
+    peak = int(np.nanargmax(profile))
+    assert 100 < peak < 130
+    bin_width_q = integrator.q[peak + 1] - integrator.q[peak]
+    assert abs(integrator.q[peak] - 10.0) <= bin_width_q
+    q_edges = np.linspace(6.0, 14.0, 41)
+    in_q = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.from_q_edges(q_edges, GEOMETRY), keep)
+    profile_q = in_q.profile(in_q.integrate(image[None])[0])
+    assert abs(in_q.q[np.nanargmax(profile_q)] - 10.0) <= 0.2
+    assert np.allclose(in_q.q, 0.5 * (q_edges[1:] + q_edges[:-1]), atol=1e-9)
+
+
+def constant_profile_error(integrator, value):
+    block = np.full((3,) + SHAPE, value, dtype=np.float32)
+    profile = integrator.profile(integrator.integrate(block))
+    used = integrator.npix > 0
+    return np.max(np.abs(profile[:, used] / value - 1.0))
+
+
+@pytest.mark.parametrize("splitting", ["none", "bbox"])
+def test_constant_image_gives_constant_profile_with_and_without_masks(splitting):
+    centre = (90.3, 110.7)
+    bins = qi.RadialBins.uniform(1.0, 200.0)
+    hot = np.zeros(SHAPE, bool)
+    hot[[5, 50, 200], [7, 150, 30]] = True
+    masks = {
+        "none": None,
+        "beam+hot": qi.direct_beam_keep(SHAPE, centre, 12) & ~hot,
+        "sectors": qi.sector_keep(SHAPE, centre, [(350, 20), (100, 150)]) & qi.direct_beam_keep(SHAPE, centre, 3),
+    }
+    for name, keep in masks.items():
+        integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, keep, pixel_splitting=splitting)
+        assert constant_profile_error(integrator, 7.0) < 1e-6, name
+        if keep is not None:
+            assert integrator.npix.sum() <= keep.sum() + 1e-6
+
+
+def test_bbox_splitting_conserves_pixels_and_variance_uses_squared_weights():
+    centre = (90.3, 110.7)
+    bins = qi.RadialBins.uniform(0.5, 400.0)
+    split = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, pixel_splitting="bbox")
+    assert split.npix.sum() == pytest.approx(SHAPE[0] * SHAPE[1], rel=1e-9)
+    assert not split.is_binary
+    rng = np.random.default_rng(3)
+    frame = rng.random(SHAPE)
+    dense = split.matrix.toarray()
+    assert np.allclose(split.integrate_variance(frame[None])[0], (dense**2) @ frame.ravel())
+    assert np.allclose(split.integrate(frame[None])[0], dense @ frame.ravel())
+    plain = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins)
+    assert plain.is_binary
+    assert np.array_equal(plain.integrate_variance(frame[None]), plain.integrate(frame[None]))
+
+
+def test_sectors_follow_clockwise_convention_and_wrap_through_zero():
+    centre = (100.0, 120.0)
+    phi = qi.azimuth_deg(SHAPE, centre)
+    assert phi[120, 150] == 0.0    # +x
+    assert phi[150, 100] == 90.0   # below the centre on screen (y down): clockwise
+    assert phi[120, 50] == 180.0
+    assert phi[90, 100] == 270.0
+    wrapped = qi.sector_keep(SHAPE, centre, [(350, 10)])
+    union = qi.sector_keep(SHAPE, centre, [(350, 360)]) | qi.sector_keep(SHAPE, centre, [(0, 10)])
+    assert np.array_equal(wrapped, union)
+    assert wrapped[120, 150] and not wrapped[120, 50] and not wrapped[150, 100]
+    assert np.array_equal(wrapped, (phi >= 350) | (phi <= 10))
+    both = qi.sector_keep(SHAPE, centre, [(350, 10), (80, 100)])
+    assert np.array_equal(both, wrapped | ((phi >= 80) & (phi <= 100)))
+    assert qi.sector_keep(SHAPE, centre, []).all()
+
+
+def test_sector_errors_are_clear():
+    centre = (100.0, 120.0)
+    with pytest.raises(BadInput, match=r"sectors\[0\] = \[10, 20\] degrees selects no usable pixel"):
+        qi.sector_keep(SHAPE, centre, [(10, 20)], valid=np.zeros(SHAPE, bool))
+    with pytest.raises(BadInput, match=r"sectors\[1\] = \[10, 400\] must lie within \[0, 360\]"):
+        qi.sector_keep(SHAPE, centre, [(0, 10), (10, 400)])
+    with pytest.raises(BadInput, match=r"sectors\[0\] must be a pair"):
+        qi.sector_keep(SHAPE, centre, [(10,)])
+    corner = (0.0, 0.0)  # only 0..90 degrees exist around the top-left corner
+    with pytest.raises(BadInput, match=r"\[180, 260\]"):
+        qi.sector_keep(SHAPE, corner, [(180, 260)])
+
+
+def test_integrator_rejects_bins_and_masks_without_pixels():
+    centre = (90.3, 110.7)
+    with pytest.raises(BadInput, match=r"no used pixel falls in the radial bins r = 500.0..600.0 px"):
+        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins(np.array([500.0, 600.0])))
+    with pytest.raises(BadInput, match="no used pixel"):
+        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), np.zeros(SHAPE, bool))
+    with pytest.raises(BadInput, match="mask has shape"):
+        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), np.ones((3, 3), bool))
+    with pytest.raises(BadInput, match="radial_bin_px"):
+        qi.RadialBins.uniform(0.0, 50)
+    with pytest.raises(BadInput, match="pixel_splitting"):
+        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), pixel_splitting="full")
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50))
+    with pytest.raises(BadInput, match=r"block must be \(frames, 240, 200\)"):
+        integrator.integrate(np.zeros((2, 10, 10)))
+
+
+def test_streamed_blocks_and_threads_match_the_whole_stack():
+    centre = (90.3, 110.7)
+    rng = np.random.default_rng(7)
+    stack = rng.poisson(4.0, size=(23,) + SHAPE).astype(np.uint32)
+    keep = qi.direct_beam_keep(SHAPE, centre, 10) & qi.sector_keep(SHAPE, centre, [(300, 60)])
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1.0, 250.0), keep)
+    whole = integrator.integrate(stack)
+    streamed = np.concatenate([integrator.integrate(stack[a:a + 5]) for a in range(0, 23, 5)])
+    assert np.array_equal(whole, streamed)
+    assert np.array_equal(whole, integrator.integrate(stack.reshape(23, -1), workers=2))
+    dense = integrator.matrix.toarray().astype(np.float64)
+    assert np.allclose(whole, stack.reshape(23, -1).astype(np.float64) @ dense.T)
+    forward = np.concatenate([qi.forward_spectrum(stack[a:a + 5], centre, 4) for a in range(0, 23, 5)])
+    assert np.array_equal(forward, stack[:, 107:115, 87:95].sum(axis=(1, 2)))
+
+
+def test_forward_box_and_background_subtraction_in_q_space():
+    assert qi.box_bounds((10.0, 20.0), 20, (100, 100)) == (0, 41, 0, 31)
+    assert qi.box_bounds((50.0, 50.0), 20, (100, 100)) == (30, 71, 30, 71)  # 41 x 41 px
+    with pytest.raises(BadInput, match="holds no pixel"):
+        qi.box_bounds((500.0, 50.0), 20, (100, 100))
+    fwd_s, fwd_b = np.array([10.0, 30.0]), np.array([5.0, 15.0])
+    assert qi.background_scale("forward_ratio", fwd_s, fwd_b) == 2.0
+    assert qi.background_scale("unity") == 1.0
+    assert qi.background_scale("manual", bg_scale=0.5) == 0.5
+    with pytest.raises(BadInput, match="bg_scale_mode must be one of"):
+        qi.background_scale("auto")
+    with pytest.raises(BadInput, match="positive sum"):
+        qi.background_scale("forward_ratio", fwd_s, np.zeros(2))
+    # Linear: integrate each run once, subtract in q space == integrate the difference image.
+    centre = (90.3, 110.7)
+    rng = np.random.default_rng(11)
+    sample = rng.poisson(6.0, size=(4,) + SHAPE).astype(np.float32)
+    background = rng.poisson(3.0, size=(4,) + SHAPE).astype(np.float32)
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(2.0, 200.0))
+    i_s, i_b = integrator.integrate(sample), integrator.integrate(background)
+    diff, var = qi.subtract_background(i_s, i_s, i_b, i_b, 1.5)
+    assert np.allclose(diff, integrator.integrate(sample.astype(np.float64) - 1.5 * background), atol=1e-3)
+    assert np.allclose(var, i_s + 2.25 * i_b)
+    with pytest.raises(BadInput, match="background run has shape"):
+        qi.subtract_background(i_s, i_s, i_b[:3], i_b[:3], 1.0)
+
+
+def test_hot_pixels_flagged_but_not_the_ring_or_gap_edges():
+    centre = (90.3, 110.7)
+    rng = np.random.default_rng(5)
+    image = rng.poisson(ring_image(centre, spot_counts=0.0) * 5000).astype(np.float64)  # frame-sum levels
+    coverage = np.ones(SHAPE, int)
+    coverage[:, 60:64] = 0  # a sensor gap
+    image[coverage == 0] = 0.0
+    image[30, 40] *= 1.2
+    image[200, 150] += 50000
+    keep = qi.hot_pixel_keep(image, centre, 10.0, valid=qi.coverage_keep(coverage))
+    assert not keep[30, 40] and not keep[200, 150]
+    assert keep.sum() == SHAPE[0] * SHAPE[1] - 2
+    assert qi.hot_pixel_keep(image, centre, None).all()
+    with pytest.raises(BadInput, match="hot_pixel_mad"):
+        qi.hot_pixel_keep(image, centre, -1.0)
+
+
+def test_pixel_normalisation_solid_angle_and_polarisation():
+    centre = (90.3, 110.7)
+    assert qi.pixel_normalisation(SHAPE, centre, GEOMETRY) is None
+    norm = qi.pixel_normalisation(SHAPE, centre, GEOMETRY, solid_angle_correction=True)
+    tth = GEOMETRY.two_theta(qi.pixel_radius(SHAPE, centre))
+    assert np.allclose(norm, np.cos(tth) ** 3)
+    pol = qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=1.0)
+    phi = np.radians(qi.azimuth_deg(SHAPE, centre))
+    assert np.allclose(pol, 1 - np.sin(tth) ** 2 * np.cos(phi) ** 2)
+    bins = qi.RadialBins.uniform(1.0, 200.0)
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, pixel_weights=norm)
+    # An image proportional to the solid angle integrates to a flat corrected profile.
+    profile = integrator.profile(integrator.integrate((5.0 * norm)[None])[0])
+    assert np.nanmax(np.abs(profile - 5.0)) < 1e-5
+    with pytest.raises(BadInput, match="polarisation_factor"):
+        qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=2.0)
