@@ -70,16 +70,21 @@ class Collection:
     listing_ttl : float or None
         Seconds a listing is trusted before reads list the store again (0: list on every
         read; None: only on :meth:`refresh`). Writes always check the head they write onto.
+    prepare : callable, optional
+        ``prepare(type, values) -> values`` applied to the values given to :meth:`seed` and
+        :meth:`update` before they are checked (e.g. to add file hashes); module-level so that
+        the collection pickles.
     """
 
     def __init__(self, store, *, registry=None, order=natural_key, scope="collection",
-                 author=None, listing_ttl=2.0):
+                 author=None, listing_ttl=2.0, prepare=None):
         self.store = open_store(store) if isinstance(store, (str, os.PathLike)) else store
         self.registry = registry
         self.order = order
         self.scope = scope
         self.author = author
         self.listing_ttl = listing_ttl
+        self.prepare = prepare
         self._init_cache()
 
     # --- cache -------------------------------------------------------------------------------
@@ -94,7 +99,8 @@ class Collection:
 
     def __getstate__(self):
         return {key: self.__dict__[key] for key in
-                ("store", "registry", "order", "scope", "author", "listing_ttl")}
+                ("store", "registry", "order", "scope", "author", "listing_ttl",
+                 "prepare")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -313,7 +319,7 @@ class Collection:
         live record, unless ``replace=True`` (then this record replaces all its fields).
         Returns the new :class:`~spice.records.Record`.
         """
-        values = {**(data or {}), **fields}
+        values = self._prepared(type_name, {**(data or {}), **fields})
 
         def build(index):
             top = index.top(type_name, anchor)
@@ -340,6 +346,7 @@ class Collection:
         changes = {**(data or {}), **fields}
         if not changes:
             raise SpiceError(f"update of {type_name} at anchor {anchor!r} names no field to change")
+        changes = self._prepared(type_name, changes)
 
         def build(index):
             if base is not None:
@@ -389,6 +396,9 @@ class Collection:
             return data, _newest_uuid(index.top(target.type, target.anchor))
 
         return self._write(target.type, target.anchor, build, note, author, retry)
+
+    def _prepared(self, type_name, values):
+        return values if self.prepare is None else self.prepare(type_name, dict(values))
 
     def _validated(self, type_name, values):
         if self.registry is None:
