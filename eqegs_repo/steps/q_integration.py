@@ -247,8 +247,9 @@ def hot_pixel_keep(
 ) -> np.ndarray:
     """Mask without hot pixels of the frame-summed image (``hot_pixel_mad``; None switches it off).
 
-    The scattering is isotropic, so each pixel is compared with the median m of the ``valid``
-    pixels in its 1-px ring around ``centre``.  In Poisson units z = (I − m)/√max(m, 1), a pixel
+    The scattering is isotropic, so each pixel is compared with the ring median m(r): the median of
+    the ``valid`` pixels of each 1-px ring around ``centre``, interpolated linearly in r between
+    the rings' mean radii (which follows radial gradients).  In Poisson units z = (I − m)/√max(m, 1), a pixel
     is hot when z exceeds the median of z by more than ``n_mad`` median absolute deviations of z
     (statistics over ``valid`` pixels).  Comparing along rings, not across neighbours, keeps steep
     radial gradients, image edges and sensor-gap edges from looking hot.
@@ -261,14 +262,16 @@ def hot_pixel_keep(
     valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
     if not valid.any():
         raise BadInput("no valid pixel to estimate hot pixels from")
-    ring = np.floor(pixel_radius(summed.shape, centre)).astype(np.int64)[valid]
+    radius = pixel_radius(summed.shape, centre)[valid]
+    ring = np.floor(radius).astype(np.int64)
     values = summed[valid]
     order = np.lexsort((values, ring))
-    ring_sorted, values_sorted = ring[order], values[order]
+    ring_sorted, values_sorted, radius_sorted = ring[order], values[order], radius[order]
     starts = np.flatnonzero(np.r_[True, ring_sorted[1:] != ring_sorted[:-1]])
     counts = np.diff(np.r_[starts, ring_sorted.size])
     medians = 0.5 * (values_sorted[starts + (counts - 1) // 2] + values_sorted[starts + counts // 2])
-    level = np.repeat(medians, counts)
+    ring_radius = np.add.reduceat(radius_sorted, starts) / counts
+    level = np.interp(radius_sorted, ring_radius, medians)
     z_sorted = (values_sorted - level) / np.sqrt(np.maximum(level, 1.0))
     centre_z = float(np.median(z_sorted))
     mad = float(np.median(np.abs(z_sorted - centre_z)))
