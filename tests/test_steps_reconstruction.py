@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps.sensors import SensorLayout, combine
 from eqegs_repo.steps.reconstruction import (
     FrameSumAccumulator,
     Roi,
@@ -18,9 +19,12 @@ def spot_image(shape=(728, 384), centre=(190.3, 300.7), sigma=1.2, peak=500.0, b
     return base + peak * np.exp(-r2 / (2 * sigma**2))
 
 
-def tile_combine(blocks, layout):
-    """A three-strip tiled layout: sensor k lands in columns [k*cols, (k+1)*cols)."""
-    return np.concatenate([np.asarray(b, dtype=np.float32) for b in blocks], axis=2)
+def small_layout(mode="tile"):
+    """Three 20 x 8 strips side by side on a 20 x 26 canvas with a 1-px gap after each of the
+    first two, the middle one flipped left-right (tile), or all three overlaid (sum)."""
+    offsets = [(0, 0), (0, 9), (0, 18)] if mode == "tile" else [(0, 0), (0, 0), (0, 0)]
+    canvas = (20, 26) if mode == "tile" else (20, 8)
+    return SensorLayout(3, (20, 8), mode, offsets, ["none", "lr", "none"], canvas)
 
 
 def test_auto_roi_is_75_by_49_around_the_maximum():
@@ -76,20 +80,26 @@ def test_validate_roi_accepts_inclusive_corners_and_names_bad_fields():
         validate_roi(5, 0, 30, 10.5, (728, 384))
 
 
-def test_streamed_frame_sum_equals_whole_sum():
+@pytest.mark.parametrize("mode", ["tile", "sum"])
+def test_streamed_frame_sum_equals_whole_sum(mode):
     rng = np.random.default_rng(1)
+    layout = small_layout(mode)
     sensors = [rng.poisson(5.0, size=(37, 20, 8)).astype(np.uint32) for _ in range(3)]
-    whole = tile_combine(sensors, None).sum(axis=0, dtype=np.float64)
-    acc = FrameSumAccumulator(layout=None, combine=tile_combine)
+    whole = combine(sensors, layout).sum(axis=0, dtype=np.float64)
+    acc = FrameSumAccumulator(layout)
     for start in range(0, 37, 10):
         acc.add([s[start:start + 10] for s in sensors])
     assert acc.n_frames == 37
     assert np.array_equal(acc.image, whole)
+    if mode == "tile":
+        assert np.array_equal(acc.coverage[0], [1] * 8 + [0] + [1] * 8 + [0] + [1] * 8)
+        assert np.all(acc.image[:, [8, 17]] == 0)
+        assert np.array_equal(acc.image[:, 9:17], sensors[1].sum(axis=0)[:, ::-1])
 
 
 def test_frame_sum_accumulator_rejects_inconsistent_blocks():
-    acc = FrameSumAccumulator(layout=None, combine=tile_combine)
+    acc = FrameSumAccumulator(small_layout())
     with pytest.raises(BadInput, match="disagree on the number of frames"):
-        acc.add([np.zeros((3, 4, 4)), np.zeros((2, 4, 4))])
+        acc.add([np.zeros((3, 20, 8)), np.zeros((2, 20, 8)), np.zeros((3, 20, 8))])
     with pytest.raises(BadInput, match=r"\(frames, rows, cols\)"):
-        acc.add([np.zeros((4, 4))])
+        acc.add([np.zeros((20, 8))] * 3)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps.sensors import SensorLayout, combine, coverage
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,17 @@ class RoiDetection:
 class FrameSumAccumulator:
     """Accumulates the frame-summed image I_Σ = Σ_f R[f] over blocks of sensor frames.
 
-    ``layout`` is the sensor layout handed to ``combine(sensor_blocks, layout) -> (frames, H, W)``,
-    which defaults to :func:`eqegs_repo.steps.sensors.combine` (any linear function with the same
-    signature works, e.g. in tests).  Each call of
-    :meth:`add` takes one block per sensor, shape (frames, rows, cols), with the same number of
-    frames; the block is summed over frames per sensor in float64 and only the (1, rows, cols)
-    sums are combined.  :attr:`image` is the running (H, W) float64 sum, :attr:`n_frames` the
-    number of frames added.
+    ``layout`` is a :class:`~eqegs_repo.steps.sensors.SensorLayout`.  Each call of :meth:`add`
+    takes one block per sensor, shape (frames, rows, cols), with the same number of frames; the
+    block is summed over frames per sensor in float64 and only the (1, rows, cols) sums are placed
+    on the canvas by :func:`~eqegs_repo.steps.sensors.combine` (float32, i.e. ~6e-8 relative
+    rounding per block).  :attr:`image` is the running (H, W) float64 sum, :attr:`n_frames` the
+    number of frames added; :attr:`coverage` the layout's (H, W) coverage map (0 in gaps).
     """
 
-    def __init__(self, layout, combine=None):
-        if combine is None:
-            from eqegs_repo.steps.sensors import combine
+    def __init__(self, layout: SensorLayout):
         self._layout = layout
-        self._combine = combine
+        self.coverage = coverage(layout)
         self.image: np.ndarray | None = None
         self.n_frames = 0
 
@@ -108,7 +106,7 @@ class FrameSumAccumulator:
         if n == 0:
             return
         sums = [np.sum(b, axis=0, dtype=np.float64)[None] for b in sensor_blocks]
-        block_image = np.asarray(self._combine(sums, self._layout)[0], dtype=np.float64)
+        block_image = combine(sums, self._layout)[0].astype(np.float64)
         self.image = block_image if self.image is None else self.image + block_image
         self.n_frames += n
 
