@@ -222,10 +222,18 @@ class TypeSchema:
     def validate(self, data):
         """Check and normalise ``data`` (a mapping of the fields present); return a new dict.
 
+        A ``schema_version`` key equal to this schema's version is accepted and dropped (the
+        record carries it); another version is refused.
+
         Raises SpiceValidationError naming the type, the field, the value and the allowed values.
         """
         known = {field.name: field for field in self.fields}
         out = {}
+        data = dict(data)
+        version = data.pop("schema_version", self.version)  # kept in the record, not in data
+        if version != self.version:
+            raise SpiceValidationError(f"{self.name}: data written for schema version "
+                                       f"{version!r}; this is version {self.version}")
         for name, value in data.items():
             if name in known:
                 out[name] = known[name].check(value, f"{self.name}.{name}")

@@ -1,0 +1,244 @@
+"""``eqegs spice``: show and edit spice parameter records from the shell.
+
+Sub-commands (each takes ``URL PROPOSAL`` like the other commands)::
+
+    eqegs spice show URL PROPOSAL [SAMPLE]             current records, or a sample's view
+    eqegs spice seed URL PROPOSAL TYPE --anchor A k=v ...
+    eqegs spice update URL PROPOSAL TYPE --anchor A k=v ...
+    eqegs spice erase URL PROPOSAL TYPE --anchor A
+    eqegs spice history URL PROPOSAL TYPE [--anchor A]
+    eqegs spice diff URL PROPOSAL A B                  two sample keys, or two record uuids
+    eqegs spice import-table URL PROPOSAL PATH         the app's data_table.csv
+    eqegs spice types [TYPE]                           fields, units, ranges, defaults
+
+``--scope repository`` works on the repository-wide records (anchors are proposal keys).
+Values are read as YAML scalars or lists (``3``, ``1.5``, ``null``, ``true``, ``[1, 2]``);
+fields declared as text keep the text as typed.
+"""
+import argparse
+import sys
+
+import yaml
+
+from spice import SpiceError
+from spice.display import text_table
+
+from . import params
+from .errors import EqegsError
+
+
+def _assignment(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, found {text!r}")
+    return name.strip(), value
+
+
+class _AnchorThenValues(argparse.Action):
+    """``--anchor A [FIELD=VALUE ...]``: the first word is the anchor, the rest are values
+    (argparse cannot give a positional list after an option otherwise)."""
+
+    def __call__(self, parser, namespace, words, option_string=None):
+        namespace.anchor = words[0]
+        try:
+            extra = [_assignment(word) for word in words[1:]]
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        namespace.values = list(getattr(namespace, "values", None) or []) + extra
+
+
+def parse_value(type_name, field, text):
+    """The Python value of ``FIELD=VALUE`` text for a field of a type."""
+    schema = params.REGISTRY.get(type_name)
+    kind = None
+    if schema is not None and field in [f.name for f in schema.fields]:
+        kind = schema.field(field).kind
+    if kind == "str" and text.strip() not in ("null", "~"):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _fields(args):
+    return {name: parse_value(args.type, name, text) for name, text in args.values}
+
+
+def _collection(repo, args):
+    if args.scope == "repository":
+        return repo.spice
+    return repo[args.proposal].spice
+
+
+def cmd_show(repo, args, out):
+    """Print a sample's resolved view, or the current records of the scope."""
+    if args.sample:
+        view = repo[args.proposal][args.sample].spice
+        rows = view.rows()
+        if args.type:
+            rows = [row for row in rows if row[0] == args.type]
+        print(view._title(), file=out)
+        print(text_table(("type", "field", "value", "unit", "source"), rows), file=out)
+        problems = view.problems
+    else:
+        collection = _collection(repo, args)
+        current = collection.current()
+        if args.type:
+            current = type(current)([r for r in current if r.type == args.type],
+                                    current.statuses)
+        print(f"{collection.scope} records in {collection.store.url}:", file=out)
+        print(repr(current), file=out)
+        problems = collection.problems
+    for problem in problems:
+        print(f"! skipped {problem}", file=out)
+
+
+def cmd_seed(repo, args, out):
+    record = _collection(repo, args).seed(args.type, args.anchor, _fields(args),
+                                          comment=args.comment, author=args.author,
+                                          replace=args.replace)
+    print(f"seeded {record.type} at {record.anchor!r}: revision {record.revision}, "
+          f"uuid {record.uuid}", file=out)
+
+
+def cmd_update(repo, args, out):
+    record = _collection(repo, args).update(args.type, args.anchor, _fields(args),
+                                            comment=args.comment, author=args.author,
+                                            base=args.base, retry=args.retry)
+    print(f"updated {record.type} at {record.anchor!r}: revision {record.revision}, "
+          f"uuid {record.uuid}", file=out)
+
+
+def cmd_erase(repo, args, out):
+    record = _collection(repo, args).erase(args.type, args.anchor, comment=args.comment,
+                                           author=args.author)
+    print(f"erased {record.type} at {record.anchor!r}: revision {record.revision}, "
+          f"uuid {record.uuid}", file=out)
+
+
+def cmd_history(repo, args, out):
+    print(repr(_collection(repo, args).history(args.type, args.anchor)), file=out)
+
+
+def cmd_diff(repo, args, out):
+    """Diff two samples' views (both names are sample keys) or two records (uuids)."""
+    proposal = repo[args.proposal]
+    keys = set(proposal.sample_keys())
+    if args.scope == "proposal" and args.a in keys and args.b in keys:
+        print(repr(proposal[args.a].spice.diff(proposal[args.b].spice)), file=out)
+    else:
+        print(repr(_collection(repo, args).diff(args.a, args.b)), file=out)
+
+
+def cmd_import_table(repo, args, out):
+    report = repo[args.proposal].spice.import_data_table(args.path, dry_run=args.dry_run,
+                                                         author=args.author)
+    print(repr(report), file=out)
+
+
+def cmd_types(args, out):
+    """Print the fields of one type (or of all) with kind, unit, allowed values and default."""
+    rows = [(r["type"], r["field"], r["unit"], r["allowed"], r["default"],
+             "required" if r["required"] else "")
+            for r in params.schema_rows() if args.type in (None, r["type"])]
+    if not rows:
+        raise EqegsError(f"unknown spice type {args.type!r}; known: "
+                         f"{', '.join(params.REGISTRY)}")
+    print(text_table(("type", "field", "unit", "allowed", "default", ""), rows), file=out)
+
+
+COMMANDS = {"show": cmd_show, "seed": cmd_seed, "update": cmd_update, "erase": cmd_erase,
+            "history": cmd_history, "diff": cmd_diff, "import-table": cmd_import_table}
+
+
+def register(subparsers):
+    """Add the ``spice`` command (with its sub-commands) to an argparse sub-parser set."""
+    from .cli import add_repository_arguments
+
+    spice = subparsers.add_parser("spice", help="show and edit spice parameter records",
+                                  description=__doc__.splitlines()[0])
+    sub = spice.add_subparsers(dest="spice_command", required=True)
+
+    def command(name, help_text, scope=True):
+        parser = sub.add_parser(name, help=help_text)
+        add_repository_arguments(parser)
+        parser.add_argument("proposal", metavar="PROPOSAL", help="proposal key")
+        if scope:
+            parser.add_argument("--scope", choices=("proposal", "repository"),
+                                default="proposal",
+                                help="proposal records (anchors: samples; default) or "
+                                     "repository records (anchors: proposals)")
+        parser.set_defaults(run=run)
+        return parser
+
+    def writer(parser, with_values):
+        parser.add_argument("type", metavar="TYPE", help="parameter type, e.g. roi")
+        if with_values:
+            parser.add_argument("--anchor", default="", nargs="+", action=_AnchorThenValues,
+                                metavar="A",
+                                help="key from which on the record applies ('' = default); "
+                                     "FIELD=VALUE words may follow")
+            parser.add_argument("values", metavar="FIELD=VALUE", nargs="*", type=_assignment)
+        else:
+            parser.add_argument("--anchor", required=True,
+                                help="key from which on the record applies ('' = default)")
+        parser.add_argument("--comment", default="", help="why (stored in the record)")
+        parser.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
+
+    p = command("show", "a sample's resolved parameters, or the current records")
+    p.add_argument("sample", metavar="SAMPLE", nargs="?", help="sample key")
+    p.add_argument("--type", default=None, help="only this type")
+
+    for name, help_text in (("seed", "write the first record of a type at an anchor"),
+                            ("update", "merge changes into a new revision at an anchor")):
+        p = command(name, help_text)
+        writer(p, with_values=True)
+        if name == "seed":
+            p.add_argument("--replace", action="store_true",
+                           help="replace a live record at the anchor")
+        else:
+            p.add_argument("--base", default=None, help="uuid to start from (conflicts)")
+            p.add_argument("--retry", action="store_true",
+                           help="re-merge on the new head if another writer was first")
+
+    p = command("erase", "erase a type at an anchor (keys fall back to the previous anchor)")
+    writer(p, with_values=False)
+
+    p = command("history", "every record of a type, oldest first")
+    p.add_argument("type", metavar="TYPE")
+    p.add_argument("--anchor", default=None, help="only this anchor")
+
+    p = command("diff", "differences between two samples' views or two records")
+    p.add_argument("a", metavar="A", help="sample key or record uuid (prefix)")
+    p.add_argument("b", metavar="B", help="sample key or record uuid (prefix)")
+
+    p = command("import-table", "import the app's data_table.csv as calibration records",
+                scope=False)
+    p.add_argument("path", metavar="PATH", help="data_table.csv (path or URL)")
+    p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    p.add_argument("--author", default=None)
+
+    p = sub.add_parser("types", help="fields, units, ranges and defaults of the types")
+    p.add_argument("type", metavar="TYPE", nargs="?", default=None)
+    p.set_defaults(run=run)
+    return spice
+
+
+def run(args, out=None, repo=None):
+    """Run a parsed ``eqegs spice`` command; spice errors become EqegsError (exit status 1).
+
+    ``repo`` (a Repository) skips opening one from ``args``.
+    """
+    out = out or sys.stdout
+    try:
+        if args.spice_command == "types":
+            cmd_types(args, out)
+            return
+        if repo is None:
+            from .cli import open_repository
+
+            repo = open_repository(args)
+        COMMANDS[args.spice_command](repo, args, out)
+    except SpiceError as exc:
+        raise EqegsError(f"spice: {exc}") from exc
