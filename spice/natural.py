@@ -13,15 +13,13 @@ def natural_key(key):
     Ties between spellings of one number (``S01`` and ``S1``) are broken by the raw text,
     so the order is total and deterministic.
     """
-    parts = []
+    parts, raw = [], []
     for i, chunk in enumerate(_DIGITS.split(str(key))):
         if not chunk:
             continue
-        if i % 2:  # a run of digits
-            parts.append((0, int(chunk), chunk))
-        else:
-            parts.append((1, chunk.casefold(), chunk))
-    return tuple(parts)
+        parts.append((0, int(chunk)) if i % 2 else (1, chunk.casefold()))
+        raw.append(chunk)
+    return (tuple(parts), tuple(raw))
 
 
 def natural_sorted(keys):
