@@ -393,20 +393,20 @@ def write_sample(
         measured = fw.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
         np.save(files.velocity_path(str(tmp)), measured)
         shape = (params.n_frames,) + layout.sensor_shape
-        stacks = [
-            np.lib.format.open_memmap(files.sensor_path(str(tmp), k), mode="w+", dtype=dtype, shape=shape)
-            for k in range(layout.n_sensors)
-        ]
+        sensor_paths = [files.sensor_path(str(tmp), k) for k in range(layout.n_sensors)]
+        for sensor_path in sensor_paths:  # header + full-size (sparse) file
+            np.lib.format.open_memmap(sensor_path, mode="w+", dtype=dtype, shape=shape).flush()
         for start in range(0, params.n_frames, block_frames):
             stop = min(start + block_frames, params.n_frames)
             parts = split(model.expected(start, stop), layout)
             for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
                 counts = fw.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
                 _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))
-                stacks[k][start:stop] = counts
-        for stack in stacks:
-            stack.flush()
-        del stacks
+                # Map the file only while writing this block, so written pages leave our RSS.
+                stack = np.lib.format.open_memmap(sensor_paths[k], mode="r+")
+                stack[start:stop] = counts
+                stack.flush()
+                del stack
         start = _dt.datetime.fromisoformat(start_time.replace("Z", "+00:00")) if start_time else _START
         marker = {
             "n_frames": int(params.n_frames),
