@@ -221,3 +221,12 @@ def test_bad_input_is_refused(tmp_path):
         sy.SyntheticParams.from_mapping({"n_frame": 3})
     with pytest.raises(ValueError, match="f_q"):
         tiny_params(f_q=1.5)
+
+
+def test_spice_mappings_validate_against_the_parameter_schemas():
+    from eqegs_repo import params as eqegs_params
+
+    for preset in ("tiny", "full"):
+        mappings = sy.spice_mappings(sy.preset_params(preset))
+        eqegs_params.SENSOR_LAYOUT.validate(mappings["sensor_layout"])
+        eqegs_params.GEOMETRY.validate(mappings["geometry"])
