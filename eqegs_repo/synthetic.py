@@ -27,7 +27,7 @@ import numpy as np
 from . import forward as fw
 from .errors import BadInput
 from .layout import TreeLayout
-from .steps.sensors import SensorLayout, split
+from .steps.sensors import SensorLayout, coverage, split
 
 SCHEMA_VERSION = 1
 BACKGROUND_SAMPLE_ID = "S000_noise"
@@ -608,6 +608,25 @@ class SampleTruth:
     def isf(self, q: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
         """True F(q,t)/S(q) = f_q·exp(−(t/τ_q)^β)."""
         return self.dynamics.isf(q, t_ns)
+
+    def isf_in_q_range(self, q_min: float, q_max: float, t_ns: np.ndarray) -> np.ndarray:
+        """The ISF of the scattering summed over all recorded pixels with q_min ≤ q ≤ q_max.
+
+        Each pixel contributes f_q·exp(−(t/τ_q)^β) with weight ΔΩ·P·S(q) (its share of the
+        quasi-elastic counts), so this is what an ideal inverse step recovers for that q range.
+        Returns an array of the shape of ``t_ns``.
+        """
+        params = self.params
+        geometry = params.geometry()
+        recorded = coverage(params.sensor_layout) > 0
+        inside = recorded & (geometry.q >= q_min) & (geometry.q <= q_max)
+        if not inside.any():
+            raise BadInput(f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
+        polar = fw.polarisation_factor(geometry.two_theta, geometry.phi_deg, params.polarisation_deg)
+        weights = (geometry.solid_angle * polar * params.scatterers().structure(geometry.q))[inside]
+        t = np.asarray(t_ns, dtype=np.float64)
+        per_pixel = self.dynamics.isf(geometry.q[inside][:, None], t.ravel()[None, :])
+        return (weights @ per_pixel / weights.sum()).reshape(t.shape)
 
 
 def load_truth(base_dir: str | os.PathLike, account: str, proposal: str, sample: str) -> SampleTruth:

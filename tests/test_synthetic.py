@@ -86,6 +86,14 @@ def test_truth_records(tree):
     np.testing.assert_allclose(first.arrays["tau_ns"], 100.0 * (q / 12.0) ** -2)
     np.testing.assert_allclose(first.arrays["f_q"], 0.7)
     assert first.isf(12.0, 100.0) == pytest.approx(0.7 / np.e)
+    # Over a q range the truth is the scattering-weighted mean of the pixels' ISFs.
+    t = np.array([0.0, 50.0, 100.0])
+    ranged = first.isf_in_q_range(11.9, 12.1, t)
+    np.testing.assert_allclose(ranged, first.isf(12.0, t), rtol=0.02)
+    wide = first.isf_in_q_range(8.0, 16.0, t)
+    assert wide[0] == pytest.approx(0.7) and first.isf(16.0, 100.0) < wide[2] < first.isf(8.0, 100.0)
+    with pytest.raises(BadInput, match="no recorded pixel"):
+        first.isf_in_q_range(60.0, 70.0, t)
     assert first.params == sy.preset_params("tiny", 0)
     with pytest.raises(FileNotFoundError, match="no synthetic truth"):
         sy.load_truth(tree.base_dir, ACCOUNT, "2025A1234", "S099")
