@@ -119,8 +119,8 @@ def energy_from_velocity(velocity: np.ndarray, v0_offset: float = 0.0, g: float 
 def sweep_labels(velocity: np.ndarray) -> np.ndarray:
     """Index of the monotonic sweep each frame belongs to, (frames,) int.
 
-    Turning points are the frames of largest |v| inside each run of frames with
-    |v| > ½·max|v| and one sign, so noise on a measured waveform cannot create false sweeps.
+    Turning points are the frames of largest |v| between successive crossings of +½·max|v| and
+    −½·max|v| (a hysteresis), so noise on a measured waveform cannot create false sweeps.
     """
     return np.searchsorted(turning_points(velocity), np.arange(np.size(velocity)), side="right")
 
@@ -128,11 +128,13 @@ def sweep_labels(velocity: np.ndarray) -> np.ndarray:
 def turning_points(velocity: np.ndarray) -> np.ndarray:
     """Frame indices of the velocity extrema (see :func:`sweep_labels`), increasing."""
     v = np.asarray(velocity, dtype=np.float64)
-    high = np.abs(v) > 0.5 * np.max(np.abs(v))
-    run_sign = np.where(high, np.sign(v), 0.0)
-    starts = np.flatnonzero((run_sign != 0) & (run_sign != np.r_[0.0, run_sign[:-1]]))
-    ends = np.flatnonzero((run_sign != 0) & (run_sign != np.r_[run_sign[1:], 0.0])) + 1
-    return np.array([a + int(np.argmax(np.abs(v[a:b]))) for a, b in zip(starts, ends)], dtype=np.int64)
+    level = 0.5 * np.max(np.abs(v))
+    side = np.where(v > level, 1, np.where(v < -level, -1, 0))
+    marked = np.flatnonzero(side)
+    # hysteresis: every frame belongs to the side (+ or −) it last crossed into
+    state = side[marked][np.clip(np.searchsorted(marked, np.arange(v.size), side="right") - 1, 0, None)]
+    bounds = np.r_[0, np.flatnonzero(np.diff(state)) + 1, v.size]
+    return np.array([a + int(np.argmax(np.abs(v[a:b]))) for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
 
 
 def frame_selection(

@@ -1,0 +1,273 @@
+"""E-spectrum and ISF kernels checked against the forward model's known truth.
+
+Spectral-only simulation (eqegs_repo.forward.spectral_only_counts): 4092 frames, rounded
+triangle of 10 mm/s, forward 2e5 and QE 2e4 counts per frame off resonance, q = 12 nm^-1,
+tau = 100 ns, f_q = 0.7, Poisson noise.  Monte-Carlo errors use n_mc = 200 resamples in these
+tests (500 in production) to keep the run time low.
+"""
+import numpy as np
+import pytest
+
+from eqegs_repo import forward as fm
+from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import e_spectrum as es
+
+N_FRAMES = 4092
+Q = 12.0
+TAU, F_Q = 100.0, 0.7
+N_MC = 200
+TWO_THETA = fm.two_theta_from_q(Q)
+G = es.angle_factor("cos2theta", np.array([TWO_THETA]))
+
+
+@pytest.fixture(scope="module")
+def velocity():
+    return fm.drive_velocity(N_FRAMES, "band_limited_triangle", 10.0)
+
+
+@pytest.fixture(scope="module")
+def expected(velocity):
+    return fm.spectral_only_counts(velocity, Q, F_Q, TAU, forward_counts=2e5, qe_counts=2e4)
+
+
+def draw(expected, seed):
+    rng = np.random.default_rng(seed)
+    mu_f, mu_q = expected
+    return rng.poisson(mu_f).astype(np.float64), rng.poisson(mu_q).astype(np.float64)[:, None]
+
+
+def run(velocity, forward, qe, *, qe_variance=None, spectra_kw=None, **isf_kw):
+    spectra = es.energy_spectra(forward, forward, qe, qe if qe_variance is None else qe_variance, np.array([Q]), G,
+                                velocity, q_min=10.0, q_max=14.0, **(spectra_kw or {}))
+    isf_kw.setdefault("n_mc", N_MC)
+    isf_kw.setdefault("isf_error_threshold", 0.03)
+    return spectra, es.isf_from_spectra(spectra, **isf_kw)
+
+
+def test_tau_and_f_recovered_within_two_sigma_in_nine_of_ten_seeds(velocity, expected):
+    tau_hits = f_hits = 0
+    for seed in range(10):
+        forward, qe = draw(expected, seed)
+        _, result = run(velocity, forward, qe, seed=seed)
+        fit = result.fit
+        tau_hits += abs(fit.tau_ns - TAU) <= 2 * fit.tau_error_ns
+        f_hits += abs(fit.f_q - F_Q) <= 2 * fit.f_q_error
+        assert fit.tau_error_ns < 5.0 and fit.f_q_error < 0.01  # §2.7: ±2 ns, ±0.004
+        assert 0.3 < fit.chi2_red < 3.0
+    assert tau_hits >= 9 and f_hits >= 9
+
+
+def test_interpolated_binning_also_recovers_the_truth(velocity, expected):
+    forward, qe = draw(expected, 42)
+    spectra, result = run(velocity, forward, qe, spectra_kw={"binning": "interpolate"}, seed=1)
+    _, averaged = run(velocity, forward, qe, seed=1)
+    assert abs(result.fit.tau_ns - TAU) < 3 * result.fit.tau_error_ns
+    assert abs(result.fit.f_q - F_Q) < 3 * result.fit.f_q_error
+    assert np.array_equal(np.unique(spectra.forward.n), [2])  # two sweeps cover every grid point
+    assert not np.allclose(result.isf, averaged.isf)
+
+
+def test_unsubtracted_flat_background_scales_f_but_not_tau(velocity):
+    mu = fm.spectral_only_counts(velocity, Q, F_Q, TAU, forward_counts=2e5, qe_counts=2e4, flat_background=0.1)
+    forward, qe = draw(mu, 3)
+    _, result = run(velocity, forward, qe, seed=3)
+    fit = result.fit
+    assert abs(fit.f_q - F_Q / 1.1) < 3 * fit.f_q_error  # 0.636
+    assert abs(fit.f_q - F_Q) > 10 * fit.f_q_error
+    assert abs(fit.tau_ns - TAU) < 3 * fit.tau_error_ns
+
+
+def test_multi_line_preset(velocity):
+    v12 = fm.drive_velocity(N_FRAMES, "band_limited_triangle", 12.0)
+    source = fm.SourceSpectrum.multi_line()
+    mu = fm.spectral_only_counts(v12, Q, F_Q, TAU, forward_counts=2e5, qe_counts=2e4, source=source)
+    forward, qe = draw(mu, 5)
+    _, result = run(v12, forward, qe, seed=5)
+    fit = result.fit
+    assert abs(fit.tau_ns - TAU) < 3 * fit.tau_error_ns and fit.tau_error_ns < 15
+    assert abs(fit.f_q - F_Q) < 0.05
+    # quantum-beat nodes of the multi-line resolution: points inside the range are dropped
+    early = (result.t_ns > 0) & (result.t_ns < 150)
+    assert 0 < result.accepted[early].sum() < early.sum()
+
+
+def test_transform_time_axis_matches_a_lorentzian():
+    grid = es.SpectrumGrid(0.5, 4000)
+    fwhm = 10.0
+    s = fm.lorentzian(grid.centres, fwhm)
+    transform = es.spectrum_transform(s, grid.step_nev)
+    t = grid.times_ns
+    expected = np.exp(-0.5 * fwhm * t / fm.HBAR_NEV_NS)
+    early = t < 150
+    assert np.allclose(np.abs(transform[early]), expected[early], atol=4e-3)  # tails cut at ±1000 neV
+    assert t[1] == pytest.approx(fm.H_NEV_NS / (4000 * 0.5))
+
+
+def test_relax_bg_coefficient_scales_f_by_its_inverse_beyond_t0(velocity, expected):
+    forward, qe = draw(expected, 7)
+    _, plain = run(velocity, forward, qe, seed=7, fit_model="none")
+    _, relaxed = run(velocity, forward, qe, seed=7, fit_model="none", relax_bg_coeff=1.05)
+    assert np.allclose(relaxed.isf[1:] * 1.05, plain.isf[1:], rtol=1e-9, atol=1e-12)
+    assert relaxed.isf[0] != pytest.approx(plain.isf[0] / 1.05, rel=1e-3)  # the t = 0 artefact
+    assert np.allclose(relaxed.quasielastic.background, 1.05 * plain.quasielastic.background)
+    assert np.allclose(relaxed.forward.background, plain.forward.background)
+    assert plain.fit is None
+
+
+def test_background_slope_fit(velocity, expected):
+    forward, qe = draw(expected, 8)
+    energy = fm.KAPPA_NEV_PER_MM_S * velocity
+    tilt = 1.0 + 0.1 * energy / energy.max()  # a 10 % linear tilt of the QE baseline
+    _, flat = run(velocity, forward, qe * tilt[:, None], seed=8)
+    spectra, sloped = run(velocity, forward, qe * tilt[:, None], seed=8, bg_fit_enabled=True)
+    b = sloped.quasielastic.background
+    slope = (b[-1] - b[0]) / (spectra.grid.centres[-1] - spectra.grid.centres[0])
+    expected_slope = 0.1 * b[len(b) // 2] / (energy.max() * np.cos(TWO_THETA))
+    assert slope == pytest.approx(expected_slope, rel=0.1)
+    assert np.ptp(flat.quasielastic.background) == 0.0
+    assert np.max(np.abs(sloped.isf_imag[1:30])) < np.max(np.abs(flat.isf_imag[1:30]))
+    assert abs(sloped.fit.tau_ns - TAU) < 3 * sloped.fit.tau_error_ns
+    # the wing fit itself: exact on a noiseless straight line
+    e = np.linspace(-50, 50, 101)
+    line = 3.0 + 0.02 * e
+    assert np.allclose(es.wing_background(e, line, np.ones(101), 10, fit_slope=True), line)
+    assert np.allclose(es.wing_background(e, line, np.ones(101), 10, fit_slope=False), 3.0)
+    with pytest.raises(BadInput, match="bg_n_points"):
+        es.wing_background(e, line, np.ones(101), 60)
+
+
+def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, expected):
+    forward, qe = draw(expected, 9)
+    base_spectra, base = run(velocity, forward, qe, seed=9)
+    rebinned_spectra, rebinned = run(velocity, forward, qe, seed=9, spectra_kw={"rebin_factor": 2})
+    assert rebinned_spectra.grid.step_nev == pytest.approx(2 * base_spectra.grid.step_nev)
+    assert abs(rebinned_spectra.grid.n_points - base_spectra.grid.n_points / 2) <= 1
+    assert rebinned_spectra.forward.n.mean() == pytest.approx(2 * base_spectra.forward.n.mean(), rel=0.01)
+
+    _, loose = run(velocity, forward, qe, seed=9, isf_error_threshold=0.1)
+    _, strict = run(velocity, forward, qe, seed=9, isf_error_threshold=0.01)
+    assert strict.accepted.sum() < base.accepted.sum() < loose.accepted.sum()
+    assert not base.accepted[0] and np.all(base.isf_error[base.accepted] <= 0.03)
+
+    # unit: divide by F(0), which carries the background-level uncertainty (only m = 0 sees it)
+    _, unit = run(velocity, forward, qe, seed=9, isf_normalisation="unit", fit_model="none")
+    assert unit.isf[0] == pytest.approx(1.0)
+    assert base.isf[0] == pytest.approx(F_Q, abs=0.1)
+    assert np.allclose(unit.isf, base.isf / base.isf[0])
+    assert np.all(unit.isf_error[1:20] > base.isf_error[1:20])
+
+    narrow_spectra, _ = run(velocity, forward, qe, seed=9, spectra_kw={"turnaround_cut_frac": 0.7})
+    assert narrow_spectra.grid.n_points < 0.85 * base_spectra.grid.n_points  # window 0.7/0.9 of the base
+    guarded = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14,
+                                turnaround_cut_frac=1.0, turnaround_guard_frames=100)
+    turns = es.turning_points(velocity)
+    assert not guarded.kept_frames[turns].any() and guarded.kept_frames.sum() < N_FRAMES - 300
+
+    # start the record mid-sweep (v ~ 0) and make its first frames junk
+    v_mid, fwd_mid, qe_mid = (np.roll(a, -1023, axis=0) for a in (velocity, forward, qe))
+    corrupted = fwd_mid.copy()
+    corrupted[:5] = 1e7
+    _, clean = run(v_mid, fwd_mid, qe_mid, seed=9)
+    _, cut = run(v_mid, corrupted, qe_mid, seed=9)
+    _, uncut = run(v_mid, corrupted, qe_mid, seed=9, spectra_kw={"start_cut_frames": 0})
+    assert np.array_equal(cut.isf, clean.isf)
+    assert not np.allclose(uncut.isf, clean.isf, atol=1e-3)
+
+
+def test_monte_carlo_is_seeded_and_poisson_matches_counting_statistics():
+    rng = np.random.Generator(np.random.PCG64(0))
+    counts = np.full(50, 2.0)
+    spectrum = es.Spectrum(y=np.full(50, 400.0), sigma=np.sqrt(400.0 / counts), n=counts)
+    draws = es.resample_spectrum(spectrum, 20000, "poisson", rng)
+    assert draws.mean() == pytest.approx(400.0, rel=1e-3)
+    assert draws.var(axis=0).mean() == pytest.approx(200.0, rel=0.03)
+    assert np.allclose(draws * 2, np.round(draws * 2))  # Poisson(n*y)/n
+    gaussian = es.resample_spectrum(spectrum, 20000, "gaussian", rng)
+    assert gaussian.std(axis=0).mean() == pytest.approx(np.sqrt(200.0), rel=0.03)
+    with pytest.raises(BadInput, match="mc_noise 'poisson' needs a positive spectrum"):
+        es.resample_spectrum(es.Spectrum(np.array([1.0, -1.0]), np.ones(2), np.ones(2)), 3, "poisson", rng)
+    with pytest.raises(BadInput, match="mc_noise must be one of"):
+        es.resample_spectrum(spectrum, 3, "uniform", rng)
+
+
+def test_same_seed_same_errors_and_forward_qe_share_the_grid(velocity, expected):
+    forward, qe = draw(expected, 10)
+    spectra, a = run(velocity, forward, qe, seed=123)
+    _, b = run(velocity, forward, qe, seed=123)
+    _, c = run(velocity, forward, qe, seed=124)
+    assert np.array_equal(a.isf_error, b.isf_error) and not np.array_equal(a.isf_error, c.isf_error)
+    assert spectra.forward.y.shape == spectra.quasielastic.y.shape == (spectra.grid.n_points,)
+    assert np.all(spectra.forward.n >= 1) and np.all(spectra.per_q.n >= 1)
+    assert np.allclose(spectra.grid.centres, -spectra.grid.centres[::-1])  # symmetric window
+    assert a.mc_isf.shape == (N_MC, spectra.grid.n_points // 2 + 1)
+
+
+def test_average_binning_statistics():
+    grid = es.SpectrumGrid(1.0, 4)  # edges -2, -1, 0, 1, 2
+    energy = np.array([-1.5, -1.2, -0.5, 0.5, 0.7, 0.9, 1.5, 5.0])
+    values = np.array([1.0, 3.0, 5.0, 2.0, 4.0, 6.0, 7.0, 100.0])
+    keep = np.ones(8, bool)
+    spectrum = es.bin_average(energy, values, values, keep, grid, "test")
+    assert np.array_equal(spectrum.n, [2, 1, 3, 1])
+    assert np.allclose(spectrum.y, [2.0, 5.0, 4.0, 7.0])
+    assert np.allclose(spectrum.sigma, [2.0 / 2, np.sqrt(5.0), np.sqrt(12.0) / 3, np.sqrt(7.0)])
+    keep[2] = False
+    with pytest.raises(BadInput, match=r"test spectrum: 1 energy bins get no frame, first at E = -0.50 neV"):
+        es.bin_average(energy, values, values, keep, grid, "test")
+
+
+def test_velocity_calibrations(velocity):
+    n = 4092
+    triangle = es.calibrated_velocity("triangle", n, v_max=10.0)
+    assert np.allclose(triangle, fm.drive_velocity(n, "triangle", 10.0))
+    shifted = es.calibrated_velocity("triangle", n, v_max=10.0, phase_frames=100)
+    assert np.allclose(shifted, fm.drive_velocity(n, "triangle", 10.0, phase0=-100 / n))
+    assert np.allclose(es.calibrated_velocity("sine", n, v_max=3.0, period_frames=n / 2),
+                       3.0 * np.cos(2 * np.pi * (np.arange(n) + 0.5) / (n / 2)))
+    rng = np.random.default_rng(0)
+    measured = fm.measured_waveform(velocity, 0.5, 0.0, rng)
+    assert np.allclose(es.calibrated_velocity("poly", n, measured, poly_coeffs=[0.0, 2.0]), velocity)
+    assert np.array_equal(es.calibrated_velocity("table", n, table_mm_s=velocity), velocity)
+    with pytest.raises(BadInput, match="one velocity per frame"):
+        es.calibrated_velocity("table", n, table_mm_s=velocity[:10])
+    with pytest.raises(BadInput, match="poly_coeffs"):
+        es.calibrated_velocity("poly", n, measured)
+    with pytest.raises(BadInput, match="kind must be one of"):
+        es.calibrated_velocity("saw", n)
+    assert es.energy_from_velocity(np.array([1.0]), 0.25)[0] == pytest.approx(0.75 * 48.075)
+    assert es.energy_from_velocity(np.array([1.0, 2.0]), 0.0, np.array([1.0, 0.5])).shape == (2, 2)
+    assert es.angle_factor("cos2theta", np.array([0.3]))[0] == pytest.approx(np.cos(0.3))
+    assert es.angle_factor("none", np.array([0.3]))[0] == 1.0
+    assert es.angle_factor("table", np.radians([5.0]), [[0, 1.0], [10, 0.9]])[0] == pytest.approx(0.95)
+    # turning points of a noisy measured triangle: one per extremum, no false sweeps
+    noisy = fm.measured_waveform(triangle, 1.0, 0.05, rng)
+    noisy_turns, turns = es.turning_points(noisy), es.turning_points(triangle)
+    assert noisy_turns.shape == turns.shape == (3,) and np.all(np.abs(noisy_turns - turns) <= 15)
+    assert len(es.turning_points(triangle)) == 3 and es.sweep_labels(triangle).max() == 3
+
+
+def test_bad_inputs_are_named(velocity, expected):
+    forward, qe = draw(expected, 11)
+    with pytest.raises(BadInput, match=r"q range \[20, 30\] nm\^-1 holds no q bin"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 20, 30)
+    with pytest.raises(BadInput, match="q_min < q_max"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 14, 10)
+    with pytest.raises(BadInput, match=r"qe_sums must have shape \(4092, 1\)"):
+        es.energy_spectra(forward, forward, qe[:100], qe, np.array([Q]), G, velocity, 10, 14)
+    with pytest.raises(BadInput, match="rebin_factor"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, rebin_factor=0)
+    with pytest.raises(BadInput, match="turnaround_cut_frac"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, turnaround_cut_frac=0)
+    with pytest.raises(BadInput, match="start_cut_frames"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, start_cut_frames=-1)
+    gap = velocity.copy()
+    gap[(gap > 1.0) & (gap < 1.5)] = 20.0  # frames lost between 1 and 1.5 mm/s
+    with pytest.raises(BadInput, match="energy bins get no frame"):
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, gap, 10, 14, turnaround_cut_frac=0.45)
+    spectra = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14)
+    with pytest.raises(BadInput, match="fit_model 'exp' needs at least 3"):
+        es.isf_from_spectra(spectra, n_mc=20, isf_error_threshold=0.0)
+    with pytest.raises(BadInput, match="relax_bg_coeff"):
+        es.isf_from_spectra(spectra, relax_bg_coeff=0.0)
+    with pytest.raises(BadInput, match="isf_normalisation"):
+        es.isf_from_spectra(spectra, isf_normalisation="peak")
