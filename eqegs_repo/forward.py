@@ -38,7 +38,7 @@ Image model (§2.5)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from scipy import sparse

@@ -341,6 +341,28 @@ def _check_range(counts: np.ndarray, dtype: np.dtype, path: Path) -> None:
             )
 
 
+def _marker(params: SyntheticParams, run: str, seed: int, start_time: str | None, comment: str | None) -> dict:
+    """Content of ``train_integrated.json`` for one run."""
+    try:
+        began = _dt.datetime.fromisoformat(start_time.replace("Z", "+00:00")) if start_time else _START
+    except ValueError:
+        raise BadInput(f"start_time must be an ISO 8601 time such as 2025-04-10T09:00:00Z, got {start_time!r}") from None
+    if began.tzinfo is None:
+        began = began.replace(tzinfo=_dt.timezone.utc)
+    return {
+        "n_frames": int(params.n_frames),
+        "n_sensors": int(params.sensor_layout.n_sensors),
+        "sensor_shape": list(params.sensor_layout.sensor_shape),
+        "dtype": np.dtype(params.dtype).name,
+        "trains_integrated": int(params.trains_integrated),
+        "exposure_s": round(_exposure_s(params), 3),
+        "frame_rate_hz": float(params.frame_rate_hz),
+        "start_time": _iso(began),
+        "end_time": _iso(began + _dt.timedelta(seconds=_exposure_s(params))),
+        "comment": comment or f"synthetic {run} (eqegs_repo.synthetic, seed {seed})",
+    }
+
+
 def write_sample(
     path: str | os.PathLike,
     params: SyntheticParams,
@@ -376,6 +398,10 @@ def write_sample(
             truth_path = truth_path.with_suffix("")
         if path.resolve() in truth_path.resolve().parents:
             raise BadInput(f"truth_path {truth_path} lies inside the sample folder {path}; keep the truth outside")
+        for existing in (truth_path.with_suffix(".json"), truth_path.with_suffix(".npz")):
+            if existing.exists() and not overwrite:
+                raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
+    marker = _marker(params, run, seed, start_time, comment)
     layout = params.sensor_layout
     dtype = np.dtype(params.dtype)
     files = TreeLayout()
@@ -407,19 +433,6 @@ def write_sample(
                 stack[start:stop] = counts
                 stack.flush()
                 del stack
-        start = _dt.datetime.fromisoformat(start_time.replace("Z", "+00:00")) if start_time else _START
-        marker = {
-            "n_frames": int(params.n_frames),
-            "n_sensors": int(layout.n_sensors),
-            "sensor_shape": list(layout.sensor_shape),
-            "dtype": dtype.name,
-            "trains_integrated": int(params.trains_integrated),
-            "exposure_s": round(_exposure_s(params), 3),
-            "frame_rate_hz": float(params.frame_rate_hz),
-            "start_time": _iso(start),
-            "end_time": _iso(start + _dt.timedelta(seconds=_exposure_s(params))),
-            "comment": comment or f"synthetic {run} (eqegs_repo.synthetic, seed {seed})",
-        }
         (tmp / files.marker).write_text(json.dumps(marker, indent=1))
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")

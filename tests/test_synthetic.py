@@ -238,3 +238,16 @@ def test_spice_mappings_validate_against_the_parameter_schemas():
         mappings = sy.spice_mappings(sy.preset_params(preset))
         eqegs_params.SENSOR_LAYOUT.validate(mappings["sensor_layout"])
         eqegs_params.GEOMETRY.validate(mappings["geometry"])
+
+
+def test_marker_times_and_existing_truth(tmp_path):
+    params = tiny_params(n_frames=4)
+    sy.write_sample(tmp_path / "a", params, seed=0, start_time="2024-01-02T03:04:05Z", truth_path=tmp_path / "t" / "a")
+    marker = json.loads((tmp_path / "a" / "train_integrated.json").read_text())
+    assert marker["start_time"] == "2024-01-02T03:04:05Z"
+    assert marker["exposure_s"] == pytest.approx(2000 * 4 / 26100.0, abs=1e-3)
+    with pytest.raises(BadInput, match="ISO 8601"):
+        sy.write_sample(tmp_path / "b", params, seed=0, start_time="yesterday")
+    with pytest.raises(FileExistsError, match="a.json exists"):
+        sy.write_sample(tmp_path / "c", params, seed=0, truth_path=tmp_path / "t" / "a.json")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
