@@ -174,7 +174,9 @@ def test_streamed_blocks_and_threads_match_the_whole_stack():
     assert np.array_equal(whole, streamed)
     assert np.array_equal(whole, integrator.integrate(stack.reshape(23, -1), workers=2))
     dense = integrator.matrix.toarray().astype(np.float64)
-    assert np.allclose(whole, stack.reshape(23, -1).astype(np.float64) @ dense.T)
+    assert np.array_equal(whole, stack.reshape(23, -1).astype(np.float64) @ dense.T)
+    for dtype in (np.uint16, np.int32, np.float32, np.float64):
+        assert np.array_equal(integrator.integrate(stack.astype(dtype)), whole), dtype
     forward = np.concatenate([qi.forward_spectrum(stack[a:a + 5], centre, 4) for a in range(0, 23, 5)])
     assert np.array_equal(forward, stack[:, 107:115, 87:95].sum(axis=(1, 2)))
 

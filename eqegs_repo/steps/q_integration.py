@@ -27,6 +27,7 @@ from eqegs_repo.steps.reconstruction import Roi
 CENTRE_METHODS = ("centroid", "gauss2d")
 BG_SCALE_MODES = ("unity", "forward_ratio", "manual")
 PIXEL_SPLITTING = ("none", "bbox")
+_NATIVE_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.uint32, np.int32, np.uint64, np.int64))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -425,8 +426,9 @@ class RadialIntegrator:
     of pixel i's radial extent that falls in bin b (``"bbox"``).  Attributes (all per bin, shape
     (n_bins,)): ``npix`` = M·1 (effective pixels), ``normalisation`` = M·n (equals ``npix``
     without pixel weights), ``r_px``/``two_theta``/``q`` at the bin centres, ``q_mean`` the pixel
-    mean of q.  ``matrix`` is the scipy CSR matrix: float32 without splitting (sums of integer
-    counts stay exact up to 2²⁴ per frame and bin), float64 with fractional bbox weights.
+    mean of q.  ``matrix`` is the scipy CSR matrix (float32 without splitting, float64 with
+    fractional bbox weights).  Frames are summed one compiled sparse product at a time, in their
+    own dtype when it is 32/64-bit (uint32 counts: exact integer sums), else in float32.
     """
 
     def __init__(self, matrix: sparse.csr_matrix, image_shape: tuple[int, int], bins: RadialBins,
@@ -436,8 +438,7 @@ class RadialIntegrator:
         self.bins = bins
         self.geometry = geometry
         self.centre = (float(centre[0]), float(centre[1]))
-        self._columns = self.matrix.tocsc()
-        self._squared_columns = None
+        self._columns_cache: dict = {}
         self.is_binary = bool(np.all(self.matrix.data == 1.0))
         ones = np.ones(self.matrix.shape[1])
         self.npix = self.matrix @ ones
@@ -496,13 +497,14 @@ class RadialIntegrator:
     def integrate(self, block: np.ndarray, workers: int = 1) -> np.ndarray:
         """Sums per frame and bin: S[f, b] = Σ_i M[b, i]·block[f, i].
 
-        ``block`` (frames, H, W) or (frames, H·W), any real dtype (converted to the matrix dtype
-        one frame at a time).  ``workers`` threads share the frames.  Returns (frames, n_bins) float64.
+        ``block`` (frames, H, W) or (frames, H·W), any real dtype: 32/64-bit blocks are summed in
+        their own dtype (exact for integer counts), others converted to float32 one frame at a
+        time.  ``workers`` threads share the frames.  Returns (frames, n_bins) float64.
         Each frame is one compiled scatter-add over the pixels in memory order (CSC matrix); this
         reads the frames-first layout without the transposed copy a batched ``M @ block.T`` needs,
         and is the faster of the two on this layout (see benchmarks/bench_kernels.py).
         """
-        return self._apply(self._columns, block, workers)
+        return self._apply(False, block, workers)
 
     def integrate_variance(self, variance_block: np.ndarray, workers: int = 1) -> np.ndarray:
         """Variance of the sums: Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64.
@@ -510,11 +512,7 @@ class RadialIntegrator:
         For Poisson counts V = counts; when ``is_binary`` (no pixel splitting) M² = M, so the
         variance of a run equals :meth:`integrate` of its counts and needs no second pass.
         """
-        if self.is_binary:
-            return self.integrate(variance_block, workers)
-        if self._squared_columns is None:
-            self._squared_columns = self._columns.multiply(self._columns).tocsc()
-        return self._apply(self._squared_columns, variance_block, workers)
+        return self._apply(not self.is_binary, variance_block, workers)
 
     def profile(self, sums: np.ndarray) -> np.ndarray:
         """Intensity per (normalised) pixel: sums / normalisation, NaN in bins with no pixel.
@@ -523,8 +521,25 @@ class RadialIntegrator:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.normalisation > 0, np.asarray(sums, dtype=np.float64) / self.normalisation, np.nan)
 
-    def _apply(self, columns: sparse.csc_matrix, block: np.ndarray, workers: int) -> np.ndarray:
+    def _columns_for(self, dtype: np.dtype, squared: bool) -> sparse.csc_matrix:
+        """CSC copy of M (or M²) in the dtype the frames are summed in: a 0/1 matrix works in the
+        frames' own dtype when it is 32/64-bit (no conversion; integer sums are exact), else
+        in float32; a fractional matrix in float64."""
+        if not self.is_binary:
+            target = np.dtype(np.float64)
+        elif dtype in _NATIVE_DTYPES:
+            target = np.dtype(dtype)
+        else:
+            target = np.dtype(np.float32)
+        key = (target, squared)
+        if key not in self._columns_cache:
+            matrix = self.matrix.multiply(self.matrix) if squared else self.matrix
+            self._columns_cache[key] = sparse.csc_matrix(matrix, dtype=target)
+        return self._columns_cache[key]
+
+    def _apply(self, squared: bool, block: np.ndarray, workers: int) -> np.ndarray:
         frames = self._frames_view(block)
+        columns = self._columns_for(frames.dtype, squared)
         out = np.empty((frames.shape[0], self.n_bins), dtype=np.float64)
         workers = max(1, min(int(workers), frames.shape[0]))
         if workers == 1:
