@@ -251,3 +251,36 @@ def test_marker_times_and_existing_truth(tmp_path):
     with pytest.raises(FileExistsError, match="a.json exists"):
         sy.write_sample(tmp_path / "c", params, seed=0, truth_path=tmp_path / "t" / "a.json")
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_expected_images_analysed_as_in_physics_md_give_the_true_isf():
+    # Forward box and background-subtracted q range of the noise-free images, normalised on the
+    # wings, divided in the Fourier domain (PHYSICS.md §3): the truth over that q range comes back.
+    params = sy.preset_params("tiny", n_frames=1024, v_max_mm_s=10.0)
+    sample, background = params.image_model("sample").expected(), params.image_model("background").expected()
+    geometry = params.geometry()
+    x_c, y_c = params.centre_xy
+    box = (np.abs(geometry.x - x_c) <= 4) & (np.abs(geometry.y - y_c) <= 4)
+    k = sample[:, box].sum() / background[:, box].sum()
+    assert k == pytest.approx(params.background_scale, rel=0.01)
+    q_min, q_max = 11.0, 13.0
+    in_range = (geometry.q >= q_min) & (geometry.q <= q_max)
+    forward = sample[:, box].sum(1)
+    quasielastic = (sample - k * background)[:, in_range].sum(1)
+    g = np.cos(fw.two_theta_from_q(0.5 * (q_min + q_max)))
+    velocity = params.velocity()
+    turn = int(np.argmin(velocity))
+    common = np.linspace(-9.0, 9.0, 600) * g * fw.KAPPA_NEV_PER_MM_S
+
+    def on_grid(counts, scale):
+        energy = fw.KAPPA_NEV_PER_MM_S * velocity * scale
+        sweeps = [slice(0, turn + 1), slice(turn, None)]
+        resampled = [np.interp(common, energy[s][np.argsort(energy[s])], counts[s][np.argsort(energy[s])]) for s in sweeps]
+        mean = 0.5 * (resampled[0] + resampled[1])
+        return 1.0 - mean / np.mean(np.r_[mean[:40], mean[-40:]])
+
+    ratio = np.fft.rfft(on_grid(quasielastic, g)) / np.fft.rfft(on_grid(forward, 1.0))
+    times = np.arange(ratio.size) * fw.H_NEV_NS / (common.size * (common[1] - common[0]))
+    pick = (times > 4) & (times < 60)
+    truth = sy.SampleTruth({"params": params.to_mapping(), "dynamics": params.dynamics().to_mapping()}, {})
+    np.testing.assert_allclose(ratio.real[pick], truth.isf_in_q_range(q_min, q_max, times[pick]), atol=0.01)
