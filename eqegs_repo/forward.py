@@ -26,14 +26,17 @@ Transmission functional (§2.3, §2.4)
     ``forward_transmission`` (T₀(f)), ``quasielastic_transmission`` (T_q(f), exponential or KWW,
     Doppler factor g(2θ)), ``doppler_factor``, ``relaxation_isf``, ``isf_truth``, ``tau_power_law``,
     ``linewidth_from_tau``.
+Sample dynamics and scatterers (§2.4, §2.5)
+    ``Dynamics`` (τ(q), f_q(q), β; ``.isf``), ``Scatterers`` (S(q), C(q)).
 Spectral-only model (§2.5, §2.7)
     ``spectral_only_counts``.
 Pixel geometry and scattering (§2.5)
-    ``two_theta_from_radius``, ``q_from_two_theta``, ``radius_from_q``, ``PixelGeometry``
-    (``pixel_geometry``), ``solid_angle``, ``polarisation_factor``, ``structure_factor``,
-    ``air_scattering``, ``direct_beam``.
-Image model (§2.5)
-    ``ImageModel`` (expected counts μ(f, i) of a sample or a background run, per block of frames).
+    ``two_theta_from_radius``, ``q_from_two_theta``, ``two_theta_from_q``, ``radius_from_q``,
+    ``PixelGeometry`` / ``pixel_geometry``, ``solid_angle``, ``polarisation_factor``,
+    ``structure_factor``, ``air_scattering``, ``direct_beam``.
+Image model and noise (§2.5)
+    ``ImageModel`` (expected counts μ(f, i) of a sample or background run, per block of frames),
+    ``detector_counts`` (Poisson + optional read noise).
 """
 from __future__ import annotations
 
