@@ -16,7 +16,8 @@ from .diff import diff_records
 from .errors import SpiceConflict, SpiceError, SpiceLookupError, SpiceRecordError, SpiceWarning
 from .index import DEFAULT_ANCHOR, RecordIndex, UnorderableKey, anchor_sort_key
 from .natural import natural_key
-from .records import FORMAT, Record, dump_record, load_record, new_uuid, parse_time, utc_now
+from .records import (FORMAT, TIME_FORMAT, Record, dump_record, load_record, new_uuid,
+                      parse_time, utc_now)
 from .schema import unknown_name_message
 from .store import canonical_name, open_store
 from .view import ResolvedView
@@ -47,7 +48,7 @@ def default_author():
 
 
 def _time_text(moment):
-    return parse_time(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return parse_time(moment).strftime(TIME_FORMAT)
 
 
 class Collection:
@@ -201,7 +202,7 @@ class Collection:
         if record.data is None:
             return record
         data = self.registry.validate(record.type, record.data)
-        return dataclasses.replace(record, data=data)
+        return record if data == record.data else dataclasses.replace(record, data=data)
 
     def index(self, as_of=None):
         """The :class:`~spice.index.RecordIndex` (of records created at or before ``as_of``)."""

@@ -7,6 +7,7 @@ file: only PyYAML's safe loader is used, sizes and nesting are bounded, every ke
 import dataclasses
 import datetime as _dt
 import numbers
+import re
 import uuid as _uuid
 
 import yaml
@@ -19,6 +20,8 @@ RECORD_KEYS = ("format", "type", "uuid", "revision", "anchor", "created", "autho
 _OPTIONAL_KEYS = {"schema_version"}
 MAX_DATA_NODES = 100_000  # values inside one record's data (guards against alias bombs)
 MAX_DEPTH = 32
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -91,7 +94,7 @@ def new_uuid():
 
 def utc_now():
     """The current UTC time as ISO text with microseconds and a ``Z`` suffix."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _dt.datetime.now(_dt.timezone.utc).strftime(TIME_FORMAT)
 
 
 def parse_time(value):
@@ -211,10 +214,12 @@ def record_from_mapping(mapping, source="<mapping>"):
     _require(schema_version is None or (isinstance(schema_version, int)
                                         and not isinstance(schema_version, bool)),
              source, "schema_version", "null or an integer", schema_version)
-    try:
-        created = parse_time(mapping["created"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    except (TypeError, ValueError) as exc:
-        raise SpiceRecordError(f"{source}: key 'created' {exc}") from None
+    created = mapping["created"]
+    if not (isinstance(created, str) and _CANONICAL_TIME.fullmatch(created)):
+        try:
+            created = parse_time(created).strftime(TIME_FORMAT)
+        except (TypeError, ValueError) as exc:
+            raise SpiceRecordError(f"{source}: key 'created' {exc}") from None
     data = mapping["data"]
     _require(data is None or isinstance(data, dict), source, "data",
              "a mapping of field values or null (erase)", type(data).__name__)

@@ -111,8 +111,18 @@ class LocalStore(Store):
         return sizes, foreign
 
     def read_bytes(self, name):
-        with open(os.path.join(self.path, name), "rb") as handle:
-            return handle.read(self.max_record_bytes + 1)
+        descriptor = os.open(os.path.join(self.path, name), os.O_RDONLY)
+        try:
+            chunks, left = [], self.max_record_bytes + 1
+            while left > 0:
+                chunk = os.read(descriptor, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(descriptor)
 
     def exists(self, name):
         return os.path.exists(os.path.join(self.path, name))
