@@ -15,6 +15,7 @@ Run:  python benchmarks/bench_kernels.py [--frames 4092] [--block 128]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -36,15 +37,18 @@ def build_integrator() -> tuple[qi.RadialIntegrator, float]:
     return integrator, time.perf_counter() - start
 
 
-def throughput(integrator: qi.RadialIntegrator, block: np.ndarray, n_frames: int, workers: int) -> float:
-    """Gpx/s of integrating ``n_frames`` frames as successive passes over ``block``."""
+def throughput(integrator: qi.RadialIntegrator, block: np.ndarray, n_frames: int, workers: int) -> tuple[float, float]:
+    """(Gpx per wall-clock second, Gpx per CPU second of this process) of integrating
+    ``n_frames`` frames as successive passes over ``block``.  The CPU figure does not depend on
+    other processes sharing the cores; times the number of free cores it bounds the wall rate."""
     integrator.integrate(block[:8], workers)  # warm-up
     n_blocks = max(1, n_frames // block.shape[0])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(n_blocks):
         integrator.integrate(block, workers)
-    elapsed = time.perf_counter() - start
-    return n_blocks * block.shape[0] * SHAPE[0] * SHAPE[1] / elapsed / 1e9
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    pixels = n_blocks * block.shape[0] * SHAPE[0] * SHAPE[1]
+    return pixels / elapsed / 1e9, pixels / cpu / 1e9
 
 
 def batched_throughput(integrator: qi.RadialIntegrator, block: np.ndarray) -> float:
@@ -80,14 +84,16 @@ def main() -> None:
     integrator, build_s = build_integrator()
     print(f"matrix build (728x384, 1 px bins, {integrator.n_bins} bins, nnz {integrator.matrix.nnz}): {build_s * 1e3:.0f} ms")
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     rng = np.random.default_rng(0)
     counts = rng.poisson(3.0, size=(args.block,) + SHAPE).astype(np.uint32)
     blocks = {"float32": counts.astype(np.float32), "uint32": counts}
     for name, block in blocks.items():
         for workers in (1, 2):
-            rate = throughput(integrator, block, args.frames, workers)
-            print(f"Q integration {args.frames} x 728 x 384 {name}, blocks of {args.block}, "
-                  f"{workers} worker(s): {rate:.2f} Gpx/s ({args.frames * SHAPE[0] * SHAPE[1] / rate / 1e9:.2f} s)")
+            rate, per_cpu = throughput(integrator, block, args.frames, workers)
+            print(f"Q integration {args.frames} x 728 x 384 {name}, blocks of {args.block}, {workers} worker(s): "
+                  f"{rate:.2f} Gpx/s wall ({args.frames * SHAPE[0] * SHAPE[1] / rate / 1e9:.2f} s), "
+                  f"{per_cpu:.2f} Gpx per CPU-second")
     print(f"batched M @ block.T on a float32 block of {args.block} (for comparison): "
           f"{batched_throughput(integrator, blocks['float32']):.2f} Gpx/s")
 
