@@ -345,7 +345,7 @@ class Collection:
         re-merges when another writer published first.
         """
         changes = {**(data or {}), **fields}
-        if not changes:
+        if not changes and base is None:
             raise SpiceError(f"update of {type_name} at anchor {anchor!r} names no field to change")
         changes = self._prepared(type_name, changes)
 

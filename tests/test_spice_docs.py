@@ -1,0 +1,17 @@
+"""The python examples of docs/spice.md run as written, in order, in one namespace."""
+import re
+from pathlib import Path
+
+DOC = Path(__file__).parent.parent / "docs" / "spice.md"
+
+
+def test_spice_page_examples_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(blocks) >= 8
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "150 10.1" in out and "224 230" in out and "140 150" in out
+    assert "q_min = 14.0 must be smaller than q_max = 10.0" in out
+    assert "no matching sample" in out and "[80, 150] [70, 140]" in out
