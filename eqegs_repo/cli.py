@@ -6,6 +6,7 @@ to which ``/{proposal}/{sample}`` is appended.
 """
 import argparse
 import json
+import os
 import sys
 
 import pandas as pd
@@ -60,6 +61,26 @@ def cmd_info(args):
     print("results:", json.dumps(results) if results else "none")
 
 
+def cmd_demo(args):
+    from . import synthetic
+
+    args.dir = os.path.abspath(args.dir)
+    root = synthetic.eqegs_root(args.dir)
+    if root.exists():
+        print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
+    else:
+        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
+        synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
+    repo = Repository(f"{root}/{{proposal}}/{{sample}}")
+    print(f"\nrepository {repo.url}")
+    print_table(repo.table())
+    for key in repo.all():
+        print(f"\nproposal {key}")
+        print_table(repo[key].table()[["key", "handle", "frames", "sensors", "sensor_shape", "dtype", "problem"]])
+    print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/")
+    print(f"browse it: eqegs ls {root} [PROPOSAL]; in Python: Repository({repo.url!r})")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="eqegs", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +95,12 @@ def build_parser():
     p.add_argument("proposal")
     p.add_argument("sample")
     p.set_defaults(run=cmd_info)
+
+    p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed) and show it")
+    p.add_argument("dir", nargs="?", default="eqegs-demo", help="where to write it (default ./eqegs-demo)")
+    p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(run=cmd_demo)
     return parser
 
 
@@ -85,6 +112,8 @@ def main(argv=None):
     except EqegsError as exc:
         print(f"eqegs: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")
     return 0
 
 

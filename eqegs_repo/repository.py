@@ -335,7 +335,7 @@ class Sample:
             entries = []
         out["files"] = {
             e["name"].rsplit("/", 1)[-1]: int(e.get("size") or 0)
-            for e in entries
+            for e in sorted(entries, key=lambda e: naming.natural_key(e["name"]))
             if e.get("type") == "file"
         }
         out["raw_bytes"] = sum(out["files"].values())

@@ -39,3 +39,16 @@ def test_user_errors_exit_1_with_a_message(eqegs_dir, capsys):
     assert "account" in capsys.readouterr().err
     assert main(["ls", str(tmp_path / "nowhere")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_writes_a_tree_once_and_shows_it(tmp_path, capsys):
+    target = tmp_path / "demo"
+    assert main(["demo", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "writing a synthetic E-QEGS tree" in out
+    assert "p2025A1234" in out and "S000_noise" in out and "S001" in out
+    marker = target / "UserData" / "u0000000" / "EQEGS" / "2025A1234" / "S001" / "train_integrated.json"
+    before = marker.stat().st_mtime_ns
+    assert main(["demo", str(target)]) == 0
+    assert "already at" in capsys.readouterr().out
+    assert marker.stat().st_mtime_ns == before
