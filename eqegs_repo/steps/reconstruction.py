@@ -80,9 +80,10 @@ class FrameSumAccumulator:
 
     ``layout`` is a :class:`~eqegs_repo.steps.sensors.SensorLayout`.  Each call of :meth:`add`
     takes one block per sensor, shape (frames, rows, cols), with the same number of frames; the
-    block is summed over frames per sensor in float64 and only the (1, rows, cols) sums are placed
-    on the canvas by :func:`~eqegs_repo.steps.sensors.combine` (float32, i.e. ~6e-8 relative
-    rounding per block).  :attr:`image` is the running (H, W) float64 sum, :attr:`n_frames` the
+    block is summed over frames per sensor (exactly in 64-bit integers for integer counts, else in
+    float64) and only the (1, rows, cols) sums are placed on the canvas by
+    :func:`~eqegs_repo.steps.sensors.combine`, which holds float32: a block's sum is exact up to
+    2²⁴ counts per pixel, beyond that rounded to ~6e-8 relative.  :attr:`image` is the running (H, W) float64 sum, :attr:`n_frames` the
     number of frames added; :attr:`coverage` the layout's (H, W) coverage map (0 in gaps).
     """
 
@@ -105,10 +106,18 @@ class FrameSumAccumulator:
         n = counts.pop()
         if n == 0:
             return
-        sums = [np.sum(b, axis=0, dtype=np.float64)[None] for b in sensor_blocks]
+        sums = [np.sum(b, axis=0, dtype=_sum_dtype(np.asarray(b).dtype))[None] for b in sensor_blocks]
         block_image = combine(sums, self._layout)[0].astype(np.float64)
         self.image = block_image if self.image is None else self.image + block_image
         self.n_frames += n
+
+
+def _sum_dtype(dtype: np.dtype) -> type:
+    if np.issubdtype(dtype, np.unsignedinteger):
+        return np.uint64
+    if np.issubdtype(dtype, np.integer):
+        return np.int64
+    return np.float64
 
 
 def median_prefilter(image: np.ndarray, size: int = 3) -> np.ndarray:
