@@ -54,7 +54,8 @@ def test_defaults_and_units_follow_physics_md():
     assert d["q_integration"]["direct_exclusion_halfwidth"] == 50
     assert d["e_spectrum"]["n_mc"] == 500 and d["geometry"]["pixel_size_mm"] == 0.0726
     assert d["calibration"]["velocity_number"] == 1 and d["calibration"]["angle_number"] == 0
-    assert u["q_range"] == {"q_min": "nm^-1", "q_max": "nm^-1"} and u["geometry"]["distance_mm"] == "mm"
+    assert u["q_range"] == {"q_min": "nm^-1", "q_max": "nm^-1"}
+    assert u["geometry"]["distance_mm"] == "mm"
     d["roi"]["auto_half_size"].append(1)  # fresh copies every call
     assert params.defaults()["roi"]["auto_half_size"] == [37, 24]
 

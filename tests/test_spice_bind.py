@@ -3,11 +3,10 @@ import os
 import pickle
 
 import fsspec
-import pytest
 
 import spice
 import treeutil
-from eqegs_repo import Repository, params, spice_bind
+from eqegs_repo import Repository, spice_bind
 
 
 class FakeRepository:

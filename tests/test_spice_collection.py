@@ -272,3 +272,20 @@ def test_collections_pickle_and_memory_records_travel_with_them():
     assert clone.view("S1").roi.x0 == 6 and clone.store.url == c.store.url
     view = pickle.loads(pickle.dumps(c.view("S1")))
     assert view.roi.x0 == 6
+
+
+def test_generic_fsspec_store_publishes_without_overwriting():
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    store = spice.FsspecStore(fs, f"/generic-{os.urandom(4).hex()}")
+    c = spice.Collection(store, registry=REG)
+    first = c.seed("roi", "S1", x0=1)
+    name = spice.canonical_name("roi", "S1", 1)
+    assert store.exists(name) and not [n for n in fs.ls(store.path) if ".tmp-" in n]
+    with pytest.raises(FileExistsError):
+        store.publish(name, b"format: spice/1\n")
+    assert spice.load_record(store.read_bytes(name).decode()) == first
+    assert spice.Collection(store, registry=REG).update("roi", "S1", x0=2).revision == 2
+    assert spice.canonical_name("roi", "", 3) == "roi..r000003.yaml"
+    assert spice.canonical_name("my type", "S/1", 1) == "my~20type.S~2F1.r000001.yaml"
