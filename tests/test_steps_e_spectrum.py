@@ -271,3 +271,16 @@ def test_bad_inputs_are_named(velocity, expected):
         es.isf_from_spectra(spectra, relax_bg_coeff=0.0)
     with pytest.raises(BadInput, match="isf_normalisation"):
         es.isf_from_spectra(spectra, isf_normalisation="peak")
+
+
+def test_v0_offset_centres_the_energy_axis(velocity):
+    offset = 0.3  # the drive's zero is off by 0.3 mm/s: the dip sits at calibrated v = -0.3
+    mu_f, mu_q = fm.spectral_only_counts(velocity + offset, Q, F_Q, TAU)
+    forward, qe = draw((mu_f, mu_q), 12)
+    centred = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, v0_offset=-offset)
+    shifted = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14)
+    step = centred.grid.step_nev
+    assert abs(centred.grid.centres[np.argmin(centred.forward.y)]) <= 3 * step
+    assert abs(shifted.grid.centres[np.argmin(shifted.forward.y)] + offset * fm.KAPPA_NEV_PER_MM_S) <= 3 * step
+    result = es.isf_from_spectra(centred, n_mc=N_MC, seed=12, isf_error_threshold=0.03)
+    assert abs(result.fit.tau_ns - TAU) < 3 * result.fit.tau_error_ns
