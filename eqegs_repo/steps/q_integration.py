@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage, optimize, sparse
+from scipy import optimize, sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.forward import q_from_two_theta, radius_from_q, two_theta_from_radius
