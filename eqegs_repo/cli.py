@@ -1,4 +1,4 @@
-"""The ``eqegs`` command.
+"""eqegs: browse, parameterise and analyse E-QEGS data of SPring-8 BL35XU.
 
 ``URL`` is a repository URL pattern (``/data/UserData/{account}/EQEGS/{proposal}/{sample}``
 with ``-f account=u0000000``) or simply the EQEGS folder (``/data/UserData/u0000000/EQEGS``),
@@ -11,6 +11,7 @@ import sys
 
 import pandas as pd
 
+from . import cli_spice
 from .errors import EqegsError
 from .repository import Repository
 
@@ -101,6 +102,8 @@ def build_parser():
     p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(run=cmd_demo)
+
+    cli_spice.register(sub)
     return parser
 
 
