@@ -268,7 +268,8 @@ class Proposal(_Container):
 
         Columns: key, handle, frames, sensors, sensor_shape, dtype, trains, exposure_s, one
         column per step listing the results on disk (``main`` for the step folder itself,
-        sub-folder names otherwise), and ``problem`` (empty when the sample is fine).
+        sub-folder names otherwise), ``spice`` (``complete``, ``incomplete`` when a required
+        parameter is missing, ``conflicted``) and ``problem`` (empty when the sample is fine).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
         rows = [self[key]._summary(check) for key in self.keys()]
@@ -383,7 +384,8 @@ class Sample:
     @staticmethod
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
-                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "problem")
+                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
+                "problem")
 
     def _summary(self, check):
         row = dict.fromkeys(self._summary_columns(), None)
@@ -401,6 +403,7 @@ class Sample:
                 row["dtype"] = str(stack.dtype)
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
+            row["spice"] = self.spice.status
         except BadInput as exc:
             row["problem"] = str(exc)
         return row
