@@ -2,7 +2,8 @@
 
 Rules (documented in docs/layout.md):
 
-* natural order: ``S2 < S10`` — digit runs compare as numbers;
+* natural order (:func:`spice.natural.natural_key`, the order spice anchors use too):
+  ``S2 < S10`` — digit runs compare as numbers, the rest case-insensitively;
 * a handle is the key with every character outside ``[0-9A-Za-z_]`` replaced by ``_``;
   it gets the prefix (``p`` for proposals, ``s`` for samples) when it does not start with a
   letter, and ``<prefix>_`` when it is a Python keyword or a name the object already uses
@@ -13,19 +14,9 @@ Rules (documented in docs/layout.md):
 import keyword
 import re
 
-_DIGITS = re.compile(r"(\d+)")
+from spice.natural import natural_key, natural_sorted  # one order for listings and spice anchors
+
 _INVALID = re.compile(r"[^0-9A-Za-z_]")
-
-
-def natural_key(text):
-    """Sort key that orders digit runs by value: ``S2 < S10 < S10a``."""
-    parts = _DIGITS.split(str(text))
-    return tuple((0, int(p), p) if i % 2 else (1, 0, p) for i, p in enumerate(parts))
-
-
-def natural_sorted(keys):
-    """``keys`` in natural order (ties broken by the plain string)."""
-    return sorted(keys, key=lambda k: (natural_key(k), str(k)))
 
 
 def check_key(key, what):

@@ -28,7 +28,7 @@ def test_listing_in_natural_order_without_non_samples(tree):
     repo = repo_of(tree[1])
     assert repo.all() == {"2025A1234": "p2025A1234", "2025B5678": "p2025B5678"}
     prop = repo.p2025A1234
-    assert list(prop.all()) == ["S1", "S2", "S10", "all", "s-1", "s.1", "spice"]
+    assert list(prop.all()) == ["all", "S1", "S2", "S10", "s-1", "s.1", "spice"]  # case-insensitive
 
 
 def test_handles_never_hide_methods_and_collisions_stay_reachable(tree):
