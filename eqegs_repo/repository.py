@@ -10,6 +10,7 @@ import fsspec
 import pandas as pd
 
 from . import naming
+from .cache import DatasetCache, default_cache_url
 from .errors import BadInput, BadSample, HandleNotFound, KeyNotFound
 from .layout import TreeLayout, read_marker
 from .raw import check_sample_files, open_raw
@@ -125,14 +126,19 @@ class Repository(_Container):
     ``fields`` (``Repository(url, account="u0000000")``). ``spice_url``: where spice records
     live (default: ``.spice/`` folders in the tree; ``"memory://"`` keeps them in memory).
     ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
+    ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cache`): None for the
+    user cache folder (``$EQEGS_CACHE_DIR`` or ``~/.cache/eqegs_repo``), a path or fsspec URL,
+    or False for no cache.
     """
 
     _child_kind = "proposal"
     _handle_prefix = "p"
-    _cache_fields = _Container._cache_fields + ("_spice",)
+    _cache_fields = _Container._cache_fields + ("_spice", "_cache")
 
-    def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, **fields):
+    def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, cache_url=None,
+                 **fields):
         self.pattern = UrlPattern.parse(url, fields)
+        self.cache_url = default_cache_url() if cache_url is None else cache_url
         self.url = url
         self.fields = fields
         self.spice_url = spice_url
@@ -177,6 +183,15 @@ class Repository(_Container):
     def proposal_keys(self):
         """Proposal keys in natural order (same as ``list(repo.all())``)."""
         return self.keys()
+
+    @property
+    def cache(self):
+        """The :class:`~eqegs_repo.cache.DatasetCache` of cooked results, or None (no cache)."""
+        if self.cache_url is False:
+            return None
+        if self.__dict__.get("_cache") is None:
+            self.__dict__["_cache"] = DatasetCache(self.cache_url)
+        return self.__dict__["_cache"]
 
     @property
     def spice(self):
@@ -269,7 +284,9 @@ class Proposal(_Container):
         Columns: key, handle, frames, sensors, sensor_shape, dtype, trains, exposure_s, one
         column per step listing the results on disk (``main`` for the step folder itself,
         sub-folder names otherwise), ``spice`` (``complete``, ``incomplete`` when a required
-        parameter is missing, ``conflicted``) and ``problem`` (empty when the sample is fine).
+        parameter is missing, ``conflicted``), ``cooked`` (steps cached for the current raw files
+        and spice), ``stale`` (steps cached only for older inputs) and ``problem`` (empty when
+        the sample is fine).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
         rows = [self[key]._summary(check) for key in self.keys()]
@@ -364,6 +381,30 @@ class Sample:
 
         return sample_spice(self)
 
+    def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
+        """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
+
+        ``step``: ``"reconstruction"``, ``"q_integration"`` or ``"e_spectrum_and_isf"``.
+        ``overrides``: one-off parameter values that write no spice, as ``field=value`` (a field
+        name of one spice type, e.g. ``q_min=10``) or ``type={field: value}``; they appear in
+        ``.attrs["overrides"]``. ``use_cache=False`` computes without reading or writing the
+        cache. See docs/reconstruction.md, docs/q-integration.md, docs/e-spectrum-and-isf.md.
+        """
+        from .cook import cook
+
+        return cook(self, step, use_cache=use_cache, **overrides)
+
+    @property
+    def cooked(self):
+        """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
+        return self.cook("e_spectrum_and_isf")
+
+    def cache_status(self):
+        """``{step: "fresh" | "stale" | ""}`` of the cached results (see :mod:`eqegs_repo.cook`)."""
+        from .cook import cache_status
+
+        return cache_status(self)
+
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names)."""
         out = {}
@@ -385,7 +426,7 @@ class Sample:
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
                 "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
-                "problem")
+                "cooked", "stale", "problem")
 
     def _summary(self, check):
         row = dict.fromkeys(self._summary_columns(), None)
@@ -404,6 +445,9 @@ class Sample:
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status
+            status = self.cache_status()
+            row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
+            row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
         except BadInput as exc:
             row["problem"] = str(exc)
         return row

@@ -1,0 +1,129 @@
+"""On-disk cache of cooked datasets, keyed by a fingerprint of everything that makes them.
+
+Where the cache lives (``Repository(..., cache_url=...)``):
+
+* ``cache_url=None`` (default): ``$EQEGS_CACHE_DIR`` if set, else
+  ``$XDG_CACHE_HOME/eqegs_repo`` (``~/.cache/eqegs_repo``) -- a user folder, so read-only
+  trees can be cooked;
+* any path or fsspec URL (``"/scratch/me/eqegs-cache"``, ``"memory://c"``);
+* ``cache_url=False``: no cache (every cook computes).
+
+Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` holding
+one ``<fingerprint>.npz`` per cooked version. An entry is written to a temporary name and
+renamed into place, so readers never see half an entry; a broken entry is ignored (re-cooked).
+
+Format: an uncompressed ``.npz`` with one array per variable (``var/<name>``) and a JSON header
+(``__meta__``) holding dims, attrs and which names are coordinates. Attrs must be JSON data.
+"""
+import hashlib
+import io
+import json
+import os
+import uuid
+import zipfile
+
+import fsspec
+import numpy as np
+import xarray as xr
+
+META = "__meta__"
+
+
+def default_cache_url():
+    """``$EQEGS_CACHE_DIR``, else ``$XDG_CACHE_HOME/eqegs_repo``, else ``~/.cache/eqegs_repo``."""
+    if os.environ.get("EQEGS_CACHE_DIR"):
+        return os.environ["EQEGS_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "eqegs_repo")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a cached dataset's attrs")
+
+
+def dataset_to_bytes(ds):
+    """Serialise a Dataset (numeric/bool arrays, JSON attrs) to ``.npz`` bytes."""
+    arrays, meta = {}, {"attrs": ds.attrs, "variables": {}}
+    for name, var in list(ds.coords.items()) + list(ds.data_vars.items()):
+        arrays[f"var/{name}"] = np.asarray(var.values)
+        meta["variables"][name] = {"dims": list(var.dims), "attrs": var.attrs,
+                                   "coord": name in ds.coords}
+    text = json.dumps(meta, default=_json_default)
+    arrays[META] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def dataset_from_bytes(payload):
+    """Inverse of :func:`dataset_to_bytes`."""
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+        meta = json.loads(bytes(data[META]).decode("utf-8"))
+        coords, data_vars = {}, {}
+        for name, info in meta["variables"].items():
+            var = xr.Variable(info["dims"], data[f"var/{name}"], info["attrs"])
+            (coords if info["coord"] else data_vars)[name] = var
+    return xr.Dataset(data_vars, coords=coords, attrs=meta["attrs"])
+
+
+def file_stats(fs, paths):
+    """``[[path, size, mtime], ...]`` of files (mtime from whatever the filesystem reports)."""
+    out = []
+    for path in paths:
+        info = fs.info(path)
+        mtime = info.get("mtime", info.get("created", info.get("LastModified")))
+        out.append([str(path), int(info.get("size") or 0), str(mtime)])
+    return out
+
+
+class DatasetCache:
+    """Cooked datasets under ``url`` (a path or fsspec URL; see the module docstring)."""
+
+    def __init__(self, url):
+        self.url = str(url)
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.root = self.root.rstrip("/")
+
+    def folder(self, sample_url, proposal, sample, step):
+        """The cache folder of one sample's step."""
+        tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
+        return f"{self.root}/{proposal}__{sample}__{tag}/{step}"
+
+    def load(self, folder, key):
+        """The dataset stored under ``key`` or None (missing or unreadable)."""
+        path = f"{folder}/{key}.npz"
+        try:
+            payload = self.fs.cat_file(path)
+        except (FileNotFoundError, OSError):
+            return None
+        try:
+            return dataset_from_bytes(payload)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile):
+            return None
+
+    def save(self, folder, key, ds):
+        """Store ``ds`` under ``key`` atomically (temporary name, then rename)."""
+        payload = dataset_to_bytes(ds)
+        self.fs.makedirs(folder, exist_ok=True)
+        final = f"{folder}/{key}.npz"
+        temp = f"{folder}/.tmp-{uuid.uuid4().hex}.npz"
+        with self.fs.open(temp, "wb") as f:
+            f.write(payload)
+        self.fs.mv(temp, final)
+        return final
+
+    def keys(self, folder):
+        """Fingerprints stored in a step folder."""
+        try:
+            names = self.fs.ls(folder, detail=False)
+        except (FileNotFoundError, OSError):
+            return []
+        names = [n.rstrip("/").rsplit("/", 1)[-1] for n in names]
+        return [n[:-4] for n in names if n.endswith(".npz") and not n.startswith(".")]
+
+    def __repr__(self):
+        return f"<DatasetCache {self.url}>"

@@ -1,0 +1,218 @@
+"""Velocity and angle calibrations: built-in kinds from spice, or the app's calibration folder.
+
+Which calibration a sample uses comes from its ``calibration`` record: ``velocity_number``,
+``angle_number`` (the app's data_table.csv columns) and ``folder``.
+
+**No folder** (``calibration.folder`` null): the built-in kinds of the ``velocity_calibration``
+and ``angle_calibration`` records (:func:`eqegs_repo.steps.e_spectrum.calibrated_velocity`,
+:func:`~eqegs_repo.steps.e_spectrum.angle_factor`). Each record defines one calibration number
+(its ``number`` field), which must equal the number the ``calibration`` record asks for.
+
+**A folder** (the app's "Directory of calibration files"): ``calibration_velocity.py``,
+``calibration_angle.py``, ``sp_param.json`` and optionally ``data_table.csv``. Every file read
+must have the SHA-256 recorded in ``calibration.files`` (seeding ``calibration`` with a folder
+records them); a file that changed since is refused. The two ``.py`` files are executed as
+Python modules and must define a mapping ``CALIBRATIONS`` from calibration number to function:
+
+``calibration_velocity.py``::
+
+    import numpy as np
+
+    def measured_waveform(measured, n_frames):
+        # measured: (n_frames,) float64, the sample's velocity.npy (the input velocity waveform)
+        return 1.0 * measured            # (n_frames,) Doppler velocity in mm/s
+
+    CALIBRATIONS = {1: measured_waveform}
+
+``calibration_angle.py``::
+
+    import numpy as np
+
+    CALIBRATIONS = {0: lambda two_theta: np.ones_like(two_theta),   # two_theta: rad, (bins,)
+                    1: lambda two_theta: np.cos(two_theta)}         # -> energy factor g, (bins,)
+
+A velocity function returns v_f in mm/s including any offset (v₀ is not applied again); an angle
+function returns the energy-scale factor g(2θ) of each q bin. ``sp_param.json`` holds
+``{"START_CUT_FRAMES": 5}``; when present it gives the frames cut at the start, and a different
+value in an explicit ``sp_param`` record is refused as ambiguous.
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+
+from .errors import BadInput
+from .steps import e_spectrum as es
+
+VELOCITY_FILE = "calibration_velocity.py"
+ANGLE_FILE = "calibration_angle.py"
+SP_PARAM_FILE = "sp_param.json"
+DATA_TABLE_FILE = "data_table.csv"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the E-spectrum step needs: velocity v_f (mm/s, (frames,)), the offset v₀ still to
+    subtract (mm/s), g(2θ) per q bin, START_CUT_FRAMES, and a description of each source."""
+
+    velocity: np.ndarray
+    v0_offset: float
+    angle_factors: np.ndarray
+    start_cut_frames: int
+    description: dict
+
+
+class CalibrationFolder:
+    """The app's calibration folder, each file checked against the hash recorded in spice."""
+
+    def __init__(self, folder, recorded, where):
+        self.folder = str(folder).rstrip("/")
+        self.recorded = dict(recorded or {})
+        self.where = where
+        self.fs, self.path = fsspec.core.url_to_fs(self.folder)
+        if not self.fs.isdir(self.path):
+            raise BadInput(f"calibration.folder = {self.folder!r} ({where}) does not exist or is "
+                           "not a folder")
+
+    def exists(self, name):
+        return self.fs.exists(f"{self.path}/{name}")
+
+    def read(self, name):
+        """The bytes of ``name``, refused unless its SHA-256 equals the recorded one."""
+        path = f"{self.path}/{name}"
+        try:
+            payload = self.fs.cat_file(path)
+        except FileNotFoundError:
+            raise BadInput(f"calibration folder {self.folder} has no {name} (calibration.folder "
+                           f"from {self.where})") from None
+        found = hashlib.sha256(payload).hexdigest()
+        expected = self.recorded.get(name)
+        if expected is None:
+            raise BadInput(f"calibration.files ({self.where}) records no SHA-256 for {name}; "
+                           "update the calibration record with the folder again to record the "
+                           "files' hashes")
+        if found != expected:
+            raise BadInput(f"calibration file {path} changed since it was recorded: calibration.files"
+                           f"[{name!r}] = {expected[:12]}... ({self.where}) but the file's SHA-256 "
+                           f"is {found[:12]}...; check the file, then update the calibration "
+                           "record with the folder again")
+        return payload
+
+    def calibrations(self, name):
+        """The ``CALIBRATIONS`` mapping of a calibration ``.py`` file."""
+        source = self.read(name).decode("utf-8")
+        namespace = {"__name__": f"eqegs_calibration_{name[:-3]}", "__file__": f"{self.path}/{name}"}
+        try:
+            exec(compile(source, f"{self.path}/{name}", "exec"), namespace)
+        except Exception as exc:
+            raise BadInput(f"{self.path}/{name} failed to run: {exc!r}") from None
+        table = namespace.get("CALIBRATIONS")
+        if not isinstance(table, dict):
+            raise BadInput(f"{self.path}/{name} must define CALIBRATIONS = {{number: function}}; "
+                           f"found {type(table).__name__}")
+        return table
+
+    def function(self, name, number, field):
+        table = self.calibrations(name)
+        if number not in table:
+            raise BadInput(f"calibration.{field} = {number} ({self.where}) is not defined by "
+                           f"{self.path}/{name}, which defines numbers {sorted(table)}")
+        return table[number]
+
+    def start_cut_frames(self):
+        """START_CUT_FRAMES of sp_param.json, or None when the folder has no sp_param.json."""
+        if not self.exists(SP_PARAM_FILE):
+            return None
+        try:
+            value = json.loads(self.read(SP_PARAM_FILE))["START_CUT_FRAMES"]
+        except (ValueError, KeyError, TypeError):
+            raise BadInput(f"{self.path}/{SP_PARAM_FILE}: expected a JSON object with an integer "
+                           "START_CUT_FRAMES") from None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadInput(f"{self.path}/{SP_PARAM_FILE}: START_CUT_FRAMES must be an integer >= 0, "
+                           f"found {value!r}")
+        return value
+
+    def files(self):
+        """Names of the calibration files present (for copies next to the results)."""
+        return [n for n in (VELOCITY_FILE, ANGLE_FILE, SP_PARAM_FILE, DATA_TABLE_FILE) if self.exists(n)]
+
+
+def _checked(values, shape, what):
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} returned {type(values).__name__}; expected numbers of shape {shape}") from None
+    if array.shape != shape or not np.isfinite(array).all():
+        raise BadInput(f"{what} must return finite numbers of shape {shape}, returned shape {array.shape}"
+                       + ("" if array.shape != shape else " with NaN/inf"))
+    return array
+
+
+def resolve(params, measured, two_theta):
+    """The :class:`Calibration` for a sample.
+
+    ``params``: :class:`~eqegs_repo.step_params.StepParameters`; ``measured`` (frames,) the
+    sample's velocity.npy; ``two_theta`` (bins,) rad of the q bins.
+    """
+    cal = params["calibration"]
+    n_frames = int(np.size(measured))
+    where = params.source("calibration", "folder")
+    if cal["folder"]:
+        folder = CalibrationFolder(cal["folder"], cal["files"], where)
+        number = cal["velocity_number"]
+        with params.blame("calibration.velocity_number"):
+            function = folder.function(VELOCITY_FILE, number, "velocity_number")
+        try:
+            raw = function(np.asarray(measured, dtype=np.float64).copy(), n_frames)
+        except Exception as exc:
+            raise BadInput(f"{folder.path}/{VELOCITY_FILE}: calibration {number} failed: {exc!r}") from None
+        velocity = _checked(raw, (n_frames,), f"{VELOCITY_FILE} calibration {number}")
+        angle_number = cal["angle_number"]
+        with params.blame("calibration.angle_number"):
+            angle_function = folder.function(ANGLE_FILE, angle_number, "angle_number")
+        try:
+            raw_g = angle_function(np.asarray(two_theta, dtype=np.float64).copy())
+        except Exception as exc:
+            raise BadInput(f"{folder.path}/{ANGLE_FILE}: calibration {angle_number} failed: {exc!r}") from None
+        g = _checked(raw_g, np.shape(two_theta), f"{ANGLE_FILE} calibration {angle_number}")
+        start_cut = _start_cut(params, folder.start_cut_frames(), folder.path)
+        description = {"velocity": f"{folder.folder}/{VELOCITY_FILE} #{number}",
+                       "angle": f"{folder.folder}/{ANGLE_FILE} #{angle_number}",
+                       "folder": folder.folder, "files": folder.files()}
+        return Calibration(velocity, 0.0, g, start_cut, description)
+    vel = params["velocity_calibration"]
+    if vel["number"] != cal["velocity_number"]:
+        raise BadInput(f"{params.describe('calibration', 'velocity_number')} but the "
+                       f"velocity_calibration record defines number {vel['number']} "
+                       f"(from {params.source('velocity_calibration', 'number')}); seed a "
+                       "velocity_calibration with that number or set calibration.folder")
+    ang = params["angle_calibration"]
+    if ang["number"] != cal["angle_number"]:
+        raise BadInput(f"{params.describe('calibration', 'angle_number')} but the "
+                       f"angle_calibration record defines number {ang['number']} "
+                       f"(from {params.source('angle_calibration', 'number')}); seed an "
+                       "angle_calibration with that number or set calibration.folder")
+    with params.blame("velocity_calibration"):
+        velocity = es.calibrated_velocity(vel["kind"], n_frames, measured, vel["v_max"], vel["phase_frames"],
+                                          vel["period_frames"], vel["poly_coeffs"], vel["table_mm_s"])
+    with params.blame("angle_calibration"):
+        g = es.angle_factor(ang["kind"], two_theta, ang["table"])
+    description = {"velocity": f"built-in {vel['kind']} #{vel['number']}",
+                   "angle": f"built-in {ang['kind']} #{ang['number']}", "folder": None, "files": []}
+    return Calibration(velocity, float(vel["v0_offset"]), g, int(params["sp_param"]["start_cut_frames"]),
+                       description)
+
+
+def _start_cut(params, from_file, path):
+    value = params["sp_param"]["start_cut_frames"]
+    if from_file is None:
+        return int(value)
+    source = params.source("sp_param", "start_cut_frames")
+    if source != "default" and value != from_file:
+        raise BadInput(f"{params.describe('sp_param', 'start_cut_frames')} disagrees with "
+                       f"START_CUT_FRAMES = {from_file} in {path}/{SP_PARAM_FILE}; erase the "
+                       "sp_param record or change the file")
+    return int(from_file)

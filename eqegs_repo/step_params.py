@@ -1,0 +1,190 @@
+"""The parameters of one cooking run: a sample's resolved spice plus one-off overrides.
+
+:class:`StepParameters` merges ``sample.spice`` (defaults < repository < proposal records) with
+overrides given to ``sample.cook(step, **overrides)``. Overrides write no spice; they are
+validated against the same schemas and show up in the provenance as ``"override"``.
+
+Override keywords (:func:`normalise_overrides`):
+
+* a type name with a mapping: ``roi={"x0": 10, "y0": 20, "x1": 60, "y1": 50}``;
+* a field name that belongs to exactly one type: ``q_min=10.1`` (``q_range``),
+  ``n_mc=200`` (``e_spectrum``). Ambiguous names (``output_subdir``, ``number``) must be given
+  through their type.
+
+Errors a parameter causes are re-raised by :meth:`StepParameters.blame` with the parameter's
+value and the record it came from (scope, anchor, revision, uuid), or ``override``/``default``.
+"""
+import contextlib
+import hashlib
+import json
+import re
+
+from spice import DEFAULT, SpiceError
+
+from . import params as eqegs_params
+from .errors import BadInput
+
+# The spice types each step reads directly (upstream steps add theirs).
+STEP_TYPES = {
+    "reconstruction": ("sensor_layout", "roi"),
+    "q_integration": ("geometry", "q_integration"),
+    "e_spectrum_and_isf": ("sp_param", "calibration", "velocity_calibration",
+                           "angle_calibration", "q_range", "e_spectrum"),
+}
+STEPS = tuple(STEP_TYPES)
+UPSTREAM = {"reconstruction": None, "q_integration": "reconstruction",
+            "e_spectrum_and_isf": "q_integration"}
+# Fields that only name output folders or the exported dtype: they never change a result.
+EXPORT_ONLY = {
+    "q_integration": ("output_subdir",),
+    "e_spectrum": ("output_subdir_mode", "output_subdir", "input_subdir"),
+    "reconstruction": ("dtype_out",),
+}
+
+
+def check_step(step):
+    """Return ``step`` if it is one of :data:`STEPS`, else raise BadInput listing them."""
+    if step not in STEP_TYPES:
+        raise BadInput(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
+    return step
+
+
+def chain(step):
+    """The steps up to and including ``step``, first step first."""
+    out = [check_step(step)]
+    while UPSTREAM[out[0]] is not None:
+        out.insert(0, UPSTREAM[out[0]])
+    return out
+
+
+def chain_types(step):
+    """Every spice type the chain up to ``step`` reads, in step order."""
+    return tuple(name for s in chain(step) for name in STEP_TYPES[s])
+
+
+def normalise_overrides(overrides):
+    """``{type: {field: value}}`` from cook keywords (see the module docstring)."""
+    fields_of = {}
+    for schema in eqegs_params.SCHEMAS:
+        for field in schema.fields:
+            fields_of.setdefault(field.name, []).append(schema.name)
+    out = {}
+    for name, value in overrides.items():
+        if name in eqegs_params.REGISTRY:
+            if not isinstance(value, dict):
+                raise BadInput(f"override {name}= must be a mapping of {name} fields, "
+                               f"e.g. {name}={{...}}; found {value!r}")
+            out.setdefault(name, {}).update(value)
+            continue
+        owners = fields_of.get(name, [])
+        if not owners:
+            known = sorted(set(fields_of) | set(eqegs_params.REGISTRY))
+            raise BadInput(f"unknown parameter {name!r} in cook overrides; expected a field or "
+                           f"type name of the spice types, e.g. {', '.join(known[:12])} ...")
+        if len(owners) > 1:
+            raise BadInput(f"parameter {name!r} belongs to several types ({', '.join(owners)}); "
+                           f"give it through its type, e.g. {owners[0]}={{{name!r}: ...}}")
+        out.setdefault(owners[0], {})[name] = value
+    return out
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+class StepParameters:
+    """Effective parameter values of a sample for cooking.
+
+    ``view``: the sample's :class:`spice.ResolvedView`; ``overrides``: ``{type: {field: value}}``
+    (see :func:`normalise_overrides`). ``label``: how errors name the sample.
+    """
+
+    def __init__(self, view, overrides=None, label=""):
+        self.view = view
+        self.overrides = {t: dict(v) for t, v in (overrides or {}).items()}
+        self.label = label
+        self._values = {}
+
+    def values(self, type_name):
+        """``{field: value}`` of a type with the overrides applied, validated (a copy)."""
+        if type_name not in self._values:
+            try:
+                base = self.view[type_name].to_dict()
+            except SpiceError as exc:
+                raise BadInput(f"spice of {self.label or self.view.key!r}: {exc}") from None
+            merged = {**base, **self.overrides.get(type_name, {})}
+            try:
+                eqegs_params.REGISTRY.validate(type_name, merged)
+            except SpiceError as exc:
+                sources = "; ".join(self.describe(type_name, f) for f in merged
+                                    if re.search(rf"\b{re.escape(f)}\b", str(exc)))
+                raise BadInput(f"{exc}" + (f" [{sources}]" if sources else "")) from None
+            self._values[type_name] = merged
+        return dict(self._values[type_name])
+
+    def __getitem__(self, type_name):
+        return self.values(type_name)
+
+    def source(self, type_name, field):
+        """``"override"``, ``"default"`` or the record (``proposal S001 r2 1a2b3c4d``)."""
+        if field in self.overrides.get(type_name, {}):
+            return "override"
+        return str(self.view[type_name].source(field))
+
+    def describe(self, type_name, field):
+        """``type.field = value (from <source>)`` for messages."""
+        value = self.values(type_name).get(field)
+        return f"{type_name}.{field} = {value!r} (from {self.source(type_name, field)})"
+
+    @contextlib.contextmanager
+    def blame(self, *items):
+        """Re-raise a BadInput raised inside with the values and sources of the parameters.
+
+        ``items`` are ``"type.field"`` or ``"type"`` (all its fields). Fields whose names the
+        message mentions are described; when none is mentioned, every ``"type.field"`` item is.
+        """
+        try:
+            yield
+        except BadInput as exc:
+            named, explicit = [], []
+            for item in items:
+                type_name, _, field = item.partition(".")
+                fields = [field] if field else list(self.values(type_name))
+                if field:
+                    explicit.append((type_name, field))
+                named += [(type_name, f) for f in fields
+                          if re.search(rf"(?<![A-Za-z_]){re.escape(f)}(?![A-Za-z_])", str(exc))]
+            chosen = list(dict.fromkeys(named or explicit))
+            if not chosen:
+                raise
+            where = "; ".join(self.describe(t, f) for t, f in chosen)
+            raise BadInput(f"{exc} [{where}]") from None
+
+    def fingerprint_values(self, types):
+        """The values of ``types`` that can change a result (export-only fields left out)."""
+        out = {}
+        for type_name in types:
+            values = self.values(type_name)
+            for field in EXPORT_ONLY.get(type_name, ()):
+                values.pop(field, None)
+            out[type_name] = _plain(values)
+        return out
+
+    def provenance(self, types):
+        """``{type: [{scope, anchor, uuid, revision}, ...]}`` of the records behind ``types``."""
+        out = {}
+        for type_name in types:
+            type_view = self.view[type_name]
+            used = {type_view.source(f) for f in type_view} - {DEFAULT}
+            out[type_name] = [dict(s._asdict()) for s in sorted(used, key=lambda s: (s.scope, s.uuid))]
+        return out
+
+    def overrides_for(self, types):
+        """The overrides that apply to ``types`` (plain data)."""
+        return _plain({t: v for t, v in self.overrides.items() if t in types})
+
+
+def digest(payload):
+    """SHA-256 hex of a JSON-able payload (sorted keys)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
