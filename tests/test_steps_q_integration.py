@@ -241,3 +241,76 @@ def test_pixel_normalisation_solid_angle_and_polarisation():
     assert np.nanmax(np.abs(profile - 5.0)) < 1e-5
     with pytest.raises(BadInput, match="polarisation_factor"):
         qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=2.0)
+
+
+ENGINES_AVAILABLE = ["scipy"] + (["numba"] if qi._labelled_sum_kernel() is not None else [])
+
+
+def masked_stack_integrator(n_frames=23, bin_px=1.0, seed=7):
+    centre = (90.3, 110.7)
+    rng = np.random.default_rng(seed)
+    stack = rng.poisson(4.0, size=(n_frames,) + SHAPE).astype(np.uint32)
+    keep = qi.direct_beam_keep(SHAPE, centre, 10) & qi.sector_keep(SHAPE, centre, [(300, 60)])
+    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(bin_px, 250.0), keep)
+    return stack, integrator
+
+
+@pytest.mark.parametrize("engine", ENGINES_AVAILABLE)
+def test_each_engine_streamed_threaded_and_any_dtype_equal_the_dense_product(engine):
+    stack, integrator = masked_stack_integrator()
+    exact = stack.reshape(23, -1).astype(np.float64) @ integrator.matrix.toarray().astype(np.float64).T
+    assert np.array_equal(integrator.integrate(stack, engine=engine), exact)
+    for size in (1, 2, 5):  # odd and even blocks, single frames
+        streamed = np.concatenate([integrator.integrate(stack[a:a + size], engine=engine) for a in range(0, 23, size)])
+        assert np.array_equal(streamed, exact), size
+    assert np.array_equal(integrator.integrate(stack, workers=2, engine=engine), exact)
+    assert np.array_equal(integrator.integrate(stack, workers=3, engine=engine), exact)
+    assert np.array_equal(integrator.integrate_variance(stack, engine=engine), exact)
+    for dtype in (np.uint8, np.uint16, np.int16, np.int32, np.int64, np.uint64, np.float16, np.float32, np.float64):
+        assert np.array_equal(integrator.integrate(stack.astype(dtype), engine=engine), exact), dtype
+    non_contiguous = np.asfortranarray(stack)
+    assert np.array_equal(integrator.integrate(non_contiguous, engine=engine), exact)
+    real = np.random.default_rng(1).normal(size=(4,) + SHAPE)
+    expected = real.reshape(4, -1) @ integrator.matrix.toarray().astype(np.float64).T
+    assert np.allclose(integrator.integrate(real, engine=engine), expected, rtol=1e-6, atol=1e-5)
+
+
+def test_numba_and_scipy_engines_give_identical_sums():
+    pytest.importorskip("numba")
+    stack, integrator = masked_stack_integrator(n_frames=9)
+    for dtype in (np.uint32, np.float32):
+        block = stack.astype(dtype)
+        assert np.array_equal(integrator.integrate(block, engine="numba"), integrator.integrate(block, engine="scipy"))
+        assert np.array_equal(integrator.integrate(block), integrator.integrate(block, engine="numba"))  # auto
+
+
+def test_numba_engine_sums_integers_exactly_beyond_32_bits_and_handles_many_bins():
+    pytest.importorskip("numba")
+    stack, integrator = masked_stack_integrator(n_frames=3)
+    big = np.full_like(stack, 2**31 + 7)  # a uint32 accumulator would wrap around
+    exact = integrator.npix[None, :] * float(2**31 + 7) * np.ones((3, 1))
+    assert np.array_equal(integrator.integrate(big, engine="numba"), exact)
+    assert exact.max() > 2**36
+    # More bins than int16 labels can number: labels switch to int32.
+    small = (40, 30)
+    fine = qi.RadialIntegrator.build(small, (3.2, 4.1), GEOMETRY, qi.RadialBins.uniform(0.001, 45.0))
+    assert fine.n_bins > 2**15
+    frames = np.random.default_rng(2).poisson(3.0, size=(3,) + small).astype(np.uint16)
+    assert np.array_equal(fine.integrate(frames, engine="numba"), fine.integrate(frames, engine="scipy"))
+    assert np.array_equal(fine.integrate(frames, engine="numba").sum(axis=1), frames.sum(axis=(1, 2)).astype(float))
+
+
+def test_engine_choice_and_its_errors(monkeypatch):
+    stack, integrator = masked_stack_integrator(n_frames=2)
+    with pytest.raises(BadInput, match=r"engine must be one of \('auto', 'numba', 'scipy'\), got 'gpu'"):
+        integrator.integrate(stack, engine="gpu")
+    split = qi.RadialIntegrator.build(SHAPE, (90.3, 110.7), GEOMETRY, qi.RadialBins.uniform(1.0, 250.0),
+                                      pixel_splitting="bbox")
+    if qi._labelled_sum_kernel() is not None:
+        with pytest.raises(BadInput, match="engine 'numba' sums a 0/1 matrix only"):
+            split.integrate(stack, engine="numba")
+    assert np.allclose(split.integrate(stack), split.integrate(stack, engine="scipy"))  # auto falls back
+    monkeypatch.setattr(qi, "_labelled_sum_kernel", lambda: None)  # numba not installed
+    with pytest.raises(BadInput, match=r"engine 'numba' needs numba: pip install 'eqegs_repo\[fast\]'"):
+        integrator.integrate(stack, engine="numba")
+    assert np.array_equal(integrator.integrate(stack), integrator.integrate(stack, engine="scipy"))

@@ -13,6 +13,7 @@ block by block, with one :class:`RadialIntegrator`, and the background is subtra
 """
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
@@ -27,6 +28,7 @@ from eqegs_repo.steps.reconstruction import Roi
 CENTRE_METHODS = ("centroid", "gauss2d")
 BG_SCALE_MODES = ("unity", "forward_ratio", "manual")
 PIXEL_SPLITTING = ("none", "bbox")
+ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see RadialIntegrator._columns_for)
 _NATIVE_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.uint32, np.int32, np.uint64, np.int64))
 
@@ -428,8 +430,22 @@ class RadialIntegrator:
     (n_bins,)): ``npix`` = M·1 (effective pixels), ``normalisation`` = M·n (equals ``npix``
     without pixel weights), ``r_px``/``two_theta``/``q`` at the bin centres, ``q_mean`` the pixel
     mean of q.  ``matrix`` is the scipy CSR matrix (float32 without splitting, float64 with
-    fractional bbox weights).  Frames are summed one compiled sparse product at a time, in their
-    own dtype when it is 32/64-bit (uint32 counts: exact integer sums), else in float32.
+    fractional bbox weights).  The integrator is the cache of everything derived from the matrix
+    (the pixel → bin labels, the scatter copies): build it once per run set and reuse it for
+    every block of the sample and background runs.
+
+    Two engines sum the frames (``engine`` of :meth:`integrate`):
+
+    - ``"numba"`` (optional extra ``fast``): for a 0/1 matrix the integration is a labelled sum,
+      S[f, b] = Σ_{i: label_i = b} block[f, i].  A compiled loop reads each pixel's label once
+      for two frames and adds into four independent accumulators per bin (two frames × even/odd
+      pixels).  Integer frames are summed in int64 (exact, no overflow), float frames in float64.
+    - ``"scipy"`` (no extra dependency; the only engine for fractional bbox weights): one
+      compiled sparse product per frame, in the frames' own dtype when it is 32/64-bit (uint32
+      counts: exact integer sums while a frame's bin sum fits in 32 bits), else in float32.
+
+    ``"auto"`` (the default) takes numba when it is installed and the matrix is 0/1, else scipy.
+    Both engines read the frames-first layout in place: no transposed copy of the block.
     """
 
     def __init__(self, matrix: sparse.csr_matrix, image_shape: tuple[int, int], bins: RadialBins,
@@ -440,6 +456,7 @@ class RadialIntegrator:
         self.geometry = geometry
         self.centre = (float(centre[0]), float(centre[1]))
         self._columns_cache: dict = {}
+        self._labels_cache: list = []
         self.is_binary = bool(np.all(self.matrix.data == 1.0))
         ones = np.ones(self.matrix.shape[1])
         self.npix = self.matrix @ ones
@@ -495,25 +512,25 @@ class RadialIntegrator:
         """Number of radial bins."""
         return self.matrix.shape[0]
 
-    def integrate(self, block: np.ndarray, workers: int = 1) -> np.ndarray:
+    def integrate(self, block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Sums per frame and bin: S[f, b] = Σ_i M[b, i]·block[f, i].
 
-        ``block`` (frames, H, W) or (frames, H·W), any real dtype: 32/64-bit blocks are summed in
-        their own dtype (exact for integer counts), others converted to float32 one frame at a
-        time.  ``workers`` threads share the frames.  Returns (frames, n_bins) float64.
-        Each frame is one compiled scatter-add over the pixels in memory order (CSC matrix); this
-        reads the frames-first layout without the transposed copy a batched ``M @ block.T`` needs,
-        and is the faster of the two on this layout (see benchmarks/bench_kernels.py).
+        ``block`` (frames, H, W) or (frames, H·W), any real dtype, read in place.  ``workers``
+        threads share the frames (both engines run without the GIL).  ``engine`` is one of
+        ``ENGINES`` (see the class docstring; ``"numba"`` needs the ``fast`` extra and a 0/1
+        matrix).  Returns (frames, n_bins) float64; integer counts give exact integer sums.
+        Speed: ``python benchmarks/bench_q_integration.py``.
         """
-        return self._apply(False, block, workers)
+        return self._apply(False, block, workers, engine)
 
-    def integrate_variance(self, variance_block: np.ndarray, workers: int = 1) -> np.ndarray:
+    def integrate_variance(self, variance_block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Variance of the sums: Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64.
 
         For Poisson counts V = counts; when ``is_binary`` (no pixel splitting) M² = M, so the
         variance of a run equals :meth:`integrate` of its counts and needs no second pass.
+        ``workers`` and ``engine`` as in :meth:`integrate`.
         """
-        return self._apply(not self.is_binary, variance_block, workers)
+        return self._apply(not self.is_binary, variance_block, workers, engine)
 
     def profile(self, sums: np.ndarray) -> np.ndarray:
         """Intensity per (normalised) pixel: sums / normalisation, NaN in bins with no pixel.
@@ -544,21 +561,61 @@ class RadialIntegrator:
                 (matrix.data.astype(target), (rows, matrix.col)), shape=(_INTERLEAVE * self.n_bins, matrix.shape[1]))
         return self._columns_cache[key]
 
-    def _apply(self, squared: bool, block: np.ndarray, workers: int) -> np.ndarray:
+    def _labels(self) -> np.ndarray | None:
+        """Bin of each pixel, (H·W,) int16 (int32 for ≥ 32767 bins); unused pixels get the
+        spare bin ``n_bins``.  None unless M is 0/1 with at most one bin per pixel."""
+        if not self._labels_cache:
+            columns = self.matrix.tocsc()
+            labels = None
+            if self.is_binary and np.all(np.diff(columns.indptr) <= 1):
+                dtype = np.int16 if self.n_bins < np.iinfo(np.int16).max else np.int32
+                labels = np.full(columns.shape[1], self.n_bins, dtype=dtype)
+                labels[np.flatnonzero(np.diff(columns.indptr))] = columns.indices
+            self._labels_cache.append(labels)
+        return self._labels_cache[0]
+
+    def _engine_for(self, engine: str, squared: bool) -> str:
+        """The engine that runs: ``"numba"`` or ``"scipy"``; raises for an impossible choice."""
+        if engine not in ENGINES:
+            raise BadInput(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "scipy":
+            return "scipy"
+        usable = not squared and self._labels() is not None
+        if engine == "numba":
+            if _labelled_sum_kernel() is None:
+                raise BadInput("engine 'numba' needs numba: pip install 'eqegs_repo[fast]'")
+            if not usable:
+                raise BadInput("engine 'numba' sums a 0/1 matrix only (pixel_splitting 'none'); this "
+                               "integrator has fractional weights, use engine 'scipy' or 'auto'")
+            return "numba"
+        return "numba" if usable and _labelled_sum_kernel() is not None else "scipy"
+
+    def _apply(self, squared: bool, block: np.ndarray, workers: int, engine: str) -> np.ndarray:
         frames = self._frames_view(block)
-        columns = self._columns_for(frames.dtype, squared)
-        partial = np.empty((frames.shape[0], columns.shape[0]), dtype=np.float64)
-        workers = max(1, min(int(workers), frames.shape[0]))
-        if workers == 1:
-            _scatter_frames(columns, frames, partial)
+        sums = np.empty((frames.shape[0], self.n_bins), dtype=np.float64)
+        if self._engine_for(engine, squared) == "numba":
+            frames = _labelled_sum_input(frames)
+            labels, kernel = self._labels(), _labelled_sum_kernel()
+            accumulator = _labelled_sum_accumulator(frames.dtype)
+
+            def run(a: int, b: int) -> None:
+                kernel(labels, frames[a:b], sums[a:b], np.empty((4, self.n_bins + 1), accumulator))
         else:
-            bounds = np.linspace(0, frames.shape[0], workers + 1).astype(int)
+            columns = self._columns_for(frames.dtype, squared)
+            partial = np.empty((frames.shape[0], columns.shape[0]), dtype=np.float64)
+
+            def run(a: int, b: int) -> None:
+                _scatter_frames(columns, frames[a:b], partial[a:b])
+                sums[a:b] = partial[a:b].reshape(b - a, _INTERLEAVE, self.n_bins).sum(axis=1)
+        workers = max(1, min(int(workers), frames.shape[0]))
+        bounds = np.linspace(0, frames.shape[0], workers + 1).astype(int)
+        if workers == 1:
+            run(0, frames.shape[0])
+        else:
             with ThreadPoolExecutor(workers) as pool:
-                jobs = [pool.submit(_scatter_frames, columns, frames[a:b], partial[a:b])
-                        for a, b in zip(bounds[:-1], bounds[1:])]
-                for job in jobs:
+                for job in [pool.submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
                     job.result()
-        return partial.reshape(frames.shape[0], _INTERLEAVE, self.n_bins).sum(axis=1)
+        return sums
 
     def _frames_view(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)
@@ -569,6 +626,65 @@ class RadialIntegrator:
             return block
         raise BadInput(f"block must be (frames, {self.image_shape[0]}, {self.image_shape[1]}) or "
                        f"(frames, {n_pixels}), got shape {block.shape}")
+
+
+def _labelled_sum_pairs(labels, frames, out, acc):
+    """out[f, b] = Σ_{i: labels[i] = b} frames[f, i] for b < out.shape[1]; compiled by numba.
+
+    ``labels`` (pixels,) ints in [0, n_bins] (n_bins = spare bin of unused pixels); ``frames``
+    (frames, pixels); ``out`` (frames, n_bins) float64; ``acc`` (4, n_bins + 1) scratch in the
+    summing dtype.  Frames go in pairs, so each label is read once for two frames, and even and
+    odd pixels add into separate rows of ``acc``: four independent additions per pixel pair, so
+    consecutive pixels of one ring do not wait for each other.  An odd last frame is paired
+    with itself.
+    """
+    n_frames, n_pixels = frames.shape
+    n_bins = out.shape[1]
+    even = n_pixels - n_pixels % 2
+    for first in range(0, n_frames, 2):
+        second = min(first + 1, n_frames - 1)
+        a = frames[first]
+        b = frames[second]
+        acc[:] = 0
+        for i in range(0, even, 2):
+            label0 = labels[i]
+            label1 = labels[i + 1]
+            acc[0, label0] += a[i]
+            acc[1, label1] += a[i + 1]
+            acc[2, label0] += b[i]
+            acc[3, label1] += b[i + 1]
+        for i in range(even, n_pixels):
+            acc[0, labels[i]] += a[i]
+            acc[2, labels[i]] += b[i]
+        for k in range(n_bins):
+            out[first, k] = acc[0, k] + acc[1, k]
+            out[second, k] = acc[2, k] + acc[3, k]
+
+
+@functools.cache
+def _labelled_sum_kernel():
+    """:func:`_labelled_sum_pairs` compiled by numba (without the GIL, cached on disk), or None
+    when numba is not installed.  Imported on first use, so importing this module stays light."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(nogil=True, cache=True)(_labelled_sum_pairs)
+
+
+def _labelled_sum_input(frames: np.ndarray) -> np.ndarray:
+    """Frames as the labelled sum reads them: integer and float32/float64 blocks unchanged,
+    anything else (bool, float16, …) as float64."""
+    if frames.dtype.kind in "iu" or frames.dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        return frames
+    return frames.astype(np.float64)
+
+
+def _labelled_sum_accumulator(dtype: np.dtype) -> np.dtype:
+    """Exact summing dtype: uint64 for uint64 frames, int64 for other integers, float64 for floats."""
+    if dtype == np.dtype(np.uint64):
+        return np.dtype(np.uint64)
+    return np.dtype(np.int64) if dtype.kind in "iu" else np.dtype(np.float64)
 
 
 def _scatter_frames(columns: sparse.csc_matrix, frames: np.ndarray, out: np.ndarray) -> None:
