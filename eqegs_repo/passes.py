@@ -19,8 +19,10 @@ from .steps.sensors import combine
 BLOCK_BYTES = 32 << 20  # raw bytes read per block, all sensors together
 
 
-def frames_per_block(stack, block_bytes=BLOCK_BYTES):
-    """Frames per block so that one block of every sensor is about ``block_bytes``."""
+def frames_per_block(stack, block_bytes=None):
+    """Frames per block so that one block of every sensor is about ``block_bytes``
+    (default :data:`BLOCK_BYTES`)."""
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     n_sensors, n_frames, rows, cols = stack.shape
     per_frame = n_sensors * rows * cols * np.dtype(stack.dtype).itemsize
     return int(max(1, min(n_frames, block_bytes // max(per_frame, 1))))
