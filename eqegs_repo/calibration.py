@@ -185,16 +185,14 @@ def resolve(params, measured, two_theta):
         return Calibration(velocity, 0.0, g, start_cut, description)
     vel = params["velocity_calibration"]
     if vel["number"] != cal["velocity_number"]:
-        raise BadInput(f"{params.describe('calibration', 'velocity_number')} but the "
-                       f"velocity_calibration record defines number {vel['number']} "
-                       f"(from {params.source('velocity_calibration', 'number')}); seed a "
-                       "velocity_calibration with that number or set calibration.folder")
+        raise BadInput(f"{params.describe('calibration', 'velocity_number')} is not defined: the "
+                       f"velocity_calibration in use has {params.describe('velocity_calibration', 'number')}; "
+                       "seed a velocity_calibration with that number or set calibration.folder")
     ang = params["angle_calibration"]
     if ang["number"] != cal["angle_number"]:
-        raise BadInput(f"{params.describe('calibration', 'angle_number')} but the "
-                       f"angle_calibration record defines number {ang['number']} "
-                       f"(from {params.source('angle_calibration', 'number')}); seed an "
-                       "angle_calibration with that number or set calibration.folder")
+        raise BadInput(f"{params.describe('calibration', 'angle_number')} is not defined: the "
+                       f"angle_calibration in use has {params.describe('angle_calibration', 'number')}; "
+                       "seed an angle_calibration with that number or set calibration.folder")
     with params.blame("velocity_calibration"):
         velocity = es.calibrated_velocity(vel["kind"], n_frames, measured, vel["v_max"], vel["phase_frames"],
                                           vel["period_frames"], vel["poly_coeffs"], vel["table_mm_s"])

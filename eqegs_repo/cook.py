@@ -24,7 +24,7 @@ import numpy as np
 from . import calibration as calibration_module
 from . import passes, results
 from .cache import file_stats
-from .errors import BadInput
+from .errors import BadInput, closest_keys
 from .raw import check_sample_files
 from .step_params import (STEP_TYPES, UPSTREAM, StepParameters, chain_types, check_step, digest,
                           normalise_overrides)
@@ -129,9 +129,10 @@ class Cooker:
             if bg_id == self.sample.key or bg_id not in proposal.keys():
                 reason = ("is the sample itself" if bg_id == self.sample.key else
                           f"is not a sample of proposal {proposal.key}")
-                close = [k for k in proposal.keys() if k != self.sample.key][:5]
+                others = [k for k in proposal.keys() if k != self.sample.key]
+                close = closest_keys(bg_id, others) or others[:5]
                 raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} {reason}; "
-                               f"samples: {', '.join(close)}")
+                               f"closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
             self._background = (bg, params, _Run(bg))

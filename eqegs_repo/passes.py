@@ -55,7 +55,7 @@ def _check_finite(stack, blocks, start):
         if bad.any():
             frame, row, col = np.argwhere(bad)[0]
             raise BadSample(f"{stack.files[k].path}: frame {start + frame}, pixel (row {row}, col {col}) "
-                            f"holds {block[frame, row, col]!r}; counts must be finite numbers "
+                            f"holds {float(block[frame, row, col])}; counts must be finite numbers "
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 

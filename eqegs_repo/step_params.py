@@ -116,8 +116,8 @@ class StepParameters:
             try:
                 eqegs_params.REGISTRY.validate(type_name, merged)
             except SpiceError as exc:
-                sources = "; ".join(self.describe(type_name, f) for f in merged
-                                    if re.search(rf"\b{re.escape(f)}\b", str(exc)))
+                sources = "; ".join(f"{type_name}.{f} = {merged[f]!r} (from {self.source(type_name, f)})"
+                                    for f in merged if re.search(rf"\b{re.escape(f)}\b", str(exc)))
                 raise BadInput(f"{exc}" + (f" [{sources}]" if sources else "")) from None
             self._values[type_name] = merged
         return dict(self._values[type_name])
