@@ -114,11 +114,11 @@ class CalibrationFolder:
                            f"found {type(table).__name__}")
         return table
 
-    def function(self, name, number, field):
-        table = self.calibrations(name)
+    def function(self, table, name, number):
+        """The function of calibration ``number`` in the ``CALIBRATIONS`` of file ``name``."""
         if number not in table:
-            raise BadInput(f"calibration.{field} = {number} ({self.where}) is not defined by "
-                           f"{self.path}/{name}, which defines numbers {sorted(table)}")
+            raise BadInput(f"calibration number {number} is not defined by {self.path}/{name}, which "
+                           f"defines numbers {sorted(table)}")
         return table[number]
 
     def start_cut_frames(self):
@@ -163,16 +163,18 @@ def resolve(params, measured, two_theta):
     if cal["folder"]:
         folder = CalibrationFolder(cal["folder"], cal["files"], where)
         number = cal["velocity_number"]
+        table = folder.calibrations(VELOCITY_FILE)
         with params.blame("calibration.velocity_number"):
-            function = folder.function(VELOCITY_FILE, number, "velocity_number")
+            function = folder.function(table, VELOCITY_FILE, number)
         try:
             raw = function(np.asarray(measured, dtype=np.float64).copy(), n_frames)
         except Exception as exc:
             raise BadInput(f"{folder.path}/{VELOCITY_FILE}: calibration {number} failed: {exc!r}") from None
         velocity = _checked(raw, (n_frames,), f"{VELOCITY_FILE} calibration {number}")
         angle_number = cal["angle_number"]
+        table = folder.calibrations(ANGLE_FILE)
         with params.blame("calibration.angle_number"):
-            angle_function = folder.function(ANGLE_FILE, angle_number, "angle_number")
+            angle_function = folder.function(table, ANGLE_FILE, angle_number)
         try:
             raw_g = angle_function(np.asarray(two_theta, dtype=np.float64).copy())
         except Exception as exc:
