@@ -1,0 +1,258 @@
+"""Reanalysis across samples and proposals, one coarse Dask task per sample.
+
+:func:`select_samples` picks samples by proposal/sample keys or shell-style patterns, by resolved
+spice values (``{"calibration.velocity_number": 1}``) and by any callable;
+:func:`reanalyze` cooks them on a ``dask.distributed`` client (a local cluster of processes when
+none is given) and returns one pandas.DataFrame (:data:`COLUMNS`).
+"""
+import fnmatch
+import os
+import time
+
+import pandas as pd
+
+from .errors import BadInput
+from .naming import natural_key
+from .params import REGISTRY
+from .step_params import STEP_TYPES, check_step
+
+COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
+           "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
+           "centre_x", "centre_y", "q_min", "q_max")
+"""Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date`` or ``failed``."""
+_FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
+                  "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
+                  "chi2_red": "chi2_red"}
+STEPS = tuple(STEP_TYPES)
+
+
+def _patterns(value, what):
+    if value is None:
+        return None
+    patterns = [value] if isinstance(value, str) else list(value)
+    if not patterns or not all(isinstance(p, str) and p for p in patterns):
+        raise BadInput(f"{what} must be a key or pattern or a list of them, got {value!r}")
+    return patterns
+
+
+def _matches(key, patterns):
+    return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def parse_assignments(items):
+    """``["calibration.velocity_number=1", "q_min=10"]`` -> ``{"calibration.velocity_number": 1,
+    "q_min": 10}`` (for ``--where`` and ``--set``).
+
+    Values are read as YAML scalars: ``1`` is an int, ``1.5`` a float, ``true`` a bool, ``null``
+    None, anything else a string.
+    """
+    import yaml
+
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise BadInput(f"expected NAME=VALUE, got {item!r}")
+        out[name] = yaml.safe_load(text)
+    return out
+
+
+def _check_where(where):
+    for name in where:
+        type_name, _, field = name.partition(".")
+        if type_name not in REGISTRY or not field:
+            raise BadInput(f"where: {name!r} is not TYPE.FIELD of a spice type; types: "
+                           f"{', '.join(REGISTRY)}")
+        fields = [f.name for f in REGISTRY[type_name].fields]
+        if field not in fields:
+            raise BadInput(f"where: {type_name} has no field {field!r}; fields: {', '.join(fields)}")
+
+
+def _spice_matches(sample, where):
+    view = sample.spice
+    return all(view[name.split(".")[0]][name.split(".")[1]] == value for name, value in where.items())
+
+
+def select_samples(repo, proposals=None, samples=None, where=None, select=None):
+    """Samples of ``repo`` chosen by every criterion given (all samples when none is).
+
+    ``proposals``/``samples``: a key, a shell-style pattern (``"2025A*"``, ``"S00[1-3]"``) or a
+    list of them; ``where``: ``{"TYPE.FIELD": value}`` compared with each sample's resolved
+    spice; ``select``: a callable ``sample -> bool``. Returns Sample objects in natural order.
+    A sample whose spice cannot be resolved (a conflict, a broken record) is kept, so that its
+    problem shows in the reanalysis table instead of the sample disappearing.
+    """
+    proposals = _patterns(proposals, "proposals")
+    samples = _patterns(samples, "samples")
+    where = dict(where or {})
+    _check_where(where)
+    chosen = []
+    for proposal_key in repo.keys():
+        if not _matches(proposal_key, proposals):
+            continue
+        proposal = repo[proposal_key]
+        for sample_key in proposal.keys():
+            if not _matches(sample_key, samples):
+                continue
+            sample = proposal[sample_key]
+            if where:
+                try:
+                    if not _spice_matches(sample, where):
+                        continue
+                except Exception:  # noqa: BLE001 - reported by cook_sample as a failure
+                    pass
+            if select is None or select(sample):
+                chosen.append(sample)
+    return chosen
+
+
+def _last_step(steps):
+    steps = [steps] if isinstance(steps, str) else list(steps)
+    if not steps:
+        raise BadInput("steps must name at least one of " + ", ".join(STEPS))
+    for step in steps:
+        check_step(step)
+    return steps, max(steps, key=STEPS.index)
+
+
+def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False):
+    """Cook one sample and return its row of the reanalysis table (never raises).
+
+    The chain is cooked up to the last of ``steps``; with ``export`` each of ``steps`` is also
+    written as the app's step folder (existing folders are left alone). ``status`` is
+    ``up-to-date`` when every result came from the cache, ``ok`` when something was computed,
+    ``failed`` with the error message otherwise.
+    """
+    start = time.perf_counter()
+    overrides = dict(overrides or {})
+    row = dict.fromkeys(COLUMNS)
+    row.update(proposal=sample.proposal.key, sample=sample.key)
+    try:
+        steps, last = _last_step(steps)
+        fresh = sample.cache_status(**overrides)
+        ds = sample.cook(last, **overrides)
+        up_to_date = all(fresh[s] == "fresh" for s in STEPS[: STEPS.index(last) + 1])
+        if export:
+            for step in steps:
+                sample.export(step, skip_existing=True, **overrides)
+        row["spice_fingerprint"] = ds.attrs.get("fingerprint")
+        for column, variable in _FIT_VARIABLES.items():
+            if variable in ds:
+                row[column] = float(ds[variable])
+        if "q_min" in ds.attrs:
+            row.update(q_min=ds.attrs["q_min"], q_max=ds.attrs["q_max"])
+        if STEPS.index(last) >= STEPS.index("q_integration"):
+            qds = ds if last == "q_integration" else sample.cook("q_integration", **overrides)
+            row.update(centre_x=qds.attrs["centre_x"], centre_y=qds.attrs["centre_y"])
+        row["status"] = "up-to-date" if up_to_date else "ok"
+        row["error"] = ""
+    except Exception as exc:  # noqa: BLE001 - a failing sample never stops the batch
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    row["duration_s"] = round(time.perf_counter() - start, 3)
+    return row
+
+
+def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
+              steps=("e_spectrum_and_isf",), overrides=None, export=False, client=None,
+              workers=None, progress=True):
+    """Cook many samples at once and return one pandas.DataFrame (:data:`COLUMNS`).
+
+    Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`.
+    ``steps``: step names; the chain runs up to the last one. ``overrides``: one-off parameter
+    values for every sample (written to no spice). ``export``: also write the app's step
+    folders. ``client``: a ``dask.distributed.Client`` (a LocalCluster, a SLURMCluster...);
+    without one a local cluster of ``workers`` processes (default: one per core) with one
+    thread each is started and closed again.
+    ``progress``: a tqdm bar (terminal or Jupyter) when tqdm is installed.
+    Each sample is one task; a failing sample is a ``failed`` row, never an exception. Results
+    are cached by fingerprint, so running again only cooks what failed or changed.
+    """
+    _last_step(steps)
+    chosen = select_samples(repo, proposals=proposals, samples=samples, where=where, select=select)
+    if client is None:
+        from distributed import Client, LocalCluster
+
+        n_workers = workers or os.cpu_count() or 1
+        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as own:
+            rows = _run(own, chosen, steps, overrides, export, progress)
+    else:
+        rows = _run(client, chosen, steps, overrides, export, progress)
+    order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
+    rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _progress_bar(total, enabled):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        enabled = False
+    if not enabled:
+        return None
+    return tqdm(total=total, desc="reanalyze", unit="sample")
+
+
+def _run(client, chosen, steps, overrides, export, progress):
+    from distributed import as_completed
+
+    futures = {client.submit(cook_sample, s, steps, overrides, export, pure=False): s for s in chosen}
+    bar = _progress_bar(len(futures), progress)
+    rows = []
+    for future in as_completed(futures):
+        sample = futures[future]
+        try:
+            rows.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - e.g. the worker died
+            row = dict.fromkeys(COLUMNS)
+            row.update(proposal=sample.proposal.key, sample=sample.key, status="failed",
+                       error=f"{type(exc).__name__}: {exc}")
+            rows.append(row)
+        if bar is not None:
+            bar.update()
+            bar.set_postfix_str(f"{sample.proposal.key}/{sample.key}")
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), overrides=None,
+          export=False, interval=5.0, existing=False, stop=None, on_result=None, max_polls=None):
+    """Cook each sample once, as soon as its marker appears (saxsdog's watch mode).
+
+    Every ``interval`` seconds the listing is refreshed; a sample key not seen before (and
+    matching ``proposals``/``samples`` patterns) is cooked with :func:`cook_sample` and its row
+    passed to ``on_result``. Samples present at the start are cooked only with ``existing``.
+    Stops on Ctrl-C (KeyboardInterrupt), when the ``stop`` event (threading.Event) is set, or
+    after ``max_polls`` polls. Returns the rows of the samples cooked.
+    """
+    proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
+
+    def present():
+        repo.refresh()
+        keys = set()
+        for p in repo.keys():
+            if _matches(p, proposals):
+                keys.update((p, s) for s in repo[p].keys() if _matches(s, samples))
+        return keys
+
+    seen = set() if existing else present()
+    rows, polls = [], 0
+    try:
+        while not (stop is not None and stop.is_set()):
+            for p, s in sorted(present() - seen, key=lambda ps: tuple(map(natural_key, ps))):
+                seen.add((p, s))
+                row = cook_sample(repo[p][s], steps, overrides, export)
+                rows.append(row)
+                if on_result is not None:
+                    on_result(row)
+            polls += 1
+            if max_polls is not None and polls >= max_polls:
+                break
+            if stop is not None:
+                stop.wait(interval)
+            else:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return rows

@@ -1,0 +1,78 @@
+"""``eqegs reanalyze`` and ``eqegs watch``: cook many samples, or samples as they arrive."""
+import sys
+
+from . import batch
+from .errors import BadInput
+
+
+def _selection_arguments(parser):
+    parser.add_argument("--proposals", nargs="+", metavar="P", help="proposal keys or patterns (2025A*)")
+    parser.add_argument("--samples", nargs="+", metavar="S", help="sample keys or patterns (S00[1-3])")
+    parser.add_argument("--steps", nargs="+", default=["e_spectrum_and_isf"], metavar="STEP",
+                        choices=batch.STEPS, help="steps to cook (the chain runs up to the last)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="one-off parameter value for every sample, e.g. q_min=10 (repeatable)")
+    parser.add_argument("--export", action="store_true", help="also write the app's step folders")
+
+
+def cmd_reanalyze(args):
+    from .cli import open_repository, print_table
+
+    repo = open_repository(args)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    table = batch.reanalyze(
+        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_assignments(args.where),
+        steps=args.steps, overrides=batch.parse_assignments(args.overrides), export=args.export, client=client,
+        workers=args.workers, progress=not args.no_progress)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print_table(table.drop(columns=["spice_fingerprint"]).round(4))
+    failed = int((table.status == "failed").sum())
+    print(f"{len(table)} samples: " + ", ".join(
+        f"{n} {status}" for status, n in table.status.value_counts().items()), file=sys.stderr)
+    if failed:
+        raise BadInput(f"{failed} sample(s) failed (see the error column)")
+
+
+def cmd_watch(args):
+    from .cli import open_repository
+
+    repo = open_repository(args)
+    print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
+
+    def show(row):
+        fit = f"tau={row['tau_ns']:.4g} ns f_q={row['f_q']:.4g}" if row["tau_ns"] is not None else ""
+        print(f"{row['proposal']}/{row['sample']}: {row['status']} {row['error'] or fit} "
+              f"({row['duration_s']} s)", flush=True)
+
+    rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps,
+                       overrides=batch.parse_assignments(args.overrides), export=args.export,
+                       interval=args.interval, existing=args.existing, on_result=show)
+    print(f"stopped; cooked {len(rows)} sample(s)", file=sys.stderr)
+
+
+def register(subparsers):
+    """Add ``reanalyze`` and ``watch`` to the ``eqegs`` sub-commands."""
+    from .cli import add_repository_arguments
+
+    p = subparsers.add_parser("reanalyze", help="cook many samples on Dask and print one table")
+    add_repository_arguments(p)
+    _selection_arguments(p)
+    p.add_argument("--where", nargs="+", metavar="TYPE.FIELD=VALUE",
+                   help="only samples whose resolved spice has these values")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_reanalyze)
+
+    p = subparsers.add_parser("watch", help="cook each sample once when its marker appears")
+    add_repository_arguments(p)
+    _selection_arguments(p)
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    p.add_argument("--existing", action="store_true", help="also cook the samples already there")
+    p.set_defaults(run=cmd_watch)
