@@ -12,7 +12,9 @@ import sys
 import pandas as pd
 
 from . import cli_spice
-from .errors import EqegsError
+from spice import SpiceError
+
+from .errors import BadInput, EqegsError
 from .repository import Repository
 
 
@@ -34,7 +36,8 @@ def add_repository_arguments(parser):
 def open_repository(args):
     """The Repository named by parsed ``args`` (see :func:`add_repository_arguments`)."""
     url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
-    return Repository(url, spice_url=args.spice_url, **dict(args.field))
+    return Repository(url, spice_url=args.spice_url, cache_url=getattr(args, "cache_url", None),
+                      **dict(args.field))
 
 
 def print_table(frame, out=None):
@@ -63,16 +66,17 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    from . import synthetic
+    from . import demo, synthetic
 
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
-    if root.exists():
-        print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
-    else:
+    fresh = not root.exists()
+    if fresh:
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
         synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
-    repo = Repository(f"{root}/{{proposal}}/{{sample}}")
+    else:
+        print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
+    repo = Repository(f"{root}/{{proposal}}/{{sample}}", cache_url=os.path.join(args.dir, "cache"))
     print(f"\nrepository {repo.url}")
     print_table(repo.table())
     for key in repo.all():
@@ -80,6 +84,37 @@ def cmd_demo(args):
         print_table(repo[key].table()[["key", "handle", "frames", "sensors", "sensor_shape", "dtype", "problem"]])
     print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/")
     print(f"browse it: eqegs ls {root} [PROPOSAL]; in Python: Repository({repo.url!r})")
+    for key in repo.keys():
+        proposal = repo[key]
+        if not proposal.spice.history("q_range"):
+            first = proposal.keys()[-1]
+            params = synthetic.load_truth(args.dir, synthetic.DEFAULT_ACCOUNT, key, first).params
+            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
+    print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
+    table = demo.recovered_vs_truth(repo, args.dir)
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
+        print(table.to_string(index=False))
+    print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
+          f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
+    print(f"cook one yourself: eqegs cook {root} {repo.keys()[0]} S001")
+
+
+def cmd_cook(args):
+    sample = open_repository(args)[args.proposal][args.sample]
+    overrides = {}
+    for name, text in args.set:
+        try:
+            overrides[name] = json.loads(text)
+        except ValueError:
+            overrides[name] = text
+    try:
+        ds = sample.cook(args.step, use_cache=not args.no_cache, **overrides)
+    except SpiceError as exc:
+        raise BadInput(str(exc)) from None
+    print(ds)
+    if "tau" in ds:
+        print(f"\ntau = {ds.tau.item():.2f} +- {ds.tau_error.item():.2f} ns, f_q = {ds.f_q.item():.4f} +- "
+              f"{ds.f_q_error.item():.4f}, beta = {ds.beta.item():.3f}, chi2_red = {ds.chi2_red.item():.2f}")
 
 
 def build_parser():
@@ -97,7 +132,19 @@ def build_parser():
     p.add_argument("sample")
     p.set_defaults(run=cmd_info)
 
-    p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed) and show it")
+    p = sub.add_parser("cook", help="run the analysis chain of one sample and print the result")
+    add_repository_arguments(p)
+    p.add_argument("proposal")
+    p.add_argument("sample")
+    p.add_argument("--step", default="e_spectrum_and_isf",
+                   choices=["reconstruction", "q_integration", "e_spectrum_and_isf"])
+    p.add_argument("--set", type=_field, action="append", default=[], metavar="NAME=VALUE",
+                   help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
+    p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
+    p.add_argument("--cache-url", default=None, help="where cooked results are cached")
+    p.set_defaults(run=cmd_cook)
+
+    p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
     p.add_argument("dir", nargs="?", default="eqegs-demo", help="where to write it (default ./eqegs-demo)")
     p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full")
     p.add_argument("--seed", type=int, default=1)

@@ -1,9 +1,7 @@
 """Synthetic trees with seeded spice for the cooking tests (helpers, not tests)."""
 import os
 
-import numpy as np
-
-from eqegs_repo import Repository, synthetic
+from eqegs_repo import Repository, demo, synthetic
 
 PROPOSAL = "2025A1234"
 BACKGROUND = synthetic.BACKGROUND_SAMPLE_ID
@@ -39,17 +37,9 @@ def repository(base, cache=True):
 
 
 def seed_spice(prop, params, q_range=(11.0, 13.0), background=True, **e_spectrum):
-    """Records matching the simulation: layout, geometry, boxes, background, calibrations."""
-    mappings = synthetic.spice_mappings(params)
-    for name in ("sensor_layout", "geometry"):
-        prop.spice.seed(name, **{k: v for k, v in mappings[name].items() if k != "schema_version"})
-    prop.spice.seed("q_integration", bg_sample_id=BACKGROUND if background else None,
-                    **synthetic.suggested_boxes(params))
-    prop.spice.seed("velocity_calibration", kind="poly", poly_coeffs=[0.0, 1.0])
-    prop.spice.seed("angle_calibration", kind="cos2theta")
-    prop.spice.seed("q_range", q_min=q_range[0], q_max=q_range[1])
+    """Records matching the simulation (eqegs_repo.demo.seed_spice), MC 150 by default."""
     e_spectrum.setdefault("n_mc", 150)
-    prop.spice.seed("e_spectrum", **e_spectrum)
+    demo.seed_spice(prop, params, q_range, BACKGROUND if background else None, **e_spectrum)
 
 
 def truth(params):
@@ -59,11 +49,5 @@ def truth(params):
 
 
 def true_fit(ds, params):
-    """(tau, f_q) of an exponential fitted to the true ISF of the q range at the accepted times,
-    i.e. what a perfect measurement would give for that range (tau varies across it)."""
-    from eqegs_repo.steps import e_spectrum as es
-
-    t = ds.t.values[ds.accepted.values]
-    f = truth(params).isf_in_q_range(ds.attrs["q_min"], ds.attrs["q_max"], t)
-    fit = es.fit_relaxation(t, f, np.full(t.size, 1e-3))
-    return fit.tau_ns, fit.f_q
+    """(tau, f_q) that a perfect measurement of the q range gives (eqegs_repo.demo.truth_of_fit)."""
+    return demo.truth_of_fit(ds, truth(params))

@@ -1,0 +1,20 @@
+"""eqegs cook and the cooking part of eqegs demo."""
+from eqegs_repo.cli import main
+
+
+def test_demo_cooks_and_compares_with_truth_then_cook_command(tmp_path, capsys):
+    target = tmp_path / "demo"
+    assert main(["demo", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "tau_true" in out and "f_q_true" in out and "recovered within 2 sigma" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("2025")]
+    assert len(rows) == 5  # 3 + 2 samples, the backgrounds are not cooked
+    root = str(target / "UserData" / "u0000000" / "EQEGS")
+    cache = str(target / "cache")
+    assert main(["cook", root, "2025A1234", "S001", "--cache-url", cache, "--set", "q_min=10.5"]) == 0
+    out = capsys.readouterr().out
+    assert "tau = " in out and "'q_range': {'q_min': 10.5}" in out
+    assert main(["cook", root, "2025A1234", "S001", "--step", "reconstruction", "--no-cache"]) == 0
+    assert "roi_mode" in capsys.readouterr().out
+    assert main(["cook", root, "2025A1234", "S001", "--cache-url", cache, "--set", "q_min=20"]) == 1
+    assert "q_range.q_min = 20 (from override)" in capsys.readouterr().err
