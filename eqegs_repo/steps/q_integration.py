@@ -595,11 +595,10 @@ class RadialIntegrator:
         sums = np.empty((frames.shape[0], self.n_bins), dtype=np.float64)
         if self._engine_for(engine, squared) == "numba":
             frames = _labelled_sum_input(frames)
-            labels, kernel = self._labels(), _labelled_sum_kernel()
-            accumulator = _labelled_sum_accumulator(frames.dtype)
+            labels = self._labels()
 
             def run(a: int, b: int) -> None:
-                kernel(labels, frames[a:b], sums[a:b], np.empty((4, self.n_bins + 1), accumulator))
+                _labelled_sums(labels, frames[a:b], sums[a:b])
         else:
             columns = self._columns_for(frames.dtype, squared)
             partial = np.empty((frames.shape[0], columns.shape[0]), dtype=np.float64)
@@ -628,21 +627,36 @@ class RadialIntegrator:
                        f"(frames, {n_pixels}), got shape {block.shape}")
 
 
-def _labelled_sum_pairs(labels, frames, out, acc):
-    """out[f, b] = Σ_{i: labels[i] = b} frames[f, i] for b < out.shape[1]; compiled by numba.
+def _labelled_sums(labels: np.ndarray, frames: np.ndarray, out: np.ndarray) -> None:
+    """out[f, b] = Σ_{i: labels[i] = b} frames[f, i], exactly (see :func:`_labelled_sum_accumulator`).
 
-    ``labels`` (pixels,) ints in [0, n_bins] (n_bins = spare bin of unused pixels); ``frames``
-    (frames, pixels); ``out`` (frames, n_bins) float64; ``acc`` (4, n_bins + 1) scratch in the
-    summing dtype.  Frames go in pairs, so each label is read once for two frames, and even and
-    odd pixels add into separate rows of ``acc``: four independent additions per pixel pair, so
-    consecutive pixels of one ring do not wait for each other.  An odd last frame is paired
-    with itself.
+    ``labels`` (pixels,) ints in [0, n_bins], n_bins being the spare bin of unused pixels;
+    ``frames`` (frames, pixels) integer or float32/float64; ``out`` (frames, n_bins) float64.
+    The compiled kernel takes frames in pairs; an odd last frame is paired with a copy of itself.
+    """
+    kernel = _labelled_sum_kernel()
+    scratch = np.empty((4, out.shape[1] + 1), _labelled_sum_accumulator(frames.dtype))
+    paired = frames.shape[0] - frames.shape[0] % 2
+    kernel(labels, frames[:paired], out[:paired], scratch)
+    if paired < frames.shape[0]:
+        last = np.empty((2, out.shape[1]))
+        kernel(labels, np.repeat(frames[paired:], 2, axis=0), last, scratch)
+        out[paired] = last[0]
+
+
+def _labelled_sum_pairs(labels, frames, out, acc):
+    """out[f, b] = Σ_{i: labels[i] = b} frames[f, i] for an even number of frames; compiled by numba.
+
+    ``acc`` (4, n_bins + 1) is scratch in the summing dtype.  Frames go in pairs, so each label
+    is read once for two frames, and even and odd pixels add into separate rows of ``acc``: four
+    independent additions per pixel pair, so consecutive pixels of one ring do not wait for
+    each other.
     """
     n_frames, n_pixels = frames.shape
     n_bins = out.shape[1]
     even = n_pixels - n_pixels % 2
-    for first in range(0, n_frames, 2):
-        second = min(first + 1, n_frames - 1)
+    for first in range(0, n_frames - n_frames % 2, 2):
+        second = first + 1
         a = frames[first]
         b = frames[second]
         acc[:] = 0

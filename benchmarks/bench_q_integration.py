@@ -1,0 +1,218 @@
+"""Speed of Q integration at full size (issue 5): ours against pyFAI, scaling, workers, build time.
+
+Prints, for 728 x 384 frames with a 101 x 101 px direct-beam box masked and 1 px radial bins:
+- the build time of the sparse matrix (``RadialIntegrator.build``) and of the first call (pixel
+  labels, numba compilation or loading from numba's disk cache); both happen once per integrator;
+- throughput in Gpx/s (frames x pixels per wall-clock second) and in Gpx per CPU-second of this
+  process, for each engine (numba, scipy), uint32 and float32 frames, 1 and 2 workers, and the
+  speed-up from 1 to 2 workers;
+- pyFAI ``integrate1d`` (unit r_mm, same bins, same mask, no solid-angle correction) with each
+  of its fast CPU methods on the same frames in the same run, a check that its bin sums equal
+  ours, and the ratio ours / pyFAI's fastest;
+- time against frames (512 ... 4092) and against pixels, to show that the cost is linear.
+
+Every figure is the median of ``--repeats`` runs; the machine is shared, so the load average is
+printed too, and the CPU-second figure is the one other processes affect least.
+
+Frames: ``--pool`` distinct synthetic Poisson frames (mean 3 counts) are made in memory once;
+a run of N frames streams blocks of ``--block`` frames cycling through the pool.  The pool
+(128 frames = 143 MB of uint32) is far larger than the CPU caches, so every block is read
+from memory, as a block read from disk would be; no 4.6 GB file is written.
+
+Run:  python benchmarks/bench_q_integration.py [--frames 4092] [--block 128] [--repeats 5]
+Needs the ``bench`` extra (pyFAI, numba) for the full table: pip install -e ".[bench]".
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+
+import numpy as np
+
+from eqegs_repo import forward as fm
+from eqegs_repo.steps import q_integration as qi
+
+SHAPE = (728, 384)
+CENTRE = (190.3, 300.7)
+GEOMETRY = qi.DetectorGeometry(fm.WAVELENGTH_NM, fm.PIXEL_SIZE_MM, 100.0)
+DIRECT_BEAM_HALFWIDTH = 50
+FRAME_COUNTS = (512, 1024, 2048, 4092)
+PIXEL_SHAPES = ((728, 96), (728, 192), (728, 384), (1456, 384))
+PYFAI_METHODS = (("no", "csr", "cython"), ("no", "csc", "cython"), ("no", "histogram", "cython"),
+                 ("bbox", "csr", "cython"))
+
+
+def build_integrator(shape: tuple[int, int]) -> qi.RadialIntegrator:
+    """The benchmark's integrator: direct-beam box masked, 1 px bins out to the farthest pixel."""
+    keep = qi.direct_beam_keep(shape, CENTRE, DIRECT_BEAM_HALFWIDTH)
+    r_max = float(qi.pixel_radius(shape, CENTRE).max()) + 1.0
+    return qi.RadialIntegrator.build(shape, CENTRE, GEOMETRY, qi.RadialBins.uniform(1.0, r_max), keep)
+
+
+def median_timing(run, repeats: int) -> tuple[float, float]:
+    """Median wall-clock seconds and median CPU seconds (this process, all threads) of ``run()``."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def stream(integrator: qi.RadialIntegrator, pool: np.ndarray, n_frames: int, block: int, workers: int,
+           engine: str) -> np.ndarray:
+    """Integrate ``n_frames`` frames as blocks of ``block`` frames cycling through ``pool``;
+    returns the run's total per bin (so nothing is optimised away)."""
+    total = np.zeros(integrator.n_bins)
+    done = 0
+    while done < n_frames:
+        start = done % pool.shape[0]
+        size = min(block, n_frames - done, pool.shape[0] - start)
+        total += integrator.integrate(pool[start:start + size], workers=workers, engine=engine).sum(axis=0)
+        done += size
+    return total
+
+
+def poisson_pool(n_frames: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).poisson(3.0, size=(n_frames,) + shape).astype(np.uint32)
+
+
+def pyfai_integrator(shape: tuple[int, int]):
+    """A pyFAI AzimuthalIntegrator with our geometry: PONI at the beam centre (pyFAI measures
+    from the detector corner, our centre from the centre of pixel (0, 0))."""
+    from pyFAI.detectors import Detector
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    pixel_m = GEOMETRY.pixel_size_mm * 1e-3
+    detector = Detector(pixel1=pixel_m, pixel2=pixel_m, max_shape=shape)
+    return AzimuthalIntegrator(dist=GEOMETRY.distance_mm * 1e-3, poni1=(CENTRE[1] + 0.5) * pixel_m,
+                               poni2=(CENTRE[0] + 0.5) * pixel_m, detector=detector,
+                               wavelength=GEOMETRY.wavelength_nm * 1e-9)
+
+
+def compare_with_pyfai(integrator: qi.RadialIntegrator, frames: np.ndarray, repeats: int,
+                       ours_rate: float, ours_cpu_rate: float, ours_label: str) -> None:
+    try:
+        import pyFAI
+    except ImportError:
+        print("pyFAI not installed (pip install -e '.[bench]'): no comparison")
+        return
+    logging.getLogger("pyFAI").setLevel(logging.ERROR)
+    ai = pyfai_integrator(SHAPE)
+    images = frames.reshape((frames.shape[0],) + SHAPE)
+    mask = ~qi.direct_beam_keep(SHAPE, CENTRE, DIRECT_BEAM_HALFWIDTH)  # pyFAI: nonzero = masked
+    radial_range = (float(integrator.bins.edges_px[0]) * GEOMETRY.pixel_size_mm,
+                    float(integrator.bins.edges_px[-1]) * GEOMETRY.pixel_size_mm)
+    ours = integrator.integrate(frames)
+    pixels = frames.shape[0] * SHAPE[0] * SHAPE[1]
+    print(f"\npyFAI {pyFAI.version} integrate1d, unit r_mm, {integrator.n_bins} bins, same mask, "
+          f"{frames.shape[0]} frames one by one, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}:")
+    best = None
+    for method in PYFAI_METHODS:
+        def one(image):
+            return ai.integrate1d(image, integrator.n_bins, unit="r_mm", method=method, mask=mask,
+                                  radial_range=radial_range, correctSolidAngle=False)
+        setup = time.perf_counter()
+        one(images[0])
+        setup = time.perf_counter() - setup
+        wall, cpu = median_timing(lambda: [one(image) for image in images], repeats)
+        last = one(images[-1])
+        same = "identical bin sums" if np.array_equal(np.asarray(last.sum_signal).ravel(), ours[-1]) else (
+            f"bin sums differ (pixel splitting): max |diff| / max = "
+            f"{np.abs(np.asarray(last.sum_signal).ravel() - ours[-1]).max() / ours[-1].max():.2g}")
+        rate, cpu_rate = pixels / wall / 1e9, pixels / cpu / 1e9
+        print(f"  {str(method):32s} {rate * 1e3:6.1f} Mpx/s ({frames.shape[0] / wall:5.0f} frames/s), "
+              f"{cpu_rate * 1e3:6.1f} Mpx per CPU-s, first call {setup * 1e3:4.0f} ms; {same}")
+        if best is None or rate > best[1]:
+            best = (method, rate, cpu_rate)
+    method, rate, cpu_rate = best
+    print(f"  ratio ours ({ours_label}: {ours_rate:.2f} Gpx/s) / pyFAI fastest ({method}: {rate * 1e3:.1f} Mpx/s) "
+          f"= {ours_rate / rate:.1f}x wall-clock; per CPU-second {ours_cpu_rate / cpu_rate:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=4092, help="frames per throughput measurement")
+    parser.add_argument("--block", type=int, default=128, help="frames per block")
+    parser.add_argument("--pool", type=int, default=128, help="distinct synthetic frames in memory")
+    parser.add_argument("--repeats", type=int, default=5, help="repetitions; medians are printed")
+    parser.add_argument("--pyfai-frames", type=int, default=128, help="frames integrated by pyFAI and by us for the ratio")
+    args = parser.parse_args()
+
+    engines = ["numba", "scipy"] if qi._labelled_sum_kernel() is not None else ["scipy"]
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"engines {engines} (auto = {engines[0]})")
+
+    build_wall, _ = median_timing(lambda: build_integrator(SHAPE), args.repeats)
+    integrator = build_integrator(SHAPE)
+    print(f"matrix build 728x384, {integrator.n_bins} bins of 1 px, nnz {integrator.matrix.nnz}: "
+          f"{build_wall * 1e3:.0f} ms (median of {args.repeats}); once per integrator")
+    pool = poisson_pool(args.pool, SHAPE).reshape(args.pool, -1)
+    pools = {"uint32": pool, "float32": pool.astype(np.float32)}
+    for engine in engines:
+        first = time.perf_counter()
+        integrator.integrate(pool[:2], engine=engine)
+        print(f"first call, engine {engine} (labels / scatter copy, compile or load the kernel): "
+              f"{(time.perf_counter() - first) * 1e3:.0f} ms; once per integrator (numba: once per process and dtype)")
+        for data in pools.values():
+            integrator.integrate(data[:2], engine=engine, workers=2)
+
+    pixels = args.frames * SHAPE[0] * SHAPE[1]
+    print(f"\nthroughput, {args.frames} frames of 728x384 in blocks of {args.block} "
+          f"(median of {args.repeats}; Gpx/s wall, Gpx per CPU-second):")
+    rates = {}
+    for engine in engines:
+        for name, data in pools.items():
+            row = []
+            for workers in (1, 2):
+                wall, cpu = median_timing(
+                    lambda: stream(integrator, data, args.frames, args.block, workers, engine), args.repeats)
+                rates[engine, name, workers] = (pixels / wall / 1e9, pixels / cpu / 1e9)
+                row.append(f"{workers} worker(s) {pixels / wall / 1e9:5.2f} Gpx/s ({wall:5.2f} s), "
+                           f"{pixels / cpu / 1e9:5.2f} per CPU-s")
+            speedup = rates[engine, name, 2][0] / rates[engine, name, 1][0]
+            print(f"  {engine:5s} {name:7s}  " + "  |  ".join(row) + f"  |  1 -> 2 workers x{speedup:.2f}")
+    print(f"  load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    engine = engines[0]
+    same_frames = pool[:min(args.pyfai_frames, args.pool)]
+    best_workers = max((1, 2), key=lambda w: rates[engine, "uint32", w][0])
+    wall, cpu = median_timing(lambda: integrator.integrate(same_frames, workers=best_workers), args.repeats)
+    same_pixels = same_frames.size
+    compare_with_pyfai(integrator, same_frames, args.repeats, same_pixels / wall / 1e9, same_pixels / cpu / 1e9,
+                       f"{engine}, uint32, {best_workers} worker(s), same {same_frames.shape[0]} frames")
+
+    print(f"\ntime against frames (728x384 uint32, engine {engine}, blocks of {args.block}, median of {args.repeats}):")
+    print("  frames |  1 worker: s  us/frame  Gpx/s |  2 workers: s  us/frame  Gpx/s")
+    for n_frames in FRAME_COUNTS:
+        cells = []
+        for workers in (1, 2):
+            wall, _ = median_timing(lambda: stream(integrator, pool, n_frames, args.block, workers, engine), args.repeats)
+            cells.append(f"{wall:12.3f} {wall / n_frames * 1e6:9.0f} {n_frames * pool.shape[1] / wall / 1e9:6.2f}")
+        print(f"  {n_frames:6d} |" + " |".join(cells))
+
+    n_frames = 1024
+    print(f"\ntime against pixels ({n_frames} uint32 frames, engine {engine}, same centre and mask, 1 px bins, "
+          f"median of {args.repeats}):")
+    print("  shape      pixels  bins | build ms |  1 worker: s  ns/px | 2 workers: s  ns/px")
+    big = poisson_pool(args.pool, PIXEL_SHAPES[-1], seed=1)
+    for shape in PIXEL_SHAPES:
+        frames = np.ascontiguousarray(big[:, :shape[0], :shape[1]]).reshape(args.pool, -1)
+        build, _ = median_timing(lambda: build_integrator(shape), 3)
+        sized = build_integrator(shape)
+        sized.integrate(frames[:2], engine=engine)
+        cells = []
+        for workers in (1, 2):
+            wall, _ = median_timing(lambda: stream(sized, frames, n_frames, args.block, workers, engine), args.repeats)
+            cells.append(f"{wall:12.3f} {wall / (n_frames * frames.shape[1]) * 1e9:6.3f}")
+        print(f"  {shape[0]:4d}x{shape[1]:<4d} {frames.shape[1]:7d} {sized.n_bins:5d} | {build * 1e3:8.0f} |"
+              + " |".join(cells))
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
