@@ -7,7 +7,7 @@ def test_demo_cooks_and_compares_with_truth_then_cook_command(tmp_path, capsys):
     assert main(["demo", str(target)]) == 0
     out = capsys.readouterr().out
     assert "tau_true" in out and "f_q_true" in out and "recovered within 2 sigma" in out
-    rows = [line.split() for line in out.splitlines() if line.startswith("2025")]
+    rows = [line.split() for line in out.split("cooking every sample")[1].splitlines() if line.startswith("2025")]
     assert len(rows) == 5  # 3 + 2 samples, the backgrounds are not cooked
     root = str(target / "UserData" / "u0000000" / "EQEGS")
     cache = str(target / "cache")
