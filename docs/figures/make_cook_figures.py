@@ -1,0 +1,68 @@
+"""Draw the figures of docs/reconstruction.md, q-integration.md and e-spectrum-and-isf.md.
+
+Run from the repository root: ``python docs/figures/make_cook_figures.py`` (needs matplotlib).
+Uses the small synthetic preset (182 x 96 px, 1024 frames), seed 1, sample S001.
+"""
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from eqegs_repo import Repository, demo, synthetic  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+base = tempfile.mkdtemp()
+tree = synthetic.write_tree(base, proposals=("2025A1234",), preset="small", seed=1, samples_per_proposal=1)
+truth = synthetic.load_truth(base, tree.account, "2025A1234", "S001")
+repo = Repository(tree.url(), spice_url="memory://", cache_url=False)
+prop = repo["2025A1234"]
+demo.seed_spice(prop, truth.params, n_mc=500)
+sample = prop["S001"]
+rec, qds, ds = (sample.cook(step) for step in ("reconstruction", "q_integration", "e_spectrum_and_isf"))
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+axes[0].imshow(np.log10(rec.image.values + 1), cmap="magma")
+x0, y0, x1, y1 = rec.attrs["roi"]
+axes[0].add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, color="cyan"))
+axes[0].set(title="log10 frame-summed image, auto ROI", xlabel="x (px)", ylabel="y (px)")
+axes[1].plot(rec.frame, rec.counts_per_frame)
+axes[1].set(title="counts per frame", xlabel="frame", ylabel="counts")
+fig.tight_layout()
+fig.savefig(HERE / "reconstruction.png", dpi=80)
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+used = qds.npix > 0
+axes[0].errorbar(qds.q[used], qds.profile[used], qds.profile_sigma[used], fmt=".")
+axes[0].set(title="S(q): intensity per pixel after subtraction", xlabel="q (nm$^{-1}$)", ylabel="counts/px")
+axes[1].imshow(qds.mask, cmap="gray")
+axes[1].plot(qds.attrs["centre_x"], qds.attrs["centre_y"], "r+")
+axes[1].set(title="mask (white: used), beam centre", xlabel="x (px)", ylabel="y (px)")
+axes[2].plot(qds.frame, qds.forward_sample, label="sample")
+axes[2].plot(qds.frame, qds.forward_background, label="background")
+axes[2].set(title="forward spectra", xlabel="frame", ylabel="counts")
+axes[2].legend()
+fig.tight_layout()
+fig.savefig(HERE / "q-integration.png", dpi=80)
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+axes[0].plot(ds.energy, ds.forward_convex, label="forward (resolution)")
+axes[0].plot(ds.energy, ds.qe_convex, label="quasi-elastic")
+axes[0].set(title="convex spectra s = 1 - y/b", xlabel="E (neV)")
+axes[0].legend()
+t = ds.t.values
+keep = ds.accepted.values
+axes[1].errorbar(t[keep], ds.isf[keep], ds.isf_sigma[keep], fmt="o", label="ISF (accepted)")
+axes[1].plot(t[1:], ds.isf[1:], ".", color="0.7", label="ISF (all)")
+axes[1].plot(t[keep], ds.isf_fit[keep], "-", label=f"fit: tau = {ds.tau.item():.0f} +- {ds.tau_error.item():.0f} ns")
+tt = np.linspace(0.1, t[keep].max(), 200)
+axes[1].plot(tt, truth.isf_in_q_range(ds.attrs["q_min"], ds.attrs["q_max"], tt), "k--", label="truth")
+axes[1].set(title=f"ISF, q = {ds.attrs['q_min']}..{ds.attrs['q_max']} nm$^{{-1}}$", xlabel="t (ns)",
+            ylim=(-0.2, 1.0), xlim=(0, 1.3 * t[keep].max()))
+axes[1].legend()
+fig.tight_layout()
+fig.savefig(HERE / "e-spectrum-and-isf.png", dpi=80)
+print("tau", ds.tau.item(), ds.tau_error.item(), "f_q", ds.f_q.item(), ds.f_q_error.item())
