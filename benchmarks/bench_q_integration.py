@@ -181,24 +181,26 @@ def main() -> None:
     engine = engines[0]
     same_frames = pool[:min(args.pyfai_frames, args.pool)]
     best_workers = max((1, 2), key=lambda w: rates[engine, "uint32", w][0])
-    wall, cpu = median_timing(lambda: integrator.integrate(same_frames, workers=best_workers), args.repeats)
-    same_pixels = same_frames.size
-    compare_with_pyfai(integrator, same_frames, args.repeats, same_pixels / wall / 1e9, same_pixels / cpu / 1e9,
-                       f"{engine}, uint32, {best_workers} worker(s), same {same_frames.shape[0]} frames")
+    wall, cpu = median_timing(
+        lambda: stream(integrator, same_frames, args.frames, args.block, best_workers, engine), args.repeats)
+    compare_with_pyfai(integrator, same_frames, args.repeats, pixels / wall / 1e9, pixels / cpu / 1e9,
+                       f"{engine}, uint32, {best_workers} worker(s), pyFAI's {same_frames.shape[0]} frames "
+                       f"cycled to {args.frames}")
 
     print(f"\ntime against frames (728x384 uint32, engine {engine}, blocks of {args.block}, median of {args.repeats}):")
-    print("  frames |  1 worker: s  us/frame  Gpx/s |  2 workers: s  us/frame  Gpx/s")
+    print("  frames | 1 worker: wall s  CPU s  us/frame  Gpx/s | 2 workers: wall s  CPU s  us/frame  Gpx/s")
     for n_frames in FRAME_COUNTS:
         cells = []
         for workers in (1, 2):
-            wall, _ = median_timing(lambda: stream(integrator, pool, n_frames, args.block, workers, engine), args.repeats)
-            cells.append(f"{wall:12.3f} {wall / n_frames * 1e6:9.0f} {n_frames * pool.shape[1] / wall / 1e9:6.2f}")
+            wall, cpu = median_timing(lambda: stream(integrator, pool, n_frames, args.block, workers, engine),
+                                      args.repeats)
+            cells.append(f"{wall:16.3f} {cpu:6.3f} {wall / n_frames * 1e6:9.0f} {n_frames * pool.shape[1] / wall / 1e9:6.2f}")
         print(f"  {n_frames:6d} |" + " |".join(cells))
 
     n_frames = 1024
     print(f"\ntime against pixels ({n_frames} uint32 frames, engine {engine}, same centre and mask, 1 px bins, "
           f"median of {args.repeats}):")
-    print("  shape      pixels  bins | build ms |  1 worker: s  ns/px | 2 workers: s  ns/px")
+    print("  shape      pixels  bins | build ms | 1 worker: wall s  CPU s  ns/px | 2 workers: wall s  CPU s  ns/px")
     big = poisson_pool(args.pool, PIXEL_SHAPES[-1], seed=1)
     for shape in PIXEL_SHAPES:
         frames = np.ascontiguousarray(big[:, :shape[0], :shape[1]]).reshape(args.pool, -1)
@@ -207,8 +209,9 @@ def main() -> None:
         sized.integrate(frames[:2], engine=engine)
         cells = []
         for workers in (1, 2):
-            wall, _ = median_timing(lambda: stream(sized, frames, n_frames, args.block, workers, engine), args.repeats)
-            cells.append(f"{wall:12.3f} {wall / (n_frames * frames.shape[1]) * 1e9:6.3f}")
+            wall, cpu = median_timing(lambda: stream(sized, frames, n_frames, args.block, workers, engine),
+                                      args.repeats)
+            cells.append(f"{wall:16.3f} {cpu:6.3f} {wall / (n_frames * frames.shape[1]) * 1e9:6.3f}")
         print(f"  {shape[0]:4d}x{shape[1]:<4d} {frames.shape[1]:7d} {sized.n_bins:5d} | {build * 1e3:8.0f} |"
               + " |".join(cells))
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
