@@ -270,6 +270,10 @@ def test_each_engine_streamed_threaded_and_any_dtype_equal_the_dense_product(eng
         assert np.array_equal(integrator.integrate(stack.astype(dtype), engine=engine), exact), dtype
     non_contiguous = np.asfortranarray(stack)
     assert np.array_equal(integrator.integrate(non_contiguous, engine=engine), exact)
+    read_only = stack.copy()
+    read_only.setflags(write=False)  # as np.load(..., mmap_mode="r") gives
+    assert np.array_equal(integrator.integrate(read_only, workers=2, engine=engine), exact)
+    assert integrator.integrate(stack[:0], engine=engine).shape == (0, integrator.n_bins)
     real = np.random.default_rng(1).normal(size=(4,) + SHAPE)
     expected = real.reshape(4, -1) @ integrator.matrix.toarray().astype(np.float64).T
     assert np.allclose(integrator.integrate(real, engine=engine), expected, rtol=1e-6, atol=1e-5)
