@@ -11,7 +11,7 @@ import sys
 
 import pandas as pd
 
-from . import cli_spice
+from . import cli_batch, cli_spice
 from spice import SpiceError
 
 from .errors import BadInput, EqegsError
@@ -151,6 +151,7 @@ def build_parser():
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)
+    cli_batch.register(sub)
     return parser
 
 

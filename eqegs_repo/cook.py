@@ -44,10 +44,12 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
     return Cooker(sample, params, use_cache=use_cache).dataset(step)
 
 
-def cache_status(sample):
-    """``{step: "fresh" | "stale" | ""}``: cached for the current inputs, only for older ones,
-    or never. Steps whose inputs cannot be resolved (e.g. no q range) count by their entries."""
-    cooker = Cooker(sample, StepParameters(sample.spice, label=sample.key))
+def cache_status(sample, **overrides):
+    """``{step: "fresh" | "stale" | ""}``: cached for the current inputs (spice and
+    ``overrides``), only for older ones, or never. Steps whose inputs cannot be resolved (e.g.
+    no q range) count by their entries."""
+    cooker = Cooker(sample, StepParameters(sample.spice, normalise_overrides(overrides),
+                                           label=sample.key))
     cache = sample.repository.cache
     out = {}
     for step in STEP_TYPES:

@@ -202,6 +202,14 @@ class Repository(_Container):
             self._spice = repository_spice(self)
         return self._spice
 
+    def reanalyze(self, **kwargs):
+        """Cook many samples on Dask and return one table: :func:`eqegs_repo.batch.reanalyze`
+        (selection by ``proposals``, ``samples``, ``where``, ``select``; ``steps``,
+        ``overrides``, ``export``, ``client``, ``workers``, ``progress``)."""
+        from .batch import reanalyze
+
+        return reanalyze(self, **kwargs)
+
     def table(self):
         """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""
         rows = []
@@ -399,11 +407,12 @@ class Sample:
         """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
         return self.cook("e_spectrum_and_isf")
 
-    def cache_status(self):
-        """``{step: "fresh" | "stale" | ""}`` of the cached results (see :mod:`eqegs_repo.cook`)."""
+    def cache_status(self, **overrides):
+        """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
+        ``overrides`` (see :mod:`eqegs_repo.cook`)."""
         from .cook import cache_status
 
-        return cache_status(self)
+        return cache_status(self, **overrides)
 
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names)."""
