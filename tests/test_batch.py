@@ -95,3 +95,21 @@ def test_watch_cooks_each_new_sample_once(tmp_path):
     assert not worker.is_alive()
     assert sorted(r["sample"] for r in seen) == ["S002", "S003"]   # S001 was there before
     assert all(r["status"] == "ok" for r in seen)
+
+
+def test_reanalyze_command_prints_the_table_and_fails_when_a_sample_failed(tree, tmp_path, capsys):
+    import pandas as pd
+
+    from eqegs_repo.cli import main
+
+    csv = tmp_path / "out.csv"
+    status = main(["reanalyze", f"{tree}/{{proposal}}/{{sample}}", "--proposals", "2025A000[12]",
+                   "--samples", "S00[12]", "--workers", "1", "--no-progress", "--set", "n_mc=25",
+                   "--csv", str(csv)])
+    captured = capsys.readouterr()
+    assert status == 1 and "1 sample(s) failed" in captured.err and "3 ok, 1 failed" in captured.err
+    table = pd.read_csv(csv)
+    assert list(zip(table.proposal, table["sample"], table.status)) == [
+        (PROPOSALS[0], "S001", "ok"), (PROPOSALS[0], "S002", "ok"),
+        (PROPOSALS[1], "S001", "ok"), (PROPOSALS[1], "S002", "failed")]
+    assert "tau_ns" in captured.out and "truncated" in captured.out
