@@ -11,8 +11,10 @@ Prints, for 728 x 384 frames with a 101 x 101 px direct-beam box masked and 1 px
   ours, and the ratio ours / pyFAI's fastest;
 - time against frames (512 ... 4092) and against pixels, to show that the cost is linear.
 
-Every figure is the median of ``--repeats`` runs; the machine is shared, so the load average is
-printed too, and the CPU-second figure is the one other processes affect least.
+Every figure is the median of ``--repeats`` runs.  The machine is shared, so configurations that
+are compared (1 vs 2 workers, ours vs pyFAI) are run in turn within each repetition, so that
+they see the same load; the load average is printed, and the CPU-second figure is the one
+other processes affect least.
 
 Frames: ``--pool`` distinct synthetic Poisson frames (mean 3 counts) are made in memory once;
 a run of N frames streams blocks of ``--block`` frames cycling through the pool.  The pool
@@ -52,15 +54,18 @@ def build_integrator(shape: tuple[int, int]) -> qi.RadialIntegrator:
     return qi.RadialIntegrator.build(shape, CENTRE, GEOMETRY, qi.RadialBins.uniform(1.0, r_max), keep)
 
 
-def median_timing(run, repeats: int) -> tuple[float, float]:
-    """Median wall-clock seconds and median CPU seconds (this process, all threads) of ``run()``."""
-    walls, cpus = [], []
+def interleaved_medians(runs: dict, repeats: int) -> dict:
+    """{name: (median wall-clock s, median CPU s of this process, all threads)} of each ``run()``
+    in ``runs``; every repetition runs them all in turn, so they share the machine's load."""
+    walls = {name: [] for name in runs}
+    cpus = {name: [] for name in runs}
     for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, run in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            walls[name].append(time.perf_counter() - wall)
+            cpus[name].append(time.process_time() - cpu)
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in runs}
 
 
 def stream(integrator: qi.RadialIntegrator, pool: np.ndarray, n_frames: int, block: int, workers: int,
@@ -94,8 +99,9 @@ def pyfai_integrator(shape: tuple[int, int]):
                                wavelength=GEOMETRY.wavelength_nm * 1e-9)
 
 
-def compare_with_pyfai(integrator: qi.RadialIntegrator, frames: np.ndarray, repeats: int,
-                       ours_rate: float, ours_cpu_rate: float, ours_label: str) -> None:
+def compare_with_pyfai(integrator: qi.RadialIntegrator, frames: np.ndarray, args, engine: str, workers: int) -> None:
+    """pyFAI's fast CPU methods frame by frame on ``frames``, and ours on the same frames cycled to
+    ``args.frames``, in turn within each repetition; prints rates, bin-sum checks and the ratio."""
     try:
         import pyFAI
     except ImportError:
@@ -108,30 +114,48 @@ def compare_with_pyfai(integrator: qi.RadialIntegrator, frames: np.ndarray, repe
     radial_range = (float(integrator.bins.edges_px[0]) * GEOMETRY.pixel_size_mm,
                     float(integrator.bins.edges_px[-1]) * GEOMETRY.pixel_size_mm)
     ours = integrator.integrate(frames)
-    pixels = frames.shape[0] * SHAPE[0] * SHAPE[1]
+
+    def pyfai_run(method):
+        return lambda: [ai.integrate1d(image, integrator.n_bins, unit="r_mm", method=method, mask=mask,
+                                       radial_range=radial_range, correctSolidAngle=False) for image in images]
+
+    runs = {"ours": lambda: stream(integrator, frames, args.frames, args.block, workers, engine)}
+    checks = {}
+    for method in PYFAI_METHODS:
+        setup = time.perf_counter()
+        result = ai.integrate1d(images[-1], integrator.n_bins, unit="r_mm", method=method, mask=mask,
+                                radial_range=radial_range, correctSolidAngle=False)
+        setup = time.perf_counter() - setup
+        diff = np.abs(np.asarray(result.sum_signal).ravel() - ours[-1]).max()
+        checks[method] = (setup, "identical bin sums" if diff == 0 else
+                          f"bin sums differ (pixel splitting): max |diff| / max = {diff / ours[-1].max():.2g}")
+        runs[method] = pyfai_run(method)
+    timings = interleaved_medians(runs, args.repeats)
+
     print(f"\npyFAI {pyFAI.version} integrate1d, unit r_mm, {integrator.n_bins} bins, same mask, "
-          f"{frames.shape[0]} frames one by one, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}:")
+          f"{frames.shape[0]} frames one by one, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+          f"median of {args.repeats}, in turn with ours:")
     best = None
     for method in PYFAI_METHODS:
-        def one(image):
-            return ai.integrate1d(image, integrator.n_bins, unit="r_mm", method=method, mask=mask,
-                                  radial_range=radial_range, correctSolidAngle=False)
-        setup = time.perf_counter()
-        one(images[0])
-        setup = time.perf_counter() - setup
-        wall, cpu = median_timing(lambda: [one(image) for image in images], repeats)
-        last = one(images[-1])
-        same = "identical bin sums" if np.array_equal(np.asarray(last.sum_signal).ravel(), ours[-1]) else (
-            f"bin sums differ (pixel splitting): max |diff| / max = "
-            f"{np.abs(np.asarray(last.sum_signal).ravel() - ours[-1]).max() / ours[-1].max():.2g}")
-        rate, cpu_rate = pixels / wall / 1e9, pixels / cpu / 1e9
+        wall, cpu = timings[method]
+        rate, cpu_rate = frames.size / wall / 1e9, frames.size / cpu / 1e9
+        setup, same = checks[method]
         print(f"  {str(method):32s} {rate * 1e3:6.1f} Mpx/s ({frames.shape[0] / wall:5.0f} frames/s), "
               f"{cpu_rate * 1e3:6.1f} Mpx per CPU-s, first call {setup * 1e3:4.0f} ms; {same}")
         if best is None or rate > best[1]:
             best = (method, rate, cpu_rate)
     method, rate, cpu_rate = best
-    print(f"  ratio ours ({ours_label}: {ours_rate:.2f} Gpx/s) / pyFAI fastest ({method}: {rate * 1e3:.1f} Mpx/s) "
-          f"= {ours_rate / rate:.1f}x wall-clock; per CPU-second {ours_cpu_rate / cpu_rate:.1f}x")
+    wall, cpu = timings["ours"]
+    pixels = args.frames * frames.shape[1]
+    ours_rate, ours_cpu_rate = pixels / wall / 1e9, pixels / cpu / 1e9
+    print(f"  ours ({engine}, uint32, {workers} worker(s), these {frames.shape[0]} frames cycled to {args.frames}): "
+          f"{ours_rate:.2f} Gpx/s, {ours_cpu_rate:.2f} Gpx per CPU-s")
+    print(f"  ratio ours / pyFAI fastest {method}: {ours_rate / rate:.1f}x wall-clock, "
+          f"{ours_cpu_rate / cpu_rate:.1f}x per CPU-second")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -144,10 +168,9 @@ def main() -> None:
     args = parser.parse_args()
 
     engines = ["numba", "scipy"] if qi._labelled_sum_kernel() is not None else ["scipy"]
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
-          f"engines {engines} (auto = {engines[0]})")
+    print(f"load average {load()} on {os.cpu_count()} cores; engines {engines} (auto = {engines[0]})")
 
-    build_wall, _ = median_timing(lambda: build_integrator(SHAPE), args.repeats)
+    (build_wall, _), = interleaved_medians({"build": lambda: build_integrator(SHAPE)}, args.repeats).values()
     integrator = build_integrator(SHAPE)
     print(f"matrix build 728x384, {integrator.n_bins} bins of 1 px, nnz {integrator.matrix.nnz}: "
           f"{build_wall * 1e3:.0f} ms (median of {args.repeats}); once per integrator")
@@ -163,58 +186,55 @@ def main() -> None:
 
     pixels = args.frames * SHAPE[0] * SHAPE[1]
     print(f"\nthroughput, {args.frames} frames of 728x384 in blocks of {args.block} "
-          f"(median of {args.repeats}; Gpx/s wall, Gpx per CPU-second):")
-    rates = {}
+          f"(median of {args.repeats}, all rows in turn; Gpx/s wall, Gpx per CPU-second):")
+    runs = {(engine, name, workers): (lambda e=engine, d=data, w=workers: stream(integrator, d, args.frames, args.block, w, e))
+            for engine in engines for name, data in pools.items() for workers in (1, 2)}
+    rates = {key: (pixels / wall / 1e9, pixels / cpu / 1e9)
+             for key, (wall, cpu) in interleaved_medians(runs, args.repeats).items()}
     for engine in engines:
-        for name, data in pools.items():
-            row = []
-            for workers in (1, 2):
-                wall, cpu = median_timing(
-                    lambda: stream(integrator, data, args.frames, args.block, workers, engine), args.repeats)
-                rates[engine, name, workers] = (pixels / wall / 1e9, pixels / cpu / 1e9)
-                row.append(f"{workers} worker(s) {pixels / wall / 1e9:5.2f} Gpx/s ({wall:5.2f} s), "
-                           f"{pixels / cpu / 1e9:5.2f} per CPU-s")
+        for name in pools:
+            row = [f"{w} worker(s) {rates[engine, name, w][0]:5.2f} Gpx/s ({pixels / rates[engine, name, w][0] / 1e9:5.2f} s), "
+                   f"{rates[engine, name, w][1]:5.2f} per CPU-s" for w in (1, 2)]
             speedup = rates[engine, name, 2][0] / rates[engine, name, 1][0]
             print(f"  {engine:5s} {name:7s}  " + "  |  ".join(row) + f"  |  1 -> 2 workers x{speedup:.2f}")
-    print(f"  load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"  load average now {load()}")
 
     engine = engines[0]
-    same_frames = pool[:min(args.pyfai_frames, args.pool)]
     best_workers = max((1, 2), key=lambda w: rates[engine, "uint32", w][0])
-    wall, cpu = median_timing(
-        lambda: stream(integrator, same_frames, args.frames, args.block, best_workers, engine), args.repeats)
-    compare_with_pyfai(integrator, same_frames, args.repeats, pixels / wall / 1e9, pixels / cpu / 1e9,
-                       f"{engine}, uint32, {best_workers} worker(s), pyFAI's {same_frames.shape[0]} frames "
-                       f"cycled to {args.frames}")
+    compare_with_pyfai(integrator, pool[:min(args.pyfai_frames, args.pool)], args, engine, best_workers)
+    print(f"  load average now {load()}")
 
     print(f"\ntime against frames (728x384 uint32, engine {engine}, blocks of {args.block}, median of {args.repeats}):")
-    print("  frames | 1 worker: wall s  CPU s  us/frame  Gpx/s | 2 workers: wall s  CPU s  us/frame  Gpx/s")
+    print("  frames | 1 worker: wall s  CPU s  us/frame  Gpx/s | 2 workers: wall s  CPU s  us/frame  Gpx/s | x")
+    runs = {(n, w): (lambda n=n, w=w: stream(integrator, pool, n, args.block, w, engine))
+            for n in FRAME_COUNTS for w in (1, 2)}
+    timings = interleaved_medians(runs, args.repeats)
     for n_frames in FRAME_COUNTS:
-        cells = []
-        for workers in (1, 2):
-            wall, cpu = median_timing(lambda: stream(integrator, pool, n_frames, args.block, workers, engine),
-                                      args.repeats)
-            cells.append(f"{wall:16.3f} {cpu:6.3f} {wall / n_frames * 1e6:9.0f} {n_frames * pool.shape[1] / wall / 1e9:6.2f}")
-        print(f"  {n_frames:6d} |" + " |".join(cells))
+        cells = [f"{wall:16.3f} {cpu:6.3f} {wall / n_frames * 1e6:9.0f} {n_frames * pool.shape[1] / wall / 1e9:6.2f}"
+                 for wall, cpu in (timings[n_frames, 1], timings[n_frames, 2])]
+        print(f"  {n_frames:6d} |" + " |".join(cells) + f" | x{timings[n_frames, 1][0] / timings[n_frames, 2][0]:.2f}")
 
     n_frames = 1024
     print(f"\ntime against pixels ({n_frames} uint32 frames, engine {engine}, same centre and mask, 1 px bins, "
           f"median of {args.repeats}):")
-    print("  shape      pixels  bins | build ms | 1 worker: wall s  CPU s  ns/px | 2 workers: wall s  CPU s  ns/px")
+    print("  shape      pixels  bins | build ms | 1 worker: wall s  CPU s  ns/px | 2 workers: wall s  CPU s  ns/px | x")
     big = poisson_pool(args.pool, PIXEL_SHAPES[-1], seed=1)
+    runs, sized = {}, {}
     for shape in PIXEL_SHAPES:
         frames = np.ascontiguousarray(big[:, :shape[0], :shape[1]]).reshape(args.pool, -1)
-        build, _ = median_timing(lambda: build_integrator(shape), 3)
-        sized = build_integrator(shape)
-        sized.integrate(frames[:2], engine=engine)
-        cells = []
+        (build, _), = interleaved_medians({"build": lambda: build_integrator(shape)}, 3).values()
+        sized[shape] = (build_integrator(shape), frames, build)
+        sized[shape][0].integrate(frames[:2], engine=engine)
         for workers in (1, 2):
-            wall, cpu = median_timing(lambda: stream(sized, frames, n_frames, args.block, workers, engine),
-                                      args.repeats)
-            cells.append(f"{wall:16.3f} {cpu:6.3f} {wall / (n_frames * frames.shape[1]) * 1e9:6.3f}")
-        print(f"  {shape[0]:4d}x{shape[1]:<4d} {frames.shape[1]:7d} {sized.n_bins:5d} | {build * 1e3:8.0f} |"
-              + " |".join(cells))
-    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            runs[shape, workers] = (lambda s=shape, w=workers: stream(sized[s][0], sized[s][1], n_frames, args.block, w, engine))
+    timings = interleaved_medians(runs, args.repeats)
+    for shape in PIXEL_SHAPES:
+        shaped, frames, build = sized[shape]
+        cells = [f"{wall:16.3f} {cpu:6.3f} {wall / (n_frames * frames.shape[1]) * 1e9:6.3f}"
+                 for wall, cpu in (timings[shape, 1], timings[shape, 2])]
+        print(f"  {shape[0]:4d}x{shape[1]:<4d} {frames.shape[1]:7d} {shaped.n_bins:5d} | {build * 1e3:8.0f} |"
+              + " |".join(cells) + f" | x{timings[shape, 1][0] / timings[shape, 2][0]:.2f}")
+    print(f"load average at the end {load()}")
 
 
 if __name__ == "__main__":
