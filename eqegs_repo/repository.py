@@ -414,6 +414,25 @@ class Sample:
 
         return cache_status(self, **overrides)
 
+    def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
+               **overrides):
+        """Write ``cook(step, **overrides)`` as the app's step folder and download zip
+        (:func:`eqegs_repo.outputs.export`, docs/outputs.md). ``subdir``: sub-folder name instead
+        of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
+        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.outputs.Exported`."""
+        from .outputs import export
+
+        return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
+
+    @property
+    def results(self):
+        """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
+        Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
+        (:class:`eqegs_repo.results_reader.Results`, docs/outputs.md)."""
+        from .results_reader import Results
+
+        return Results(self)
+
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names)."""
         out = {}
