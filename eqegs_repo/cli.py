@@ -107,11 +107,20 @@ def cmd_cook(args):
             overrides[name] = json.loads(text)
         except ValueError:
             overrides[name] = text
+    if args.overwrite and not args.export:
+        raise BadInput("--overwrite only applies with --export")
     try:
-        ds = sample.cook(args.step, use_cache=not args.no_cache, **overrides)
+        if args.export:
+            exported = sample.export(args.step, overwrite=args.overwrite, use_cache=not args.no_cache,
+                                     **overrides)
+            ds = exported.dataset
+        else:
+            ds = sample.cook(args.step, use_cache=not args.no_cache, **overrides)
     except SpiceError as exc:
         raise BadInput(str(exc)) from None
     print(ds)
+    if args.export:
+        print(f"\nexported {exported.folder}\nand {exported.zip}")
     if "tau" in ds:
         print(f"\ntau = {ds.tau.item():.2f} +- {ds.tau_error.item():.2f} ns, f_q = {ds.f_q.item():.4f} +- "
               f"{ds.f_q_error.item():.4f}, beta = {ds.beta.item():.3f}, chi2_red = {ds.chi2_red.item():.2f}")
@@ -142,6 +151,9 @@ def build_parser():
                    help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
     p.add_argument("--cache-url", default=None, help="where cooked results are cached")
+    p.add_argument("--export", action="store_true",
+                   help="also write the app's step folder and download zip (docs/outputs.md)")
+    p.add_argument("--overwrite", action="store_true", help="with --export: replace an existing result")
     p.set_defaults(run=cmd_cook)
 
     p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
