@@ -9,7 +9,7 @@ datasets (``intensity``, ``isf``, ``isf_sigma`` ...), so the same code and the s
 
 What each step's folder gives (missing optional files simply give fewer variables):
 
-* reconstruction: ``image`` (y, x) from reconstruction.csv; ``stack`` (frame, y, x) from
+* reconstruction: ``image`` (y, x) from reconstruction.csv; ``images`` (frame, y, x) from
   reconstruction.npy, read lazily (only the frames indexed); ``roi`` from info.json or
   roi_detection.json.
 * q_integration: rdf.npz (required) -> ``intensity`` (frame, q) from ``I_sum``, ``variance``
@@ -213,7 +213,7 @@ def _read_reconstruction(fs, folder, attrs):
         stack = NpyFile(fs, npy)
         if len(stack.shape) != 3:
             raise BadSample(f"{npy}: expected a (frames, rows, cols) stack, found shape {stack.shape}")
-        data["stack"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(_LazyArray(stack)),
+        data["images"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(_LazyArray(stack)),
                                     {"units": "counts", "long_name": "reconstructed image of each frame"})
     if not data:
         raise BadSample(f"{folder}: neither {names.RECONSTRUCTION_CSV} nor {names.RECONSTRUCTION_NPY} found")
@@ -343,4 +343,6 @@ def read_folder(fs, folder, step):
     check_step(step)
     if not fs.isdir(folder):
         raise BadInput(f"{folder}: no such result folder")
-    return _READERS[step](fs, folder, _read_info(fs, folder, step))
+    ds = _READERS[step](fs, folder, _read_info(fs, folder, step))
+    index = {dim: np.arange(ds.sizes[dim]) for dim in ("y", "x", "frame") if dim in ds.dims and dim not in ds.coords}
+    return ds.assign_coords(index)
