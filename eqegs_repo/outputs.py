@@ -18,7 +18,7 @@ import importlib.util
 import json
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -448,7 +448,7 @@ class Exported:
     subdir: str
     input_subdir: str
     skipped: bool
-    dataset: object = None
+    dataset: object = field(default=None, repr=False)
 
 
 def _existing(fs, target):

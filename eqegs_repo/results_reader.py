@@ -34,7 +34,8 @@ import xarray as xr
 from xarray.core import indexing
 
 from . import outputs as names
-from .errors import BadInput, BadSample
+from .errors import BadInput, BadSample, KeyNotFound
+from .naming import natural_sorted
 from .raw import NpyFile, _LazyArray
 from .step_params import check_step
 
@@ -57,8 +58,6 @@ def result_folders(fs, sample_path, step):
     if step != "reconstruction" and fs.isdir(folder):
         subs = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(folder, detail=True)
                 if e.get("type") == "directory"]
-        from .naming import natural_sorted
-
         for name in natural_sorted(subs):
             if not name.startswith(".") and name not in (names.DL, names.LOG_DIR):
                 out[name] = f"{folder}/{name}"
@@ -75,12 +74,13 @@ class StepResults(Mapping):
 
     def __getitem__(self, name):
         if name not in self.paths:
-            from .errors import KeyNotFound
-
             raise KeyNotFound(f"{self.step} result", name, list(self.paths))
         if name not in self._loaded:
             self._loaded[name] = read_folder(self.fs, self.paths[name], self.step)
         return self._loaded[name]
+
+    def __contains__(self, name):
+        return name in self.paths
 
     def __iter__(self):
         return iter(self.paths)
@@ -103,6 +103,9 @@ class Results(Mapping):
     def __getitem__(self, step):
         check_step(step)
         return self._steps[step]
+
+    def __contains__(self, step):
+        return step in self._steps
 
     def __iter__(self):
         return iter(self._steps)
@@ -186,14 +189,19 @@ def _read_info(fs, folder, step):
     return attrs
 
 
+def _dl_files(fs, folder):
+    """Names of the files directly in ``<folder>/dl`` (relative to ``folder``, natural order)."""
+    base = f"{folder}/{names.DL}"
+    if not fs.isdir(base):
+        return []
+    return natural_sorted(f"{names.DL}/{e['name'].rstrip('/').rsplit('/', 1)[-1]}"
+                          for e in fs.ls(base, detail=True) if e.get("type") == "file")
+
+
 def _pick(fs, folder, prefix, attrs, exclude=None):
     """The file ``<prefix>*`` of a folder: the one info.json lists, else the last in natural
     order (all candidates are recorded in ``attrs["candidates"]``); None when there is none."""
-    from .naming import natural_sorted
-
-    base = f"{folder}/{prefix}"
-    found = [p for p in fs.glob(base + "*") if not (exclude and p.startswith(f"{folder}/{exclude}"))]
-    found = natural_sorted(p[len(folder) + 1:] for p in found)
+    found = [f for f in _dl_files(fs, folder) if f.startswith(prefix) and not (exclude and f.startswith(exclude))]
     if not found:
         return None
     if len(found) > 1:
@@ -329,8 +337,10 @@ def _read_e_spectrum(fs, folder, attrs):
     image = _image(fs, folder, names.DIFF_IMAGE_E_CSV)
     if image is not None:
         data["image_diff"] = image
-    copies = [p.rsplit("/", 1)[-1] for p in fs.glob(f"{folder}/{names.INFO_DIR}/*")]
-    attrs["calibration_copies"] = sorted(c for c in copies if c not in ("info.json",))
+    info_dir = f"{folder}/{names.INFO_DIR}"
+    copies = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(info_dir, detail=True)
+              if e.get("type") == "file"] if fs.isdir(info_dir) else []
+    attrs["calibration_copies"] = sorted(c for c in copies if c != names.INFO_JSON.rsplit("/", 1)[-1])
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 

@@ -301,3 +301,30 @@ def test_batch_export_leaves_existing_folders_alone(fresh):
     again = batch.cook_sample(sample, steps=("reconstruction", "q_integration"), export=True)
     assert again["status"] == "up-to-date", again["error"]
     assert open(info, "rb").read() == before
+
+
+def test_export_and_results_on_another_filesystem(tree):
+    """The same on fsspec's memory filesystem: streamed stack, renames, zips, reading back."""
+    import fsspec
+
+    local, _ = tree
+    fs = fsspec.filesystem("memory")
+    root = f"/outputs-{os.getpid()}"
+    for key in local[PROPOSAL].keys():  # raw files only
+        path = local[PROPOSAL][key].path
+        fs.put(f"{path}/train_integrated", f"{root}/{PROPOSAL}/{key}/train_integrated", recursive=True)
+        fs.put(f"{path}/train_integrated.json", f"{root}/{PROPOSAL}/{key}/train_integrated.json")
+    repo = Repository(f"memory://{root}/{{proposal}}/{{sample}}", spice_url="memory://spice-outputs-main",
+                      cache_url=False)
+    sample = repo[PROPOSAL]["S001"]
+    try:
+        rec = sample.export("reconstruction")
+        sample.export("q_integration")
+        sample.export("q_integration", overwrite=True, radial_bin_px=2.0)
+        assert fs.exists(rec.zip) and not [p for p in fs.find(root) if "/." in p]
+        back = sample.results
+        frame_sum = back["reconstruction"]["main"]["images"][7].sum(dtype=np.float64).item()
+        assert frame_sum == local[PROPOSAL]["S001"].cook("reconstruction").counts_per_frame.values[7]
+        assert back["q_integration"]["main"].attrs["overrides"] == {"q_integration": {"radial_bin_px": 2.0}}
+    finally:
+        fs.rm(root, recursive=True)
