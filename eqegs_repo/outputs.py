@@ -15,6 +15,7 @@ renamed. A crash leaves at most a hidden temporary folder or file, never a half-
 import datetime
 import hashlib
 import importlib.util
+import io
 import json
 import uuid
 import zipfile
@@ -126,10 +127,10 @@ def resolve_target(sample, step, params):
     check_step(step)
     q_subdir = e_subdir = ""
     if step != "reconstruction":
-        q_subdir = params["q_integration"]["output_subdir"]
+        q_subdir = _not_reserved(params, "q_integration", "output_subdir")
     if step == "e_spectrum_and_isf":
         ep = params["e_spectrum"]
-        q_subdir = ep["input_subdir"] or q_subdir
+        q_subdir = _not_reserved(params, "e_spectrum", "input_subdir") or q_subdir
         if ep["output_subdir_mode"] == "q_range":
             q_range = params["q_range"]
             for name in ("q_min", "q_max"):
@@ -139,12 +140,22 @@ def resolve_target(sample, step, params):
                                    f"{params.label}")
             e_subdir = q_range_folder(q_range["q_min"], q_range["q_max"])
         else:
-            e_subdir = ep["output_subdir"]
+            e_subdir = _not_reserved(params, "e_spectrum", "output_subdir")
     subdir = {"reconstruction": "", "q_integration": q_subdir, "e_spectrum_and_isf": e_subdir}[step]
     folder = f"{sample.path}/{step}" + (f"/{subdir}" if subdir else "")
     download = f"{sample.proposal.path}/{sample.layout.download_dir}"
     input_subdir = q_subdir if step == "e_spectrum_and_isf" else ""
     return Target(step, subdir, input_subdir, folder, f"{download}/{zip_name(step, sample.key, q_subdir, e_subdir)}")
+
+
+def _not_reserved(params, type_name, field_name):
+    """The value of a sub-folder parameter, refused when it is ``dl`` or ``log`` (the step
+    folder's own folders)."""
+    value = params[type_name][field_name]
+    if value in (DL, LOG_DIR):
+        raise BadInput(f"{params.describe(type_name, field_name)}: {value!r} is the name of the step "
+                       "folder's own dl/ or log/ folder; choose another sub-folder name")
+    return value
 
 
 def _with_subdir(step, subdir, overrides):
@@ -291,7 +302,7 @@ def _write_stack(stream, cooker, dtype):
         stream.write(np.ascontiguousarray(values).tobytes())
 
 
-def _write_reconstruction(stage, cooker, ds, target):
+def _write_reconstruction(stage, cooker, ds):
     sample = cooker.sample
     with stage.open(RECONSTRUCTION_NPY) as f:
         _write_stack(f, cooker, cooker.params["reconstruction"]["dtype_out"])
@@ -301,7 +312,7 @@ def _write_reconstruction(stage, cooker, ds, target):
     stage.write(MARKER_COPY, sample.fs.cat_file(sample.layout.marker_path(sample.path)))
 
 
-def _write_q_integration(stage, cooker, ds, target):
+def _write_q_integration(stage, cooker, ds):
     params = cooker.params
     qp = params["q_integration"]
     mask = ds["mask"].values
@@ -344,7 +355,7 @@ def _write_q_integration(stage, cooker, ds, target):
                                      "npix": ds["npix"].values}))
 
 
-def _write_e_spectrum(stage, cooker, ds, target):
+def _write_e_spectrum(stage, cooker, ds):
     params = cooker.params
     suffix = file_suffix(cooker.sample.key, ds.attrs["q_min"], ds.attrs["q_max"],
                          params["e_spectrum"]["relax_bg_coeff"])
@@ -405,8 +416,6 @@ def can_draw():
 
 
 def _write_figures(stage, step, cooker, ds):
-    import io
-
     for name, draw in _figures(step, cooker, ds).items():
         buffer = io.BytesIO()
         draw().savefig(buffer, format="png", dpi=100)
@@ -489,7 +498,7 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     stage = _Staging(fs, sample.path, target)
     temporary_zip = None
     try:
-        WRITERS[step](stage, cooker, ds, target)
+        WRITERS[step](stage, cooker, ds)
         if can_draw():
             _write_figures(stage, step, cooker, ds)
         written = list(stage.written) + [INFO_JSON, LOG_FILE]

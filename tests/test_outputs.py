@@ -237,6 +237,12 @@ def test_bad_subfolder_names_name_the_parameter_and_its_source(tree):
         sample.export("e_spectrum_and_isf", subdir="x/y")
     with pytest.raises(BadInput, match=r"e_spectrum\.input_subdir = '\.\.'"):
         sample.export("e_spectrum_and_isf", e_spectrum={"input_subdir": ".."})
+    with pytest.raises(BadInput, match=r"q_integration\.output_subdir = 'dl' \(from override\).*own dl/"):
+        sample.export("q_integration", subdir="dl")
+    sample.proposal.spice.update("e_spectrum", "S001", output_subdir_mode="specify", output_subdir="log")
+    with pytest.raises(BadInput, match=r"e_spectrum\.output_subdir = 'log' \(from proposal S001 r\d"):
+        sample.export("e_spectrum_and_isf")
+    sample.proposal.spice.update("e_spectrum", "S001", output_subdir_mode="q_range", output_subdir="")
     with pytest.raises(BadInput, match="reconstruction step has no sub-folders"):
         sample.export("reconstruction", subdir="A")
     with pytest.raises(BadInput, match="unknown step"):
