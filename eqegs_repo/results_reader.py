@@ -212,7 +212,7 @@ def _pick(fs, folder, prefix, attrs, exclude=None):
 
 # --- per-step readers ------------------------------------------------------------------------
 def _read_reconstruction(fs, folder, attrs):
-    data, coords = {}, {}
+    data = {}
     image = _image(fs, folder, names.RECONSTRUCTION_CSV)
     if image is not None:
         data["image"] = image
@@ -234,7 +234,7 @@ def _read_reconstruction(fs, folder, attrs):
     marker = f"{folder}/{names.MARKER_COPY}"
     if fs.exists(marker):
         attrs["train_integrated"] = _json(fs, marker)
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return xr.Dataset(data, attrs=attrs)
 
 
 def _load_npz(fs, path):
@@ -262,7 +262,7 @@ def _read_q_integration(fs, folder, attrs):
     coords = {"q": xr.Variable("q", q, {"units": "nm^-1"}), "frame": np.arange(n_frames)}
     for name in ("two_theta", "r_px", "npix", "q_mean", "normalisation"):
         if name in rdf and np.size(rdf[name]) == q.size:
-            coords[name] = xr.Variable("q", np.ravel(rdf[name]), {"units": units.get(name, "")} if name in units else {})
+            coords[name] = xr.Variable("q", np.ravel(rdf[name]), {"units": units[name]} if name in units else {})
     data = {"intensity": xr.Variable(("frame", "q"), intensity, {"units": "counts"})}
     if "var" in rdf and np.shape(rdf["var"]) == intensity.shape:
         data["variance"] = xr.Variable(("frame", "q"), rdf["var"], {"units": "counts^2"})
