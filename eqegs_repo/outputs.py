@@ -110,6 +110,11 @@ class Target:
     zip: str
 
     @property
+    def keeps_subfolders(self):
+        """True for a step folder that can hold sub-folder results besides its own."""
+        return self.step != "reconstruction" and not self.subdir
+
+    @property
     def label(self):
         """``step`` or ``step/sub`` (how messages and info.json name the folder)."""
         return f"{self.step}/{self.subdir}" if self.subdir else self.step
@@ -463,7 +468,7 @@ class Exported:
 def _existing(fs, target):
     """Paths of the target's folder and zip that already hold something."""
     found = []
-    if own_entries(fs, target.folder, keeps_subfolders=target.step != "reconstruction" and not target.subdir):
+    if own_entries(fs, target.folder, target.keeps_subfolders):
         found.append(target.folder)
     if fs.exists(target.zip):
         found.append(target.zip)
@@ -508,8 +513,7 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
                               f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
                               f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
         temporary_zip = _write_zip(fs, stage, target.zip)
-        keeps = step != "reconstruction" and not target.subdir
-        _publish(fs, stage, target.folder, own_entries(fs, target.folder, keeps), sample.path)
+        _publish(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)
         fs.mv(temporary_zip, target.zip)
     except BaseException:
         stage.discard()
