@@ -6,8 +6,9 @@ Nothing here holds more than one block: the reconstructed (frames, H, W) stack i
 * :func:`integration_pass` -- pass 2: per frame, the radial sums of every bin, the forward
   (direct-beam box) counts and, optionally, the frame sum (for a background run).
 
-Blocks are read with :meth:`eqegs_repo.raw.SensorStack.read` over frame slices (memory-mapped
-for local files, byte ranges through fsspec otherwise). Float data are checked for NaN/inf.
+Blocks are read with :meth:`eqegs_repo.raw.NpyFile.read_frames` into reused buffers (plain file
+reads for local files, byte ranges through fsspec otherwise), so the resident memory stays at
+one block. Float data are checked for NaN/inf.
 """
 import numpy as np
 
@@ -38,12 +39,19 @@ def check_layout(stack, layout, where):
 
 
 def iter_blocks(stack, block_frames=None):
-    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols)."""
+    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols).
+
+    The block arrays are reused from one iteration to the next (so memory stays at one block
+    whatever the file size): use them before asking for the next block.
+    """
     n_frames = stack.shape[1]
     step = block_frames or frames_per_block(stack)
+    buffers = None
     for start in range(0, n_frames, step):
         stop = min(start + step, n_frames)
-        blocks = [f.read((slice(start, stop),)) for f in stack.files]
+        if buffers is None or buffers[0].shape[0] != stop - start:
+            buffers = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
+        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, buffers)]
         if np.dtype(stack.dtype).kind == "f":
             _check_finite(stack, blocks, start)
         yield start, stop, blocks

@@ -97,6 +97,33 @@ class NpyFile:
         block = self._read_rows(lo, hi)
         return block[(local,) + rest]
 
+    def read_frames(self, start, stop, out=None):
+        """Frames ``start..stop-1`` as a C-ordered array (``out`` is filled when given).
+
+        Unlike :meth:`read`, local files are read with plain file reads into the array instead
+        of a memory map, so streaming a file that is larger than memory keeps the resident
+        memory at one block. Other filesystems read one byte range.
+        """
+        shape = (stop - start,) + self.shape[1:]
+        if out is None:
+            out = np.empty(shape, self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-ordered {self.dtype} array of shape {shape}")
+        if not self.is_local:
+            out[...] = self._read_rows(start, stop)
+            return out
+        row_bytes = self.nbytes // self.shape[0]
+        target = memoryview(out.reshape(-1).view(np.uint8))
+        with open(self.path, "rb", buffering=0) as handle:
+            handle.seek(self.offset + start * row_bytes)
+            done = 0
+            while done < len(target):
+                n = handle.readinto(target[done:])
+                if not n:
+                    raise BadSample(f"{self.path}: file ended while reading frames {start}..{stop - 1}")
+                done += n
+        return out
+
     def _read_rows(self, lo, hi):
         row_bytes = self.nbytes // self.shape[0]
         with self.fs.open(self.path, "rb") as f:

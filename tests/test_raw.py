@@ -110,3 +110,18 @@ def test_table_summarises_samples(repo):
         6, 3, "4x2", "uint32", 10, 1.5)
     assert row.q_integration == "main,sub1" and row.reconstruction == ""
     assert repo["2025A1234"]["S1"].info()["files"]["sensor_0.npy"] > 6 * 4 * 2 * 4
+
+
+def test_read_frames_fills_a_buffer_with_plain_reads(tmp_path, memroot):
+    import fsspec
+    sensors, _ = write_sample(fsspec.filesystem("file"), f"{tmp_path}/P1/S1")
+    local = NpyFile(fsspec.filesystem("file"), f"{tmp_path}/P1/S1/train_integrated/sensor_1.npy")
+    out = np.empty((3, 4, 2), np.uint32)
+    assert local.read_frames(2, 5, out=out) is out and local._memmap is None
+    np.testing.assert_array_equal(out, sensors[1][2:5])
+    fs, root = memroot
+    remote_sensors, _ = write_sample(fs, f"{root}/P1/S1")
+    remote = NpyFile(fs, f"{root}/P1/S1/train_integrated/sensor_0.npy")
+    np.testing.assert_array_equal(remote.read_frames(0, 6), remote_sensors[0])
+    with pytest.raises(ValueError, match="C-ordered uint32 array of shape"):
+        local.read_frames(0, 2, out=np.empty((3, 4, 2), np.uint32))
