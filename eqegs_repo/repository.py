@@ -442,11 +442,10 @@ class Sample:
             if step in names:
                 step_path = f"{self.path}/{step}"
                 entries = self.fs.ls(step_path, detail=True)
-                if any(e.get("type") == "file" for e in entries):
-                    found.append("main")
-                found += naming.natural_sorted(
-                    n for n in _ls(self.fs, step_path, step) if n not in ("dl", "log")
-                )
+                folders = _ls(self.fs, step_path, step)
+                if "dl" in folders or any(e.get("type") == "file" for e in entries):
+                    found.append("main")  # the step folder itself holds a result
+                found += naming.natural_sorted(n for n in folders if n not in ("dl", "log"))
             out[step] = found
         return out
 

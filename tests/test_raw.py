@@ -125,3 +125,11 @@ def test_read_frames_fills_a_buffer_with_plain_reads(tmp_path, memroot):
     np.testing.assert_array_equal(remote.read_frames(0, 6), remote_sensors[0])
     with pytest.raises(ValueError, match="C-ordered uint32 array of shape"):
         local.read_frames(0, 2, out=np.empty((3, 4, 2), np.uint32))
+
+
+def test_a_result_holding_only_dl_counts_as_the_main_result(repo):
+    repo, _, fs, root = repo
+    fs.makedirs(f"{root}/2025A1234/S3/e_spectrum_and_isf/dl/info", exist_ok=True)
+    fs.pipe(f"{root}/2025A1234/S3/e_spectrum_and_isf/dl/info/info.json", b"{}")
+    fs.makedirs(f"{root}/2025A1234/S3/e_spectrum_and_isf/10_14/dl", exist_ok=True)
+    assert repo["2025A1234"]["S3"].step_results()["e_spectrum_and_isf"] == ["main", "10_14"]
