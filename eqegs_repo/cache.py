@@ -37,12 +37,13 @@ def default_cache_url():
     return os.path.join(base, "eqegs_repo")
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy scalars and arrays (as Python numbers and lists)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in a cached dataset's attrs")
+    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def dataset_to_bytes(ds):
@@ -52,7 +53,7 @@ def dataset_to_bytes(ds):
         arrays[f"var/{name}"] = np.asarray(var.values)
         meta["variables"][name] = {"dims": list(var.dims), "attrs": var.attrs,
                                    "coord": name in ds.coords}
-    text = json.dumps(meta, default=_json_default)
+    text = json.dumps(meta, default=json_default)
     arrays[META] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import passes
+from .cache import json_default
 from .calibration import CalibrationFolder
 from .cook import Cooker
 from .errors import BadInput
@@ -202,16 +203,8 @@ def mask_sha256(mask):
     return hashlib.sha256(np.ascontiguousarray(mask, dtype=np.uint8).tobytes()).hexdigest()
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
-
-
 def json_text(record):
-    return json.dumps(record, indent=2, default=_json_default) + "\n"
+    return json.dumps(record, indent=2, default=json_default) + "\n"
 
 
 # --- staging and publishing ------------------------------------------------------------------
