@@ -1,30 +1,105 @@
-"""Figures of the three steps, drawn from cooked datasets or datasets read back from disk.
+"""Figures of the three steps and of many samples, drawn from cooked or read-back datasets.
 
-One function per figure; each takes the step's ``xarray.Dataset`` (``sample.cook(step)`` or
+Each function takes a step's ``xarray.Dataset`` (``sample.cook(step)`` or
 ``sample.results[step][sub]``: the variable names are the same) and returns a
 ``matplotlib.figure.Figure``. matplotlib is imported only when a figure is drawn, and figures
 are built without pyplot (no global state; ``fig.savefig("x.png")`` renders with Agg), so
-they work in scripts, on clusters and in Jupyter (``display(fig)``).
+they work in scripts, on clusters and in Jupyter (``display(fig)``). A dataset that lacks a
+variable a figure needs raises :class:`~eqegs_repo.errors.BadInput` naming the figure, the
+missing variables and where to get them.
 
-=============================  ==================================================  ==========
-function                       shows                                               manual
-=============================  ==================================================  ==========
-:func:`frame_summed_image`     frame-summed image (log scale), ROI, beam centre     figs 01-02
-:func:`mask`                   pixels used by the q integration (white = used)      fig 08
-:func:`intensity_profile`      intensity per pixel vs q with errors, q range        figs 10, 13
-:func:`spectra`                normalised forward and QE spectra vs energy          figs 29-30
-:func:`isf`                    ISF with errors, thresholded points, fit             figs 39-40
-=============================  ==================================================  ==========
+Figure numbers are those of the app's manual: §7.3 for the q integration ("Q" below) and §8.4
+for E spectrum and ISF ("E").
+
+===============================  ==============================================  =============
+function                         shows                                           manual
+===============================  ==============================================  =============
+:func:`frame_summed_image`       frame-summed image (log scale), ROI, centre     Q 01-02
+:func:`forward_counts`           forward (direct-beam) counts per frame,         Q 06
+                                 sample and background
+:func:`subtracted_image`         frame-summed image after background             Q 07, Q 09
+                                 subtraction (optionally masked), centre
+:func:`mask`                     pixels used (white), beam centre, sectors       Q 08
+:func:`background_subtraction`   I(q) before and after subtraction, k x bg       Q 10 (+ 01/07)
+:func:`intensity_profile`        intensity per pixel vs q with errors, q range   Q 10, E 01/13
+:func:`velocity_spectra`         drive waveform with the cut frames; forward     E 05-07, 12,
+                                 and QE counts vs velocity                       15, 21
+:func:`energy_spectra`           forward and QE spectra vs energy, wing          E 11, 17-20,
+                                 regions and background fits                     22
+:func:`spectra`                  normalised forward and QE spectra vs energy     E 29-30
+:func:`transforms`               real and imaginary parts of the transforms      E 26-27
+:func:`isf`                      ISF with Monte-Carlo errors, threshold, fit     E 38-40
+:func:`relaxation_summary`       tau and f_q against q or against sample         (library)
+===============================  ==============================================  =============
+
+:func:`export_figures` gives the figures of one step under the ``dl/fig/`` file names.
 """
 import numpy as np
+import pandas as pd
+
+from .errors import BadInput
+
+Q_LABEL = "q (nm$^{-1}$)"
 
 
+# --- helpers -----------------------------------------------------------------------------------
 def _figure(size=(5.0, 4.0)):
     from matplotlib.figure import Figure
 
     return Figure(figsize=size, layout="constrained")
 
 
+def _require(ds, names, figure, hint):
+    """Raise BadInput when ``ds`` lacks any of ``names`` (variables or coordinates)."""
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise BadInput(f"figures.{figure}: the dataset lacks {', '.join(missing)} (it has "
+                       f"{', '.join(sorted(map(str, ds.data_vars))) or 'no variables'}); {hint}")
+
+
+def _values(ds, name):
+    return np.asarray(ds[name].values, dtype=float)
+
+
+def _centre(ds):
+    """(x, y) of the beam centre from the attrs, or None."""
+    if "centre_x" in ds.attrs and "centre_y" in ds.attrs:
+        return float(ds.attrs["centre_x"]), float(ds.attrs["centre_y"])
+    return None
+
+
+def _step_parameters(ds, step_type):
+    """The ``{field: value}`` of a spice type recorded in ``attrs["parameters"]`` (ours), or {}."""
+    parameters = ds.attrs.get("parameters")
+    found = parameters.get(step_type) if isinstance(parameters, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _isf_parameter(ds, name):
+    """A parameter of the E-spectrum step (``attrs["isf_parameters"]`` or the spice record)."""
+    recorded = ds.attrs.get("isf_parameters")
+    if isinstance(recorded, dict) and recorded.get(name) is not None:
+        return recorded[name]
+    return _step_parameters(ds, "e_spectrum").get(name)
+
+
+def _mark_centre(ax, centre, colour="r"):
+    if centre is not None:
+        ax.plot([centre[0]], [centre[1]], "+", color=colour, ms=12, mew=1.5, label="beam centre")
+
+
+def sector_list(ds):
+    """The angle sectors ``[[start, end], ...]`` (deg, 0 = +x, clockwise on screen) used by a
+    q-integration dataset: from its recorded parameters when ``angle_mode`` is ``specify``, else
+    ``attrs["sectors"]`` (read from rdf.npz); [] when every azimuth is used."""
+    params = _step_parameters(ds, "q_integration")
+    if params:
+        return [list(map(float, s)) for s in params.get("sectors") or []] \
+            if params.get("angle_mode") == "specify" else []
+    return [list(map(float, s)) for s in ds.attrs.get("sectors") or []]
+
+
+# --- reconstruction and q integration ------------------------------------------------------------
 def frame_summed_image(ds, centre=None):
     """Frame-summed image with the ROI (``attrs["roi"]``, inclusive corners) and the beam centre.
 
@@ -34,7 +109,8 @@ def frame_summed_image(ds, centre=None):
     from matplotlib.colors import LogNorm
     from matplotlib.patches import Rectangle
 
-    image = np.asarray(ds["image"].values, dtype=float)
+    _require(ds, ["image"], "frame_summed_image", "pass a reconstruction dataset")
+    image = _values(ds, "image")
     fig = _figure()
     ax = fig.add_subplot()
     positive = image[image > 0]
@@ -47,23 +123,119 @@ def frame_summed_image(ds, centre=None):
         x0, y0, x1, y1 = roi
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, color="r",
                                label="ROI"))
-    if centre is None and "centre_x" in ds.attrs:
-        centre = (ds.attrs["centre_x"], ds.attrs["centre_y"])
-    if centre is not None:
-        ax.plot([centre[0]], [centre[1]], "w+", ms=12, mew=1.5, label="beam centre")
+    centre = centre if centre is not None else _centre(ds)
+    _mark_centre(ax, centre, "w")
     if roi is not None or centre is not None:
         ax.legend(loc="lower right", fontsize="small")
     ax.set(xlabel="x (px)", ylabel="y (px)", title="frame-summed image")
     return fig
 
 
-def mask(ds):
-    """The mask of a q-integration dataset (``mask``: True = used, drawn white)."""
+def forward_counts(ds):
+    """Forward (direct-beam box) counts per frame of the sample and, when subtracted, of the
+    background run and k x background (q-integration dataset: ``forward_sample``,
+    ``forward_background``, ``attrs["background"]``)."""
+    _require(ds, ["forward_sample"], "forward_counts", "pass a q-integration dataset")
+    frame = np.arange(ds.sizes["frame"])
+    fig = _figure((6.0, 3.5))
+    ax = fig.add_subplot()
+    ax.plot(frame, _values(ds, "forward_sample"), lw=0.8, label="sample")
+    background = ds.attrs.get("background")
+    if "forward_background" in ds:
+        ax.plot(frame, _values(ds, "forward_background"), lw=0.8, label="background run")
+        if isinstance(background, dict) and background.get("k") not in (None, 1.0):
+            ax.plot(frame, background["k"] * _values(ds, "forward_background"), "--", lw=0.8,
+                    label=f"k x background (k = {background['k']:.4g}, {background.get('mode', '')})")
+    ax.set(xlabel="frame", ylabel="forward counts", title="forward scattering per frame")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def subtracted_image(ds, masked=False):
+    """Frame-summed image after background subtraction (``image_diff`` of a q-integration
+    dataset; linear scale, 1st-99.5th percentile) with the beam centre; ``masked=True`` blanks
+    the pixels the mask leaves out."""
+    needed = ["image_diff"] + (["mask"] if masked else [])
+    _require(ds, needed, "subtracted_image", "pass a q-integration dataset")
+    image = _values(ds, "image_diff")
+    if masked:
+        image = np.where(np.asarray(ds["mask"].values, bool), image, np.nan)
+    finite = image[np.isfinite(image)]
+    low, high = np.percentile(finite, [1.0, 99.5]) if finite.size else (None, None)
     fig = _figure()
     ax = fig.add_subplot()
-    ax.imshow(np.asarray(ds["mask"].values, dtype=float), origin="upper", cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
-    ax.set(xlabel="x (px)", ylabel="y (px)", title=f"mask: {int(ds['mask'].values.sum())} pixels used")
+    shown = ax.imshow(image, origin="upper", cmap="magma", vmin=low, vmax=high, interpolation="nearest")
+    fig.colorbar(shown, ax=ax, label="counts (all frames)")
+    _mark_centre(ax, _centre(ds), "c")
+    subtracted = ds.attrs.get("background") is not None
+    title = "after background subtraction" if subtracted else "no background subtracted"
+    ax.set(xlabel="x (px)", ylabel="y (px)", title=("masked, " if masked else "") + title)
+    return fig
+
+
+def mask(ds, sectors=None):
+    """The mask of a q-integration dataset (``mask``: True = used, drawn white), the beam centre
+    and the angle sectors (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen,
+    start > end wraps through 0; None: :func:`sector_list` of ``ds``)."""
+    from matplotlib.patches import Wedge
+
+    _require(ds, ["mask"], "mask", "pass a q-integration dataset (mask.npy is written only when "
+                                   "sectors are specified)")
+    keep = np.asarray(ds["mask"].values, dtype=float)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.imshow(keep, origin="upper", cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    centre = _centre(ds)
+    _mark_centre(ax, centre)
+    sectors = sector_list(ds) if sectors is None else sectors
+    if sectors and centre is not None:
+        radius = float(np.hypot(*keep.shape))
+        for i, (start, end) in enumerate(sectors):
+            end = end + 360.0 if end < start else end
+            # phi = atan2(y - yc, x - xc) in data coordinates: with y down it turns clockwise on screen
+            ax.add_patch(Wedge(centre, radius, start, end, fill=False, edgecolor="orange", lw=1.5,
+                               label="sectors" if i == 0 else None))
+        ax.set(xlim=(-0.5, keep.shape[1] - 0.5), ylim=(keep.shape[0] - 0.5, -0.5))
+    if centre is not None:
+        ax.legend(loc="lower right", fontsize="small")
+    ax.set(xlabel="x (px)", ylabel="y (px)", title=f"mask: {int(keep.sum())} pixels used")
+    return fig
+
+
+def background_subtraction(ds, unsubtracted):
+    """I(q) per pixel before and after background subtraction, and the subtracted k x background.
+
+    ``ds``: the q-integration dataset (``profile``, ``profile_sigma``); ``unsubtracted``: the
+    same sample integrated without background, ``sample.cook("q_integration",
+    bg_sample_id=None)`` (same centre, mask and bins; the background part is their difference).
+    """
+    for which, data in (("ds", ds), ("unsubtracted", unsubtracted)):
+        _require(data, ["profile"], "background_subtraction", f"{which} must be a q-integration dataset")
+    if "background" in ds.attrs and ds.attrs["background"] is None:
+        raise BadInput("figures.background_subtraction: ds has no background subtracted "
+                       "(attrs['background'] is None); cook it with q_integration.bg_sample_id set")
+    if unsubtracted.attrs.get("background") is not None:
+        raise BadInput("figures.background_subtraction: unsubtracted has a background subtracted "
+                       f"({unsubtracted.attrs['background']}); cook it with bg_sample_id=None")
+    q, before = ds["q"].values, _values(unsubtracted, "profile")
+    if unsubtracted["q"].shape != q.shape or not np.allclose(unsubtracted["q"].values, q, equal_nan=True):
+        raise BadInput(f"figures.background_subtraction: the q bins differ (ds: {q.size} bins, "
+                       f"unsubtracted: {unsubtracted['q'].size}); integrate both with the same "
+                       "centre and radial bins")
+    after = _values(ds, "profile")
+    sigma = _values(ds, "profile_sigma") if "profile_sigma" in ds else None
+    background = ds.attrs.get("background")
+    label = "k x background"
+    if isinstance(background, dict):
+        label = f"k x background ({background.get('sample')}, k = {background.get('k', float('nan')):.4g})"
+    fig = _figure((6.0, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(q, before, ".-", ms=3, lw=0.8, label="before subtraction")
+    ax.plot(q, before - after, ".-", ms=3, lw=0.8, label=label)
+    ax.errorbar(q, after, yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0, label="after subtraction")
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set(xlabel=Q_LABEL, ylabel="intensity per pixel (counts/px)", title="background subtraction")
+    ax.legend(fontsize="small")
     return fig
 
 
@@ -71,52 +243,254 @@ def intensity_profile(ds):
     """Intensity per pixel vs q with errors: ``profile`` of a q-integration dataset or
     ``structure_factor`` of an E-spectrum dataset (then the q range is shaded)."""
     name = "profile" if "profile" in ds else "structure_factor"
-    q = ds["q"].values
-    values, sigma = ds[name].values, ds[f"{name}_sigma"].values
+    _require(ds, [name], "intensity_profile", "pass a q-integration or E-spectrum dataset")
+    q = ds[ds[name].dims[0]].values
+    sigma = _values(ds, f"{name}_sigma") if f"{name}_sigma" in ds else None
     fig = _figure()
     ax = fig.add_subplot()
-    ax.errorbar(q, values, yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0)
+    ax.errorbar(q, _values(ds, name), yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0)
     if "q_min" in ds.attrs:
         ax.axvspan(ds.attrs["q_min"], ds.attrs["q_max"], color="orange", alpha=0.25, label="q range")
         ax.legend(fontsize="small")
-    ax.set(xlabel="q (nm$^{-1}$)", ylabel="intensity per pixel (counts/px)", title="S(q)")
+    ax.set(xlabel=Q_LABEL, ylabel="intensity per pixel (counts/px)", title="S(q)")
+    return fig
+
+
+# --- E spectrum and ISF --------------------------------------------------------------------------
+def velocity_spectra(ds, qds=None):
+    """Left: the calibrated drive velocity per frame with the frames cut (start and turn-around
+    cuts) marked. Right: forward counts per frame against velocity and, with the q-integration
+    dataset ``qds``, the quasi-elastic counts (I(frame, q) summed over the q range), each
+    divided by its mean over the kept frames.
+
+    ``ds``: a cooked E-spectrum dataset (``velocity``, ``kept``, ``forward_counts``).
+    """
+    _require(ds, ["velocity", "kept", "forward_counts"], "velocity_spectra",
+             "pass a cooked E-spectrum dataset (sample.cook('e_spectrum_and_isf'))")
+    velocity, kept = _values(ds, "velocity"), np.asarray(ds["kept"].values, bool)
+    series = {"forward": _values(ds, "forward_counts")}
+    if qds is not None:
+        _require(qds, ["intensity"], "velocity_spectra", "qds must be a q-integration dataset")
+        _require(ds, ["in_q_range"], "velocity_spectra", "pass a cooked E-spectrum dataset")
+        if qds.sizes["frame"] != velocity.size:
+            raise BadInput(f"figures.velocity_spectra: qds has {qds.sizes['frame']} frames but ds has "
+                           f"{velocity.size}; pass the q integration the E spectrum was made from")
+        in_range = np.asarray(ds["in_q_range"].values, bool)
+        series["quasi-elastic (q range)"] = np.asarray(qds["intensity"].values, float)[:, in_range].sum(axis=1)
+    frame = np.arange(velocity.size)
+    fig = _figure((9.0, 3.8))
+    left, right = fig.subplots(1, 2)
+    left.plot(frame, velocity, "-", color="0.7", lw=0.8)
+    left.plot(frame[kept], velocity[kept], ".", ms=3, label="kept")
+    left.plot(frame[~kept], velocity[~kept], "x", ms=4, color="r", label="cut")
+    left.set(xlabel="frame", ylabel="velocity (mm/s)", title="drive waveform and cuts")
+    left.legend(fontsize="small")
+    for label, counts in series.items():
+        relative = counts / counts[kept].mean()
+        right.plot(velocity[kept], relative[kept], ".", ms=3, label=f"{label}, kept")
+        right.plot(velocity[~kept], relative[~kept], "x", ms=4, label=f"{label}, cut")
+    right.set(xlabel="velocity (mm/s)", ylabel="counts / mean of kept frames",
+              title="spectra against velocity")
+    right.legend(fontsize="small")
+    return fig
+
+
+def energy_spectra(ds):
+    """Forward and quasi-elastic spectra (mean counts per energy bin, with errors) against
+    energy, their backgrounds (``forward_background``, ``qe_background``; the QE one includes
+    relax BG coeff) and the wing regions of ``bg_n_points`` bins each side used to fit them."""
+    _require(ds, ["forward", "qe", "forward_background", "qe_background"], "energy_spectra",
+             "pass a cooked E-spectrum dataset (sample.cook('e_spectrum_and_isf'))")
+    energy = _values(ds, "energy")
+    n_points = _isf_parameter(ds, "bg_n_points")
+    slope = _isf_parameter(ds, "bg_fit_enabled")
+    fig = _figure((9.0, 3.8))
+    for ax, (label, name) in zip(fig.subplots(1, 2), (("forward", "forward"), ("quasi-elastic", "qe"))):
+        sigma = _values(ds, f"{name}_sigma") if f"{name}_sigma" in ds else None
+        ax.errorbar(energy, _values(ds, name), yerr=sigma, fmt=".", ms=3, lw=0.6, capsize=0, label=label)
+        ax.plot(energy, _values(ds, f"{name}_background"), "k-", lw=1,
+                label="background fit" + (" (slope)" if slope else " (flat)" if slope is not None else ""))
+        if n_points:
+            half = 0.5 * (energy[1] - energy[0]) if energy.size > 1 else 0.5
+            for a, b in ((0, int(n_points) - 1), (energy.size - int(n_points), energy.size - 1)):
+                ax.axvspan(energy[a] - half, energy[b] + half, color="orange", alpha=0.2,
+                           label="fit region" if a == 0 else None)
+        ax.set(xlabel="energy (neV)", ylabel="counts (mean per bin)", title=f"{label} spectrum")
+        ax.legend(fontsize="small")
     return fig
 
 
 def spectra(ds):
     """Normalised forward and quasi-elastic spectra (``forward_absorption``, ``qe_absorption``
     with their ``_sigma``) vs energy."""
-    energy = ds["energy"].values
+    _require(ds, ["forward_absorption", "qe_absorption"], "spectra", "pass an E-spectrum dataset")
     fig = _figure((6.0, 4.0))
     ax = fig.add_subplot()
     for label, name in (("forward (resolution)", "forward"), ("quasi-elastic", "qe")):
-        ax.errorbar(energy, ds[f"{name}_absorption"].values, yerr=ds[f"{name}_absorption_sigma"].values,
-                    fmt=".-", ms=2, lw=0.6, capsize=0, label=label)
+        variable = ds[f"{name}_absorption"]
+        sigma = _values(ds, f"{name}_absorption_sigma") if f"{name}_absorption_sigma" in ds else None
+        ax.errorbar(ds[variable.dims[0]].values, variable.values, yerr=sigma, fmt=".-", ms=2, lw=0.6,
+                    capsize=0, label=label)
     ax.set(xlabel="energy (neV)", ylabel="normalised intensity y / background", title="energy spectra")
     ax.legend(fontsize="small")
     return fig
 
 
+def transforms(ds):
+    """Real (left) and imaginary (right) parts of the Fourier transforms of the forward and
+    quasi-elastic convex spectra against time (``forward_transform_real`` ... ``_imag``)."""
+    names = [f"{s}_transform_{p}" for s in ("forward", "qe") for p in ("real", "imag")]
+    _require(ds, names, "transforms", "pass a cooked E-spectrum dataset (sample.cook('e_spectrum_and_isf'))")
+    t = _values(ds, "t")
+    fig = _figure((9.0, 3.8))
+    for ax, part in zip(fig.subplots(1, 2), ("real", "imag")):
+        for label, name in (("forward", "forward"), ("quasi-elastic", "qe")):
+            ax.plot(t, _values(ds, f"{name}_transform_{part}"), ".-", ms=3, lw=0.8, label=label)
+        ax.axhline(0, color="0.7", lw=0.5)
+        ax.set(xlabel="t (ns)", ylabel="transform (neV)", title=f"{'real' if part == 'real' else 'imaginary'} part")
+        ax.legend(fontsize="small")
+    return fig
+
+
 def isf(ds):
-    """ISF F(q,t)/S(q) with Monte-Carlo errors (t > 0), the points below the error threshold,
-    and the fit when the dataset holds one (``isf_fit``, ``tau``, ``f_q``)."""
-    t = ds["t"].values
+    """Top: ISF F(q,t)/S(q) with Monte-Carlo errors (t > 0), the points whose error is below the
+    threshold, and the fit when the dataset holds one (``isf_fit``, ``tau``, ``f_q``). Bottom:
+    the Monte-Carlo error of each point and the threshold (``isf_error_threshold``)."""
+    _require(ds, ["t", "isf", "isf_sigma"], "isf", "pass an E-spectrum dataset")
+    t, values, sigma = _values(ds, "t"), _values(ds, "isf"), _values(ds, "isf_sigma")
     positive = t > 0
-    fig = _figure((6.0, 4.0))
-    ax = fig.add_subplot()
-    ax.errorbar(t[positive], ds["isf"].values[positive], yerr=ds["isf_sigma"].values[positive], fmt="o",
-                ms=2, lw=0.6, color="0.6", capsize=0, label="all t > 0")
-    accepted = ds["accepted"].values.astype(bool)
-    ax.errorbar(t[accepted], ds["isf"].values[accepted], yerr=ds["isf_sigma"].values[accepted], fmt="o",
-                ms=3, capsize=0, label="sigma <= threshold")
+    accepted = np.asarray(ds["accepted"].values, bool) if "accepted" in ds else positive.copy()
+    fig = _figure((6.0, 5.0))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    top.errorbar(t[positive], values[positive], yerr=sigma[positive], fmt="o", ms=2, lw=0.6, color="0.6",
+                 capsize=0, label="all t > 0")
+    top.errorbar(t[accepted], values[accepted], yerr=sigma[accepted], fmt="o", ms=3, capsize=0,
+                 label="sigma <= threshold")
     if "isf_fit" in ds:
         label = "fit"
         if "tau" in ds:
             label = (f"fit: f_q = {ds['f_q'].item():.3f}, tau = {ds['tau'].item():.1f} "
                      f"+- {ds['tau_error'].item():.1f} ns")
-        ax.plot(t[positive], ds["isf_fit"].values[positive], "k-", lw=1, label=label)
+        top.plot(t[positive], _values(ds, "isf_fit")[positive], "k-", lw=1, label=label)
     if accepted.any():
-        ax.set_xlim(0, t[accepted].max() * 1.1)
-    ax.set(xlabel="t (ns)", ylabel="F(q,t) / S(q)", title="intermediate scattering function")
-    ax.legend(fontsize="small")
+        top.set_xlim(0, t[accepted].max() * 1.1)
+        low, high = values[accepted] - sigma[accepted], values[accepted] + sigma[accepted]
+        top.set_ylim(min(-0.1, low.min()) - 0.05, max(1.1, high.max()) + 0.05)
+    top.set(ylabel="F(q,t) / S(q)", title="intermediate scattering function")
+    top.legend(fontsize="small")
+    bottom.plot(t[positive], sigma[positive], ".", color="0.6")
+    bottom.plot(t[accepted], sigma[accepted], ".")
+    threshold = _isf_parameter(ds, "isf_error_threshold")
+    if threshold is not None:
+        bottom.axhline(threshold, color="r", lw=0.8, label=f"threshold {threshold:g}")
+        bottom.legend(fontsize="small")
+        bottom.set_ylim(0, 3 * threshold)
+    bottom.set(xlabel="t (ns)", ylabel="MC sigma")
     return fig
+
+
+# --- many samples --------------------------------------------------------------------------------
+SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
+
+
+def summary_table(results):
+    """The rows :func:`relaxation_summary` draws, as a DataFrame with :data:`SUMMARY_COLUMNS`.
+
+    ``results``: the DataFrame of ``repo.reanalyze(...)`` (failed rows and rows without a fit
+    are dropped) or an iterable of cooked E-spectrum datasets (``tau``, ``f_q`` ... and
+    ``attrs`` proposal, sample, q_min, q_max).
+    """
+    if isinstance(results, pd.DataFrame):
+        missing = [c for c in SUMMARY_COLUMNS if c not in results.columns]
+        if missing:
+            raise BadInput(f"figures.summary_table: the table lacks columns {missing}; expected the "
+                           f"table of repo.reanalyze(...) with {list(SUMMARY_COLUMNS)}")
+        frame = results[list(SUMMARY_COLUMNS)]
+    else:
+        rows = []
+        for i, ds in enumerate(results):
+            _require(ds, ["tau", "tau_error", "f_q", "f_q_error"], "summary_table",
+                     f"dataset {i} has no fit (fit_model 'none' or too few accepted points)")
+            rows.append({"proposal": ds.attrs.get("proposal", ""), "sample": ds.attrs.get("sample", str(i)),
+                         "tau_ns": ds["tau"].item(), "tau_error_ns": ds["tau_error"].item(),
+                         "f_q": ds["f_q"].item(), "f_q_error": ds["f_q_error"].item(),
+                         "q_min": ds.attrs.get("q_min", np.nan), "q_max": ds.attrs.get("q_max", np.nan)})
+        frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
+
+
+def relaxation_summary(results, x="q"):
+    """tau (top) and f_q (bottom) with their errors across samples.
+
+    ``results``: see :func:`summary_table`. ``x="q"``: against the centre of the q range (the
+    horizontal bar spans q_min..q_max), one series per sample; ``x="sample"``: against
+    ``proposal/sample`` in table order, one series per q range.
+    """
+    if x not in ("q", "sample"):
+        raise BadInput(f"figures.relaxation_summary: x must be 'q' or 'sample', got {x!r}")
+    frame = summary_table(results)
+    if x == "q":
+        frame = frame[frame["q_min"].notna() & frame["q_max"].notna()]
+    if frame.empty:
+        raise BadInput("figures.relaxation_summary: no fitted result to draw (every row failed, has no "
+                       "fit" + (" or no q range" if x == "q" else "") + ")")
+    labels = list(dict.fromkeys(f"{p}/{s}" for p, s in zip(frame["proposal"], frame["sample"])))
+    if x == "q":
+        groups = frame.groupby(["proposal", "sample"], sort=False)
+    else:
+        groups = frame.groupby(["q_min", "q_max"], sort=False, dropna=False)
+    fig = _figure((6.0, 5.0))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for key, group in groups:
+        if x == "q":
+            position = (group["q_min"] + group["q_max"]).to_numpy(float) / 2
+            spread = (group["q_max"] - group["q_min"]).to_numpy(float) / 2
+            label = "/".join(map(str, key))
+        else:
+            position = np.array([labels.index(f"{p}/{s}") for p, s in zip(group["proposal"], group["sample"])],
+                                float)
+            spread = None
+            label = f"q {key[0]:g}-{key[1]:g}" if pd.notna(key[0]) else "q range unknown"
+        for ax, value, error in ((top, "tau_ns", "tau_error_ns"), (bottom, "f_q", "f_q_error")):
+            ax.errorbar(position, group[value].to_numpy(float), yerr=group[error].to_numpy(float), xerr=spread,
+                        fmt="o", ms=4, capsize=2, label=label)
+    top.set(ylabel="tau (ns)", title="relaxation across samples")
+    bottom.set(ylabel="f_q")
+    if x == "q":
+        bottom.set_xlabel(Q_LABEL)
+    else:
+        bottom.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
+        bottom.set_xlabel("sample")
+    if len(groups) <= 12:
+        top.legend(fontsize="small")
+    return fig
+
+
+# --- the app's dl/fig/ files ---------------------------------------------------------------------
+def export_figures(step, ds, upstream=None):
+    """``{file name in dl/fig/: function() -> Figure}`` of one step's figures, named after the
+    manual's figure numbers. ``upstream``: the dataset of the previous step (reconstruction for
+    q_integration: the image with the beam centre; q_integration for e_spectrum_and_isf: the
+    quasi-elastic counts against velocity); figures that need it are left out without it."""
+    if step == "reconstruction":
+        return {"01_frame_summed_image.png": lambda: frame_summed_image(ds)}
+    if step == "q_integration":
+        drawn = {}
+        if upstream is not None:
+            drawn["02_frame_summed_image.png"] = lambda: frame_summed_image(upstream, _centre(ds))
+        if "forward_sample" in ds:
+            drawn["06_forward_counts.png"] = lambda: forward_counts(ds)
+        drawn.update({"07_subtracted_image.png": lambda: subtracted_image(ds),
+                      "08_mask.png": lambda: mask(ds),
+                      "09_masked_image.png": lambda: subtracted_image(ds, masked=True),
+                      "10_intensity_q.png": lambda: intensity_profile(ds)})
+        return drawn
+    if step == "e_spectrum_and_isf":
+        return {"12_velocity_spectra.png": lambda: velocity_spectra(ds, upstream),
+                "13_structure_factor.png": lambda: intensity_profile(ds),
+                "17_energy_spectra.png": lambda: energy_spectra(ds),
+                "26_transforms.png": lambda: transforms(ds),
+                "29_spectra.png": lambda: spectra(ds),
+                "39_isf.png": lambda: isf(ds)}
+    raise BadInput(f"figures.export_figures: unknown step {step!r}; expected reconstruction, "
+                   "q_integration or e_spectrum_and_isf")
