@@ -33,7 +33,7 @@ from .steps import q_integration as qi
 from .steps.reconstruction import Roi, detect_roi, validate_roi
 from .steps.sensors import SensorLayout
 
-WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads sharing the frames of a block
+WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
 
 
 def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
@@ -196,7 +196,7 @@ class Cooker:
         stack = self.run.stack
         with self.params.blame("sensor_layout"):
             passes.check_layout(stack, layout, self.sample.path)
-        image, per_frame, coverage = passes.frame_sum_pass(stack, layout)
+        image, per_frame, coverage = passes.frame_sum_pass(stack, layout, workers=WORKERS)
         roi_values = self.params["roi"]
         if roi_values["x0"] is None:
             with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):

@@ -1,23 +1,29 @@
 """Streaming passes over a run's raw sensor files, block of frames by block of frames.
 
-Nothing here holds more than one block: the reconstructed (frames, H, W) stack is never built.
+Nothing here holds more than a few blocks: the reconstructed (frames, H, W) stack is never built,
+nor is a block's canvas: the kernels take each sensor's block as read (the sensor layout is
+linear, so per-sensor sums add up to the sums over the combined image).
 
 * :func:`frame_sum_pass` -- pass 1: the frame-summed canvas image I_Σ and the counts per frame;
 * :func:`integration_pass` -- pass 2: per frame, the radial sums of every bin, the forward
   (direct-beam box) counts and, optionally, the frame sum (for a background run).
 
-Blocks are read with :meth:`eqegs_repo.raw.NpyFile.read_frames` into reused buffers (plain file
-reads for local files, byte ranges through fsspec otherwise), so the resident memory stays at
-one block. Float data are checked for NaN/inf.
+This thread reads the blocks (:func:`iter_blocks`: plain file reads into a ring of reused
+buffers, byte ranges through fsspec for other filesystems) while ``workers`` threads compute the
+blocks already read; file reads and the compiled kernels run without the GIL. The resident
+memory stays at a few blocks. Float data are checked for NaN/inf.
 """
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .errors import BadInput, BadSample
 from .steps import q_integration as qi
 from .steps.reconstruction import FrameSumAccumulator
-from .steps.sensors import combine
 
 BLOCK_BYTES = 32 << 20  # raw bytes read per block, all sensors together
+BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -41,17 +47,19 @@ def check_layout(stack, layout, where):
 def iter_blocks(stack, block_frames=None):
     """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols).
 
-    The block arrays are reused from one iteration to the next (so memory stays at one block
-    whatever the file size): use them before asking for the next block.
+    The block arrays come from a ring of :data:`BUFFER_SETS` buffer sets, so memory stays at a
+    few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
+    blocks have been asked for, then its arrays are overwritten.
     """
     n_frames = stack.shape[1]
     step = block_frames or frames_per_block(stack)
-    buffers = None
-    for start in range(0, n_frames, step):
+    ring = {}
+    for index, start in enumerate(range(0, n_frames, step)):
         stop = min(start + step, n_frames)
-        if buffers is None or buffers[0].shape[0] != stop - start:
-            buffers = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
-        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, buffers)]
+        key = (index % BUFFER_SETS, stop - start)
+        if key not in ring:
+            ring[key] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
+        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, ring[key])]
         if np.dtype(stack.dtype).kind == "f":
             _check_finite(stack, blocks, start)
         yield start, stop, blocks
@@ -67,40 +75,72 @@ def _check_finite(stack, blocks, start):
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
-def frame_sum_pass(stack, layout, block_frames=None):
+def _stream(stack, block_frames, workers, work):
+    """Read the blocks of ``stack`` in this thread and call ``work(lane, start, stop, blocks)``
+    for each on ``lanes`` = min(workers, BUFFER_SETS - 1) threads while the next block is read.
+
+    Block n runs in lane n mod lanes only after block n - lanes has finished, so a lane's calls
+    never overlap (per-lane state needs no lock) and no buffer is overwritten while in use.
+    Returns the number of lanes.
+    """
+    lanes = max(1, min(int(workers), BUFFER_SETS - 1))
+    running = deque()
+    with ThreadPoolExecutor(lanes) as pool:
+        for n, (start, stop, blocks) in enumerate(iter_blocks(stack, block_frames)):
+            if len(running) == lanes:
+                running.popleft().result()
+            running.append(pool.submit(work, n % lanes, start, stop, blocks))
+        while running:
+            running.popleft().result()
+    return lanes
+
+
+def frame_sum_pass(stack, layout, block_frames=None, workers=1):
     """Pass 1: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
-    accumulator = FrameSumAccumulator(layout)
+    accumulators = [FrameSumAccumulator(layout) for _ in range(max(1, int(workers)))]
     per_frame = np.zeros(stack.shape[1])
-    for start, stop, blocks in iter_blocks(stack, block_frames):
-        accumulator.add(blocks)
-        per_frame[start:stop] = sum(b.sum(axis=(1, 2), dtype=np.float64) for b in blocks)
-    return accumulator.image, per_frame, accumulator.coverage
+
+    def work(lane, start, stop, blocks):
+        per_frame[start:stop] = accumulators[lane].add(blocks)
+
+    _stream(stack, block_frames, workers, work)
+    total = _merged(accumulators)
+    return total.image, per_frame, total.coverage
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
                      workers=1, block_frames=None):
     """Pass 2 over one run with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
-    Returns a dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson:
-    equal to the sums for an unsplit matrix), ``forward`` (frames,) counts in the box of
-    half-width ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame
-    sum when ``frame_sum`` is true.
+    Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
+    dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the
+    sums for an unsplit matrix), ``forward`` (frames,) counts in the box of half-width
+    ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame sum when
+    ``frame_sum`` is true.
     """
     n_frames = stack.shape[1]
+    parts = integrator.for_sensors(layout)
+    boxes = qi.sensor_boxes(layout, centre, forward_halfwidth)
     sums = np.empty((n_frames, integrator.n_bins))
     variance = sums if integrator.is_binary else np.empty_like(sums)
     forward = np.empty(n_frames)
-    accumulator = FrameSumAccumulator(layout) if frame_sum else None
-    canvas = None
-    for start, stop, blocks in iter_blocks(stack, block_frames):
-        if canvas is None or canvas.shape[0] != stop - start:
-            canvas = np.empty((stop - start,) + tuple(layout.canvas_shape), np.float32)
-        combine(blocks, layout, out=canvas)
-        sums[start:stop] = integrator.integrate(canvas, workers=workers)
+    accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(max(1, int(workers)))]
+
+    def work(lane, start, stop, blocks):
+        sums[start:stop] = sum(part.integrate(block) for part, block in zip(parts, blocks))
         if not integrator.is_binary:
-            variance[start:stop] = integrator.integrate_variance(canvas, workers=workers)
-        forward[start:stop] = qi.forward_spectrum(canvas, centre, forward_halfwidth)
-        if accumulator is not None:
-            accumulator.add(blocks)
-    return {"sums": sums, "variance": variance, "forward": forward,
-            "image": accumulator.image if accumulator is not None else None}
+            variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(parts, blocks))
+        forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes)
+        if frame_sum:
+            accumulators[lane].add(blocks)
+
+    _stream(stack, block_frames, workers, work)
+    image = _merged(accumulators).image if frame_sum else None
+    return {"sums": sums, "variance": variance, "forward": forward, "image": image}
+
+
+def _merged(accumulators):
+    """The lanes' :class:`FrameSumAccumulator` s added into the first one."""
+    for other in accumulators[1:]:
+        accumulators[0].merge(other)
+    return accumulators[0]

@@ -24,12 +24,13 @@ from scipy import optimize, sparse
 from eqegs_repo.errors import BadInput
 from eqegs_repo.forward import q_from_two_theta, radius_from_q, two_theta_from_radius
 from eqegs_repo.steps.reconstruction import Roi
+from eqegs_repo.steps.sensors import SensorLayout, sensor_pixels, sensor_window
 
 CENTRE_METHODS = ("centroid", "gauss2d")
 BG_SCALE_MODES = ("unity", "forward_ratio", "manual")
 PIXEL_SPLITTING = ("none", "bbox")
 ENGINES = ("auto", "numba", "scipy")
-_INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see RadialIntegrator._columns_for)
+_INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)
 _NATIVE_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.uint32, np.int32, np.uint64, np.int64))
 
 
@@ -164,6 +165,25 @@ def forward_spectrum(block: np.ndarray, centre: tuple[float, float], halfwidth: 
         raise BadInput(f"block must be (frames, H, W), got shape {block.shape}")
     y0, y1, x0, x1 = box_bounds(centre, halfwidth, block.shape[1:])
     return block[:, y0:y1, x0:x1].sum(axis=(1, 2), dtype=np.float64)
+
+
+def sensor_boxes(layout: SensorLayout, centre: tuple[float, float], halfwidth: float = 20) -> list:
+    """The forward box |x − x_c|, |y − y_c| ≤ h of the canvas (see :func:`forward_spectrum`) seen
+    from each sensor of ``layout``: per sensor a (row slice, col slice) of its own (rows, cols)
+    array, or None when the sensor does not reach the box.  For :func:`forward_spectrum_sensors`."""
+    y0, y1, x0, x1 = box_bounds(centre, halfwidth, layout.canvas_shape)
+    return [sensor_window(layout, k, slice(y0, y1), slice(x0, x1)) for k in range(layout.n_sensors)]
+
+
+def forward_spectrum_sensors(sensor_blocks: Sequence[np.ndarray], boxes: list) -> np.ndarray:
+    """Forward counts per frame from the sensor blocks as read, (frames,) float64: the sum over
+    sensors of their part of the box (``boxes`` from :func:`sensor_boxes`).  Equals
+    :func:`forward_spectrum` of the combined canvas, without building it."""
+    total = np.zeros(np.shape(sensor_blocks[0])[0])
+    for block, box in zip(sensor_blocks, boxes):
+        if box is not None:
+            total += np.asarray(block)[(slice(None),) + box].sum(axis=(1, 2), dtype=np.float64)
+    return total
 
 
 def background_scale(
@@ -431,21 +451,9 @@ class RadialIntegrator:
     without pixel weights), ``r_px``/``two_theta``/``q`` at the bin centres, ``q_mean`` the pixel
     mean of q.  ``matrix`` is the scipy CSR matrix (float32 without splitting, float64 with
     fractional bbox weights).  The integrator is the cache of everything derived from the matrix
-    (the pixel → bin labels, the scatter copies): build it once per run set and reuse it for
-    every block of the sample and background runs.
-
-    Two engines sum the frames (``engine`` of :meth:`integrate`):
-
-    - ``"numba"`` (optional extra ``fast``): for a 0/1 matrix the integration is a labelled sum,
-      S[f, b] = Σ_{i: label_i = b} block[f, i].  A compiled loop reads each pixel's label once
-      for two frames and adds into four independent accumulators per bin (two frames × even/odd
-      pixels).  Integer frames are summed in int64 (exact, no overflow), float frames in float64.
-    - ``"scipy"`` (no extra dependency; the only engine for fractional bbox weights): one
-      compiled sparse product per frame, in the frames' own dtype when it is 32/64-bit (uint32
-      counts: exact integer sums while a frame's bin sum fits in 32 bits), else in float32.
-
-    ``"auto"`` (the default) takes numba when it is installed and the matrix is 0/1, else scipy.
-    Both engines read the frames-first layout in place: no transposed copy of the block.
+    (the pixel → bin labels, the scatter copies, the per-sensor parts of
+    :meth:`for_sensors`): build it once per run set and reuse it for every block of the sample
+    and background runs.  The sums themselves are done by :class:`PixelBinSums` (two engines).
     """
 
     def __init__(self, matrix: sparse.csr_matrix, image_shape: tuple[int, int], bins: RadialBins,
@@ -455,9 +463,9 @@ class RadialIntegrator:
         self.bins = bins
         self.geometry = geometry
         self.centre = (float(centre[0]), float(centre[1]))
-        self._columns_cache: dict = {}
-        self._labels_cache: list = []
-        self.is_binary = bool(np.all(self.matrix.data == 1.0))
+        self._sums = PixelBinSums(self.matrix, self.image_shape)
+        self._sensor_parts: dict = {}
+        self.is_binary = self._sums.is_binary
         ones = np.ones(self.matrix.shape[1])
         self.npix = self.matrix @ ones
         self.normalisation = self.npix if pixel_weights is None else self.matrix @ np.ravel(pixel_weights).astype(np.float64)
@@ -517,11 +525,11 @@ class RadialIntegrator:
 
         ``block`` (frames, H, W) or (frames, H·W), any real dtype, read in place.  ``workers``
         threads share the frames (both engines run without the GIL).  ``engine`` is one of
-        ``ENGINES`` (see the class docstring; ``"numba"`` needs the ``fast`` extra and a 0/1
+        ``ENGINES`` (see :class:`PixelBinSums`; ``"numba"`` needs the ``fast`` extra and a 0/1
         matrix).  Returns (frames, n_bins) float64; integer counts give exact integer sums.
         Speed: ``python benchmarks/bench_q_integration.py``.
         """
-        return self._apply(False, block, workers, engine)
+        return self._sums.integrate(block, workers, engine)
 
     def integrate_variance(self, variance_block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Variance of the sums: Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64.
@@ -530,7 +538,22 @@ class RadialIntegrator:
         variance of a run equals :meth:`integrate` of its counts and needs no second pass.
         ``workers`` and ``engine`` as in :meth:`integrate`.
         """
-        return self._apply(not self.is_binary, variance_block, workers, engine)
+        return self._sums.integrate_variance(variance_block, workers, engine)
+
+    def for_sensors(self, layout: SensorLayout) -> list[PixelBinSums]:
+        """One :class:`PixelBinSums` per sensor of ``layout``: M restricted to the canvas pixels
+        where the sensor lands (:func:`~eqegs_repo.steps.sensors.sensor_pixels`, flips
+        included), taking that sensor's (frames, rows, cols) blocks as read.  Integration is
+        linear, so the sum over sensors of their sums equals integrating the combined canvas, in
+        tile and in sum mode.  Built once per layout and kept."""
+        if tuple(layout.canvas_shape) != self.image_shape:
+            raise BadInput(f"sensor layout places sensors on a {list(layout.canvas_shape)} canvas but the "
+                           f"integrator was built for images of {list(self.image_shape)} px")
+        if layout not in self._sensor_parts:
+            self._sensor_parts[layout] = [
+                PixelBinSums(self.matrix[:, sensor_pixels(layout, k).ravel()], layout.sensor_shape)
+                for k in range(layout.n_sensors)]
+        return self._sensor_parts[layout]
 
     def profile(self, sums: np.ndarray) -> np.ndarray:
         """Intensity per (normalised) pixel: sums / normalisation, NaN in bins with no pixel.
@@ -538,6 +561,50 @@ class RadialIntegrator:
         ``sums`` (..., n_bins), e.g. the frame total of :meth:`integrate`."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.normalisation > 0, np.asarray(sums, dtype=np.float64) / self.normalisation, np.nan)
+
+
+class PixelBinSums:
+    """Sums of the pixels of frames into bins by a sparse (n_bins × pixels) matrix M:
+    S[f, b] = Σ_i M[b, i]·x[f, i], for blocks of frames of ``pixel_shape`` ((H, W) for a canvas,
+    (rows, cols) for one sensor).  It keeps what it derives from M (labels, scatter copies).
+
+    Two engines sum the frames (``engine`` of :meth:`integrate`):
+
+    - ``"numba"`` (optional extra ``fast``): for a 0/1 matrix the integration is a labelled sum,
+      S[f, b] = Σ_{i: label_i = b} x[f, i].  A compiled loop reads each pixel's label once
+      for two frames and adds into four independent accumulators per bin (two frames × even/odd
+      pixels).  Integer frames are summed in int64 (exact, no overflow), float frames in float64.
+    - ``"scipy"`` (no extra dependency; the only engine for fractional bbox weights): one
+      compiled sparse product per frame, in the frames' own dtype when it is 32/64-bit (uint32
+      counts: exact integer sums while a frame's bin sum fits in 32 bits), else in float32.
+
+    ``"auto"`` (the default) takes numba when it is installed and the matrix is 0/1, else scipy.
+    Both engines read the frames-first layout in place: no transposed copy of the block.
+    """
+
+    def __init__(self, matrix: sparse.spmatrix, pixel_shape: tuple[int, int]):
+        self.matrix = sparse.csr_matrix(matrix)
+        self.pixel_shape = tuple(int(n) for n in pixel_shape)
+        if self.matrix.shape[1] != self.pixel_shape[0] * self.pixel_shape[1]:
+            raise BadInput(f"matrix has {self.matrix.shape[1]} pixel columns, expected "
+                           f"{self.pixel_shape[0]} x {self.pixel_shape[1]}")
+        self.is_binary = bool(np.all(self.matrix.data == 1.0))
+        self._columns_cache: dict = {}
+        self._labels_cache: list = []
+
+    @property
+    def n_bins(self) -> int:
+        """Number of bins (rows of M)."""
+        return self.matrix.shape[0]
+
+    def integrate(self, block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+        """S[f, b] = Σ_i M[b, i]·block[f, i], (frames, n_bins) float64; ``block`` (frames,
+        *pixel_shape) or (frames, pixels), any real dtype; ``workers`` threads share the frames."""
+        return self._apply(False, block, workers, engine)
+
+    def integrate_variance(self, variance_block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+        """Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64 (equals :meth:`integrate` for 0/1 M)."""
+        return self._apply(not self.is_binary, variance_block, workers, engine)
 
     def _columns_for(self, dtype: np.dtype, squared: bool) -> sparse.csc_matrix:
         """Interleaved CSC copy of M (or M²) in the dtype the frames are summed in.
@@ -618,12 +685,12 @@ class RadialIntegrator:
 
     def _frames_view(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block)
-        n_pixels = self.image_shape[0] * self.image_shape[1]
-        if block.ndim == 3 and block.shape[1:] == self.image_shape:
+        n_pixels = self.pixel_shape[0] * self.pixel_shape[1]
+        if block.ndim == 3 and block.shape[1:] == self.pixel_shape:
             return block.reshape(block.shape[0], n_pixels)
         if block.ndim == 2 and block.shape[1] == n_pixels:
             return block
-        raise BadInput(f"block must be (frames, {self.image_shape[0]}, {self.image_shape[1]}) or "
+        raise BadInput(f"block must be (frames, {self.pixel_shape[0]}, {self.pixel_shape[1]}) or "
                        f"(frames, {n_pixels}), got shape {block.shape}")
 
 

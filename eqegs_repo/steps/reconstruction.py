@@ -7,10 +7,12 @@ corners (x0, y0, x1, y1), as in the app: width = x1 − x0 + 1, height = y1 − 
 Streaming: :class:`FrameSumAccumulator` takes blocks of frames (frames axis first) sensor by
 sensor and never builds the reconstructed (frames, H, W) stack.  Because the sensor layout is a
 linear map (copies, flips and overlays), the frame sum of the combined image equals the
-combination of the per-sensor frame sums; the accumulator uses that to stay cheap.
+combination of the per-sensor frame sums; the accumulator sums each sensor's pixels as read and
+places them once.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.sensors import SensorLayout, combine, coverage
+from eqegs_repo.steps.sensors import SensorLayout, combine_image, coverage
 
 
 @dataclass(frozen=True)
@@ -79,22 +81,32 @@ class FrameSumAccumulator:
     """Accumulates the frame-summed image I_Σ = Σ_f R[f] over blocks of sensor frames.
 
     ``layout`` is a :class:`~eqegs_repo.steps.sensors.SensorLayout`.  Each call of :meth:`add`
-    takes one block per sensor, shape (frames, rows, cols), with the same number of frames; the
-    block is summed over frames per sensor (exactly in 64-bit integers for integer counts, else in
-    float64) and only the (1, rows, cols) sums are placed on the canvas by
-    :func:`~eqegs_repo.steps.sensors.combine`, which holds float32: a block's sum is exact up to
-    2²⁴ counts per pixel, beyond that rounded to ~6e-8 relative.  :attr:`image` is the running (H, W) float64 sum, :attr:`n_frames` the
-    number of frames added; :attr:`coverage` the layout's (H, W) coverage map (0 in gaps).
+    takes one block per sensor, shape (frames, rows, cols), with the same number of frames, and
+    adds it to a running sum per sensor pixel: exact in 64-bit integers for integer counts (no
+    overflow below 2⁶⁴), float64 for float counts.  The sensors are placed on the canvas only
+    when :attr:`image` is read (the layout is linear, so this equals summing combined frames).
+    :attr:`n_frames` is the number of frames added; :attr:`coverage` the layout's (H, W)
+    coverage map (0 in gaps).  Accumulators filled from different frames (e.g. by threads)
+    add up with :meth:`merge`.
     """
 
     def __init__(self, layout: SensorLayout):
         self._layout = layout
         self.coverage = coverage(layout)
-        self.image: np.ndarray | None = None
+        self._sums: np.ndarray | None = None  # (n_sensors, rows·cols) running sums per sensor pixel
         self.n_frames = 0
 
-    def add(self, sensor_blocks: Sequence[np.ndarray]) -> None:
-        """Add one block of frames (one (frames, rows, cols) array per sensor)."""
+    @property
+    def image(self) -> np.ndarray | None:
+        """The frame sum on the canvas, (H, W) float64 (exact for integer sums below 2⁵³), or None
+        before the first frame."""
+        if self._sums is None:
+            return None
+        return combine_image(self._sums.reshape((-1,) + self._layout.sensor_shape), self._layout)
+
+    def add(self, sensor_blocks: Sequence[np.ndarray]) -> np.ndarray:
+        """Add one block of frames (one (frames, rows, cols) array per sensor); returns the counts
+        of each frame summed over all sensors, (frames,) float64."""
         if len(sensor_blocks) == 0:
             raise BadInput("sensor_blocks is empty; expected one (frames, rows, cols) array per sensor")
         counts = {np.shape(b)[0] if np.ndim(b) == 3 else None for b in sensor_blocks}
@@ -105,11 +117,72 @@ class FrameSumAccumulator:
             raise BadInput(f"sensor_blocks disagree on the number of frames: {sorted(counts)}")
         n = counts.pop()
         if n == 0:
-            return
-        sums = [np.sum(b, axis=0, dtype=_sum_dtype(np.asarray(b).dtype))[None] for b in sensor_blocks]
-        block_image = combine(sums, self._layout)[0].astype(np.float64)
-        self.image = block_image if self.image is None else self.image + block_image
+            return np.zeros(0)
+        blocks = [np.asarray(b) for b in sensor_blocks]
+        dtype = _sum_dtype(np.result_type(*blocks))
+        if self._sums is None:
+            self._sums = np.zeros((len(blocks), blocks[0].shape[1] * blocks[0].shape[2]), dtype)
+        elif self._sums.dtype != dtype:
+            self._sums = self._sums.astype(np.result_type(self._sums.dtype, dtype))
+        totals = np.zeros(n, self._sums.dtype)
+        for block, running in zip(blocks, self._sums):
+            add_frame_sums(block.reshape(n, -1), running, totals)
         self.n_frames += n
+        return totals.astype(np.float64)
+
+    def merge(self, other: "FrameSumAccumulator") -> None:
+        """Add the frames of another accumulator of the same layout."""
+        if other._sums is None:
+            return
+        if self._sums is None:
+            self._sums = other._sums.copy()
+        else:
+            self._sums = self._sums + other._sums
+        self.n_frames += other.n_frames
+
+
+def add_frame_sums(frames: np.ndarray, running: np.ndarray, totals: np.ndarray) -> None:
+    """running[i] += Σ_f frames[f, i] and totals[f] += Σ_i frames[f, i], in place.
+
+    ``frames`` (frames, pixels) any real dtype; ``running`` (pixels,) and ``totals`` (frames,) in
+    the summing dtype (uint64/int64 for integer frames: exact; float64 for float frames).  One
+    read of the frames does both sums: compiled by numba when it is installed, else two numpy
+    reductions.
+    """
+    kernel = _frame_sum_kernel()
+    if kernel is not None and frames.dtype in _COMPILED_DTYPES and frames.flags.c_contiguous:
+        kernel(frames, running, totals)
+    else:
+        running += np.sum(frames, axis=0, dtype=running.dtype)
+        totals += np.sum(frames, axis=1, dtype=totals.dtype)
+
+
+_COMPILED_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64, np.int8, np.int16,
+                                               np.int32, np.int64, np.float32, np.float64))
+
+
+def _frame_sums(frames, running, totals):
+    """Body of :func:`add_frame_sums` compiled by numba: one pass, each frame read once."""
+    n_frames, n_pixels = frames.shape
+    for f in range(n_frames):
+        row = frames[f]
+        total = totals[f]
+        for i in range(n_pixels):
+            value = row[i]
+            running[i] += value
+            total += value
+        totals[f] = total
+
+
+@functools.cache
+def _frame_sum_kernel():
+    """:func:`_frame_sums` compiled by numba (without the GIL, cached on disk), or None when numba
+    is not installed (extra ``fast``)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(nogil=True, cache=True)(_frame_sums)
 
 
 def _sum_dtype(dtype: np.dtype) -> type:

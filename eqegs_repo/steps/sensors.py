@@ -7,6 +7,10 @@ sensors are tiled (``"tile"``: distinct places, gaps stay 0) or overlaid (``"sum
 - :func:`combine` turns per-sensor blocks (frames, rows, cols) into canvas blocks
   (frames, H, W) float32, so callers can stream frames block by block;
 - :func:`coverage` is the (H, W) int map of how many sensors cover each pixel (gaps = 0);
+- :func:`sensor_pixels` maps each pixel of a sensor to its canvas pixel, so that canvas-wide
+  operators (an integrator's pixel → bin map, a box) can be applied to the sensor blocks as
+  read, without building the canvas; :func:`sensor_window` does it for a rectangle and
+  :func:`combine_image` places per-sensor (rows, cols) images on a float64 canvas;
 - :func:`split` is the inverse: exact for ``"tile"``; for ``"sum"`` each covering sensor gets
   canvas/coverage, so ``combine(split(x)) == x`` on covered pixels.
 
@@ -168,6 +172,53 @@ def coverage(layout: SensorLayout) -> np.ndarray:
     for k in range(layout.n_sensors):
         counts[layout.canvas_slices(k)] += 1
     return counts
+
+
+def sensor_pixels(layout: SensorLayout, k: int) -> np.ndarray:
+    """(rows, cols) int64: the flat canvas index (row·W + col) where each pixel of sensor k lands.
+
+    ``block[f, r, c]`` of sensor k is added to ``canvas[f].flat[sensor_pixels(layout, k)[r, c]]``
+    by :func:`combine` (flips included), so for any linear operator on canvas pixels, e.g. a
+    (bins × H·W) matrix M, sensor k contributes ``M[:, sensor_pixels(layout, k).ravel()]`` applied
+    to its own block.  Indices are distinct within one sensor.
+    """
+    height, width = layout.canvas_shape
+    canvas_index = np.arange(height * width, dtype=np.int64).reshape(height, width)
+    return np.ascontiguousarray(_oriented(canvas_index[layout.canvas_slices(k)], layout.flips[k]))
+
+
+def sensor_window(layout: SensorLayout, k: int, rows: slice, cols: slice) -> tuple[slice, slice] | None:
+    """The part of sensor k that lands in the canvas rectangle ``rows`` x ``cols`` (slices with
+    step 1, canvas px), as (row slice, col slice) of the sensor's own array, or None when the
+    sensor does not reach the rectangle.  Summing ``block[:, row_slice, col_slice]`` over the
+    sensors gives the rectangle's sum on the combined canvas.
+    """
+    pixels = sensor_pixels(layout, k)
+    width = layout.canvas_shape[1]
+    canvas_rows, canvas_cols = pixels[:, 0] // width, pixels[0, :] % width
+    inside_rows = np.flatnonzero((canvas_rows >= rows.start) & (canvas_rows < rows.stop))
+    inside_cols = np.flatnonzero((canvas_cols >= cols.start) & (canvas_cols < cols.stop))
+    if inside_rows.size == 0 or inside_cols.size == 0:
+        return None
+    return (slice(int(inside_rows[0]), int(inside_rows[-1]) + 1),
+            slice(int(inside_cols[0]), int(inside_cols[-1]) + 1))
+
+
+def combine_image(sensor_images: Sequence[np.ndarray], layout: SensorLayout) -> np.ndarray:
+    """Place one (rows, cols) image per sensor (e.g. frame sums, any real dtype) on a new (H, W)
+    float64 canvas: copies in tile mode, sums in sum mode, gaps 0.  Unlike :func:`combine` the
+    values are not rounded to float32 (integers are exact up to 2⁵³)."""
+    if len(sensor_images) != layout.n_sensors:
+        raise BadInput(f"combine_image: expected {layout.n_sensors} sensor images (layout.n_sensors), "
+                       f"found {len(sensor_images)}")
+    image = np.zeros(layout.canvas_shape, dtype=np.float64)
+    flat = image.reshape(-1)
+    for k, sensor_image in enumerate(sensor_images):
+        if np.shape(sensor_image) != layout.sensor_shape:
+            raise BadInput(f"combine_image: sensor {k} image must have shape {layout.sensor_shape}, "
+                           f"found {np.shape(sensor_image)}")
+        flat[sensor_pixels(layout, k)] += sensor_image
+    return image
 
 
 def combine(sensor_blocks: Sequence[np.ndarray], layout: SensorLayout, out: np.ndarray | None = None) -> np.ndarray:
