@@ -39,6 +39,36 @@ def _html_table(rows):
     return f"<table>{cells}</table>"
 
 
+_STATUS_STYLES = {"broken": "background-color: #f8d0d0", "spice conflicted": "background-color: #fde3c0",
+                  "stale": "background-color: #fff6c0", "cooked": "background-color: #d8f0d8",
+                  "partly cooked": "background-color: #ecf8ec"}
+"""Row colour of a sample's status in the HTML tables (see :func:`_sample_status`)."""
+
+
+def _cell(value):
+    """Text of a table cell: "" for None and NaN."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _sample_status(row):
+    """One word for a row of ``Proposal.table()``: ``broken`` (a problem), ``spice conflicted``,
+    ``stale`` (a cached step is out of date and the final one is not fresh), ``cooked`` (the
+    final step is cached for the current inputs), ``partly cooked``, ``spice incomplete`` or
+    ``not cooked``."""
+    cooked, stale, spice = (_cell(row.get(name)) for name in ("cooked", "stale", "spice"))
+    if _cell(row.get("problem")):
+        return "broken"
+    if spice == "conflicted":
+        return "spice conflicted"
+    if "e_spectrum_and_isf" in cooked.split(","):
+        return "cooked"
+    if stale:
+        return "stale"
+    if cooked:
+        return "partly cooked"
+    return "spice incomplete" if spice == "incomplete" else "not cooked"
+
+
 class _Container:
     """Shared navigation of Repository (children: proposals) and Proposal (children: samples).
 
@@ -227,7 +257,20 @@ class Repository(_Container):
         return f"<Repository {self.url} ({self.root}): {len(keys)} proposals: {shown}>"
 
     def _repr_html_(self):
-        return f"<p>Repository <code>{html.escape(self.url)}</code></p>" + self.table().to_html(index=False)
+        from spice import SpiceError
+        from spice.display import html_table
+
+        table = self.table()
+        rows = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+        styles = [_STATUS_STYLES["broken"] if problem else "" for problem in table["problem"]]
+        try:
+            spice = f"{len(self.spice)} repository spice records"
+            conflicts = self.spice.conflicts()
+            spice += f", {len(conflicts)} conflicted" if conflicts else ""
+        except (SpiceError, BadInput, OSError) as exc:  # the listing shows even so
+            spice = f"repository spice unreadable: {exc}"
+        return (f"<p>Repository <code>{html.escape(self.url)}</code>: {len(table)} proposals; "
+                f"{html.escape(spice)}</p>" + html_table(list(table.columns), rows, row_styles=styles))
 
 
 def _sample_keys(repo, proposal, first_only=False):
@@ -306,7 +349,17 @@ class Proposal(_Container):
         return f"<Proposal {self.key} ({self.path}): {len(keys)} samples: {shown}>"
 
     def _repr_html_(self):
-        return f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code></p>" + self.table().to_html(index=False)
+        from spice.display import html_table
+
+        table = self.table()
+        status = [_sample_status(row) for row in table.to_dict("records")]
+        table.insert(2, "status", status)
+        rows = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+        counts = pd.Series(status, dtype=object).value_counts()
+        summary = ", ".join(f"{n} {word}" for word, n in counts.items())
+        return (f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code>: "
+                f"{len(table)} samples{': ' + html.escape(summary) if summary else ''}</p>"
+                + html_table(list(table.columns), rows, row_styles=[_STATUS_STYLES.get(s, "") for s in status]))
 
 
 class Sample:
@@ -490,9 +543,30 @@ class Sample:
                 f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
 
     def _repr_html_(self):
+        from spice import SpiceError
+        from spice.display import html_table
+
+        title = f"Sample <code>{html.escape(self.proposal.key)}/{html.escape(self.key)}</code>"
+        row = self._summary(check=True)
+        status = _sample_status(row)
+        head = (f"<p>{title}: <span style='{_STATUS_STYLES.get(status, '')}'>{html.escape(status)}</span>"
+                + (f": {html.escape(row['problem'])}" if row["problem"] else "") + "</p>")
         try:
             info = self.info()
-        except BadSample as exc:
-            return f"<p>Sample <code>{html.escape(self.key)}</code>: broken: {html.escape(str(exc))}</p>"
-        info["results"] = {k: v for k, v in self.step_results().items() if v}
-        return f"<p>Sample <code>{html.escape(self.key)}</code></p>" + _html_table(info.items())
+        except BadSample:
+            return head + _html_table([("path", self.path)])
+        files = info.pop("files")
+        info["files"] = ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
+        try:
+            cache = self.cache_status()
+        except BadInput as exc:
+            cache = dict.fromkeys(self.layout.steps, f"unknown ({exc})")
+        results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
+                   for step, found in self.step_results().items()]
+        try:
+            spice = self.spice._repr_html_()
+        except (SpiceError, BadInput, OSError) as exc:  # the summary shows even so
+            spice = f"<p>cannot resolve spice: {html.escape(str(exc))}</p>"
+        return (head + _html_table(info.items())
+                + "<p>Results</p>" + html_table(("step", "on disk", "cached"), results)
+                + f"<details><summary>spice: {html.escape(str(row['spice']))}</summary>{spice}</details>")

@@ -37,12 +37,26 @@ def text_table(headers, rows):
     return "\n".join([line, rule, *body])
 
 
-def html_table(headers, rows, caption=None):
-    """HTML table for Jupyter (``_repr_html_``)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+STATUS_STYLES = {
+    "current": "",
+    "superseded": "color: #888888",
+    "erased": "color: #888888; font-style: italic",
+    "conflict": "background-color: #f8d0d0",
+}
+"""CSS of a record's row in HTML tables, by its status (see :class:`RecordList`)."""
+
+
+def html_table(headers, rows, caption=None, row_styles=None):
+    """HTML table for Jupyter (``_repr_html_``); cells are escaped, non-strings formatted with
+    :func:`format_value`. ``row_styles``: one CSS declaration string per row ("" for none)."""
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
+    styles = list(row_styles) if row_styles is not None else [""] * len(rows)
+    if len(styles) != len(rows):
+        raise ValueError(f"html_table: {len(styles)} row styles for {len(rows)} rows")
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c if isinstance(c, str) else format_value(c))}</td>"
-                         for c in row) + "</tr>" for row in rows)
+        (f"<tr style='{html.escape(style, quote=True)}'>" if style else "<tr>")
+        + "".join(f"<td style='text-align:left'>{html.escape(c if isinstance(c, str) else format_value(c))}</td>"
+                  for c in row) + "</tr>" for row, style in zip(rows, styles))
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -81,4 +95,7 @@ class RecordList(list):
         return text_table(RECORD_HEADERS, self.rows())
 
     def _repr_html_(self):
-        return html_table(RECORD_HEADERS, self.rows())
+        if not self:
+            return "<p>(no records)</p>"
+        styles = [STATUS_STYLES.get(self.statuses.get(r.uuid, ""), "") for r in self]
+        return html_table(RECORD_HEADERS, self.rows(), row_styles=styles)

@@ -10,7 +10,7 @@ import hashlib
 import json
 
 from .diff import diff_views
-from .display import RecordList, format_value, html_table, text_table
+from .display import STATUS_STYLES, RecordList, format_value, html_table, text_table
 from .errors import SpiceConflict, SpiceLookupError, SpiceValidationError
 from .records import parse_time, plain_copy
 from .schema import unknown_name_message
@@ -332,5 +332,7 @@ class ResolvedView:
 
     def _repr_html_(self):
         headers = ("type", "field", "value", "unit", "source")
-        return html_table(headers, [(t, f, format_value(v), u, s)
-                                    for t, f, v, u, s in self.rows()], caption=self._title())
+        rows = self.rows()
+        styles = [STATUS_STYLES["conflict"] if t in self._conflicts else "" for t, *_ in rows]
+        return html_table(headers, [(t, f, format_value(v), u, s) for t, f, v, u, s in rows],
+                          caption=self._title(), row_styles=styles)
