@@ -4,12 +4,22 @@ Used by ``eqegs demo`` and the docs' examples. :func:`seed_spice` writes the rec
 synthetic proposal needs (sensor layout and geometry of the simulation, the suggested box
 sizes, the background sample, calibrations on the measured waveform with the cos 2θ angle
 factor, a q range); :func:`recovered_vs_truth` cooks every sample and lines the fitted τ and f_q
-up against the truth of :mod:`eqegs_repo.synthetic`.
+up against the truth of :mod:`eqegs_repo.synthetic`; :func:`write_report` writes what the demo
+did and where the results are as ``report.md`` and ``report.html`` (with figures when matplotlib
+is installed).
 """
+import datetime
+import html
+import importlib.util
+import os
+import uuid
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from . import synthetic
+from .errors import BadInput
 from .steps import e_spectrum as es
 
 
@@ -62,3 +72,137 @@ def recovered_vs_truth(repo, base_dir, account=synthetic.DEFAULT_ACCOUNT):
                 "chi2_red": ds.chi2_red.item(),
             })
     return pd.DataFrame(rows)
+
+
+# --- the report ----------------------------------------------------------------------------------
+REPORT_NAME = "report"
+FIGURE_DIR = "report-figures"
+
+
+def _number(value):
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def _markdown_table(frame):
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(_number(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _html_block(kind, content):
+    if kind == "h2":
+        return f"<h2>{html.escape(content)}</h2>"
+    if kind == "p":
+        return f"<p>{html.escape(content)}</p>"
+    if kind == "list":
+        return "<ul>" + "".join(f"<li><code>{html.escape(item)}</code></li>" for item in content) + "</ul>"
+    if kind == "table":
+        return content.to_html(index=False, float_format=_number, border=0)
+    name, caption = content
+    return (f"<figure><img src='{html.escape(name, quote=True)}' alt='{html.escape(caption, quote=True)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _markdown_block(kind, content):
+    if kind == "h2":
+        return f"## {content}"
+    if kind == "p":
+        return content
+    if kind == "list":
+        return "\n".join(f"* `{item}`" for item in content)
+    if kind == "table":
+        return _markdown_table(content)
+    name, caption = content
+    return f"![{caption}]({name})\n\n*{caption}*"
+
+
+def _report_figures(repo, table):
+    """``{file name: (caption, function() -> Figure)}``: the chain of the first sample of the
+    table and the fitted τ and f_q of every sample."""
+    from . import figures
+
+    first = repo[table["proposal"].iloc[0]][table["sample"].iloc[0]]
+    where = f"{first.proposal.key}/{first.key}"
+    rec, qds, ds = (first.cook(step) for step in ("reconstruction", "q_integration", "e_spectrum_and_isf"))
+    cooked = [repo[p][s].cooked for p, s in zip(table["proposal"], table["sample"])]
+    return {"frame_summed_image.png": (f"{where}: frame-summed image, ROI and beam centre",
+                                        lambda: figures.frame_summed_image(rec, (qds.attrs["centre_x"],
+                                                                                 qds.attrs["centre_y"]))),
+             "intensity_q.png": (f"{where}: intensity per pixel against q, the q range shaded",
+                                 lambda: figures.intensity_profile(ds)),
+             "energy_spectra.png": (f"{where}: forward and quasi-elastic spectra with their background fits",
+                                    lambda: figures.energy_spectra(ds)),
+             "isf.png": (f"{where}: ISF with Monte-Carlo errors, threshold and fit", lambda: figures.isf(ds)),
+             "relaxation_summary.png": ("fitted tau and f_q of every sample",
+                                        lambda: figures.relaxation_summary(cooked, x="sample"))}
+
+
+def write_report(repo, base_dir, table, overwrite=False, draw=None):
+    """Write ``<base_dir>/report.md`` and ``report.html``: what the demo did, the table of
+    recovered against true τ and f_q (:func:`recovered_vs_truth`), figures of the first sample and
+    of all samples (PNG files in ``<base_dir>/report-figures/``; left out, with a note, when
+    matplotlib is not installed) and where the tree, truth, spice, cache and results are.
+
+    ``draw``: make figures (None: when matplotlib is installed). Existing report files are
+    replaced only with ``overwrite=True``; each file is written to a temporary name and moved
+    into place. Returns the path of report.md.
+    """
+    base = Path(base_dir)
+    targets = [base / f"{REPORT_NAME}.md", base / f"{REPORT_NAME}.html"]
+    draw = importlib.util.find_spec("matplotlib") is not None if draw is None else draw
+    drawn = _report_figures(repo, table) if draw and len(table) else {}
+    targets += [base / FIGURE_DIR / name for name in drawn]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise BadInput(f"demo report: {', '.join(existing)} already exist(s); pass overwrite=True to replace")
+    tau_ok = int((table["tau_dev_sigma"].abs() <= 2).sum()) if len(table) else 0
+    f_q_ok = int((table["f_q_dev_sigma"].abs() <= 2).sum()) if len(table) else 0
+    written = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    blocks = [
+        ("p", f"Written {written} by eqegs_repo's demo. It wrote (or found) a synthetic E-QEGS tree, seeded "
+              "spice that matches the simulation in each proposal (sensor layout, geometry, background "
+              "sample, calibrations, q range, E-spectrum settings) and cooked every sample through "
+              "reconstruction, q integration and E spectrum and ISF."),
+        ("h2", "Recovered against true relaxation"),
+        ("p", f"tau within 2 sigma of the truth: {tau_ok}/{len(table)}; f_q: {f_q_ok}/{len(table)}. "
+              "The truth is the fit of the simulated ISF over the same q range and times."),
+        ("table", table),
+        ("h2", "Figures"),
+    ]
+    if drawn:
+        blocks += [("img", (f"{FIGURE_DIR}/{name}", caption)) for name, (caption, _) in drawn.items()]
+    else:
+        blocks.append(("p", "No figures: drawing them needs matplotlib (pip install 'eqegs_repo[plot]')."))
+    proposals = [repo[key] for key in repo.keys()]
+    blocks += [
+        ("h2", "Where things are"),
+        ("p", "The tree, the truth of the simulation, the spice records (repository, then each proposal), "
+              "the result cache and this report:"),
+        ("list", [str(synthetic.eqegs_root(base)), str(base / "truth"),
+                  str(repo.spice.store.url), *(str(p.spice.store.url) for p in proposals), str(repo.cache_url), str(targets[0])]),
+        ("p", f"Browse in Python with Repository({repo.url!r}); export a sample's results as the app's "
+              "folders with sample.export(step) or eqegs cook ... --export."),
+    ]
+    title = "eqegs demo report"
+    markdown = f"# {title}\n\n" + "\n\n".join(_markdown_block(k, c) for k, c in blocks) + "\n"
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<h1>{title}</h1>" + "".join(_html_block(k, c) for k, c in blocks) + "</body></html>\n")
+    if drawn:
+        (base / FIGURE_DIR).mkdir(exist_ok=True)
+    for name, (_, make) in drawn.items():
+        _publish(base / FIGURE_DIR / name, lambda path, make=make: make().savefig(path, format="png", dpi=80))
+    _publish(targets[1], lambda path: Path(path).write_text(page, encoding="utf-8"))
+    _publish(targets[0], lambda path: Path(path).write_text(markdown, encoding="utf-8"))
+    return targets[0]
+
+
+def _publish(target, write):
+    """Run ``write(temporary path)`` next to ``target``, then move the file into place."""
+    temporary = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(temporary)
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()

@@ -177,3 +177,28 @@ def test_missing_variables_are_named(cooked):
         figures.velocity_spectra(cooked["q"])
     with pytest.raises(BadInput, match="transforms: the dataset lacks"):
         figures.transforms(cooked["q"])
+
+
+def test_demo_report_has_the_table_figures_and_paths(tmp_path):
+    from eqegs_repo import Repository, demo, synthetic
+
+    synthetic.write_tree(tmp_path, proposals=("2025A1234",), preset="tiny", seed=3, samples_per_proposal=2)
+    root = synthetic.eqegs_root(tmp_path)
+    repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url="memory://report-test",
+                      cache_url=str(tmp_path / "cache"))
+    params = synthetic.load_truth(tmp_path, synthetic.DEFAULT_ACCOUNT, "2025A1234", "S001").params
+    demo.seed_spice(repo["2025A1234"], params, bg_n_points=8, isf_error_threshold=0.2, n_mc=20)
+    table = demo.recovered_vs_truth(repo, tmp_path)
+    report = demo.write_report(repo, tmp_path, table)
+    text = report.read_text()
+    assert report == tmp_path / "report.md" and (tmp_path / "report.html").exists()
+    assert f"| 2025A1234 | S002 | {table.tau_ns[1]:.3g} |" in text and "tau within 2 sigma" in text
+    images = [line.split("](", 1)[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert len(images) == 5 and all((tmp_path / name).read_bytes().startswith(b"\x89PNG") for name in images)
+    assert str(root) in text and str(tmp_path / "cache") in text
+    assert "<img src='report-figures/isf.png'" in (tmp_path / "report.html").read_text()
+    with pytest.raises(BadInput, match="report.md.*already exist.*overwrite=True"):
+        demo.write_report(repo, tmp_path, table)
+    text_only = demo.write_report(repo, tmp_path, table, overwrite=True, draw=False).read_text()
+    assert "No figures: drawing them needs matplotlib" in text_only and "![" not in text_only
+    assert not list(tmp_path.glob(".*.tmp-*")) and not list((tmp_path / "report-figures").glob(".*"))
