@@ -22,10 +22,10 @@ function                         shows                                          
 :func:`mask`                     pixels used (white), beam centre, sectors       Q 08
 :func:`background_subtraction`   I(q) before and after subtraction, k x bg       Q 10 (+ 01/07)
 :func:`intensity_profile`        intensity per pixel vs q with errors, q range   Q 10, E 01/13
-:func:`velocity_spectra`         drive waveform with the cut frames; forward     E 05-07, 12,
-                                 and QE counts vs velocity                       15, 21
-:func:`energy_spectra`           forward and QE spectra vs energy, wing          E 11, 17-20,
-                                 regions and background fits                     22
+:func:`velocity_spectra`         drive waveform with the cut frames; forward     E 05-07, 11,
+                                 and QE counts vs velocity                       12, 15, 21
+:func:`energy_spectra`           forward and QE spectra vs energy, wing          E 17-20, 22
+                                 regions and background fits
 :func:`spectra`                  normalised forward and QE spectra vs energy     E 29-30
 :func:`transforms`               real and imaginary parts of the transforms      E 26-27
 :func:`isf`                      ISF with Monte-Carlo errors, threshold, fit     E 38-40
