@@ -79,7 +79,6 @@ def test_mask_draws_sectors_from_the_recorded_parameters(cooked):
 def test_masked_subtracted_image_blanks_unused_pixels(cooked):
     image = figures.subtracted_image(cooked["q"], masked=True).axes[0].images[0].get_array()
     keep = cooked["q"]["mask"].values
-    assert np.all(np.ma.getmaskarray(image) | ~np.isnan(image.filled(0)))
     assert np.isnan(np.asarray(image.filled(np.nan))[~keep]).all()
     np.testing.assert_allclose(np.asarray(image)[keep], cooked["q"]["image_diff"].values[keep])
     assert "after background subtraction" in figures.subtracted_image(cooked["q"]).axes[0].get_title()
