@@ -96,6 +96,8 @@ def cmd_demo(args):
         print(table.to_string(index=False))
     print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
           f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
+    report = demo.write_report(repo, args.dir, table, overwrite=True)
+    print(f"report: {report} (and report.html)")
     print(f"cook one yourself: eqegs cook {root} {repo.keys()[0]} S001")
 
 

@@ -392,20 +392,12 @@ WRITERS = {"reconstruction": _write_reconstruction, "q_integration": _write_q_in
 
 
 def _figures(step, cooker, ds):
-    """``{file name: function() -> Figure}`` of the figures written to dl/fig/ (manual numbers)."""
+    """``{file name: function() -> Figure}`` of the figures written to dl/fig/ (manual numbers,
+    see :func:`eqegs_repo.figures.export_figures`)."""
     from . import figures
 
-    if step == "reconstruction":
-        return {"01_frame_summed_image.png": lambda: figures.frame_summed_image(ds)}
-    if step == "q_integration":
-        rec = cooker.dataset("reconstruction")
-        centre = (ds.attrs["centre_x"], ds.attrs["centre_y"])
-        return {"02_frame_summed_image.png": lambda: figures.frame_summed_image(rec, centre),
-                "08_mask.png": lambda: figures.mask(ds),
-                "10_intensity_q.png": lambda: figures.intensity_profile(ds)}
-    return {"13_structure_factor.png": lambda: figures.intensity_profile(ds),
-            "29_spectra.png": lambda: figures.spectra(ds),
-            "39_isf.png": lambda: figures.isf(ds)}
+    upstream = {"q_integration": "reconstruction", "e_spectrum_and_isf": "q_integration"}.get(step)
+    return figures.export_figures(step, ds, cooker.dataset(upstream) if upstream else None)
 
 
 def can_draw():

@@ -47,6 +47,8 @@ def test_demo_writes_a_tree_once_and_shows_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "writing a synthetic E-QEGS tree" in out
     assert "p2025A1234" in out and "S000_noise" in out and "S001" in out
+    assert "recovered within 2 sigma" in out and (target / "report.md").exists()
+    assert "tau" in (target / "report.md").read_text()
     marker = target / "UserData" / "u0000000" / "EQEGS" / "2025A1234" / "S001" / "train_integrated.json"
     before = marker.stat().st_mtime_ns
     assert main(["demo", str(target)]) == 0

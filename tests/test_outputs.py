@@ -71,8 +71,12 @@ def test_export_writes_each_step_folder_and_zip_as_the_app(tree):
     qi = sample.export("q_integration")
     es = sample.export("e_spectrum_and_isf")
     figs = {"reconstruction": {"dl/fig/01_frame_summed_image.png"},
-            "q_integration": {"dl/fig/02_frame_summed_image.png", "dl/fig/08_mask.png", "dl/fig/10_intensity_q.png"},
-            "e_spectrum_and_isf": {"dl/fig/13_structure_factor.png", "dl/fig/29_spectra.png", "dl/fig/39_isf.png"}}
+            "q_integration": {f"dl/fig/{n}.png" for n in (
+                "02_frame_summed_image", "06_forward_counts", "07_subtracted_image", "08_mask",
+                "09_masked_image", "10_intensity_q")},
+            "e_spectrum_and_isf": {f"dl/fig/{n}.png" for n in (
+                "12_velocity_spectra", "13_structure_factor", "17_energy_spectra", "26_transforms",
+                "29_spectra", "39_isf")}}
     common = {"dl/info/info.json", "log/eqegs_export.log"}
     assert rec.folder == f"{sample.path}/reconstruction" and rec.zip == f"{download}/reconstruction_S001.zip"
     assert _files(rec.folder) == common | figs["reconstruction"] | {
