@@ -8,12 +8,13 @@ linear, so per-sensor sums add up to the sums over the combined image).
 * :func:`integration_pass` -- pass 2: per frame, the radial sums of every bin, the forward
   (direct-beam box) counts and, optionally, the frame sum (for a background run).
 
-This thread reads the blocks (:func:`iter_blocks`: plain file reads into a ring of reused
-buffers, byte ranges through fsspec for other filesystems) while ``workers`` threads compute the
-blocks already read; file reads and the compiled kernels run without the GIL. The resident
+``workers`` threads ("lanes") each take the next block from :func:`iter_blocks` (plain file
+reads into a ring of reused buffers; byte ranges through fsspec for other filesystems), one lane
+reading at a time, and compute it while the others compute theirs: file reads and the compiled
+kernels run without the GIL, and a block is computed on the core that read it. The resident
 memory stays at a few blocks. Float data are checked for NaN/inf.
 """
-from collections import deque
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,17 +23,19 @@ from .errors import BadInput, BadSample
 from .steps import q_integration as qi
 from .steps.reconstruction import FrameSumAccumulator
 
-BLOCK_BYTES = 32 << 20  # raw bytes read per block, all sensors together
+BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
 BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed
 
 
 def frames_per_block(stack, block_bytes=None):
-    """Frames per block so that one block of every sensor is about ``block_bytes``
-    (default :data:`BLOCK_BYTES`)."""
+    """Frames per block so that one block of every sensor is at most about ``block_bytes``
+    (default :data:`BLOCK_BYTES`), rounded down to an even number (the compiled integration
+    takes frames in pairs), at least 1."""
     block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     n_sensors, n_frames, rows, cols = stack.shape
     per_frame = n_sensors * rows * cols * np.dtype(stack.dtype).itemsize
-    return int(max(1, min(n_frames, block_bytes // max(per_frame, 1))))
+    frames = block_bytes // max(per_frame, 1)
+    return int(max(1, min(n_frames, frames - frames % 2)))
 
 
 def check_layout(stack, layout, where):
@@ -76,22 +79,43 @@ def _check_finite(stack, blocks, start):
 
 
 def _stream(stack, block_frames, workers, work):
-    """Read the blocks of ``stack`` in this thread and call ``work(lane, start, stop, blocks)``
-    for each on ``lanes`` = min(workers, BUFFER_SETS - 1) threads while the next block is read.
+    """Call ``work(lane, start, stop, blocks)`` for every block of ``stack`` on ``lanes`` =
+    min(workers, BUFFER_SETS - 1) threads.
 
-    Block n runs in lane n mod lanes only after block n - lanes has finished, so a lane's calls
-    never overlap (per-lane state needs no lock) and no buffer is overwritten while in use.
-    Returns the number of lanes.
+    Each lane takes the next block from :func:`iter_blocks` (one lane reads at a time) and
+    computes it itself, while the data it just read are still in its core's cache; the other
+    lanes compute meanwhile. A lane's calls never overlap, so per-lane state needs no lock, and a
+    block is not read into a buffer set before the block that used the set has been computed.
+    The first error of a lane (or of the reading) stops the pass and is raised.
     """
     lanes = max(1, min(int(workers), BUFFER_SETS - 1))
-    running = deque()
+    blocks = iter_blocks(stack, block_frames)
+    lock = threading.Lock()
+    computed = []  # one Event per block taken
+    failed = threading.Event()
+
+    def lane(index):
+        while not failed.is_set():
+            try:
+                with lock:
+                    n = len(computed)
+                    if n >= BUFFER_SETS:
+                        computed[n - BUFFER_SETS].wait()
+                    block = next(blocks, None)
+                    if block is None or failed.is_set():
+                        return
+                    computed.append(threading.Event())
+                try:
+                    work(index, *block)
+                finally:
+                    computed[n].set()
+            except BaseException:
+                failed.set()
+                raise
+
     with ThreadPoolExecutor(lanes) as pool:
-        for n, (start, stop, blocks) in enumerate(iter_blocks(stack, block_frames)):
-            if len(running) == lanes:
-                running.popleft().result()
-            running.append(pool.submit(work, n % lanes, start, stop, blocks))
-        while running:
-            running.popleft().result()
+        for job in [pool.submit(lane, index) for index in range(lanes)]:
+            job.result()
     return lanes
 
 
