@@ -9,7 +9,9 @@ combine them with ``&``.
 
 Streaming design: integration is linear, so each run (sample, background) is integrated once,
 block by block, with one :class:`RadialIntegrator`, and the background is subtracted in q space
-(:func:`subtract_background`).  No reconstructed stack is ever needed.
+(:func:`subtract_background`).  No reconstructed stack is ever needed, not even a block's canvas:
+:meth:`RadialIntegrator.for_sensors` and :func:`sensor_boxes` apply the canvas integrator and
+forward box to each sensor's block as read.
 """
 from __future__ import annotations
 
