@@ -116,7 +116,6 @@ def _stream(stack, block_frames, workers, work):
     with ThreadPoolExecutor(lanes) as pool:
         for job in [pool.submit(lane, index) for index in range(lanes)]:
             job.result()
-    return lanes
 
 
 def frame_sum_pass(stack, layout, block_frames=None, workers=1):
