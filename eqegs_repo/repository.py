@@ -73,22 +73,40 @@ class _Container:
     """Shared navigation of Repository (children: proposals) and Proposal (children: samples).
 
     Subclasses define ``_child_kind`` (word used in messages), ``_handle_prefix``,
-    ``_list_keys()`` and ``_make_child(key)``.
+    ``_list_keys()``, ``_make_child(key)`` and ``_open_spice()``.
     """
 
     _child_kind = "entry"
     _handle_prefix = "x"
-    _cache_fields = ("_keys", "_handles", "_children")
+    _cache_fields = ("_keys", "_handles", "_children", "_spice")
 
     def _reset_cache(self):
         self._keys = None
         self._handles = None
         self._children = {}
+        self._spice = None
+
+    @property
+    def spice(self):
+        """The spice records of this level: a repository's are anchored at proposal keys, a
+        proposal's at sample keys (see docs/spice.md)."""
+        if self._spice is None:
+            self._spice = self._open_spice()
+        return self._spice
+
+    def _preview(self):
+        """``"N <children>: handle handle ..."`` (the first 8 handles), for reprs."""
+        keys = self.keys()
+        shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
+        return f"{len(keys)} {self._child_kind}s: {shown}"
 
     def refresh(self):
-        """Forget cached listings so the next access re-reads the folders."""
+        """Forget cached listings so the next access re-reads the folders, and re-list the
+        spice records (other writers' new records become visible)."""
         for child in self._children.values():
             child.refresh()
+        if self._spice is not None:
+            self._spice.refresh()
         self._keys = None
         self._handles = None
         return self
@@ -163,7 +181,7 @@ class Repository(_Container):
 
     _child_kind = "proposal"
     _handle_prefix = "p"
-    _cache_fields = _Container._cache_fields + ("_spice", "_cache")
+    _cache_fields = _Container._cache_fields + ("_cache",)
 
     def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, cache_url=None,
                  **fields):
@@ -185,10 +203,6 @@ class Repository(_Container):
             raise BadInput(f"repository root {self.root} cannot be read ({exc})") from None
         if kind != "directory":
             raise BadInput(f"repository root {self.root} (from URL {url!r}) is not a folder")
-
-    def _reset_cache(self):
-        super()._reset_cache()
-        self._spice = None
 
     def _list_keys(self):
         keys = []
@@ -223,14 +237,10 @@ class Repository(_Container):
             self.__dict__["_cache"] = DatasetCache(self.cache_url)
         return self.__dict__["_cache"]
 
-    @property
-    def spice(self):
-        """Repository-wide spice records; anchors are proposal keys."""
-        if self._spice is None:
-            from .spice_bind import repository_spice
+    def _open_spice(self):
+        from .spice_bind import repository_spice
 
-            self._spice = repository_spice(self)
-        return self._spice
+        return repository_spice(self)
 
     def reanalyze(self, **kwargs):
         """Cook many samples on Dask and return one table: :func:`eqegs_repo.batch.reanalyze`
@@ -252,9 +262,7 @@ class Repository(_Container):
         return pd.DataFrame(rows, columns=["key", "handle", "samples", "problem"])
 
     def __repr__(self):
-        keys = self.keys()
-        shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
-        return f"<Repository {self.url} ({self.root}): {len(keys)} proposals: {shown}>"
+        return f"<Repository {self.url} ({self.root}): {self._preview()}>"
 
     def _repr_html_(self):
         from spice import SpiceError
@@ -294,7 +302,6 @@ class Proposal(_Container):
 
     _child_kind = "sample"
     _handle_prefix = "s"
-    _cache_fields = _Container._cache_fields + ("_spice",)
 
     def __init__(self, repository, key):
         self.repository = repository
@@ -306,10 +313,6 @@ class Proposal(_Container):
     def handle(self):
         return self.repository.all().get(self.key, self.key)
 
-    def _reset_cache(self):
-        super()._reset_cache()
-        self._spice = None
-
     def _list_keys(self):
         return _sample_keys(self.repository, self.key)
 
@@ -320,14 +323,10 @@ class Proposal(_Container):
         """Sample keys in natural order (same as ``list(proposal.all())``)."""
         return self.keys()
 
-    @property
-    def spice(self):
-        """This proposal's spice records; anchors are sample keys."""
-        if self._spice is None:
-            from .spice_bind import proposal_spice
+    def _open_spice(self):
+        from .spice_bind import proposal_spice
 
-            self._spice = proposal_spice(self)
-        return self._spice
+        return proposal_spice(self)
 
     def table(self, check=True):
         """pandas.DataFrame with one row per sample.
@@ -344,9 +343,7 @@ class Proposal(_Container):
         return pd.DataFrame(rows, columns=list(Sample._summary_columns()))
 
     def __repr__(self):
-        keys = self.keys()
-        shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
-        return f"<Proposal {self.key} ({self.path}): {len(keys)} samples: {shown}>"
+        return f"<Proposal {self.key} ({self.path}): {self._preview()}>"
 
     def _repr_html_(self):
         from spice.display import html_table

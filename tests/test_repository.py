@@ -133,3 +133,14 @@ def test_reprs_are_readable(tree):
     assert repr(prop.S1) == "<Sample 2025A1234/S1: 6 frames, 3 sensors of 4 x 2>"
     assert "<table" in repo._repr_html_() and "S10" in prop._repr_html_()
     assert "trains_integrated" in prop.S1._repr_html_()
+
+
+def test_refresh_shows_records_of_another_writer(tmp_path):
+    fs = fsspec.filesystem("file")
+    write_sample(fs, f"{tmp_path}/P1/S1")
+    mine = Repository(str(tmp_path) + "/{proposal}/{sample}")
+    other = Repository(str(tmp_path) + "/{proposal}/{sample}")
+    assert mine["P1"].S1.spice.q_range.q_min is None
+    other["P1"].spice.seed("q_range", q_min=10.0, q_max=14.0)
+    mine.refresh()
+    assert mine["P1"].S1.spice.q_range.q_min == 10.0
