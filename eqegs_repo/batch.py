@@ -39,9 +39,8 @@ def _matches(key, patterns):
     return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
-def parse_assignments(items):
-    """``["calibration.velocity_number=1", "q_min=10"]`` -> ``{"calibration.velocity_number": 1,
-    "q_min": 10}`` (for ``--where`` and ``--set``).
+def parse_where(items):
+    """``["calibration.velocity_number=1"]`` -> ``{"calibration.velocity_number": 1}`` (``--where``).
 
     Values are read as YAML scalars: ``1`` is an int, ``1.5`` a float, ``true`` a bool, ``null``
     None, anything else a string.
@@ -52,8 +51,11 @@ def parse_assignments(items):
     for item in items or ():
         name, sep, text = item.partition("=")
         if not sep:
-            raise BadInput(f"expected NAME=VALUE, got {item!r}")
-        out[name] = yaml.safe_load(text)
+            raise BadInput(f"expected TYPE.FIELD=VALUE, got {item!r}")
+        try:
+            out[name] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise BadInput(f"--where {item!r}: the value is not a YAML scalar ({exc})") from None
     return out
 
 

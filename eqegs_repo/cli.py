@@ -14,40 +14,10 @@ import pandas as pd
 from . import cli_batch, cli_spice
 from spice import SpiceError
 
+from .cli_common import (add_repository_arguments, assignment, open_repository, override_values,
+                         print_table)
 from .errors import BadInput, EqegsError
 from .repository import Repository
-
-
-def _field(text):
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
-
-
-def add_repository_arguments(parser):
-    """The arguments every repository command takes: URL, -f NAME=VALUE, --spice-url."""
-    parser.add_argument("url", metavar="URL", help="repository URL pattern or EQEGS folder")
-    parser.add_argument("-f", "--field", type=_field, action="append", default=[],
-                        metavar="NAME=VALUE", help="fill a {NAME} field of the URL (repeatable)")
-    parser.add_argument("--spice-url", default=None, help="where spice records live")
-
-
-def open_repository(args):
-    """The Repository named by parsed ``args`` (see :func:`add_repository_arguments`)."""
-    url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
-    return Repository(url, spice_url=args.spice_url, cache_url=getattr(args, "cache_url", None),
-                      **dict(args.field))
-
-
-def print_table(frame, out=None):
-    """Print a DataFrame as a plain-text table without the index."""
-    out = out or sys.stdout
-    if frame.empty:
-        print("(empty)", file=out)
-        return
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        print(frame.to_string(index=False), file=out)
 
 
 def cmd_ls(args):
@@ -103,12 +73,7 @@ def cmd_demo(args):
 
 def cmd_cook(args):
     sample = open_repository(args)[args.proposal][args.sample]
-    overrides = {}
-    for name, text in args.set:
-        try:
-            overrides[name] = json.loads(text)
-        except ValueError:
-            overrides[name] = text
+    overrides = override_values(args.set)
     if args.overwrite and not args.export:
         raise BadInput("--overwrite only applies with --export")
     try:
@@ -149,7 +114,7 @@ def build_parser():
     p.add_argument("sample")
     p.add_argument("--step", default="e_spectrum_and_isf",
                    choices=["reconstruction", "q_integration", "e_spectrum_and_isf"])
-    p.add_argument("--set", type=_field, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
     p.add_argument("--cache-url", default=None, help="where cooked results are cached")

@@ -2,6 +2,8 @@
 import sys
 
 from . import batch
+from .cli_common import (add_repository_arguments, assignment, open_repository, override_values,
+                         print_table)
 from .errors import BadInput
 
 
@@ -10,14 +12,13 @@ def _selection_arguments(parser):
     parser.add_argument("--samples", nargs="+", metavar="S", help="sample keys or patterns (S00[1-3])")
     parser.add_argument("--steps", nargs="+", default=["e_spectrum_and_isf"], metavar="STEP",
                         choices=batch.STEPS, help="steps to cook (the chain runs up to the last)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                        help="one-off parameter value for every sample, e.g. q_min=10 (repeatable)")
+    parser.add_argument("--set", dest="overrides", type=assignment, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="one-off parameter value (JSON) for every sample, e.g. q_min=10 (repeatable)")
     parser.add_argument("--export", action="store_true", help="also write the app's step folders")
 
 
 def cmd_reanalyze(args):
-    from .cli import open_repository, print_table
-
     repo = open_repository(args)
     client = None
     if args.scheduler:
@@ -25,8 +26,8 @@ def cmd_reanalyze(args):
 
         client = Client(args.scheduler)
     table = batch.reanalyze(
-        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_assignments(args.where),
-        steps=args.steps, overrides=batch.parse_assignments(args.overrides), export=args.export, client=client,
+        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
+        steps=args.steps, overrides=override_values(args.overrides), export=args.export, client=client,
         workers=args.workers, progress=not args.no_progress)
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -39,8 +40,6 @@ def cmd_reanalyze(args):
 
 
 def cmd_watch(args):
-    from .cli import open_repository
-
     repo = open_repository(args)
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
 
@@ -50,15 +49,13 @@ def cmd_watch(args):
               f"({row['duration_s']} s)", flush=True)
 
     rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps,
-                       overrides=batch.parse_assignments(args.overrides), export=args.export,
+                       overrides=override_values(args.overrides), export=args.export,
                        interval=args.interval, existing=args.existing, on_result=show)
     print(f"stopped; cooked {len(rows)} sample(s)", file=sys.stderr)
 
 
 def register(subparsers):
     """Add ``reanalyze`` and ``watch`` to the ``eqegs`` sub-commands."""
-    from .cli import add_repository_arguments
-
     p = subparsers.add_parser("reanalyze", help="cook many samples on Dask and print one table")
     add_repository_arguments(p)
     _selection_arguments(p)

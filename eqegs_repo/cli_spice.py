@@ -24,14 +24,8 @@ from spice import SpiceError
 from spice.display import text_table
 
 from . import params
+from .cli_common import add_repository_arguments, assignment, open_repository
 from .errors import EqegsError
-
-
-def _assignment(text):
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, found {text!r}")
-    return name.strip(), value
 
 
 class _AnchorThenValues(argparse.Action):
@@ -41,7 +35,7 @@ class _AnchorThenValues(argparse.Action):
     def __call__(self, parser, namespace, words, option_string=None):
         namespace.anchor = words[0]
         try:
-            extra = [_assignment(word) for word in words[1:]]
+            extra = [assignment(word) for word in words[1:]]
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentError(self, str(exc)) from None
         namespace.values = list(getattr(namespace, "values", None) or []) + extra
@@ -154,8 +148,6 @@ COMMANDS = {"show": cmd_show, "seed": cmd_seed, "update": cmd_update, "erase": c
 
 def register(subparsers):
     """Add the ``spice`` command (with its sub-commands) to an argparse sub-parser set."""
-    from .cli import add_repository_arguments
-
     spice = subparsers.add_parser("spice", help="show and edit spice parameter records",
                                   description=__doc__.splitlines()[0])
     sub = spice.add_subparsers(dest="spice_command", required=True)
@@ -179,7 +171,7 @@ def register(subparsers):
                                 metavar="A",
                                 help="key from which on the record applies ('' = default); "
                                      "FIELD=VALUE words may follow")
-            parser.add_argument("values", metavar="FIELD=VALUE", nargs="*", type=_assignment)
+            parser.add_argument("values", metavar="FIELD=VALUE", nargs="*", type=assignment)
         else:
             parser.add_argument("--anchor", required=True,
                                 help="key from which on the record applies ('' = default)")
@@ -236,9 +228,7 @@ def run(args, out=None, repo=None):
             cmd_types(args, out)
             return
         if repo is None:
-            from .cli import open_repository
-
-            repo = open_repository(args)
+                    repo = open_repository(args)
         COMMANDS[args.spice_command](repo, args, out)
     except SpiceError as exc:
         raise EqegsError(f"spice: {exc}") from exc

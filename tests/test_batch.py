@@ -113,3 +113,12 @@ def test_reanalyze_command_prints_the_table_and_fails_when_a_sample_failed(tree,
         (PROPOSALS[0], "S001", "ok"), (PROPOSALS[0], "S002", "ok"),
         (PROPOSALS[1], "S001", "ok"), (PROPOSALS[1], "S002", "failed")]
     assert "tau_ns" in captured.out and "truncated" in captured.out
+
+
+def test_where_values_are_yaml_scalars_and_bad_ones_are_named():
+    assert batch.parse_where(["e_spectrum.n_mc=30", "q_integration.bg_sample_id=null"]) == {
+        "e_spectrum.n_mc": 30, "q_integration.bg_sample_id": None}
+    with pytest.raises(BadInput, match=r"--where 'e_spectrum.n_mc=\[1,'"):
+        batch.parse_where(["e_spectrum.n_mc=[1,"])
+    with pytest.raises(BadInput, match="expected TYPE.FIELD=VALUE"):
+        batch.parse_where(["e_spectrum.n_mc"])
