@@ -143,9 +143,8 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
                 row[column] = float(ds[variable])
         if "q_min" in ds.attrs:
             row.update(q_min=ds.attrs["q_min"], q_max=ds.attrs["q_max"])
-        if STEPS.index(last) >= STEPS.index("q_integration"):
-            qds = ds if last == "q_integration" else sample.cook("q_integration", **overrides)
-            row.update(centre_x=qds.attrs["centre_x"], centre_y=qds.attrs["centre_y"])
+        if "centre_x" in ds.attrs:  # q_integration and e_spectrum_and_isf carry the beam centre
+            row.update(centre_x=ds.attrs["centre_x"], centre_y=ds.attrs["centre_y"])
         row["status"] = "up-to-date" if up_to_date else "ok"
         row["error"] = ""
     except Exception as exc:  # noqa: BLE001 - a failing sample never stops the batch

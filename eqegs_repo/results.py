@@ -135,7 +135,8 @@ def e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max):
     attrs = {"q_min": float(q_min), "q_max": float(q_max), "seed": int(isf.seed),
              "energy_step_nev": float(grid.step_nev), "isf_parameters": isf.parameters,
              "calibration": calibration.description, "v0_offset_mm_s": calibration.v0_offset,
-             "start_cut_frames": calibration.start_cut_frames, "fit": None}
+             "start_cut_frames": calibration.start_cut_frames, "fit": None,
+             "centre_x": qds.attrs["centre_x"], "centre_y": qds.attrs["centre_y"]}
     fit = isf.fit
     if fit is not None:
         model = fit.f_q * np.exp(-((np.asarray(isf.t_ns) / fit.tau_ns) ** fit.beta))

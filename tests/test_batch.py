@@ -73,6 +73,8 @@ def test_cook_sample_reports_failures_instead_of_raising(tree):
     assert row["status"] == "failed" and "truncated" in row["error"]
     row = batch.cook_sample(repo[PROPOSALS[0]]["S001"], steps=["q_integration"])
     assert row["status"] == "ok" and row["tau_ns"] is None and row["centre_x"] > 0
+    full = batch.cook_sample(repo[PROPOSALS[0]]["S001"])     # the centre travels with the ISF
+    assert (full["centre_x"], full["centre_y"]) == (row["centre_x"], row["centre_y"])
 
 
 def test_watch_cooks_each_new_sample_once(tmp_path):
