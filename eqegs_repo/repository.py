@@ -484,20 +484,13 @@ class Sample:
         return Results(self)
 
     def step_results(self):
-        """Dict step -> list of result folders on disk (``"main"`` and sub-folder names)."""
-        out = {}
-        names = set(_ls(self.fs, self.path, "sample"))
-        for step in self.layout.steps:
-            found = []
-            if step in names:
-                step_path = f"{self.path}/{step}"
-                entries = self.fs.ls(step_path, detail=True)
-                folders = _ls(self.fs, step_path, step)
-                if "dl" in folders or any(e.get("type") == "file" for e in entries):
-                    found.append("main")  # the step folder itself holds a result
-                found += naming.natural_sorted(n for n in folders if n not in ("dl", "log"))
-            out[step] = found
-        return out
+        """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
+        rules of :func:`eqegs_repo.results_reader.result_folders`."""
+        from .results_reader import result_folders
+
+        present = set(_ls(self.fs, self.path, "sample"))
+        return {step: list(result_folders(self.fs, self.path, step)) if step in present else []
+                for step in self.layout.steps}
 
     @staticmethod
     def _summary_columns():

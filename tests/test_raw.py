@@ -133,3 +133,9 @@ def test_a_result_holding_only_dl_counts_as_the_main_result(repo):
     fs.pipe(f"{root}/2025A1234/S3/e_spectrum_and_isf/dl/info/info.json", b"{}")
     fs.makedirs(f"{root}/2025A1234/S3/e_spectrum_and_isf/10_14/dl", exist_ok=True)
     assert repo["2025A1234"]["S3"].step_results()["e_spectrum_and_isf"] == ["main", "10_14"]
+
+
+def test_hidden_staging_folders_are_not_results(repo):
+    repo, _, fs, root = repo
+    fs.makedirs(f"{root}/2025A1234/S3/q_integration/.stage-1234/dl", exist_ok=True)
+    assert repo["2025A1234"]["S3"].step_results()["q_integration"] == []
