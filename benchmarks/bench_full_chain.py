@@ -15,7 +15,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 PROPOSAL, SAMPLE = "2025A1234", "S001"
