@@ -21,7 +21,9 @@ PROPOSAL, SAMPLE = "2025A1234", "S001"
 
 CHILD = r"""
 import json, resource, sys, tempfile, time
-from eqegs_repo import Repository, cook, synthetic  # imports are not part of the chain's time
+from eqegs_repo import Repository
+from eqegs_repo.cooking import cook
+from eqegs_repo.simulate import synthetic
 base, profile = sys.argv[1], sys.argv[2] == "1"
 root = synthetic.eqegs_root(base)
 repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice",
@@ -51,7 +53,8 @@ print(json.dumps({"times": times, "cpu": cpu, "peak_mib": peak, "tau": float(ds.
 
 def seed_spice(base, preset):
     """Spice matching the simulation of ``preset``, in ``<base>/bench-spice`` (written once)."""
-    from eqegs_repo import Repository, synthetic
+    from eqegs_repo import Repository
+    from eqegs_repo.simulate import synthetic
 
     root = synthetic.eqegs_root(base)
     repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice")

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from eqegs_repo import forward as fm
+from eqegs_repo.simulate import forward as fm
 from eqegs_repo.steps import e_spectrum as es
 
 

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from eqegs_repo import forward as fm
+from eqegs_repo.simulate import forward as fm
 from eqegs_repo.steps import q_integration as qi
 
 SHAPE = (728, 384)

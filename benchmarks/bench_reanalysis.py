@@ -12,7 +12,8 @@ import os
 import tempfile
 import time
 
-from eqegs_repo import Repository, batch, synthetic
+from eqegs_repo import Repository, batch
+from eqegs_repo.simulate import synthetic
 
 
 def seed(prop, params, background_id):

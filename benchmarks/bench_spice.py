@@ -14,7 +14,7 @@ import tempfile
 import time
 
 import spice
-from eqegs_repo import params
+from eqegs_repo.params import types as params
 
 TYPES = {  # type -> function(i) giving the changed fields of revision i
     "roi": lambda i: {"x0": i % 100, "y0": 5, "x1": 100 + i % 100, "y1": 200},

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from eqegs_repo import synthetic
+from eqegs_repo.simulate import synthetic
 
 
 def folder_bytes(path: Path) -> int:

@@ -11,10 +11,10 @@ import time
 
 import pandas as pd
 
-from .errors import BadInput
-from .naming import natural_key
-from .params import REGISTRY
-from .step_params import STEP_TYPES, check_step
+from eqegs_repo.errors import BadInput
+from eqegs_repo.naming import natural_key
+from eqegs_repo.params.types import REGISTRY
+from eqegs_repo.params.effective import STEP_TYPES, check_step
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",

@@ -37,7 +37,7 @@ function                         shows                                          
 import numpy as np
 import pandas as pd
 
-from .errors import BadInput
+from eqegs_repo.errors import BadInput
 
 Q_LABEL = "q (nm$^{-1}$)"
 

@@ -24,7 +24,7 @@ def check_key(key, what):
 
     Returns the key; raises :class:`~eqegs_repo.errors.BadInput` naming ``what``.
     """
-    from .errors import BadInput
+    from eqegs_repo.errors import BadInput
 
     if not isinstance(key, str) or not key:
         raise BadInput(f"{what} key must be a non-empty string, got {key!r}")

@@ -9,12 +9,12 @@ import html
 import fsspec
 import pandas as pd
 
-from . import naming
-from .cache import DatasetCache, default_cache_url
-from .errors import BadInput, BadSample, HandleNotFound, KeyNotFound
-from .layout import TreeLayout, read_marker
-from .raw import check_sample_files, open_raw
-from .urls import UrlPattern
+from eqegs_repo import naming
+from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
+from eqegs_repo.errors import BadInput, BadSample, HandleNotFound, KeyNotFound
+from eqegs_repo.io.layout import TreeLayout, read_marker
+from eqegs_repo.io.raw import check_sample_files, open_raw
+from eqegs_repo.urls import UrlPattern
 
 
 def _ls(fs, path, what):
@@ -174,7 +174,7 @@ class Repository(_Container):
     ``fields`` (``Repository(url, account="u0000000")``). ``spice_url``: where spice records
     live (default: ``.spice/`` folders in the tree; ``"memory://"`` keeps them in memory).
     ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
-    ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cache`): None for the
+    ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cooking.cache`): None for the
     user cache folder (``$EQEGS_CACHE_DIR`` or ``~/.cache/eqegs_repo``), a path or fsspec URL,
     or False for no cache.
     """
@@ -230,7 +230,7 @@ class Repository(_Container):
 
     @property
     def cache(self):
-        """The :class:`~eqegs_repo.cache.DatasetCache` of cooked results, or None (no cache)."""
+        """The :class:`~eqegs_repo.cooking.cache.DatasetCache` of cooked results, or None (no cache)."""
         if self.cache_url is False:
             return None
         if self.__dict__.get("_cache") is None:
@@ -238,7 +238,7 @@ class Repository(_Container):
         return self.__dict__["_cache"]
 
     def _open_spice(self):
-        from .spice_bind import repository_spice
+        from eqegs_repo.params.binding import repository_spice
 
         return repository_spice(self)
 
@@ -246,7 +246,7 @@ class Repository(_Container):
         """Cook many samples on Dask and return one table: :func:`eqegs_repo.batch.reanalyze`
         (selection by ``proposals``, ``samples``, ``where``, ``select``; ``steps``,
         ``overrides``, ``export``, ``client``, ``workers``, ``progress``)."""
-        from .batch import reanalyze
+        from eqegs_repo.batch import reanalyze
 
         return reanalyze(self, **kwargs)
 
@@ -324,7 +324,7 @@ class Proposal(_Container):
         return self.keys()
 
     def _open_spice(self):
-        from .spice_bind import proposal_spice
+        from eqegs_repo.params.binding import proposal_spice
 
         return proposal_spice(self)
 
@@ -435,7 +435,7 @@ class Sample:
     @property
     def spice(self):
         """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
-        from .spice_bind import sample_spice
+        from eqegs_repo.params.binding import sample_spice
 
         return sample_spice(self)
 
@@ -448,7 +448,7 @@ class Sample:
         ``.attrs["overrides"]``. ``use_cache=False`` computes without reading or writing the
         cache. See docs/reconstruction.md, docs/q-integration.md, docs/e-spectrum-and-isf.md.
         """
-        from .cook import cook
+        from eqegs_repo.cooking.cook import cook
 
         return cook(self, step, use_cache=use_cache, **overrides)
 
@@ -459,18 +459,18 @@ class Sample:
 
     def cache_status(self, **overrides):
         """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
-        ``overrides`` (see :mod:`eqegs_repo.cook`)."""
-        from .cook import cache_status
+        ``overrides`` (see :mod:`eqegs_repo.cooking.cook`)."""
+        from eqegs_repo.cooking.cook import cache_status
 
         return cache_status(self, **overrides)
 
     def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
                **overrides):
         """Write ``cook(step, **overrides)`` as the app's step folder and download zip
-        (:func:`eqegs_repo.outputs.export`, docs/outputs.md). ``subdir``: sub-folder name instead
+        (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
         of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
-        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.outputs.Exported`."""
-        from .outputs import export
+        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.cooking.export.Exported`."""
+        from eqegs_repo.cooking.export import export
 
         return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
 
@@ -478,15 +478,15 @@ class Sample:
     def results(self):
         """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
         Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
-        (:class:`eqegs_repo.results_reader.Results`, docs/outputs.md)."""
-        from .results_reader import Results
+        (:class:`eqegs_repo.io.app_results.Results`, docs/outputs.md)."""
+        from eqegs_repo.io.app_results import Results
 
         return Results(self)
 
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
-        rules of :func:`eqegs_repo.results_reader.result_folders`."""
-        from .results_reader import result_folders
+        rules of :func:`eqegs_repo.io.app_results.result_folders`."""
+        from eqegs_repo.io.app_results import result_folders
 
         present = set(_ls(self.fs, self.path, "sample"))
         return {step: list(result_folders(self.fs, self.path, step)) if step in present else []

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import fsspec
 
-from .errors import BadInput
+from eqegs_repo.errors import BadInput
 
 REQUIRED = ("proposal", "sample")
 

@@ -1,7 +1,9 @@
 """Synthetic trees with seeded spice for the cooking tests (helpers, not tests)."""
 import os
 
-from eqegs_repo import Repository, demo, synthetic
+from eqegs_repo import Repository
+from eqegs_repo.simulate import demo
+from eqegs_repo.simulate import synthetic
 
 PROPOSAL = "2025A1234"
 BACKGROUND = synthetic.BACKGROUND_SAMPLE_ID
@@ -37,7 +39,7 @@ def repository(base, cache=True):
 
 
 def seed_spice(prop, params, q_range=(11.0, 13.0), background=True, **e_spectrum):
-    """Records matching the simulation (eqegs_repo.demo.seed_spice), MC 150 by default."""
+    """Records matching the simulation (eqegs_repo.simulate.demo.seed_spice), MC 150 by default."""
     e_spectrum.setdefault("n_mc", 150)
     demo.seed_spice(prop, params, q_range, BACKGROUND if background else None, **e_spectrum)
 
@@ -49,5 +51,5 @@ def truth(params):
 
 
 def true_fit(ds, params):
-    """(tau, f_q) that a perfect measurement of the q range gives (eqegs_repo.demo.truth_of_fit)."""
+    """(tau, f_q) that a perfect measurement of the q range gives (eqegs_repo.simulate.demo.truth_of_fit)."""
     return demo.truth_of_fit(ds, truth(params))

@@ -102,7 +102,7 @@ def test_watch_cooks_each_new_sample_once(tmp_path):
 def test_reanalyze_command_prints_the_table_and_fails_when_a_sample_failed(tree, tmp_path, capsys):
     import pandas as pd
 
-    from eqegs_repo.cli import main
+    from eqegs_repo.cli.main import main
 
     csv = tmp_path / "out.csv"
     status = main(["reanalyze", f"{tree}/{{proposal}}/{{sample}}", "--proposals", "2025A000[12]",

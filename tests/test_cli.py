@@ -2,7 +2,7 @@ import fsspec
 import pytest
 from treeutil import write_tree
 
-from eqegs_repo.cli import main
+from eqegs_repo.cli.main import main
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import pytest
 from cooktrees import (BACKGROUND, PROPOSAL, image_params, repository, seed_spice, true_fit,
                        write_runs)
 
-from eqegs_repo import passes, synthetic
+from eqegs_repo.cooking import passes
+from eqegs_repo.simulate import synthetic
 from eqegs_repo.steps import q_integration as qi
 
 

@@ -4,8 +4,8 @@ import os
 import pytest
 from cooktrees import PROPOSAL, image_params, repository, seed_spice, write_runs
 
-from eqegs_repo import cook as cook_module
-from eqegs_repo import passes
+from eqegs_repo.cooking import cook as cook_module
+from eqegs_repo.cooking import passes
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """eqegs cook and the cooking part of eqegs demo."""
-from eqegs_repo.cli import main
+from eqegs_repo.cli.main import main
 
 
 def test_demo_cooks_and_compares_with_truth_then_cook_command(tmp_path, capsys):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from cooktrees import BACKGROUND, PROPOSAL, image_params, repository, seed_spice, write_runs
 
-from eqegs_repo import synthetic
+from eqegs_repo.simulate import synthetic
 from eqegs_repo.errors import BadInput, BadSample
 
 

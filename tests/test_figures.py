@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from eqegs_repo import BadInput, figures  # noqa: E402
+from eqegs_repo import BadInput, figures
 
 from cooktrees import image_params, repository, seed_spice, write_runs  # noqa: E402
 
@@ -179,7 +179,9 @@ def test_missing_variables_are_named(cooked):
 
 
 def test_demo_report_has_the_table_figures_and_paths(tmp_path):
-    from eqegs_repo import Repository, demo, synthetic
+    from eqegs_repo import Repository
+    from eqegs_repo.simulate import demo
+    from eqegs_repo.simulate import synthetic
 
     synthetic.write_tree(tmp_path, proposals=("2025A1234",), preset="tiny", seed=3, samples_per_proposal=2)
     root = synthetic.eqegs_root(tmp_path)

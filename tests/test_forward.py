@@ -1,9 +1,9 @@
-"""Physics of the forward model (eqegs_repo.forward) against independent calculations."""
+"""Physics of the forward model (eqegs_repo.simulate.forward) against independent calculations."""
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-from eqegs_repo import forward as fw
+from eqegs_repo.simulate import forward as fw
 
 G0 = fw.GAMMA0_NEV
 

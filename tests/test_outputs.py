@@ -6,8 +6,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from eqegs_repo import BadInput, Repository, batch, demo, outputs, synthetic
-from eqegs_repo.cli import main
+from eqegs_repo import BadInput, Repository, batch
+from eqegs_repo.simulate import demo
+from eqegs_repo.cooking import export as outputs
+from eqegs_repo.simulate import synthetic
+from eqegs_repo.cli.main import main
 from eqegs_repo.steps.sensors import SensorLayout, combine
 
 PROPOSAL = "2025A1234"

@@ -5,7 +5,7 @@ import os
 import pytest
 
 import spice
-from eqegs_repo import params
+from eqegs_repo.params import types as params
 from eqegs_repo.steps.sensors import SensorLayout
 
 

@@ -3,9 +3,9 @@ import fsspec
 import numpy as np
 import pytest
 
-from eqegs_repo import passes
+from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
-from eqegs_repo.raw import NpyFile, SensorStack
+from eqegs_repo.io.raw import NpyFile, SensorStack
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps import reconstruction
 from eqegs_repo.steps.reconstruction import FrameSumAccumulator

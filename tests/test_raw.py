@@ -3,7 +3,7 @@ import pytest
 from treeutil import npy_bytes, sample_arrays, write_sample, write_tree
 
 from eqegs_repo import BadSample, Repository
-from eqegs_repo.raw import NpyFile
+from eqegs_repo.io.raw import NpyFile
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from xarray.core import indexing
 
-from eqegs_repo import BadSample, KeyNotFound, Repository, demo, figures, synthetic
-from eqegs_repo.results_reader import read_columns
+from eqegs_repo import BadSample, KeyNotFound, Repository, figures
+from eqegs_repo.simulate import demo
+from eqegs_repo.simulate import synthetic
+from eqegs_repo.io.app_results import read_columns
 
 PROPOSAL = "2025A1234"
 

@@ -6,7 +6,8 @@ import fsspec
 
 import spice
 import treeutil
-from eqegs_repo import Repository, spice_bind
+from eqegs_repo import Repository
+from eqegs_repo.params import binding as spice_bind
 
 
 class FakeRepository:

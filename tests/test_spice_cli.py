@@ -6,7 +6,7 @@ import fsspec
 import pytest
 
 import treeutil
-from eqegs_repo import cli_spice
+from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.errors import EqegsError
 
 

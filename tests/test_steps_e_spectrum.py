@@ -1,6 +1,6 @@
 """E-spectrum and ISF kernels checked against the forward model's known truth.
 
-Spectral-only simulation (eqegs_repo.forward.spectral_only_counts): 4092 frames, rounded
+Spectral-only simulation (eqegs_repo.simulate.forward.spectral_only_counts): 4092 frames, rounded
 triangle of 10 mm/s, forward 2e5 and QE 2e4 counts per frame off resonance, q = 12 nm^-1,
 tau = 100 ns, f_q = 0.7, Poisson noise.  Monte-Carlo errors use n_mc = 200 resamples in these
 tests (500 in production) to keep the run time low.
@@ -8,7 +8,7 @@ tests (500 in production) to keep the run time low.
 import numpy as np
 import pytest
 
-from eqegs_repo import forward as fm
+from eqegs_repo.simulate import forward as fm
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import e_spectrum as es
 

@@ -1,4 +1,4 @@
-"""The synthetic tree writer (eqegs_repo.synthetic): layout on disk, truth, determinism, statistics."""
+"""The synthetic tree writer (eqegs_repo.simulate.synthetic): layout on disk, truth, determinism, statistics."""
 import dataclasses
 import json
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqegs_repo import forward as fw
-from eqegs_repo import synthetic as sy
+from eqegs_repo.simulate import forward as fw
+from eqegs_repo.simulate import synthetic as sy
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps.sensors import SensorLayout, combine, coverage
 
@@ -232,7 +232,7 @@ def test_bad_input_is_refused(tmp_path):
 
 
 def test_spice_mappings_validate_against_the_parameter_schemas():
-    from eqegs_repo import params as eqegs_params
+    from eqegs_repo.params import types as eqegs_params
 
     for preset in ("tiny", "full"):
         mappings = sy.spice_mappings(sy.preset_params(preset))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import BadInput
+from eqegs_repo.errors import BadInput
 
 MODES = ("tile", "sum")
 FLIPS = ("none", "ud", "lr", "rot180")

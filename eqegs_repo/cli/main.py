@@ -11,13 +11,14 @@ import sys
 
 import pandas as pd
 
-from . import cli_batch, cli_spice
+from eqegs_repo.cli import batch as cli_batch
+from eqegs_repo.cli import spice as cli_spice
 from spice import SpiceError
 
-from .cli_common import (add_repository_arguments, assignment, open_repository, override_values,
+from eqegs_repo.cli.common import (add_repository_arguments, assignment, open_repository, override_values,
                          print_table)
-from .errors import BadInput, EqegsError
-from .repository import Repository
+from eqegs_repo.errors import BadInput, EqegsError
+from eqegs_repo.repository import Repository
 
 
 def cmd_ls(args):
@@ -36,7 +37,8 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    from . import demo, synthetic
+    from eqegs_repo.simulate import demo
+    from eqegs_repo.simulate import synthetic
 
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)

@@ -6,7 +6,7 @@ import sys
 
 import pandas as pd
 
-from .repository import Repository
+from eqegs_repo.repository import Repository
 
 
 def assignment(text):

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
-from .errors import BadInput
-from .steps import e_spectrum as es
+from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import e_spectrum as es
 
 VELOCITY_FILE = "calibration_velocity.py"
 ANGLE_FILE = "calibration_angle.py"
@@ -154,7 +154,7 @@ def _checked(values, shape, what):
 def resolve(params, measured, two_theta):
     """The :class:`Calibration` for a sample.
 
-    ``params``: :class:`~eqegs_repo.step_params.StepParameters`; ``measured`` (frames,) the
+    ``params``: :class:`~eqegs_repo.params.effective.StepParameters`; ``measured`` (frames,) the
     sample's velocity.npy; ``two_theta`` (bins,) rad of the q bins.
     """
     cal = params["calibration"]

@@ -23,9 +23,9 @@ import yaml
 from spice import SpiceError
 from spice.display import text_table
 
-from . import params
-from .cli_common import add_repository_arguments, assignment, open_repository
-from .errors import EqegsError
+from eqegs_repo.params import types as params
+from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
+from eqegs_repo.errors import EqegsError
 
 
 class _AnchorThenValues(argparse.Action):

@@ -21,8 +21,8 @@ import re
 
 from spice import DEFAULT, SpiceError
 
-from . import params as eqegs_params
-from .errors import BadInput
+from eqegs_repo.params import types as eqegs_params
+from eqegs_repo.errors import BadInput
 
 # The spice types each step reads directly (upstream steps add theirs).
 STEP_TYPES = {

@@ -11,7 +11,7 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from .errors import BadSample
+from eqegs_repo.errors import BadSample
 
 _MAX_HEADER = 1 << 16
 

@@ -1,11 +1,11 @@
 """Write a step's result as the app's step folder and download zip (manual §6.3, §7.4, §8.5, §10).
 
 ``sample.export(step, subdir=None, overwrite=False, skip_existing=False, **overrides)`` calls
-:func:`export`: it cooks ``step`` with the overrides (cached, see :mod:`eqegs_repo.cook`) and
+:func:`export`: it cooks ``step`` with the overrides (cached, see :mod:`eqegs_repo.cooking.cook`) and
 writes ``<sample>/<step>[/<sub>]/`` with the app's file names plus ``dl/info/info.json`` with our
 parameters and provenance, then ``<proposal>/download/<zip name>`` holding that folder's ``dl/``.
 The file layout of each step and the naming rules are in docs/outputs.md; the names are the
-constants and functions below. :mod:`eqegs_repo.results_reader` reads such folders back.
+constants and functions below. :mod:`eqegs_repo.io.app_results` reads such folders back.
 
 Safety: nothing on disk is replaced without ``overwrite=True``. Everything is written into a
 hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and then
@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import passes
-from .cache import json_default
-from .calibration import CalibrationFolder
-from .cook import Cooker
-from .errors import BadInput
-from .spice_bind import numeric_part
-from .step_params import StepParameters, chain_types, check_step, normalise_overrides
-from .steps.sensors import combine
+from eqegs_repo.cooking import passes
+from eqegs_repo.cooking.cache import json_default
+from eqegs_repo.cooking.calibration import CalibrationFolder
+from eqegs_repo.cooking.cook import Cooker
+from eqegs_repo.errors import BadInput
+from eqegs_repo.params.binding import numeric_part
+from eqegs_repo.params.effective import StepParameters, chain_types, check_step, normalise_overrides
+from eqegs_repo.steps.sensors import combine
 
 INFO_FORMAT = "eqegs_repo info 1"
 
@@ -394,7 +394,7 @@ WRITERS = {"reconstruction": _write_reconstruction, "q_integration": _write_q_in
 def _figures(step, cooker, ds):
     """``{file name: function() -> Figure}`` of the figures written to dl/fig/ (manual numbers,
     see :func:`eqegs_repo.figures.export_figures`)."""
-    from . import figures
+    from eqegs_repo import figures
 
     upstream = {"q_integration": "reconstruction", "e_spectrum_and_isf": "q_integration"}.get(step)
     return figures.export_figures(step, ds, cooker.dataset(upstream) if upstream else None)

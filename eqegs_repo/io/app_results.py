@@ -1,4 +1,4 @@
-"""Read step folders on disk -- written by the app or by :mod:`eqegs_repo.outputs` -- as datasets.
+"""Read step folders on disk -- written by the app or by :mod:`eqegs_repo.cooking.export` -- as datasets.
 
 ``sample.results`` is a :class:`Results`: a mapping step -> :class:`StepResults`, itself a
 mapping from the result's name (``"main"`` for the step folder itself, else the sub-folder
@@ -33,11 +33,11 @@ import numpy as np
 import xarray as xr
 from xarray.core import indexing
 
-from . import outputs as names
-from .errors import BadInput, BadSample, KeyNotFound
-from .naming import natural_sorted
-from .raw import NpyFile, _LazyArray
-from .step_params import check_step
+from eqegs_repo.cooking import export as names
+from eqegs_repo.errors import BadInput, BadSample, KeyNotFound
+from eqegs_repo.naming import natural_sorted
+from eqegs_repo.io.raw import NpyFile, _LazyArray
+from eqegs_repo.params.effective import check_step
 
 _NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan|inf)", re.I)
 _FIT_VARIABLES = (("f_q", "f_q", ""), ("f_q_error", "f_q_error", ""), ("tau", "tau_ns", "ns"),

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .errors import BadInput, BadSample
-from .steps import q_integration as qi
-from .steps.reconstruction import FrameSumAccumulator
+from eqegs_repo.errors import BadInput, BadSample
+from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.steps.reconstruction import FrameSumAccumulator
 
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
 BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed

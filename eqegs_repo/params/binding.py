@@ -19,7 +19,7 @@ import fsspec
 from spice import Collection, ResolvedView, SpiceError, open_store
 from spice.display import text_table
 
-from . import params
+from eqegs_repo.params import types as params
 
 BARE_MEMORY_URLS = ("memory://", "memory:///", "memory:")
 DATA_TABLE_COLUMNS = ("sample_name", "velocity", "angle", "comment")

@@ -1,6 +1,6 @@
 """Forward model of an E-QEGS measurement (PHYSICS.md §2): pure functions, numpy in, numpy out.
 
-Nothing here reads or writes files; :mod:`eqegs_repo.synthetic` turns these functions into trees
+Nothing here reads or writes files; :mod:`eqegs_repo.simulate.synthetic` turns these functions into trees
 on disk.  The inverse kernels (``eqegs_repo.steps``) use them in tests as the known ground truth.
 
 Units everywhere: energy E, δ in neV; velocity v in mm/s; time t in ns; q in nm⁻¹; lengths in mm;

@@ -16,7 +16,7 @@ Step outputs (written by the analysis app or by us)::
 import json
 from dataclasses import dataclass
 
-from .errors import BadSample
+from eqegs_repo.errors import BadSample
 
 STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
 REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}

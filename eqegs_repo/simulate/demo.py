@@ -4,7 +4,7 @@ Used by ``eqegs demo`` and the docs' examples. :func:`seed_spice` writes the rec
 synthetic proposal needs (sensor layout and geometry of the simulation, the suggested box
 sizes, the background sample, calibrations on the measured waveform with the cos 2θ angle
 factor, a q range); :func:`recovered_vs_truth` cooks every sample and lines the fitted τ and f_q
-up against the truth of :mod:`eqegs_repo.synthetic`; :func:`write_report` writes what the demo
+up against the truth of :mod:`eqegs_repo.simulate.synthetic`; :func:`write_report` writes what the demo
 did and where the results are as ``report.md`` and ``report.html`` (with figures when matplotlib
 is installed).
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import synthetic
-from .errors import BadInput
-from .steps import e_spectrum as es
+from eqegs_repo.simulate import synthetic
+from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import e_spectrum as es
 
 
 def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACKGROUND_SAMPLE_ID,
@@ -120,7 +120,7 @@ def _markdown_block(kind, content):
 def _report_figures(repo, table):
     """``{file name: (caption, function() -> Figure)}``: the chain of the first sample of the
     table and the fitted τ and f_q of every sample."""
-    from . import figures
+    from eqegs_repo import figures
 
     first = repo[table["proposal"].iloc[0]][table["sample"].iloc[0]]
     where = f"{first.proposal.key}/{first.key}"

@@ -1,10 +1,10 @@
 """``eqegs reanalyze`` and ``eqegs watch``: cook many samples, or samples as they arrive."""
 import sys
 
-from . import batch
-from .cli_common import (add_repository_arguments, assignment, open_repository, override_values,
+from eqegs_repo import batch
+from eqegs_repo.cli.common import (add_repository_arguments, assignment, open_repository, override_values,
                          print_table)
-from .errors import BadInput
+from eqegs_repo.errors import BadInput
 
 
 def _selection_arguments(parser):

@@ -8,7 +8,7 @@ ground truth goes next to the tree, never inside a sample folder:
 ``<base_dir>/truth/<account>/<proposal>/<sample>.json`` (scalars, parameters) and ``.npz``
 (arrays); read it back with :func:`load_truth`.
 
-Physics lives in :mod:`eqegs_repo.forward`; this module only chooses parameters, draws noise
+Physics lives in :mod:`eqegs_repo.simulate.forward`; this module only chooses parameters, draws noise
 with a seeded PCG64 generator and writes files (frames streamed in blocks into
 ``np.lib.format.open_memmap`` files, so even the 4.6 GB full preset needs little memory).
 """
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import forward as fw
-from .errors import BadInput
-from .layout import TreeLayout
-from .steps.sensors import SensorLayout, coverage, split
+from eqegs_repo.simulate import forward as fw
+from eqegs_repo.errors import BadInput
+from eqegs_repo.io.layout import TreeLayout
+from eqegs_repo.steps.sensors import SensorLayout, coverage, split
 
 SCHEMA_VERSION = 1
 BACKGROUND_SAMPLE_ID = "S000_noise"
@@ -359,7 +359,7 @@ def _marker(params: SyntheticParams, run: str, seed: int, start_time: str | None
         "frame_rate_hz": float(params.frame_rate_hz),
         "start_time": _iso(began),
         "end_time": _iso(began + _dt.timedelta(seconds=_exposure_s(params))),
-        "comment": comment or f"synthetic {run} (eqegs_repo.synthetic, seed {seed})",
+        "comment": comment or f"synthetic {run} (eqegs_repo.simulate.synthetic, seed {seed})",
     }
 
 
@@ -584,7 +584,7 @@ def write_tree(
                 truth_path=truth_stem(base_dir, account, proposal, sample),
                 overwrite=overwrite,
                 start_time=_iso(clock),
-                comment=f"synthetic {kind} {sample} (eqegs_repo.synthetic preset {preset}, tree seed {seed})",
+                comment=f"synthetic {kind} {sample} (eqegs_repo.simulate.synthetic preset {preset}, tree seed {seed})",
                 truth_extra={
                     "tree_seed": int(seed),
                     "preset": preset,

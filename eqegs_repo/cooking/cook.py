@@ -10,7 +10,7 @@
    radial sums of every frame, forward spectrum; background subtracted in q space;
 3. ``e_spectrum_and_isf`` -- calibrations, energy spectra, ISF with Monte-Carlo errors, fit.
 
-Each step's result is cached (:mod:`eqegs_repo.cache`) under a fingerprint of: the raw files'
+Each step's result is cached (:mod:`eqegs_repo.cooking.cache`) under a fingerprint of: the raw files'
 sizes and mtimes (sample, and background for q_integration), the values of the spice types the
 step reads (overrides applied; fields that only name output folders left out), the upstream
 step's fingerprint and the library version. ``.attrs`` carry the fingerprint, the records used
@@ -21,17 +21,18 @@ import os
 
 import numpy as np
 
-from . import calibration as calibration_module
-from . import passes, results
-from .cache import file_stats
-from .errors import BadInput, closest_keys
-from .raw import check_sample_files
-from .step_params import (STEP_TYPES, UPSTREAM, StepParameters, chain_types, check_step, digest,
+from eqegs_repo.cooking import calibration as calibration_module
+from eqegs_repo.cooking import passes
+from eqegs_repo.cooking import datasets as results
+from eqegs_repo.cooking.cache import file_stats
+from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.io.raw import check_sample_files
+from eqegs_repo.params.effective import (STEP_TYPES, UPSTREAM, StepParameters, chain_types, check_step, digest,
                           normalise_overrides)
-from .steps import e_spectrum as es
-from .steps import q_integration as qi
-from .steps.reconstruction import Roi, detect_roi, validate_roi
-from .steps.sensors import SensorLayout
+from eqegs_repo.steps import e_spectrum as es
+from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.steps.reconstruction import Roi, detect_roi, validate_roi
+from eqegs_repo.steps.sensors import SensorLayout
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
 
@@ -143,7 +144,7 @@ class Cooker:
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
-            from . import __version__
+            from eqegs_repo import __version__
 
             payload = {"step": step, "version": __version__, "raw": self.run.stats,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
@@ -182,7 +183,7 @@ class Cooker:
         return ds
 
     def _stamp(self, step, key):
-        from . import __version__
+        from eqegs_repo import __version__
 
         types = chain_types(step)
         return {"step": step, "proposal": self.sample.proposal.key, "sample": self.sample.key,
