@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-from eqegs_repo.simulate import forward as fm
+from eqegs_repo import simulate as fm
+
+from eqegs_repo.steps import physics
 from eqegs_repo.steps import e_spectrum as es
 
 
@@ -23,7 +25,7 @@ def e_spectrum_time(n_frames: int, n_mc: int) -> tuple[float, float, es.IsfResul
     mu_f, mu_q = fm.spectral_only_counts(velocity, q, 0.7, 100.0, forward_counts=2e5, qe_counts=2e4 / q.size)
     rng = np.random.default_rng(0)
     forward, qe = rng.poisson(mu_f).astype(float), rng.poisson(mu_q).astype(float)
-    g = es.angle_factor("cos2theta", fm.two_theta_from_q(q))
+    g = es.angle_factor("cos2theta", physics.two_theta_from_q(q))
     start = time.perf_counter()
     spectra = es.energy_spectra(forward, forward, qe, qe, q, g, velocity, 10.0, 14.0)
     middle = time.perf_counter()

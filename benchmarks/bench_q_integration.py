@@ -34,12 +34,13 @@ import time
 
 import numpy as np
 
-from eqegs_repo.simulate import forward as fm
+
+from eqegs_repo.steps import physics
 from eqegs_repo.steps import q_integration as qi
 
 SHAPE = (728, 384)
 CENTRE = (190.3, 300.7)
-GEOMETRY = qi.DetectorGeometry(fm.WAVELENGTH_NM, fm.PIXEL_SIZE_MM, 100.0)
+GEOMETRY = qi.DetectorGeometry(physics.WAVELENGTH_NM, physics.PIXEL_SIZE_MM, 100.0)
 DIRECT_BEAM_HALFWIDTH = 50
 FRAME_COUNTS = (512, 1024, 2048, 4092)
 PIXEL_SHAPES = ((728, 96), (728, 192), (728, 384), (1456, 384))

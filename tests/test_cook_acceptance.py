@@ -8,7 +8,8 @@ of the q range at the accepted times (tau varies across the range, PHYSICS.md §
 import pytest
 from cooktrees import PROPOSAL, image_params, repository, seed_spice, true_fit, write_runs
 
-from eqegs_repo.simulate.forward import GAMMA0_NEV, SourceSpectrum
+from eqegs_repo.simulate import SourceSpectrum
+from eqegs_repo.steps.physics import GAMMA0_NEV
 
 SOURCES = {
     "single-line": ({}, {"isf_error_threshold": 0.05}),

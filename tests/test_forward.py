@@ -1,11 +1,13 @@
-"""Physics of the forward model (eqegs_repo.simulate.forward) against independent calculations."""
+"""Physics of the forward model (eqegs_repo.simulate) against independent calculations."""
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-from eqegs_repo.simulate import forward as fw
+from eqegs_repo import simulate as fw
 
-G0 = fw.GAMMA0_NEV
+from eqegs_repo.steps import physics
+
+G0 = physics.GAMMA0_NEV
 
 
 def direct_transmission(source, analyser, delta):
@@ -19,11 +21,11 @@ def direct_transmission(source, analyser, delta):
 
 
 def test_constants_match_physics_md():
-    assert fw.KAPPA_NEV_PER_MM_S == 48.075
-    assert fw.GAMMA0_NEV == 4.665
-    assert fw.HBAR_NEV_NS == pytest.approx(658.2119569, rel=1e-9)
-    assert fw.HBAR_NEV_NS / 141.1 == pytest.approx(G0, rel=1e-3)  # Γ₀ = ħ/τ_N
-    assert fw.H_NEV_NS * 299792458 * 1e-12 / fw.ENERGY_KEV == pytest.approx(fw.WAVELENGTH_NM, rel=1e-5)  # λ = hc/E₀
+    assert physics.KAPPA_NEV_PER_MM_S == 48.075
+    assert physics.GAMMA0_NEV == 4.665
+    assert physics.HBAR_NEV_NS == pytest.approx(658.2119569, rel=1e-9)
+    assert physics.HBAR_NEV_NS / 141.1 == pytest.approx(G0, rel=1e-3)  # Γ₀ = ħ/τ_N
+    assert physics.H_NEV_NS * 299792458 * 1e-12 / physics.ENERGY_KEV == pytest.approx(physics.WAVELENGTH_NM, rel=1e-5)  # λ = hc/E₀
 
 
 @pytest.mark.parametrize("source", [fw.SourceSpectrum.single_line(), fw.SourceSpectrum.multi_line()], ids=["single", "multi"])
@@ -107,7 +109,7 @@ def test_ratio_of_fourier_transforms_is_the_true_isf():
         s0 = 1.0 - fw.forward_transmission(v, source)
         sq = 1.0 - fw.quasielastic_transmission(v, f_q, tau, source=source)
         ratio = np.fft.rfft(sq) / np.fft.rfft(s0)
-        times = np.arange(ratio.size) * fw.H_NEV_NS / (v.size * step_v * fw.KAPPA_NEV_PER_MM_S)
+        times = np.arange(ratio.size) * physics.H_NEV_NS / (v.size * step_v * physics.KAPPA_NEV_PER_MM_S)
         pick = (times > 5) & (times < 150)
         pick &= np.abs(np.fft.rfft(s0)) > 0.05 * np.abs(np.fft.rfft(s0)[0])  # away from multi-line nodes
         np.testing.assert_allclose(ratio[pick].real, fw.isf_truth(times[pick], f_q, tau), atol=4e-3)
@@ -148,14 +150,14 @@ def test_drive_waveforms():
 
 def test_pixel_geometry_conventions():
     geo = fw.pixel_geometry((728, 384), (190.3, 300.7), distance_mm=100.0)
-    assert fw.radius_from_q(14.0, fw.PIXEL_SIZE_MM, 100.0) == pytest.approx(270, abs=3)
-    ring = np.abs(geo.r_px - fw.radius_from_q(14.0, fw.PIXEL_SIZE_MM, 100.0)) < 0.5
+    assert physics.radius_from_q(14.0, physics.PIXEL_SIZE_MM, 100.0) == pytest.approx(270, abs=3)
+    ring = np.abs(geo.r_px - physics.radius_from_q(14.0, physics.PIXEL_SIZE_MM, 100.0)) < 0.5
     np.testing.assert_allclose(geo.q[ring], 14.0, atol=0.04)
     assert geo.q[300, 190] < 0.1 and geo.solid_angle[300, 190] == pytest.approx((0.0726 / 100) ** 2, rel=1e-6)
     assert geo.phi_deg[300, 250] == pytest.approx(np.rad2deg(np.arctan2(-0.7, 59.7)) % 360)  # +x ≈ 0° (359.3)
     assert geo.phi_deg[400, 190] == pytest.approx(90.0, abs=0.3)  # below the centre (row down) = 90°
     two_theta = np.deg2rad(30.0)
-    assert fw.solid_angle(two_theta, 0.0726, 100.0) == pytest.approx((0.0726 / 100) ** 2 * np.cos(two_theta) ** 3)
+    assert physics.solid_angle(two_theta, 0.0726, 100.0) == pytest.approx((0.0726 / 100) ** 2 * np.cos(two_theta) ** 3)
     assert fw.polarisation_factor(two_theta, 0.0, 0.0) == pytest.approx(1 - np.sin(two_theta) ** 2)
     assert fw.polarisation_factor(two_theta, 90.0, 0.0) == pytest.approx(1.0)
     assert fw.structure_factor(14.0) == pytest.approx(80.0) and fw.structure_factor(0.0) == pytest.approx(20.0, rel=1e-4)
@@ -203,7 +205,7 @@ def test_spectral_only_counts():
     v = fw.drive_velocity(256, v_max=3.0)
     fwd, qe = fw.spectral_only_counts(v, 12.0, forward_counts=2e5, qe_counts=2e4, flat_background=0.1)
     np.testing.assert_allclose(fwd, 2e5 * fw.forward_transmission(v))
-    g = np.cos(fw.two_theta_from_q(12.0))
+    g = np.cos(physics.two_theta_from_q(12.0))
     np.testing.assert_allclose(qe, 2e4 * (fw.quasielastic_transmission(v, 0.7, 100.0, doppler=g) + 0.1))
     _, several = fw.spectral_only_counts(v, np.array([10.0, 14.0]), tau_ns=fw.tau_power_law(np.array([10.0, 14.0])))
     assert several.shape == (256, 2)

@@ -1,6 +1,6 @@
 """E-spectrum and ISF kernels checked against the forward model's known truth.
 
-Spectral-only simulation (eqegs_repo.simulate.forward.spectral_only_counts): 4092 frames, rounded
+Spectral-only simulation (eqegs_repo.simulate.spectral_only_counts): 4092 frames, rounded
 triangle of 10 mm/s, forward 2e5 and QE 2e4 counts per frame off resonance, q = 12 nm^-1,
 tau = 100 ns, f_q = 0.7, Poisson noise.  Monte-Carlo errors use n_mc = 200 resamples in these
 tests (500 in production) to keep the run time low.
@@ -8,7 +8,9 @@ tests (500 in production) to keep the run time low.
 import numpy as np
 import pytest
 
-from eqegs_repo.simulate import forward as fm
+from eqegs_repo import simulate as fm
+
+from eqegs_repo.steps import physics
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import e_spectrum as es
 
@@ -16,7 +18,7 @@ N_FRAMES = 4092
 Q = 12.0
 TAU, F_Q = 100.0, 0.7
 N_MC = 200
-TWO_THETA = fm.two_theta_from_q(Q)
+TWO_THETA = physics.two_theta_from_q(Q)
 G = es.angle_factor("cos2theta", np.array([TWO_THETA]))
 
 
@@ -97,10 +99,10 @@ def test_transform_time_axis_matches_a_lorentzian():
     s = fm.lorentzian(grid.centres, fwhm)
     transform = es.spectrum_transform(s, grid.step_nev)
     t = grid.times_ns
-    expected = np.exp(-0.5 * fwhm * t / fm.HBAR_NEV_NS)
+    expected = np.exp(-0.5 * fwhm * t / physics.HBAR_NEV_NS)
     early = t < 150
     assert np.allclose(np.abs(transform[early]), expected[early], atol=4e-3)  # tails cut at ±1000 neV
-    assert t[1] == pytest.approx(fm.H_NEV_NS / (4000 * 0.5))
+    assert t[1] == pytest.approx(physics.H_NEV_NS / (4000 * 0.5))
 
 
 def test_relax_bg_coefficient_scales_f_by_its_inverse_beyond_t0(velocity, expected):
@@ -116,7 +118,7 @@ def test_relax_bg_coefficient_scales_f_by_its_inverse_beyond_t0(velocity, expect
 
 def test_background_slope_fit(velocity, expected):
     forward, qe = draw(expected, 8)
-    energy = fm.KAPPA_NEV_PER_MM_S * velocity
+    energy = physics.KAPPA_NEV_PER_MM_S * velocity
     tilt = 1.0 + 0.1 * energy / energy.max()  # a 10 % linear tilt of the QE baseline
     _, flat = run(velocity, forward, qe * tilt[:, None], seed=8)
     spectra, sloped = run(velocity, forward, qe * tilt[:, None], seed=8, bg_fit_enabled=True)
@@ -281,6 +283,6 @@ def test_v0_offset_centres_the_energy_axis(velocity):
     shifted = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14)
     step = centred.grid.step_nev
     assert abs(centred.grid.centres[np.argmin(centred.forward.y)]) <= 3 * step
-    assert abs(shifted.grid.centres[np.argmin(shifted.forward.y)] + offset * fm.KAPPA_NEV_PER_MM_S) <= 3 * step
+    assert abs(shifted.grid.centres[np.argmin(shifted.forward.y)] + offset * physics.KAPPA_NEV_PER_MM_S) <= 3 * step
     result = es.isf_from_spectra(centred, n_mc=N_MC, seed=12, isf_error_threshold=0.03)
     assert abs(result.fit.tau_ns - TAU) < 3 * result.fit.tau_error_ns

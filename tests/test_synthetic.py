@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqegs_repo.simulate import forward as fw
+from eqegs_repo import simulate as fw
+
+from eqegs_repo.steps import physics
 from eqegs_repo.simulate import synthetic as sy
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps.sensors import SensorLayout, combine, coverage
@@ -206,7 +208,7 @@ def test_presets_and_params():
     assert sy.preset_params("small").n_frames == 1024
     for name, preset in sy.PRESETS.items():
         params = sy.preset_params(name)
-        ring = fw.radius_from_q(14.0, params.pixel_mm, params.distance_mm)
+        ring = physics.radius_from_q(14.0, params.pixel_mm, params.distance_mm)
         height, width = params.sensor_layout.canvas_shape
         x_c, y_c = params.centre_xy
         assert ring < max(height - y_c, y_c) and 0 < x_c < width  # ring and beam on the canvas
@@ -267,20 +269,20 @@ def test_expected_images_analysed_as_in_physics_md_give_the_true_isf():
     in_range = (geometry.q >= q_min) & (geometry.q <= q_max)
     forward = sample[:, box].sum(1)
     quasielastic = (sample - k * background)[:, in_range].sum(1)
-    g = np.cos(fw.two_theta_from_q(0.5 * (q_min + q_max)))
+    g = np.cos(physics.two_theta_from_q(0.5 * (q_min + q_max)))
     velocity = params.velocity()
     turn = int(np.argmin(velocity))
-    common = np.linspace(-9.0, 9.0, 600) * g * fw.KAPPA_NEV_PER_MM_S
+    common = np.linspace(-9.0, 9.0, 600) * g * physics.KAPPA_NEV_PER_MM_S
 
     def on_grid(counts, scale):
-        energy = fw.KAPPA_NEV_PER_MM_S * velocity * scale
+        energy = physics.KAPPA_NEV_PER_MM_S * velocity * scale
         sweeps = [slice(0, turn + 1), slice(turn, None)]
         resampled = [np.interp(common, energy[s][np.argsort(energy[s])], counts[s][np.argsort(energy[s])]) for s in sweeps]
         mean = 0.5 * (resampled[0] + resampled[1])
         return 1.0 - mean / np.mean(np.r_[mean[:40], mean[-40:]])
 
     ratio = np.fft.rfft(on_grid(quasielastic, g)) / np.fft.rfft(on_grid(forward, 1.0))
-    times = np.arange(ratio.size) * fw.H_NEV_NS / (common.size * (common[1] - common[0]))
+    times = np.arange(ratio.size) * physics.H_NEV_NS / (common.size * (common[1] - common[0]))
     pick = (times > 4) & (times < 60)
     truth = sy.SampleTruth({"params": params.to_mapping(), "dynamics": params.dynamics().to_mapping()}, {})
     np.testing.assert_allclose(ratio.real[pick], truth.isf_in_q_range(q_min, q_max, times[pick]), atol=0.01)

@@ -29,6 +29,8 @@ import fsspec
 
 from spice import Field, Registry, TypeSchema
 
+from eqegs_repo.steps.physics import HC_KEV_NM
+
 SUBDIR_PATTERN = r"[0-9A-Za-z_]*"
 
 
@@ -65,9 +67,6 @@ def check_roi(data):
     if data["y0"] > data["y1"]:
         messages.append(f"y0 = {data['y0']} must be <= y1 = {data['y1']} (corners are inclusive)")
     return messages
-
-
-HC_KEV_NM = 1.239841984  # h c in keV nm (CODATA)
 
 
 def check_geometry(data):

@@ -8,7 +8,7 @@ ground truth goes next to the tree, never inside a sample folder:
 ``<base_dir>/truth/<account>/<proposal>/<sample>.json`` (scalars, parameters) and ``.npz``
 (arrays); read it back with :func:`load_truth`.
 
-Physics lives in :mod:`eqegs_repo.simulate.forward`; this module only chooses parameters, draws noise
+Physics lives in :mod:`eqegs_repo.simulate`; this module only chooses parameters, draws noise
 with a seeded PCG64 generator and writes files (frames streamed in blocks into
 ``np.lib.format.open_memmap`` files, so even the 4.6 GB full preset needs little memory).
 """
@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eqegs_repo.simulate import forward as fw
+from eqegs_repo.simulate import drive, image, spectra
+
+from eqegs_repo.steps import physics
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.steps.sensors import SensorLayout, coverage, split
@@ -78,9 +80,9 @@ class SyntheticParams:
     velocity_gain: float = 1.0
     velocity_noise: float = 0.005
     source_lines: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
-    source_fwhm_nev: float = 2.0 * fw.GAMMA0_NEV
+    source_fwhm_nev: float = 2.0 * physics.GAMMA0_NEV
     analyser_thickness: float = 3.0
-    analyser_fwhm_nev: float = fw.GAMMA0_NEV
+    analyser_fwhm_nev: float = physics.GAMMA0_NEV
     thickness_path_factor: bool = False
     doppler_angle_model: str = "cos2theta"
     tau0_ns: float = 100.0
@@ -106,8 +108,8 @@ class SyntheticParams:
     polarisation_deg: float | None = None
     centre_xy: tuple[float, float] = (190.3, 300.7)
     distance_mm: float = 100.0
-    pixel_mm: float = fw.PIXEL_SIZE_MM
-    wavelength_nm: float = fw.WAVELENGTH_NM
+    pixel_mm: float = physics.PIXEL_SIZE_MM
+    wavelength_nm: float = physics.WAVELENGTH_NM
     background_scale: float = 1.0
     sensor_layout: SensorLayout = field(default_factory=SensorLayout.default)
     dtype: str = "uint32"
@@ -130,38 +132,38 @@ class SyntheticParams:
         self.source(), self.analyser(), self.dynamics(), self.scatterers(), self.energy_grid()
 
     # --- physics objects -------------------------------------------------------------------
-    def source(self) -> fw.SourceSpectrum:
-        return fw.SourceSpectrum(self.source_lines, self.source_fwhm_nev)
+    def source(self) -> spectra.SourceSpectrum:
+        return spectra.SourceSpectrum(self.source_lines, self.source_fwhm_nev)
 
-    def analyser(self) -> fw.Analyser:
-        return fw.Analyser(self.analyser_thickness, self.analyser_fwhm_nev)
+    def analyser(self) -> spectra.Analyser:
+        return spectra.Analyser(self.analyser_thickness, self.analyser_fwhm_nev)
 
-    def dynamics(self) -> fw.Dynamics:
-        return fw.Dynamics(self.tau0_ns, self.q0, self.tau_exponent, self.f_q, self.f_q_width, self.beta, self.tau_table)
+    def dynamics(self) -> image.Dynamics:
+        return image.Dynamics(self.tau0_ns, self.q0, self.tau_exponent, self.f_q, self.f_q_width, self.beta, self.tau_table)
 
-    def scatterers(self) -> fw.Scatterers:
-        return fw.Scatterers(self.s0, self.s_amplitude, self.q_peak, self.s_width, self.c0, self.kappa_c)
+    def scatterers(self) -> image.Scatterers:
+        return image.Scatterers(self.s0, self.s_amplitude, self.q_peak, self.s_width, self.c0, self.kappa_c)
 
-    def energy_grid(self) -> fw.EnergyGrid:
-        return fw.EnergyGrid(self.energy_step_nev, self.energy_points)
+    def energy_grid(self) -> spectra.EnergyGrid:
+        return spectra.EnergyGrid(self.energy_step_nev, self.energy_points)
 
     def velocity(self) -> np.ndarray:
         """True Doppler velocity v_f, mm/s, shape (n_frames,)."""
-        return fw.drive_velocity(
+        return drive.drive_velocity(
             self.n_frames, self.waveform, self.v_max_mm_s, self.n_harmonics, self.phase0,
             self.velocity_offset_mm_s, self.nonlinearity,
         )
 
-    def geometry(self) -> fw.PixelGeometry:
+    def geometry(self) -> image.PixelGeometry:
         """Pixel geometry of the whole canvas (the layout's canvas_shape)."""
-        return fw.pixel_geometry(
+        return image.pixel_geometry(
             self.sensor_layout.canvas_shape, self.centre_xy, self.distance_mm, self.pixel_mm, self.wavelength_nm
         )
 
-    def image_model(self, run: str = "sample") -> fw.ImageModel:
+    def image_model(self, run: str = "sample") -> image.ImageModel:
         """Expected-count model of the sample run or of the background run (flux Φ/k, dark d/k)."""
         scale = 1.0 if run == "sample" else float(self.background_scale)
-        return fw.ImageModel(
+        return image.ImageModel(
             self.velocity(),
             self.geometry(),
             run=run,
@@ -284,7 +286,7 @@ def spice_mappings(params: SyntheticParams) -> dict:
         "sensor_layout": params.sensor_layout.to_mapping(),
         "geometry": {
             "schema_version": 1,
-            "energy_keV": fw.ENERGY_KEV,
+            "energy_keV": physics.ENERGY_KEV,
             "wavelength_nm": params.wavelength_nm,
             "pixel_size_mm": params.pixel_mm,
             "distance_mm": params.distance_mm,
@@ -416,7 +418,7 @@ def write_sample(
         shutil.rmtree(tmp)
     (tmp / files.raw_dir).mkdir(parents=True)
     try:
-        measured = fw.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
+        measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
         np.save(files.velocity_path(str(tmp)), measured)
         shape = (params.n_frames,) + layout.sensor_shape
         sensor_paths = [files.sensor_path(str(tmp), k) for k in range(layout.n_sensors)]
@@ -426,7 +428,7 @@ def write_sample(
             stop = min(start + block_frames, params.n_frames)
             parts = split(model.expected(start, stop), layout)
             for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = fw.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
                 _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))
                 # Map the file only while writing this block, so written pages leave our RSS.
                 stack = np.lib.format.open_memmap(sensor_paths[k], mode="r+")
@@ -452,7 +454,7 @@ def write_sample(
     return truth
 
 
-def _truth(params: SyntheticParams, seed: int, run: str, model: fw.ImageModel) -> tuple[dict, dict]:
+def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel) -> tuple[dict, dict]:
     """Truth record (JSON) and arrays (npz) of one run."""
     dyn = params.dynamics()
     q = model.q_nodes
@@ -612,7 +614,7 @@ class SampleTruth:
         return SyntheticParams.from_mapping(self.record["params"])
 
     @property
-    def dynamics(self) -> fw.Dynamics:
+    def dynamics(self) -> image.Dynamics:
         """The sample's dynamics; raises BadInput for a background run."""
         if self.record["dynamics"] is None:
             raise BadInput(f"run {self.record.get('sample', '')!r} is a background run: it has no sample dynamics")
@@ -635,7 +637,7 @@ class SampleTruth:
         inside = recorded & (geometry.q >= q_min) & (geometry.q <= q_max)
         if not inside.any():
             raise BadInput(f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
-        polar = fw.polarisation_factor(geometry.two_theta, geometry.phi_deg, params.polarisation_deg)
+        polar = image.polarisation_factor(geometry.two_theta, geometry.phi_deg, params.polarisation_deg)
         weights = (geometry.solid_angle * polar * params.scatterers().structure(geometry.q))[inside]
         t = np.asarray(t_ns, dtype=np.float64)
         per_pixel = self.dynamics.isf(geometry.q[inside][:, None], t.ravel()[None, :])

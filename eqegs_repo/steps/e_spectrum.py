@@ -29,7 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.simulate.forward import H_NEV_NS, KAPPA_NEV_PER_MM_S
+from eqegs_repo.steps.physics import H_NEV_NS, KAPPA_NEV_PER_MM_S
 
 VELOCITY_KINDS = ("triangle", "sine", "poly", "table")
 ANGLE_KINDS = ("none", "cos2theta", "table")

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import optimize, sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.simulate.forward import q_from_two_theta, radius_from_q, two_theta_from_radius
+from eqegs_repo.steps.physics import q_from_two_theta, radius_from_q, two_theta_from_radius
 from eqegs_repo.steps.reconstruction import Roi
 from eqegs_repo.steps.sensors import SensorLayout, sensor_pixels, sensor_window
 
