@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument("--pyfai-frames", type=int, default=128, help="frames integrated by pyFAI and by us for the ratio")
     args = parser.parse_args()
 
-    engines = ["numba", "scipy"] if qi._labelled_sum_kernel() is not None else ["scipy"]
+    engines = ["numba", "scipy"] if qi.labelled_sum_kernel() is not None else ["scipy"]
     print(f"load average {load()} on {os.cpu_count()} cores; engines {engines} (auto = {engines[0]})")
 
     (build_wall, _), = interleaved_medians({"build": lambda: build_integrator(SHAPE)}, args.repeats).values()

@@ -43,7 +43,7 @@ def integrator_for(layout, splitting):
 
 
 def engines(splitting):
-    usable = splitting == "none" and qi._labelled_sum_kernel() is not None
+    usable = splitting == "none" and qi.labelled_sum_kernel() is not None
     return ["scipy"] + (["numba"] if usable else [])
 
 

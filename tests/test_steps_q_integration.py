@@ -7,6 +7,7 @@ import pytest
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.steps.q_integration import engines
 from eqegs_repo.steps.reconstruction import Roi, detect_roi
 
 SHAPE = (240, 200)
@@ -243,7 +244,7 @@ def test_pixel_normalisation_solid_angle_and_polarisation():
         qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=2.0)
 
 
-ENGINES_AVAILABLE = ["scipy"] + (["numba"] if qi._labelled_sum_kernel() is not None else [])
+ENGINES_AVAILABLE = ["scipy"] + (["numba"] if qi.labelled_sum_kernel() is not None else [])
 
 
 def masked_stack_integrator(n_frames=23, bin_px=1.0, seed=7):
@@ -310,11 +311,11 @@ def test_engine_choice_and_its_errors(monkeypatch):
         integrator.integrate(stack, engine="gpu")
     split = qi.RadialIntegrator.build(SHAPE, (90.3, 110.7), GEOMETRY, qi.RadialBins.uniform(1.0, 250.0),
                                       pixel_splitting="bbox")
-    if qi._labelled_sum_kernel() is not None:
+    if qi.labelled_sum_kernel() is not None:
         with pytest.raises(BadInput, match="engine 'numba' sums a 0/1 matrix only"):
             split.integrate(stack, engine="numba")
     assert np.allclose(split.integrate(stack), split.integrate(stack, engine="scipy"))  # auto falls back
-    monkeypatch.setattr(qi, "_labelled_sum_kernel", lambda: None)  # numba not installed
+    monkeypatch.setattr(engines, "labelled_sum_kernel", lambda: None)  # numba not installed
     with pytest.raises(BadInput, match=r"engine 'numba' needs numba: pip install 'eqegs_repo\[fast\]'"):
         integrator.integrate(stack, engine="numba")
     assert np.array_equal(integrator.integrate(stack), integrator.integrate(stack, engine="scipy"))

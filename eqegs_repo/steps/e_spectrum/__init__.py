@@ -1,0 +1,28 @@
+"""The E-spectrum and ISF kernels (docs/physics.md#energy-spectrum-and-isf): frames → energy
+spectra → ISF with errors and fit.
+
+Pure functions, numpy in, numpy out, no I/O. Units: velocity v in mm/s, energy E in neV, time t
+in ns, q in nm⁻¹, angles 2θ in rad. The chain, in two calls:
+
+1. :func:`~.spectra.energy_spectra` drops the first ``start_cut_frames``, applies the
+   turn-around cut, puts the forward spectrum (E = κ(v − v₀)) and every q bin of the range
+   (E = κ(v − v₀)·g(2θ_b)) on one common energy grid and sums the q bins into the quasi-elastic
+   (QE) spectrum (:mod:`.velocity` holds the calibrations and frame cuts, :mod:`.spectra` the
+   grid and binning).
+2. :func:`~.isf.isf_from_spectra` fits the wing background, normalises to absorption spectra,
+   Fourier transforms them, forms F = ŝ_q/ŝ₀ with Monte-Carlo errors, keeps the points under
+   ``isf_error_threshold`` and fits f_q·exp(−(t/τ)^β) (:mod:`.isf`).
+
+The public names of the three modules are importable from this package
+(``from eqegs_repo.steps import e_spectrum as es; es.energy_spectra``).
+"""
+from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
+    convex_spectrum, FIT_MODELS, fit_relaxation, isf_from_spectra, ISF_NORMALISATIONS, isf_ratio,
+    IsfResult, MC_NOISE, NormalisedSpectrum, RelaxationFit, resample_spectrum, spectrum_transform,
+    wing_background)
+from eqegs_repo.steps.e_spectrum.spectra import (  # noqa: F401
+    bin_average, bin_interpolate, BINNING_MODES, common_energy_grid, energy_spectra, EnergySpectra,
+    select_q_bins, Spectrum, SpectrumGrid)
+from eqegs_repo.steps.e_spectrum.velocity import (  # noqa: F401
+    angle_factor, ANGLE_KINDS, calibrated_velocity, energy_from_velocity, frame_selection,
+    sweep_labels, turning_points, VELOCITY_KINDS)
