@@ -34,7 +34,6 @@ import time
 
 import numpy as np
 
-
 from eqegs_repo.steps import physics
 from eqegs_repo.steps import q_integration as qi
 

@@ -12,9 +12,10 @@ import time
 import pandas as pd
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.app_names import check_step
 from eqegs_repo.naming import natural_key
+from eqegs_repo.params.chain import STEP_TYPES
 from eqegs_repo.params.types import REGISTRY
-from eqegs_repo.params.effective import STEP_TYPES, check_step
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",

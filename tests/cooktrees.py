@@ -2,8 +2,7 @@
 import os
 
 from eqegs_repo import Repository
-from eqegs_repo.simulate import demo
-from eqegs_repo.simulate import synthetic
+from eqegs_repo.simulate import demo, synthetic
 
 PROPOSAL = "2025A1234"
 BACKGROUND = synthetic.BACKGROUND_SAMPLE_ID

@@ -4,7 +4,7 @@ import pytest
 from cooktrees import PROPOSAL, image_params, repository, seed_spice, write_runs
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.params.types import hash_calibration_folder
+from eqegs_repo.io.calibration_files import hash_calibration_folder
 
 VELOCITY_PY = """
 import numpy as np

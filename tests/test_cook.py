@@ -1,8 +1,15 @@
 """End-to-end cooking on synthetic trees with known truth: datasets, physics, streaming."""
 import numpy as np
 import pytest
-from cooktrees import (BACKGROUND, PROPOSAL, image_params, repository, seed_spice, true_fit,
-                       write_runs)
+from cooktrees import (
+    BACKGROUND,
+    PROPOSAL,
+    image_params,
+    repository,
+    seed_spice,
+    true_fit,
+    write_runs,
+)
 
 from eqegs_repo.cooking import passes
 from eqegs_repo.simulate import synthetic

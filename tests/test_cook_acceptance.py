@@ -6,7 +6,14 @@ frames (about 0.6 s per run to write). The truth is the exponential that best fi
 of the q range at the accepted times (tau varies across the range, PHYSICS.md §2.4).
 """
 import pytest
-from cooktrees import PROPOSAL, image_params, repository, seed_spice, true_fit, write_runs
+from cooktrees import (
+    PROPOSAL,
+    image_params,
+    repository,
+    seed_spice,
+    true_fit,
+    write_runs,
+)
 
 from eqegs_repo.simulate import SourceSpectrum
 from eqegs_repo.steps.physics import GAMMA0_NEV

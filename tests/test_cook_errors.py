@@ -1,10 +1,17 @@
 """Bad input to the cooking layer: each error names the parameter and where its value came from."""
 import numpy as np
 import pytest
-from cooktrees import BACKGROUND, PROPOSAL, image_params, repository, seed_spice, write_runs
+from cooktrees import (
+    BACKGROUND,
+    PROPOSAL,
+    image_params,
+    repository,
+    seed_spice,
+    write_runs,
+)
 
-from eqegs_repo.simulate import synthetic
 from eqegs_repo.errors import BadInput, BadSample
+from eqegs_repo.simulate import synthetic
 
 
 @pytest.fixture(scope="module")

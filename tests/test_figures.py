@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from eqegs_repo import BadInput, figures
-
 from cooktrees import image_params, repository, seed_spice, write_runs  # noqa: E402
+
+from eqegs_repo import BadInput, figures
 
 SECTORS = [[300.0, 60.0], [120.0, 240.0]]
 
@@ -180,8 +180,7 @@ def test_missing_variables_are_named(cooked):
 
 def test_demo_report_has_the_table_figures_and_paths(tmp_path):
     from eqegs_repo import Repository
-    from eqegs_repo.simulate import demo
-    from eqegs_repo.simulate import synthetic
+    from eqegs_repo.simulate import demo, synthetic
 
     synthetic.write_tree(tmp_path, proposals=("2025A1234",), preset="tiny", seed=3, samples_per_proposal=2)
     root = synthetic.eqegs_root(tmp_path)

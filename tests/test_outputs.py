@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from eqegs_repo import BadInput, Repository, batch
-from eqegs_repo.simulate import demo
-from eqegs_repo.cooking import export as outputs
-from eqegs_repo.simulate import synthetic
 from eqegs_repo.cli.main import main
+from eqegs_repo.cooking import export as outputs
+from eqegs_repo.io import app_names
+from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.steps.sensors import SensorLayout, combine
 
 PROPOSAL = "2025A1234"
@@ -50,19 +50,19 @@ def _without_subfolders(files):
 
 # --- naming ----------------------------------------------------------------------------------
 def test_names_follow_the_manual():
-    assert outputs.format_number(10.0) == "10" and outputs.format_number(10.1) == "10.1"
-    assert outputs.q_range_folder(10.1, 14.1) == "10.1_14.1"
-    assert outputs.q_range_folder(10.0, 14) == "10_14"
-    assert outputs.file_suffix("S001", 10.0, 14.1, 1.0) == "001_q10to14.1q_BG_1.txt"
-    assert outputs.file_suffix("glass", 10.5, 12, 0.95) == "glass_q10.5to12q_BG_0.95.txt"
-    assert outputs.zip_name("reconstruction", "S1") == "reconstruction_S1.zip"
-    assert outputs.zip_name("q_integration", "S1") == "q_integration_S1.zip"
-    assert outputs.zip_name("q_integration", "S1", "A") == "q_integration_S1_A.zip"
+    assert app_names.format_number(10.0) == "10" and app_names.format_number(10.1) == "10.1"
+    assert app_names.q_range_folder(10.1, 14.1) == "10.1_14.1"
+    assert app_names.q_range_folder(10.0, 14) == "10_14"
+    assert app_names.file_suffix("S001", 10.0, 14.1, 1.0) == "001_q10to14.1q_BG_1.txt"
+    assert app_names.file_suffix("glass", 10.5, 12, 0.95) == "glass_q10.5to12q_BG_0.95.txt"
+    assert app_names.zip_name("reconstruction", "S1") == "reconstruction_S1.zip"
+    assert app_names.zip_name("q_integration", "S1") == "q_integration_S1.zip"
+    assert app_names.zip_name("q_integration", "S1", "A") == "q_integration_S1_A.zip"
     e = "e_spectrum_and_isf"
-    assert outputs.zip_name(e, "S1") == "e_spectrum_and_isf_S1.zip"
-    assert outputs.zip_name(e, "S1", e_subdir="B") == "e_spectrum_and_isf_S1_o_B.zip"
-    assert outputs.zip_name(e, "S1", q_subdir="A") == "e_spectrum_and_isf_S1_i_A.zip"
-    assert outputs.zip_name(e, "S1", "A", "B") == "e_spectrum_and_isf_S1_i_A_o_B.zip"
+    assert app_names.zip_name(e, "S1") == "e_spectrum_and_isf_S1.zip"
+    assert app_names.zip_name(e, "S1", e_subdir="B") == "e_spectrum_and_isf_S1_o_B.zip"
+    assert app_names.zip_name(e, "S1", q_subdir="A") == "e_spectrum_and_isf_S1_i_A.zip"
+    assert app_names.zip_name(e, "S1", "A", "B") == "e_spectrum_and_isf_S1_i_A_o_B.zip"
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_rdf_npz_keys_and_info_json(tree):
         assert str(rdf["mask_hash"]) == outputs.mask_sha256(qds.mask.values)
         assert json.loads(str(rdf["param_record_ids"])) == qds.attrs["spice"]
     info = json.load(open(f"{folder}/dl/info/info.json"))
-    assert info["format"] == outputs.INFO_FORMAT and info["fingerprint"] == qds.attrs["fingerprint"]
+    assert info["format"] == app_names.INFO_FORMAT and info["fingerprint"] == qds.attrs["fingerprint"]
     assert info["parameters"]["q_integration"]["output_subdir"] == ""  # export-only fields recorded too
     for type_name, values in qds.attrs["parameters"].items():
         assert {k: info["parameters"][type_name][k] for k in values} == values

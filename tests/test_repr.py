@@ -2,12 +2,11 @@
 import re
 
 import pytest
+from cooktrees import image_params, seed_spice, write_runs
 
 import spice
 from eqegs_repo import Repository
 from spice.display import STATUS_STYLES, html_table
-
-from cooktrees import image_params, seed_spice, write_runs
 
 P = "2025A1234"
 

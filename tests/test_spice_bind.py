@@ -3,9 +3,9 @@ import os
 import pickle
 
 import fsspec
+import treeutil
 
 import spice
-import treeutil
 from eqegs_repo import Repository
 from eqegs_repo.params import binding as spice_bind
 

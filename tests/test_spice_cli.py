@@ -4,8 +4,8 @@ import io
 
 import fsspec
 import pytest
-
 import treeutil
+
 from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.errors import EqegsError
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from eqegs_repo import simulate as fm
-
-from eqegs_repo.steps import physics
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import e_spectrum as es
+from eqegs_repo.steps import physics
 
 N_FRAMES = 4092
 Q = 12.0

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.sensors import SensorLayout, combine
 from eqegs_repo.steps.reconstruction import (
     FrameSumAccumulator,
     Roi,
@@ -11,6 +10,7 @@ from eqegs_repo.steps.reconstruction import (
     median_prefilter,
     validate_roi,
 )
+from eqegs_repo.steps.sensors import SensorLayout, combine
 
 
 def spot_image(shape=(728, 384), centre=(190.3, 300.7), sigma=1.2, peak=500.0, base=3.0):

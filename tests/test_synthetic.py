@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from eqegs_repo import simulate as fw
-
-from eqegs_repo.steps import physics
-from eqegs_repo.simulate import synthetic as sy
 from eqegs_repo.errors import BadInput
+from eqegs_repo.simulate import synthetic as sy
+from eqegs_repo.steps import physics
 from eqegs_repo.steps.sensors import SensorLayout, combine, coverage
 
 ACCOUNT = "u0000000"

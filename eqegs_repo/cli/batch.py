@@ -2,8 +2,13 @@
 import sys
 
 from eqegs_repo import batch
-from eqegs_repo.cli.common import (add_repository_arguments, assignment, open_repository, override_values,
-                         print_table)
+from eqegs_repo.cli.common import (
+    add_repository_arguments,
+    assignment,
+    open_repository,
+    override_values,
+    print_table,
+)
 from eqegs_repo.errors import BadInput
 
 

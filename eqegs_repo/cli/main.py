@@ -13,12 +13,16 @@ import pandas as pd
 
 from eqegs_repo.cli import batch as cli_batch
 from eqegs_repo.cli import spice as cli_spice
-from spice import SpiceError
-
-from eqegs_repo.cli.common import (add_repository_arguments, assignment, open_repository, override_values,
-                         print_table)
+from eqegs_repo.cli.common import (
+    add_repository_arguments,
+    assignment,
+    open_repository,
+    override_values,
+    print_table,
+)
 from eqegs_repo.errors import BadInput, EqegsError
 from eqegs_repo.repository import Repository
+from spice import SpiceError
 
 
 def cmd_ls(args):
@@ -37,8 +41,7 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    from eqegs_repo.simulate import demo
-    from eqegs_repo.simulate import synthetic
+    from eqegs_repo.simulate import demo, synthetic
 
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)

@@ -20,12 +20,11 @@ import sys
 
 import yaml
 
-from spice import SpiceError
-from spice.display import text_table
-
-from eqegs_repo.params import types as params
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import EqegsError
+from eqegs_repo.params import types as params
+from spice import SpiceError
+from spice.display import text_table
 
 
 class _AnchorThenValues(argparse.Action):

@@ -22,13 +22,14 @@ import os
 import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
-from eqegs_repo.cooking import passes
 from eqegs_repo.cooking import datasets as results
+from eqegs_repo.cooking import passes
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.io.app_names import check_step
 from eqegs_repo.io.raw import check_sample_files
-from eqegs_repo.params.effective import (STEP_TYPES, UPSTREAM, StepParameters, chain_types, check_step, digest,
-                          normalise_overrides)
+from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
+from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.steps import e_spectrum as es
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.reconstruction import Roi, detect_roi, validate_roi

@@ -28,74 +28,17 @@ from eqegs_repo.cooking.cache import json_default
 from eqegs_repo.cooking.calibration import CalibrationFolder
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadInput
-from eqegs_repo.params.binding import numeric_part
-from eqegs_repo.params.effective import StepParameters, chain_types, check_step, normalise_overrides
+from eqegs_repo.io import app_names as names
+from eqegs_repo.io.app_names import check_step
+from eqegs_repo.io.app_results import own_entries
+from eqegs_repo.params.chain import chain_types
+from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.steps.sensors import combine
 
-INFO_FORMAT = "eqegs_repo info 1"
-
 # --- file names (paths relative to the step folder) ------------------------------------------
-DL, LOG_DIR = "dl", "log"
-FIG_DIR = "dl/fig"
-INFO_DIR = "dl/info"
-INFO_JSON = "dl/info/info.json"
-LOG_FILE = "log/eqegs_export.log"
-# reconstruction
-RECONSTRUCTION_NPY = "reconstruction.npy"
-RECONSTRUCTION_CSV = "reconstruction.csv"
-ROI_DETECTION_JSON = "dl/info/roi_detection.json"
-MARKER_COPY = "dl/info/train_integrated.json"
-# q_integration
-RDF_NPZ = "rdf.npz"
-MASK_NPY = "mask.npy"
-Q_JSON = "dl/info/q.json"
-DIFF_IMAGE_Q_CSV = "dl/2Dimage_diff_SCATTERING_NOISE.csv"
-RDF_TXT = "dl/rdf_diff_scattering_noise.txt"
-# e_spectrum_and_isf: fixed names and prefixes followed by file_suffix(...)
-STRUCTURE_FACTOR_CSV = "dl/1D_SCATTERING_intensity.csv"
-DIFF_IMAGE_E_CSV = "dl/2Dimage_diff.csv"
-RELAX_PREFIX = "dl/Energyfit_relax_"
-RESOL_PREFIX = "dl/Energyfit_resol_"
-ISF_PREFIX = "dl/time_Sq_std_"
-ISF_THRESH_PREFIX = "dl/time_Sq_std_THRESH_"
-ISF_FIT_PREFIX = "dl/ISF_fit_"  # library addition: the fitted curve
 
 
 # --- naming ----------------------------------------------------------------------------------
-def format_number(value):
-    """A q value or coefficient as the app writes it in names: ``10.0 -> "10"``, ``10.1 -> "10.1"``
-    (the shortest text that reads back as the same float)."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def q_range_folder(q_min, q_max):
-    """Sub-folder name of output_subdir_mode ``q_range``: ``"10.1_14.1"``, ``"10_14"``."""
-    return f"{format_number(q_min)}_{format_number(q_max)}"
-
-
-def file_suffix(sample_key, q_min, q_max, relax_bg_coeff):
-    """The ``*`` of the E-spectrum file names (manual §8.5: ``<numeric part of Sample
-    ID>_q<q_min>to<q_max>q_BG_coeff.txt``), read as ``BG_`` followed by the value of relax BG
-    coeff: ``file_suffix("S001", 10.1, 14.1, 1.0) == "001_q10.1to14.1q_BG_1.txt"``. A sample
-    ID without digits is used whole."""
-    number = numeric_part(sample_key) or sample_key
-    return (f"{number}_q{format_number(q_min)}to{format_number(q_max)}q_BG_"
-            f"{format_number(relax_bg_coeff)}.txt")
-
-
-def zip_name(step, sample_key, q_subdir="", e_subdir=""):
-    """Download zip name (manual §6.3): ``reconstruction_<SI>.zip``, ``q_integration_<SI>[_<QS>]
-    .zip``, ``e_spectrum_and_isf_<SI>[_i_<QS>][_o_<ES>].zip``. ``q_subdir``: the q-integration
-    sub-folder ($QS; for E spectrum the input sub-folder); ``e_subdir``: the E-spectrum output
-    sub-folder ($ES)."""
-    check_step(step)
-    name = f"{step}_{sample_key}"
-    if step == "q_integration" and q_subdir:
-        name += f"_{q_subdir}"
-    if step == "e_spectrum_and_isf":
-        name += (f"_i_{q_subdir}" if q_subdir else "") + (f"_o_{e_subdir}" if e_subdir else "")
-    return name + ".zip"
 
 
 @dataclass(frozen=True)
@@ -125,7 +68,7 @@ def resolve_target(sample, step, params):
     """The :class:`Target` of ``step`` for ``sample`` with :class:`StepParameters` ``params``.
 
     q_integration: ``q_integration.output_subdir``. E spectrum: the output sub-folder from
-    ``e_spectrum.output_subdir_mode`` (``q_range``: :func:`q_range_folder`; ``specify``:
+    ``e_spectrum.output_subdir_mode`` (``q_range``: :func:`names.q_range_folder`; ``specify``:
     ``output_subdir``, "" for none) and $QS = ``e_spectrum.input_subdir`` or, when that is empty,
     ``q_integration.output_subdir``. Names are validated by the parameter schemas (only
     0-9, a-z, A-Z and _), so a bad name is reported with the record it came from.
@@ -144,21 +87,21 @@ def resolve_target(sample, step, params):
                     raise BadInput(f"{params.describe('e_spectrum', 'output_subdir_mode')} names the "
                                    f"folder after the q range, but q_range.{name} is not set for "
                                    f"{params.label}")
-            e_subdir = q_range_folder(q_range["q_min"], q_range["q_max"])
+            e_subdir = names.q_range_folder(q_range["q_min"], q_range["q_max"])
         else:
             e_subdir = _not_reserved(params, "e_spectrum", "output_subdir")
     subdir = {"reconstruction": "", "q_integration": q_subdir, "e_spectrum_and_isf": e_subdir}[step]
     folder = f"{sample.path}/{step}" + (f"/{subdir}" if subdir else "")
     download = f"{sample.proposal.path}/{sample.layout.download_dir}"
     input_subdir = q_subdir if step == "e_spectrum_and_isf" else ""
-    return Target(step, subdir, input_subdir, folder, f"{download}/{zip_name(step, sample.key, q_subdir, e_subdir)}")
+    return Target(step, subdir, input_subdir, folder, f"{download}/{names.zip_name(step, sample.key, q_subdir, e_subdir)}")
 
 
 def _not_reserved(params, type_name, field_name):
     """The value of a sub-folder parameter, refused when it is ``dl`` or ``log`` (the step
     folder's own folders)."""
     value = params[type_name][field_name]
-    if value in (DL, LOG_DIR):
+    if value in (names.DL, names.LOG_DIR):
         raise BadInput(f"{params.describe(type_name, field_name)}: {value!r} is the name of the step "
                        "folder's own dl/ or log/ folder; choose another sub-folder name")
     return value
@@ -234,22 +177,6 @@ class _Staging:
             self.fs.rm(self.path, recursive=True)
 
 
-def own_entries(fs, folder, keeps_subfolders):
-    """Names of the entries of ``folder`` that belong to the result in it: every visible entry,
-    or, for a step folder that holds sub-folder results (``keeps_subfolders``), its files and
-    ``dl``/``log`` only. Empty when the folder does not exist."""
-    if not fs.isdir(folder):
-        return []
-    out = []
-    for entry in fs.ls(folder, detail=True):
-        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        if name.startswith("."):
-            continue
-        if not keeps_subfolders or entry.get("type") != "directory" or name in (DL, LOG_DIR):
-            out.append(name)
-    return sorted(out)
-
-
 def _publish(fs, staging, folder, old_entries, sample_path):
     """Move the staged entries into ``folder`` by renames, replacing ``old_entries``.
 
@@ -261,10 +188,10 @@ def _publish(fs, staging, folder, old_entries, sample_path):
         return
     old = f"{sample_path}/.{staging.tag}.old-{uuid.uuid4().hex[:12]}"
     fs.makedirs(old, exist_ok=True)
-    for name in sorted(old_entries, key=lambda n: n != DL):
+    for name in sorted(old_entries, key=lambda n: n != names.DL):
         fs.mv(f"{folder}/{name}", f"{old}/{name}", recursive=True)
     new = own_entries(fs, staging.path, False)
-    for name in sorted(new, key=lambda n: n == DL):
+    for name in sorted(new, key=lambda n: n == names.DL):
         fs.mv(f"{staging.path}/{name}", f"{folder}/{name}", recursive=True)
     fs.rm(old, recursive=True)
     staging.discard()
@@ -276,10 +203,10 @@ def _write_zip(fs, staging, zip_path):
     fs.makedirs(zip_path.rsplit("/", 1)[0], exist_ok=True)
     directory, name = zip_path.rsplit("/", 1)
     temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
-    base = f"{staging.path}/{DL}"
+    base = f"{staging.path}/{names.DL}"
     with fs.open(temporary, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(fs.find(base)):
-            archive.writestr(f"{DL}/{path[len(base) + 1:]}", fs.cat_file(path))
+            archive.writestr(f"{names.DL}/{path[len(base) + 1:]}", fs.cat_file(path))
     return temporary
 
 
@@ -302,12 +229,12 @@ def _write_stack(stream, cooker, dtype):
 
 def _write_reconstruction(stage, cooker, ds):
     sample = cooker.sample
-    with stage.open(RECONSTRUCTION_NPY) as f:
+    with stage.open(names.RECONSTRUCTION_NPY) as f:
         _write_stack(f, cooker, cooker.params["reconstruction"]["dtype_out"])
-    stage.write(RECONSTRUCTION_CSV, image_text(ds["image"].values))
+    stage.write(names.RECONSTRUCTION_CSV, image_text(ds["image"].values))
     if ds.attrs.get("roi_detection"):
-        stage.write(ROI_DETECTION_JSON, json_text(ds.attrs["roi_detection"]))
-    stage.write(MARKER_COPY, sample.fs.cat_file(sample.layout.marker_path(sample.path)))
+        stage.write(names.ROI_DETECTION_JSON, json_text(ds.attrs["roi_detection"]))
+    stage.write(names.MARKER_COPY, sample.fs.cat_file(sample.layout.marker_path(sample.path)))
 
 
 def _write_q_integration(stage, cooker, ds):
@@ -329,10 +256,10 @@ def _write_q_integration(stage, cooker, ds):
     })
     if "forward_background" in ds:
         arrays["fwd_bg"] = ds["forward_background"].values
-    with stage.open(RDF_NPZ) as f:
+    with stage.open(names.RDF_NPZ) as f:
         np.savez(f, **arrays)
     if qp["angle_mode"] == "specify":
-        with stage.open(MASK_NPY) as f:
+        with stage.open(names.MASK_NPY) as f:
             np.save(f, mask)
     geometry = params["geometry"]
     q_record = {
@@ -346,33 +273,33 @@ def _write_q_integration(stage, cooker, ds):
         "k": background["k"] if background else None, "angle_mode": qp["angle_mode"],
         "sectors": sectors.tolist(), "mask_sha256": mask_sha256(mask), "n_pixels_used": ds.attrs["n_pixels_used"],
     }
-    stage.write(Q_JSON, json_text(q_record))
-    stage.write(DIFF_IMAGE_Q_CSV, image_text(ds["image_diff"].values))
-    stage.write(RDF_TXT, table_text({"q_nm^-1": ds["q"].values, "I_per_px": ds["profile"].values,
+    stage.write(names.Q_JSON, json_text(q_record))
+    stage.write(names.DIFF_IMAGE_Q_CSV, image_text(ds["image_diff"].values))
+    stage.write(names.RDF_TXT, table_text({"q_nm^-1": ds["q"].values, "I_per_px": ds["profile"].values,
                                      "sigma": ds["profile_sigma"].values, "r_px": ds["r_px"].values,
                                      "npix": ds["npix"].values}))
 
 
 def _write_e_spectrum(stage, cooker, ds):
     params = cooker.params
-    suffix = file_suffix(cooker.sample.key, ds.attrs["q_min"], ds.attrs["q_max"],
+    suffix = names.file_suffix(cooker.sample.key, ds.attrs["q_min"], ds.attrs["q_max"],
                          params["e_spectrum"]["relax_bg_coeff"])
-    stage.write(STRUCTURE_FACTOR_CSV, table_text({"q_nm^-1": ds["q"].values,
+    stage.write(names.STRUCTURE_FACTOR_CSV, table_text({"q_nm^-1": ds["q"].values,
                                                   "I_per_px": ds["structure_factor"].values,
                                                   "sigma": ds["structure_factor_sigma"].values},
                                                  delimiter=",", comment=""))
-    stage.write(DIFF_IMAGE_E_CSV, image_text(cooker.dataset("q_integration")["image_diff"].values))
-    for prefix, name in ((RELAX_PREFIX, "qe"), (RESOL_PREFIX, "forward")):
+    stage.write(names.DIFF_IMAGE_E_CSV, image_text(cooker.dataset("q_integration")["image_diff"].values))
+    for prefix, name in ((names.RELAX_PREFIX, "qe"), (names.RESOL_PREFIX, "forward")):
         stage.write(prefix + suffix, table_text({"E_neV": ds["energy"].values,
                                                  "normalised": ds[f"{name}_absorption"].values,
                                                  "sigma": ds[f"{name}_absorption_sigma"].values}))
     t, isf, sigma = ds["t"].values, ds["isf"].values, ds["isf_sigma"].values
-    stage.write(ISF_PREFIX + suffix, table_text({"t_ns": t, "F": isf, "sigma": sigma}))
+    stage.write(names.ISF_PREFIX + suffix, table_text({"t_ns": t, "F": isf, "sigma": sigma}))
     accepted = ds["accepted"].values.astype(bool)
-    stage.write(ISF_THRESH_PREFIX + suffix, table_text({"t_ns": t[accepted], "F": isf[accepted],
+    stage.write(names.ISF_THRESH_PREFIX + suffix, table_text({"t_ns": t[accepted], "F": isf[accepted],
                                                         "sigma": sigma[accepted]}))
     if "isf_fit" in ds:
-        stage.write(ISF_FIT_PREFIX + suffix, table_text({"t_ns": t, "F_fit": ds["isf_fit"].values}))
+        stage.write(names.ISF_FIT_PREFIX + suffix, table_text({"t_ns": t, "F_fit": ds["isf_fit"].values}))
     _copy_calibration_files(stage, params)
 
 
@@ -384,7 +311,7 @@ def _copy_calibration_files(stage, params):
     folder = CalibrationFolder(cal["folder"], cal["files"], params.source("calibration", "folder"))
     for name in folder.files():
         if name in folder.recorded:
-            stage.write(f"{INFO_DIR}/{name}", folder.read(name))
+            stage.write(f"{names.INFO_DIR}/{name}", folder.read(name))
 
 
 WRITERS = {"reconstruction": _write_reconstruction, "q_integration": _write_q_integration,
@@ -409,24 +336,20 @@ def _write_figures(stage, step, cooker, ds):
     for name, draw in _figures(step, cooker, ds).items():
         buffer = io.BytesIO()
         draw().savefig(buffer, format="png", dpi=100)
-        stage.write(f"{FIG_DIR}/{name}", buffer.getvalue())
-
-
-PROVENANCE_ATTRS = ("step", "proposal", "sample", "fingerprint", "library_version", "spice", "overrides",
-                    "parameters")
+        stage.write(f"{names.FIG_DIR}/{name}", buffer.getvalue())
 
 
 def info_record(cooker, ds, target, written):
     """The content of dl/info/info.json (see docs/outputs.md)."""
     sample, params, step = cooker.sample, cooker.params, target.step
     types = chain_types(step) + (("reconstruction",) if step == "reconstruction" else ())
-    record = {"format": INFO_FORMAT, "step": step, "proposal": sample.proposal.key, "sample": sample.key,
+    record = {"format": names.INFO_FORMAT, "step": step, "proposal": sample.proposal.key, "sample": sample.key,
               "folder": target.label, "subdir": target.subdir, "zip": target.zip.rsplit("/", 1)[-1],
               "written_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "library_version": ds.attrs["library_version"], "fingerprint": ds.attrs["fingerprint"],
               "parameters": {t: params.values(t) for t in types},
               "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"],
-              "attrs": {k: v for k, v in ds.attrs.items() if k not in PROVENANCE_ATTRS},
+              "attrs": {k: v for k, v in ds.attrs.items() if k not in names.PROVENANCE_ATTRS},
               "files": sorted(written)}
     if step == "e_spectrum_and_isf":
         record["input_subdir"] = target.input_subdir
@@ -491,10 +414,10 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
         WRITERS[step](stage, cooker, ds)
         if can_draw():
             _write_figures(stage, step, cooker, ds)
-        written = list(stage.written) + [INFO_JSON, LOG_FILE]
+        written = list(stage.written) + [names.INFO_JSON, names.LOG_FILE]
         record = info_record(cooker, ds, target, written)
-        stage.write(INFO_JSON, json_text(record))
-        stage.write(LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
+        stage.write(names.INFO_JSON, json_text(record))
+        stage.write(names.LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
                               f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
                               f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
         temporary_zip = _write_zip(fs, stage, target.zip)

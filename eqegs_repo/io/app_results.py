@@ -33,11 +33,11 @@ import numpy as np
 import xarray as xr
 from xarray.core import indexing
 
-from eqegs_repo.cooking import export as names
 from eqegs_repo.errors import BadInput, BadSample, KeyNotFound
-from eqegs_repo.naming import natural_sorted
+from eqegs_repo.io import app_names as names
+from eqegs_repo.io.app_names import check_step
 from eqegs_repo.io.raw import NpyFile, _LazyArray
-from eqegs_repo.params.effective import check_step
+from eqegs_repo.naming import natural_sorted
 
 _NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan|inf)", re.I)
 _FIT_VARIABLES = (("f_q", "f_q", ""), ("f_q_error", "f_q_error", ""), ("tau", "tau_ns", "ns"),
@@ -46,6 +46,22 @@ _FIT_VARIABLES = (("f_q", "f_q", ""), ("f_q_error", "f_q_error", ""), ("tau", "t
 
 
 # --- finding result folders ------------------------------------------------------------------
+def own_entries(fs, folder, keeps_subfolders):
+    """Names of the entries of ``folder`` that belong to the result in it: every visible entry,
+    or, for a step folder that holds sub-folder results (``keeps_subfolders``), its files and
+    ``dl``/``log`` only. Empty when the folder does not exist."""
+    if not fs.isdir(folder):
+        return []
+    out = []
+    for entry in fs.ls(folder, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if name.startswith("."):
+            continue
+        if not keeps_subfolders or entry.get("type") != "directory" or name in (names.DL, names.LOG_DIR):
+            out.append(name)
+    return sorted(out)
+
+
 def result_folders(fs, sample_path, step):
     """``{name: folder path}`` of the results of ``step`` in a sample folder: ``"main"`` when
     the step folder holds a result of its own (files, ``dl/`` or ``log/``), then its
@@ -53,7 +69,7 @@ def result_folders(fs, sample_path, step):
     check_step(step)
     folder = f"{sample_path}/{step}"
     out = {}
-    if names.own_entries(fs, folder, keeps_subfolders=step != "reconstruction"):
+    if own_entries(fs, folder, keeps_subfolders=step != "reconstruction"):
         out["main"] = folder
     if step != "reconstruction" and fs.isdir(folder):
         subs = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(folder, detail=True)

@@ -11,15 +11,14 @@
 (:func:`resolve_spice_url`); ``memory://name`` shares the store ``name`` within the process.
 """
 import dataclasses
-import re
 import uuid
 
 import fsspec
 
+from eqegs_repo.io.app_names import numeric_part
+from eqegs_repo.params import types as params
 from spice import Collection, ResolvedView, SpiceError, open_store
 from spice.display import text_table
-
-from eqegs_repo.params import types as params
 
 BARE_MEMORY_URLS = ("memory://", "memory:///", "memory:")
 DATA_TABLE_COLUMNS = ("sample_name", "velocity", "angle", "comment")
@@ -201,11 +200,6 @@ def parse_data_table(text, source="data_table.csv"):
         seen[name] = number
         rows.append(TableRow(number, name, numbers[0], numbers[1], comment))
     return rows, problems
-
-
-def numeric_part(key):
-    """The digits of a sample key (``"S001"`` -> ``"001"``), or "" if it has none."""
-    return "".join(re.findall(r"\d", str(key)))
 
 
 def match_rows(rows, sample_keys):

@@ -19,47 +19,10 @@ import hashlib
 import json
 import re
 
-from spice import DEFAULT, SpiceError
-
-from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.errors import BadInput
-
-# The spice types each step reads directly (upstream steps add theirs).
-STEP_TYPES = {
-    "reconstruction": ("sensor_layout", "roi"),
-    "q_integration": ("geometry", "q_integration"),
-    "e_spectrum_and_isf": ("sp_param", "calibration", "velocity_calibration",
-                           "angle_calibration", "q_range", "e_spectrum"),
-}
-STEPS = tuple(STEP_TYPES)
-UPSTREAM = {"reconstruction": None, "q_integration": "reconstruction",
-            "e_spectrum_and_isf": "q_integration"}
-# Fields that only name output folders or the exported dtype: they never change a result.
-EXPORT_ONLY = {
-    "q_integration": ("output_subdir",),
-    "e_spectrum": ("output_subdir_mode", "output_subdir", "input_subdir"),
-    "reconstruction": ("dtype_out",),
-}
-
-
-def check_step(step):
-    """Return ``step`` if it is one of :data:`STEPS`, else raise BadInput listing them."""
-    if step not in STEP_TYPES:
-        raise BadInput(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
-    return step
-
-
-def chain(step):
-    """The steps up to and including ``step``, first step first."""
-    out = [check_step(step)]
-    while UPSTREAM[out[0]] is not None:
-        out.insert(0, UPSTREAM[out[0]])
-    return out
-
-
-def chain_types(step):
-    """Every spice type the chain up to ``step`` reads, in step order."""
-    return tuple(name for s in chain(step) for name in STEP_TYPES[s])
+from eqegs_repo.params import types as eqegs_params
+from eqegs_repo.params.chain import EXPORT_ONLY
+from spice import DEFAULT, SpiceError
 
 
 def normalise_overrides(overrides):

@@ -21,15 +21,12 @@ other types are refused). Type names and what they cover:
 Use :func:`defaults` for ``{type: {field: default}}``, :func:`units` for ``{type: {field:
 unit}}`` and :func:`schema_rows` for documentation tables.
 """
-import hashlib
 import math
 import re
 
-import fsspec
-
-from spice import Field, Registry, TypeSchema
-
+from eqegs_repo.io.calibration_files import hash_calibration_folder
 from eqegs_repo.steps.physics import HC_KEV_NM
+from spice import Field, Registry, TypeSchema
 
 SUBDIR_PATTERN = r"[0-9A-Za-z_]*"
 
@@ -340,30 +337,6 @@ def schema_rows():
              "allowed": field.describe(), "default": field.default,
              "required": field.required, "doc": field.doc}
             for schema in SCHEMAS for field in schema.fields]
-
-
-def hash_calibration_folder(folder, fs=None):
-    """``{file name: sha256 hex}`` of the files directly in a calibration folder.
-
-    ``folder`` is a path or fsspec URL (``fs``: the filesystem it is on). Raises
-    FileNotFoundError naming the folder when it does not exist.
-    """
-    if fs is None:
-        fs, folder = fsspec.core.url_to_fs(str(folder))
-    if not fs.isdir(folder):
-        raise FileNotFoundError(f"calibration folder {folder} does not exist or is not a folder")
-    hashes = {}
-    for entry in sorted(fs.ls(folder, detail=True), key=lambda e: e["name"]):
-        if entry.get("type") != "file":
-            continue
-        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        hashes[name] = hashlib.sha256(fs.cat_file(entry["name"])).hexdigest()
-    return hashes
-
-
-def calibration_folder_fields(folder, fs=None):
-    """``{"folder": folder, "files": {name: sha256}}`` to seed or update a calibration record."""
-    return {"folder": str(folder), "files": hash_calibration_folder(folder, fs)}
 
 
 def prepare_values(type_name, values):

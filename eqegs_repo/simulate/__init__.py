@@ -15,8 +15,43 @@ mm; angles in radians unless a name ends in ``_deg``; pixel coordinates x = colu
 y = row (down).
 """
 from eqegs_repo.simulate.drive import (  # noqa: F401 - the forward model's public names
-    band_limited_triangle_wave, drive_velocity, frame_phase, measured_waveform, sine_wave, triangle_wave, WAVEFORMS)
-from eqegs_repo.simulate.spectra import (  # noqa: F401 - the forward model's public names
-    Analyser, doppler_factor, EnergyGrid, forward_transmission, isf_truth, linewidth_from_tau, lorentzian, quasielastic_transmission, relaxation_isf, source_preset, SOURCE_PRESETS, SourceSpectrum, spectral_only_counts, spectrum_transform_from_samples, tau_power_law, transmission_curve, transmission_functional)
+    WAVEFORMS,
+    band_limited_triangle_wave,
+    drive_velocity,
+    frame_phase,
+    measured_waveform,
+    sine_wave,
+    triangle_wave,
+)
 from eqegs_repo.simulate.image import (  # noqa: F401 - the forward model's public names
-    air_scattering, detector_counts, direct_beam, Dynamics, ImageModel, pixel_geometry, PixelGeometry, polarisation_factor, RUN_KINDS, Scatterers, structure_factor)
+    RUN_KINDS,
+    Dynamics,
+    ImageModel,
+    PixelGeometry,
+    Scatterers,
+    air_scattering,
+    detector_counts,
+    direct_beam,
+    pixel_geometry,
+    polarisation_factor,
+    structure_factor,
+)
+from eqegs_repo.simulate.spectra import (  # noqa: F401 - the forward model's public names
+    SOURCE_PRESETS,
+    Analyser,
+    EnergyGrid,
+    SourceSpectrum,
+    doppler_factor,
+    forward_transmission,
+    isf_truth,
+    linewidth_from_tau,
+    lorentzian,
+    quasielastic_transmission,
+    relaxation_isf,
+    source_preset,
+    spectral_only_counts,
+    spectrum_transform_from_samples,
+    tau_power_law,
+    transmission_curve,
+    transmission_functional,
+)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eqegs_repo.simulate import synthetic
 from eqegs_repo.errors import BadInput
+from eqegs_repo.simulate import synthetic
 from eqegs_repo.steps import e_spectrum as es
 
 

@@ -4,10 +4,7 @@ Pure functions, numpy in, numpy out; velocity in mm/s, phase in cycles.
 """
 from __future__ import annotations
 
-
 import numpy as np
-
-
 
 # --------------------------------------------------------------------------------------------
 # Drive waveform (§2.1)

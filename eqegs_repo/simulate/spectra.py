@@ -10,7 +10,14 @@ from typing import Callable
 
 import numpy as np
 
-from eqegs_repo.steps.physics import (GAMMA0_NEV, HBAR_NEV_NS, H_NEV_NS, KAPPA_NEV_PER_MM_S, WAVELENGTH_NM, two_theta_from_q)
+from eqegs_repo.steps.physics import (
+    GAMMA0_NEV,
+    H_NEV_NS,
+    HBAR_NEV_NS,
+    KAPPA_NEV_PER_MM_S,
+    WAVELENGTH_NM,
+    two_theta_from_q,
+)
 
 
 # --------------------------------------------------------------------------------------------

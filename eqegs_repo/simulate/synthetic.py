@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eqegs_repo.simulate import drive, image, spectra
-
-from eqegs_repo.steps import physics
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import TreeLayout
+from eqegs_repo.simulate import drive, image, spectra
+from eqegs_repo.steps import physics
 from eqegs_repo.steps.sensors import SensorLayout, coverage, split
 
 SCHEMA_VERSION = 1

@@ -17,12 +17,38 @@ The public names of the three modules are importable from this package
 (``from eqegs_repo.steps import e_spectrum as es; es.energy_spectra``).
 """
 from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
-    convex_spectrum, FIT_MODELS, fit_relaxation, isf_from_spectra, ISF_NORMALISATIONS, isf_ratio,
-    IsfResult, MC_NOISE, NormalisedSpectrum, RelaxationFit, resample_spectrum, spectrum_transform,
-    wing_background)
+    FIT_MODELS,
+    ISF_NORMALISATIONS,
+    MC_NOISE,
+    IsfResult,
+    NormalisedSpectrum,
+    RelaxationFit,
+    convex_spectrum,
+    fit_relaxation,
+    isf_from_spectra,
+    isf_ratio,
+    resample_spectrum,
+    spectrum_transform,
+    wing_background,
+)
 from eqegs_repo.steps.e_spectrum.spectra import (  # noqa: F401
-    bin_average, bin_interpolate, BINNING_MODES, common_energy_grid, energy_spectra, EnergySpectra,
-    select_q_bins, Spectrum, SpectrumGrid)
+    BINNING_MODES,
+    EnergySpectra,
+    Spectrum,
+    SpectrumGrid,
+    bin_average,
+    bin_interpolate,
+    common_energy_grid,
+    energy_spectra,
+    select_q_bins,
+)
 from eqegs_repo.steps.e_spectrum.velocity import (  # noqa: F401
-    angle_factor, ANGLE_KINDS, calibrated_velocity, energy_from_velocity, frame_selection,
-    sweep_labels, turning_points, VELOCITY_KINDS)
+    ANGLE_KINDS,
+    VELOCITY_KINDS,
+    angle_factor,
+    calibrated_velocity,
+    energy_from_velocity,
+    frame_selection,
+    sweep_labels,
+    turning_points,
+)

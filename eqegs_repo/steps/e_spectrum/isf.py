@@ -14,7 +14,6 @@ from scipy import optimize
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps.e_spectrum.spectra import EnergySpectra, Spectrum
 
-
 MC_NOISE = ("poisson", "gaussian")
 ISF_NORMALISATIONS = ("absolute", "unit")
 FIT_MODELS = ("exp", "kww", "none")

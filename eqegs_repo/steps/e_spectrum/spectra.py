@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps.e_spectrum.velocity import (
+    energy_from_velocity,
+    frame_selection,
+    sweep_labels,
+)
 from eqegs_repo.steps.physics import H_NEV_NS
-from eqegs_repo.steps.e_spectrum.velocity import energy_from_velocity, frame_selection, sweep_labels
-
 
 BINNING_MODES = ("average", "interpolate")
 

@@ -9,12 +9,36 @@ The public names of the four modules are importable from this package
 (``from eqegs_repo.steps import q_integration as qi; qi.RadialIntegrator``).
 """
 from eqegs_repo.steps.q_integration.beam import (  # noqa: F401
-    background_scale, BeamCentre, BG_SCALE_MODES, box_bounds, CENTRE_METHODS, find_beam_centre,
-    forward_spectrum, forward_spectrum_sensors, sensor_boxes, subtract_background)
+    BG_SCALE_MODES,
+    CENTRE_METHODS,
+    BeamCentre,
+    background_scale,
+    box_bounds,
+    find_beam_centre,
+    forward_spectrum,
+    forward_spectrum_sensors,
+    sensor_boxes,
+    subtract_background,
+)
 from eqegs_repo.steps.q_integration.engines import (  # noqa: F401
-    ENGINES, labelled_sum_kernel, PixelBinSums)
+    ENGINES,
+    PixelBinSums,
+    labelled_sum_kernel,
+)
 from eqegs_repo.steps.q_integration.integrator import (  # noqa: F401
-    PIXEL_SPLITTING, RadialBins, RadialIntegrator)
+    PIXEL_SPLITTING,
+    RadialBins,
+    RadialIntegrator,
+)
 from eqegs_repo.steps.q_integration.pixels import (  # noqa: F401
-    azimuth_deg, coverage_keep, DetectorGeometry, direct_beam_keep, hot_pixel_keep, image_2d,
-    pixel_normalisation, pixel_offsets, pixel_radius, sector_keep)
+    DetectorGeometry,
+    azimuth_deg,
+    coverage_keep,
+    direct_beam_keep,
+    hot_pixel_keep,
+    image_2d,
+    pixel_normalisation,
+    pixel_offsets,
+    pixel_radius,
+    sector_keep,
+)

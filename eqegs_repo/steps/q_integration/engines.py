@@ -14,7 +14,6 @@ from scipy import sparse
 
 from eqegs_repo.errors import BadInput
 
-
 ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)
 _NATIVE_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.uint32, np.int32, np.uint64, np.int64))

@@ -13,10 +13,13 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.sensors import SensorLayout, sensor_pixels
 from eqegs_repo.steps.q_integration.engines import PixelBinSums
-from eqegs_repo.steps.q_integration.pixels import DetectorGeometry, pixel_offsets, pixel_radius
-
+from eqegs_repo.steps.q_integration.pixels import (
+    DetectorGeometry,
+    pixel_offsets,
+    pixel_radius,
+)
+from eqegs_repo.steps.sensors import SensorLayout, sensor_pixels
 
 PIXEL_SPLITTING = ("none", "bbox")
 

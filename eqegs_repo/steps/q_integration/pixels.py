@@ -13,7 +13,11 @@ from typing import Sequence
 import numpy as np
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.physics import q_from_two_theta, radius_from_q, two_theta_from_radius
+from eqegs_repo.steps.physics import (
+    q_from_two_theta,
+    radius_from_q,
+    two_theta_from_radius,
+)
 
 
 def pixel_offsets(shape: tuple[int, int], centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,31 @@
+"""Fingerprints of the app's calibration folders: the SHA-256 of each file, so a later run can
+tell that a calibration file changed (docs/spice.md, the ``calibration`` type).
+"""
+import hashlib
+
+import fsspec
+
+
+def hash_calibration_folder(folder, fs=None):
+    """``{file name: sha256 hex}`` of the files directly in a calibration folder.
+
+    ``folder`` is a path or fsspec URL (``fs``: the filesystem it is on). Raises
+    FileNotFoundError naming the folder when it does not exist.
+    """
+    if fs is None:
+        fs, folder = fsspec.core.url_to_fs(str(folder))
+    if not fs.isdir(folder):
+        raise FileNotFoundError(f"calibration folder {folder} does not exist or is not a folder")
+    hashes = {}
+    for entry in sorted(fs.ls(folder, detail=True), key=lambda e: e["name"]):
+        if entry.get("type") != "file":
+            continue
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        hashes[name] = hashlib.sha256(fs.cat_file(entry["name"])).hexdigest()
+    return hashes
+
+
+
+def calibration_folder_fields(folder, fs=None):
+    """``{"folder": folder, "files": {name: sha256}}`` to seed or update a calibration record."""
+    return {"folder": str(folder), "files": hash_calibration_folder(folder, fs)}
