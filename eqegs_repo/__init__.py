@@ -5,16 +5,32 @@ Start with :class:`eqegs_repo.Repository`::
 
     from eqegs_repo import Repository
     repo = Repository("/UserData/{account}/EQEGS/{proposal}/{sample}", account="u0000000")
+
+The modules a user reaches for are attributes too, imported on first use:
+``eqegs_repo.figures``, ``eqegs_repo.batch``, ``eqegs_repo.synthetic`` and ``eqegs_repo.demo``
+(the last two live in :mod:`eqegs_repo.simulate`). docs/architecture.md shows the whole layout.
 """
-from eqegs_repo.errors import (
-           BadInput,
-           BadSample,
-           EqegsError,
-           HandleNotFound,
-           KeyNotFound,
-)
-from eqegs_repo.repository import Proposal, Repository, Sample
+import importlib
+
+from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
+from eqegs_repo.repository import Proposal, Repository
+from eqegs_repo.sample import Sample
 
 __version__ = "0.1.0"
 __all__ = ["Repository", "Proposal", "Sample", "EqegsError", "BadInput", "BadSample",
            "KeyNotFound", "HandleNotFound", "__version__"]
+
+_LAZY_MODULES = {"figures": "eqegs_repo.figures", "batch": "eqegs_repo.batch",
+                 "synthetic": "eqegs_repo.simulate.synthetic", "demo": "eqegs_repo.simulate.demo",
+                 "simulate": "eqegs_repo.simulate"}
+
+
+def __getattr__(name):
+    """Import the user-facing modules of :data:`_LAZY_MODULES` on first access."""
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
+    raise AttributeError(f"module 'eqegs_repo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_MODULES))

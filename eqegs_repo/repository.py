@@ -11,62 +11,11 @@ import pandas as pd
 
 from eqegs_repo import naming
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
-from eqegs_repo.errors import BadInput, BadSample, HandleNotFound, KeyNotFound
-from eqegs_repo.io.layout import TreeLayout, read_marker
-from eqegs_repo.io.raw import check_sample_files, open_raw
+from eqegs_repo.display import STATUS_STYLES, cell_text, sample_status
+from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
+from eqegs_repo.io.layout import TreeLayout, list_folders
+from eqegs_repo.sample import Sample
 from eqegs_repo.urls import UrlPattern
-
-
-def _ls(fs, path, what):
-    """Names of the sub-folders of ``path``; a clear error when it cannot be read."""
-    try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
-        raise BadInput(f"{what} folder {path} does not exist") from None
-    except PermissionError as exc:
-        raise BadInput(f"{what} folder {path} cannot be read ({exc.strerror or exc})") from None
-    except OSError as exc:
-        raise BadInput(f"{what} folder {path} cannot be read ({exc})") from None
-    return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
-
-
-def _html_table(rows):
-    cells = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table>{cells}</table>"
-
-
-_STATUS_STYLES = {"broken": "background-color: #f8d0d0", "spice conflicted": "background-color: #fde3c0",
-                  "stale": "background-color: #fff6c0", "cooked": "background-color: #d8f0d8",
-                  "partly cooked": "background-color: #ecf8ec"}
-"""Row colour of a sample's status in the HTML tables (see :func:`_sample_status`)."""
-
-
-def _cell(value):
-    """Text of a table cell: "" for None and NaN."""
-    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
-
-
-def _sample_status(row):
-    """One word for a row of ``Proposal.table()``: ``broken`` (a problem), ``spice conflicted``,
-    ``stale`` (a cached step is out of date and the final one is not fresh), ``cooked`` (the
-    final step is cached for the current inputs), ``partly cooked``, ``spice incomplete`` or
-    ``not cooked``."""
-    cooked, stale, spice = (_cell(row.get(name)) for name in ("cooked", "stale", "spice"))
-    if _cell(row.get("problem")):
-        return "broken"
-    if spice == "conflicted":
-        return "spice conflicted"
-    if "e_spectrum_and_isf" in cooked.split(","):
-        return "cooked"
-    if stale:
-        return "stale"
-    if cooked:
-        return "partly cooked"
-    return "spice incomplete" if spice == "incomplete" else "not cooked"
 
 
 class _Container:
@@ -206,7 +155,7 @@ class Repository(_Container):
 
     def _list_keys(self):
         keys = []
-        for name in _ls(self.fs, self.root, "repository root"):
+        for name in list_folders(self.fs, self.root, "repository root"):
             key = self.pattern.proposal_key(name)
             if key is None or name.startswith(".") or name in self.layout.never_samples():
                 continue
@@ -269,8 +218,8 @@ class Repository(_Container):
         from spice.display import html_table
 
         table = self.table()
-        rows = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
-        styles = [_STATUS_STYLES["broken"] if problem else "" for problem in table["problem"]]
+        rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False)]
+        styles = [STATUS_STYLES["broken"] if problem else "" for problem in table["problem"]]
         try:
             spice = f"{len(self.spice)} repository spice records"
             conflicts = self.spice.conflicts()
@@ -284,7 +233,7 @@ class Repository(_Container):
 def _sample_keys(repo, proposal, first_only=False):
     """Sample keys of a proposal: sub-folders matching the pattern that hold the marker."""
     parent = repo.pattern.samples_parent(proposal)
-    names = naming.natural_sorted(_ls(repo.fs, parent, f"proposal {proposal!r}"))
+    names = naming.natural_sorted(list_folders(repo.fs, parent, f"proposal {proposal!r}"))
     keys = []
     for name in names:
         key = repo.pattern.sample_key(name)
@@ -349,214 +298,11 @@ class Proposal(_Container):
         from spice.display import html_table
 
         table = self.table()
-        status = [_sample_status(row) for row in table.to_dict("records")]
+        status = [sample_status(row) for row in table.to_dict("records")]
         table.insert(2, "status", status)
-        rows = [[_cell(v) for v in row] for row in table.itertuples(index=False)]
+        rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False)]
         counts = pd.Series(status, dtype=object).value_counts()
         summary = ", ".join(f"{n} {word}" for word, n in counts.items())
         return (f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code>: "
                 f"{len(table)} samples{': ' + html.escape(summary) if summary else ''}</p>"
-                + html_table(list(table.columns), rows, row_styles=[_STATUS_STYLES.get(s, "") for s in status]))
-
-
-class Sample:
-    """One sample folder: marker, lazy raw data, spice view, results."""
-
-    def __init__(self, proposal, key):
-        self.proposal = proposal
-        self.repository = proposal.repository
-        self.key = key
-        self.path = self.repository.pattern.sample_path(proposal.key, key)
-        self._marker = None
-        self._raw = None
-
-    @property
-    def handle(self):
-        return self.proposal.all().get(self.key, self.key)
-
-    @property
-    def fs(self):
-        return self.repository.fs
-
-    @property
-    def layout(self):
-        return self.repository.layout
-
-    def refresh(self):
-        """Forget the cached marker and raw dataset."""
-        self._marker = None
-        self._raw = None
-        return self
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_raw"] = None
-        return state
-
-    @property
-    def marker(self):
-        """The validated content of ``train_integrated.json`` (dict)."""
-        if self._marker is None:
-            self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
-        return self._marker
-
-    def info(self):
-        """The marker's content plus the raw files' sizes in bytes; reads no array."""
-        out = {"proposal": self.proposal.key, "sample": self.key, "path": self.path}
-        out.update(self.marker)
-        raw_dir = f"{self.path}/{self.layout.raw_dir}"
-        try:
-            entries = self.fs.ls(raw_dir, detail=True)
-        except (FileNotFoundError, PermissionError):
-            entries = []
-        out["files"] = {
-            e["name"].rsplit("/", 1)[-1]: int(e.get("size") or 0)
-            for e in sorted(entries, key=lambda e: naming.natural_key(e["name"]))
-            if e.get("type") == "file"
-        }
-        out["raw_bytes"] = sum(out["files"].values())
-        return out
-
-    @property
-    def raw(self):
-        """Lazy ``xarray.Dataset``: ``counts(sensor, frame, row, col)``, ``velocity(frame)``.
-
-        Only the headers are read; values are read when asked for, e.g.
-        ``s.raw.counts[:, 100:200].values`` reads frames 100..199 only.
-        """
-        if self._raw is None:
-            self._raw = self.open_raw()
-        return self._raw
-
-    def open_raw(self, chunks=None):
-        """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
-        return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
-
-    @property
-    def spice(self):
-        """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
-        from eqegs_repo.params.binding import sample_spice
-
-        return sample_spice(self)
-
-    def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
-        """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
-
-        ``step``: ``"reconstruction"``, ``"q_integration"`` or ``"e_spectrum_and_isf"``.
-        ``overrides``: one-off parameter values that write no spice, as ``field=value`` (a field
-        name of one spice type, e.g. ``q_min=10``) or ``type={field: value}``; they appear in
-        ``.attrs["overrides"]``. ``use_cache=False`` computes without reading or writing the
-        cache. See docs/reconstruction.md, docs/q-integration.md, docs/e-spectrum-and-isf.md.
-        """
-        from eqegs_repo.cooking.cook import cook
-
-        return cook(self, step, use_cache=use_cache, **overrides)
-
-    @property
-    def cooked(self):
-        """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
-        return self.cook("e_spectrum_and_isf")
-
-    def cache_status(self, **overrides):
-        """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
-        ``overrides`` (see :mod:`eqegs_repo.cooking.cook`)."""
-        from eqegs_repo.cooking.cook import cache_status
-
-        return cache_status(self, **overrides)
-
-    def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
-               **overrides):
-        """Write ``cook(step, **overrides)`` as the app's step folder and download zip
-        (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
-        of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
-        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.cooking.export.Exported`."""
-        from eqegs_repo.cooking.export import export
-
-        return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
-
-    @property
-    def results(self):
-        """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
-        Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
-        (:class:`eqegs_repo.io.app_results.Results`, docs/outputs.md)."""
-        from eqegs_repo.io.app_results import Results
-
-        return Results(self)
-
-    def step_results(self):
-        """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
-        rules of :func:`eqegs_repo.io.app_results.result_folders`."""
-        from eqegs_repo.io.app_results import result_folders
-
-        present = set(_ls(self.fs, self.path, "sample"))
-        return {step: list(result_folders(self.fs, self.path, step)) if step in present else []
-                for step in self.layout.steps}
-
-    @staticmethod
-    def _summary_columns():
-        return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
-                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
-                "cooked", "stale", "problem")
-
-    def _summary(self, check):
-        row = dict.fromkeys(self._summary_columns(), None)
-        row.update(key=self.key, handle=self.handle, problem="")
-        try:
-            m = self.marker
-            row.update(
-                frames=m["n_frames"], sensors=m["n_sensors"],
-                sensor_shape="x".join(map(str, m["sensor_shape"])),
-                dtype=m.get("dtype"), trains=m.get("trains_integrated"),
-                exposure_s=m.get("exposure_s"),
-            )
-            if check:
-                stack, _ = check_sample_files(self.fs, self.path, m, self.layout)
-                row["dtype"] = str(stack.dtype)
-            for step, found in self.step_results().items():
-                row[step] = ",".join(found)
-            row["spice"] = self.spice.status
-            status = self.cache_status()
-            row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
-            row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
-        except BadInput as exc:
-            row["problem"] = str(exc)
-        return row
-
-    def __repr__(self):
-        where = f"{self.proposal.key}/{self.key}"
-        try:
-            m = self.marker
-        except BadSample as exc:
-            return f"<Sample {where}: broken: {exc}>"
-        rows, cols = m["sensor_shape"]
-        return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
-                f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
-
-    def _repr_html_(self):
-        from spice import SpiceError
-        from spice.display import html_table
-
-        title = f"Sample <code>{html.escape(self.proposal.key)}/{html.escape(self.key)}</code>"
-        row = self._summary(check=True)
-        status = _sample_status(row)
-        head = (f"<p>{title}: <span style='{_STATUS_STYLES.get(status, '')}'>{html.escape(status)}</span>"
-                + (f": {html.escape(row['problem'])}" if row["problem"] else "") + "</p>")
-        try:
-            info = self.info()
-        except BadSample:
-            return head + _html_table([("path", self.path)])
-        files = info.pop("files")
-        info["files"] = ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
-        try:
-            cache = self.cache_status()
-        except BadInput as exc:
-            cache = dict.fromkeys(self.layout.steps, f"unknown ({exc})")
-        results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
-                   for step, found in self.step_results().items()]
-        try:
-            spice = self.spice._repr_html_()
-        except (SpiceError, BadInput, OSError) as exc:  # the summary shows even so
-            spice = f"<p>cannot resolve spice: {html.escape(str(exc))}</p>"
-        return (head + _html_table(info.items())
-                + "<p>Results</p>" + html_table(("step", "on disk", "cached"), results)
-                + f"<details><summary>spice: {html.escape(str(row['spice']))}</summary>{spice}</details>")
+                + html_table(list(table.columns), rows, row_styles=[STATUS_STYLES.get(s, "") for s in status]))

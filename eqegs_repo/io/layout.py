@@ -16,7 +16,7 @@ Step outputs (written by the analysis app or by us)::
 import json
 from dataclasses import dataclass
 
-from eqegs_repo.errors import BadSample
+from eqegs_repo.errors import BadInput, BadSample
 
 STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
 REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}
@@ -93,3 +93,16 @@ def read_marker(fs, path):
     except OSError as exc:
         raise BadSample(f"{path}: cannot be read ({exc})") from None
     return parse_marker(text, path)
+
+
+def list_folders(fs, path, what):
+    """Names of the sub-folders of ``path``; a clear error when it cannot be read."""
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        raise BadInput(f"{what} folder {path} does not exist") from None
+    except PermissionError as exc:
+        raise BadInput(f"{what} folder {path} cannot be read ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise BadInput(f"{what} folder {path} cannot be read ({exc})") from None
+    return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]

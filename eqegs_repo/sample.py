@@ -1,0 +1,215 @@
+"""One sample: its marker and raw data, its spice, and its results, cooked or on disk.
+
+Nothing is read when a :class:`Sample` is made; ``.marker``, ``.raw``, ``.spice`` and ``.cooked``
+each read what they need on first use.
+"""
+import html
+
+from eqegs_repo import naming
+from eqegs_repo.display import STATUS_STYLES, html_rows, sample_status
+from eqegs_repo.errors import BadInput, BadSample
+from eqegs_repo.io.layout import list_folders, read_marker
+from eqegs_repo.io.raw import check_sample_files, open_raw
+
+
+class Sample:
+    """One sample folder: marker, lazy raw data, spice view, results."""
+
+    def __init__(self, proposal, key):
+        self.proposal = proposal
+        self.repository = proposal.repository
+        self.key = key
+        self.path = self.repository.pattern.sample_path(proposal.key, key)
+        self._marker = None
+        self._raw = None
+
+    @property
+    def handle(self):
+        return self.proposal.all().get(self.key, self.key)
+
+    @property
+    def fs(self):
+        return self.repository.fs
+
+    @property
+    def layout(self):
+        return self.repository.layout
+
+    def refresh(self):
+        """Forget the cached marker and raw dataset."""
+        self._marker = None
+        self._raw = None
+        return self
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_raw"] = None
+        return state
+
+    @property
+    def marker(self):
+        """The validated content of ``train_integrated.json`` (dict)."""
+        if self._marker is None:
+            self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
+        return self._marker
+
+    def info(self):
+        """The marker's content plus the raw files' sizes in bytes; reads no array."""
+        out = {"proposal": self.proposal.key, "sample": self.key, "path": self.path}
+        out.update(self.marker)
+        raw_dir = f"{self.path}/{self.layout.raw_dir}"
+        try:
+            entries = self.fs.ls(raw_dir, detail=True)
+        except (FileNotFoundError, PermissionError):
+            entries = []
+        out["files"] = {
+            e["name"].rsplit("/", 1)[-1]: int(e.get("size") or 0)
+            for e in sorted(entries, key=lambda e: naming.natural_key(e["name"]))
+            if e.get("type") == "file"
+        }
+        out["raw_bytes"] = sum(out["files"].values())
+        return out
+
+    @property
+    def raw(self):
+        """Lazy ``xarray.Dataset``: ``counts(sensor, frame, row, col)``, ``velocity(frame)``.
+
+        Only the headers are read; values are read when asked for, e.g.
+        ``s.raw.counts[:, 100:200].values`` reads frames 100..199 only.
+        """
+        if self._raw is None:
+            self._raw = self.open_raw()
+        return self._raw
+
+    def open_raw(self, chunks=None):
+        """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
+        return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
+
+    @property
+    def spice(self):
+        """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
+        from eqegs_repo.params.binding import sample_spice
+
+        return sample_spice(self)
+
+    def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
+        """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
+
+        ``step``: ``"reconstruction"``, ``"q_integration"`` or ``"e_spectrum_and_isf"``.
+        ``overrides``: one-off parameter values that write no spice, as ``field=value`` (a field
+        name of one spice type, e.g. ``q_min=10``) or ``type={field: value}``; they appear in
+        ``.attrs["overrides"]``. ``use_cache=False`` computes without reading or writing the
+        cache. See docs/reconstruction.md, docs/q-integration.md, docs/e-spectrum-and-isf.md.
+        """
+        from eqegs_repo.cooking.cook import cook
+
+        return cook(self, step, use_cache=use_cache, **overrides)
+
+    @property
+    def cooked(self):
+        """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
+        return self.cook("e_spectrum_and_isf")
+
+    def cache_status(self, **overrides):
+        """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
+        ``overrides`` (see :mod:`eqegs_repo.cooking.cook`)."""
+        from eqegs_repo.cooking.cook import cache_status
+
+        return cache_status(self, **overrides)
+
+    def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
+               **overrides):
+        """Write ``cook(step, **overrides)`` as the app's step folder and download zip
+        (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
+        of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
+        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.cooking.export.Exported`."""
+        from eqegs_repo.cooking.export import export
+
+        return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
+
+    @property
+    def results(self):
+        """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
+        Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
+        (:class:`eqegs_repo.io.app_results.Results`, docs/outputs.md)."""
+        from eqegs_repo.io.app_results import Results
+
+        return Results(self)
+
+    def step_results(self):
+        """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
+        rules of :func:`eqegs_repo.io.app_results.result_folders`."""
+        from eqegs_repo.io.app_results import result_folders
+
+        present = set(list_folders(self.fs, self.path, "sample"))
+        return {step: list(result_folders(self.fs, self.path, step)) if step in present else []
+                for step in self.layout.steps}
+
+    @staticmethod
+    def _summary_columns():
+        return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
+                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
+                "cooked", "stale", "problem")
+
+    def _summary(self, check):
+        row = dict.fromkeys(self._summary_columns(), None)
+        row.update(key=self.key, handle=self.handle, problem="")
+        try:
+            m = self.marker
+            row.update(
+                frames=m["n_frames"], sensors=m["n_sensors"],
+                sensor_shape="x".join(map(str, m["sensor_shape"])),
+                dtype=m.get("dtype"), trains=m.get("trains_integrated"),
+                exposure_s=m.get("exposure_s"),
+            )
+            if check:
+                stack, _ = check_sample_files(self.fs, self.path, m, self.layout)
+                row["dtype"] = str(stack.dtype)
+            for step, found in self.step_results().items():
+                row[step] = ",".join(found)
+            row["spice"] = self.spice.status
+            status = self.cache_status()
+            row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
+            row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
+        except BadInput as exc:
+            row["problem"] = str(exc)
+        return row
+
+    def __repr__(self):
+        where = f"{self.proposal.key}/{self.key}"
+        try:
+            m = self.marker
+        except BadSample as exc:
+            return f"<Sample {where}: broken: {exc}>"
+        rows, cols = m["sensor_shape"]
+        return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
+                f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
+
+    def _repr_html_(self):
+        from spice import SpiceError
+        from spice.display import html_table
+
+        title = f"Sample <code>{html.escape(self.proposal.key)}/{html.escape(self.key)}</code>"
+        row = self._summary(check=True)
+        status = sample_status(row)
+        head = (f"<p>{title}: <span style='{STATUS_STYLES.get(status, '')}'>{html.escape(status)}</span>"
+                + (f": {html.escape(row['problem'])}" if row["problem"] else "") + "</p>")
+        try:
+            info = self.info()
+        except BadSample:
+            return head + html_rows([("path", self.path)])
+        files = info.pop("files")
+        info["files"] = ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
+        try:
+            cache = self.cache_status()
+        except BadInput as exc:
+            cache = dict.fromkeys(self.layout.steps, f"unknown ({exc})")
+        results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
+                   for step, found in self.step_results().items()]
+        try:
+            spice = self.spice._repr_html_()
+        except (SpiceError, BadInput, OSError) as exc:  # the summary shows even so
+            spice = f"<p>cannot resolve spice: {html.escape(str(exc))}</p>"
+        return (head + html_rows(info.items())
+                + "<p>Results</p>" + html_table(("step", "on disk", "cached"), results)
+                + f"<details><summary>spice: {html.escape(str(row['spice']))}</summary>{spice}</details>")
