@@ -149,14 +149,14 @@ def test_drive_waveforms():
 
 def test_pixel_geometry_conventions():
     geo = fw.pixel_geometry((728, 384), (190.3, 300.7), distance_mm=100.0)
-    assert physics.radius_from_q(14.0, physics.PIXEL_SIZE_MM, 100.0) == pytest.approx(270, abs=3)
-    ring = np.abs(geo.r_px - physics.radius_from_q(14.0, physics.PIXEL_SIZE_MM, 100.0)) < 0.5
+    assert physics.radius_from_q(14.0, pixel_mm=physics.PIXEL_SIZE_MM, distance_mm=100.0) == pytest.approx(270, abs=3)
+    ring = np.abs(geo.r_px - physics.radius_from_q(14.0, pixel_mm=physics.PIXEL_SIZE_MM, distance_mm=100.0)) < 0.5
     np.testing.assert_allclose(geo.q[ring], 14.0, atol=0.04)
     assert geo.q[300, 190] < 0.1 and geo.solid_angle[300, 190] == pytest.approx((0.0726 / 100) ** 2, rel=1e-6)
     assert geo.phi_deg[300, 250] == pytest.approx(np.rad2deg(np.arctan2(-0.7, 59.7)) % 360)  # +x ≈ 0° (359.3)
     assert geo.phi_deg[400, 190] == pytest.approx(90.0, abs=0.3)  # below the centre (row down) = 90°
     two_theta = np.deg2rad(30.0)
-    assert physics.solid_angle(two_theta, 0.0726, 100.0) == pytest.approx((0.0726 / 100) ** 2 * np.cos(two_theta) ** 3)
+    assert physics.solid_angle(two_theta, pixel_mm=0.0726, distance_mm=100.0) == pytest.approx((0.0726 / 100) ** 2 * np.cos(two_theta) ** 3)
     assert fw.polarisation_factor(two_theta, 0.0, 0.0) == pytest.approx(1 - np.sin(two_theta) ** 2)
     assert fw.polarisation_factor(two_theta, 90.0, 0.0) == pytest.approx(1.0)
     assert fw.structure_factor(14.0) == pytest.approx(80.0) and fw.structure_factor(0.0) == pytest.approx(20.0, rel=1e-4)

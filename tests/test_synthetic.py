@@ -207,7 +207,7 @@ def test_presets_and_params():
     assert sy.preset_params("small").n_frames == 1024
     for name, preset in sy.PRESETS.items():
         params = sy.preset_params(name)
-        ring = physics.radius_from_q(14.0, params.pixel_mm, params.distance_mm)
+        ring = physics.radius_from_q(14.0, pixel_mm=params.pixel_mm, distance_mm=params.distance_mm)
         height, width = params.sensor_layout.canvas_shape
         x_c, y_c = params.centre_xy
         assert ring < max(height - y_c, y_c) and 0 < x_c < width  # ring and beam on the canvas

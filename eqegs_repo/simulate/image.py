@@ -105,7 +105,7 @@ def pixel_geometry(
     x_c, y_c = (float(c) for c in centre_xy)
     y, x = np.mgrid[0:rows, 0:cols].astype(np.float64)
     r = np.hypot(x - x_c, y - y_c)
-    two_theta = two_theta_from_radius(r, pixel_mm, distance_mm)
+    two_theta = two_theta_from_radius(r, pixel_mm=pixel_mm, distance_mm=distance_mm)
     return PixelGeometry(
         shape=(rows, cols),
         centre_xy=(x_c, y_c),
@@ -116,9 +116,9 @@ def pixel_geometry(
         y=y,
         r_px=r,
         two_theta=two_theta,
-        q=q_from_two_theta(two_theta, wavelength_nm),
+        q=q_from_two_theta(two_theta, wavelength_nm=wavelength_nm),
         phi_deg=np.mod(np.rad2deg(np.arctan2(y - y_c, x - x_c)), 360.0),
-        solid_angle=solid_angle(two_theta, pixel_mm, distance_mm),
+        solid_angle=solid_angle(two_theta, pixel_mm=pixel_mm, distance_mm=distance_mm),
     )
 
 
@@ -283,7 +283,7 @@ class ImageModel:
         lower = np.minimum(position.astype(np.intp), n_nodes - 2)
         upper_weight = position - lower
 
-        node_two_theta = two_theta_from_q(self.q_nodes, geometry.wavelength_nm)
+        node_two_theta = two_theta_from_q(self.q_nodes, wavelength_nm=geometry.wavelength_nm)
         node_g = doppler_factor(node_two_theta, doppler_angle_model)
         self.t0 = forward_transmission(self.velocity, source, analyser, grid)
         self.t0_nodes = forward_transmission(self.velocity, source, analyser, grid, doppler=node_g)

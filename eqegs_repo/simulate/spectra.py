@@ -389,7 +389,7 @@ def spectral_only_counts(
     Returns (μ_fwd (n_frames,), μ_q (n_frames,) or (n_frames, n_q) for array q).
     """
     q_arr = np.asarray(q, dtype=np.float64)
-    g = doppler_factor(two_theta_from_q(q_arr, wavelength_nm), doppler_angle_model)
+    g = doppler_factor(two_theta_from_q(q_arr, wavelength_nm=wavelength_nm), doppler_angle_model)
     forward = float(forward_counts) * forward_transmission(velocity, source, analyser, grid)
     t_q = quasielastic_transmission(velocity, f_q, tau_ns, beta, g, source, analyser, grid)
     scale = np.asarray(qe_counts, dtype=np.float64)

@@ -144,15 +144,16 @@ class DetectorGeometry:
 
     def two_theta(self, r_px: np.ndarray) -> np.ndarray:
         """2θ = atan(r·p/L), rad."""
-        return two_theta_from_radius(r_px, self.pixel_size_mm, self.distance_mm)
+        return two_theta_from_radius(r_px, pixel_mm=self.pixel_size_mm, distance_mm=self.distance_mm)
 
     def q(self, r_px: np.ndarray) -> np.ndarray:
         """q = (4π/λ) sin θ, nm⁻¹, at radius r (px)."""
-        return q_from_two_theta(self.two_theta(r_px), self.wavelength_nm)
+        return q_from_two_theta(self.two_theta(r_px), wavelength_nm=self.wavelength_nm)
 
     def radius(self, q: np.ndarray) -> np.ndarray:
         """Radius (px) at which q (nm⁻¹) falls."""
-        return radius_from_q(q, self.pixel_size_mm, self.distance_mm, self.wavelength_nm)
+        return radius_from_q(q, pixel_mm=self.pixel_size_mm, distance_mm=self.distance_mm,
+                             wavelength_nm=self.wavelength_nm)
 
 
 def pixel_normalisation(
