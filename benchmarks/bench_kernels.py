@@ -24,9 +24,9 @@ def e_spectrum_time(n_frames: int, n_mc: int) -> tuple[float, float, es.IsfResul
     mu_f, mu_q = fm.spectral_only_counts(velocity, q, 0.7, 100.0, forward_counts=2e5, qe_counts=2e4 / q.size)
     rng = np.random.default_rng(0)
     forward, qe = rng.poisson(mu_f).astype(float), rng.poisson(mu_q).astype(float)
-    g = es.angle_factor("cos2theta", physics.two_theta_from_q(q))
+    g = es.angle_factor(physics.two_theta_from_q(q), kind="cos2theta")
     start = time.perf_counter()
-    spectra = es.energy_spectra(forward, forward, qe, qe, q, g, velocity, 10.0, 14.0)
+    spectra = es.energy_spectra(forward, forward, qe, qe, q, g, velocity, q_min=10.0, q_max=14.0)
     middle = time.perf_counter()
     result = es.isf_from_spectra(spectra, n_mc=n_mc, seed=1, isf_error_threshold=0.03)
     return middle - start, time.perf_counter() - middle, result

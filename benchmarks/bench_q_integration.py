@@ -39,7 +39,8 @@ from eqegs_repo.steps import q_integration as qi
 
 SHAPE = (728, 384)
 CENTRE = (190.3, 300.7)
-GEOMETRY = qi.DetectorGeometry(physics.WAVELENGTH_NM, physics.PIXEL_SIZE_MM, 100.0)
+GEOMETRY = qi.DetectorGeometry(wavelength_nm=physics.WAVELENGTH_NM, pixel_size_mm=physics.PIXEL_SIZE_MM,
+                               distance_mm=100.0)
 DIRECT_BEAM_HALFWIDTH = 50
 FRAME_COUNTS = (512, 1024, 2048, 4092)
 PIXEL_SHAPES = ((728, 96), (728, 192), (728, 384), (1456, 384))
@@ -49,9 +50,10 @@ PYFAI_METHODS = (("no", "csr", "cython"), ("no", "csc", "cython"), ("no", "histo
 
 def build_integrator(shape: tuple[int, int]) -> qi.RadialIntegrator:
     """The benchmark's integrator: direct-beam box masked, 1 px bins out to the farthest pixel."""
-    keep = qi.direct_beam_keep(shape, CENTRE, DIRECT_BEAM_HALFWIDTH)
-    r_max = float(qi.pixel_radius(shape, CENTRE).max()) + 1.0
-    return qi.RadialIntegrator.build(shape, CENTRE, GEOMETRY, qi.RadialBins.uniform(1.0, r_max), keep)
+    keep = qi.direct_beam_keep(shape, centre=CENTRE, halfwidth=DIRECT_BEAM_HALFWIDTH)
+    r_max = float(qi.pixel_radius(shape, centre=CENTRE).max()) + 1.0
+    return qi.RadialIntegrator.build(shape, centre=CENTRE, geometry=GEOMETRY,
+                                     bins=qi.RadialBins.uniform(bin_px=1.0, r_max_px=r_max), keep=keep)
 
 
 def interleaved_medians(runs: dict, repeats: int) -> dict:
@@ -110,7 +112,7 @@ def compare_with_pyfai(integrator: qi.RadialIntegrator, frames: np.ndarray, args
     logging.getLogger("pyFAI").setLevel(logging.ERROR)
     ai = pyfai_integrator(SHAPE)
     images = frames.reshape((frames.shape[0],) + SHAPE)
-    mask = ~qi.direct_beam_keep(SHAPE, CENTRE, DIRECT_BEAM_HALFWIDTH)  # pyFAI: nonzero = masked
+    mask = ~qi.direct_beam_keep(SHAPE, centre=CENTRE, halfwidth=DIRECT_BEAM_HALFWIDTH)  # pyFAI: nonzero = masked
     radial_range = (float(integrator.bins.edges_px[0]) * GEOMETRY.pixel_size_mm,
                     float(integrator.bins.edges_px[-1]) * GEOMETRY.pixel_size_mm)
     ours = integrator.integrate(frames)

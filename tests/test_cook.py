@@ -140,6 +140,6 @@ def test_constant_image_gives_a_constant_profile(tmp_path, overrides):
     used = qds.npix.values > 0.5  # bbox: bins with at least half a pixel
     np.testing.assert_allclose(qds.profile.values[used], 7.0 * 6, rtol=1e-6)
     if overrides.get("sectors"):
-        phi = qi.azimuth_deg(qds.mask.shape, (25.3, 18.6))
+        phi = qi.azimuth_deg(qds.mask.shape, centre=(25.3, 18.6))
         inside = (phi >= 300) | (phi <= 45) | ((phi >= 120) & (phi <= 150))
         assert not qds.mask.values[~inside].any() and qds.mask.values[inside].any()

@@ -117,7 +117,7 @@ def test_reconstruction_npy_is_the_full_frame_stack(tree):
     assert stack.shape == (sample.marker["n_frames"],) + tuple(layout.canvas_shape) and stack.dtype == np.float32
     raw = sample.raw.counts
     for frame in (0, 77, stack.shape[0] - 1):
-        expected = combine([raw[k, frame:frame + 1].values for k in range(raw.sizes["sensor"])], layout)[0]
+        expected = combine([raw[k, frame:frame + 1].values for k in range(raw.sizes["sensor"])], layout=layout)[0]
         np.testing.assert_array_equal(stack[frame], expected)
     np.testing.assert_array_equal(stack.sum(axis=(1, 2), dtype=np.float64), cooked.counts_per_frame.values)
     image = np.loadtxt(f"{folder}/reconstruction.csv", delimiter=",")

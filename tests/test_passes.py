@@ -11,18 +11,20 @@ from eqegs_repo.steps import reconstruction
 from eqegs_repo.steps.reconstruction import FrameSumAccumulator
 from eqegs_repo.steps.sensors import SensorLayout, combine, combine_image, sensor_pixels
 
-GEOMETRY = qi.DetectorGeometry(0.086025, 0.0726, 10.0)
+GEOMETRY = qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=10.0)
 CENTRE = (9.3, 11.6)
 
 
 def tile_layout():
     """Three 20 x 8 strips with 1-px gaps, each flipped differently."""
-    return SensorLayout(3, (20, 8), "tile", [(0, 0), (0, 9), (0, 18)], ["lr", "ud", "rot180"], (20, 26))
+    return SensorLayout(n_sensors=3, sensor_shape=(20, 8), mode="tile", offsets=[(0, 0), (0, 9), (0, 18)],
+                        flips=["lr", "ud", "rot180"], canvas_shape=(20, 26))
 
 
 def sum_layout():
     """Three 20 x 8 sensors overlaid with shifts (pixels covered by 1, 2 or 3 sensors), flipped."""
-    return SensorLayout(3, (20, 8), "sum", [(0, 0), (2, 3), (4, 5)], ["none", "ud", "rot180"], (24, 13))
+    return SensorLayout(n_sensors=3, sensor_shape=(20, 8), mode="sum", offsets=[(0, 0), (2, 3), (4, 5)],
+                        flips=["none", "ud", "rot180"], canvas_shape=(24, 13))
 
 
 LAYOUTS = {"tile": tile_layout, "sum": sum_layout}
@@ -36,10 +38,11 @@ def sensor_blocks(layout, n_frames=13, seed=3, dtype=np.uint32):
 
 def integrator_for(layout, splitting):
     shape = layout.canvas_shape
-    keep = qi.direct_beam_keep(shape, CENTRE, 1.5)
-    bins = qi.RadialBins.uniform(1.0, 30.0)
-    weights = qi.pixel_normalisation(shape, CENTRE, GEOMETRY, True)
-    return qi.RadialIntegrator.build(shape, CENTRE, GEOMETRY, bins, keep, splitting, weights)
+    keep = qi.direct_beam_keep(shape, centre=CENTRE, halfwidth=1.5)
+    bins = qi.RadialBins.uniform(bin_px=1.0, r_max_px=30.0)
+    weights = qi.pixel_normalisation(shape, centre=CENTRE, geometry=GEOMETRY, solid_angle_correction=True)
+    return qi.RadialIntegrator.build(shape, centre=CENTRE, geometry=GEOMETRY, bins=bins, keep=keep,
+                                     pixel_splitting=splitting, pixel_weights=weights)
 
 
 def engines(splitting):
@@ -53,7 +56,7 @@ def test_sensor_pixels_say_where_combine_puts_each_sensor_pixel(mode):
     for k in range(layout.n_sensors):
         blocks = [np.zeros((1,) + layout.sensor_shape) for _ in range(layout.n_sensors)]
         blocks[k][0] = np.arange(1, 161).reshape(layout.sensor_shape)
-        canvas = combine(blocks, layout)[0].ravel()
+        canvas = combine(blocks, layout=layout)[0].ravel()
         assert np.array_equal(canvas[sensor_pixels(layout, k)], blocks[k][0])
 
 
@@ -63,7 +66,7 @@ def test_sensor_parts_give_the_sums_of_the_combined_canvas(mode, splitting):
     layout = LAYOUTS[mode]()
     integrator = integrator_for(layout, splitting)
     blocks = sensor_blocks(layout)
-    canvas = combine(blocks, layout).astype(np.float64)
+    canvas = combine(blocks, layout=layout).astype(np.float64)
     expected = canvas.reshape(len(canvas), -1) @ integrator.matrix.T.toarray().astype(np.float64)
     expected_variance = canvas.reshape(len(canvas), -1) @ integrator.matrix.multiply(integrator.matrix).T.toarray()
     parts = integrator.for_sensors(layout)
@@ -87,14 +90,14 @@ def test_sensor_parts_refuse_a_layout_of_another_canvas():
 def test_forward_box_from_sensors_equals_the_canvas_box(mode, centre, halfwidth):
     layout = LAYOUTS[mode]()
     blocks = sensor_blocks(layout)
-    expected = qi.forward_spectrum(combine(blocks, layout), centre, halfwidth)
-    boxes = qi.sensor_boxes(layout, centre, halfwidth)
-    np.testing.assert_array_equal(qi.forward_spectrum_sensors(blocks, boxes), expected)
+    expected = qi.forward_spectrum(combine(blocks, layout=layout), centre=centre, halfwidth=halfwidth)
+    boxes = qi.sensor_boxes(layout, centre=centre, halfwidth=halfwidth)
+    np.testing.assert_array_equal(qi.forward_spectrum_sensors(blocks, boxes=boxes), expected)
     assert expected.min() > 0
 
 
 def test_forward_box_skips_sensors_outside_it():
-    boxes = qi.sensor_boxes(tile_layout(), (2.0, 5.0), 1)  # columns 1..3: sensor 0 only
+    boxes = qi.sensor_boxes(tile_layout(), centre=(2.0, 5.0), halfwidth=1)  # columns 1..3: sensor 0 only
     assert boxes[1] is None and boxes[2] is None
     assert boxes[0] == (slice(4, 7), slice(4, 7))  # sensor 0 is flipped left-right
 
@@ -116,7 +119,7 @@ def test_frame_sums_are_exact_beyond_float32_and_merge(mode, compiled, monkeypat
     assert first.n_frames == 13
     assert np.array_equal(first.image, expected.astype(np.float64)) and expected.max() > 2**32
     assert np.array_equal(totals, sum(b.astype(np.int64).sum(axis=(1, 2)) for b in blocks))
-    assert np.array_equal(combine_image(exact, layout), first.image)
+    assert np.array_equal(combine_image(exact, layout=layout), first.image)
 
 
 def test_frame_sums_of_float_and_mixed_blocks():
@@ -124,7 +127,7 @@ def test_frame_sums_of_float_and_mixed_blocks():
     floats = [b.astype(np.float32) + 0.25 for b in sensor_blocks(layout)]
     acc = FrameSumAccumulator(layout)
     acc.add(floats)
-    np.testing.assert_allclose(acc.image, combine(floats, layout).sum(axis=0, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(acc.image, combine(floats, layout=layout).sum(axis=0, dtype=np.float64), rtol=1e-12)
     acc.add(sensor_blocks(layout, n_frames=2))  # integers after floats: still float64 sums
     assert acc.n_frames == 15 and acc.image.dtype == np.float64
     assert len(acc.add([b[:0] for b in floats])) == 0 and acc.n_frames == 15
@@ -132,9 +135,9 @@ def test_frame_sums_of_float_and_mixed_blocks():
 
 def test_combine_image_checks_its_input():
     with pytest.raises(BadInput, match="expected 3 sensor images"):
-        combine_image([np.zeros((20, 8))], tile_layout())
+        combine_image([np.zeros((20, 8))], layout=tile_layout())
     with pytest.raises(BadInput, match=r"sensor 1 image must have shape \(20, 8\), found \(8, 20\)"):
-        combine_image([np.zeros((20, 8)), np.zeros((8, 20)), np.zeros((20, 8))], tile_layout())
+        combine_image([np.zeros((20, 8)), np.zeros((8, 20)), np.zeros((20, 8))], layout=tile_layout())
 
 
 def stack_on_disk(tmp_path, blocks):
@@ -153,7 +156,7 @@ def test_threaded_passes_equal_the_whole_canvas(tmp_path, mode, workers, block_f
     layout = LAYOUTS[mode]()
     blocks = sensor_blocks(layout, n_frames=17)
     stack = stack_on_disk(tmp_path, blocks)
-    canvas = combine(blocks, layout)
+    canvas = combine(blocks, layout=layout)
     integrator = integrator_for(layout, "none")
     image, per_frame, coverage = passes.frame_sum_pass(stack, layout, block_frames, workers=workers)
     assert np.array_equal(image, canvas.sum(axis=0, dtype=np.float64))
@@ -163,7 +166,7 @@ def test_threaded_passes_equal_the_whole_canvas(tmp_path, mode, workers, block_f
                                   block_frames=block_frames)
     assert np.array_equal(run["sums"], integrator.integrate(canvas, engine="scipy"))
     assert run["variance"] is run["sums"]
-    assert np.array_equal(run["forward"], qi.forward_spectrum(canvas, CENTRE, 3))
+    assert np.array_equal(run["forward"], qi.forward_spectrum(canvas, centre=CENTRE, halfwidth=3))
     assert np.array_equal(run["image"], image)
 
 

@@ -17,9 +17,9 @@ def test_default_layout_is_three_strips_of_728_by_128():
 
 
 def test_tile_places_sensor_k_at_columns_k_times_cols():
-    layout = SensorLayout.strips(3, (4, 2))
+    layout = SensorLayout.strips(n_sensors=3, sensor_shape=(4, 2))
     blocks = [np.full((2, 4, 2), k + 1, dtype=np.uint16) for k in range(3)]
-    canvas = combine(blocks, layout)
+    canvas = combine(blocks, layout=layout)
     assert canvas.dtype == np.float32 and canvas.shape == (2, 4, 6)
     np.testing.assert_array_equal(canvas[0, 0], [1, 1, 2, 2, 3, 3])
 
@@ -35,18 +35,18 @@ def test_round_trip_with_flips_and_gaps():
     )
     rng = np.random.default_rng(1)
     blocks = [rng.integers(0, 1000, size=(4, 5, 3)).astype(np.uint32) for _ in range(3)]
-    canvas = combine(blocks, layout)
+    canvas = combine(blocks, layout=layout)
     # The flip really is applied: sensor 0 flipped up-down sits at rows 0..4, cols 0..2.
     np.testing.assert_array_equal(canvas[:, 0:5, 0:3], blocks[0][:, ::-1, :])
     np.testing.assert_array_equal(canvas[:, 6:11, 1:4], blocks[2][:, ::-1, ::-1])
-    back = split(canvas, layout)
+    back = split(canvas, layout=layout)
     for original, recovered in zip(blocks, back):
         np.testing.assert_array_equal(original, recovered)
     cov = coverage(layout)
     assert cov.sum() == 3 * 15
     assert (canvas[:, cov == 0] == 0).all()  # gaps stay empty
     # And split∘combine on a canvas that is zero in the gaps is the identity.
-    np.testing.assert_array_equal(combine(split(canvas, layout), layout), canvas)
+    np.testing.assert_array_equal(combine(split(canvas, layout=layout), layout=layout), canvas)
 
 
 def test_sum_mode_overlays_and_split_shares_counts():
@@ -55,30 +55,30 @@ def test_sum_mode_overlays_and_split_shares_counts():
     )
     a = np.arange(9, dtype=float).reshape(1, 3, 3)
     b = np.full((1, 3, 3), 10.0)
-    canvas = combine([a, b], layout)
+    canvas = combine([a, b], layout=layout)
     assert canvas[0, 1, 1] == a[0, 1, 1] + 10.0
     assert canvas[0, 0, 0] == a[0, 0, 0] and canvas[0, 3, 3] == 10.0
     cov = coverage(layout)
     assert cov[1, 1] == 2 and cov[0, 3] == 0
-    np.testing.assert_allclose(combine(split(canvas, layout), layout), canvas, rtol=1e-6)
+    np.testing.assert_allclose(combine(split(canvas, layout=layout), layout=layout), canvas, rtol=1e-6)
 
 
 def test_combine_streams_into_out_and_checks_shapes():
-    layout = SensorLayout.strips(2, (3, 2))
+    layout = SensorLayout.strips(n_sensors=2, sensor_shape=(3, 2))
     blocks = [np.ones((5, 3, 2)), 2 * np.ones((5, 3, 2))]
     out = np.full((5, 3, 4), 99, dtype=np.float32)
-    assert combine(blocks, layout, out=out) is out
+    assert combine(blocks, layout=layout, out=out) is out
     assert out[0, 0].tolist() == [1, 1, 2, 2]
     with pytest.raises(BadInput, match="float32"):
-        combine(blocks, layout, out=np.zeros((5, 3, 4)))
+        combine(blocks, layout=layout, out=np.zeros((5, 3, 4)))
     with pytest.raises(BadInput, match="sensor 1 block has 4 frames"):
-        combine([np.ones((5, 3, 2)), np.ones((4, 3, 2))], layout)
+        combine([np.ones((5, 3, 2)), np.ones((4, 3, 2))], layout=layout)
     with pytest.raises(BadInput, match="expected 2 sensor blocks"):
-        combine(blocks[:1], layout)
+        combine(blocks[:1], layout=layout)
     with pytest.raises(BadInput, match=r"shape \(frames, 3, 2\)"):
-        combine([np.ones((5, 2, 3))] * 2, layout)
+        combine([np.ones((5, 2, 3))] * 2, layout=layout)
     with pytest.raises(BadInput, match="canvas block"):
-        split(np.ones((5, 3, 5)), layout)
+        split(np.ones((5, 3, 5)), layout=layout)
 
 
 def test_mapping_round_trip_and_validation_errors():
@@ -102,4 +102,4 @@ def test_mapping_round_trip_and_validation_errors():
     with pytest.raises(BadInput, match="schema_version"):
         SensorLayout.from_mapping(dict(mapping, schema_version=2))
     with pytest.raises(BadInput, match="sensor_shape"):
-        SensorLayout.strips(3, (0, 5))
+        SensorLayout.strips(n_sensors=3, sensor_shape=(0, 5))

@@ -18,7 +18,7 @@ Q = 12.0
 TAU, F_Q = 100.0, 0.7
 N_MC = 200
 TWO_THETA = physics.two_theta_from_q(Q)
-G = es.angle_factor("cos2theta", np.array([TWO_THETA]))
+G = es.angle_factor(np.array([TWO_THETA]), kind="cos2theta")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_transform_time_axis_matches_a_lorentzian():
     grid = es.SpectrumGrid(0.5, 4000)
     fwhm = 10.0
     s = fm.lorentzian(grid.centres, fwhm)
-    transform = es.spectrum_transform(s, grid.step_nev)
+    transform = es.spectrum_transform(s, step_nev=grid.step_nev)
     t = grid.times_ns
     expected = np.exp(-0.5 * fwhm * t / physics.HBAR_NEV_NS)
     early = t < 150
@@ -131,10 +131,10 @@ def test_background_slope_fit(velocity, expected):
     # the wing fit itself: exact on a noiseless straight line
     e = np.linspace(-50, 50, 101)
     line = 3.0 + 0.02 * e
-    assert np.allclose(es.wing_background(e, line, np.ones(101), 10, fit_slope=True), line)
-    assert np.allclose(es.wing_background(e, line, np.ones(101), 10, fit_slope=False), 3.0)
+    assert np.allclose(es.wing_background(e, line, np.ones(101), n_points=10, fit_slope=True), line)
+    assert np.allclose(es.wing_background(e, line, np.ones(101), n_points=10, fit_slope=False), 3.0)
     with pytest.raises(BadInput, match="bg_n_points"):
-        es.wing_background(e, line, np.ones(101), 60)
+        es.wing_background(e, line, np.ones(101), n_points=60)
 
 
 def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, expected):
@@ -159,7 +159,7 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
 
     narrow_spectra, _ = run(velocity, forward, qe, seed=9, spectra_kw={"turnaround_cut_frac": 0.7})
     assert narrow_spectra.grid.n_points < 0.85 * base_spectra.grid.n_points  # window 0.7/0.9 of the base
-    guarded = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14,
+    guarded = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14,
                                 turnaround_cut_frac=1.0, turnaround_guard_frames=100)
     turns = es.turning_points(velocity)
     assert not guarded.kept_frames[turns].any() and guarded.kept_frames.sum() < N_FRAMES - 300
@@ -179,16 +179,17 @@ def test_monte_carlo_is_seeded_and_poisson_matches_counting_statistics():
     rng = np.random.Generator(np.random.PCG64(0))
     counts = np.full(50, 2.0)
     spectrum = es.Spectrum(y=np.full(50, 400.0), sigma=np.sqrt(400.0 / counts), n=counts)
-    draws = es.resample_spectrum(spectrum, 20000, "poisson", rng)
+    draws = es.resample_spectrum(spectrum, n_mc=20000, noise="poisson", rng=rng)
     assert draws.mean() == pytest.approx(400.0, rel=1e-3)
     assert draws.var(axis=0).mean() == pytest.approx(200.0, rel=0.03)
     assert np.allclose(draws * 2, np.round(draws * 2))  # Poisson(n*y)/n
-    gaussian = es.resample_spectrum(spectrum, 20000, "gaussian", rng)
+    gaussian = es.resample_spectrum(spectrum, n_mc=20000, noise="gaussian", rng=rng)
     assert gaussian.std(axis=0).mean() == pytest.approx(np.sqrt(200.0), rel=0.03)
     with pytest.raises(BadInput, match="mc_noise 'poisson' needs a positive spectrum"):
-        es.resample_spectrum(es.Spectrum(np.array([1.0, -1.0]), np.ones(2), np.ones(2)), 3, "poisson", rng)
+        es.resample_spectrum(es.Spectrum(np.array([1.0, -1.0]), np.ones(2), np.ones(2)), n_mc=3, noise="poisson",
+                             rng=rng)
     with pytest.raises(BadInput, match="mc_noise must be one of"):
-        es.resample_spectrum(spectrum, 3, "uniform", rng)
+        es.resample_spectrum(spectrum, n_mc=3, noise="uniform", rng=rng)
 
 
 def test_same_seed_same_errors_and_forward_qe_share_the_grid(velocity, expected):
@@ -208,38 +209,38 @@ def test_average_binning_statistics():
     energy = np.array([-1.5, -1.2, -0.5, 0.5, 0.7, 0.9, 1.5, 5.0])
     values = np.array([1.0, 3.0, 5.0, 2.0, 4.0, 6.0, 7.0, 100.0])
     keep = np.ones(8, bool)
-    spectrum = es.bin_average(energy, values, values, keep, grid, "test")
+    spectrum = es.bin_average(energy, values, values, keep, grid=grid, label="test")
     assert np.array_equal(spectrum.n, [2, 1, 3, 1])
     assert np.allclose(spectrum.y, [2.0, 5.0, 4.0, 7.0])
     assert np.allclose(spectrum.sigma, [2.0 / 2, np.sqrt(5.0), np.sqrt(12.0) / 3, np.sqrt(7.0)])
     keep[2] = False
     with pytest.raises(BadInput, match=r"test spectrum: 1 energy bins get no frame, first at E = -0.50 neV"):
-        es.bin_average(energy, values, values, keep, grid, "test")
+        es.bin_average(energy, values, values, keep, grid=grid, label="test")
 
 
 def test_velocity_calibrations(velocity):
     n = 4092
-    triangle = es.calibrated_velocity("triangle", n, v_max=10.0)
+    triangle = es.calibrated_velocity(kind="triangle", n_frames=n, v_max=10.0)
     assert np.allclose(triangle, fm.drive_velocity(n, "triangle", 10.0))
-    shifted = es.calibrated_velocity("triangle", n, v_max=10.0, phase_frames=100)
+    shifted = es.calibrated_velocity(kind="triangle", n_frames=n, v_max=10.0, phase_frames=100)
     assert np.allclose(shifted, fm.drive_velocity(n, "triangle", 10.0, phase0=-100 / n))
-    assert np.allclose(es.calibrated_velocity("sine", n, v_max=3.0, period_frames=n / 2),
+    assert np.allclose(es.calibrated_velocity(kind="sine", n_frames=n, v_max=3.0, period_frames=n / 2),
                        3.0 * np.cos(2 * np.pi * (np.arange(n) + 0.5) / (n / 2)))
     rng = np.random.default_rng(0)
     measured = fm.measured_waveform(velocity, 0.5, 0.0, rng)
-    assert np.allclose(es.calibrated_velocity("poly", n, measured, poly_coeffs=[0.0, 2.0]), velocity)
-    assert np.array_equal(es.calibrated_velocity("table", n, table_mm_s=velocity), velocity)
+    assert np.allclose(es.calibrated_velocity(measured, kind="poly", n_frames=n, poly_coeffs=[0.0, 2.0]), velocity)
+    assert np.array_equal(es.calibrated_velocity(kind="table", n_frames=n, table_mm_s=velocity), velocity)
     with pytest.raises(BadInput, match="one velocity per frame"):
-        es.calibrated_velocity("table", n, table_mm_s=velocity[:10])
+        es.calibrated_velocity(kind="table", n_frames=n, table_mm_s=velocity[:10])
     with pytest.raises(BadInput, match="poly_coeffs"):
-        es.calibrated_velocity("poly", n, measured)
+        es.calibrated_velocity(measured, kind="poly", n_frames=n)
     with pytest.raises(BadInput, match="kind must be one of"):
-        es.calibrated_velocity("saw", n)
-    assert es.energy_from_velocity(np.array([1.0]), 0.25)[0] == pytest.approx(0.75 * 48.075)
-    assert es.energy_from_velocity(np.array([1.0, 2.0]), 0.0, np.array([1.0, 0.5])).shape == (2, 2)
-    assert es.angle_factor("cos2theta", np.array([0.3]))[0] == pytest.approx(np.cos(0.3))
-    assert es.angle_factor("none", np.array([0.3]))[0] == 1.0
-    assert es.angle_factor("table", np.radians([5.0]), [[0, 1.0], [10, 0.9]])[0] == pytest.approx(0.95)
+        es.calibrated_velocity(kind="saw", n_frames=n)
+    assert es.energy_from_velocity(np.array([1.0]), v0_offset=0.25)[0] == pytest.approx(0.75 * 48.075)
+    assert es.energy_from_velocity(np.array([1.0, 2.0]), v0_offset=0.0, g=np.array([1.0, 0.5])).shape == (2, 2)
+    assert es.angle_factor(np.array([0.3]), kind="cos2theta")[0] == pytest.approx(np.cos(0.3))
+    assert es.angle_factor(np.array([0.3]), kind="none")[0] == 1.0
+    assert es.angle_factor(np.radians([5.0]), kind="table", table=[[0, 1.0], [10, 0.9]])[0] == pytest.approx(0.95)
     # turning points of a noisy measured triangle: one per extremum, no false sweeps
     noisy = fm.measured_waveform(triangle, 1.0, 0.05, rng)
     noisy_turns, turns = es.turning_points(noisy), es.turning_points(triangle)
@@ -250,22 +251,23 @@ def test_velocity_calibrations(velocity):
 def test_bad_inputs_are_named(velocity, expected):
     forward, qe = draw(expected, 11)
     with pytest.raises(BadInput, match=r"q range \[20, 30\] nm\^-1 holds no q bin"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 20, 30)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=20, q_max=30)
     with pytest.raises(BadInput, match="q_min < q_max"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 14, 10)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=14, q_max=10)
     with pytest.raises(BadInput, match=r"qe_sums must have shape \(4092, 1\)"):
-        es.energy_spectra(forward, forward, qe[:100], qe, np.array([Q]), G, velocity, 10, 14)
+        es.energy_spectra(forward, forward, qe[:100], qe, np.array([Q]), G, velocity, q_min=10, q_max=14)
     with pytest.raises(BadInput, match="rebin_factor"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, rebin_factor=0)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14, rebin_factor=0)
     with pytest.raises(BadInput, match="turnaround_cut_frac"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, turnaround_cut_frac=0)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14,
+                          turnaround_cut_frac=0)
     with pytest.raises(BadInput, match="start_cut_frames"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, start_cut_frames=-1)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14, start_cut_frames=-1)
     gap = velocity.copy()
     gap[(gap > 1.0) & (gap < 1.5)] = 20.0  # frames lost between 1 and 1.5 mm/s
     with pytest.raises(BadInput, match="energy bins get no frame"):
-        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, gap, 10, 14, turnaround_cut_frac=0.45)
-    spectra = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14)
+        es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, gap, q_min=10, q_max=14, turnaround_cut_frac=0.45)
+    spectra = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14)
     with pytest.raises(BadInput, match="fit_model 'exp' needs at least 3"):
         es.isf_from_spectra(spectra, n_mc=20, isf_error_threshold=0.0)
     with pytest.raises(BadInput, match="relax_bg_coeff"):
@@ -278,8 +280,9 @@ def test_v0_offset_centres_the_energy_axis(velocity):
     offset = 0.3  # the drive's zero is off by 0.3 mm/s: the dip sits at calibrated v = -0.3
     mu_f, mu_q = fm.spectral_only_counts(velocity + offset, Q, F_Q, TAU)
     forward, qe = draw((mu_f, mu_q), 12)
-    centred = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14, v0_offset=-offset)
-    shifted = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14)
+    centred = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14,
+                                v0_offset=-offset)
+    shifted = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14)
     step = centred.grid.step_nev
     assert abs(centred.grid.centres[np.argmin(centred.forward.y)]) <= 3 * step
     assert abs(shifted.grid.centres[np.argmin(shifted.forward.y)] + offset * physics.KAPPA_NEV_PER_MM_S) <= 3 * step

@@ -29,7 +29,7 @@ def test_beam_centre_within_a_tenth_of_a_pixel(centre):
     image = rng.poisson(ring_image(centre)).astype(np.float64)
     roi = detect_roi(image).roi
     for method in ("centroid", "gauss2d"):
-        found = qi.find_beam_centre(image, roi, threshold_frac=0.1, iterations=2, method=method)
+        found = qi.find_beam_centre(image, roi=roi, threshold_frac=0.1, iterations=2, method=method)
         assert abs(found.x - centre[0]) < 0.1 and abs(found.y - centre[1]) < 0.1, (method, found)
 
 
@@ -37,40 +37,41 @@ def test_beam_centre_recentres_an_off_centre_roi_and_rejects_empty_roi():
     centre = (90.3, 110.7)
     image = ring_image(centre)
     off = Roi(70, 100, 100, 120)  # the spot sits near the ROI's right edge
-    found = qi.find_beam_centre(image, off, iterations=3)
+    found = qi.find_beam_centre(image, roi=off, iterations=3)
     assert abs(found.x - centre[0]) < 0.1 and abs(found.y - centre[1]) < 0.1
     assert abs((found.roi.x0 + found.roi.x1) / 2 - 90) <= 1
     with pytest.raises(BadInput, match="no direct beam"):
-        qi.find_beam_centre(np.ones(SHAPE), Roi(0, 0, 10, 10))
+        qi.find_beam_centre(np.ones(SHAPE), roi=Roi(0, 0, 10, 10))
     with pytest.raises(BadInput, match="centroid_threshold_frac"):
-        qi.find_beam_centre(image, off, threshold_frac=1.0)
+        qi.find_beam_centre(image, roi=off, threshold_frac=1.0)
 
 
 def test_pixel_to_q_at_known_radius():
     r = np.array([0.0, 100.0, 270.0])
     two_theta = np.arctan(r * 0.0726 / 100.0)
     expected = 4 * math.pi / 0.086025 * np.sin(two_theta / 2)
-    geometry = qi.DetectorGeometry(0.086025, 0.0726, 100.0)
+    geometry = qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=100.0)
     assert np.allclose(geometry.q(r), expected, rtol=1e-12)
     assert abs(geometry.q(270.0) - 14.115) < 0.01  # PHYSICS.md §2.5: q = 14 nm^-1 near r = 270 px
     assert np.allclose(geometry.radius(geometry.q(r)), r)
     with pytest.raises(BadInput, match="distance_mm"):
-        qi.DetectorGeometry(0.086025, 0.0726, 0.0)
+        qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=0.0)
 
 
 def test_ring_peak_at_the_right_q_within_one_bin():
     centre = (90.3, 110.7)
     image = ring_image(centre, q_peak=10.0, base=20.0, spot_counts=0.0) - 20.0  # ring near r = 114 px
-    keep = qi.direct_beam_keep(SHAPE, centre, 5)
-    bins = qi.RadialBins.uniform(1.0, 200.0)
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, keep)
+    keep = qi.direct_beam_keep(SHAPE, centre=centre, halfwidth=5)
+    bins = qi.RadialBins.uniform(bin_px=1.0, r_max_px=200.0)
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins, keep=keep)
     profile = integrator.profile(integrator.integrate(image[None])[0])
     peak = int(np.nanargmax(profile))
     assert 100 < peak < 130
     bin_width_q = integrator.q[peak + 1] - integrator.q[peak]
     assert abs(integrator.q[peak] - 10.0) <= bin_width_q
     q_edges = np.linspace(6.0, 14.0, 41)
-    in_q = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.from_q_edges(q_edges, GEOMETRY), keep)
+    in_q = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                     bins=qi.RadialBins.from_q_edges(q_edges, geometry=GEOMETRY), keep=keep)
     profile_q = in_q.profile(in_q.integrate(image[None])[0])
     assert abs(in_q.q[np.nanargmax(profile_q)] - 10.0) <= 0.2
     assert np.allclose(in_q.q, 0.5 * (q_edges[1:] + q_edges[:-1]), atol=1e-9)
@@ -86,16 +87,18 @@ def constant_profile_error(integrator, value):
 @pytest.mark.parametrize("splitting", ["none", "bbox"])
 def test_constant_image_gives_constant_profile_with_and_without_masks(splitting):
     centre = (90.3, 110.7)
-    bins = qi.RadialBins.uniform(1.0, 200.0)
+    bins = qi.RadialBins.uniform(bin_px=1.0, r_max_px=200.0)
     hot = np.zeros(SHAPE, bool)
     hot[[5, 50, 200], [7, 150, 30]] = True
     masks = {
         "none": None,
-        "beam+hot": qi.direct_beam_keep(SHAPE, centre, 12) & ~hot,
-        "sectors": qi.sector_keep(SHAPE, centre, [(350, 20), (100, 150)]) & qi.direct_beam_keep(SHAPE, centre, 3),
+        "beam+hot": qi.direct_beam_keep(SHAPE, centre=centre, halfwidth=12) & ~hot,
+        "sectors": (qi.sector_keep(SHAPE, centre=centre, sectors=[(350, 20), (100, 150)])
+                    & qi.direct_beam_keep(SHAPE, centre=centre, halfwidth=3)),
     }
     for name, keep in masks.items():
-        integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, keep, pixel_splitting=splitting)
+        integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins, keep=keep,
+                                               pixel_splitting=splitting)
         assert constant_profile_error(integrator, 7.0) < 1e-6, name
         if keep is not None:
             assert integrator.npix.sum() <= keep.sum() + 1e-6
@@ -103,8 +106,8 @@ def test_constant_image_gives_constant_profile_with_and_without_masks(splitting)
 
 def test_bbox_splitting_conserves_pixels_and_variance_uses_squared_weights():
     centre = (90.3, 110.7)
-    bins = qi.RadialBins.uniform(0.5, 400.0)
-    split = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, pixel_splitting="bbox")
+    bins = qi.RadialBins.uniform(bin_px=0.5, r_max_px=400.0)
+    split = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins, pixel_splitting="bbox")
     assert split.npix.sum() == pytest.approx(SHAPE[0] * SHAPE[1], rel=1e-9)
     assert not split.is_binary
     rng = np.random.default_rng(3)
@@ -112,54 +115,59 @@ def test_bbox_splitting_conserves_pixels_and_variance_uses_squared_weights():
     dense = split.matrix.toarray()
     assert np.allclose(split.integrate_variance(frame[None])[0], (dense**2) @ frame.ravel())
     assert np.allclose(split.integrate(frame[None])[0], dense @ frame.ravel())
-    plain = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins)
+    plain = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins)
     assert plain.is_binary
     assert np.array_equal(plain.integrate_variance(frame[None]), plain.integrate(frame[None]))
 
 
 def test_sectors_follow_clockwise_convention_and_wrap_through_zero():
     centre = (100.0, 120.0)
-    phi = qi.azimuth_deg(SHAPE, centre)
+    phi = qi.azimuth_deg(SHAPE, centre=centre)
     assert phi[120, 150] == 0.0    # +x
     assert phi[150, 100] == 90.0   # below the centre on screen (y down): clockwise
     assert phi[120, 50] == 180.0
     assert phi[90, 100] == 270.0
-    wrapped = qi.sector_keep(SHAPE, centre, [(350, 10)])
-    union = qi.sector_keep(SHAPE, centre, [(350, 360)]) | qi.sector_keep(SHAPE, centre, [(0, 10)])
+    wrapped = qi.sector_keep(SHAPE, centre=centre, sectors=[(350, 10)])
+    union = (qi.sector_keep(SHAPE, centre=centre, sectors=[(350, 360)])
+             | qi.sector_keep(SHAPE, centre=centre, sectors=[(0, 10)]))
     assert np.array_equal(wrapped, union)
     assert wrapped[120, 150] and not wrapped[120, 50] and not wrapped[150, 100]
     assert np.array_equal(wrapped, (phi >= 350) | (phi <= 10))
-    both = qi.sector_keep(SHAPE, centre, [(350, 10), (80, 100)])
+    both = qi.sector_keep(SHAPE, centre=centre, sectors=[(350, 10), (80, 100)])
     assert np.array_equal(both, wrapped | ((phi >= 80) & (phi <= 100)))
-    assert qi.sector_keep(SHAPE, centre, []).all()
+    assert qi.sector_keep(SHAPE, centre=centre, sectors=[]).all()
 
 
 def test_sector_errors_are_clear():
     centre = (100.0, 120.0)
     with pytest.raises(BadInput, match=r"sectors\[0\] = \[10, 20\] degrees selects no usable pixel"):
-        qi.sector_keep(SHAPE, centre, [(10, 20)], valid=np.zeros(SHAPE, bool))
+        qi.sector_keep(SHAPE, centre=centre, sectors=[(10, 20)], valid=np.zeros(SHAPE, bool))
     with pytest.raises(BadInput, match=r"sectors\[1\] = \[10, 400\] must lie within \[0, 360\]"):
-        qi.sector_keep(SHAPE, centre, [(0, 10), (10, 400)])
+        qi.sector_keep(SHAPE, centre=centre, sectors=[(0, 10), (10, 400)])
     with pytest.raises(BadInput, match=r"sectors\[0\] must be a pair"):
-        qi.sector_keep(SHAPE, centre, [(10,)])
+        qi.sector_keep(SHAPE, centre=centre, sectors=[(10,)])
     corner = (0.0, 0.0)  # only 0..90 degrees exist around the top-left corner
     with pytest.raises(BadInput, match=r"\[180, 260\]"):
-        qi.sector_keep(SHAPE, corner, [(180, 260)])
+        qi.sector_keep(SHAPE, centre=corner, sectors=[(180, 260)])
 
 
 def test_integrator_rejects_bins_and_masks_without_pixels():
     centre = (90.3, 110.7)
     with pytest.raises(BadInput, match=r"no used pixel falls in the radial bins r = 500.0..600.0 px"):
-        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins(np.array([500.0, 600.0])))
+        qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=qi.RadialBins(np.array([500.0, 600.0])))
     with pytest.raises(BadInput, match="no used pixel"):
-        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), np.zeros(SHAPE, bool))
+        qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                  bins=qi.RadialBins.uniform(bin_px=1, r_max_px=50), keep=np.zeros(SHAPE, bool))
     with pytest.raises(BadInput, match="mask has shape"):
-        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), np.ones((3, 3), bool))
+        qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                  bins=qi.RadialBins.uniform(bin_px=1, r_max_px=50), keep=np.ones((3, 3), bool))
     with pytest.raises(BadInput, match="radial_bin_px"):
-        qi.RadialBins.uniform(0.0, 50)
+        qi.RadialBins.uniform(bin_px=0.0, r_max_px=50)
     with pytest.raises(BadInput, match="pixel_splitting"):
-        qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50), pixel_splitting="full")
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1, 50))
+        qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                  bins=qi.RadialBins.uniform(bin_px=1, r_max_px=50), pixel_splitting="full")
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                           bins=qi.RadialBins.uniform(bin_px=1, r_max_px=50))
     with pytest.raises(BadInput, match=r"block must be \(frames, 240, 200\)"):
         integrator.integrate(np.zeros((2, 10, 10)))
 
@@ -168,8 +176,10 @@ def test_streamed_blocks_and_threads_match_the_whole_stack():
     centre = (90.3, 110.7)
     rng = np.random.default_rng(7)
     stack = rng.poisson(4.0, size=(23,) + SHAPE).astype(np.uint32)
-    keep = qi.direct_beam_keep(SHAPE, centre, 10) & qi.sector_keep(SHAPE, centre, [(300, 60)])
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(1.0, 250.0), keep)
+    keep = (qi.direct_beam_keep(SHAPE, centre=centre, halfwidth=10)
+            & qi.sector_keep(SHAPE, centre=centre, sectors=[(300, 60)]))
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                           bins=qi.RadialBins.uniform(bin_px=1.0, r_max_px=250.0), keep=keep)
     whole = integrator.integrate(stack)
     streamed = np.concatenate([integrator.integrate(stack[a:a + 5]) for a in range(0, 23, 5)])
     assert np.array_equal(whole, streamed)
@@ -178,35 +188,36 @@ def test_streamed_blocks_and_threads_match_the_whole_stack():
     assert np.array_equal(whole, stack.reshape(23, -1).astype(np.float64) @ dense.T)
     for dtype in (np.uint16, np.int32, np.float32, np.float64):
         assert np.array_equal(integrator.integrate(stack.astype(dtype)), whole), dtype
-    forward = np.concatenate([qi.forward_spectrum(stack[a:a + 5], centre, 4) for a in range(0, 23, 5)])
+    forward = np.concatenate([qi.forward_spectrum(stack[a:a + 5], centre=centre, halfwidth=4) for a in range(0, 23, 5)])
     assert np.array_equal(forward, stack[:, 107:115, 87:95].sum(axis=(1, 2)))
 
 
 def test_forward_box_and_background_subtraction_in_q_space():
-    assert qi.box_bounds((10.0, 20.0), 20, (100, 100)) == (0, 41, 0, 31)
-    assert qi.box_bounds((50.0, 50.0), 20, (100, 100)) == (30, 71, 30, 71)  # 41 x 41 px
+    assert qi.box_bounds((100, 100), centre=(10.0, 20.0), halfwidth=20) == (0, 41, 0, 31)
+    assert qi.box_bounds((100, 100), centre=(50.0, 50.0), halfwidth=20) == (30, 71, 30, 71)  # 41 x 41 px
     with pytest.raises(BadInput, match="holds no pixel"):
-        qi.box_bounds((500.0, 50.0), 20, (100, 100))
+        qi.box_bounds((100, 100), centre=(500.0, 50.0), halfwidth=20)
     fwd_s, fwd_b = np.array([10.0, 30.0]), np.array([5.0, 15.0])
-    assert qi.background_scale("forward_ratio", fwd_s, fwd_b) == 2.0
-    assert qi.background_scale("unity") == 1.0
-    assert qi.background_scale("manual", bg_scale=0.5) == 0.5
+    assert qi.background_scale(fwd_s, fwd_b, mode="forward_ratio") == 2.0
+    assert qi.background_scale(mode="unity") == 1.0
+    assert qi.background_scale(mode="manual", bg_scale=0.5) == 0.5
     with pytest.raises(BadInput, match="bg_scale_mode must be one of"):
-        qi.background_scale("auto")
+        qi.background_scale(mode="auto")
     with pytest.raises(BadInput, match="positive sum"):
-        qi.background_scale("forward_ratio", fwd_s, np.zeros(2))
+        qi.background_scale(fwd_s, np.zeros(2), mode="forward_ratio")
     # Linear: integrate each run once, subtract in q space == integrate the difference image.
     centre = (90.3, 110.7)
     rng = np.random.default_rng(11)
     sample = rng.poisson(6.0, size=(4,) + SHAPE).astype(np.float32)
     background = rng.poisson(3.0, size=(4,) + SHAPE).astype(np.float32)
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(2.0, 200.0))
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                           bins=qi.RadialBins.uniform(bin_px=2.0, r_max_px=200.0))
     i_s, i_b = integrator.integrate(sample), integrator.integrate(background)
-    diff, var = qi.subtract_background(i_s, i_s, i_b, i_b, 1.5)
+    diff, var = qi.subtract_background(i_s, i_s, i_b, i_b, k=1.5)
     assert np.allclose(diff, integrator.integrate(sample.astype(np.float64) - 1.5 * background), atol=1e-3)
     assert np.allclose(var, i_s + 2.25 * i_b)
     with pytest.raises(BadInput, match="background run has shape"):
-        qi.subtract_background(i_s, i_s, i_b[:3], i_b[:3], 1.0)
+        qi.subtract_background(i_s, i_s, i_b[:3], i_b[:3], k=1.0)
 
 
 def test_hot_pixels_flagged_but_not_the_ring_or_gap_edges():
@@ -218,30 +229,30 @@ def test_hot_pixels_flagged_but_not_the_ring_or_gap_edges():
     image[coverage == 0] = 0.0
     image[30, 40] *= 1.2
     image[200, 150] += 50000
-    keep = qi.hot_pixel_keep(image, centre, 10.0, valid=qi.coverage_keep(coverage))
+    keep = qi.hot_pixel_keep(image, centre=centre, n_mad=10.0, valid=qi.coverage_keep(coverage))
     assert not keep[30, 40] and not keep[200, 150]
     assert keep.sum() == SHAPE[0] * SHAPE[1] - 2
-    assert qi.hot_pixel_keep(image, centre, None).all()
+    assert qi.hot_pixel_keep(image, centre=centre, n_mad=None).all()
     with pytest.raises(BadInput, match="hot_pixel_mad"):
-        qi.hot_pixel_keep(image, centre, -1.0)
+        qi.hot_pixel_keep(image, centre=centre, n_mad=-1.0)
 
 
 def test_pixel_normalisation_solid_angle_and_polarisation():
     centre = (90.3, 110.7)
-    assert qi.pixel_normalisation(SHAPE, centre, GEOMETRY) is None
-    norm = qi.pixel_normalisation(SHAPE, centre, GEOMETRY, solid_angle_correction=True)
-    tth = GEOMETRY.two_theta(qi.pixel_radius(SHAPE, centre))
+    assert qi.pixel_normalisation(SHAPE, centre=centre, geometry=GEOMETRY) is None
+    norm = qi.pixel_normalisation(SHAPE, centre=centre, geometry=GEOMETRY, solid_angle_correction=True)
+    tth = GEOMETRY.two_theta(qi.pixel_radius(SHAPE, centre=centre))
     assert np.allclose(norm, np.cos(tth) ** 3)
-    pol = qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=1.0)
-    phi = np.radians(qi.azimuth_deg(SHAPE, centre))
+    pol = qi.pixel_normalisation(SHAPE, centre=centre, geometry=GEOMETRY, polarisation_factor=1.0)
+    phi = np.radians(qi.azimuth_deg(SHAPE, centre=centre))
     assert np.allclose(pol, 1 - np.sin(tth) ** 2 * np.cos(phi) ** 2)
-    bins = qi.RadialBins.uniform(1.0, 200.0)
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, bins, pixel_weights=norm)
+    bins = qi.RadialBins.uniform(bin_px=1.0, r_max_px=200.0)
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins, pixel_weights=norm)
     # An image proportional to the solid angle integrates to a flat corrected profile.
     profile = integrator.profile(integrator.integrate((5.0 * norm)[None])[0])
     assert np.nanmax(np.abs(profile - 5.0)) < 1e-5
     with pytest.raises(BadInput, match="polarisation_factor"):
-        qi.pixel_normalisation(SHAPE, centre, GEOMETRY, polarisation_factor=2.0)
+        qi.pixel_normalisation(SHAPE, centre=centre, geometry=GEOMETRY, polarisation_factor=2.0)
 
 
 ENGINES_AVAILABLE = ["scipy"] + (["numba"] if qi.labelled_sum_kernel() is not None else [])
@@ -251,8 +262,10 @@ def masked_stack_integrator(n_frames=23, bin_px=1.0, seed=7):
     centre = (90.3, 110.7)
     rng = np.random.default_rng(seed)
     stack = rng.poisson(4.0, size=(n_frames,) + SHAPE).astype(np.uint32)
-    keep = qi.direct_beam_keep(SHAPE, centre, 10) & qi.sector_keep(SHAPE, centre, [(300, 60)])
-    integrator = qi.RadialIntegrator.build(SHAPE, centre, GEOMETRY, qi.RadialBins.uniform(bin_px, 250.0), keep)
+    keep = (qi.direct_beam_keep(SHAPE, centre=centre, halfwidth=10)
+            & qi.sector_keep(SHAPE, centre=centre, sectors=[(300, 60)]))
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY,
+                                           bins=qi.RadialBins.uniform(bin_px=bin_px, r_max_px=250.0), keep=keep)
     return stack, integrator
 
 
@@ -298,7 +311,8 @@ def test_numba_engine_sums_integers_exactly_beyond_32_bits_and_handles_many_bins
     assert exact.max() > 2**36
     # More bins than int16 labels can number: labels switch to int32.
     small = (40, 30)
-    fine = qi.RadialIntegrator.build(small, (3.2, 4.1), GEOMETRY, qi.RadialBins.uniform(0.001, 45.0))
+    fine = qi.RadialIntegrator.build(small, centre=(3.2, 4.1), geometry=GEOMETRY,
+                                     bins=qi.RadialBins.uniform(bin_px=0.001, r_max_px=45.0))
     assert fine.n_bins > 2**15
     frames = np.random.default_rng(2).poisson(3.0, size=(3,) + small).astype(np.uint16)
     assert np.array_equal(fine.integrate(frames, engine="numba"), fine.integrate(frames, engine="scipy"))
@@ -309,7 +323,8 @@ def test_engine_choice_and_its_errors(monkeypatch):
     stack, integrator = masked_stack_integrator(n_frames=2)
     with pytest.raises(BadInput, match=r"engine must be one of \('auto', 'numba', 'scipy'\), got 'gpu'"):
         integrator.integrate(stack, engine="gpu")
-    split = qi.RadialIntegrator.build(SHAPE, (90.3, 110.7), GEOMETRY, qi.RadialBins.uniform(1.0, 250.0),
+    split = qi.RadialIntegrator.build(SHAPE, centre=(90.3, 110.7), geometry=GEOMETRY,
+                                      bins=qi.RadialBins.uniform(bin_px=1.0, r_max_px=250.0),
                                       pixel_splitting="bbox")
     if qi.labelled_sum_kernel() is not None:
         with pytest.raises(BadInput, match="engine 'numba' sums a 0/1 matrix only"):

@@ -24,7 +24,8 @@ def small_layout(mode="tile"):
     first two, the middle one flipped left-right (tile), or all three overlaid (sum)."""
     offsets = [(0, 0), (0, 9), (0, 18)] if mode == "tile" else [(0, 0), (0, 0), (0, 0)]
     canvas = (20, 26) if mode == "tile" else (20, 8)
-    return SensorLayout(3, (20, 8), mode, offsets, ["none", "lr", "none"], canvas)
+    return SensorLayout(n_sensors=3, sensor_shape=(20, 8), mode=mode, offsets=offsets, flips=["none", "lr", "none"],
+                        canvas_shape=canvas)
 
 
 def test_auto_roi_is_75_by_49_around_the_maximum():
@@ -56,28 +57,28 @@ def test_auto_roi_is_clipped_to_the_image():
 
 def test_median_prefilter_sizes():
     image = np.arange(25.0).reshape(5, 5)
-    assert np.array_equal(median_prefilter(image, 1), image)
-    assert median_prefilter(image, 3)[2, 2] == 12.0
+    assert np.array_equal(median_prefilter(image, size=1), image)
+    assert median_prefilter(image, size=3)[2, 2] == 12.0
     for bad in (0, 2, 4, 2.5, -3):
         with pytest.raises(BadInput, match="median_prefilter"):
-            median_prefilter(image, bad)
+            median_prefilter(image, size=bad)
     with pytest.raises(BadInput, match="roi_half_size"):
         detect_roi(image, half_size=(0, 3))
 
 
 def test_validate_roi_accepts_inclusive_corners_and_names_bad_fields():
-    roi = validate_roi(150, 280, 224, 328, (728, 384))
+    roi = validate_roi(150, 280, 224, 328, image_shape=(728, 384))
     assert (roi.width, roi.height) == (75, 49)
     assert roi.slices == (slice(280, 329), slice(150, 225))
-    assert validate_roi(0, 0, 383, 727, (728, 384)) == Roi(0, 0, 383, 727)
+    assert validate_roi(0, 0, 383, 727, image_shape=(728, 384)) == Roi(0, 0, 383, 727)
     with pytest.raises(BadInput, match=r"roi\.x1 = 384 is outside the image: columns run from 0 to 383"):
-        validate_roi(0, 0, 384, 10, (728, 384))
+        validate_roi(0, 0, 384, 10, image_shape=(728, 384))
     with pytest.raises(BadInput, match=r"roi\.y0 = -1"):
-        validate_roi(0, -1, 5, 10, (728, 384))
+        validate_roi(0, -1, 5, 10, image_shape=(728, 384))
     with pytest.raises(BadInput, match=r"roi\.x1 = 3 must be >= roi\.x0 = 5"):
-        validate_roi(5, 0, 3, 10, (728, 384))
+        validate_roi(5, 0, 3, 10, image_shape=(728, 384))
     with pytest.raises(BadInput, match=r"roi\.y1 must be an integer"):
-        validate_roi(5, 0, 30, 10.5, (728, 384))
+        validate_roi(5, 0, 30, 10.5, image_shape=(728, 384))
 
 
 @pytest.mark.parametrize("mode", ["tile", "sum"])
@@ -85,7 +86,7 @@ def test_streamed_frame_sum_equals_whole_sum(mode):
     rng = np.random.default_rng(1)
     layout = small_layout(mode)
     sensors = [rng.poisson(5.0, size=(37, 20, 8)).astype(np.uint32) for _ in range(3)]
-    whole = combine(sensors, layout).sum(axis=0, dtype=np.float64)
+    whole = combine(sensors, layout=layout).sum(axis=0, dtype=np.float64)
     acc = FrameSumAccumulator(layout)
     for start in range(0, 37, 10):
         acc.add([s[start:start + 10] for s in sensors])

@@ -23,7 +23,7 @@ def tree(tmp_path_factory):
 
 def load_canvas(sample_dir, layout):
     sensors = [np.load(sample_dir / "train_integrated" / f"sensor_{k}.npy") for k in range(layout.n_sensors)]
-    return combine(sensors, layout)
+    return combine(sensors, layout=layout)
 
 
 def tiny_params(**overrides):

@@ -196,10 +196,11 @@ def resolve(params, measured, two_theta):
                        f"angle_calibration in use has {params.describe('angle_calibration', 'number')}; "
                        "seed an angle_calibration with that number or set calibration.folder")
     with params.blame("velocity_calibration"):
-        velocity = es.calibrated_velocity(vel["kind"], n_frames, measured, vel["v_max"], vel["phase_frames"],
-                                          vel["period_frames"], vel["poly_coeffs"], vel["table_mm_s"])
+        velocity = es.calibrated_velocity(measured, kind=vel["kind"], n_frames=n_frames, v_max=vel["v_max"],
+                                          phase_frames=vel["phase_frames"], period_frames=vel["period_frames"],
+                                          poly_coeffs=vel["poly_coeffs"], table_mm_s=vel["table_mm_s"])
     with params.blame("angle_calibration"):
-        g = es.angle_factor(ang["kind"], two_theta, ang["table"])
+        g = es.angle_factor(two_theta, kind=ang["kind"], table=ang["table"])
     description = {"velocity": f"built-in {vel['kind']} #{vel['number']}",
                    "angle": f"built-in {ang['kind']} #{ang['number']}", "folder": None, "files": []}
     return Calibration(velocity, float(vel["v0_offset"]), g, int(params["sp_param"]["start_cut_frames"]),

@@ -202,13 +202,14 @@ class Cooker:
         roi_values = self.params["roi"]
         if roi_values["x0"] is None:
             with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):
-                detection = detect_roi(image, tuple(roi_values["auto_half_size"]), roi_values["median_prefilter"])
+                detection = detect_roi(image, half_size=tuple(roi_values["auto_half_size"]),
+                                       median_size=roi_values["median_prefilter"])
             roi = detection.roi
         else:
             detection = None
             with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
                 roi = validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
-                                   image.shape)
+                                   image_shape=image.shape)
         return results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
 
     def _centre(self, image, roi):
@@ -219,8 +220,8 @@ class Cooker:
                                f"centre_x and centre_y (px); found {qp['centre_x']!r}, {qp['centre_y']!r}")
             return qi.BeamCentre(float(qp["centre_x"]), float(qp["centre_y"]), roi, float("nan"), "manual")
         with self.params.blame("q_integration.centre_method", "roi"):
-            return qi.find_beam_centre(image, roi, qp["centroid_threshold_frac"], qp["centre_iterations"],
-                                       qp["centre_method"])
+            return qi.find_beam_centre(image, roi=roi, threshold_frac=qp["centroid_threshold_frac"],
+                                       iterations=qp["centre_iterations"], method=qp["centre_method"])
 
     def _geometry(self):
         geo = self.params["geometry"]
@@ -229,20 +230,21 @@ class Cooker:
                 raise BadInput(f"{self.params.describe('geometry', tilt)}: tilted detectors are not "
                                "supported yet; the integration assumes a flat detector normal to the beam")
         with self.params.blame("geometry"):
-            return qi.DetectorGeometry(geo["wavelength_nm"], geo["pixel_size_mm"], geo["distance_mm"])
+            return qi.DetectorGeometry(wavelength_nm=geo["wavelength_nm"], pixel_size_mm=geo["pixel_size_mm"],
+                                       distance_mm=geo["distance_mm"])
 
     def _mask(self, image, coverage, xy):
         qp = self.params["q_integration"]
         shape = image.shape
         keep = qi.coverage_keep(coverage)
-        keep &= qi.direct_beam_keep(shape, xy, qp["direct_exclusion_halfwidth"])
+        keep &= qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
         with self.params.blame("q_integration.hot_pixel_mad"):
-            keep &= qi.hot_pixel_keep(image, xy, qp["hot_pixel_mad"], valid=keep)
+            keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
             with self.params.blame("q_integration.sectors", "q_integration.angle_mode"):
                 if not qp["sectors"]:
                     raise BadInput("angle_mode 'specify' needs at least one sector [start_deg, end_deg] in sectors")
-                keep &= qi.sector_keep(shape, xy, qp["sectors"], valid=keep)
+                keep &= qi.sector_keep(shape, centre=xy, sectors=qp["sectors"], valid=keep)
         return keep
 
     def _cook_q_integration(self):
@@ -258,11 +260,12 @@ class Cooker:
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
         with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
                                "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
-            bins = qi.RadialBins.uniform(qp["radial_bin_px"], r_max)
-            weights = qi.pixel_normalisation(image.shape, xy, geometry, qp["solid_angle_correction"],
-                                             self.params["geometry"]["polarisation_factor"])
-            integrator = qi.RadialIntegrator.build(image.shape, xy, geometry, bins, keep, qp["pixel_splitting"],
-                                                   weights)
+            bins = qi.RadialBins.uniform(bin_px=qp["radial_bin_px"], r_max_px=r_max)
+            weights = qi.pixel_normalisation(image.shape, centre=xy, geometry=geometry,
+                                             solid_angle_correction=qp["solid_angle_correction"],
+                                             polarisation_factor=self.params["geometry"]["polarisation_factor"])
+            integrator = qi.RadialIntegrator.build(image.shape, centre=xy, geometry=geometry, bins=bins, keep=keep,
+                                                   pixel_splitting=qp["pixel_splitting"], pixel_weights=weights)
         layout = self.layout()
         with self.params.blame("q_integration.forward_box_halfwidth"):
             sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
@@ -277,9 +280,10 @@ class Cooker:
             bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
                                          frame_sum=True, workers=WORKERS)
             with self.params.blame("q_integration.bg_scale_mode", "q_integration.bg_scale"):
-                k = qi.background_scale(qp["bg_scale_mode"], sample["forward"], bg["forward"], qp["bg_scale"])
+                k = qi.background_scale(sample["forward"], bg["forward"], mode=qp["bg_scale_mode"],
+                                        bg_scale=qp["bg_scale"])
             runs["intensity"], runs["variance"] = qi.subtract_background(
-                sample["sums"], sample["variance"], bg["sums"], bg["variance"], k)
+                sample["sums"], sample["variance"], bg["sums"], bg["variance"], k=k)
             runs["forward_background"] = bg["forward"]
             image_diff = image - k * bg["image"]
             background = {"sample": bg_sample.key, "k": k, "mode": qp["bg_scale_mode"]}
@@ -313,12 +317,14 @@ class Cooker:
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,
                 qds["variance"].values, qds["q"].values, calibration.angle_factors, calibration.velocity,
-                q_range["q_min"], q_range["q_max"], calibration.v0_offset, calibration.start_cut_frames,
-                ep["turnaround_cut_frac"], ep["turnaround_guard_frames"], ep["rebin_factor"], ep["binning"],
-                bin_pixels=qds["npix"].values)
+                q_min=q_range["q_min"], q_max=q_range["q_max"], v0_offset=calibration.v0_offset,
+                start_cut_frames=calibration.start_cut_frames, turnaround_cut_frac=ep["turnaround_cut_frac"],
+                turnaround_guard_frames=ep["turnaround_guard_frames"], rebin_factor=ep["rebin_factor"],
+                binning=ep["binning"], bin_pixels=qds["npix"].values)
         seed = ep["seed"] if ep["seed"] is not None else int(self.key("e_spectrum_and_isf")[:8], 16)
         with self.params.blame("e_spectrum"):
-            isf = es.isf_from_spectra(spectra, ep["bg_fit_enabled"], ep["bg_n_points"], ep["relax_bg_coeff"],
-                                      ep["isf_error_threshold"], ep["n_mc"], ep["mc_noise"], seed,
-                                      ep["isf_normalisation"], ep["fit_model"])
+            isf = es.isf_from_spectra(spectra, bg_fit_enabled=ep["bg_fit_enabled"], bg_n_points=ep["bg_n_points"],
+                                      relax_bg_coeff=ep["relax_bg_coeff"], isf_error_threshold=ep["isf_error_threshold"],
+                                      n_mc=ep["n_mc"], mc_noise=ep["mc_noise"], seed=seed,
+                                      isf_normalisation=ep["isf_normalisation"], fit_model=ep["fit_model"])
         return results.e_spectrum_dataset(qds, calibration, spectra, isf, q_range["q_min"], q_range["q_max"])

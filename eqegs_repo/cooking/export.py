@@ -222,7 +222,7 @@ def _write_stack(stream, cooker, dtype):
     for start, stop, blocks in passes.iter_blocks(stack):
         if canvas is None or canvas.shape[0] != stop - start:
             canvas = np.empty((stop - start,) + tuple(layout.canvas_shape), np.float32)
-        combine(blocks, layout, out=canvas)
+        combine(blocks, layout=layout, out=canvas)
         values = canvas if dtype == np.float32 else np.rint(canvas).astype(dtype)
         stream.write(np.ascontiguousarray(values).tobytes())
 

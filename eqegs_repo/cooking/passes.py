@@ -143,7 +143,7 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
     """
     n_frames = stack.shape[1]
     parts = integrator.for_sensors(layout)
-    boxes = qi.sensor_boxes(layout, centre, forward_halfwidth)
+    boxes = qi.sensor_boxes(layout, centre=centre, halfwidth=forward_halfwidth)
     sums = np.empty((n_frames, integrator.n_bins))
     variance = sums if integrator.is_binary else np.empty_like(sums)
     forward = np.empty(n_frames)
@@ -153,7 +153,7 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
         sums[start:stop] = sum(part.integrate(block) for part, block in zip(parts, blocks))
         if not integrator.is_binary:
             variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(parts, blocks))
-        forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes)
+        forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes=boxes)
         if frame_sum:
             accumulators[lane].add(blocks)
 

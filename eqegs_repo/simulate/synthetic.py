@@ -260,7 +260,7 @@ def preset_params(preset: str = "tiny", proposal_index: int = 0, **overrides) ->
     if preset not in PRESETS:
         raise BadInput(f"unknown synthetic preset {preset!r}; expected one of {sorted(PRESETS)}")
     p = PRESETS[preset]
-    layout = SensorLayout.strips(p.n_sensors, p.sensor_shape)
+    layout = SensorLayout.strips(n_sensors=p.n_sensors, sensor_shape=p.sensor_shape)
     height, width = layout.canvas_shape
     base = dict(
         n_frames=p.frame_counts[proposal_index % len(p.frame_counts)],
@@ -425,7 +425,7 @@ def write_sample(
             np.lib.format.open_memmap(sensor_path, mode="w+", dtype=dtype, shape=shape).flush()
         for start in range(0, params.n_frames, block_frames):
             stop = min(start + block_frames, params.n_frames)
-            parts = split(model.expected(start, stop), layout)
+            parts = split(model.expected(start, stop), layout=layout)
             for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
                 counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
                 _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))

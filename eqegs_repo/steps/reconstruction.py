@@ -102,7 +102,7 @@ class FrameSumAccumulator:
         before the first frame."""
         if self._sums is None:
             return None
-        return combine_image(self._sums.reshape((-1,) + self._layout.sensor_shape), self._layout)
+        return combine_image(self._sums.reshape((-1,) + self._layout.sensor_shape), layout=self._layout)
 
     def add(self, sensor_blocks: Sequence[np.ndarray]) -> np.ndarray:
         """Add one block of frames (one (frames, rows, cols) array per sensor); returns the counts
@@ -193,7 +193,7 @@ def _sum_dtype(dtype: np.dtype) -> type:
     return np.float64
 
 
-def median_prefilter(image: np.ndarray, size: int = 3) -> np.ndarray:
+def median_prefilter(image: np.ndarray, *, size: int = 3) -> np.ndarray:
     """Square median filter of odd ``size`` (px) with mirrored edges; size 1 returns a float copy.
 
     ``image`` (H, W); result (H, W) float64.  Used before the argmax of :func:`detect_roi` so that
@@ -208,7 +208,7 @@ def median_prefilter(image: np.ndarray, size: int = 3) -> np.ndarray:
     return ndimage.median_filter(image, size=size, mode="mirror")
 
 
-def detect_roi(image: np.ndarray, half_size: tuple[int, int] = (37, 24), median_size: int = 3) -> RoiDetection:
+def detect_roi(image: np.ndarray, *, half_size: tuple[int, int] = (37, 24), median_size: int = 3) -> RoiDetection:
     """Automatic ROI: box around the maximum of the median-filtered frame sum (PHYSICS.md §3.1.4).
 
     ``image``: frame-summed image (H, W).  ``half_size`` = (hw_x, hw_y) in px (parameter
@@ -217,7 +217,7 @@ def detect_roi(image: np.ndarray, half_size: tuple[int, int] = (37, 24), median_
     (parameter ``median_prefilter``).  Ties of the maximum go to the first pixel in row-major order.
     """
     hw_x, hw_y = _half_size(half_size)
-    filtered = median_prefilter(image, median_size)
+    filtered = median_prefilter(image, size=median_size)
     if not np.isfinite(filtered).any():
         raise BadInput("image holds no finite value; cannot find its maximum for the automatic ROI")
     peak = int(np.nanargmax(filtered))
@@ -233,7 +233,7 @@ def detect_roi(image: np.ndarray, half_size: tuple[int, int] = (37, 24), median_
                         int(median_size))
 
 
-def validate_roi(x0, y0, x1, y1, image_shape: tuple[int, int]) -> Roi:
+def validate_roi(x0, y0, x1, y1, *, image_shape: tuple[int, int]) -> Roi:
     """Check a manual ROI (inclusive corners, px) against an image of shape (H, W) = (rows, cols).
 
     Raises :class:`~eqegs_repo.errors.BadInput` naming the field (``roi.x0`` …) when a corner is

@@ -45,15 +45,15 @@ def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SensorLayout:
     """Placement of ``n_sensors`` sensor arrays of ``sensor_shape`` (rows, cols) on a canvas.
 
     ``offsets[k]`` = (row, col) of sensor k's top-left corner on the canvas (after its flip);
     ``flips[k]`` in ``FLIPS`` is applied to the sensor array before placing it (``ud``: rows
     reversed, ``lr``: columns reversed, ``rot180``: both); ``mode`` in ``MODES``;
-    ``canvas_shape`` = (H, W).  Lists are accepted and stored as tuples.  Invalid values raise
-    :class:`eqegs_repo.errors.BadInput` naming the field.
+    ``canvas_shape`` = (H, W).  Every field is given by name.  Lists are accepted and stored as
+    tuples.  Invalid values raise :class:`eqegs_repo.errors.BadInput` naming the field.
     """
 
     n_sensors: int
@@ -101,11 +101,12 @@ class SensorLayout:
                         )
 
     @classmethod
-    def strips(cls, n_sensors: int = 3, sensor_shape: tuple[int, int] = (728, 128)) -> "SensorLayout":
+    def strips(cls, *, n_sensors: int = 3, sensor_shape: tuple[int, int] = (728, 128)) -> "SensorLayout":
         """``n_sensors`` strips of ``sensor_shape`` tiled side by side, no flips, no gaps.
 
         Sensor k = canvas[:, k·cols:(k+1)·cols]; canvas (rows, n_sensors·cols).  This is the
-        scaled-down constructor for small synthetic presets, e.g. ``strips(3, (64, 16))``.
+        scaled-down constructor for small synthetic presets, e.g.
+        ``strips(n_sensors=3, sensor_shape=(64, 16))``.
         """
         rows, cols = _pair(sensor_shape, "sensor_shape", 1)
         return cls(
@@ -120,7 +121,7 @@ class SensorLayout:
     @classmethod
     def default(cls) -> "SensorLayout":
         """The default layout: 3 sensors of 728 x 128 tiled into the app's 728 x 384 canvas."""
-        return cls.strips(3, (728, 128))
+        return cls.strips(n_sensors=3, sensor_shape=(728, 128))
 
     @classmethod
     def from_mapping(cls, mapping: Mapping) -> "SensorLayout":
@@ -187,7 +188,7 @@ def sensor_pixels(layout: SensorLayout, k: int) -> np.ndarray:
     return np.ascontiguousarray(_oriented(canvas_index[layout.canvas_slices(k)], layout.flips[k]))
 
 
-def sensor_window(layout: SensorLayout, k: int, rows: slice, cols: slice) -> tuple[slice, slice] | None:
+def sensor_window(layout: SensorLayout, k: int, *, rows: slice, cols: slice) -> tuple[slice, slice] | None:
     """The part of sensor k that lands in the canvas rectangle ``rows`` x ``cols`` (slices with
     step 1, canvas px), as (row slice, col slice) of the sensor's own array, or None when the
     sensor does not reach the rectangle.  Summing ``block[:, row_slice, col_slice]`` over the
@@ -204,7 +205,7 @@ def sensor_window(layout: SensorLayout, k: int, rows: slice, cols: slice) -> tup
             slice(int(inside_cols[0]), int(inside_cols[-1]) + 1))
 
 
-def combine_image(sensor_images: Sequence[np.ndarray], layout: SensorLayout) -> np.ndarray:
+def combine_image(sensor_images: Sequence[np.ndarray], *, layout: SensorLayout) -> np.ndarray:
     """Place one (rows, cols) image per sensor (e.g. frame sums, any real dtype) on a new (H, W)
     float64 canvas: copies in tile mode, sums in sum mode, gaps 0.  Unlike :func:`combine` the
     values are not rounded to float32 (integers are exact up to 2⁵³)."""
@@ -221,7 +222,7 @@ def combine_image(sensor_images: Sequence[np.ndarray], layout: SensorLayout) -> 
     return image
 
 
-def combine(sensor_blocks: Sequence[np.ndarray], layout: SensorLayout, out: np.ndarray | None = None) -> np.ndarray:
+def combine(sensor_blocks: Sequence[np.ndarray], *, layout: SensorLayout, out: np.ndarray | None = None) -> np.ndarray:
     """Place per-sensor blocks on the canvas.
 
     ``sensor_blocks``: ``layout.n_sensors`` arrays (frames, rows, cols) with the same frame
@@ -260,7 +261,7 @@ def combine(sensor_blocks: Sequence[np.ndarray], layout: SensorLayout, out: np.n
     return out
 
 
-def split(canvas_block: np.ndarray, layout: SensorLayout) -> list[np.ndarray]:
+def split(canvas_block: np.ndarray, *, layout: SensorLayout) -> list[np.ndarray]:
     """Cut a canvas block (frames, H, W) into ``layout.n_sensors`` sensor blocks (frames, rows, cols).
 
     Tile mode: each sensor gets a copy of its canvas region, un-flipped (exact inverse of

@@ -19,7 +19,7 @@ ISF_NORMALISATIONS = ("absolute", "unit")
 FIT_MODELS = ("exp", "kww", "none")
 
 
-def wing_background(energy: np.ndarray, y: np.ndarray, sigma: np.ndarray, n_points: int = 30,
+def wing_background(energy: np.ndarray, y: np.ndarray, sigma: np.ndarray, *, n_points: int = 30,
                     fit_slope: bool = False) -> np.ndarray:
     """Background b(E) from the first and last ``n_points`` (``bg_n_points``) of a spectrum.
 
@@ -53,13 +53,14 @@ def convex_spectrum(y: np.ndarray, background: np.ndarray) -> np.ndarray:
     return 1.0 - np.asarray(y, dtype=np.float64) / background
 
 
-def spectrum_transform(s: np.ndarray, step_nev: float) -> np.ndarray:
+def spectrum_transform(s: np.ndarray, *, step_nev: float) -> np.ndarray:
     """ŝ(t_m) = ΔE·Σ_k s_k e^{−2πikm/K} for m = 0…K//2 (times :attr:`SpectrumGrid.times_ns`);
     FFT along the last axis, complex (..., K//2 + 1)."""
     return float(step_nev) * np.fft.rfft(s, axis=-1)
 
 
-def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, normalisation: str = "absolute") -> np.ndarray:
+def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, *,
+              normalisation: str = "absolute") -> np.ndarray:
     """F(t_m) = ŝ_q/ŝ₀ (complex; the grid-origin phase cancels).  ``normalisation``
     ``"absolute"`` keeps F(0) = A_q/A₀ ≈ f_q; ``"unit"`` divides by Re F(0)."""
     if normalisation not in ISF_NORMALISATIONS:
@@ -70,7 +71,7 @@ def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, normalisa
     return ratio
 
 
-def resample_spectrum(spectrum: Spectrum, n_mc: int, noise: str, rng: np.random.Generator) -> np.ndarray:
+def resample_spectrum(spectrum: Spectrum, *, n_mc: int, noise: str, rng: np.random.Generator) -> np.ndarray:
     """``n_mc`` Monte-Carlo copies of a binned spectrum, (n_mc, K).
 
     ``"gaussian"``: y + σ·ε.  ``"poisson"``: y* = (σ²/y)·Poisson(y²/σ²), i.e. Poisson counts with
@@ -116,7 +117,7 @@ def _stretched(t, f_q, tau, beta=1.0):
     return f_q * np.exp(-((t / tau) ** beta))
 
 
-def fit_relaxation(t_ns: np.ndarray, isf: np.ndarray, sigma: np.ndarray, model: str = "exp") -> RelaxationFit | None:
+def fit_relaxation(t_ns: np.ndarray, isf: np.ndarray, sigma: np.ndarray, *, model: str = "exp") -> RelaxationFit | None:
     """Fit f_q·exp(−(t/τ)^β) to ISF points (t > 0 ns, errors σ > 0) by weighted least squares.
 
     ``model`` (``fit_model``): ``"exp"`` (β = 1), ``"kww"`` (β free in (0.05, 3]), ``"none"``
@@ -190,6 +191,7 @@ class IsfResult:
 
 def isf_from_spectra(
     spectra: EnergySpectra,
+    *,
     bg_fit_enabled: bool = False,
     bg_n_points: int = 30,
     relax_bg_coeff: float = 1.0,
@@ -225,24 +227,26 @@ def isf_from_spectra(
     energy = grid.centres
 
     def convex(y, sigma, coeff):
-        return convex_spectrum(y, coeff * wing_background(energy, y, sigma, bg_n_points, bg_fit_enabled))
+        background = wing_background(energy, y, sigma, n_points=bg_n_points, fit_slope=bg_fit_enabled)
+        return convex_spectrum(y, coeff * background)
 
     fwd, qe = spectra.forward, spectra.quasielastic
     coeff = float(relax_bg_coeff)
-    forward_transform = spectrum_transform(convex(fwd.y, fwd.sigma, 1.0), grid.step_nev)
-    qe_transform = spectrum_transform(convex(qe.y, qe.sigma, coeff), grid.step_nev)
-    ratio = isf_ratio(qe_transform, forward_transform, isf_normalisation)
+    forward_transform = spectrum_transform(convex(fwd.y, fwd.sigma, 1.0), step_nev=grid.step_nev)
+    qe_transform = spectrum_transform(convex(qe.y, qe.sigma, coeff), step_nev=grid.step_nev)
+    ratio = isf_ratio(qe_transform, forward_transform, normalisation=isf_normalisation)
 
     rng = np.random.Generator(np.random.PCG64(int(seed)))
-    fwd_mc = resample_spectrum(fwd, n_mc, mc_noise, rng)
-    qe_mc = resample_spectrum(qe, n_mc, mc_noise, rng)
-    mc_ratio = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), grid.step_nev),
-                         spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), grid.step_nev), isf_normalisation)
+    fwd_mc = resample_spectrum(fwd, n_mc=n_mc, noise=mc_noise, rng=rng)
+    qe_mc = resample_spectrum(qe, n_mc=n_mc, noise=mc_noise, rng=rng)
+    mc_ratio = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), step_nev=grid.step_nev),
+                         spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), step_nev=grid.step_nev),
+                         normalisation=isf_normalisation)
     mc_isf = mc_ratio.real
     error = mc_isf.std(axis=0, ddof=1)
     t = grid.times_ns
     accepted = (t > 0) & (error <= float(isf_error_threshold))
-    fit = fit_relaxation(t[accepted], ratio.real[accepted], error[accepted], fit_model)
+    fit = fit_relaxation(t[accepted], ratio.real[accepted], error[accepted], model=fit_model)
     parameters = {"bg_fit_enabled": bool(bg_fit_enabled), "bg_n_points": int(bg_n_points),
                   "relax_bg_coeff": coeff, "isf_error_threshold": float(isf_error_threshold),
                   "n_mc": int(n_mc), "mc_noise": mc_noise, "seed": int(seed),
@@ -254,6 +258,6 @@ def isf_from_spectra(
 
 
 def _normalised(spectrum: Spectrum, energy: np.ndarray, n_points: int, fit_slope: bool, coeff: float) -> NormalisedSpectrum:
-    background = coeff * wing_background(energy, spectrum.y, spectrum.sigma, n_points, fit_slope)
+    background = coeff * wing_background(energy, spectrum.y, spectrum.sigma, n_points=n_points, fit_slope=fit_slope)
     absorption = spectrum.y / background
     return NormalisedSpectrum(spectrum, background, absorption, spectrum.sigma / background, 1.0 - absorption)

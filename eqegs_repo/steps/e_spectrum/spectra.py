@@ -45,7 +45,7 @@ class SpectrumGrid:
 
 
 def common_energy_grid(
-    forward_energy: np.ndarray, qe_energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, rebin_factor: int = 1
+    forward_energy: np.ndarray, qe_energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, rebin_factor: int = 1
 ) -> SpectrumGrid:
     """The grid shared by the forward and QE spectra.
 
@@ -80,8 +80,8 @@ class Spectrum:
     n: np.ndarray
 
 
-def bin_average(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, keep: np.ndarray, grid: SpectrumGrid,
-                label: str) -> Spectrum:
+def bin_average(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, keep: np.ndarray, *,
+                grid: SpectrumGrid, label: str) -> Spectrum:
     """Average the kept frames falling in each grid bin (the app's binning).
 
     ``energy``, ``values``, ``variance``: (frames,) or (frames, bins) with the frames axis first.
@@ -101,7 +101,7 @@ def bin_average(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, ke
 
 
 def bin_interpolate(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, keep: np.ndarray,
-                    sweeps: np.ndarray, grid: SpectrumGrid, label: str) -> Spectrum:
+                    sweeps: np.ndarray, *, grid: SpectrumGrid, label: str) -> Spectrum:
     """Interpolate each sweep linearly onto the grid centres and average over sweeps (bias-free
     alternative to :func:`bin_average`).  Variances propagate with the interpolation weights:
     (1 − w)²V_i + w²V_{i+1}; σ_k = √(Σ_sweeps var)/n_k with n_k the sweeps covering E_k."""
@@ -169,6 +169,7 @@ def energy_spectra(
     q: np.ndarray,
     angle_factors: np.ndarray,
     velocity: np.ndarray,
+    *,
     q_min: float,
     q_max: float,
     v0_offset: float = 0.0,
@@ -200,24 +201,27 @@ def energy_spectra(
             raise BadInput(f"{name} must have shape {shape} (frames = velocity length, bins = q length), got {np.shape(array)}")
     if binning not in BINNING_MODES:
         raise BadInput(f"binning must be one of {BINNING_MODES}, got {binning!r}")
-    selected = select_q_bins(q, q_min, q_max, bin_pixels)
-    keep = frame_selection(velocity, start_cut_frames, turnaround_cut_frac, turnaround_guard_frames)
+    selected = select_q_bins(q, q_min=q_min, q_max=q_max, bin_pixels=bin_pixels)
+    keep = frame_selection(velocity, start_cut_frames=start_cut_frames, turnaround_cut_frac=turnaround_cut_frac,
+                           turnaround_guard_frames=turnaround_guard_frames)
     sweeps = sweep_labels(velocity)
-    forward_energy = energy_from_velocity(velocity, v0_offset)
-    qe_energy = energy_from_velocity(velocity, v0_offset, angle_factors[selected])
-    grid = common_energy_grid(forward_energy, qe_energy, keep, sweeps, rebin_factor)
+    forward_energy = energy_from_velocity(velocity, v0_offset=v0_offset)
+    qe_energy = energy_from_velocity(velocity, v0_offset=v0_offset, g=angle_factors[selected])
+    grid = common_energy_grid(forward_energy, qe_energy, keep, sweeps, rebin_factor=rebin_factor)
     if binning == "average":
-        forward = bin_average(forward_energy, forward_counts, forward_variance, keep, grid, "forward")
-        per_q = bin_average(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, grid, "quasi-elastic")
+        forward = bin_average(forward_energy, forward_counts, forward_variance, keep, grid=grid, label="forward")
+        per_q = bin_average(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, grid=grid,
+                            label="quasi-elastic")
     else:
-        forward = bin_interpolate(forward_energy, forward_counts, forward_variance, keep, sweeps, grid, "forward")
-        per_q = bin_interpolate(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, sweeps, grid,
-                                "quasi-elastic")
+        forward = bin_interpolate(forward_energy, forward_counts, forward_variance, keep, sweeps, grid=grid,
+                                  label="forward")
+        per_q = bin_interpolate(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, sweeps, grid=grid,
+                                label="quasi-elastic")
     qe = Spectrum(per_q.y.sum(axis=0), np.sqrt((per_q.sigma**2).sum(axis=0)), per_q.n.mean(axis=0))
     return EnergySpectra(grid, forward, qe, per_q, selected, q[selected], angle_factors[selected], keep, forward_energy)
 
 
-def select_q_bins(q: np.ndarray, q_min: float, q_max: float, bin_pixels: np.ndarray | None = None) -> np.ndarray:
+def select_q_bins(q: np.ndarray, *, q_min: float, q_max: float, bin_pixels: np.ndarray | None = None) -> np.ndarray:
     """Indices of the bins with q_min ≤ q_b ≤ q_max (and pixels, when ``bin_pixels`` is given)."""
     if q_min is None or q_max is None or not float(q_min) < float(q_max) or float(q_min) < 0:
         raise BadInput(f"q range must satisfy 0 <= q_min < q_max (nm^-1), got q_min={q_min!r}, q_max={q_max!r}")

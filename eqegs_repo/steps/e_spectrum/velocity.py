@@ -19,9 +19,10 @@ ANGLE_KINDS = ("none", "cos2theta", "table")
 
 
 def calibrated_velocity(
+    measured: np.ndarray | None = None,
+    *,
     kind: str,
     n_frames: int,
-    measured: np.ndarray | None = None,
     v_max: float = 10.0,
     phase_frames: float = 0.0,
     period_frames: float | None = None,
@@ -64,7 +65,7 @@ def calibrated_velocity(
     raise BadInput(f"velocity calibration kind must be one of {VELOCITY_KINDS}, got {kind!r}")
 
 
-def angle_factor(kind: str, two_theta: np.ndarray, table: Sequence[Sequence[float]] = ()) -> np.ndarray:
+def angle_factor(two_theta: np.ndarray, *, kind: str, table: Sequence[Sequence[float]] = ()) -> np.ndarray:
     """Energy-scale factor g(2θ) per q bin (``angle_calibration``): ``"none"`` → 1,
     ``"cos2theta"`` → cos 2θ, ``"table"`` → linear interpolation of [2θ in deg, g] pairs.
     ``two_theta`` in rad, any shape."""
@@ -82,7 +83,7 @@ def angle_factor(kind: str, two_theta: np.ndarray, table: Sequence[Sequence[floa
     raise BadInput(f"angle calibration kind must be one of {ANGLE_KINDS}, got {kind!r}")
 
 
-def energy_from_velocity(velocity: np.ndarray, v0_offset: float = 0.0, g: float | np.ndarray = 1.0) -> np.ndarray:
+def energy_from_velocity(velocity: np.ndarray, *, v0_offset: float = 0.0, g: float | np.ndarray = 1.0) -> np.ndarray:
     """Linear transform to energy: E = κ·(v − v₀)·g in neV (κ = 48.075 neV per mm/s).
 
     ``velocity`` (frames,) mm/s; scalar g gives (frames,), g of shape (bins,) gives (frames, bins).
@@ -114,7 +115,8 @@ def turning_points(velocity: np.ndarray) -> np.ndarray:
 
 
 def frame_selection(
-    velocity: np.ndarray, start_cut_frames: int = 5, turnaround_cut_frac: float = 0.9, turnaround_guard_frames: int = 0
+    velocity: np.ndarray, *, start_cut_frames: int = 5, turnaround_cut_frac: float = 0.9,
+    turnaround_guard_frames: int = 0,
 ) -> np.ndarray:
     """Frames used for the spectra, (frames,) bool: not among the first ``start_cut_frames``
     (START_CUT_FRAMES), |v| ≤ ``turnaround_cut_frac``·max|v|, and more than

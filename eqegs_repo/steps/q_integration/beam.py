@@ -40,6 +40,7 @@ class BeamCentre:
 
 def find_beam_centre(
     image: np.ndarray,
+    *,
     roi: Roi,
     threshold_frac: float = 0.1,
     iterations: int = 2,
@@ -55,7 +56,7 @@ def find_beam_centre(
     the centroid with a least-squares 2D Gaussian + constant fitted on a (2·gauss_halfwidth + 1)²
     px window.  ``image`` (H, W); returns :class:`BeamCentre` in px.
     """
-    image = image_2d(image, "image")
+    image = image_2d(image, name="image")
     if method not in CENTRE_METHODS:
         raise BadInput(f"centre_method must be one of {CENTRE_METHODS} for the kernel, got {method!r}")
     if not 0.0 <= float(threshold_frac) < 1.0:
@@ -101,7 +102,7 @@ def _recentred_roi(roi: Roi, x: float, y: float, shape: tuple[int, int]) -> Roi:
 def _gauss2d_refine(image: np.ndarray, x: float, y: float, halfwidth: int) -> tuple[float, float]:
     if halfwidth < 1:
         raise BadInput(f"gauss_halfwidth must be >= 1 px, got {halfwidth!r}")
-    y0, y1, x0, x1 = box_bounds((x, y), halfwidth, image.shape)
+    y0, y1, x0, x1 = box_bounds(image.shape, centre=(x, y), halfwidth=halfwidth)
     window = image[y0:y1, x0:x1]
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     offset0 = float(np.min(window))
@@ -121,9 +122,10 @@ def _gauss2d_refine(image: np.ndarray, x: float, y: float, halfwidth: int) -> tu
     return float(fit.x[1]), float(fit.x[2])
 
 
-def box_bounds(centre: tuple[float, float], halfwidth: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Row and column bounds (y0, y1, x0, x1), half-open, of the pixels with |x − x_c| ≤ h and
-    |y − y_c| ≤ h, clipped to an image of shape (H, W).  Raises if the box misses the image."""
+def box_bounds(shape: tuple[int, int], *, centre: tuple[float, float], halfwidth: float) -> tuple[int, int, int, int]:
+    """Row and column bounds (y0, y1, x0, x1), half-open, of the pixels of an image of shape
+    (H, W) with |x − x_c| ≤ h and |y − y_c| ≤ h (h = ``halfwidth``, px).  Raises if the box
+    misses the image."""
     xc, yc = (float(c) for c in centre)
     h = float(halfwidth)
     height, width = shape
@@ -135,7 +137,7 @@ def box_bounds(centre: tuple[float, float], halfwidth: float, shape: tuple[int, 
     return y0, y1, x0, x1
 
 
-def forward_spectrum(block: np.ndarray, centre: tuple[float, float], halfwidth: float = 20) -> np.ndarray:
+def forward_spectrum(block: np.ndarray, *, centre: tuple[float, float], halfwidth: float = 20) -> np.ndarray:
     """Forward (direct-beam) counts per frame: Σ R[f] over |x − x_c|, |y − y_c| ≤ h.
 
     ``block`` (frames, H, W) any real dtype; ``halfwidth`` h in px (``forward_box_halfwidth``).
@@ -144,19 +146,19 @@ def forward_spectrum(block: np.ndarray, centre: tuple[float, float], halfwidth: 
     block = np.asarray(block)
     if block.ndim != 3:
         raise BadInput(f"block must be (frames, H, W), got shape {block.shape}")
-    y0, y1, x0, x1 = box_bounds(centre, halfwidth, block.shape[1:])
+    y0, y1, x0, x1 = box_bounds(block.shape[1:], centre=centre, halfwidth=halfwidth)
     return block[:, y0:y1, x0:x1].sum(axis=(1, 2), dtype=np.float64)
 
 
-def sensor_boxes(layout: SensorLayout, centre: tuple[float, float], halfwidth: float = 20) -> list:
+def sensor_boxes(layout: SensorLayout, *, centre: tuple[float, float], halfwidth: float = 20) -> list:
     """The forward box |x − x_c|, |y − y_c| ≤ h of the canvas (see :func:`forward_spectrum`) seen
     from each sensor of ``layout``: per sensor a (row slice, col slice) of its own (rows, cols)
     array, or None when the sensor does not reach the box.  For :func:`forward_spectrum_sensors`."""
-    y0, y1, x0, x1 = box_bounds(centre, halfwidth, layout.canvas_shape)
-    return [sensor_window(layout, k, slice(y0, y1), slice(x0, x1)) for k in range(layout.n_sensors)]
+    y0, y1, x0, x1 = box_bounds(layout.canvas_shape, centre=centre, halfwidth=halfwidth)
+    return [sensor_window(layout, k, rows=slice(y0, y1), cols=slice(x0, x1)) for k in range(layout.n_sensors)]
 
 
-def forward_spectrum_sensors(sensor_blocks: Sequence[np.ndarray], boxes: list) -> np.ndarray:
+def forward_spectrum_sensors(sensor_blocks: Sequence[np.ndarray], *, boxes: list) -> np.ndarray:
     """Forward counts per frame from the sensor blocks as read, (frames,) float64: the sum over
     sensors of their part of the box (``boxes`` from :func:`sensor_boxes`).  Equals
     :func:`forward_spectrum` of the combined canvas, without building it."""
@@ -168,14 +170,15 @@ def forward_spectrum_sensors(sensor_blocks: Sequence[np.ndarray], boxes: list) -
 
 
 def background_scale(
-    mode: str,
     forward_sample: np.ndarray | None = None,
     forward_background: np.ndarray | None = None,
+    *,
+    mode: str,
     bg_scale: float = 1.0,
 ) -> float:
-    """Scale k of the background run (``bg_scale_mode``): ``"unity"`` → 1; ``"forward_ratio"`` →
-    Σ I_fwd,sample / Σ I_fwd,background (per-frame forward spectra, counts); ``"manual"`` →
-    ``bg_scale`` (> 0)."""
+    """Scale k of the background run (``mode`` = ``bg_scale_mode``): ``"unity"`` → 1;
+    ``"forward_ratio"`` → Σ I_fwd,sample / Σ I_fwd,background (the per-frame forward spectra
+    ``forward_sample``, ``forward_background``, counts); ``"manual"`` → ``bg_scale`` (> 0)."""
     if mode == "unity":
         return 1.0
     if mode == "manual":
@@ -194,7 +197,7 @@ def background_scale(
 
 
 def subtract_background(
-    sample: np.ndarray, sample_var: np.ndarray, background: np.ndarray, background_var: np.ndarray, k: float
+    sample: np.ndarray, sample_var: np.ndarray, background: np.ndarray, background_var: np.ndarray, *, k: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """D = I_s − k·I_b and V = V_s + k²·V_b for any arrays of equal shape (e.g. (frames, bins)).
 

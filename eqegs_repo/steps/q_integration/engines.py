@@ -38,7 +38,7 @@ class PixelBinSums:
     Both engines read the frames-first layout in place: no transposed copy of the block.
     """
 
-    def __init__(self, matrix: sparse.spmatrix, pixel_shape: tuple[int, int]):
+    def __init__(self, matrix: sparse.spmatrix, *, pixel_shape: tuple[int, int]):
         self.matrix = sparse.csr_matrix(matrix)
         self.pixel_shape = tuple(int(n) for n in pixel_shape)
         if self.matrix.shape[1] != self.pixel_shape[0] * self.pixel_shape[1]:
@@ -53,12 +53,12 @@ class PixelBinSums:
         """Number of bins (rows of M)."""
         return self.matrix.shape[0]
 
-    def integrate(self, block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+    def integrate(self, block: np.ndarray, *, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """S[f, b] = Σ_i M[b, i]·block[f, i], (frames, n_bins) float64; ``block`` (frames,
         *pixel_shape) or (frames, pixels), any real dtype; ``workers`` threads share the frames."""
         return self._apply(False, block, workers, engine)
 
-    def integrate_variance(self, variance_block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+    def integrate_variance(self, variance_block: np.ndarray, *, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64 (equals :meth:`integrate` for 0/1 M)."""
         return self._apply(not self.is_binary, variance_block, workers, engine)
 

@@ -37,7 +37,7 @@ class RadialBins:
         object.__setattr__(self, "edges_px", edges)
 
     @classmethod
-    def uniform(cls, bin_px: float, r_max_px: float, r_min_px: float = 0.0) -> "RadialBins":
+    def uniform(cls, *, bin_px: float, r_max_px: float, r_min_px: float = 0.0) -> "RadialBins":
         """Bins of width Δr = ``bin_px`` (``radial_bin_px``) from r_min to at least r_max, px."""
         if not float(bin_px) > 0:
             raise BadInput(f"radial_bin_px must be > 0 px, got {bin_px!r}")
@@ -47,7 +47,7 @@ class RadialBins:
         return cls(float(r_min_px) + float(bin_px) * np.arange(n + 1))
 
     @classmethod
-    def from_q_edges(cls, q_edges: np.ndarray, geometry: DetectorGeometry) -> "RadialBins":
+    def from_q_edges(cls, q_edges: np.ndarray, *, geometry: DetectorGeometry) -> "RadialBins":
         """Bins given directly in q (nm⁻¹, increasing edges), converted to radii through the geometry."""
         q_edges = np.asarray(q_edges, dtype=np.float64)
         if q_edges.ndim != 1 or q_edges.size < 2 or not np.all(np.diff(q_edges) > 0) or q_edges[0] < 0:
@@ -80,14 +80,14 @@ class RadialIntegrator:
     and background runs.  The sums themselves are done by :class:`PixelBinSums` (two engines).
     """
 
-    def __init__(self, matrix: sparse.csr_matrix, image_shape: tuple[int, int], bins: RadialBins,
+    def __init__(self, matrix: sparse.csr_matrix, *, image_shape: tuple[int, int], bins: RadialBins,
                  geometry: DetectorGeometry, centre: tuple[float, float], pixel_weights: np.ndarray | None):
         self.matrix = matrix.tocsr()
         self.image_shape = tuple(int(n) for n in image_shape)
         self.bins = bins
         self.geometry = geometry
         self.centre = (float(centre[0]), float(centre[1]))
-        self._sums = PixelBinSums(self.matrix, self.image_shape)
+        self._sums = PixelBinSums(self.matrix, pixel_shape=self.image_shape)
         self._sensor_parts: dict = {}
         self.is_binary = self._sums.is_binary
         ones = np.ones(self.matrix.shape[1])
@@ -96,7 +96,7 @@ class RadialIntegrator:
         self.r_px = bins.centres_px
         self.two_theta = geometry.two_theta(self.r_px)
         self.q = geometry.q(self.r_px)
-        q_pixels = geometry.q(pixel_radius(self.image_shape, self.centre)).ravel()
+        q_pixels = geometry.q(pixel_radius(self.image_shape, centre=self.centre)).ravel()
         with np.errstate(invalid="ignore", divide="ignore"):
             self.q_mean = (self.matrix @ q_pixels) / self.npix
 
@@ -104,6 +104,7 @@ class RadialIntegrator:
     def build(
         cls,
         image_shape: tuple[int, int],
+        *,
         centre: tuple[float, float],
         geometry: DetectorGeometry,
         bins: RadialBins,
@@ -122,7 +123,7 @@ class RadialIntegrator:
             raise BadInput(f"mask has shape {keep.shape}, expected the image shape {shape}")
         if pixel_weights is not None and np.shape(pixel_weights) != shape:
             raise BadInput(f"pixel_weights has shape {np.shape(pixel_weights)}, expected {shape}")
-        dx, dy = pixel_offsets(shape, centre)
+        dx, dy = pixel_offsets(shape, centre=centre)
         edges = bins.edges_px
         if pixel_splitting == "none":
             rows, cols, values = _unsplit_entries(np.hypot(dx, dy).ravel(), keep.ravel(), edges)
@@ -137,14 +138,14 @@ class RadialIntegrator:
         dtype = np.float32 if pixel_splitting == "none" else np.float64
         matrix = sparse.csr_matrix((values.astype(dtype), (rows, cols)), shape=(bins.n_bins, shape[0] * shape[1]))
         matrix.sum_duplicates()
-        return cls(matrix, shape, bins, geometry, centre, pixel_weights)
+        return cls(matrix, image_shape=shape, bins=bins, geometry=geometry, centre=centre, pixel_weights=pixel_weights)
 
     @property
     def n_bins(self) -> int:
         """Number of radial bins."""
         return self.matrix.shape[0]
 
-    def integrate(self, block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+    def integrate(self, block: np.ndarray, *, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Sums per frame and bin: S[f, b] = Σ_i M[b, i]·block[f, i].
 
         ``block`` (frames, H, W) or (frames, H·W), any real dtype, read in place.  ``workers``
@@ -153,16 +154,16 @@ class RadialIntegrator:
         matrix).  Returns (frames, n_bins) float64; integer counts give exact integer sums.
         Speed: ``python benchmarks/bench_q_integration.py``.
         """
-        return self._sums.integrate(block, workers, engine)
+        return self._sums.integrate(block, workers=workers, engine=engine)
 
-    def integrate_variance(self, variance_block: np.ndarray, workers: int = 1, engine: str = "auto") -> np.ndarray:
+    def integrate_variance(self, variance_block: np.ndarray, *, workers: int = 1, engine: str = "auto") -> np.ndarray:
         """Variance of the sums: Σ_i M[b, i]²·V[f, i], (frames, n_bins) float64.
 
         For Poisson counts V = counts; when ``is_binary`` (no pixel splitting) M² = M, so the
         variance of a run equals :meth:`integrate` of its counts and needs no second pass.
         ``workers`` and ``engine`` as in :meth:`integrate`.
         """
-        return self._sums.integrate_variance(variance_block, workers, engine)
+        return self._sums.integrate_variance(variance_block, workers=workers, engine=engine)
 
     def for_sensors(self, layout: SensorLayout) -> list[PixelBinSums]:
         """One :class:`PixelBinSums` per sensor of ``layout``: M restricted to the canvas pixels
@@ -175,7 +176,7 @@ class RadialIntegrator:
                            f"integrator was built for images of {list(self.image_shape)} px")
         if layout not in self._sensor_parts:
             self._sensor_parts[layout] = [
-                PixelBinSums(self.matrix[:, sensor_pixels(layout, k).ravel()], layout.sensor_shape)
+                PixelBinSums(self.matrix[:, sensor_pixels(layout, k).ravel()], pixel_shape=layout.sensor_shape)
                 for k in range(layout.n_sensors)]
         return self._sensor_parts[layout]
 

@@ -20,7 +20,7 @@ from eqegs_repo.steps.physics import (
 )
 
 
-def pixel_offsets(shape: tuple[int, int], centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def pixel_offsets(shape: tuple[int, int], *, centre: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """(dx, dy) = (x − x_c, y − y_c) in px for every pixel, each (H, W) float64."""
     height, width = shape
     xc, yc = (float(c) for c in centre)
@@ -29,22 +29,22 @@ def pixel_offsets(shape: tuple[int, int], centre: tuple[float, float]) -> tuple[
     return dx, dy
 
 
-def pixel_radius(shape: tuple[int, int], centre: tuple[float, float]) -> np.ndarray:
+def pixel_radius(shape: tuple[int, int], *, centre: tuple[float, float]) -> np.ndarray:
     """Distance r of each pixel centre from the beam centre, px, (H, W)."""
-    dx, dy = pixel_offsets(shape, centre)
+    dx, dy = pixel_offsets(shape, centre=centre)
     return np.hypot(dx, dy)
 
 
-def azimuth_deg(shape: tuple[int, int], centre: tuple[float, float]) -> np.ndarray:
+def azimuth_deg(shape: tuple[int, int], *, centre: tuple[float, float]) -> np.ndarray:
     """φ = atan2(y − y_c, x − x_c) in degrees mod 360: 0° = +x, increasing clockwise on screen
     (y down).  (H, W) float64."""
-    dx, dy = pixel_offsets(shape, centre)
+    dx, dy = pixel_offsets(shape, centre=centre)
     return np.mod(np.degrees(np.arctan2(dy, dx)), 360.0)
 
 
-def direct_beam_keep(shape: tuple[int, int], centre: tuple[float, float], halfwidth: float = 50) -> np.ndarray:
+def direct_beam_keep(shape: tuple[int, int], *, centre: tuple[float, float], halfwidth: float = 50) -> np.ndarray:
     """Mask without the direct-beam box |x − x_c|, |y − y_c| ≤ h (``direct_exclusion_halfwidth``)."""
-    dx, dy = pixel_offsets(shape, centre)
+    dx, dy = pixel_offsets(shape, centre=centre)
     return ~((np.abs(dx) <= float(halfwidth)) & (np.abs(dy) <= float(halfwidth)))
 
 
@@ -55,6 +55,7 @@ def coverage_keep(coverage: np.ndarray) -> np.ndarray:
 
 def hot_pixel_keep(
     summed: np.ndarray,
+    *,
     centre: tuple[float, float],
     n_mad: float | None = 10.0,
     valid: np.ndarray | None = None,
@@ -68,7 +69,7 @@ def hot_pixel_keep(
     (statistics over ``valid`` pixels).  Comparing along rings, not across neighbours, keeps steep
     radial gradients, image edges and sensor-gap edges from looking hot.
     """
-    summed = image_2d(summed, "summed")
+    summed = image_2d(summed, name="summed")
     if n_mad is None:
         return np.ones(summed.shape, bool)
     if not float(n_mad) > 0:
@@ -76,7 +77,7 @@ def hot_pixel_keep(
     valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
     if not valid.any():
         raise BadInput("no valid pixel to estimate hot pixels from")
-    radius = pixel_radius(summed.shape, centre)[valid]
+    radius = pixel_radius(summed.shape, centre=centre)[valid]
     ring = np.floor(radius).astype(np.int64)
     values = summed[valid]
     order = np.lexsort((values, ring))
@@ -99,6 +100,7 @@ def hot_pixel_keep(
 
 def sector_keep(
     shape: tuple[int, int],
+    *,
     centre: tuple[float, float],
     sectors: Sequence[tuple[float, float]],
     valid: np.ndarray | None = None,
@@ -109,7 +111,7 @@ def sector_keep(
     φ follows :func:`azimuth_deg` (0° = +x, clockwise).  Each sector must select at least one
     pixel (of ``valid`` when given), otherwise :class:`BadInput` names it.
     """
-    phi = azimuth_deg(shape, centre)
+    phi = azimuth_deg(shape, centre=centre)
     if len(sectors) == 0:
         return np.ones(shape, bool)
     usable = np.ones(shape, bool) if valid is None else np.asarray(valid, bool)
@@ -129,9 +131,10 @@ def sector_keep(
     return keep
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectorGeometry:
-    """Flat detector normal to the beam: wavelength λ (nm), pixel pitch p (mm), distance L (mm)."""
+    """Flat detector normal to the beam: wavelength λ (nm), pixel pitch p (mm), distance L (mm),
+    given by name (``DetectorGeometry(wavelength_nm=…, pixel_size_mm=…, distance_mm=…)``)."""
 
     wavelength_nm: float
     pixel_size_mm: float
@@ -158,6 +161,7 @@ class DetectorGeometry:
 
 def pixel_normalisation(
     shape: tuple[int, int],
+    *,
     centre: tuple[float, float],
     geometry: DetectorGeometry,
     solid_angle_correction: bool = False,
@@ -172,7 +176,7 @@ def pixel_normalisation(
     """
     if not solid_angle_correction and polarisation_factor is None:
         return None
-    tth = geometry.two_theta(pixel_radius(shape, centre))
+    tth = geometry.two_theta(pixel_radius(shape, centre=centre))
     norm = np.ones(shape)
     if solid_angle_correction:
         norm *= np.cos(tth) ** 3
@@ -180,12 +184,12 @@ def pixel_normalisation(
         f = float(polarisation_factor)
         if not -1.0 <= f <= 1.0:
             raise BadInput(f"polarisation_factor must be in [-1, 1] or None, got {polarisation_factor!r}")
-        phi = np.radians(azimuth_deg(shape, centre))
+        phi = np.radians(azimuth_deg(shape, centre=centre))
         norm *= 0.5 * (1.0 + np.cos(tth) ** 2 - f * np.cos(2.0 * phi) * np.sin(tth) ** 2)
     return norm
 
 
-def image_2d(image: np.ndarray, name: str) -> np.ndarray:
+def image_2d(image: np.ndarray, *, name: str) -> np.ndarray:
     """``image`` as a float64 (H, W) array; BadInput naming ``name`` when it is not 2-D."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
