@@ -70,7 +70,7 @@ def test_default_sensor_layout_is_accepted_by_the_reconstruction_layout():
 @pytest.mark.parametrize("type_name, values, fragment", [
     ("q_range", {"q_min": 14.0, "q_max": 10.0}, "q_min = 14.0 must be smaller than q_max = 10.0"),
     ("q_range", {"q_min": -1.0}, "q_range.q_min = -1.0"),
-    ("roi", {"x0": 5, "y0": 0, "x1": 4, "y1": 3}, "x0 = 5 must be <= x1 = 4"),
+    ("roi", {"x0": 5, "y0": 0, "x1": 4, "y1": 3}, "roi.x1 = 4 must be >= roi.x0 = 5"),
     ("roi", {"x0": 5}, "needs all four corners"),
     ("roi", {"median_prefilter": 4}, "odd integer >= 1"),
     ("sp_param", {"start_cut_frames": -1}, "sp_param.start_cut_frames = -1"),

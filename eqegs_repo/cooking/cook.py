@@ -304,12 +304,7 @@ class Cooker:
 
     def _cook_e_spectrum_and_isf(self):
         qds = self.dataset("q_integration")
-        q_range = self.params["q_range"]
-        for name in ("q_min", "q_max"):
-            if q_range[name] is None:
-                raise BadInput(f"q_range.{name} is not set for {self.params.label}: seed it, e.g. "
-                               f"proposal.spice.seed('q_range', q_min=10.1, q_max=14.1), or pass "
-                               f"{name}=... to cook")
+        q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
         measured = self.run.velocity.read()
         calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values)
@@ -317,7 +312,7 @@ class Cooker:
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,
                 qds["variance"].values, qds["q"].values, calibration.angle_factors, calibration.velocity,
-                q_min=q_range["q_min"], q_max=q_range["q_max"], v0_offset=calibration.v0_offset,
+                q_min=q_min, q_max=q_max, v0_offset=calibration.v0_offset,
                 start_cut_frames=calibration.start_cut_frames, turnaround_cut_frac=ep["turnaround_cut_frac"],
                 turnaround_guard_frames=ep["turnaround_guard_frames"], rebin_factor=ep["rebin_factor"],
                 binning=ep["binning"], bin_pixels=qds["npix"].values)
@@ -327,4 +322,4 @@ class Cooker:
                                       relax_bg_coeff=ep["relax_bg_coeff"], isf_error_threshold=ep["isf_error_threshold"],
                                       n_mc=ep["n_mc"], mc_noise=ep["mc_noise"], seed=seed,
                                       isf_normalisation=ep["isf_normalisation"], fit_model=ep["fit_model"])
-        return results.e_spectrum_dataset(qds, calibration, spectra, isf, q_range["q_min"], q_range["q_max"])
+        return results.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)

@@ -81,13 +81,8 @@ def resolve_target(sample, step, params):
         ep = params["e_spectrum"]
         q_subdir = _not_reserved(params, "e_spectrum", "input_subdir") or q_subdir
         if ep["output_subdir_mode"] == "q_range":
-            q_range = params["q_range"]
-            for name in ("q_min", "q_max"):
-                if q_range[name] is None:
-                    raise BadInput(f"{params.describe('e_spectrum', 'output_subdir_mode')} names the "
-                                   f"folder after the q range, but q_range.{name} is not set for "
-                                   f"{params.label}")
-            e_subdir = names.q_range_folder(q_range["q_min"], q_range["q_max"])
+            why = f" ({params.describe('e_spectrum', 'output_subdir_mode')} names the folder after the q range)"
+            e_subdir = names.q_range_folder(*params.q_range(why))
         else:
             e_subdir = _not_reserved(params, "e_spectrum", "output_subdir")
     subdir = {"reconstruction": "", "q_integration": q_subdir, "e_spectrum_and_isf": e_subdir}[step]

@@ -22,6 +22,7 @@ import re
 from eqegs_repo.errors import BadInput
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
+from eqegs_repo.steps import rules
 from spice import DEFAULT, SpiceError
 
 
@@ -122,6 +123,19 @@ class StepParameters:
                 raise
             where = "; ".join(self.describe(t, f) for t, f in chosen)
             raise BadInput(f"{exc} [{where}]") from None
+
+    def q_range(self, why=""):
+        """``(q_min, q_max)`` in nm⁻¹ of the ``q_range`` type, or BadInput when
+        :func:`eqegs_repo.steps.rules.q_range_problems` finds a problem (an unset end: the message
+        says how to set it). ``why``: what the range is needed for, added to the message."""
+        values = self.values("q_range")
+        problems = rules.q_range_problems(values["q_min"], values["q_max"])
+        if problems:
+            found = "; ".join(f"{problem} for {self.label}" for problem in problems)
+            raise BadInput(f"{found}{why}: seed it, e.g. "
+                           f"proposal.spice.seed('q_range', q_min=10.1, q_max=14.1), or pass q_min=... "
+                           f"and q_max=... as overrides to cook or export")
+        return values["q_min"], values["q_max"]
 
     def fingerprint_values(self, types):
         """The values of ``types`` that can change a result (export-only fields left out)."""

@@ -25,6 +25,7 @@ import math
 import re
 
 from eqegs_repo.io.calibration_files import hash_calibration_folder
+from eqegs_repo.steps import rules
 from eqegs_repo.steps.physics import HC_KEV_NM
 from spice import Field, Registry, TypeSchema
 
@@ -48,7 +49,8 @@ def check_sensor_layout(data):
 
 
 def check_roi(data):
-    """Manual ROI corners are all set or all null (auto), with x0 <= x1 and y0 <= y1."""
+    """Manual ROI corners are all set or all null (auto); set corners follow
+    :func:`eqegs_repo.steps.rules.roi_problems` (x0 <= x1 and y0 <= y1, inclusive px)."""
     corners = [name for name in ("x0", "y0", "x1", "y1") if name in data]
     if not corners:
         return []
@@ -58,12 +60,7 @@ def check_roi(data):
                 f"null for the auto ROI; found {dict(zip(corners, values))}"]
     if values[0] is None:
         return []
-    messages = []
-    if data["x0"] > data["x1"]:
-        messages.append(f"x0 = {data['x0']} must be <= x1 = {data['x1']} (corners are inclusive)")
-    if data["y0"] > data["y1"]:
-        messages.append(f"y0 = {data['y0']} must be <= y1 = {data['y1']} (corners are inclusive)")
-    return messages
+    return rules.roi_problems(data["x0"], data["y0"], data["x1"], data["y1"])
 
 
 def check_geometry(data):
@@ -90,11 +87,12 @@ def check_q_integration(data):
 
 
 def check_q_range(data):
-    """q_min < q_max when both are set."""
+    """When both ends are set, :func:`eqegs_repo.steps.rules.q_range_problems` (q_min < q_max);
+    an unset end is allowed in a record and refused where the range is used."""
     q_min, q_max = data.get("q_min"), data.get("q_max")
-    if q_min is not None and q_max is not None and not q_min < q_max:
-        return [f"q_min = {q_min} must be smaller than q_max = {q_max} (nm^-1)"]
-    return []
+    if q_min is None or q_max is None:
+        return []
+    return rules.q_range_problems(q_min, q_max)
 
 
 def check_velocity_calibration(data):

@@ -27,7 +27,7 @@ import numpy as np
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.simulate import drive, image, spectra
-from eqegs_repo.steps import physics
+from eqegs_repo.steps import physics, rules
 from eqegs_repo.steps.sensors import SensorLayout, coverage, split
 
 SCHEMA_VERSION = 1
@@ -628,8 +628,12 @@ class SampleTruth:
 
         Each pixel contributes f_q·exp(−(t/τ_q)^β) with weight ΔΩ·P·S(q) (its share of the
         quasi-elastic counts), so this is what an ideal inverse step recovers for that q range.
-        Returns an array of the shape of ``t_ns``.
+        Returns an array of the shape of ``t_ns``.  The range must pass
+        :func:`eqegs_repo.steps.rules.q_range_problems` (0 ≤ q_min < q_max, nm⁻¹).
         """
+        problems = rules.q_range_problems(q_min, q_max)
+        if problems:
+            raise BadInput("; ".join(problems))
         params = self.params
         geometry = params.geometry()
         recorded = coverage(params.sensor_layout) > 0

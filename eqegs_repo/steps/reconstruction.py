@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import rules
 from eqegs_repo.steps.sensors import SensorLayout, combine_image, coverage
 
 
@@ -237,22 +238,13 @@ def validate_roi(x0, y0, x1, y1, *, image_shape: tuple[int, int]) -> Roi:
     """Check a manual ROI (inclusive corners, px) against an image of shape (H, W) = (rows, cols).
 
     Raises :class:`~eqegs_repo.errors.BadInput` naming the field (``roi.x0`` …) when a corner is
-    not an integer, lies outside the image, or the end is before the start.
+    not an integer, lies outside the image, or the end is before the start (the rule is
+    :func:`eqegs_repo.steps.rules.roi_problems`, shared with the ``roi`` spice record).
     """
-    height, width = (int(n) for n in image_shape)
-    values = {}
-    for name, value, limit, axis in (("x0", x0, width, "columns"), ("y0", y0, height, "rows"),
-                                     ("x1", x1, width, "columns"), ("y1", y1, height, "rows")):
-        if isinstance(value, (bool, np.bool_)) or not float(value).is_integer():
-            raise BadInput(f"roi.{name} must be an integer pixel index, got {value!r}")
-        index = int(value)
-        if not 0 <= index < limit:
-            raise BadInput(f"roi.{name} = {index} is outside the image: {axis} run from 0 to {limit - 1}")
-        values[name] = index
-    for start, end in (("x0", "x1"), ("y0", "y1")):
-        if values[end] < values[start]:
-            raise BadInput(f"roi.{end} = {values[end]} must be >= roi.{start} = {values[start]} (end corners are inclusive)")
-    return Roi(**values)
+    problems = rules.roi_problems(x0, y0, x1, y1, image_shape=image_shape)
+    if problems:
+        raise BadInput("; ".join(problems))
+    return Roi(*(int(float(v)) for v in (x0, y0, x1, y1)))
 
 
 def _odd_size(size, name: str) -> int:

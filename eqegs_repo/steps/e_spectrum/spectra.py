@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps import rules
 from eqegs_repo.steps.e_spectrum.velocity import (
     energy_from_velocity,
     frame_selection,
@@ -222,9 +223,13 @@ def energy_spectra(
 
 
 def select_q_bins(q: np.ndarray, *, q_min: float, q_max: float, bin_pixels: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the bins with q_min ≤ q_b ≤ q_max (and pixels, when ``bin_pixels`` is given)."""
-    if q_min is None or q_max is None or not float(q_min) < float(q_max) or float(q_min) < 0:
-        raise BadInput(f"q range must satisfy 0 <= q_min < q_max (nm^-1), got q_min={q_min!r}, q_max={q_max!r}")
+    """Indices of the bins with q_min ≤ q_b ≤ q_max (and pixels, when ``bin_pixels`` is given).
+
+    The range itself must pass :func:`eqegs_repo.steps.rules.q_range_problems` (0 ≤ q_min < q_max,
+    nm⁻¹); a range that holds no bin with pixels is refused here."""
+    problems = rules.q_range_problems(q_min, q_max)
+    if problems:
+        raise BadInput("; ".join(problems))
     q = np.asarray(q, dtype=np.float64)
     inside = (q >= float(q_min)) & (q <= float(q_max))
     if bin_pixels is not None:
