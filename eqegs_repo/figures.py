@@ -8,8 +8,8 @@ they work in scripts, on clusters and in Jupyter (``display(fig)``). A dataset t
 variable a figure needs raises :class:`~eqegs_repo.errors.BadInput` naming the figure, the
 missing variables and where to get them.
 
-Figure numbers are those of the app's manual: §7.3 for the q integration ("Q" below) and §8.4
-for E spectrum and ISF ("E").
+Figure numbers are those of the app's figures (docs/figures.md#the-figures-and-the-manual): "Q"
+below for the q integration and "E" for E spectrum and ISF.
 
 ===============================  ==============================================  =============
 function                         shows                                           manual

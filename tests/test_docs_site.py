@@ -42,6 +42,12 @@ def test_site_builds_strict_with_every_page_and_figure(tmp_path):
     tutorial = (tmp_path / "site" / "tutorial" / "index.html").read_text()
     assert "../figures/api-isf.png" in tutorial
     assert (tmp_path / "site" / "figures" / "api-isf.png").exists()
+    # the API reference is generated from the docstrings, reST roles shown as plain code
+    for room, name in [("steps", "isf_from_spectra"), ("params", "StepParameters"),
+                       ("spice", "ResolvedView"), ("cooking", "Cooker")]:
+        html = (tmp_path / "site" / "api" / room / "index.html").read_text()
+        assert f'.{name}"' in html, f"{name} has no heading in api/{room}"
+        assert ":func:" not in html and ":class:" not in html
 
 
 @pytest.mark.parametrize("link, named", [("[gone](no-such-page.md)", "no-such-page.md"),

@@ -1,7 +1,7 @@
 """Cook a sample: resolve spice (+ overrides), stream the raw data, run the kernels, cache.
 
 ``sample.cook(step, **overrides)`` calls :func:`cook`; ``sample.cooked`` is
-``cook(sample, "e_spectrum_and_isf")``. The chain (PHYSICS.md §3):
+``cook(sample, "e_spectrum_and_isf")``. The chain (docs/physics.md, docs/architecture.md):
 
 1. ``reconstruction`` -- pass 1 over the sample's frames: frame-summed image by the
    ``sensor_layout`` record, counts per frame, ROI (auto or manual from ``roi``);

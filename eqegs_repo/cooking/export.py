@@ -1,4 +1,5 @@
-"""Write a step's result as the app's step folder and download zip (manual §6.3, §7.4, §8.5, §10).
+"""Write a step's result as the app's step folder and download zip
+(docs/outputs.md#folder-layout-per-step, docs/outputs.md#naming-choices).
 
 ``sample.export(step, subdir=None, overwrite=False, skip_existing=False, **overrides)`` calls
 :func:`export`: it cooks ``step`` with the overrides (cached, see :mod:`eqegs_repo.cooking.cook`) and
@@ -111,7 +112,8 @@ def _with_subdir(step, subdir, overrides):
     out = {t: dict(v) for t, v in overrides.items()}
     if step == "reconstruction":
         if subdir:
-            raise BadInput(f"export subdir={subdir!r}: the reconstruction step has no sub-folders (manual §6.3)")
+            raise BadInput(f"export subdir={subdir!r}: the reconstruction step has no sub-folders "
+                           "(docs/outputs.md#naming-choices)")
     elif step == "q_integration":
         out.setdefault("q_integration", {})["output_subdir"] = subdir
     else:

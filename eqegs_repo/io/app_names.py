@@ -64,20 +64,21 @@ def q_range_folder(q_min, q_max):
 
 
 def file_suffix(sample_key, q_min, q_max, relax_bg_coeff):
-    """The ``*`` of the E-spectrum file names (manual §8.5: ``<numeric part of Sample
-    ID>_q<q_min>to<q_max>q_BG_coeff.txt``), read as ``BG_`` followed by the value of relax BG
-    coeff: ``file_suffix("S001", 10.1, 14.1, 1.0) == "001_q10.1to14.1q_BG_1.txt"``. A sample
-    ID without digits is used whole."""
+    """The ``*`` of the E-spectrum file names (docs/outputs.md#naming-choices: the app's
+    ``<numeric part of Sample ID>_q<q_min>to<q_max>q_BG_coeff.txt``), read as ``BG_`` followed by
+    the value of relax BG coeff:
+    ``file_suffix("S001", 10.1, 14.1, 1.0) == "001_q10.1to14.1q_BG_1.txt"``. A sample ID without
+    digits is used whole."""
     number = numeric_part(sample_key) or sample_key
     return (f"{number}_q{format_number(q_min)}to{format_number(q_max)}q_BG_"
             f"{format_number(relax_bg_coeff)}.txt")
 
 
 def zip_name(step, sample_key, q_subdir="", e_subdir=""):
-    """Download zip name (manual §6.3): ``reconstruction_<SI>.zip``, ``q_integration_<SI>[_<QS>]
-    .zip``, ``e_spectrum_and_isf_<SI>[_i_<QS>][_o_<ES>].zip``. ``q_subdir``: the q-integration
-    sub-folder ($QS; for E spectrum the input sub-folder); ``e_subdir``: the E-spectrum output
-    sub-folder ($ES)."""
+    """Download zip name (docs/outputs.md#naming-choices): ``reconstruction_<SI>.zip``,
+    ``q_integration_<SI>[_<QS>].zip``, ``e_spectrum_and_isf_<SI>[_i_<QS>][_o_<ES>].zip``.
+    ``q_subdir``: the q-integration sub-folder ($QS; for E spectrum the input sub-folder);
+    ``e_subdir``: the E-spectrum output sub-folder ($ES)."""
     check_step(step)
     name = f"{step}_{sample_key}"
     if step == "q_integration" and q_subdir:

@@ -1,4 +1,5 @@
-"""The E-QEGS parameter types of spice: schemas with units, ranges and defaults (PHYSICS.md §4).
+"""The E-QEGS parameter types of spice: schemas with units, ranges and defaults
+(docs/physics.md#parameters).
 
 Each type is a :class:`spice.TypeSchema`; :data:`REGISTRY` holds them all (strict: records of
 other types are refused). Type names and what they cover:
@@ -145,7 +146,7 @@ SENSOR_LAYOUT = TypeSchema("sensor_layout", 1, (
           "flip applied to each sensor before placing it",
           item=Field("flip", "enum", choices=("none", "ud", "lr", "rot180"))),
     _pair("canvas_shape", "px", [728, 384], "(rows, cols) of the combined image", minimum=1),
-), "Placement of the sensors on the image canvas (PHYSICS.md §3.1).",
+), "Placement of the sensors on the image canvas (docs/physics.md#reconstruction).",
     checks=(check_sensor_layout,))
 
 ROI = TypeSchema("roi", 1, (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 # --------------------------------------------------------------------------------------------
-# Drive waveform (§2.1)
+# Drive waveform (docs/physics.md#forward-model, drive)
 # --------------------------------------------------------------------------------------------
 WAVEFORMS = ("triangle", "band_limited_triangle", "sine")
 
@@ -34,8 +34,8 @@ def band_limited_triangle_wave(phase: np.ndarray, v_max: float, n_harmonics: int
     """Triangle with rounded turn-arounds: the first ``n_harmonics`` odd harmonics, mm/s.
 
     v(φ) = V_max·(8/π²)·Σ_{k odd ≤ 2K−1} cos(2πkφ)/k².  This is the Fourier series of
-    :func:`triangle_wave` (same sign: +V_max at φ = 0); PHYSICS.md §2.1 writes it with
-    cos(2πk(φ−½)), which for odd k only flips the sign.  Because the series is truncated, the
+    :func:`triangle_wave` (same sign: +V_max at φ = 0); a series in cos(2πk(φ−½)) gives the
+    same curve negated (odd k only flip the sign).  Because the series is truncated, the
     extremes are slightly below V_max (0.983·V_max for K = 12).
     """
     if int(n_harmonics) < 1:

@@ -32,7 +32,7 @@ from eqegs_repo.steps.physics import (
 )
 
 # --------------------------------------------------------------------------------------------
-# Geometry and scattering (§2.5)
+# Geometry and scattering (docs/physics.md#forward-model, detector image)
 # --------------------------------------------------------------------------------------------
 
 
@@ -66,7 +66,8 @@ def direct_beam(r_px: np.ndarray, n_db: float, sigma_px: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PixelGeometry:
-    """Per-pixel geometry of a flat detector normal to the beam (§2.5); arrays of shape (H, W).
+    """Per-pixel geometry of a flat detector normal to the beam (docs/physics.md#forward-model);
+    arrays of shape (H, W).
 
     ``x``/``y`` are column/row indices, ``r_px`` the distance to the beam centre (x_c, y_c) in
     pixels, ``two_theta`` in rad, ``q`` in nm⁻¹, ``phi_deg`` = atan2(y − y_c, x − x_c) mod 360
@@ -124,7 +125,7 @@ def pixel_geometry(
 
 @dataclass(frozen=True)
 class Dynamics:
-    """Sample dynamics (§2.4): τ(q), f_q(q) and the KWW exponent β.
+    """Sample dynamics (docs/physics.md#forward-model): τ(q), f_q(q) and the KWW exponent β.
 
     τ_q = τ₀·(q/q₀)^−n (``tau0_ns``, ``q0``, ``exponent``) unless ``tau_table`` gives
     ((q, τ ns), ...) pairs, interpolated linearly in log q – log τ (held constant outside).
@@ -195,9 +196,9 @@ class Dynamics:
 
 @dataclass(frozen=True)
 class Scatterers:
-    """Static scattering strengths (§2.5): S(q) = s₀[1 + A·exp(−(q−q_p)²/2w²)] and the
-    air/cell term C(q) = c₀/(q² + κ_c²), in the same arbitrary units (counts per unit flux
-    per sr)."""
+    """Static scattering strengths (docs/physics.md#forward-model):
+    S(q) = s₀[1 + A·exp(−(q−q_p)²/2w²)] and the air/cell term C(q) = c₀/(q² + κ_c²), in the
+    same arbitrary units (counts per unit flux per sr)."""
 
     s0: float = 20.0
     amplitude: float = 3.0
@@ -219,7 +220,8 @@ RUN_KINDS = ("sample", "background")
 
 
 class ImageModel:
-    """Expected counts μ(f, i) of one run on the detector canvas (§2.5), evaluated per frame block.
+    """Expected counts μ(f, i) of one run on the detector canvas, evaluated per frame block
+    (docs/physics.md#forward-model).
 
     Sample run:      μ_s = Φ_f·[τ_s D T₀(f) + ΔΩ P S(q) T_q(f) + ΔΩ C(q) T₀(κ v_f g)] + d
     Background run:  μ_b = Φ_f·[D T₀(f) + ΔΩ C(q) T₀(κ v_f g)] + d      ("scattering noise")
@@ -349,7 +351,8 @@ def detector_counts(
     mu: np.ndarray, rng: np.random.Generator, read_noise: float = 0.0, n_trains: int = 1
 ) -> np.ndarray:
     """Noisy counts for expected counts ``mu`` (any shape): Poisson(μ) photons, plus optional
-    Gaussian read noise of σ = read_noise·√n_trains, rounded and clipped at 0 (§2.5).
+    Gaussian read noise of σ = read_noise·√n_trains, rounded and clipped at 0
+    (docs/physics.md#forward-model, noise and files).
 
     Returns float64 integer-valued counts of the same shape.  Consumes ``rng`` in C order, so a
     stack drawn in consecutive frame blocks equals one draw of the whole stack.

@@ -21,7 +21,7 @@ from eqegs_repo.steps.physics import (
 
 
 # --------------------------------------------------------------------------------------------
-# Lineshapes, source, analyser (§2.2, §2.3)
+# Lineshapes, source, analyser (docs/physics.md#forward-model)
 # --------------------------------------------------------------------------------------------
 def lorentzian(energy: np.ndarray, fwhm: float, centre: float = 0.0) -> np.ndarray:
     """Unit-area Lorentzian 𝓛(E − centre; Γ) = (Γ/2π)/((E − centre)² + (Γ/2)²), 1/neV."""
@@ -31,7 +31,8 @@ def lorentzian(energy: np.ndarray, fwhm: float, centre: float = 0.0) -> np.ndarr
 
 @dataclass(frozen=True)
 class SourceSpectrum:
-    """NBM source spectrum ρ_src(E) = Σ_j w_j 𝓛(E − κu_j; Γ_s), unit area (§2.2).
+    """NBM source spectrum ρ_src(E) = Σ_j w_j 𝓛(E − κu_j; Γ_s), unit area
+    (docs/physics.md#forward-model).
 
     ``lines``: tuple of (u_j in mm/s, relative weight w_j); weights are normalised to sum 1.
     ``fwhm_nev``: Γ_s, the FWHM of every line in neV.
@@ -117,7 +118,8 @@ def source_preset(name: str) -> SourceSpectrum:
 
 @dataclass(frozen=True)
 class Analyser:
-    """Single-line 57Fe analyser (§2.3): T_A(E) = exp(−t_A·ℓ(E)), ℓ peak-normalised Lorentzian.
+    """Single-line 57Fe analyser (docs/physics.md#forward-model): T_A(E) = exp(−t_A·ℓ(E)), ℓ
+    peak-normalised Lorentzian.
 
     ``thickness``: effective thickness t_A (dimensionless, ≥ 0); ``fwhm_nev``: Γ_A in neV.
     """
@@ -151,7 +153,8 @@ class Analyser:
 
 @dataclass(frozen=True)
 class EnergyGrid:
-    """Fine periodic energy grid used for the FFT correlation of §2.3.
+    """Fine periodic energy grid used for the FFT correlation of the analyser
+    (docs/physics.md#forward-model).
 
     ``step_nev``: grid step (default 0.05 neV); ``n_points``: number of points (even; default
     2¹⁷, i.e. ±3277 neV).  Values are held in FFT order: E_n = n·step for n < N/2 and
@@ -213,7 +216,8 @@ def spectrum_transform_from_samples(density_sorted: np.ndarray, grid: EnergyGrid
 def transmission_curve(
     spectrum_ft: np.ndarray, analyser: Analyser = Analyser(), grid: EnergyGrid = EnergyGrid()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Transmission functional 𝒯[ρ](δ) = ∫ρ(E)·T_A(E − δ) dE on the whole fine grid (§2.3).
+    """Transmission functional ``𝒯[ρ](δ) = ∫ρ(E)·T_A(E − δ) dE`` on the whole fine grid
+    (docs/physics.md#forward-model).
 
     ``spectrum_ft``: ρ̂ at ``grid.times_ns()`` (shape (N/2+1,), or (..., N/2+1) for several
     spectra at once), e.g. ``source.time_transform(grid.times_ns())``.  Evaluated as
@@ -328,7 +332,8 @@ def quasielastic_transmission(
     grid: EnergyGrid = EnergyGrid(),
     path_factor: float | np.ndarray = 1.0,
 ) -> np.ndarray:
-    """T_q(f) = (1 − f_q) + f_q·𝒯[ρ_src ∗ S_q](κ·v_f·g) for one or several q nodes (§2.4).
+    """``T_q(f) = (1 − f_q) + f_q·𝒯[ρ_src ∗ S_q](κ·v_f·g)`` for one or several q nodes
+    (docs/physics.md#forward-model).
 
     S_q is the quasi-elastic line with ISF exp(−(t/τ_q)^β) (β = 1: Lorentzian of FWHM 2ħ/τ_q;
     β ≠ 1: KWW, converted numerically through the time domain).  The inelastic part (1 − f_q)
@@ -362,7 +367,7 @@ def quasielastic_transmission(
 
 
 # --------------------------------------------------------------------------------------------
-# Spectral-only model (§2.5 "spectral-only" preset, §2.7)
+# Spectral-only model (docs/physics.md#forward-model, docs/synthetic.md#the-physics-without-files)
 # --------------------------------------------------------------------------------------------
 def spectral_only_counts(
     velocity: np.ndarray,
@@ -384,8 +389,9 @@ def spectral_only_counts(
     μ_fwd(f) = forward_counts·T₀(f);  μ_q(f) = qe_counts·T_q(f) + flat_background·qe_counts.
     ``forward_counts``/``qe_counts`` are the off-resonance counts per frame (photons);
     ``flat_background`` is a non-sample, non-absorbed level as a fraction of ``qe_counts``
-    (it biases the apparent f_q by 1/(1 + flat_background), PHYSICS.md §1.4).  ``q`` (nm⁻¹)
-    sets g(2θ_q) through λ.  Draw noise with ``rng.poisson(μ)``.
+    (it biases the apparent f_q by 1/(1 + flat_background),
+    docs/physics.md#from-the-two-dips-to-the-isf).  ``q`` (nm⁻¹) sets g(2θ_q) through λ.
+    Draw noise with ``rng.poisson(μ)``.
     Returns (μ_fwd (n_frames,), μ_q (n_frames,) or (n_frames, n_q) for array q).
     """
     q_arr = np.asarray(q, dtype=np.float64)

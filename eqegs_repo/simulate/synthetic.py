@@ -1,4 +1,5 @@
-"""Synthetic E-QEGS data with known ground truth (PHYSICS.md §2, §4 SyntheticParams).
+"""Synthetic E-QEGS data with known ground truth (docs/synthetic.md,
+docs/physics.md#forward-model).
 
 :func:`write_tree` writes a whole ``<base_dir>/UserData/<account>/EQEGS`` tree: several
 proposals, samples ``S001, S002, …`` whose frame count differs between proposals, one background
@@ -44,7 +45,7 @@ _MAX_BLOCK_VALUES = 4_000_000
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """Parameters of one synthetic run (PHYSICS.md §4 "SyntheticParams"; units in names).
+    """Parameters of one synthetic run (docs/synthetic.md#presets; units in names).
 
     Drive: ``waveform`` (``triangle``/``band_limited_triangle``/``sine``), ``v_max_mm_s``,
     ``n_harmonics``, ``phase0`` (cycles), ``velocity_offset_mm_s`` (v₀), ``nonlinearity`` (ε);
@@ -278,8 +279,9 @@ def preset_params(preset: str = "tiny", proposal_index: int = 0, **overrides) ->
 def spice_mappings(params: SyntheticParams) -> dict:
     """The ``sensor_layout`` and ``geometry`` record data matching what was simulated.
 
-    Keys follow PHYSICS.md §4 (SensorLayout v1, Geometry v1); seed them into spice so the
-    inverse steps see the simulated detector.
+    Keys follow the spice types (docs/physics.md#type-sensor_layout,
+    docs/physics.md#type-geometry); seed them into spice so the inverse steps see the simulated
+    detector.
     """
     return {
         "sensor_layout": params.sensor_layout.to_mapping(),

@@ -1,4 +1,5 @@
-"""Reconstruction kernels (PHYSICS.md §3.1): frame-summed image and region of interest.
+"""Reconstruction kernels: frame-summed image and region of interest
+(docs/physics.md#reconstruction).
 
 Pure functions, numpy in, numpy out, no I/O.  Images are (H, W) = (rows, cols) arrays; x is the
 column index (right), y the row index (down).  A region of interest (ROI) is given by inclusive
@@ -210,7 +211,8 @@ def median_prefilter(image: np.ndarray, *, size: int = 3) -> np.ndarray:
 
 
 def detect_roi(image: np.ndarray, *, half_size: tuple[int, int] = (37, 24), median_size: int = 3) -> RoiDetection:
-    """Automatic ROI: box around the maximum of the median-filtered frame sum (PHYSICS.md §3.1.4).
+    """Automatic ROI: box around the maximum of the median-filtered frame sum
+    (docs/physics.md#reconstruction).
 
     ``image``: frame-summed image (H, W).  ``half_size`` = (hw_x, hw_y) in px (parameter
     ``roi_half_size``): the box spans x* ± hw_x, y* ± hw_y, i.e. (2hw_x + 1) × (2hw_y + 1) px

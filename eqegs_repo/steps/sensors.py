@@ -1,4 +1,5 @@
-"""How the sensors of the CITIUS detector are placed on the image canvas (PHYSICS.md §3.1, §4).
+"""How the sensors of the CITIUS detector are placed on the image canvas
+(docs/physics.md#reconstruction, docs/physics.md#type-sensor_layout).
 
 Pure module: numpy in, numpy out, no I/O.  A :class:`SensorLayout` says where each sensor's
 (rows, cols) array goes on the (H, W) canvas, with a flip and a (row, col) offset, and whether

@@ -202,7 +202,8 @@ def isf_from_spectra(
     isf_normalisation: str = "absolute",
     fit_model: str = "exp",
 ) -> IsfResult:
-    """Steps 7–13 of §3.3 on the output of :func:`energy_spectra`.
+    """Background, normalisation, transforms, ratio, Monte-Carlo errors and fit
+    (docs/physics.md#energy-spectrum-and-isf) on the output of :func:`energy_spectra`.
 
     Background from ``bg_n_points`` wing points on each side (flat, or sloped when
     ``bg_fit_enabled``), QE background multiplied by ``relax_bg_coeff`` (which scales F(t > 0)

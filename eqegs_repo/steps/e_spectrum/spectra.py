@@ -181,7 +181,8 @@ def energy_spectra(
     binning: str = "average",
     bin_pixels: np.ndarray | None = None,
 ) -> EnergySpectra:
-    """Steps 1–6 of §3.3: frame cuts, energy axes, common grid, binning, sum over the q range.
+    """Frame cuts, energy axes, common grid, binning, sum over the q range
+    (docs/physics.md#energy-spectrum-and-isf).
 
     ``forward_counts``/``forward_variance`` (frames,): forward-box counts of the sample run.
     ``qe_sums``/``qe_variance`` (frames, bins): background-subtracted q-bin sums and variances.

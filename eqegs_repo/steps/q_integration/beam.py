@@ -47,7 +47,8 @@ def find_beam_centre(
     method: str = "centroid",
     gauss_halfwidth: int = 5,
 ) -> BeamCentre:
-    """Centre of the direct beam in the ROI of the frame-summed image (PHYSICS.md §3.2.1).
+    """Centre of the direct beam in the ROI of the frame-summed image
+    (docs/physics.md#q-integration).
 
     Each pass subtracts the median b of the ROI border, takes weights w = I − b, zeroes weights
     below ``threshold_frac``·max(w) (``centroid_threshold_frac``) and computes the centroid
