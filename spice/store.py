@@ -22,9 +22,11 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
+from .records import MAX_RECORD_BYTES
+
 RECORD_SUFFIX = ".yaml"
 TEMP_PREFIX = ".tmp-"
-MAX_RECORD_BYTES = 1_000_000
+MAX_NAME_BYTES = 255  # longest file name most filesystems take
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _MEMORY_LOCK = threading.Lock()
 

@@ -86,8 +86,9 @@ def test_writer_killed_mid_write_leaves_a_readable_store(tmp_path):
     process = context.Process(target=_endless_writer, args=(folder,))
     process.start()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(os.listdir(folder) if os.path.isdir(folder)
-                                              else []) < 20:
+    while time.monotonic() < deadline and len([
+            n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+            if n.endswith(".yaml")]) < 20:  # published records, not temp files
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.join(timeout=10)
