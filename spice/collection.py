@@ -112,8 +112,15 @@ class Collection:
         self._init_cache()
 
     def refresh(self):
-        """List the store and load the files not seen before; returns self."""
-        sizes, foreign = self.store.list_files()
+        """List the store and load the files not seen before; returns self.
+
+        Raises :class:`SpiceStoreError` (an OSError) naming the folder when it cannot be listed.
+        """
+        try:
+            sizes, foreign = self.store.list_files()
+        except OSError as exc:
+            raise SpiceStoreError(f"cannot list the spice records in {self.store.url}: "
+                                  f"{exc.strerror or exc}") from exc
         with self._lock:
             for name, size in sizes.items():
                 if name in self._loaded:

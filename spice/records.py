@@ -248,6 +248,7 @@ def load_record(text, source="<text>"):
 def _yaml_reason(exc):
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
+    first = first.split("; use sys.set_int_max_str_digits")[0]  # advice for programmers only
     return first if len(first) <= 200 else first[:199] + "…"
 
 

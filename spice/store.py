@@ -130,7 +130,10 @@ class LocalStore(Store):
         return os.path.exists(os.path.join(self.path, name))
 
     def publish(self, name, payload):
-        os.makedirs(self.path, exist_ok=True)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except FileExistsError:  # a file is in the way: not a lost race
+            raise NotADirectoryError(20, "not a folder", self.path) from None
         final = os.path.join(self.path, name)
         temp = os.path.join(self.path, f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
         with open(temp, "xb") as handle:
