@@ -137,7 +137,8 @@ def parse_time(value):
     try:
         return moment.astimezone(_dt.timezone.utc)
     except OverflowError:
-        raise ValueError(f"time {short_repr(value)} is outside the years 1 to 9999 in UTC") from None
+        raise ValueError(f"time {short_repr(value)} is outside the years 1 to 9999 "
+                         "in UTC") from None
 
 
 class _ShortRepr(reprlib.Repr):

@@ -148,7 +148,8 @@ class Field:
         if not isinstance(value, list):
             self._refuse(where, value)
         if self.length is not None and len(value) != self.length:
-            raise SpiceValidationError(f"{where} = {short_repr(value)} has {len(value)} element(s); "
+            raise SpiceValidationError(f"{where} = {short_repr(value)} has {len(value)} "
+                                       "element(s); "
                                        f"allowed: {self.describe()}")
         if self.item is None:
             return list(value)

@@ -181,7 +181,8 @@ class ResolvedView:
             first = resolution.candidates[0]
             ids = [r.uuid for r in resolution.candidates]
             uuids.extend(ids)
-            parts.append(f"{scope} scope at anchor {short_repr(first.anchor)} (for key {short_repr(key)}): "
+            parts.append(f"{scope} scope at anchor {short_repr(first.anchor)} "
+                         f"(for key {short_repr(key)}): "
                          f"{len(ids)} records share revision {first.revision}: "
                          f"{', '.join(ids)}")
         return SpiceConflict(
