@@ -30,7 +30,7 @@ MAX_DOCUMENT_NODES = 2 * MAX_DATA_NODES + 64
 MAX_DOCUMENT_DEPTH = MAX_DEPTH + 3
 # Text whose every possible nesting is this shallow, with no alias and this short, goes straight
 # to PyYAML; anything else is first scanned event by event (see _scan_events).
-_FAST_DEPTH_BOUND = 256
+_FAST_DEPTH_BOUND = 100
 _FAST_TEXT_CHARS = 65_536
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -254,7 +254,7 @@ def _yaml_reason(exc):
 
 
 def _may_be_deep_or_aliased(text):
-    """False when the text certainly has no alias, is short, and nests at most a few hundred
+    """False when the text certainly has no alias, is short, and nests at most a hundred
     levels (every level needs one of ``[ { - : ?``): then PyYAML may build it directly."""
     if len(text) > _FAST_TEXT_CHARS or "*" in text:
         return True
