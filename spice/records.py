@@ -186,8 +186,10 @@ def plain_data(value, where="data", *, convert=False):
                                    "refused (too large for a parameter record)")
         if depth > MAX_DEPTH:
             raise SpiceRecordError(f"{place} is nested deeper than {MAX_DEPTH} levels")
-        if item is None or isinstance(item, (bool, str, float)):
+        if item is None or type(item) in (bool, str, float):
             return item
+        if isinstance(item, (str, float)):  # subclasses, e.g. numpy.float64: exact types
+            return (str(item) if isinstance(item, str) else float(item)) if convert else item
         if isinstance(item, int) or (convert and isinstance(item, numbers.Integral)):
             if not -int_limit < item < int_limit:
                 raise SpiceRecordError(f"{place} = {short_repr(int(item))} has more than "

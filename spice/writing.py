@@ -101,9 +101,8 @@ class Writer:
                 if found.conflicted:
                     raise SpiceConflict(
                         f"{type_name} at anchor {short_repr(found.candidates[0].anchor)} is "
-                        "conflicted "
-                        f"between {', '.join(r.uuid for r in found.candidates)}; pass "
-                        "base=<uuid> to choose the record to update",
+                        f"conflicted between {', '.join(r.uuid for r in found.candidates)}; "
+                        "pass base=<uuid> to choose the record to update",
                         type=type_name, anchor=found.candidates[0].anchor,
                         uuids=[r.uuid for r in found.candidates])
                 start = found.record
@@ -137,7 +136,7 @@ class Writer:
             lost = _lost_changes(start, now, changes)
             if not lost:
                 return record
-            if attempt == retries:
+            if attempt == retries or now.conflicted:  # nothing sound to merge onto
                 break
             written, start = record, now.record
 
@@ -145,8 +144,9 @@ class Writer:
                 head = index.top(type_name, anchor)
                 if [r.uuid for r in head] != [written.uuid]:
                     raise SpiceConflict(
-                        f"{type_name} at anchor {short_repr(anchor)}: revision {written.revision} "
-                        f"({written.uuid}) inherited values that changed while it was written, "
+                        f"{type_name} at anchor {short_repr(anchor)}: revision "
+                        f"{written.revision} ({written.uuid}) inherited values that changed "
+                        "while it was written, "
                         f"and the anchor was written again meanwhile "
                         f"({', '.join(r.uuid for r in head)}); look at it and update again",
                         type=type_name, anchor=anchor, uuids=[r.uuid for r in head])
@@ -160,7 +160,7 @@ class Writer:
                   f"r{now.record.revision})" if now.record is not None else "no record")
         shown = "; ".join(f"{field}: {short_repr(old)} -> {short_repr(new)}"
                           for field, (old, new) in lost.items())
-        tried = f" (after {retries} retries)" if retries else ""
+        tried = f" (after {attempt} more revision(s) to catch up)" if attempt else ""
         raise SpiceConflict(
             f"{type_name} at anchor {short_repr(anchor)}: revision {record.revision} "
             f"({record.uuid}) was stored{tried}, but another writer changed what this anchor "

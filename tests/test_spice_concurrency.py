@@ -266,3 +266,15 @@ def test_follow_up_is_refused_when_the_anchor_was_written_meanwhile(tmp_path):
         writer.update("e", "S003", rebin=2, retry=True)
     assert info.value.uuids == [other.records("e", "S003")[-1].uuid]
     assert [r.data["rebin"] for r in other.records("e", "S003")] == [2, 9]
+
+
+def test_earlier_anchor_conflicted_during_the_write_is_a_conflict_even_with_retry(tmp_path):
+    other = spice.Collection(str(tmp_path))
+    base = other.seed("e", "", n_mc=777, rebin=1)
+    twin = spice.Record(**{**base.to_dict(), "uuid": "twin-0000", "data": {"n_mc": 1}})
+    race = lambda: other.store.publish("copy.yaml", spice.dump_record(twin).encode())  # noqa: E731
+    writer = spice.Collection(_RacedStore(str(tmp_path), "e.S003.", race))
+    with pytest.raises(spice.SpiceConflict, match="conflicting records") as info:
+        writer.update("e", "S003", rebin=2, retry=True)
+    assert {base.uuid, "twin-0000"} < set(info.value.uuids)
+    assert len(writer.records("e", "S003")) == 1  # no follow-up onto a conflicted anchor

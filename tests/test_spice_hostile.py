@@ -178,13 +178,15 @@ def test_write_limits_equal_read_limits(tmp_path):
     written = writer.seed("t", "", a=values, comment="y" * 600_000)
     import numpy as np
 
-    converted = writer.seed("u", "", a=(1, 2), b=np.arange(3), c=np.float32(0.5))
+    converted = writer.seed("u", "", a=(1, 2), b=np.arange(3), c=np.float32(0.5),
+                            d=np.float64(1.5), e=np.bool_(True), f=np.int64(7))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no file may be skipped
         reader = spice.Collection(str(tmp_path))
         assert reader.view("S1").t.a == values and reader.problems == []
         assert reader.get(written.uuid).comment == "y" * 600_000
-        assert reader.get(converted.uuid).data == {"a": [1, 2], "b": [0, 1, 2], "c": 0.5}
+        assert reader.get(converted.uuid).data == {"a": [1, 2], "b": [0, 1, 2], "c": 0.5,
+                                                   "d": 1.5, "e": True, "f": 7}
 
 
 def test_foreign_record_with_a_huge_revision_does_not_block_the_anchor(tmp_path):
