@@ -8,7 +8,8 @@ Prints:
   of the ten record keys takes to list (``table()``) and to resolve a sample's view, and the
   peak memory of that process (target: under 1 s, no memory growth);
 - ``--processes`` x ``--updates`` updates of one (type, anchor) with ``retry=True`` on a local
-  folder (fsync off): failures (target 0), wall time, and the most attempts one update needed.
+  folder (fsync off): failures (target 0), wall time, and the most attempts one update needed;
+  once as is and once with every publication 2 ms slower (a slow disk, which widens races).
 """
 import argparse
 import multiprocessing
@@ -63,17 +64,20 @@ def bombs(folder):
 
 
 class CountingStore(spice.LocalStore):
-    """Counts publication attempts."""
+    """Counts publication attempts; each takes ``delay`` seconds longer."""
 
     attempts = 0
+    delay = 0.0
 
     def publish(self, name, payload):
         self.attempts += 1
+        time.sleep(self.delay)
         super().publish(name, payload)
 
 
-def writer(folder, worker, updates, queue):
+def writer(folder, worker, updates, delay, queue):
     store = CountingStore(folder, fsync=False)
+    store.delay = delay
     collection = spice.Collection(store, listing_ttl=0.05, author=f"w{worker}")
     failures, most = 0, 0
     for i in range(updates):
@@ -86,11 +90,11 @@ def writer(folder, worker, updates, queue):
     queue.put((failures, most))
 
 
-def race(processes, updates):
+def race(processes, updates, delay):
     folder = tempfile.mkdtemp()
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    workers = [context.Process(target=writer, args=(folder, w, updates, queue))
+    workers = [context.Process(target=writer, args=(folder, w, updates, delay, queue))
                for w in range(processes)]
     start = time.perf_counter()
     for process in workers:
@@ -100,7 +104,8 @@ def race(processes, updates):
         process.join()
     elapsed = time.perf_counter() - start
     stored = len(spice.Collection(folder).records("alpha", "S1"))
-    print(f"retry     {processes} processes x {updates} updates of one anchor, retry=True: "
+    print(f"retry     {processes} processes x {updates} updates of one anchor, retry=True, "
+          f"publication +{delay * 1e3:.0f} ms: "
           f"{sum(r[0] for r in results)} failures, {stored} records, {elapsed:.2f} s, "
           f"at most {max(r[1] for r in results)} attempts for one update  [target 0 failures]")
 
@@ -112,7 +117,8 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         bombs(folder)
-    race(args.processes, args.updates)
+    for delay in (0.0, 0.002):
+        race(args.processes, args.updates, delay)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import treeutil
 import spice
 from eqegs_repo import Repository
 from eqegs_repo.cli.main import main as eqegs_main
-from spice.records import MAX_DATA_NODES, load_record
+from spice.records import MAX_DATA_NODES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROPOSAL = "2025A1234"
@@ -44,27 +44,60 @@ def with_value(key, value, text=GOOD):
                    for line in text.splitlines())
 
 
+def isolated(code, *args, stdin=""):
+    """Run Python ``code`` in a subprocess with a hard time limit (20 s) and a 3 GB memory
+    limit, so that a regression (a hang, a crash, memory growth) fails the test, never the run.
+    Returns the JSON the code prints last."""
+    import json
+
+    prelude = ("import json, resource, sys\n"
+               "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n")
+    done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code), *args],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+                          input=stdin, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+_LOAD_ALL = """
+    from spice.records import load_record
+    out = {}
+    for name, text in json.loads(sys.stdin.read()).items():
+        try:
+            out[name] = repr(load_record(text, name + ".yaml"))
+        except Exception as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(out))
+"""
+
+
 def test_alias_bomb_in_any_key_is_refused_before_it_is_expanded():
-    for key in BOMB_KEYS:
-        with pytest.raises(spice.SpiceRecordError, match="refused before reading") as info:
-            load_record(with_value(key, BOMB), f"bomb-{key}.yaml")
-        assert f"bomb-{key}.yaml" in str(info.value) and len(str(info.value)) < 300
-    as_key = GOOD + f"? {BOMB}\n: 1\n"  # a bomb as a mapping key
-    with pytest.raises(spice.SpiceRecordError, match="refused before reading"):
-        load_record(as_key, "key.yaml")
+    import json
+
+    texts = {f"bomb-{key}": with_value(key, BOMB) for key in BOMB_KEYS}
+    texts["as-key"] = GOOD + f"? {BOMB}\n: 1\n"  # a bomb as a mapping key
     big_text = with_value("comment", "&s '" + "x" * 400_000 + "'")
-    with pytest.raises(spice.SpiceRecordError, match="1000000 characters"):
-        load_record(with_value("data", "{a: [*s, *s, *s]}", big_text), "str.yaml")
-    with pytest.raises(spice.SpiceRecordError, match="recursive or undefined alias"):
-        load_record(with_value("data", "&r {a: *r}"), "rec.yaml")
-    shared = with_value("data", "{q_min: &v 10.0, q_max: *v}")  # small aliases stay readable
-    assert load_record(shared, "ok.yaml").data == {"q_min": 10.0, "q_max": 10.0}
+    texts["strings"] = with_value("data", "{a: [*s, *s, *s]}", big_text)
+    texts["recursive"] = with_value("data", "&r {a: *r}")
+    texts["shared"] = with_value("data", "{q_min: &v 10.0, q_max: *v}")  # small: readable
+    found = isolated(_LOAD_ALL, stdin=json.dumps(texts))
+    for name in [f"bomb-{key}" for key in BOMB_KEYS] + ["as-key"]:
+        assert found[name].startswith(f"SpiceRecordError: {name}.yaml: not a spice record, it "
+                                      "would expand (through aliases) to more than 200064 "
+                                      "values; refused before reading"), found[name]
+        assert len(found[name]) < 300
+    assert "more than 1000000 characters" in found["strings"]
+    assert "recursive or undefined alias" in found["recursive"]
+    assert "{'q_min': 10.0, 'q_max': 10.0}" in found["shared"]
 
 
 def test_deeply_nested_flow_is_refused_without_crashing_the_reader():
+    import json
+
     deep = with_value("data", "{a: " + "[" * 300_000 + "]" * 300_000 + "}")
-    with pytest.raises(spice.SpiceRecordError, match="deeper than"):
-        load_record(deep, "deep.yaml")  # libyaml alone would crash (stack overflow) or crawl
+    found = isolated(_LOAD_ALL, stdin=json.dumps({"deep": deep}))  # libyaml alone would crash
+    assert found["deep"] == ("SpiceRecordError: deep.yaml: not a spice record, nested deeper "
+                             "than 35 levels; refused before reading")
 
 
 def test_dumper_writes_shared_values_out_in_full():
@@ -75,9 +108,8 @@ def test_dumper_writes_shared_values_out_in_full():
     assert "&" not in text and "*" not in text
 
 
-_BOMB_SCRIPT = textwrap.dedent("""
-    import io, json, resource, sys, time, warnings
-    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a bomb cannot eat the machine
+_LIST_PROPOSAL = """
+    import io, time, warnings
     from eqegs_repo import Repository
     from eqegs_repo.cli.main import main
     root = sys.argv[1] + "/{proposal}/{sample}"
@@ -92,25 +124,19 @@ _BOMB_SCRIPT = textwrap.dedent("""
     sys.stdout = out
     print(json.dumps({"rows": len(table), "status": status, "elapsed": elapsed, "ls": code,
                       "warnings": [str(w.message) for w in caught]}))
-""")
+"""
 
 
 def test_proposal_with_bombs_in_every_key_still_lists(tmp_path):
     """Row 1: every reader of the proposal works; each bomb file is skipped with a warning
     naming it. Run in a subprocess with a hard time limit and a memory limit."""
-    import json
-
     treeutil.write_tree(fsspec.filesystem("file"), str(tmp_path), {PROPOSAL: ["S001", "S002"]})
     folder = tmp_path / PROPOSAL / ".spice"
     folder.mkdir()
     (folder / "q_range..r000001.yaml").write_text(GOOD)
     for key in BOMB_KEYS:
         (folder / f"bomb-{key}.yaml").write_text(with_value(key, BOMB))
-    done = subprocess.run([sys.executable, "-c", _BOMB_SCRIPT, str(tmp_path)], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
-                          text=True, timeout=20)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.splitlines()[-1])
+    result = isolated(_LIST_PROPOSAL, str(tmp_path))
     assert result["rows"] == 2 and result["status"] == "complete" and result["ls"] == 0
     for key in BOMB_KEYS:
         named = [w for w in result["warnings"] if f"bomb-{key}.yaml" in w]
