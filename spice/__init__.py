@@ -5,6 +5,11 @@ comment, parent, schema_version, data}`` of one scope in a :mod:`store <spice.st
 file per record). A :class:`ResolvedView` gives the effective values at a key, layered over
 registry defaults, and tells which record every value came from.
 
+The package exports what users call: collections, views, records, schemas, stores and errors
+(plus the tables they return). Internals (``spice.index.RecordIndex``,
+``spice.index.Resolution``, ``spice.store.canonical_name``, ...) are reached through their
+modules.
+
 >>> import spice
 >>> c = spice.Collection("memory://spice-doctest")
 >>> _ = c.seed("roi", "", x0=1, x1=5)
@@ -12,23 +17,28 @@ registry defaults, and tells which record every value came from.
 >>> c.view("S9").roi.x1, c.view("S10").roi.x1
 (5, 7)
 """
-from .collection import Collection, StoreProblem, default_author
-from .diff import Change, Diff, diff_records, diff_views
+from .collection import Collection, StoreProblem
+from .diff import Change, Diff
 from .display import RecordList
 from .errors import (SpiceConflict, SpiceError, SpiceLookupError, SpiceRecordError,
-                     SpiceValidationError, SpiceWarning)
-from .index import DEFAULT_ANCHOR, RecordIndex, Resolution
+                     SpiceStoreError, SpiceValidationError, SpiceWarning)
 from .natural import natural_key, natural_sorted
-from .records import FORMAT, Record, dump_record, load_record
+from .records import Record, dump_record, load_record
 from .schema import Field, Registry, TypeSchema
-from .store import FsspecStore, LocalStore, MemoryStore, Store, canonical_name, open_store
+from .store import FsspecStore, LocalStore, MemoryStore, Store, open_store
 from .view import DEFAULT, ResolvedView, Source, TypeView
 
 __all__ = [
-    "Collection", "StoreProblem", "default_author", "Change", "Diff", "diff_records",
-    "diff_views", "RecordList", "SpiceConflict", "SpiceError", "SpiceLookupError",
-    "SpiceRecordError", "SpiceValidationError", "SpiceWarning", "DEFAULT_ANCHOR", "RecordIndex",
-    "Resolution", "natural_key", "natural_sorted", "FORMAT", "Record", "dump_record",
-    "load_record", "Field", "Registry", "TypeSchema", "FsspecStore", "LocalStore", "MemoryStore",
-    "Store", "canonical_name", "open_store", "DEFAULT", "ResolvedView", "Source", "TypeView",
+    # collections and views
+    "Collection", "ResolvedView", "TypeView", "Source", "DEFAULT", "natural_key",
+    "natural_sorted",
+    # records and schemas
+    "Record", "dump_record", "load_record", "Field", "Registry", "TypeSchema",
+    # stores
+    "Store", "LocalStore", "MemoryStore", "FsspecStore", "open_store",
+    # what reads and writes return
+    "StoreProblem", "RecordList", "Diff", "Change",
+    # errors and warnings
+    "SpiceError", "SpiceConflict", "SpiceValidationError", "SpiceRecordError",
+    "SpiceLookupError", "SpiceStoreError", "SpiceWarning",
 ]

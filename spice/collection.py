@@ -1,11 +1,10 @@
-"""A collection of records: one scope (a repository or a proposal), its cache and its writers.
+"""A collection of records: one scope (a repository or a proposal) and its cache.
 
 Reading is served from an in-memory index that is refreshed from the store's listing (new files
-only are read; published files never change). Writing decides the revision at write time by an
-exclusive create of the file named after (type, anchor, revision).
+only are read; published files never change). Writing (:mod:`spice.writing`) decides the
+revision at write time by an exclusive create of the file named after (type, anchor, revision).
 """
 import dataclasses
-import getpass
 import os
 import threading
 import time
@@ -13,16 +12,14 @@ import warnings
 
 from .display import RecordList
 from .diff import diff_records
-from .errors import SpiceConflict, SpiceError, SpiceLookupError, SpiceRecordError, SpiceWarning
-from .index import DEFAULT_ANCHOR, RecordIndex, UnorderableKey, anchor_sort_key
+from .errors import SpiceError, SpiceLookupError, SpiceRecordError, SpiceStoreError, SpiceWarning
+from .index import RecordIndex
 from .natural import natural_key
-from .records import (FORMAT, TIME_FORMAT, Record, dump_record, load_record, new_uuid,
-                      parse_time, utc_now)
+from .records import TIME_FORMAT, Record, load_record, parse_time, short_repr
 from .schema import unknown_name_message
-from .store import canonical_name, open_store
+from .store import open_store
 from .view import ResolvedView
-
-DEFAULT_RETRIES = 10
+from .writing import Writer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,22 +33,11 @@ class StoreProblem:
         return f"{self.path}: {self.message}"
 
 
-def default_author():
-    """``$SPICE_AUTHOR``, else the login name, else ``"unknown"``."""
-    name = os.environ.get("SPICE_AUTHOR")
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
-
-
 def _time_text(moment):
     return parse_time(moment).strftime(TIME_FORMAT)
 
 
-class Collection:
+class Collection(Writer):
     """Versioned, append-only parameter records of one scope.
 
     Parameters
@@ -108,8 +94,15 @@ class Collection:
         self._init_cache()
 
     def refresh(self):
-        """List the store and load the files not seen before; returns self."""
-        sizes, foreign = self.store.list_files()
+        """List the store and load the files not seen before; returns self.
+
+        Raises :class:`SpiceStoreError` (an OSError) naming the folder when it cannot be listed.
+        """
+        try:
+            sizes, foreign = self.store.list_files()
+        except OSError as exc:
+            raise SpiceStoreError(f"cannot list the spice records in {self.store.url}: "
+                                  f"{exc.strerror or exc}") from exc
         with self._lock:
             for name, size in sizes.items():
                 if name in self._loaded:
@@ -182,6 +175,10 @@ class Collection:
                 message = message[len(path) + 2:]
             self._fail(name, size, message)
             return None
+        except Exception as exc:  # a file must never break its readers, whatever it holds
+            self._fail(name, size, f"cannot be checked: {type(exc).__name__}: "
+                                   f"{short_repr(str(exc))}")
+            return None
         known = self._index.by_uuid.get(record.uuid)
         if known is not None:
             self._fail(name, size, f"uuid {record.uuid} is already used by another file "
@@ -220,7 +217,7 @@ class Collection:
         with self._lock:
             self._ensure_fresh()
             found = [problem for _, problem in self._failed.values()] + self._foreign
-            found.extend(StoreProblem(f"{self.store.url} (anchor {anchor!r})", message)
+            found.extend(StoreProblem(f"{self.store.url} (anchor {short_repr(anchor)})", message)
                          for anchor, message in self._index.unorderable.items())
         return sorted(found, key=lambda p: p.path)
 
@@ -248,9 +245,10 @@ class Collection:
         if len(matches) == 1:
             return index.by_uuid[matches[0]]
         if matches:
-            raise SpiceLookupError(f"uuid prefix {uuid!r} is ambiguous in {self.store.url}: "
+            raise SpiceLookupError(f"uuid prefix {short_repr(uuid)} is ambiguous in "
+                                   f"{self.store.url}: "
                                    f"{', '.join(sorted(matches))}")
-        raise SpiceLookupError(f"no record with uuid {uuid!r} in {self.store.url} "
+        raise SpiceLookupError(f"no record with uuid {short_repr(uuid)} in {self.store.url} "
                                f"({len(index)} records)")
 
     def _statuses(self, index, records):
@@ -309,161 +307,3 @@ class Collection:
 
     def _repr_html_(self):
         return self.current()._repr_html_()
-
-    # --- writing -----------------------------------------------------------------------------
-    def seed(self, type_name, anchor=DEFAULT_ANCHOR, data=None, *, comment="", author=None,
-             replace=False, retry=False, **fields):
-        """Write the first record of a type at an anchor.
-
-        Field values come from ``data`` (a mapping) and/or keyword arguments. Fields left out
-        take their defaults when views are resolved. Refused when the anchor already holds a
-        live record, unless ``replace=True`` (then this record replaces all its fields).
-        Returns the new :class:`~spice.records.Record`.
-        """
-        values = self._prepared(type_name, {**(data or {}), **fields})
-
-        def build(index):
-            top = index.top(type_name, anchor)
-            live = [r for r in top if not r.erased]
-            if live and not replace:
-                raise SpiceError(
-                    f"{type_name} at anchor {anchor!r} already has revision {live[-1].revision} "
-                    f"({live[-1].uuid}); use update(...) to change fields, or "
-                    "seed(..., replace=True) to replace all of them")
-            return self._validated(type_name, values), _newest_uuid(top)
-
-        return self._write(type_name, anchor, build, comment, author, retry)
-
-    def update(self, type_name, anchor=DEFAULT_ANCHOR, data=None, *, comment="", author=None,
-               base=None, retry=False, **fields):
-        """Write a new revision at ``anchor`` holding the current values there merged with changes.
-
-        The values the view shows at ``anchor`` (from this anchor or an earlier one) are copied
-        and the given fields replace theirs; the result is written at ``anchor`` only, so keys
-        before ``anchor`` keep what they saw. ``base`` (a uuid) picks the record to start from,
-        which is needed when the anchor is conflicted. ``retry`` (True or a count) re-reads and
-        re-merges when another writer published first.
-        """
-        changes = {**(data or {}), **fields}
-        if not changes and base is None:
-            raise SpiceError(f"update of {type_name} at anchor {anchor!r} names no field to change")
-        changes = self._prepared(type_name, changes)
-
-        def build(index):
-            if base is not None:
-                start = self.get(base)
-                if start.type != type_name:
-                    raise SpiceError(f"base {start.uuid} is a {start.type} record, "
-                                     f"not {type_name}")
-            else:
-                found = index.resolve(type_name, anchor)
-                if found.conflicted:
-                    raise SpiceConflict(
-                        f"{type_name} at anchor {found.candidates[0].anchor!r} is conflicted "
-                        f"between {', '.join(r.uuid for r in found.candidates)}; pass "
-                        "base=<uuid> to choose the record to update",
-                        type=type_name, anchor=found.candidates[0].anchor,
-                        uuids=[r.uuid for r in found.candidates])
-                start = found.record
-            merged = {**((start.data or {}) if start is not None else {}), **changes}
-            parent = start.uuid if start is not None else _newest_uuid(
-                index.top(type_name, anchor))
-            return self._validated(type_name, merged), parent
-
-        return self._write(type_name, anchor, build, comment, author, retry)
-
-    def erase(self, type_name, anchor, *, comment="", author=None, retry=False):
-        """Write a record with ``data: null``: the anchor no longer applies (keys fall back to
-        the previous anchor)."""
-
-        def build(index):
-            top = index.top(type_name, anchor)
-            if not [r for r in top if not r.erased]:
-                anchors = [a for a in index.anchors(type_name)
-                           if any(not r.erased for r in index.top(type_name, a))]
-                raise SpiceError(f"nothing to erase: {type_name} has no live record at anchor "
-                                 f"{anchor!r} (live anchors: {anchors or 'none'})")
-            return None, _newest_uuid(top)
-
-        return self._write(type_name, anchor, build, comment, author, retry)
-
-    def revert(self, uuid, *, comment="", author=None, retry=False):
-        """Write a new revision at the record's anchor holding that record's data again."""
-        target = self.get(uuid)
-        note = comment or f"revert to revision {target.revision} ({target.uuid})"
-
-        def build(index):
-            data = None if target.data is None else self._validated(target.type, target.data)
-            return data, _newest_uuid(index.top(target.type, target.anchor))
-
-        return self._write(target.type, target.anchor, build, note, author, retry)
-
-    def _prepared(self, type_name, values):
-        return values if self.prepare is None else self.prepare(type_name, dict(values))
-
-    def _validated(self, type_name, values):
-        if self.registry is None:
-            return dict(values)
-        return self.registry.validate(type_name, values)
-
-    def _schema_version(self, type_name):
-        schema = self.registry.get(type_name) if self.registry is not None else None
-        return None if schema is None else schema.version
-
-    def _catch_up(self, type_name, anchor):
-        """Load canonical files above the known head at an anchor; return the next revision."""
-        top = self._index.top(type_name, anchor)
-        highest = top[0].revision if top else 0
-        while True:
-            name = canonical_name(type_name, anchor, highest + 1)
-            if not self.store.exists(name):
-                return highest + 1
-            highest += 1
-            if name not in self._loaded:
-                self._load_file(name)
-
-    def _write(self, type_name, anchor, build, comment, author, retry):
-        if not isinstance(anchor, str):
-            raise TypeError(f"anchor must be text (a key, or '' for the default), "
-                            f"found {anchor!r}")
-        if not isinstance(type_name, str) or not type_name:
-            raise TypeError(f"type must be non-empty text, found {type_name!r}")
-        if self.registry is not None:
-            self.registry.check_type(type_name)
-        try:
-            anchor_sort_key(anchor, self.order)
-        except UnorderableKey as exc:
-            raise SpiceError(f"anchor {anchor!r} cannot be placed: {exc}") from None
-        retries_left = DEFAULT_RETRIES if retry is True else int(retry or 0)
-        while True:
-            with self._lock:
-                self._ensure_fresh()
-                revision = self._catch_up(type_name, anchor)
-                data, parent = build(self._index)
-                record = Record(format=FORMAT, type=type_name, uuid=new_uuid(),
-                                revision=revision, anchor=anchor, created=utc_now(),
-                                author=author or self.author or default_author(),
-                                comment=comment, parent=parent,
-                                schema_version=self._schema_version(type_name), data=data)
-                name = canonical_name(type_name, anchor, revision)
-                try:
-                    self.store.publish(name, dump_record(record).encode("utf-8"))
-                except FileExistsError:
-                    winner = self._load_file(name) if name not in self._loaded else None
-                    if retries_left > 0:
-                        retries_left -= 1
-                        continue
-                    won_by = f" by record {winner.uuid}" if winner is not None else ""
-                    raise SpiceConflict(
-                        f"{type_name} at anchor {anchor!r}: revision {revision} was published"
-                        f"{won_by} while this write was prepared; nothing was stored. Look at "
-                        "the new head and write again, or pass retry=True",
-                        type=type_name, anchor=anchor,
-                        uuids=[winner.uuid] if winner is not None else []) from None
-                self._loaded[name] = record.uuid
-                self._index.add(record)
-                return record
-
-
-def _newest_uuid(records):
-    return max(records, key=lambda r: (r.revision, r.created)).uuid if records else None

@@ -44,5 +44,10 @@ class SpiceLookupError(SpiceError, KeyError, AttributeError):
         return str(self.args[0]) if self.args else ""
 
 
+class SpiceStoreError(SpiceError, OSError):
+    """A record file could not be written (read-only folder, name or path too long, ...); the
+    message names the file and the reason."""
+
+
 class SpiceWarning(UserWarning):
     """A file in a store was skipped (unreadable, foreign, hostile or invalid)."""

@@ -9,7 +9,7 @@ import bisect
 import dataclasses
 from typing import Optional, Tuple
 
-from .records import Record
+from .records import Record, short_repr
 
 DEFAULT_ANCHOR = ""
 
@@ -54,7 +54,7 @@ def anchor_sort_key(anchor, order):
     try:
         return (1, order(anchor), anchor)
     except Exception as exc:  # a user key function may fail in any way
-        raise UnorderableKey(f"the collection's order function failed for {anchor!r}: "
+        raise UnorderableKey(f"the collection's order function failed for {short_repr(anchor)}: "
                              f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -121,13 +121,14 @@ class RecordIndex:
         head = records[-1].revision
         return [r for r in records if r.revision == head]
 
-    def resolve(self, type_name, key):
-        """The :class:`Resolution` of a type at a key."""
+    def resolve(self, type_name, key, *, below=False):
+        """The :class:`Resolution` of a type at a key (``below=True``: from the anchors strictly
+        before ``key`` only, i.e. what an anchor ``key`` would inherit)."""
         anchors = self._anchors.get(type_name)
         if not anchors:
             return Resolution(type_name, key, None)
         position = (anchor_sort_key(key, self.order), key)
-        i = bisect.bisect_right(anchors, position) - 1
+        i = (bisect.bisect_left if below else bisect.bisect_right)(anchors, position) - 1
         passed = []
         while i >= 0:
             anchor = anchors[i][1]

@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable, Optional, Tuple
 
 from .errors import SpiceLookupError, SpiceValidationError
-from .records import plain_copy
+from .records import MAX_INT_DIGITS, plain_copy, short_repr
 
 KINDS = ("int", "float", "bool", "str", "enum", "list", "mapping", "any")
 
@@ -148,7 +148,8 @@ class Field:
         if not isinstance(value, list):
             self._refuse(where, value)
         if self.length is not None and len(value) != self.length:
-            raise SpiceValidationError(f"{where} = {value!r} has {len(value)} element(s); "
+            raise SpiceValidationError(f"{where} = {short_repr(value)} has {len(value)} "
+                                       "element(s); "
                                        f"allowed: {self.describe()}")
         if self.item is None:
             return list(value)
@@ -164,10 +165,15 @@ class Field:
                 if not value.is_integer():
                     self._refuse(where, value)
                 value = int(value)
+            if not -10 ** MAX_INT_DIGITS < value < 10 ** MAX_INT_DIGITS:
+                self._refuse(where, value, f" (integers have at most {MAX_INT_DIGITS} digits)")
             if self.odd and value % 2 == 0:
                 self._refuse(where, value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                self._refuse(where, value, " (too large for a floating-point number)")
             if math.isnan(value):
                 self._refuse(where, value)
         low, high = self.minimum, self.maximum
@@ -177,9 +183,9 @@ class Field:
             self._refuse(where, value)
         return value
 
-    def _refuse(self, where, value):
+    def _refuse(self, where, value, why=""):
         unit = f" ({self.unit})" if self.unit else ""
-        raise SpiceValidationError(f"{where} = {value!r} is not allowed; allowed: "
+        raise SpiceValidationError(f"{where} = {short_repr(value)} is not allowed{why}; allowed: "
                                    f"{self.describe()}{unit}")
 
 
@@ -233,7 +239,7 @@ class TypeSchema:
         version = data.pop("schema_version", self.version)  # kept in the record, not in data
         if version != self.version:
             raise SpiceValidationError(f"{self.name}: data written for schema version "
-                                       f"{version!r}; this is version {self.version}")
+                                       f"{short_repr(version)}; this is version {self.version}")
         for name, value in data.items():
             if name in known:
                 out[name] = known[name].check(value, f"{self.name}.{name}")
@@ -261,7 +267,7 @@ def unknown_name_message(what, name, known):
     close = difflib.get_close_matches(str(name), [str(k) for k in known], n=3, cutoff=0.5)
     hint = f"; closest: {', '.join(close)}" if close else ""
     listing = ", ".join(str(k) for k in known) if len(known) <= 30 else f"{len(known)} names"
-    return f"unknown {what} {name!r}{hint} (known: {listing or 'none'})"
+    return f"unknown {what} {short_repr(name)}{hint} (known: {listing or 'none'})"
 
 
 class Registry:

@@ -22,9 +22,11 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
+from .records import MAX_RECORD_BYTES
+
 RECORD_SUFFIX = ".yaml"
 TEMP_PREFIX = ".tmp-"
-MAX_RECORD_BYTES = 1_000_000
+MAX_NAME_BYTES = 255  # longest file name most filesystems take
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _MEMORY_LOCK = threading.Lock()
 
@@ -128,7 +130,10 @@ class LocalStore(Store):
         return os.path.exists(os.path.join(self.path, name))
 
     def publish(self, name, payload):
-        os.makedirs(self.path, exist_ok=True)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except FileExistsError:  # a file is in the way: not a lost race
+            raise NotADirectoryError(20, "not a folder", self.path) from None
         final = os.path.join(self.path, name)
         temp = os.path.join(self.path, f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
         with open(temp, "xb") as handle:

@@ -12,7 +12,7 @@ import json
 from .diff import diff_views
 from .display import STATUS_STYLES, RecordList, format_value, html_table, text_table
 from .errors import SpiceConflict, SpiceLookupError, SpiceValidationError
-from .records import parse_time, plain_copy
+from .records import parse_time, plain_copy, short_repr
 from .schema import unknown_name_message
 
 DEFAULT = "default"
@@ -181,7 +181,8 @@ class ResolvedView:
             first = resolution.candidates[0]
             ids = [r.uuid for r in resolution.candidates]
             uuids.extend(ids)
-            parts.append(f"{scope} scope at anchor {first.anchor!r} (for key {key!r}): "
+            parts.append(f"{scope} scope at anchor {short_repr(first.anchor)} "
+                         f"(for key {short_repr(key)}): "
                          f"{len(ids)} records share revision {first.revision}: "
                          f"{', '.join(ids)}")
         return SpiceConflict(
@@ -285,7 +286,7 @@ class ResolvedView:
             raise self._conflict_error(name)
         messages = self.check()
         if messages:
-            raise SpiceValidationError(f"spice at {self.key!r} is not usable: "
+            raise SpiceValidationError(f"spice at {short_repr(self.key)} is not usable: "
                                        + "; ".join(messages))
 
     @property

@@ -168,3 +168,34 @@ def test_through_the_real_repository(tmp_path):
     assert len(memory_repo.spice) == 0 and len(memory_repo["2025A1234"].spice) == 0
     copy = pickle.loads(pickle.dumps(repo))
     assert copy["2025A1234"]["S10"].spice.roi.y1 == 328
+
+
+def test_a_conflict_passes_through_cooking_as_a_spice_conflict(tmp_path):
+    """sample.cook raises a SpiceConflict (uuids, type, anchor) that names the sample and the
+    records, and is a BadInput too; it survives pickling (Dask)."""
+    import pytest
+
+    from eqegs_repo.errors import BadInput
+    from eqegs_repo.params.effective import ParameterConflict
+
+    treeutil.write_tree(fsspec.filesystem("file"), str(tmp_path), {"2025A0001": ["S1", "S2"]})
+    repo = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://")
+    prop = repo["2025A0001"]
+    mine = prop.spice.seed("roi", "S1", x0=1, y0=1, x1=3, y1=3)
+    twin = spice.Record(**{**mine.to_dict(), "uuid": "11111111-2222-3333-4444-555555555555",
+                           "data": {**mine.data, "x1": 2}})
+    prop.spice.store.publish("conflicted-copy.yaml", spice.dump_record(twin).encode())
+    prop.spice.refresh()
+    with pytest.raises(spice.SpiceConflict) as info:
+        prop["S2"].cook("reconstruction", use_cache=False)
+    error = info.value
+    assert isinstance(error, BadInput) and isinstance(error, ParameterConflict)
+    assert set(error.uuids) == {mine.uuid, twin.uuid} and (error.type, error.anchor) == (
+        "roi", "S1")
+    message = str(error)
+    assert message.startswith("spice of '2025A0001/S2': roi is conflicted")
+    assert mine.uuid in message and twin.uuid in message and "base=<uuid>" in message
+    assert isinstance(error.__cause__, spice.SpiceConflict)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ParameterConflict and copy.uuids == error.uuids
+    assert str(copy) == message

@@ -8,6 +8,7 @@ import pytest
 
 import spice
 from spice import Field, Registry, TypeSchema
+from spice.store import canonical_name
 
 REG = Registry([
     TypeSchema("roi", 1, (Field("x0", "int", "px", 0, minimum=0),
@@ -281,11 +282,11 @@ def test_generic_fsspec_store_publishes_without_overwriting():
     store = spice.FsspecStore(fs, f"/generic-{os.urandom(4).hex()}")
     c = spice.Collection(store, registry=REG)
     first = c.seed("roi", "S1", x0=1)
-    name = spice.canonical_name("roi", "S1", 1)
+    name = canonical_name("roi", "S1", 1)
     assert store.exists(name) and not [n for n in fs.ls(store.path) if ".tmp-" in n]
     with pytest.raises(FileExistsError):
         store.publish(name, b"format: spice/1\n")
     assert spice.load_record(store.read_bytes(name).decode()) == first
     assert spice.Collection(store, registry=REG).update("roi", "S1", x0=2).revision == 2
-    assert spice.canonical_name("roi", "", 3) == "roi..r000003.yaml"
-    assert spice.canonical_name("my type", "S/1", 1) == "my~20type.S~2F1.r000001.yaml"
+    assert canonical_name("roi", "", 3) == "roi..r000003.yaml"
+    assert canonical_name("my type", "S/1", 1) == "my~20type.S~2F1.r000001.yaml"

@@ -23,8 +23,9 @@ import yaml
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import EqegsError
 from eqegs_repo.params import types as params
-from spice import SpiceError
+from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
+from spice.records import short_repr
 
 
 class _AnchorThenValues(argparse.Action):
@@ -52,6 +53,10 @@ def parse_value(type_name, field, text):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SpiceValidationError(f"{type_name}.{field} = {short_repr(text)} "
+                                   f"({len(text)} characters) cannot be read as a value: "
+                                   f"{str(exc).split(';')[0]}") from None
 
 
 def _fields(args):
@@ -227,7 +232,7 @@ def run(args, out=None, repo=None):
             cmd_types(args, out)
             return
         if repo is None:
-                    repo = open_repository(args)
+            repo = open_repository(args)
         COMMANDS[args.spice_command](repo, args, out)
     except SpiceError as exc:
         raise EqegsError(f"spice: {exc}") from exc

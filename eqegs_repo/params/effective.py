@@ -13,6 +13,9 @@ Override keywords (:func:`normalise_overrides`):
 
 Errors a parameter causes are re-raised by :meth:`StepParameters.blame` with the parameter's
 value and the record it came from (scope, anchor, revision, uuid), or ``override``/``default``.
+A conflicted type raises :class:`ParameterConflict`, which is both a ``spice.SpiceConflict``
+(with its ``type``, ``anchor`` and ``uuids``) and a :class:`~eqegs_repo.errors.BadInput`
+naming the sample (docs/spice.md#conflicts).
 """
 import contextlib
 import hashlib
@@ -23,7 +26,16 @@ from eqegs_repo.errors import BadInput
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
 from eqegs_repo.steps import rules
-from spice import DEFAULT, SpiceError
+from spice import DEFAULT, SpiceConflict, SpiceError
+
+
+class ParameterConflict(SpiceConflict, BadInput):
+    """A spice type needed for cooking is conflicted (two records share the top revision).
+
+    Caught by ``except spice.SpiceConflict`` (``.type``, ``.anchor``, ``.uuids`` of the
+    competing records) as well as by ``except BadInput``; the message names the sample and the
+    records. The original conflict is chained as ``__cause__``.
+    """
 
 
 def normalise_overrides(overrides):
@@ -72,10 +84,14 @@ class StepParameters:
     def values(self, type_name):
         """``{field: value}`` of a type with the overrides applied, validated (a copy)."""
         if type_name not in self._values:
+            where = f"spice of {self.label or self.view.key!r}"
             try:
                 base = self.view[type_name].to_dict()
+            except SpiceConflict as exc:
+                raise ParameterConflict(f"{where}: {exc}", type=exc.type, anchor=exc.anchor,
+                                        uuids=exc.uuids) from exc
             except SpiceError as exc:
-                raise BadInput(f"spice of {self.label or self.view.key!r}: {exc}") from None
+                raise BadInput(f"{where}: {exc}") from None
             merged = {**base, **self.overrides.get(type_name, {})}
             try:
                 eqegs_params.REGISTRY.validate(type_name, merged)
