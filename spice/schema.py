@@ -17,6 +17,19 @@ from .records import plain_copy
 KINDS = ("int", "float", "bool", "str", "enum", "list", "mapping", "any")
 
 
+def short_repr(value, limit=80):
+    """``repr(value)``, cut to ``limit`` characters (and its length said) when longer."""
+    if isinstance(value, int) and value.bit_length() > 200:  # repr() of a huge int is slow or refused
+        return f"<integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
+
+
+def _bound_text(value):
+    """A range bound as text: whole numbers below 10^15 in full (``16777216``), others as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One field of a parameter type.
@@ -87,9 +100,9 @@ class Field:
                 text = "odd " + text
             bounds = []
             if self.minimum is not None:
-                bounds.append((">" if self.min_exclusive else ">=") + f" {self.minimum:g}")
+                bounds.append((">" if self.min_exclusive else ">=") + f" {_bound_text(self.minimum)}")
             if self.maximum is not None:
-                bounds.append(("<" if self.max_exclusive else "<=") + f" {self.maximum:g}")
+                bounds.append(("<" if self.max_exclusive else "<=") + f" {_bound_text(self.maximum)}")
             if bounds:
                 text += " " + " and ".join(bounds)
         elif self.kind == "str":
@@ -148,7 +161,7 @@ class Field:
         if not isinstance(value, list):
             self._refuse(where, value)
         if self.length is not None and len(value) != self.length:
-            raise SpiceValidationError(f"{where} = {value!r} has {len(value)} element(s); "
+            raise SpiceValidationError(f"{where} = {short_repr(value)} has {len(value)} element(s); "
                                        f"allowed: {self.describe()}")
         if self.item is None:
             return list(value)
@@ -168,7 +181,7 @@ class Field:
                 self._refuse(where, value)
         else:
             value = float(value)
-            if math.isnan(value):
+            if not math.isfinite(value):  # NaN and +-inf are never a parameter value
                 self._refuse(where, value)
         low, high = self.minimum, self.maximum
         if low is not None and (value < low or (self.min_exclusive and value == low)):
@@ -179,7 +192,7 @@ class Field:
 
     def _refuse(self, where, value):
         unit = f" ({self.unit})" if self.unit else ""
-        raise SpiceValidationError(f"{where} = {value!r} is not allowed; allowed: "
+        raise SpiceValidationError(f"{where} = {short_repr(value)} is not allowed; allowed: "
                                    f"{self.describe()}{unit}")
 
 

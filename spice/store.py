@@ -22,6 +22,8 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
+from .errors import SpiceError
+
 RECORD_SUFFIX = ".yaml"
 TEMP_PREFIX = ".tmp-"
 MAX_RECORD_BYTES = 1_000_000
@@ -47,6 +49,17 @@ def canonical_name(type_name, anchor, revision):
 def is_record_name(name):
     """True for names a store treats as record files (``*.yaml``, not hidden)."""
     return name.endswith(RECORD_SUFFIX) and not name.startswith(".")
+
+
+def unreadable_folder(path, exc):
+    """SpiceError for a store folder that cannot be listed (permissions, I/O error)."""
+    return SpiceError(f"spice folder {path} cannot be read ({getattr(exc, 'strerror', None) or exc})")
+
+
+def unwritable_folder(path, exc):
+    """SpiceError for a write refused by the filesystem (read-only tree, permissions)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return SpiceError(f"cannot write into the spice folder {path} ({reason}); nothing was stored")
 
 
 class Store(abc.ABC):
@@ -100,6 +113,8 @@ class LocalStore(Store):
             entries = list(os.scandir(self.path))
         except FileNotFoundError:
             return sizes, foreign
+        except OSError as exc:
+            raise unreadable_folder(self.path, exc) from None
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -128,14 +143,17 @@ class LocalStore(Store):
         return os.path.exists(os.path.join(self.path, name))
 
     def publish(self, name, payload):
-        os.makedirs(self.path, exist_ok=True)
         final = os.path.join(self.path, name)
         temp = os.path.join(self.path, f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
-        with open(temp, "xb") as handle:
-            handle.write(payload)
-            handle.flush()
-            if self.fsync:
-                os.fsync(handle.fileno())
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            with open(temp, "xb") as handle:
+                handle.write(payload)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+        except OSError as exc:
+            raise unwritable_folder(self.path, exc) from None
         try:
             os.link(temp, final)  # atomic; fails if final exists; never overwrites
         finally:
@@ -162,6 +180,8 @@ class FsspecStore(Store):
             entries = self.fs.ls(self.path, detail=True)
         except FileNotFoundError:
             return sizes, foreign
+        except OSError as exc:
+            raise unreadable_folder(self.url, exc) from None
         for entry in entries:
             name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
             if name.startswith("."):
@@ -183,7 +203,10 @@ class FsspecStore(Store):
         if self.fs.exists(final):
             raise FileExistsError(final)
         temp = self._full(f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
-        self.fs.pipe_file(temp, payload)
+        try:
+            self.fs.pipe_file(temp, payload)
+        except (OSError, ValueError, NotImplementedError) as exc:  # a read-only or zip filesystem
+            raise unwritable_folder(self.url, exc) from None
         try:
             if self.fs.exists(final):
                 raise FileExistsError(final)

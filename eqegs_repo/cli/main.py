@@ -17,6 +17,7 @@ from eqegs_repo.cli.common import (
     add_repository_arguments,
     assignment,
     open_repository,
+    os_error_text,
     override_values,
     print_table,
 )
@@ -144,11 +145,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except EqegsError as exc:
+    except (EqegsError, SpiceError) as exc:
         print(f"eqegs: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
+    except OSError as exc:  # e.g. a write into a read-only tree: one line, no traceback
+        print(f"eqegs: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -52,6 +52,9 @@ def parse_value(type_name, field, text):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    except ValueError:  # an integer over Python's 4300-digit limit
+        raise EqegsError(f"{type_name}.{field} = {text[:12]}...: a number of {len(text)} characters "
+                         "cannot be read; see the allowed range with eqegs spice types") from None
 
 
 def _fields(args):

@@ -64,6 +64,10 @@ def dataset_from_bytes(payload):
     """Inverse of :func:`dataset_to_bytes`."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         meta = json.loads(bytes(data[META]).decode("utf-8"))
+        if not (isinstance(meta, dict) and isinstance(meta.get("variables"), dict)
+                and isinstance(meta.get("attrs"), dict)):
+            raise ValueError(f"cache metadata must be a JSON object with 'attrs' and 'variables', "
+                             f"found {type(meta).__name__}")
         coords, data_vars = {}, {}
         for name, info in meta["variables"].items():
             var = xr.Variable(info["dims"], data[f"var/{name}"], info["attrs"])
@@ -103,7 +107,8 @@ class DatasetCache:
             return None
         try:
             return dataset_from_bytes(payload)
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile):
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError,
+                zipfile.BadZipFile):  # a broken or foreign entry is a miss: cooked again
             return None
 
     def save(self, folder, key, ds):
