@@ -22,7 +22,8 @@ def short_repr(value, limit=80):
     if isinstance(value, int) and value.bit_length() > 200:  # repr() of a huge int is slow or refused
         return f"<integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text)} characters)"
+    size = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({size} characters)"
 
 
 def _bound_text(value):

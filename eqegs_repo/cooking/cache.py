@@ -8,7 +8,7 @@ Where the cache lives (``Repository(..., cache_url=...)``):
 * any path or fsspec URL (``"/scratch/me/eqegs-cache"``, ``"memory://c"``);
 * ``cache_url=False``: no cache (every cook computes).
 
-Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` holding
+Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` (keys cut to 80 characters) holding
 one ``<fingerprint>.npz`` per cooked version. An entry is written to a temporary name and
 renamed into place, so readers never see half an entry; a broken entry is ignored (re-cooked).
 
@@ -96,7 +96,7 @@ class DatasetCache:
     def folder(self, sample_url, proposal, sample, step):
         """The cache folder of one sample's step."""
         tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
-        return f"{self.root}/{proposal}__{sample}__{tag}/{step}"
+        return f"{self.root}/{proposal[:80]}__{sample[:80]}__{tag}/{step}"  # names stay < 255 bytes
 
     def load(self, folder, key):
         """The dataset stored under ``key`` or None (missing or unreadable)."""

@@ -316,11 +316,12 @@ class Exported:
     dataset: object = field(default=None, repr=False)
 
 
-def _existing(fs, sample_path, target, stale=False):
+def _existing(fs, sample_path, target, claimed=False, stale=False):
     """Paths of the target's folder and zip that hold a complete result. An incomplete folder
     (:func:`~eqegs_repo.io.app_results.incomplete_reason`, or the left-overs of a writer whose
-    claim was ``stale``) and its zip do not count: an export repairs them."""
-    if stale or incomplete_reason(fs, sample_path, target.step, target.subdir, target.folder):
+    claim was ``stale``) and its zip do not count: an export repairs them. ``claimed``: this
+    export holds the claim (its marker says nothing about the result then)."""
+    if stale or incomplete_reason(fs, sample_path, target.step, target.subdir, target.folder, marker=not claimed):
         return []
     found = []
     if own_entries(fs, target.folder, target.keeps_subfolders):
@@ -357,7 +358,7 @@ def _publish(fs, stage, target, temporary_zip, sample, overwrite):
     stale = claim.acquire()
     half_done = False  # once moving started, a failure keeps the claim: the result stays flagged incomplete
     try:
-        if _existing(fs, sample.path, target, stale) and not overwrite:
+        if _existing(fs, sample.path, target, claimed=True, stale=stale) and not overwrite:
             return False
         half_done = True
         move_into(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)

@@ -79,16 +79,17 @@ def _candidate_folders(fs, sample_path, step):
     return out
 
 
-def incomplete_reason(fs, sample_path, step, subdir, folder):
+def incomplete_reason(fs, sample_path, step, subdir, folder, marker=True):
     """Why the result in ``folder`` is incomplete, or "" when it is complete.
 
     Incomplete: its publishing marker exists (an export is moving it into place, or one was
-    stopped while doing so), or it was written by this library (``log/eqegs_export.log``) but
-    ``dl/info/info.json``, which arrives last, is missing. The app's folders count as complete.
+    stopped while doing so; not looked at with ``marker=False``), or it was written by this
+    library (``log/eqegs_export.log``) but ``dl/info/info.json``, which arrives last, is
+    missing. The app's folders count as complete.
     """
-    marker = names.publishing_marker(sample_path, step, subdir)
-    if fs.exists(marker):
-        return f"being written, or its export was stopped ({marker} exists)"
+    path = names.publishing_marker(sample_path, step, subdir)
+    if marker and fs.exists(path):
+        return f"being written, or its export was stopped ({path} exists)"
     if fs.exists(f"{folder}/{names.LOG_FILE}") and not fs.exists(f"{folder}/{names.INFO_JSON}"):
         return f"{names.INFO_JSON} is missing (an export was stopped before it finished)"
     return ""
