@@ -6,6 +6,8 @@ name) to an ``xarray.Dataset`` read on first access. Variable names are those of
 datasets (``intensity``, ``isf``, ``isf_sigma`` ...), so the same code and the same
 :mod:`eqegs_repo.figures` work on both. ``.attrs["parameters"]`` holds the parameters read from
 ``dl/info/info.json``: our ``{type: {field: value}}`` record, or the app's info.json as it is.
+Incomplete results (an export still publishing, or stopped: :func:`incomplete_reason`) are left
+out and named in ``StepResults.incomplete`` (docs/outputs.md#safety).
 
 What each step's folder gives (missing optional files simply give fewer variables):
 
