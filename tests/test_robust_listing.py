@@ -5,6 +5,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import pytest
 from treeutil import SpyMemoryFS, local_fs, write_sample, write_tree
@@ -33,10 +34,15 @@ def test_folders_named_like_traversal_are_left_out_with_a_warning(tmp_path, caps
     assert list(prop.table(check=False)["problem"]) == ["", ""]
     assert len(repo.table()) == 1 and "S001" in prop._repr_html_() and "2025A1234" in repo._repr_html_()
     assert [s.key for s in batch.select_samples(repo)] == ["S001", "S2"]  # what reanalyze cooks
-    with pytest.warns(UserWarning):
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
         assert main(["ls", str(tmp_path), *ROOT_ARGS]) == 0
         assert main(["ls", str(tmp_path), "2025A1234", *ROOT_ARGS]) == 0
-    assert "S2" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "S2" in out and "P..2" not in out and "S..1" not in out
+    assert f"eqegs: warning: {tmp_path}/P..2 is not listed: its proposal key 'P..2' is not usable" in err
+    assert all(line.startswith("eqegs: warning: ") for line in err.splitlines())
 
 
 # --- row 6: a deeply nested marker -----------------------------------------------------------

@@ -41,6 +41,11 @@ def os_error_text(exc):
     return f"{paths}: {reason}" if paths else reason
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` of the command line: ``eqegs: warning: <message>``."""
+    print(f"eqegs: warning: {message}", file=file or sys.stderr)
+
+
 def add_repository_arguments(parser):
     """The arguments every repository command takes: URL, -f NAME=VALUE, --spice-url."""
     parser.add_argument("url", metavar="URL", help="repository URL pattern or EQEGS folder")

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import pandas as pd
 
@@ -16,6 +17,7 @@ from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.cli.common import (
     add_repository_arguments,
     assignment,
+    one_line_warning,
     open_repository,
     os_error_text,
     override_values,
@@ -143,6 +145,8 @@ def build_parser():
 def main(argv=None):
     """Entry point of ``eqegs``; returns the exit status (0 ok, 1 user error)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
     try:
         args.run(args)
     except (EqegsError, SpiceError) as exc:
@@ -153,6 +157,8 @@ def main(argv=None):
     except OSError as exc:  # e.g. a write into a read-only tree: one line, no traceback
         print(f"eqegs: error: {os_error_text(exc)}", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

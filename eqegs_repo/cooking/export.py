@@ -371,8 +371,10 @@ def _publish(fs, stage, target, temporary_zip, sample, overwrite):
 
 
 def _unwritable(exc, sample):
+    """BadInput for a write the filesystem refused (read-only tree, zip archive, full disk)."""
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return BadInput(f"cannot write the result into {sample.path}: {reason}")
+    path = getattr(exc, "filename", None)
+    return BadInput(f"cannot write the result into {sample.path}: {reason}" + (f" ({path})" if path else ""))
 
 
 def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_cache=True, **overrides):
