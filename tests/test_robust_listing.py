@@ -8,7 +8,7 @@ import time
 import warnings
 
 import pytest
-from treeutil import SpyMemoryFS, local_fs, write_sample, write_tree
+from treeutil import SpyMemoryFS, local_fs, write_tree
 
 from eqegs_repo import BadInput, BadSample, Repository, batch
 from eqegs_repo.cli.main import main
