@@ -7,6 +7,7 @@ none is given) and returns one pandas.DataFrame (:data:`COLUMNS`).
 """
 import fnmatch
 import os
+import threading
 import time
 
 import pandas as pd
@@ -20,7 +21,8 @@ from eqegs_repo.params.types import REGISTRY
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
            "centre_x", "centre_y", "q_min", "q_max")
-"""Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date`` or ``failed``."""
+"""Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``failed`` or
+``timed out``."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
                   "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
                   "chi2_red": "chi2_red"}
@@ -118,14 +120,42 @@ def _last_step(steps):
     return steps, max(steps, key=STEPS.index)
 
 
-def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False):
+def _check_timeout(timeout):
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise BadInput(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    return float(timeout)
+
+
+def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False, timeout=None):
     """Cook one sample and return its row of the reanalysis table (never raises).
 
     The chain is cooked up to the last of ``steps``; with ``export`` each of ``steps`` is also
-    written as the app's step folder (existing folders are left alone). ``status`` is
-    ``up-to-date`` when every result came from the cache, ``ok`` when something was computed,
-    ``failed`` with the error message otherwise.
+    written as the app's step folder (existing folders are left alone, incomplete ones are
+    repaired). ``status`` is ``up-to-date`` when every result came from the cache, ``ok`` when
+    something was computed, ``failed`` with the error message otherwise. ``timeout``: seconds
+    after which the sample is given up as ``timed out`` (a hung network file, say); its work
+    goes on in a background thread that is left behind, and its row says so.
     """
+    timeout = _check_timeout(timeout)
+    if timeout is None:
+        return _cook_row(sample, steps, overrides, export)
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(row=_cook_row(sample, steps, overrides, export)),
+                              name=f"cook {sample.proposal.key}/{sample.key}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "row" in done:
+        return done["row"]
+    row = dict.fromkeys(COLUMNS)
+    row.update(proposal=sample.proposal.key, sample=sample.key, status="timed out", duration_s=timeout,
+               error=f"no result after {timeout:g} s (a file that does not answer?); the cook was "
+                     "left running in the background")
+    return row
+
+
+def _cook_row(sample, steps, overrides, export):
     start = time.perf_counter()
     overrides = dict(overrides or {})
     row = dict.fromkeys(COLUMNS)
@@ -156,7 +186,7 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
 
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
               steps=("e_spectrum_and_isf",), overrides=None, export=False, client=None,
-              workers=None, progress=True):
+              workers=None, progress=True, timeout=None):
     """Cook many samples at once and return one pandas.DataFrame (:data:`COLUMNS`).
 
     Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`.
@@ -168,8 +198,11 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     ``progress``: a tqdm bar (terminal or Jupyter) when tqdm is installed.
     Each sample is one task; a failing sample is a ``failed`` row, never an exception. Results
     are cached by fingerprint, so running again only cooks what failed or changed.
+    ``timeout``: seconds per sample, after which it is reported as ``timed out``
+    (:func:`cook_sample`); None waits forever.
     """
     _last_step(steps)
+    timeout = _check_timeout(timeout)
     chosen = select_samples(repo, proposals=proposals, samples=samples, where=where, select=select)
     if client is None:
         from distributed import Client, LocalCluster
@@ -177,9 +210,9 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
         n_workers = workers or os.cpu_count() or 1
         with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as own:
-            rows = _run(own, chosen, steps, overrides, export, progress)
+            rows = _run(own, chosen, steps, overrides, export, progress, timeout)
     else:
-        rows = _run(client, chosen, steps, overrides, export, progress)
+        rows = _run(client, chosen, steps, overrides, export, progress, timeout)
     order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
     rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -195,10 +228,10 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, desc="reanalyze", unit="sample")
 
 
-def _run(client, chosen, steps, overrides, export, progress):
+def _run(client, chosen, steps, overrides, export, progress, timeout=None):
     from distributed import as_completed
 
-    futures = {client.submit(cook_sample, s, steps, overrides, export, pure=False): s for s in chosen}
+    futures = {client.submit(cook_sample, s, steps, overrides, export, timeout, pure=False): s for s in chosen}
     bar = _progress_bar(len(futures), progress)
     rows = []
     for future in as_completed(futures):
@@ -219,14 +252,16 @@ def _run(client, chosen, steps, overrides, export, progress):
 
 
 def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), overrides=None,
-          export=False, interval=5.0, existing=False, stop=None, on_result=None, max_polls=None):
+          export=False, interval=5.0, existing=False, stop=None, on_result=None, max_polls=None,
+          timeout=None):
     """Cook each sample once, as soon as its marker appears (saxsdog's watch mode).
 
     Every ``interval`` seconds the listing is refreshed; a sample key not seen before (and
     matching ``proposals``/``samples`` patterns) is cooked with :func:`cook_sample` and its row
     passed to ``on_result``. Samples present at the start are cooked only with ``existing``.
     Stops on Ctrl-C (KeyboardInterrupt), when the ``stop`` event (threading.Event) is set, or
-    after ``max_polls`` polls. Returns the rows of the samples cooked.
+    after ``max_polls`` polls. ``timeout``: seconds per sample (:func:`cook_sample`). Returns
+    the rows of the samples cooked.
     """
     proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
 
@@ -244,7 +279,7 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
         while not (stop is not None and stop.is_set()):
             for p, s in sorted(present() - seen, key=lambda ps: tuple(map(natural_key, ps))):
                 seen.add((p, s))
-                row = cook_sample(repo[p][s], steps, overrides, export)
+                row = cook_sample(repo[p][s], steps, overrides, export, timeout)
                 rows.append(row)
                 if on_result is not None:
                     on_result(row)

@@ -19,6 +19,15 @@ from spice.natural import natural_key, natural_sorted  # noqa: F401 - the one or
 _INVALID = re.compile(r"[^0-9A-Za-z_]")
 
 
+def key_problem(key):
+    """Why ``key`` cannot be a key (empty, ``/``, ``\\``, ``..`` or a leading dot), or ""."""
+    if not isinstance(key, str) or not key:
+        return "it must be a non-empty string"
+    if "/" in key or "\\" in key or ".." in key or key.startswith("."):
+        return "it must not contain '/', '\\' or '..' nor start with '.'"
+    return ""
+
+
 def check_key(key, what):
     """Refuse keys that could leave their folder: empty, ``/``, ``\\``, ``..`` or a leading dot.
 
@@ -26,13 +35,9 @@ def check_key(key, what):
     """
     from eqegs_repo.errors import BadInput
 
-    if not isinstance(key, str) or not key:
-        raise BadInput(f"{what} key must be a non-empty string, got {key!r}")
-    if "/" in key or "\\" in key or ".." in key or key.startswith("."):
-        raise BadInput(
-            f"{what} key {key!r} is not a folder name: it must not contain '/', '\\' or '..' "
-            "nor start with '.'"
-        )
+    problem = key_problem(key)
+    if problem:
+        raise BadInput(f"{what} key {key!r} is not a folder name: {problem}")
     return key
 
 

@@ -5,6 +5,7 @@ a sample's ``.raw`` data or a table with ``check=True`` asks for it. Listings ar
 ``refresh()`` re-reads them.
 """
 import html
+import warnings
 
 import fsspec
 import pandas as pd
@@ -13,7 +14,7 @@ from eqegs_repo import naming
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
 from eqegs_repo.display import STATUS_STYLES, cell_text, sample_status
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
-from eqegs_repo.io.layout import TreeLayout, list_folders
+from eqegs_repo.io.layout import TreeLayout, list_folders, marker_present
 from eqegs_repo.sample import Sample
 from eqegs_repo.urls import UrlPattern
 
@@ -125,7 +126,9 @@ class Repository(_Container):
     ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
     ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cooking.cache`): None for the
     user cache folder (``$EQEGS_CACHE_DIR`` or ``~/.cache/eqegs_repo``), a path or fsspec URL,
-    or False for no cache.
+    or False for no cache. ``trusted_calibration_dirs``: folders whose calibration ``.py``
+    files may run (besides ``$EQEGS_TRUSTED_CALIBRATION_DIRS``; see
+    :mod:`eqegs_repo.cooking.calibration`).
     """
 
     _child_kind = "proposal"
@@ -133,8 +136,9 @@ class Repository(_Container):
     _cache_fields = _Container._cache_fields + ("_cache",)
 
     def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, cache_url=None,
-                 **fields):
+                 trusted_calibration_dirs=None, **fields):
         self.pattern = UrlPattern.parse(url, fields)
+        self.trusted_calibration_dirs = [str(d) for d in (trusted_calibration_dirs or ())]
         self.cache_url = default_cache_url() if cache_url is None else cache_url
         self.url = url
         self.fields = fields
@@ -158,6 +162,8 @@ class Repository(_Container):
         for name in list_folders(self.fs, self.root, "repository root"):
             key = self.pattern.proposal_key(name)
             if key is None or name.startswith(".") or name in self.layout.never_samples():
+                continue
+            if _refused(key, f"{self.root}/{name}", "proposal"):
                 continue
             if self._has_sample(key):
                 keys.append(key)
@@ -230,8 +236,19 @@ class Repository(_Container):
                 f"{html.escape(spice)}</p>" + html_table(list(table.columns), rows, row_styles=styles))
 
 
+def _refused(key, folder, what):
+    """True (with a warning naming the folder) for a key that access would refuse, e.g. a
+    folder ``S..1``: it is left out of the listing instead of breaking it."""
+    problem = naming.key_problem(key)
+    if problem:
+        warnings.warn(f"{folder} is not listed: its {what} key {key!r} is not usable ({problem})",
+                      stacklevel=4)
+    return bool(problem)
+
+
 def _sample_keys(repo, proposal, first_only=False):
-    """Sample keys of a proposal: sub-folders matching the pattern that hold the marker."""
+    """Sample keys of a proposal: sub-folders matching the pattern that hold the marker (or
+    cannot be read: listed, and reported as broken)."""
     parent = repo.pattern.samples_parent(proposal)
     names = naming.natural_sorted(list_folders(repo.fs, parent, f"proposal {proposal!r}"))
     keys = []
@@ -239,7 +256,9 @@ def _sample_keys(repo, proposal, first_only=False):
         key = repo.pattern.sample_key(name)
         if key is None or name.startswith(".") or name in repo.layout.never_samples():
             continue
-        if repo.fs.exists(repo.layout.marker_path(f"{parent}/{name}")):
+        if not marker_present(repo.fs, repo.layout.marker_path(f"{parent}/{name}")):
+            continue
+        if not _refused(key, f"{parent}/{name}", "sample"):
             keys.append(key)
             if first_only:
                 break

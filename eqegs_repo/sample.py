@@ -10,6 +10,7 @@ from eqegs_repo.display import STATUS_STYLES, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import check_sample_files, open_raw
+from spice import SpiceError
 
 
 class Sample:
@@ -138,12 +139,16 @@ class Sample:
 
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
-        rules of :func:`eqegs_repo.io.app_results.result_folders`."""
-        from eqegs_repo.io.app_results import result_folders
+        rules of :func:`eqegs_repo.io.app_results.result_folders`; an incomplete result (an
+        export was stopped) is listed as ``"<name> (incomplete)"``."""
+        from eqegs_repo.io.app_results import step_folders
 
         present = set(list_folders(self.fs, self.path, "sample"))
-        return {step: list(result_folders(self.fs, self.path, step)) if step in present else []
-                for step in self.layout.steps}
+        out = {}
+        for step in self.layout.steps:
+            complete, incomplete = step_folders(self.fs, self.path, step) if step in present else ({}, {})
+            out[step] = list(complete) + [f"{name} (incomplete)" for name in incomplete]
+        return out
 
     @staticmethod
     def _summary_columns():
@@ -173,6 +178,8 @@ class Sample:
             row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
         except BadInput as exc:
             row["problem"] = str(exc)
+        except SpiceError as exc:  # e.g. an unreadable .spice folder: this row only
+            row["problem"] = f"spice: {exc}"
         return row
 
     def __repr__(self):

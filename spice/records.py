@@ -154,12 +154,17 @@ class _ShortRepr(reprlib.Repr):
             return f"<integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
         return super().repr_int(value, level)
 
+    def repr_str(self, value, level):
+        text = super().repr_str(value, level)
+        return text if len(value) <= self.maxstring else f"{text} ({len(value)} characters)"
+
 
 _short = _ShortRepr()
 
 
 def short_repr(value):
-    """``repr(value)`` cut to about 60 characters; nested values abbreviated with ``...``.
+    """``repr(value)`` cut to about 60 characters (a cut text says its length); nested values
+    abbreviated with ``...``.
 
     Used in every message about a value, so that a hostile or huge value never expands into
     the message.

@@ -17,6 +17,11 @@ from .records import MAX_INT_DIGITS, plain_copy, short_repr
 KINDS = ("int", "float", "bool", "str", "enum", "list", "mapping", "any")
 
 
+def _bound_text(value):
+    """A range bound as text: whole numbers below 10^15 in full (``16777216``), others as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One field of a parameter type.
@@ -87,9 +92,9 @@ class Field:
                 text = "odd " + text
             bounds = []
             if self.minimum is not None:
-                bounds.append((">" if self.min_exclusive else ">=") + f" {self.minimum:g}")
+                bounds.append((">" if self.min_exclusive else ">=") + f" {_bound_text(self.minimum)}")
             if self.maximum is not None:
-                bounds.append(("<" if self.max_exclusive else "<=") + f" {self.maximum:g}")
+                bounds.append(("<" if self.max_exclusive else "<=") + f" {_bound_text(self.maximum)}")
             if bounds:
                 text += " " + " and ".join(bounds)
         elif self.kind == "str":
@@ -174,7 +179,7 @@ class Field:
                 value = float(value)
             except OverflowError:
                 self._refuse(where, value, " (too large for a floating-point number)")
-            if math.isnan(value):
+            if not math.isfinite(value):  # NaN and +-inf are never a parameter value
                 self._refuse(where, value)
         low, high = self.minimum, self.maximum
         if low is not None and (value < low or (self.min_exclusive and value == low)):

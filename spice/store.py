@@ -22,6 +22,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
+from .errors import SpiceStoreError
 from .records import MAX_RECORD_BYTES
 
 RECORD_SUFFIX = ".yaml"
@@ -49,6 +50,14 @@ def canonical_name(type_name, anchor, revision):
 def is_record_name(name):
     """True for names a store treats as record files (``*.yaml``, not hidden)."""
     return name.endswith(RECORD_SUFFIX) and not name.startswith(".")
+
+
+def unwritable_folder(folder, name, exc):
+    """SpiceStoreError for a write refused by the filesystem (read-only tree, permissions, a file
+    in the way): names the record file, the folder and the reason."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return SpiceStoreError(f"cannot write {name} into the spice folder {folder} ({reason}); "
+                           "nothing was stored")
 
 
 class Store(abc.ABC):
@@ -130,17 +139,20 @@ class LocalStore(Store):
         return os.path.exists(os.path.join(self.path, name))
 
     def publish(self, name, payload):
-        try:
-            os.makedirs(self.path, exist_ok=True)
-        except FileExistsError:  # a file is in the way: not a lost race
-            raise NotADirectoryError(20, "not a folder", self.path) from None
         final = os.path.join(self.path, name)
         temp = os.path.join(self.path, f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
-        with open(temp, "xb") as handle:
-            handle.write(payload)
-            handle.flush()
-            if self.fsync:
-                os.fsync(handle.fileno())
+        try:
+            try:
+                os.makedirs(self.path, exist_ok=True)
+            except FileExistsError:  # a file is in the way: not a lost race
+                raise NotADirectoryError(20, "not a folder", self.path) from None
+            with open(temp, "xb") as handle:
+                handle.write(payload)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+        except OSError as exc:
+            raise unwritable_folder(self.path, name, exc) from None
         try:
             os.link(temp, final)  # atomic; fails if final exists; never overwrites
         finally:
@@ -188,7 +200,10 @@ class FsspecStore(Store):
         if self.fs.exists(final):
             raise FileExistsError(final)
         temp = self._full(f"{TEMP_PREFIX}{_uuid.uuid4().hex}.part")
-        self.fs.pipe_file(temp, payload)
+        try:
+            self.fs.pipe_file(temp, payload)
+        except (OSError, ValueError, NotImplementedError) as exc:  # a read-only or zip filesystem
+            raise unwritable_folder(self.url, name, exc) from None
         try:
             if self.fs.exists(final):
                 raise FileExistsError(final)

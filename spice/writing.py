@@ -234,7 +234,7 @@ class Writer:
         if longest > MAX_NAME_BYTES:
             room = MAX_NAME_BYTES - (longest - len(encode_name_part(anchor)))
             raise SpiceValidationError(
-                f"anchor {short_repr(anchor)} ({len(anchor)} characters) is too long for a "
+                f"anchor {short_repr(anchor)} is too long for a "
                 f"{short_repr(type_name)} record: its file name would be {longest} bytes, and "
                 f"file names are limited to {MAX_NAME_BYTES}; an anchor of this type may have "
                 f"at most {max(room, 0)} characters (A-Z a-z 0-9 _ -; any other character "
@@ -292,6 +292,8 @@ class Writer:
                 except FileExistsError:
                     winner = self._load_file(name) if name not in self._loaded else None
                     continue
+                except SpiceStoreError:
+                    raise
                 except OSError as exc:
                     raise SpiceStoreError(f"cannot write {self.store.path_of(name)}: "
                                           f"{exc.strerror or exc}") from exc

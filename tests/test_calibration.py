@@ -35,6 +35,7 @@ def tree(tmp_path_factory):
     (folder / "calibration_angle.py").write_text(ANGLE_PY)
     (folder / "sp_param.json").write_text('{"START_CUT_FRAMES": 9}')
     repo = repository(base)
+    repo.trusted_calibration_dirs = [str(tmp_path_factory.getbasetemp())]  # calibration code may run from here
     prop = repo[PROPOSAL]
     seed_spice(prop, params, bg_n_points=10, n_mc=20)
     return repo, folder

@@ -25,6 +25,7 @@ DATA_ARGUMENTS = {
     "forward_sample", "forward_background", "sample", "sample_var", "background_var",
     # what a helper works on: an image shape, a sensor layout (and which sensor), spectra
     "shape", "image_shape", "layout", "k", "mapping", "spectra", "spectrum", "other",
+    "function",  # the Python function steps.compiled compiles
     # the values a rule checks
     "q_min", "q_max", "x0", "y0", "x1", "y1",
 }

@@ -269,6 +269,7 @@ def test_calibration_files_are_copied_next_to_the_results(fresh, tmp_path):
     (folder / "sp_param.json").write_text('{"START_CUT_FRAMES": 5}')
     (folder / "data_table.csv").write_text("sample_name, velocity, angle, comment\n001,1,0,first\n")
     repo[PROPOSAL].spice.seed("calibration", folder=str(folder))
+    repo.trusted_calibration_dirs = [str(folder)]
     done = repo[PROPOSAL]["S001"].export("e_spectrum_and_isf")
     for name in ("calibration_velocity.py", "calibration_angle.py", "sp_param.json", "data_table.csv"):
         assert (folder / name).read_bytes() == open(f"{done.folder}/dl/info/{name}", "rb").read()

@@ -21,6 +21,8 @@ def _selection_arguments(parser):
                         metavar="NAME=VALUE",
                         help="one-off parameter value (JSON) for every sample, e.g. q_min=10 (repeatable)")
     parser.add_argument("--export", action="store_true", help="also write the app's step folders")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="give a sample up as 'timed out' after this many seconds")
 
 
 def cmd_reanalyze(args):
@@ -33,15 +35,15 @@ def cmd_reanalyze(args):
     table = batch.reanalyze(
         repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
         steps=args.steps, overrides=override_values(args.overrides), export=args.export, client=client,
-        workers=args.workers, progress=not args.no_progress)
+        workers=args.workers, progress=not args.no_progress, timeout=args.timeout)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(table.drop(columns=["spice_fingerprint"]).round(4))
-    failed = int((table.status == "failed").sum())
+    failed = int(table.status.isin(["failed", "timed out"]).sum())
     print(f"{len(table)} samples: " + ", ".join(
         f"{n} {status}" for status, n in table.status.value_counts().items()), file=sys.stderr)
     if failed:
-        raise BadInput(f"{failed} sample(s) failed (see the error column)")
+        raise BadInput(f"{failed} sample(s) failed or timed out (see the error column)")
 
 
 def cmd_watch(args):
@@ -55,7 +57,8 @@ def cmd_watch(args):
 
     rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps,
                        overrides=override_values(args.overrides), export=args.export,
-                       interval=args.interval, existing=args.existing, on_result=show)
+                       interval=args.interval, existing=args.existing, on_result=show,
+                       timeout=args.timeout)
     print(f"stopped; cooked {len(rows)} sample(s)", file=sys.stderr)
 
 

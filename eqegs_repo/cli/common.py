@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 
+from eqegs_repo.errors import BadInput
 from eqegs_repo.repository import Repository
 
 
@@ -25,8 +26,24 @@ def override_values(pairs):
         try:
             overrides[name] = json.loads(text)
         except ValueError:
+            digits = text.strip().lstrip("+-")
+            if digits.isdigit():  # an integer too long to read (Python's limit: 4300 digits)
+                raise BadInput(f"--set {name}={text.strip()[:12]}... : an integer of {len(digits)} digits "
+                               "cannot be read; parameters are far smaller (see eqegs spice types)") from None
             overrides[name] = text
     return overrides
+
+
+def os_error_text(exc):
+    """One line for an OSError: the path(s) it names and the reason (``strerror``)."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{paths}: {reason}" if paths else reason
+
+
+def one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` of the command line: ``eqegs: warning: <message>``."""
+    print(f"eqegs: warning: {message}", file=file or sys.stderr)
 
 
 def add_repository_arguments(parser):

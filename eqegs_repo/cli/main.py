@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import pandas as pd
 
@@ -16,7 +17,9 @@ from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.cli.common import (
     add_repository_arguments,
     assignment,
+    one_line_warning,
     open_repository,
+    os_error_text,
     override_values,
     print_table,
 )
@@ -142,13 +145,20 @@ def build_parser():
 def main(argv=None):
     """Entry point of ``eqegs``; returns the exit status (0 ok, 1 user error)."""
     args = build_parser().parse_args(argv)
+    shown = warnings.showwarning
+    warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
     try:
         args.run(args)
-    except EqegsError as exc:
+    except (EqegsError, SpiceError) as exc:
         print(f"eqegs: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
+    except OSError as exc:  # e.g. a write into a read-only tree: one line, no traceback
+        print(f"eqegs: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -54,8 +54,7 @@ def parse_value(type_name, field, text):
     except yaml.YAMLError:
         return text
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise SpiceValidationError(f"{type_name}.{field} = {short_repr(text)} "
-                                   f"({len(text)} characters) cannot be read as a value: "
+        raise SpiceValidationError(f"{type_name}.{field} = {short_repr(text)} cannot be read as a value: "
                                    f"{str(exc).split(';')[0]}") from None
 
 

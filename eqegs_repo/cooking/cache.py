@@ -8,7 +8,7 @@ Where the cache lives (``Repository(..., cache_url=...)``):
 * any path or fsspec URL (``"/scratch/me/eqegs-cache"``, ``"memory://c"``);
 * ``cache_url=False``: no cache (every cook computes).
 
-Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` holding
+Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` (keys cut to 80 characters) holding
 one ``<fingerprint>.npz`` per cooked version. An entry is written to a temporary name and
 renamed into place, so readers never see half an entry; a broken entry is ignored (re-cooked).
 
@@ -64,6 +64,10 @@ def dataset_from_bytes(payload):
     """Inverse of :func:`dataset_to_bytes`."""
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         meta = json.loads(bytes(data[META]).decode("utf-8"))
+        if not (isinstance(meta, dict) and isinstance(meta.get("variables"), dict)
+                and isinstance(meta.get("attrs"), dict)):
+            raise ValueError(f"cache metadata must be a JSON object with 'attrs' and 'variables', "
+                             f"found {type(meta).__name__}")
         coords, data_vars = {}, {}
         for name, info in meta["variables"].items():
             var = xr.Variable(info["dims"], data[f"var/{name}"], info["attrs"])
@@ -92,7 +96,7 @@ class DatasetCache:
     def folder(self, sample_url, proposal, sample, step):
         """The cache folder of one sample's step."""
         tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
-        return f"{self.root}/{proposal}__{sample}__{tag}/{step}"
+        return f"{self.root}/{proposal[:80]}__{sample[:80]}__{tag}/{step}"  # names stay < 255 bytes
 
     def load(self, folder, key):
         """The dataset stored under ``key`` or None (missing or unreadable)."""
@@ -103,7 +107,8 @@ class DatasetCache:
             return None
         try:
             return dataset_from_bytes(payload)
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile):
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError,
+                zipfile.BadZipFile):  # a broken or foreign entry is a miss: cooked again
             return None
 
     def save(self, folder, key, ds):

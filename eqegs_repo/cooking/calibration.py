@@ -31,6 +31,14 @@ Python modules and must define a mapping ``CALIBRATIONS`` from calibration numbe
     CALIBRATIONS = {0: lambda two_theta: np.ones_like(two_theta),   # two_theta: rad, (bins,)
                     1: lambda two_theta: np.cos(two_theta)}         # -> energy factor g, (bins,)
 
+**Trust.** Whoever can write a ``.spice`` folder can name any folder in ``calibration.folder``
+and record its hashes, so the ``.py`` files run only from folders the user allowed outside spice:
+``Repository(..., trusted_calibration_dirs=[...])`` or the environment variable
+``EQEGS_TRUSTED_CALIBRATION_DIRS`` (folders separated by ``os.pathsep``, ``:`` on Linux). A
+folder inside one of them (after resolving links) is trusted; any other is refused before its
+code is read (docs/robustness.md). The cache key of the E-spectrum step holds the SHA-256 of
+the folder's files as they are now, so a changed file is never served from the cache.
+
 A velocity function returns v_f in mm/s including any offset (v₀ is not applied again); an angle
 function returns the energy-scale factor g(2θ) of each q bin. ``sp_param.json`` holds
 ``{"START_CUT_FRAMES": 5}``; when present it gives the frames cut at the start, and a different
@@ -38,6 +46,7 @@ value in an explicit ``sp_param`` record is refused as ambiguous.
 """
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 import fsspec
@@ -50,6 +59,36 @@ VELOCITY_FILE = "calibration_velocity.py"
 ANGLE_FILE = "calibration_angle.py"
 SP_PARAM_FILE = "sp_param.json"
 DATA_TABLE_FILE = "data_table.csv"
+FILES = (VELOCITY_FILE, ANGLE_FILE, SP_PARAM_FILE, DATA_TABLE_FILE)
+TRUST_VARIABLE = "EQEGS_TRUSTED_CALIBRATION_DIRS"
+"""Environment variable: folders (``os.pathsep``-separated) whose calibration code may run."""
+
+
+def _location(url):
+    """``(protocol, path)`` of a folder URL, links resolved for local folders."""
+    fs, path = fsspec.core.url_to_fs(str(url))
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):
+        return "file", os.path.realpath(path)
+    return protocol, path.rstrip("/")
+
+
+def trusted_folders(setting=None):
+    """The folders whose calibration code may run: ``setting`` (a Repository's
+    ``trusted_calibration_dirs``) and those of ``$EQEGS_TRUSTED_CALIBRATION_DIRS``."""
+    folders = [str(f) for f in (setting or ())]
+    folders += [f for f in os.environ.get(TRUST_VARIABLE, "").split(os.pathsep) if f.strip()]
+    return folders
+
+
+def is_trusted(folder, trusted):
+    """Whether ``folder`` is one of the ``trusted`` folders or inside one."""
+    protocol, path = _location(folder)
+    for entry in trusted:
+        other, base = _location(entry)
+        if other == protocol and (path == base or path.startswith(base.rstrip("/") + "/")):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -67,10 +106,11 @@ class Calibration:
 class CalibrationFolder:
     """The app's calibration folder, each file checked against the hash recorded in spice."""
 
-    def __init__(self, folder, recorded, where):
+    def __init__(self, folder, recorded, where, trusted=()):
         self.folder = str(folder).rstrip("/")
         self.recorded = dict(recorded or {})
         self.where = where
+        self.trusted = list(trusted)
         self.fs, self.path = fsspec.core.url_to_fs(self.folder)
         if not self.fs.isdir(self.path):
             raise BadInput(f"calibration.folder = {self.folder!r} ({where}) does not exist or is "
@@ -101,7 +141,14 @@ class CalibrationFolder:
         return payload
 
     def calibrations(self, name):
-        """The ``CALIBRATIONS`` mapping of a calibration ``.py`` file."""
+        """The ``CALIBRATIONS`` mapping of a calibration ``.py`` file; refused unless the folder
+        is trusted (see the module docstring)."""
+        if not is_trusted(self.folder, self.trusted):
+            allowed = ", ".join(self.trusted) or "none"
+            raise BadInput(f"calibration.folder = {self.folder!r} ({self.where}) is not a folder you "
+                           f"allowed to run calibration code from (allowed: {allowed}); the code in "
+                           f"{name} was not run. Allow it with ${TRUST_VARIABLE}={self.folder} or "
+                           "Repository(..., trusted_calibration_dirs=[...]) (docs/robustness.md)")
         source = self.read(name).decode("utf-8")
         namespace = {"__name__": f"eqegs_calibration_{name[:-3]}", "__file__": f"{self.path}/{name}"}
         try:
@@ -137,7 +184,21 @@ class CalibrationFolder:
 
     def files(self):
         """Names of the calibration files present (for copies next to the results)."""
-        return [n for n in (VELOCITY_FILE, ANGLE_FILE, SP_PARAM_FILE, DATA_TABLE_FILE) if self.exists(n)]
+        return [n for n in FILES if self.exists(n)]
+
+    def current_hashes(self):
+        """``{file name: SHA-256}`` of the calibration files as they are now (for cache keys)."""
+        return {name: hashlib.sha256(self.fs.cat_file(f"{self.path}/{name}")).hexdigest()
+                for name in self.files()}
+
+
+def folder_fingerprint(params):
+    """The SHA-256 of the calibration folder's files now (``{}`` without a folder): part of the
+    E-spectrum cache key, so that a changed file is cooked again, never served stale."""
+    cal = params["calibration"]
+    if not cal["folder"]:
+        return {}
+    return CalibrationFolder(cal["folder"], cal["files"], params.source("calibration", "folder")).current_hashes()
 
 
 def _checked(values, shape, what):
@@ -151,17 +212,18 @@ def _checked(values, shape, what):
     return array
 
 
-def resolve(params, measured, two_theta):
+def resolve(params, measured, two_theta, trusted=()):
     """The :class:`Calibration` for a sample.
 
     ``params``: :class:`~eqegs_repo.params.effective.StepParameters`; ``measured`` (frames,) the
-    sample's velocity.npy; ``two_theta`` (bins,) rad of the q bins.
+    sample's velocity.npy; ``two_theta`` (bins,) rad of the q bins; ``trusted``: the folders
+    whose calibration code may run (:func:`trusted_folders`).
     """
     cal = params["calibration"]
     n_frames = int(np.size(measured))
     where = params.source("calibration", "folder")
     if cal["folder"]:
-        folder = CalibrationFolder(cal["folder"], cal["files"], where)
+        folder = CalibrationFolder(cal["folder"], cal["files"], where, trusted)
         number = cal["velocity_number"]
         table = folder.calibrations(VELOCITY_FILE)
         with params.blame("calibration.velocity_number"):

@@ -23,6 +23,7 @@ import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
+from eqegs_repo.cooking import limits
 from eqegs_repo.cooking import passes
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput, closest_keys
@@ -151,6 +152,9 @@ class Cooker:
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
                 payload["upstream"] = self.key(UPSTREAM[step])
+            calibration_files = calibration_module.folder_fingerprint(self.params) if step == "e_spectrum_and_isf" else {}
+            if calibration_files:
+                payload["calibration_files"] = calibration_files
             if step == "q_integration":
                 background = self.background()
                 if background is not None:
@@ -195,6 +199,8 @@ class Cooker:
 
     def _cook_reconstruction(self):
         layout = self.layout()
+        with self.params.blame("sensor_layout.canvas_shape"):
+            limits.check_size(limits.image_bytes(layout.canvas_shape), "the images of canvas_shape")
         stack = self.run.stack
         with self.params.blame("sensor_layout"):
             passes.check_layout(stack, layout, self.sample.path)
@@ -258,6 +264,9 @@ class Cooker:
         height, width = image.shape
         r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
+        with self.params.blame("q_integration.radial_bin_px"):
+            limits.check_size(limits.radial_bytes(self.run.n_frames, r_max, qp["radial_bin_px"], image.size),
+                              "the radial sums (frames x bins) of radial_bin_px")
         with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
                                "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
             bins = qi.RadialBins.uniform(bin_px=qp["radial_bin_px"], r_max_px=r_max)
@@ -307,7 +316,8 @@ class Cooker:
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
         measured = self.run.velocity.read()
-        calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values)
+        trusted = calibration_module.trusted_folders(getattr(self.sample.repository, "trusted_calibration_dirs", None))
+        calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values, trusted)
         with self.params.blame("q_range.q_min", "q_range.q_max", "e_spectrum", "sp_param"):
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,
@@ -316,6 +326,9 @@ class Cooker:
                 start_cut_frames=calibration.start_cut_frames, turnaround_cut_frac=ep["turnaround_cut_frac"],
                 turnaround_guard_frames=ep["turnaround_guard_frames"], rebin_factor=ep["rebin_factor"],
                 binning=ep["binning"], bin_pixels=qds["npix"].values)
+        with self.params.blame("e_spectrum.n_mc"):
+            limits.check_size(limits.monte_carlo_bytes(ep["n_mc"], spectra.grid.n_points),
+                              "the Monte-Carlo resamples (n_mc x energy points)")
         seed = ep["seed"] if ep["seed"] is not None else int(self.key("e_spectrum_and_isf")[:8], 16)
         with self.params.blame("e_spectrum"):
             isf = es.isf_from_spectra(spectra, bg_fit_enabled=ep["bg_fit_enabled"], bg_n_points=ep["bg_n_points"],

@@ -9,17 +9,17 @@ The file layout of each step and the naming rules are in docs/outputs.md; the na
 constants and functions below. :mod:`eqegs_repo.io.app_results` reads such folders back.
 
 Safety: nothing on disk is replaced without ``overwrite=True``. Everything is written into a
-hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and then
-moved into place by renames; the zip is written to a temporary name in ``download/`` and
-renamed. A crash leaves at most a hidden temporary folder or file, never a half-written result.
+hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and a
+temporary zip, then published under an exclusive claim (:mod:`eqegs_repo.cooking.publish`):
+of two exports of one result exactly one publishes, and a result becomes visible only when it
+is complete. A crash leaves hidden temporary files or a result flagged as incomplete, which the
+next export (``skip_existing=True`` included) repairs.
 """
 import datetime
 import hashlib
 import importlib.util
 import io
 import json
-import uuid
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,10 +28,11 @@ from eqegs_repo.cooking import passes
 from eqegs_repo.cooking.cache import json_default
 from eqegs_repo.cooking.calibration import CalibrationFolder
 from eqegs_repo.cooking.cook import Cooker
+from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, write_zip
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io import app_names as names
 from eqegs_repo.io.app_names import check_step
-from eqegs_repo.io.app_results import own_entries
+from eqegs_repo.io.app_results import incomplete_reason, own_entries
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.steps.sensors import combine
@@ -90,7 +91,9 @@ def resolve_target(sample, step, params):
     folder = f"{sample.path}/{step}" + (f"/{subdir}" if subdir else "")
     download = f"{sample.proposal.path}/{sample.layout.download_dir}"
     input_subdir = q_subdir if step == "e_spectrum_and_isf" else ""
-    return Target(step, subdir, input_subdir, folder, f"{download}/{names.zip_name(step, sample.key, q_subdir, e_subdir)}")
+    zip_name = names.check_name_length(names.zip_name(step, sample.key, q_subdir, e_subdir),
+                                       f"the download zip of {step} of {sample.proposal.key}/{sample.key}")
+    return Target(step, subdir, input_subdir, folder, f"{download}/{zip_name}")
 
 
 def _not_reserved(params, type_name, field_name):
@@ -145,66 +148,6 @@ def mask_sha256(mask):
 
 def json_text(record):
     return json.dumps(record, indent=2, default=json_default) + "\n"
-
-
-# --- staging and publishing ------------------------------------------------------------------
-class _Staging:
-    """A hidden temporary folder next to the target that the step's files are written into."""
-
-    def __init__(self, fs, sample_path, target):
-        self.fs = fs
-        self.tag = target.step + (f"-{target.subdir}" if target.subdir else "")
-        self.path = f"{sample_path}/.{self.tag}.tmp-{uuid.uuid4().hex[:12]}"
-        self.written = []
-        fs.makedirs(self.path, exist_ok=True)
-
-    def open(self, relative):
-        parent = f"{self.path}/{relative}".rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        self.written.append(relative)
-        return self.fs.open(f"{self.path}/{relative}", "wb")
-
-    def write(self, relative, payload):
-        """Write ``payload`` (bytes or str) to ``relative``."""
-        with self.open(relative) as f:
-            f.write(payload.encode("utf-8") if isinstance(payload, str) else payload)
-
-    def discard(self):
-        if self.fs.exists(self.path):
-            self.fs.rm(self.path, recursive=True)
-
-
-def _publish(fs, staging, folder, old_entries, sample_path):
-    """Move the staged entries into ``folder`` by renames, replacing ``old_entries``.
-
-    ``dl`` (which holds info.json, the mark of a complete result) leaves first and arrives last.
-    """
-    if not fs.exists(folder):
-        fs.makedirs(folder.rsplit("/", 1)[0], exist_ok=True)
-        fs.mv(staging.path, folder, recursive=True)
-        return
-    old = f"{sample_path}/.{staging.tag}.old-{uuid.uuid4().hex[:12]}"
-    fs.makedirs(old, exist_ok=True)
-    for name in sorted(old_entries, key=lambda n: n != names.DL):
-        fs.mv(f"{folder}/{name}", f"{old}/{name}", recursive=True)
-    new = own_entries(fs, staging.path, False)
-    for name in sorted(new, key=lambda n: n == names.DL):
-        fs.mv(f"{staging.path}/{name}", f"{folder}/{name}", recursive=True)
-    fs.rm(old, recursive=True)
-    staging.discard()
-
-
-def _write_zip(fs, staging, zip_path):
-    """Zip the staged ``dl/`` (entries ``dl/...``) to a temporary name next to ``zip_path``;
-    returns that name."""
-    fs.makedirs(zip_path.rsplit("/", 1)[0], exist_ok=True)
-    directory, name = zip_path.rsplit("/", 1)
-    temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
-    base = f"{staging.path}/{names.DL}"
-    with fs.open(temporary, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(fs.find(base)):
-            archive.writestr(f"{names.DL}/{path[len(base) + 1:]}", fs.cat_file(path))
-    return temporary
 
 
 # --- per-step writers ------------------------------------------------------------------------
@@ -370,14 +313,65 @@ class Exported:
     dataset: object = field(default=None, repr=False)
 
 
-def _existing(fs, target):
-    """Paths of the target's folder and zip that already hold something."""
+def _existing(fs, sample_path, target, claimed=False, stale=False):
+    """Paths of the target's folder and zip that hold a complete result. An incomplete folder
+    (:func:`~eqegs_repo.io.app_results.incomplete_reason`, or the left-overs of a writer whose
+    claim was ``stale``) and its zip do not count: an export repairs them. ``claimed``: this
+    export holds the claim (its marker says nothing about the result then)."""
+    if stale or incomplete_reason(fs, sample_path, target.step, target.subdir, target.folder, marker=not claimed):
+        return []
     found = []
     if own_entries(fs, target.folder, target.keeps_subfolders):
         found.append(target.folder)
     if fs.exists(target.zip):
         found.append(target.zip)
     return found
+
+
+def _exists_error(existing, target, sample):
+    return BadInput(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
+                    f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
+                    "skip_existing=True to leave it")
+
+
+def _write_staged(stage, cooker, ds, target):
+    """Write every file of the result into ``stage``; info.json and the log last."""
+    sample, step = cooker.sample, target.step
+    WRITERS[step](stage, cooker, ds)
+    if can_draw():
+        _write_figures(stage, step, cooker, ds)
+    written = list(stage.written) + [names.INFO_JSON, names.LOG_FILE]
+    record = info_record(cooker, ds, target, written)
+    stage.write(names.INFO_JSON, json_text(record))
+    stage.write(names.LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
+                                f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
+                                f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
+
+
+def _publish(fs, stage, target, temporary_zip, sample, overwrite):
+    """Move the staged result and its zip into place under the target's claim. Returns False,
+    publishing nothing, when a complete result appeared meanwhile and ``overwrite`` is False."""
+    claim = Claim(fs, sample.path, target.step, target.subdir, f"{target.label} of {sample.proposal.key}/{sample.key}")
+    stale = claim.acquire()
+    half_done = False  # once moving started, a failure keeps the claim: the result stays flagged incomplete
+    try:
+        if _existing(fs, sample.path, target, claimed=True, stale=stale) and not overwrite:
+            return False
+        half_done = True
+        move_into(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)
+        move(fs, temporary_zip, target.zip)
+        half_done = False
+    finally:
+        if not half_done:
+            claim.release()
+    return True
+
+
+def _unwritable(exc, sample):
+    """BadInput for a write the filesystem refused (read-only tree, zip archive, full disk)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    path = getattr(exc, "filename", None)
+    return BadInput(f"cannot write the result into {sample.path}: {reason}" + (f" ({path})" if path else ""))
 
 
 def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_cache=True, **overrides):
@@ -387,7 +381,10 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     parameters give ("" for the step folder itself); it is validated like
     ``q_integration.output_subdir``. ``overwrite``: replace an existing result (folder and
     zip); ``skip_existing``: leave an existing result alone and return with ``skipped=True``;
-    with neither, an existing result raises BadInput naming it. Returns :class:`Exported`.
+    with neither, an existing result raises BadInput naming it. An incomplete result (a stopped
+    export) does not count as existing: it is replaced. Another export publishing the same
+    result at the same time makes this one raise, or skip with ``skip_existing``. Returns
+    :class:`Exported`.
     """
     check_step(step)
     if overwrite and skip_existing:
@@ -396,33 +393,35 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     params = StepParameters(sample.spice, normalised, label=f"{sample.proposal.key}/{sample.key}")
     target = resolve_target(sample, step, params)
     fs = sample.fs
-    existing = _existing(fs, target)
+    skipped = Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, True)
+    existing = _existing(fs, sample.path, target)
     if existing and skip_existing:
-        return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, True)
+        return skipped
     if existing and not overwrite:
-        raise BadInput(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
-                       f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
-                       "skip_existing=True to leave it")
+        raise _exists_error(existing, target, sample)
     cooker = Cooker(sample, params, use_cache=use_cache)
     ds = cooker.dataset(step)
-    stage = _Staging(fs, sample.path, target)
+    try:
+        stage = Staging(fs, sample.path, target)
+    except (OSError, ValueError, NotImplementedError) as exc:  # a read-only tree
+        raise _unwritable(exc, sample) from None
     temporary_zip = None
     try:
-        WRITERS[step](stage, cooker, ds)
-        if can_draw():
-            _write_figures(stage, step, cooker, ds)
-        written = list(stage.written) + [names.INFO_JSON, names.LOG_FILE]
-        record = info_record(cooker, ds, target, written)
-        stage.write(names.INFO_JSON, json_text(record))
-        stage.write(names.LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
-                              f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
-                              f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
-        temporary_zip = _write_zip(fs, stage, target.zip)
-        _publish(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)
-        fs.mv(temporary_zip, target.zip)
-    except BaseException:
+        _write_staged(stage, cooker, ds, target)
+        temporary_zip = write_zip(fs, stage, target.zip)
+        published = _publish(fs, stage, target, temporary_zip, sample, overwrite)
+    except Busy:
+        if skip_existing:
+            return skipped
+        raise
+    except (OSError, NotImplementedError) as exc:
+        raise _unwritable(exc, sample) from None
+    finally:
         stage.discard()
         if temporary_zip is not None and fs.exists(temporary_zip):
             fs.rm(temporary_zip)
-        raise
+    if not published:
+        if skip_existing:
+            return skipped
+        raise _exists_error(_existing(fs, sample.path, target) or [target.folder], target, sample)
     return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds)

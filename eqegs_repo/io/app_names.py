@@ -23,6 +23,11 @@ FIG_DIR = "dl/fig"
 INFO_DIR = "dl/info"
 INFO_JSON = "dl/info/info.json"
 LOG_FILE = "log/eqegs_export.log"
+PUBLISHING_SUFFIX = ".publishing"
+"""A file ``<sample>/.<step>[-<sub>].publishing`` exists while an export moves a result into
+place; one left behind by a stopped writer marks the result as incomplete."""
+NAME_MAX_BYTES = 255
+"""Longest file or folder name (bytes, UTF-8) that common file systems accept."""
 # reconstruction
 RECONSTRUCTION_NPY = "reconstruction.npy"
 RECONSTRUCTION_CSV = "reconstruction.csv"
@@ -49,6 +54,26 @@ def check_step(step):
     if step not in STEPS:
         raise BadInput(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
     return step
+
+
+def hidden_tag(step, subdir=""):
+    """``step`` or ``step-sub``: the hidden names an export uses in the sample folder (staging
+    ``.<tag>.tmp-<hex>``, replaced entries ``.<tag>.old-<hex>``, the publishing marker)."""
+    return step + (f"-{subdir}" if subdir else "")
+
+
+def publishing_marker(sample_path, step, subdir=""):
+    """Path of the marker that exists while the result of ``step[/subdir]`` is published."""
+    return f"{sample_path}/.{hidden_tag(step, subdir)}{PUBLISHING_SUFFIX}"
+
+
+def check_name_length(name, what):
+    """Refuse a file or folder name longer than :data:`NAME_MAX_BYTES`, naming ``what``."""
+    size = len(name.encode("utf-8"))
+    if size > NAME_MAX_BYTES:
+        raise BadInput(f"{what} {name[:60]!r}... is {size} bytes long; file systems accept names of "
+                       f"at most {NAME_MAX_BYTES} bytes: use a shorter sample key or sub-folder name")
+    return name
 
 
 def format_number(value):

@@ -6,6 +6,8 @@ name) to an ``xarray.Dataset`` read on first access. Variable names are those of
 datasets (``intensity``, ``isf``, ``isf_sigma`` ...), so the same code and the same
 :mod:`eqegs_repo.figures` work on both. ``.attrs["parameters"]`` holds the parameters read from
 ``dl/info/info.json``: our ``{type: {field: value}}`` record, or the app's info.json as it is.
+Incomplete results (an export still publishing, or stopped: :func:`incomplete_reason`) are left
+out and named in ``StepResults.incomplete`` (docs/outputs.md#safety).
 
 What each step's folder gives (missing optional files simply give fewer variables):
 
@@ -36,6 +38,7 @@ from xarray.core import indexing
 from eqegs_repo.errors import BadInput, BadSample, KeyNotFound
 from eqegs_repo.io import app_names as names
 from eqegs_repo.io.app_names import check_step
+from eqegs_repo.io.layout import check_regular_file
 from eqegs_repo.io.raw import NpyFile, _LazyArray
 from eqegs_repo.naming import natural_sorted
 
@@ -62,10 +65,8 @@ def own_entries(fs, folder, keeps_subfolders):
     return sorted(out)
 
 
-def result_folders(fs, sample_path, step):
-    """``{name: folder path}`` of the results of ``step`` in a sample folder: ``"main"`` when
-    the step folder holds a result of its own (files, ``dl/`` or ``log/``), then its
-    sub-folders (not for reconstruction); hidden (temporary) folders are left out."""
+def _candidate_folders(fs, sample_path, step):
+    """``{name: folder}`` of every folder that holds (part of) a result of ``step``."""
     check_step(step)
     folder = f"{sample_path}/{step}"
     out = {}
@@ -80,15 +81,57 @@ def result_folders(fs, sample_path, step):
     return out
 
 
+def incomplete_reason(fs, sample_path, step, subdir, folder, marker=True):
+    """Why the result in ``folder`` is incomplete, or "" when it is complete.
+
+    Incomplete: its publishing marker exists (an export is moving it into place, or one was
+    stopped while doing so; not looked at with ``marker=False``), or it was written by this
+    library (``log/eqegs_export.log``) but ``dl/info/info.json``, which arrives last, is
+    missing. The app's folders count as complete.
+    """
+    path = names.publishing_marker(sample_path, step, subdir)
+    if marker and fs.exists(path):
+        return f"being written, or its export was stopped ({path} exists)"
+    if fs.exists(f"{folder}/{names.LOG_FILE}") and not fs.exists(f"{folder}/{names.INFO_JSON}"):
+        return f"{names.INFO_JSON} is missing (an export was stopped before it finished)"
+    return ""
+
+
+def step_folders(fs, sample_path, step):
+    """``({name: folder}, {name: reason})``: the complete results of ``step`` in a sample
+    folder and the incomplete ones (see :func:`incomplete_reason`)."""
+    complete, incomplete = {}, {}
+    for name, folder in _candidate_folders(fs, sample_path, step).items():
+        reason = incomplete_reason(fs, sample_path, step, "" if name == "main" else name, folder)
+        if reason:
+            incomplete[name] = reason
+        else:
+            complete[name] = folder
+    return complete, incomplete
+
+
+def result_folders(fs, sample_path, step):
+    """``{name: folder path}`` of the complete results of ``step`` in a sample folder:
+    ``"main"`` when the step folder holds a result of its own (files, ``dl/`` or ``log/``),
+    then its sub-folders (not for reconstruction); hidden (temporary) folders and incomplete
+    results (:func:`step_folders`) are left out."""
+    return step_folders(fs, sample_path, step)[0]
+
+
 class StepResults(Mapping):
     """Results of one step: name (``"main"`` or sub-folder) -> Dataset, each read on first
-    access and kept. ``paths`` maps the names to the folders."""
+    access and kept. ``paths`` maps the names to the folders; ``incomplete`` maps the names of
+    incomplete results (left out of the mapping) to the reason."""
 
-    def __init__(self, fs, step, paths):
+    def __init__(self, fs, step, paths, incomplete=None):
         self.fs, self.step, self.paths = fs, step, dict(paths)
+        self.incomplete = dict(incomplete or {})
         self._loaded = {}
 
     def __getitem__(self, name):
+        if name in self.incomplete:
+            raise BadSample(f"{self.step} result {name!r} is incomplete: {self.incomplete[name]}; "
+                            "export it again (skip_existing=True or reanalyze(export=True) repairs it)")
         if name not in self.paths:
             raise KeyNotFound(f"{self.step} result", name, list(self.paths))
         if name not in self._loaded:
@@ -105,7 +148,8 @@ class StepResults(Mapping):
         return len(self.paths)
 
     def __repr__(self):
-        return f"<{self.step} results: {', '.join(self.paths) or 'none'}>"
+        broken = f"; incomplete: {', '.join(self.incomplete)}" if self.incomplete else ""
+        return f"<{self.step} results: {', '.join(self.paths) or 'none'}{broken}>"
 
 
 class Results(Mapping):
@@ -113,7 +157,7 @@ class Results(Mapping):
 
     def __init__(self, sample):
         self.sample = sample
-        self._steps = {step: StepResults(sample.fs, step, result_folders(sample.fs, sample.path, step))
+        self._steps = {step: StepResults(sample.fs, step, *step_folders(sample.fs, sample.path, step))
                        for step in sample.layout.steps}
 
     def __getitem__(self, step):
@@ -130,7 +174,8 @@ class Results(Mapping):
         return len(self._steps)
 
     def __repr__(self):
-        found = "; ".join(f"{s}: {', '.join(r)}" for s, r in self._steps.items() if len(r))
+        found = "; ".join(f"{s}: {', '.join(r)}" + (f" (incomplete: {', '.join(r.incomplete)})" if r.incomplete else "")
+                          for s, r in self._steps.items() if len(r) or r.incomplete)
         return f"<results of {self.sample.proposal.key}/{self.sample.key}: {found or 'none'}>"
 
 
@@ -161,6 +206,7 @@ def read_columns(text, path, min_columns):
 
 
 def _text(fs, path):
+    check_regular_file(fs, path)
     try:
         return fs.cat_file(path).decode("utf-8")
     except UnicodeDecodeError:
@@ -172,6 +218,8 @@ def _json(fs, path):
         return json.loads(_text(fs, path))
     except ValueError as exc:
         raise BadSample(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BadSample(f"{path}: JSON nested too deeply to read") from None
 
 
 def _table(fs, folder, relative, min_columns):

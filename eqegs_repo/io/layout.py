@@ -58,6 +58,8 @@ def parse_marker(text, path):
         marker = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadSample(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BadSample(f"{path}: JSON nested too deeply to read; expected a flat JSON object") from None
     if not isinstance(marker, dict):
         raise BadSample(f"{path}: expected a JSON object, found {type(marker).__name__}")
     for name, kind in REQUIRED_MARKER_FIELDS.items():
@@ -78,15 +80,29 @@ def parse_marker(text, path):
     return marker
 
 
+def check_regular_file(fs, path):
+    """``fs.info(path)`` of a regular file; refuses FIFOs, sockets and devices (opening one can
+    block forever) with BadSample. FileNotFoundError and PermissionError pass through."""
+    info = fs.info(path)
+    if info.get("type") != "file":
+        found = "a folder" if info.get("type") == "directory" else "not a regular file (a FIFO, socket or device?)"
+        raise BadSample(f"{path}: expected a regular file, found {found}; only regular files are read")
+    return info
+
+
 def read_marker(fs, path):
-    """Read and validate the marker file ``path`` on filesystem ``fs``."""
+    """Read and validate the marker file ``path`` on filesystem ``fs`` (regular files only)."""
     try:
-        size = fs.size(path)
+        size = check_regular_file(fs, path).get("size") or 0
         if size > MAX_MARKER_BYTES:
             raise BadSample(f"{path}: marker is {size} bytes; expected a small JSON file (< 1 MiB)")
         with fs.open(path, "rb") as f:
             text = f.read()
     except FileNotFoundError:
+        folder = path.rsplit("/", 1)[0]
+        if not fs.exists(folder):
+            raise BadSample(f"{folder}: the sample folder does not exist (a link to a missing "
+                            "folder?)") from None
         raise BadSample(f"{path}: marker file not found") from None
     except PermissionError as exc:
         raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
@@ -95,8 +111,35 @@ def read_marker(fs, path):
     return parse_marker(text, path)
 
 
+def marker_present(fs, path):
+    """Whether a listed folder is shown as a sample: its marker ``path`` exists, cannot be
+    checked (an unreadable folder), or the folder is a link to nothing. The last two are
+    shown, as broken samples, instead of vanishing."""
+    try:
+        fs.info(path)
+    except FileNotFoundError:
+        return not fs.exists(path.rsplit("/", 1)[0])
+    except OSError:
+        return True
+    return True
+
+
+def _folder_link(fs, entry):
+    """True for a listing entry that is a symbolic link to a folder, or to nothing (a dangling
+    link is listed, so that it shows as broken instead of vanishing)."""
+    if not entry.get("islink"):
+        return False
+    try:
+        return fs.info(entry["name"]).get("type") == "directory"
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True
+
+
 def list_folders(fs, path, what):
-    """Names of the sub-folders of ``path``; a clear error when it cannot be read."""
+    """Names of the sub-folders of ``path``, links to folders included (they are followed);
+    a clear error when ``path`` cannot be read."""
     try:
         entries = fs.ls(path, detail=True)
     except FileNotFoundError:
@@ -105,4 +148,5 @@ def list_folders(fs, path, what):
         raise BadInput(f"{what} folder {path} cannot be read ({exc.strerror or exc})") from None
     except OSError as exc:
         raise BadInput(f"{what} folder {path} cannot be read ({exc})") from None
-    return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"]
+    return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries
+            if e.get("type") == "directory" or _folder_link(fs, e)]

@@ -12,6 +12,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from eqegs_repo.errors import BadSample
+from eqegs_repo.io.layout import check_regular_file
 
 _MAX_HEADER = 1 << 16
 
@@ -37,6 +38,7 @@ class NpyFile:
     def __init__(self, fs, path):
         self.fs, self.path = fs, path
         try:
+            check_regular_file(fs, path)
             with fs.open(path, "rb") as f:
                 version = np.lib.format.read_magic(f)
                 reader = {
@@ -48,6 +50,8 @@ class NpyFile:
                 shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
                 self.offset = f.tell()
             size = fs.size(path)
+        except BadSample:
+            raise
         except FileNotFoundError:
             raise BadSample(f"{path}: file not found") from None
         except PermissionError as exc:

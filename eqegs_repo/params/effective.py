@@ -27,6 +27,7 @@ from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
 from eqegs_repo.steps import rules
 from spice import DEFAULT, SpiceConflict, SpiceError
+from spice.records import short_repr
 
 
 class ParameterConflict(SpiceConflict, BadInput):
@@ -96,7 +97,7 @@ class StepParameters:
             try:
                 eqegs_params.REGISTRY.validate(type_name, merged)
             except SpiceError as exc:
-                sources = "; ".join(f"{type_name}.{f} = {merged[f]!r} (from {self.source(type_name, f)})"
+                sources = "; ".join(f"{type_name}.{f} = {short_repr(merged[f])} (from {self.source(type_name, f)})"
                                     for f in merged if re.search(rf"\b{re.escape(f)}\b", str(exc)))
                 raise BadInput(f"{exc}" + (f" [{sources}]" if sources else "")) from None
             self._values[type_name] = merged
@@ -114,7 +115,7 @@ class StepParameters:
     def describe(self, type_name, field):
         """``type.field = value (from <source>)`` for messages."""
         value = self.values(type_name).get(field)
-        return f"{type_name}.{field} = {value!r} (from {self.source(type_name, field)})"
+        return f"{type_name}.{field} = {short_repr(value)} (from {self.source(type_name, field)})"
 
     @contextlib.contextmanager
     def blame(self, *items):

@@ -30,7 +30,14 @@ from eqegs_repo.steps import rules
 from eqegs_repo.steps.physics import HC_KEV_NM
 from spice import Field, Registry, TypeSchema
 
-SUBDIR_PATTERN = r"[0-9A-Za-z_]*"
+SUBDIR_PATTERN = r"[0-9A-Za-z_]{0,100}"
+"""Sub-folder names: letters, digits and ``_``, at most 100 characters (the zip name holds two)."""
+MAX_PX = 1 << 16
+"""Largest image size, position or distance in pixels a parameter may give (65536 px)."""
+MAX_FRAMES = 1 << 24
+"""Largest frame count or frame position a parameter may give."""
+MAX_NUMBER = 1e6
+"""Bound of coefficients and tables that have no physical range of their own."""
 
 
 # --- cross-field rules (module-level so that the registry pickles) ---------------------------
@@ -126,22 +133,22 @@ def check_calibration(data):
 # --- field helpers ---------------------------------------------------------------------------
 def _pair(name, unit, default, doc, minimum=None, **extra):
     return Field(name, "list", unit, default, doc, length=2,
-                 item=Field("item", "int", unit, minimum=minimum), **extra)
+                 item=Field("item", "int", unit, minimum=minimum, maximum=MAX_PX), **extra)
 
 
 def _subdir(name, doc):
-    return Field(name, "str", "", "", doc + " (only 0-9, a-z, A-Z and _; empty: none)",
+    return Field(name, "str", "", "", doc + " (only 0-9, a-z, A-Z and _, at most 100; empty: none)",
                  pattern=SUBDIR_PATTERN)
 
 
 SENSOR_LAYOUT = TypeSchema("sensor_layout", 1, (
-    Field("n_sensors", "int", "", 3, "number of sensors [M]", minimum=1),
+    Field("n_sensors", "int", "", 3, "number of sensors [M]", minimum=1, maximum=256),
     _pair("sensor_shape", "px", [728, 128], "(rows, cols) of one sensor", minimum=1),
     Field("mode", "enum", "", "tile", "tile: distinct places, gaps stay 0; sum: overlay",
           choices=("tile", "sum")),
     Field("offsets", "list", "px", [[0, 0], [0, 128], [0, 256]],
           "(row, col) of each sensor's top-left corner on the canvas",
-          item=Field("offset", "list", "px", length=2, item=Field("px", "int", minimum=0))),
+          item=Field("offset", "list", "px", length=2, item=Field("px", "int", minimum=0, maximum=MAX_PX))),
     Field("flips", "list", "", ["none", "none", "none"],
           "flip applied to each sensor before placing it",
           item=Field("flip", "enum", choices=("none", "ud", "lr", "rot180"))),
@@ -151,19 +158,19 @@ SENSOR_LAYOUT = TypeSchema("sensor_layout", 1, (
 
 ROI = TypeSchema("roi", 1, (
     Field("x0", "int", "px", None, "first column of a manual ROI (inclusive); null: auto ROI",
-          minimum=0, nullable=True),
+          minimum=0, maximum=MAX_PX, nullable=True),
     Field("y0", "int", "px", None, "first row of a manual ROI (inclusive); null: auto ROI",
-          minimum=0, nullable=True),
+          minimum=0, maximum=MAX_PX, nullable=True),
     Field("x1", "int", "px", None, "last column of a manual ROI (inclusive); null: auto ROI",
-          minimum=0, nullable=True),
+          minimum=0, maximum=MAX_PX, nullable=True),
     Field("y1", "int", "px", None, "last row of a manual ROI (inclusive); null: auto ROI",
-          minimum=0, nullable=True),
+          minimum=0, maximum=MAX_PX, nullable=True),
     _pair("auto_half_size", "px", [37, 24],
           "auto ROI half-sizes (x, y) around the maximum; (37, 24) gives the manual's 75 x 49",
           minimum=1),
     Field("median_prefilter", "int", "px", 3,
           "median filter size applied before the auto ROI looks for the maximum",
-          minimum=1, odd=True),
+          minimum=1, maximum=99, odd=True),
 ), "Region of interest of the reconstruction (ReconstructionParams). The ROI is manual when "
    "x0, y0, x1, y1 are all set (inclusive corners, as in the app) and auto when all are null.",
     checks=(check_roi,))
@@ -175,14 +182,14 @@ RECONSTRUCTION = TypeSchema("reconstruction", 1, (
 
 GEOMETRY = TypeSchema("geometry", 1, (
     Field("energy_keV", "float", "keV", 14.4125, "photon energy (57Fe resonance)",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=1000),
     Field("wavelength_nm", "float", "nm", 0.086025,
           "wavelength used for q; must equal 1.239842 / energy_keV",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=100),
     Field("pixel_size_mm", "float", "mm", 0.0726, "detector pixel pitch (CITIUS)",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=100),
     Field("distance_mm", "float", "mm", 100.0, "sample-detector distance (unknown, check)",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=1e5),
     Field("tilt_rot1", "float", "rad", 0.0, "detector tilt about the vertical axis (PONI rot1)",
           minimum=-math.pi / 4, maximum=math.pi / 4),
     Field("tilt_rot2", "float", "rad", 0.0, "detector tilt about the horizontal axis (rot2)",
@@ -195,24 +202,26 @@ Q_INTEGRATION = TypeSchema("q_integration", 1, (
     Field("centre_method", "enum", "", "centroid", "how the beam centre is found",
           choices=("centroid", "gauss2d", "manual")),
     Field("centre_x", "float", "px", None, "beam centre column for centre_method manual",
-          nullable=True),
+          minimum=-MAX_PX, maximum=MAX_PX, nullable=True),
     Field("centre_y", "float", "px", None, "beam centre row for centre_method manual",
-          nullable=True),
+          minimum=-MAX_PX, maximum=MAX_PX, nullable=True),
     Field("centroid_threshold_frac", "float", "", 0.1,
           "weights below this fraction of the maximum are zeroed", minimum=0, maximum=1,
           max_exclusive=True),
-    Field("centre_iterations", "int", "", 2, "re-centre the ROI this many times", minimum=1),
+    Field("centre_iterations", "int", "", 2, "re-centre the ROI this many times", minimum=1,
+          maximum=100),
     Field("forward_box_halfwidth", "int", "px", 20,
-          "half-width of the box summed into the forward spectrum [M fig 04]", minimum=1),
+          "half-width of the box summed into the forward spectrum [M fig 04]", minimum=1,
+          maximum=MAX_PX),
     Field("direct_exclusion_halfwidth", "int", "px", 50,
-          "half-width of the masked direct-beam box [M fig 03]", minimum=0),
+          "half-width of the masked direct-beam box [M fig 03]", minimum=0, maximum=MAX_PX),
     Field("bg_sample_id", "str", "", None,
           "key of the background sample in the same proposal; null: no subtraction",
           nullable=True),
     Field("bg_scale_mode", "enum", "", "forward_ratio", "how the background is scaled",
           choices=("unity", "forward_ratio", "manual")),
     Field("bg_scale", "float", "", 1.0, "background scale k for bg_scale_mode manual",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
     Field("angle_mode", "enum", "", "all", "all: every azimuth; specify: only the sectors [M]",
           choices=("all", "specify")),
     Field("sectors", "list", "deg", [],
@@ -220,28 +229,29 @@ Q_INTEGRATION = TypeSchema("q_integration", 1, (
           item=Field("sector", "list", "deg", length=2,
                      item=Field("deg", "float", "deg", minimum=0, maximum=360,
                                 max_exclusive=True))),
-    Field("radial_bin_px", "float", "px", 1.0, "radial bin width", minimum=0,
-          min_exclusive=True),
+    Field("radial_bin_px", "float", "px", 1.0, "radial bin width", minimum=0.01,
+          maximum=MAX_PX),
     Field("pixel_splitting", "enum", "", "none", "none or bbox pixel splitting",
           choices=("none", "bbox")),
     Field("solid_angle_correction", "bool", "", False, "divide by the pixel solid angle"),
     Field("hot_pixel_mad", "float", "", 10.0,
           "mask pixels above median + this x MAD of the summed image; null: off",
-          minimum=0, min_exclusive=True, nullable=True),
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER, nullable=True),
     _subdir("output_subdir", "sub-folder of q_integration/ for the results"),
 ), "Q integration: beam centre, forward spectrum, background subtraction, mask, binning.",
     checks=(check_q_integration,))
 
 SP_PARAM = TypeSchema("sp_param", 1, (
     Field("start_cut_frames", "int", "frames", 5,
-          "frames dropped at the start (START_CUT_FRAMES of sp_param.json) [M]", minimum=0),
+          "frames dropped at the start (START_CUT_FRAMES of sp_param.json) [M]", minimum=0,
+          maximum=MAX_FRAMES),
 ), "The app's sp_param.json.")
 
 CALIBRATION = TypeSchema("calibration", 1, (
     Field("velocity_number", "int", "", 1, "velocity calibration number (data_table.csv) [M]",
-          minimum=0),
+          minimum=0, maximum=MAX_NUMBER),
     Field("angle_number", "int", "", 0, "angle calibration number (data_table.csv) [M]",
-          minimum=0),
+          minimum=0, maximum=MAX_NUMBER),
     Field("folder", "str", "", None, "folder holding calibration_velocity.py, "
           "calibration_angle.py, sp_param.json (and data_table.csv); null: built-in kinds",
           nullable=True),
@@ -251,60 +261,68 @@ CALIBRATION = TypeSchema("calibration", 1, (
     checks=(check_calibration,))
 
 VELOCITY_CALIBRATION = TypeSchema("velocity_calibration", 1, (
-    Field("number", "int", "", 1, "calibration number this record defines", minimum=0),
+    Field("number", "int", "", 1, "calibration number this record defines", minimum=0,
+          maximum=MAX_NUMBER),
     Field("kind", "enum", "", "triangle", "waveform model", choices=(
         "triangle", "sine", "poly", "table")),
     Field("v_max", "float", "mm/s", 10.0, "velocity amplitude", minimum=0,
-          min_exclusive=True),
-    Field("phase_frames", "float", "frames", 0.0, "frame of the waveform's start", minimum=0),
+          min_exclusive=True, maximum=MAX_NUMBER),
+    Field("phase_frames", "float", "frames", 0.0, "frame of the waveform's start", minimum=0,
+          maximum=MAX_FRAMES),
     Field("period_frames", "float", "frames", None, "period; null: the number of frames",
-          minimum=0, min_exclusive=True, nullable=True),
-    Field("v0_offset", "float", "mm/s", 0.0, "velocity offset v0"),
+          minimum=2, maximum=MAX_FRAMES, nullable=True),
+    Field("v0_offset", "float", "mm/s", 0.0, "velocity offset v0", minimum=-MAX_NUMBER,
+          maximum=MAX_NUMBER),
     Field("poly_coeffs", "list", "mm/s", [],
           "kind poly: coefficients on the measured waveform, lowest power first",
-          item=Field("c", "float")),
+          item=Field("c", "float", minimum=-MAX_NUMBER, maximum=MAX_NUMBER)),
     Field("table_mm_s", "list", "mm/s", [], "kind table: velocity of each frame",
-          item=Field("v", "float")),
+          item=Field("v", "float", minimum=-MAX_NUMBER, maximum=MAX_NUMBER)),
 ), "A built-in velocity calibration (instead of the app's calibration_velocity.py).",
     checks=(check_velocity_calibration,))
 
 ANGLE_CALIBRATION = TypeSchema("angle_calibration", 1, (
-    Field("number", "int", "", 0, "calibration number this record defines", minimum=0),
+    Field("number", "int", "", 0, "calibration number this record defines", minimum=0,
+          maximum=MAX_NUMBER),
     Field("kind", "enum", "", "none", "energy scale factor g(2theta)",
           choices=("none", "cos2theta", "table")),
     Field("thickness_path_factor", "bool", "", False, "apply the sample path-length factor"),
     Field("table", "list", "", [], "kind table: [two_theta_deg, factor] pairs",
-          item=Field("pair", "list", length=2, item=Field("x", "float"))),
+          item=Field("pair", "list", length=2,
+                     item=Field("x", "float", minimum=-MAX_NUMBER, maximum=MAX_NUMBER))),
 ), "A built-in angle calibration (instead of the app's calibration_angle.py).",
     checks=(check_angle_calibration,))
 
 Q_RANGE = TypeSchema("q_range", 1, (
     Field("q_min", "float", "nm^-1", None, "lower end of the q range [M]", minimum=0,
-          nullable=True, required=True),
+          maximum=1000, nullable=True, required=True),
     Field("q_max", "float", "nm^-1", None, "upper end of the q range [M]", minimum=0,
-          nullable=True, required=True),
+          maximum=1000, nullable=True, required=True),
 ), "q range summed into the quasi-elastic spectrum (q_min < q_max).", checks=(check_q_range,))
 
 E_SPECTRUM = TypeSchema("e_spectrum", 1, (
     Field("rebin_factor", "int", "", 1, "frames per energy bin relative to the finest grid [M]",
-          minimum=1),
+          minimum=1, maximum=MAX_FRAMES),
     Field("binning", "enum", "", "average", "average (the app) or interpolate (unbiased)",
           choices=("average", "interpolate")),
     Field("turnaround_cut_frac", "float", "", 0.9, "keep |v| <= this x max |v|", minimum=0,
           min_exclusive=True, maximum=1),
     Field("turnaround_guard_frames", "int", "frames", 0,
-          "also drop this many frames around each velocity extremum", minimum=0),
+          "also drop this many frames around each velocity extremum", minimum=0,
+          maximum=MAX_FRAMES),
     Field("bg_fit_enabled", "bool", "", False, "slope fit of the background (else flat) [M]"),
-    Field("bg_n_points", "int", "", 30, "wing points used for the background", minimum=2),
+    Field("bg_n_points", "int", "", 30, "wing points used for the background", minimum=2,
+          maximum=MAX_FRAMES),
     Field("relax_bg_coeff", "float", "", 1.0, "scale of the quasi-elastic background [M]",
-          minimum=0, min_exclusive=True),
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
     Field("isf_error_threshold", "float", "", 0.05,
-          "ISF points with a larger error are not shown [M]", minimum=0),
-    Field("n_mc", "int", "", 500, "Monte-Carlo resamples for the ISF errors [M]", minimum=2),
+          "ISF points with a larger error are not shown [M]", minimum=0, maximum=MAX_NUMBER),
+    Field("n_mc", "int", "", 500, "Monte-Carlo resamples for the ISF errors [M]", minimum=2,
+          maximum=100_000),
     Field("mc_noise", "enum", "", "poisson", "resampling noise", choices=(
         "poisson", "gaussian")),
     Field("seed", "int", "", None, "random seed; null: chosen at run time and recorded",
-          minimum=0, nullable=True),
+          minimum=0, maximum=2**32 - 1, nullable=True),
     Field("isf_normalisation", "enum", "", "absolute", "absolute: F(0) = f_q; unit: F(0) = 1",
           choices=("absolute", "unit")),
     Field("fit_model", "enum", "", "exp", "fit of the ISF", choices=("exp", "kww", "none")),

@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import rules
+from eqegs_repo.steps.compiled import compile_kernel
 from eqegs_repo.steps.sensors import SensorLayout, combine_image, coverage
 
 
@@ -180,11 +181,7 @@ def _frame_sums(frames, running, totals):
 def _frame_sum_kernel():
     """:func:`_frame_sums` compiled by numba (without the GIL, cached on disk), or None when numba
     is not installed (extra ``fast``)."""
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(nogil=True, cache=True)(_frame_sums)
+    return compile_kernel(_frame_sums)
 
 
 def _sum_dtype(dtype: np.dtype) -> type:

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.steps.compiled import compile_kernel
 
 ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)
@@ -202,11 +203,7 @@ def _labelled_sum_pairs(labels, frames, out, acc):
 def labelled_sum_kernel():
     """:func:`_labelled_sum_pairs` compiled by numba (without the GIL, cached on disk), or None
     when numba is not installed.  Imported on first use, so importing this module stays light."""
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(nogil=True, cache=True)(_labelled_sum_pairs)
+    return compile_kernel(_labelled_sum_pairs)
 
 
 def _labelled_sum_input(frames: np.ndarray) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""Making an exported result visible only when it is complete (docs/outputs.md#safety).
+
+An export writes everything into a hidden staging folder (:class:`Staging`) and a hidden
+temporary zip, then publishes under a claim (:class:`Claim`):
+
+1. the claim ``<sample>/.<step>[-<sub>].publishing`` is created exclusively, so of two exports
+   of one result exactly one publishes; while it exists readers treat the result as incomplete
+   (:func:`eqegs_repo.io.app_results.incomplete_reason`);
+2. the staged entries are moved into the step folder, ``dl/`` (which holds ``info.json``)
+   last, then the zip is renamed into ``download/``;
+3. the claim is removed: the completeness mark, last.
+
+A writer killed in between leaves its claim behind; the result stays flagged as incomplete
+until an export (``skip_existing=True`` included) takes the stale claim over and repairs it. A
+claim is stale when its process is gone (same host) or it is older than :data:`STALE_AFTER_S`.
+"""
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import zipfile
+
+from fsspec.implementations.memory import MemoryFileSystem
+
+from eqegs_repo.errors import BadInput
+from eqegs_repo.io import app_names as names
+from eqegs_repo.io.app_results import own_entries
+
+STALE_AFTER_S = 600.0
+"""A claim older than this (s) is stale whatever its process; publishing takes seconds."""
+_MEMORY_LOCK = threading.Lock()  # fsspec's memory filesystem has no exclusive create
+
+
+class Staging:
+    """A hidden temporary folder next to the target that the step's files are written into."""
+
+    def __init__(self, fs, sample_path, target):
+        self.fs = fs
+        self.tag = names.hidden_tag(target.step, target.subdir)
+        self.path = f"{sample_path}/.{self.tag}.tmp-{uuid.uuid4().hex[:12]}"
+        self.written = []
+        fs.makedirs(self.path, exist_ok=True)
+
+    def open(self, relative):
+        parent = f"{self.path}/{relative}".rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        self.written.append(relative)
+        return self.fs.open(f"{self.path}/{relative}", "wb")
+
+    def write(self, relative, payload):
+        """Write ``payload`` (bytes or str) to ``relative``."""
+        with self.open(relative) as f:
+            f.write(payload.encode("utf-8") if isinstance(payload, str) else payload)
+
+    def discard(self):
+        if self.fs.exists(self.path):
+            self.fs.rm(self.path, recursive=True)
+
+
+def write_zip(fs, staging, zip_path):
+    """Zip the staged ``dl/`` (entries ``dl/...``) to a temporary name next to ``zip_path``;
+    returns that name."""
+    fs.makedirs(zip_path.rsplit("/", 1)[0], exist_ok=True)
+    directory, name = zip_path.rsplit("/", 1)
+    temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+    base = f"{staging.path}/{names.DL}"
+    with fs.open(temporary, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(fs.find(base)):
+            archive.writestr(f"{names.DL}/{path[len(base) + 1:]}", fs.cat_file(path))
+    return temporary
+
+
+def move(fs, source, destination):
+    """One rename of publishing (a separate function so that tests can stop a writer here)."""
+    fs.mv(source, destination, recursive=True)
+
+
+def move_into(fs, staging, folder, old_entries, sample_path):
+    """Move the staged entries into ``folder`` by renames, replacing ``old_entries``; ``dl``
+    (with info.json) leaves first and arrives last. A missing folder is one rename."""
+    if not fs.exists(folder):
+        fs.makedirs(folder.rsplit("/", 1)[0], exist_ok=True)
+        move(fs, staging.path, folder)
+        return
+    old = f"{sample_path}/.{staging.tag}.old-{uuid.uuid4().hex[:12]}"
+    fs.makedirs(old, exist_ok=True)
+    for name in sorted(old_entries, key=lambda n: n != names.DL):
+        move(fs, f"{folder}/{name}", f"{old}/{name}")
+    for name in sorted(own_entries(fs, staging.path, False), key=lambda n: n == names.DL):
+        move(fs, f"{staging.path}/{name}", f"{folder}/{name}")
+    fs.rm(old, recursive=True)
+    staging.discard()
+
+
+# --- the claim -------------------------------------------------------------------------------
+def create_exclusive(fs, path, payload):
+    """Create ``path`` holding ``payload`` unless it exists (FileExistsError then)."""
+    if isinstance(fs, MemoryFileSystem):
+        with _MEMORY_LOCK:
+            if fs.exists(path):
+                raise FileExistsError(path)
+            fs.pipe_file(path, payload)
+        return
+    try:
+        with fs.open(path, "xb") as f:
+            f.write(payload)
+    except (ValueError, NotImplementedError):  # no exclusive mode: best effort
+        if fs.exists(path):
+            raise FileExistsError(path) from None
+        fs.pipe_file(path, payload)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _read_claim(fs, path):
+    """``(holder dict or None, age in s)``; None holder for an unreadable or empty claim."""
+    try:
+        info = fs.info(path)
+        holder = json.loads(fs.cat_file(path))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        holder, info = None, {}
+    started = holder.get("started") if isinstance(holder, dict) else info.get("mtime", info.get("created"))
+    try:
+        age = time.time() - float(started)
+    except (TypeError, ValueError):
+        age = 0.0
+    return (holder if isinstance(holder, dict) else None), age
+
+
+def is_stale(holder, age):
+    """Whether a claim's writer is gone: its process ended (same host), or the claim is older
+    than :data:`STALE_AFTER_S`; an unreadable claim is stale after a few seconds."""
+    if age > STALE_AFTER_S:
+        return True
+    if holder is None:
+        return age > 5.0
+    if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        return not _process_alive(holder["pid"])
+    return False
+
+
+class Busy(BadInput):
+    """Another export is publishing the same result right now."""
+
+
+class Claim:
+    """The exclusive right to publish one result (see the module docstring).
+
+    :meth:`acquire` returns True when it took over a stale claim (the result in place is then
+    left-overs of a stopped writer). Raises :class:`Busy` when a live export holds it.
+    """
+
+    def __init__(self, fs, sample_path, step, subdir, label):
+        self.fs = fs
+        self.path = names.publishing_marker(sample_path, step, subdir)
+        self.label = label
+        self.held = False
+
+    def acquire(self):
+        payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                              "token": uuid.uuid4().hex}).encode("utf-8")
+        took_over = False
+        for _ in range(3):
+            try:
+                create_exclusive(self.fs, self.path, payload)
+                self.held = True
+                return took_over
+            except FileExistsError:
+                pass
+            try:
+                holder, age = _read_claim(self.fs, self.path)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            if not is_stale(holder, age):
+                who = (f"process {holder.get('pid')} on {holder.get('host')}" if holder else "another export")
+                raise Busy(f"{self.label} is being written by another export ({who}, claim {self.path}, "
+                           f"{age:.0f} s old); it exists once that export finishes")
+            took_over = self._remove_stale() or took_over
+        raise Busy(f"{self.label}: could not claim {self.path} (other exports keep claiming it)")
+
+    def _remove_stale(self):
+        """Rename the stale claim away (only one of several repairers succeeds) and remove it."""
+        aside = f"{self.path}.stale-{uuid.uuid4().hex[:12]}"
+        try:
+            self.fs.mv(self.path, aside)
+        except FileNotFoundError:
+            return False
+        self.fs.rm(aside)
+        return True
+
+    def release(self):
+        if self.held:
+            self.fs.rm(self.path)
+            self.held = False
