@@ -16,7 +16,19 @@ step reads (overrides applied; fields that only name output folders left out), t
 step's fingerprint and the library version. ``.attrs`` carry the fingerprint, the records used
 (``spice``: type -> [scope, anchor, uuid, revision]), the ``overrides``, the effective
 ``parameters`` and the library version.
+
+Three rules keep the numbers independent of where the data sit and of defaults that do not fit:
+
+* the sensor layout comes from the marker (``n_sensors`` strips of ``sensor_shape`` side by
+  side) for every ``sensor_layout`` field that no record or override sets
+  (:func:`effective_layout`);
+* a null ``e_spectrum.seed`` is derived from the data's content (per-frame sums of pass 1, the
+  background's forward counts, the velocity waveform) and the parameter values, never from
+  paths or file times (:meth:`Cooker.content_seed`), so a copied tree gives the same numbers;
+* the background run of a proposal (the sample its own ``q_integration.bg_sample_id`` names) is
+  integrated without subtraction and has no E spectrum (:func:`applicable_steps`).
 """
+import hashlib
 import os
 
 import numpy as np
@@ -44,6 +56,40 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
     params = StepParameters(sample.spice, normalise_overrides(overrides),
                             label=f"{sample.proposal.key}/{sample.key}")
     return Cooker(sample, params, use_cache=use_cache).dataset(step)
+
+
+def applicable_steps(sample, **overrides):
+    """The steps that apply to ``sample``: all of them, or reconstruction and q_integration for
+    the proposal's background run (its resolved ``q_integration.bg_sample_id`` names itself)."""
+    params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
+    steps = tuple(STEP_TYPES)
+    return steps[:2] if is_background_run(sample, params) else steps
+
+
+def is_background_run(sample, params):
+    """True when ``params`` (the sample's :class:`StepParameters`) name the sample itself as
+    ``q_integration.bg_sample_id``: it is the background ("scattering noise") run."""
+    return params["q_integration"]["bg_sample_id"] == sample.key
+
+
+def effective_layout(params, marker, where):
+    """The :class:`SensorLayout` of a run: the ``sensor_layout`` fields that a record or an
+    override sets, and the marker's layout (``n_sensors`` strips of ``sensor_shape`` side by
+    side, docs/layout.md) for the others. Returns ``(layout, source)`` with source ``"marker"``
+    (no field set) or ``"spice"``. A record whose ``n_sensors`` or ``sensor_shape`` disagrees
+    with the marker ``where`` is a BadInput naming both."""
+    values = params["sensor_layout"]
+    chosen = {name: values[name] for name in values
+              if name != "schema_version" and params.source("sensor_layout", name) != "default"}
+    marker_values = {"n_sensors": marker["n_sensors"], "sensor_shape": list(marker["sensor_shape"])}
+    for name, value in marker_values.items():
+        if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
+            raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
+                           f"which says {name} = {value!r}; fix the record or the marker")
+    strips = SensorLayout.strips(marker["n_sensors"], tuple(marker["sensor_shape"])).to_mapping()
+    with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
+        layout = SensorLayout.from_mapping({**strips, **chosen})
+    return layout, ("spice" if chosen else "marker")
 
 
 def cache_status(sample, **overrides):
@@ -118,25 +164,23 @@ class Cooker:
             self._run = _Run(self.sample)
         return self._run
 
-    def layout(self, params=None):
-        params = params or self.params
-        with params.blame("sensor_layout"):
-            return SensorLayout.from_mapping(params["sensor_layout"])
+    def layout(self, params=None, sample=None):
+        """``(SensorLayout, source)`` of ``sample`` (default: this sample) by :func:`effective_layout`."""
+        params, sample = params or self.params, sample or self.sample
+        return effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
 
     def background(self):
         """``(sample, params, run)`` of the background sample, or None when there is none."""
         bg_id = self.params["q_integration"]["bg_sample_id"]
-        if bg_id is None:
+        if bg_id is None or is_background_run(self.sample, self.params):
             return None
         if self._background is None:
             proposal = self.sample.proposal
-            if bg_id == self.sample.key or bg_id not in proposal.keys():
-                reason = ("is the sample itself" if bg_id == self.sample.key else
-                          f"is not a sample of proposal {proposal.key}")
+            if bg_id not in proposal.keys():
                 others = [k for k in proposal.keys() if k != self.sample.key]
                 close = closest_keys(bg_id, others) or others[:5]
-                raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} {reason}; "
-                               f"closest: {', '.join(close)}")
+                raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} is not a sample of "
+                               f"proposal {proposal.key}; closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
             self._background = (bg, params, _Run(bg))
@@ -193,8 +237,27 @@ class Cooker:
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
 
+    def content_seed(self):
+        """The Monte-Carlo seed when ``e_spectrum.seed`` is null: 32 bits of the SHA-256 of the
+        data's content (the sample's counts per frame from pass 1, the background's forward
+        counts per frame, the measured velocity waveform, the sensor layout used) and of the
+        parameter values, without the calibration folder's path (its files count by SHA-256).
+        Paths and file times never enter, so copies of the data give the same seed."""
+        rec, qds = self.dataset("reconstruction"), self.dataset("q_integration")
+        content = hashlib.sha256()
+        arrays = [rec["counts_per_frame"].values, self.run.velocity.read()]
+        if "forward_background" in qds:
+            arrays.append(qds["forward_background"].values)
+        for array in arrays:
+            content.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        values = self.params.fingerprint_values(chain_types("e_spectrum_and_isf"))
+        values["calibration"].pop("folder", None)
+        payload = {"content": content.hexdigest(), "values": values, "layout": rec.attrs["sensor_layout"],
+                   "background": qds.attrs["background"]}
+        return int(digest(payload)[:8], 16)
+
     def _cook_reconstruction(self):
-        layout = self.layout()
+        layout, layout_source = self.layout()
         stack = self.run.stack
         with self.params.blame("sensor_layout"):
             passes.check_layout(stack, layout, self.sample.path)
@@ -209,7 +272,9 @@ class Cooker:
             with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
                 roi = validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
                                    image.shape)
-        return results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        ds = results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        ds.attrs["sensor_layout_source"] = layout_source
+        return ds
 
     def _centre(self, image, roi):
         qp = self.params["q_integration"]
@@ -263,7 +328,7 @@ class Cooker:
                                              self.params["geometry"]["polarisation_factor"])
             integrator = qi.RadialIntegrator.build(image.shape, xy, geometry, bins, keep, qp["pixel_splitting"],
                                                    weights)
-        layout = self.layout()
+        layout, _ = self.layout()
         with self.params.blame("q_integration.forward_box_halfwidth"):
             sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
                                              workers=WORKERS)
@@ -272,7 +337,7 @@ class Cooker:
         found = self.background()
         if found is not None:
             bg_sample, bg_params, bg_run = found
-            bg_layout = self.layout(bg_params)
+            bg_layout, _ = self.layout(bg_params, bg_sample)
             self._check_background(bg_sample, bg_run, bg_layout, layout)
             bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
                                          frame_sum=True, workers=WORKERS)
@@ -299,6 +364,10 @@ class Cooker:
             passes.check_layout(bg_run.stack, bg_layout, bg_sample.path)
 
     def _cook_e_spectrum_and_isf(self):
+        if is_background_run(self.sample, self.params):
+            raise BadInput(f"{self.sample.key} is the background run of proposal {self.sample.proposal.key} "
+                           f"({self.params.describe('q_integration', 'bg_sample_id')}): it holds no sample "
+                           "signal, so only reconstruction and q_integration apply to it")
         qds = self.dataset("q_integration")
         q_range = self.params["q_range"]
         for name in ("q_min", "q_max"):
@@ -316,9 +385,11 @@ class Cooker:
                 q_range["q_min"], q_range["q_max"], calibration.v0_offset, calibration.start_cut_frames,
                 ep["turnaround_cut_frac"], ep["turnaround_guard_frames"], ep["rebin_factor"], ep["binning"],
                 bin_pixels=qds["npix"].values)
-        seed = ep["seed"] if ep["seed"] is not None else int(self.key("e_spectrum_and_isf")[:8], 16)
+        seed, seed_source = (ep["seed"], "record") if ep["seed"] is not None else (self.content_seed(), "content")
         with self.params.blame("e_spectrum"):
             isf = es.isf_from_spectra(spectra, ep["bg_fit_enabled"], ep["bg_n_points"], ep["relax_bg_coeff"],
                                       ep["isf_error_threshold"], ep["n_mc"], ep["mc_noise"], seed,
                                       ep["isf_normalisation"], ep["fit_model"])
-        return results.e_spectrum_dataset(qds, calibration, spectra, isf, q_range["q_min"], q_range["q_max"])
+        ds = results.e_spectrum_dataset(qds, calibration, spectra, isf, q_range["q_min"], q_range["q_max"])
+        ds.attrs["seed_source"] = seed_source
+        return ds
