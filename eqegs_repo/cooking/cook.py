@@ -301,6 +301,8 @@ class Cooker:
         shape = image.shape
         keep = qi.coverage_keep(coverage)
         keep &= qi.direct_beam_keep(shape, xy, qp["direct_exclusion_halfwidth"])
+        dead = ~qi.dead_pixel_keep(image, xy, valid=keep)
+        keep &= ~dead
         with self.params.blame("q_integration.hot_pixel_mad"):
             keep &= qi.hot_pixel_keep(image, xy, qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
@@ -308,7 +310,7 @@ class Cooker:
                 if not qp["sectors"]:
                     raise BadInput("angle_mode 'specify' needs at least one sector [start_deg, end_deg] in sectors")
                 keep &= qi.sector_keep(shape, xy, qp["sectors"], valid=keep)
-        return keep
+        return keep, dead
 
     def _cook_q_integration(self):
         rec = self.dataset("reconstruction")
@@ -317,7 +319,7 @@ class Cooker:
         centre = self._centre(image, Roi(*rec.attrs["roi"]))
         xy = (centre.x, centre.y)
         geometry = self._geometry()
-        keep = self._mask(image, coverage, xy)
+        keep, dead = self._mask(image, coverage, xy)
         height, width = image.shape
         r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
@@ -348,7 +350,7 @@ class Cooker:
             runs["forward_background"] = bg["forward"]
             image_diff = image - k * bg["image"]
             background = {"sample": bg_sample.key, "k": k, "mode": qp["bg_scale_mode"]}
-        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background)
+        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")
