@@ -109,9 +109,9 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, grid: S
     """The :class:`Resampling` of one series with energies ``energy`` (frames,) neV onto ``grid``.
 
     ``"interpolate"``: each sweep (``sweeps`` (frames,) from :func:`sweep_labels`) is
-    interpolated linearly at the bin centres, y_k = (1 − w)·x_i + w·x_{i+1} between the two
-    consecutive kept frames around E_k (a gap of cut frames is never bridged), and the sweeps
-    covering E_k are averaged.  ``"average"`` (the app's
+    interpolated linearly at the bin centres, y_k = (1 − w)·x_i + w·x_{i+1} between the kept
+    frames around E_k, and the sweeps covering E_k are averaged.  A sweep is interpolated run by
+    run of consecutive kept frames, so a gap of cut frames is never bridged.  ``"average"`` (the app's
     binning): y_k is the mean of the kept frames falling in bin k.  Raises naming ``label`` when
     a bin receives no frame.
     """
@@ -134,19 +134,18 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, grid: S
 
 
 def _interpolation_triplets(energy, keep, sweeps, centres):
-    """(rows, cols, weights) of the linear interpolation of every sweep at the grid centres."""
+    """(rows, cols, weights) of the linear interpolation of every run of consecutive kept frames
+    of one sweep at the grid centres (so a gap of cut frames is never bridged)."""
+    runs = np.cumsum(~keep)  # a new run starts after every cut frame
     rows, cols, weights = [], [], []
-    for sweep in np.unique(sweeps[keep]):
-        frames = np.flatnonzero(keep & (sweeps == sweep))
+    for sweep, run in sorted({(int(a), int(b)) for a, b in zip(sweeps[keep], runs[keep])}):
+        frames = np.flatnonzero(keep & (sweeps == sweep) & (runs == run))
         if frames.size < 2:
             continue
-        order = np.argsort(energy[frames], kind="stable")
-        frames = frames[order]
+        frames = frames[np.argsort(energy[frames], kind="stable")]
         e = energy[frames]
         inside = np.flatnonzero((centres >= e[0]) & (centres <= e[-1]))
         upper = np.clip(np.searchsorted(e, centres[inside], side="right"), 1, e.size - 1)
-        adjacent = np.abs(frames[upper] - frames[upper - 1]) == 1  # never bridge a gap of cut frames
-        inside, upper = inside[adjacent], upper[adjacent]
         span = e[upper] - e[upper - 1]
         w = np.divide(centres[inside] - e[upper - 1], span, out=np.zeros(span.shape), where=span > 0)
         rows += [inside, inside]
