@@ -176,8 +176,9 @@ def subtracted_image(ds, masked=False):
 
 def mask(ds, sectors=None):
     """The mask of a q-integration dataset (``mask``: True = used, drawn white), the beam centre,
-    the dead pixels (magenta crosses, from ``attrs["dead_pixels"]``) and the angle sectors (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen,
-    start > end wraps through 0; None: :func:`sector_list` of ``ds``)."""
+    the dead pixels (magenta crosses, from ``attrs["dead_pixels"]``) and the angle sectors
+    (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen, start > end wraps
+    through 0; None: :func:`sector_list` of ``ds``)."""
     from matplotlib.patches import Wedge
 
     _require(ds, ["mask"], "mask", "pass a q-integration dataset (mask.npy is written only when "
