@@ -61,9 +61,10 @@ def test_interpolated_spectra_are_unbiased_at_512_frames_for_every_drive_phase()
 
 
 def test_default_wing_points_adapt_to_a_short_spectrum_and_explicit_ones_do_not():
-    assert es.wing_points(None, 1639) == 30 and es.wing_points(None, 25) == 6 and es.wing_points(12, 25) == 12
+    assert es.wing_points(None, n_energies=1639) == 30 and es.wing_points(None, n_energies=25) == 6
+    assert es.wing_points(12, n_energies=25) == 12
     with pytest.raises(BadInput, match="too short for a wing background"):
-        es.wing_points(None, 7)
+        es.wing_points(None, n_energies=7)
     velocity = fm.drive_velocity(64, "band_limited_triangle", 10.0)
     mu_f, mu_q = fm.spectral_only_counts(velocity, Q, F_Q, TAU, forward_counts=FORWARD, qe_counts=QE)
     spectra = es.energy_spectra(mu_f, mu_f, mu_q[:, None], mu_q[:, None], np.array([Q]), G, velocity, 10.0, 14.0)

@@ -183,13 +183,18 @@ def hand_series(values, energy, binning="average", variance=None):
     """One series on the grid with edges -2, -1, 0, 1, 2 neV, every frame kept, one sweep."""
     grid = es.SpectrumGrid(1.0, 4)
     keep = np.ones(len(energy), bool)
-    operator = es.resampling(np.asarray(energy, float), keep, np.zeros(len(energy), int), grid, binning, "test")
+    operator = es.resampling(np.asarray(energy, float), keep, np.zeros(len(energy), int), grid, binning=binning,
+                             label="test")
     values = np.asarray(values, float)
     return es.FrameSeries(values, values if variance is None else np.asarray(variance, float), operator)
 
 
 def test_monte_carlo_draws_frame_noise_through_the_resampling():
     rng = np.random.Generator(np.random.PCG64(0))
+
+    def mc(series, n_mc, noise, generator):
+        return es.monte_carlo_spectra(series, n_mc=n_mc, noise=noise, rng=generator)
+
     # interpolation: grid points 1 and 2 share the frame at 0.0 neV, so their copies are correlated
     series = hand_series([400.0, 400.0, 400.0, 400.0, 400.0], [-1.5, -1.0, 0.0, 1.0, 1.5], "interpolate")
     matrix = series.resampling.matrix.toarray()
@@ -197,25 +202,24 @@ def test_monte_carlo_draws_frame_noise_through_the_resampling():
     assert np.allclose(matrix[1], [0.0, 0.5, 0.5, 0.0, 0.0])  # E = -0.5 between -1.0 and 0.0
     assert np.allclose(matrix[2], [0.0, 0.0, 0.5, 0.5, 0.0])
     exact = matrix @ np.diag(series.variance) @ matrix.T
-    gaussian = es.monte_carlo_spectra([series], 40000, "gaussian", rng)
+    gaussian = mc([series], 40000, "gaussian", rng)
     assert np.allclose(np.cov(gaussian.T), exact, atol=0.03 * exact.max())
     assert np.corrcoef(gaussian.T)[1, 2] == pytest.approx(0.5, abs=0.02)  # shared frame: 0.25 V / 0.5 V
-    poisson = es.monte_carlo_spectra([series], 40000, "poisson", rng)
+    poisson = mc([series], 40000, "poisson", rng)
     assert np.allclose(np.cov(poisson.T), exact, atol=0.03 * exact.max())
     assert np.allclose(poisson.mean(axis=0), 400.0, rtol=1e-3)
     # raw counts on the average grid (one frame per bin): Poisson integers
-    counts = es.monte_carlo_spectra([hand_series([3.0, 5.0, 7.0, 9.0], [-1.5, -0.5, 0.5, 1.5])], 1000, "poisson", rng)
+    counts = mc([hand_series([3.0, 5.0, 7.0, 9.0], [-1.5, -0.5, 0.5, 1.5])], 1000, "poisson", rng)
     assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
     # effective counts of a subtracted value: y = 100, V = 400 gives (400/100) Poisson(25)
-    scaled = es.monte_carlo_spectra([hand_series([100.0] * 4, [-1.5, -0.5, 0.5, 1.5], variance=[400.0] * 4)],
+    scaled = mc([hand_series([100.0] * 4, [-1.5, -0.5, 0.5, 1.5], variance=[400.0] * 4)],
                                     20000, "poisson", rng)
     assert np.allclose(scaled / 4, np.round(scaled / 4)) and scaled.var(axis=0).mean() == pytest.approx(400, rel=0.05)
     with pytest.raises(BadInput, match=r"mc_noise 'poisson' needs positive per-frame values.*series 0, frame 1"):
-        es.monte_carlo_spectra([hand_series([1.0, -1.0, 1.0, 1.0], [-1.5, -0.5, 0.5, 1.5], variance=[1.0] * 4)], 3,
-                               "poisson", rng)
+        mc([hand_series([1.0, -1.0, 1.0, 1.0], [-1.5, -0.5, 0.5, 1.5], variance=[1.0] * 4)], 3, "poisson", rng)
     with pytest.raises(BadInput, match="mc_noise must be one of"):
-        es.monte_carlo_spectra([series], 3, "uniform", rng)
-    same = [es.monte_carlo_spectra([series], 5, "gaussian", np.random.Generator(np.random.PCG64(7))) for _ in range(2)]
+        mc([series], 3, "uniform", rng)
+    same = [mc([series], 5, "gaussian", np.random.Generator(np.random.PCG64(7))) for _ in range(2)]
     assert np.array_equal(*same)
 
 
@@ -237,15 +241,15 @@ def test_average_binning_statistics():
     values = np.array([1.0, 3.0, 5.0, 2.0, 4.0, 6.0, 7.0, 100.0])
     keep = np.ones(8, bool)
     sweeps = np.zeros(8, int)
-    spectrum = es.resampling(energy, keep, sweeps, grid, "average", "test").spectrum(values, values)
+    spectrum = es.resampling(energy, keep, sweeps, grid, binning="average", label="test").spectrum(values, values)
     assert np.array_equal(spectrum.n, [2, 1, 3, 1])
     assert np.allclose(spectrum.y, [2.0, 5.0, 4.0, 7.0])
     assert np.allclose(spectrum.sigma, [2.0 / 2, np.sqrt(5.0), np.sqrt(12.0) / 3, np.sqrt(7.0)])
     keep[2] = False
     with pytest.raises(BadInput, match=r"test spectrum: 1 energy bins get no frame, first at E = -0.50 neV"):
-        es.resampling(energy, keep, sweeps, grid, "average", "test")
+        es.resampling(energy, keep, sweeps, grid, binning="average", label="test")
     with pytest.raises(BadInput, match="binning must be one of"):
-        es.resampling(energy, keep, sweeps, grid, "nearest", "test")
+        es.resampling(energy, keep, sweeps, grid, binning="nearest", label="test")
 
 
 def test_velocity_calibrations(velocity):

@@ -22,7 +22,7 @@ DEFAULT_WING_POINTS = 30
 """Wing points per side of the default background (``bg_n_points`` null), at most K // 4."""
 
 
-def wing_points(n_points: int | None, n_energies: int) -> int:
+def wing_points(n_points: int | None, *, n_energies: int) -> int:
     """The wing points per side used for the background of a spectrum of ``n_energies`` points.
 
     ``n_points`` None (``bg_n_points`` null, the default) gives min(30, K // 4): 30 points, but
@@ -90,7 +90,8 @@ def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, normalisa
     return ratio
 
 
-def monte_carlo_spectra(series: Sequence[FrameSeries], n_mc: int, noise: str, rng: np.random.Generator) -> np.ndarray:
+def monte_carlo_spectra(series: Sequence[FrameSeries], *, n_mc: int, noise: str,
+                        rng: np.random.Generator) -> np.ndarray:
     """``n_mc`` Monte-Carlo copies, (n_mc, K), of the spectrum Σ_s W_s·x_s of the per-frame
     ``series`` (the forward series, or the q bins of the QE spectrum).
 
@@ -284,7 +285,7 @@ def isf_from_spectra(
     grid = spectra.grid
     energy = grid.centres
     automatic = bg_n_points is None
-    bg_n_points = wing_points(bg_n_points, grid.n_points)
+    bg_n_points = wing_points(bg_n_points, n_energies=grid.n_points)
 
     def convex(y, sigma, coeff):
         return convex_spectrum(y, coeff * wing_background(energy, y, sigma, bg_n_points, bg_fit_enabled))
@@ -296,8 +297,8 @@ def isf_from_spectra(
     ratio = isf_ratio(qe_transform, forward_transform, isf_normalisation)
 
     rng = np.random.Generator(np.random.PCG64(int(seed)))
-    fwd_mc = monte_carlo_spectra((spectra.forward_series,), n_mc, mc_noise, rng)
-    qe_mc = monte_carlo_spectra(spectra.qe_series, n_mc, mc_noise, rng)
+    fwd_mc = monte_carlo_spectra((spectra.forward_series,), n_mc=n_mc, noise=mc_noise, rng=rng)
+    qe_mc = monte_carlo_spectra(spectra.qe_series, n_mc=n_mc, noise=mc_noise, rng=rng)
     mc_ratio = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), grid.step_nev),
                          spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), grid.step_nev), isf_normalisation)
     mc_isf = mc_ratio.real

@@ -104,7 +104,7 @@ class Resampling:
         return (self.matrix.multiply(variance[None, :]) @ self.matrix.T).tocsr()
 
 
-def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, grid: SpectrumGrid, binning: str,
+def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, grid: SpectrumGrid, *, binning: str,
                label: str) -> Resampling:
     """The :class:`Resampling` of one series with energies ``energy`` (frames,) neV onto ``grid``.
 
@@ -241,12 +241,12 @@ def energy_spectra(
     qe_energy = energy_from_velocity(velocity, v0_offset, angle_factors[selected])
     grid = common_energy_grid(forward_energy, qe_energy, keep, sweeps, rebin_factor)
     forward_series = FrameSeries(forward_counts, forward_variance,
-                                 resampling(forward_energy, keep, sweeps, grid, binning, "forward"))
+                                 resampling(forward_energy, keep, sweeps, grid, binning=binning, label="forward"))
     forward = forward_series.resampling.spectrum(forward_counts, forward_variance)
     qe_series = tuple(
         FrameSeries(qe_sums[:, b], qe_variance[:, b],
-                    resampling(qe_energy[:, j], keep, sweeps, grid, binning,
-                               f"quasi-elastic (q bin {j} of the range, q = {q[b]:.3f} nm^-1)"))
+                    resampling(qe_energy[:, j], keep, sweeps, grid, binning=binning,
+                               label=f"quasi-elastic (q bin {j} of the range, q = {q[b]:.3f} nm^-1)"))
         for j, b in enumerate(selected))
     parts = [s.resampling.spectrum(s.values, s.variance) for s in qe_series]
     per_q = Spectrum(*(np.stack([getattr(p, name) for p in parts]) for name in ("y", "sigma", "n")))

@@ -112,7 +112,7 @@ def hot_pixel_keep(
     return keep
 
 
-def dead_pixel_keep(summed: np.ndarray, centre: tuple[float, float], valid: np.ndarray | None = None,
+def dead_pixel_keep(summed: np.ndarray, centre: tuple[float, float], *, valid: np.ndarray | None = None,
                     min_level: float = DEAD_PIXEL_MIN_LEVEL) -> np.ndarray:
     """Mask without dead pixels: ``valid`` pixels whose frame sum is 0 while their ring level
     (:func:`ring_level`) is at least ``min_level`` counts (:data:`DEAD_PIXEL_MIN_LEVEL`).
