@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 
+from eqegs_repo.cooking.cook import applicable_steps
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.app_names import check_step
 from eqegs_repo.naming import natural_key
@@ -21,8 +22,8 @@ from eqegs_repo.params.types import REGISTRY
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
            "centre_x", "centre_y", "q_min", "q_max")
-"""Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``failed`` or
-``timed out``."""
+"""Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
+proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
                   "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
                   "chi2_red": "chi2_red"}
@@ -134,9 +135,11 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
     The chain is cooked up to the last of ``steps``; with ``export`` each of ``steps`` is also
     written as the app's step folder (existing folders are left alone, incomplete ones are
     repaired). ``status`` is ``up-to-date`` when every result came from the cache, ``ok`` when
-    something was computed, ``failed`` with the error message otherwise. ``timeout``: seconds
-    after which the sample is given up as ``timed out`` (a hung network file, say); its work
-    goes on in a background thread that is left behind, and its row says so.
+    something was computed, ``background`` for the proposal's background run (only the steps
+    that apply to it, :func:`~eqegs_repo.cooking.cook.applicable_steps`, are cooked and
+    exported), ``failed`` with the error message otherwise. ``timeout``: seconds after which the
+    sample is given up as ``timed out`` (a hung network file, say); its work goes on in a
+    background thread that is left behind, and its row says so.
     """
     timeout = _check_timeout(timeout)
     if timeout is None:
@@ -162,6 +165,10 @@ def _cook_row(sample, steps, overrides, export):
     row.update(proposal=sample.proposal.key, sample=sample.key)
     try:
         steps, last = _last_step(steps)
+        applicable = applicable_steps(sample, **overrides)
+        background = len(applicable) < len(STEPS)
+        steps = [step for step in steps if step in applicable] or [applicable[-1]]
+        last = max(steps, key=STEPS.index)
         fresh = sample.cache_status(**overrides)
         ds = sample.cook(last, **overrides)
         up_to_date = all(fresh[s] == "fresh" for s in STEPS[: STEPS.index(last) + 1])
@@ -176,7 +183,7 @@ def _cook_row(sample, steps, overrides, export):
             row.update(q_min=ds.attrs["q_min"], q_max=ds.attrs["q_max"])
         if "centre_x" in ds.attrs:  # q_integration and e_spectrum_and_isf carry the beam centre
             row.update(centre_x=ds.attrs["centre_x"], centre_y=ds.attrs["centre_y"])
-        row["status"] = "up-to-date" if up_to_date else "ok"
+        row["status"] = "background" if background else ("up-to-date" if up_to_date else "ok")
         row["error"] = ""
     except Exception as exc:  # noqa: BLE001 - a failing sample never stops the batch
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -19,7 +19,8 @@ function                         shows                                          
                                  sample and background
 :func:`subtracted_image`         frame-summed image after background             Q 07, Q 09
                                  subtraction (optionally masked), centre
-:func:`mask`                     pixels used (white), beam centre, sectors       Q 08
+:func:`mask`                     pixels used (white), beam centre, dead pixels,  Q 08
+                                 sectors
 :func:`background_subtraction`   I(q) before and after subtraction, k x bg       Q 10 (+ 01/07)
 :func:`intensity_profile`        intensity per pixel vs q with errors, q range   Q 10, E 01/13
 :func:`velocity_spectra`         drive waveform with the cut frames; forward     E 05-07, 11,
@@ -174,9 +175,10 @@ def subtracted_image(ds, masked=False):
 
 
 def mask(ds, sectors=None):
-    """The mask of a q-integration dataset (``mask``: True = used, drawn white), the beam centre
-    and the angle sectors (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen,
-    start > end wraps through 0; None: :func:`sector_list` of ``ds``)."""
+    """The mask of a q-integration dataset (``mask``: True = used, drawn white), the beam centre,
+    the dead pixels (magenta crosses, from ``attrs["dead_pixels"]``) and the angle sectors
+    (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen, start > end wraps
+    through 0; None: :func:`sector_list` of ``ds``)."""
     from matplotlib.patches import Wedge
 
     _require(ds, ["mask"], "mask", "pass a q-integration dataset (mask.npy is written only when "
@@ -196,7 +198,11 @@ def mask(ds, sectors=None):
             ax.add_patch(Wedge(centre, radius, start, end, fill=False, edgecolor="orange", lw=1.5,
                                label="sectors" if i == 0 else None))
         ax.set(xlim=(-0.5, keep.shape[1] - 0.5), ylim=(keep.shape[0] - 0.5, -0.5))
-    if centre is not None:
+    dead = np.asarray(ds.attrs.get("dead_pixels") or [], dtype=float).reshape(-1, 2)
+    if dead.size:
+        ax.plot(dead[:, 0], dead[:, 1], "x", color="magenta", ms=5,
+                label=f"dead pixels ({ds.attrs.get('n_dead_pixels', len(dead))})")
+    if centre is not None or dead.size:
         ax.legend(loc="lower right", fontsize="small")
     ax.set(xlabel="x (px)", ylabel="y (px)", title=f"mask: {int(keep.sum())} pixels used")
     return fig

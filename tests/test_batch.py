@@ -2,7 +2,7 @@
 import threading
 
 import pytest
-from cooktrees import image_params, seed_spice, write_runs
+from cooktrees import BACKGROUND, image_params, seed_spice, write_runs
 
 from eqegs_repo import BadInput, Repository, batch
 
@@ -124,3 +124,28 @@ def test_where_values_are_yaml_scalars_and_bad_ones_are_named():
         batch.parse_where(["e_spectrum.n_mc=[1,"])
     with pytest.raises(BadInput, match="expected TYPE.FIELD=VALUE"):
         batch.parse_where(["e_spectrum.n_mc"])
+
+
+def test_the_background_run_is_not_a_failure(tree, tmp_path, capsys):
+    from eqegs_repo.cli.main import main
+
+    repo = Repository(f"{tree}/{{proposal}}/{{sample}}", cache_url=False)
+    background = repo[PROPOSALS[0]][BACKGROUND]
+    row = batch.cook_sample(background)
+    assert row["status"] == "background" and row["error"] == "" and row["centre_x"] > 0 and row["tau_ns"] is None
+    assert background.cook("q_integration").attrs["background"] is None  # integrated, nothing subtracted
+    with pytest.raises(BadInput, match=rf"{BACKGROUND} is the background run of proposal {PROPOSALS[0]} "
+                                       r"\(q_integration.bg_sample_id = 'S000_noise' .*only reconstruction and "
+                                       r"q_integration apply"):
+        background.cooked
+    csv = tmp_path / "healthy.csv"
+    status = main(["reanalyze", f"{tree}/{{proposal}}/{{sample}}", "--proposals", PROPOSALS[0], "--workers", "1",
+                   "--no-progress", "--set", "n_mc=25", "--csv", str(csv)])
+    captured = capsys.readouterr()
+    assert status == 0 and "failed" not in captured.err, captured.err
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    statuses = dict(zip(table["sample"], table.status))
+    assert statuses.pop(BACKGROUND) == "background" and list(statuses) == ["S001", "S002", "S003", "S004"]
+    assert set(statuses.values()) <= {"ok", "up-to-date"}  # an earlier test may have cooked some

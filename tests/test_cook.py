@@ -1,4 +1,8 @@
-"""End-to-end cooking on synthetic trees with known truth: datasets, physics, streaming."""
+"""End-to-end cooking on synthetic trees with known truth: datasets, physics, streaming, the
+same numbers for a copied tree, the sensor layout from the marker, short runs, dead pixels."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 from cooktrees import (
@@ -12,8 +16,10 @@ from cooktrees import (
 )
 
 from eqegs_repo.cooking import passes
-from eqegs_repo.simulate import synthetic
+from eqegs_repo.errors import BadInput
+from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.steps.sensors import SensorLayout
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +149,94 @@ def test_constant_image_gives_a_constant_profile(tmp_path, overrides):
         phi = qi.azimuth_deg(qds.mask.shape, centre=(25.3, 18.6))
         inside = (phi >= 300) | (phi <= 45) | ((phi >= 120) & (phi <= 150))
         assert not qds.mask.values[~inside].any() and qds.mask.values[inside].any()
+
+
+def test_a_copied_tree_gives_bit_identical_results(tmp_path):
+    """The Monte-Carlo seed comes from the data's content and the parameters: a copy of the tree
+    (new paths, new file times, a new cache) gives the same tau, f_q and errors to the bit."""
+    params = image_params(n_frames=256)
+    write_runs(tmp_path / "first", params, [4])
+    results = []
+    for base in (tmp_path / "first", tmp_path / "copy"):
+        if base.name == "copy":
+            shutil.copytree(tmp_path / "first", base, ignore=shutil.ignore_patterns(".cache"))
+            for path in base.rglob("*"):
+                os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 7 * 10**9))
+        repo = repository(base)
+        seed_spice(repo[PROPOSAL], params, bg_n_points=10, n_mc=40)
+        results.append(repo[PROPOSAL]["S001"].cooked)
+    first, copy = results
+    assert copy.attrs["fingerprint"] != first.attrs["fingerprint"]  # the cache sees new files...
+    assert copy.attrs["seed"] == first.attrs["seed"] and first.attrs["seed_source"] == "content"
+    for name in ("tau", "tau_error", "f_q", "f_q_error", "isf_sigma"):  # ...the numbers do not
+        np.testing.assert_array_equal(copy[name].values, first[name].values)
+    # other content gives another seed
+    sensor = tmp_path / "copy" / PROPOSAL / "S001" / "train_integrated" / "sensor_0.npy"
+    counts = np.load(sensor, mmap_mode="r+")
+    counts[10, 3, 3] += 1
+    counts.flush()
+    del counts
+    changed = repository(tmp_path / "copy")[PROPOSAL]["S001"].cooked
+    assert changed.attrs["seed"] != first.attrs["seed"]
+    recorded = repository(tmp_path / "copy")[PROPOSAL]["S001"].cook(seed=first.attrs["seed"])
+    assert recorded.attrs["seed_source"] == "record"
+
+
+def test_sensor_layout_comes_from_the_marker_unless_a_record_sets_it(tmp_path):
+    params = image_params(n_frames=32, sensor_layout=SensorLayout.strips(3, (48, 16)))
+    write_runs(tmp_path, params, [1])
+    repo = repository(tmp_path)                                     # no spice at all
+    rec = repo[PROPOSAL]["S001"].cook("reconstruction")
+    assert rec.image.shape == (48, 48) and rec.attrs["sensor_layout_source"] == "marker"
+    assert rec.attrs["sensor_layout"]["offsets"] == [[0, 0], [0, 16], [0, 32]]
+    np.testing.assert_array_equal(rec.coverage.values, 1)
+    # a record overrides the marker's strips: the three sensors stacked vertically
+    stacked = repo[PROPOSAL]["S001"].cook("reconstruction", sensor_layout={
+        "offsets": [[0, 0], [48, 0], [96, 0]], "canvas_shape": [144, 16]})
+    assert stacked.image.shape == (144, 16) and stacked.attrs["sensor_layout_source"] == "spice"
+    assert stacked.image.values.sum() == rec.image.values.sum()
+    # a record that disagrees with the marker is an error naming both
+    repo[PROPOSAL].spice.seed("sensor_layout", sensor_shape=[64, 16])
+    with pytest.raises(BadInput, match=r"sensor_layout.sensor_shape = \[64, 16\] \(from proposal .*\) disagrees "
+                                       r"with the marker .*S001/train_integrated.json, which says "
+                                       r"sensor_shape = \[48, 16\]"):
+        repo[PROPOSAL]["S001"].cook("reconstruction")
+
+
+def test_a_64_frame_sample_cooks_the_whole_chain_with_the_default_e_spectrum(tmp_path):
+    # the exposure of the 1024-frame runs gathered into 64 frames (16 x the counts per frame)
+    params = image_params(n_frames=64, flux=16 * 1.0e4, dtype="uint32")
+    write_runs(tmp_path, params, [3])
+    repo = repository(tmp_path)
+    demo.seed_spice(repo[PROPOSAL], params, (11.0, 13.0), BACKGROUND)  # instrument only, no e_spectrum record
+    ds = repo[PROPOSAL]["S001"].cooked
+    n_energies = ds.sizes["energy"]
+    assert n_energies < 60 and ds.attrs["isf_parameters"]["bg_n_points"] == n_energies // 4
+    assert ds.attrs["isf_parameters"]["bg_n_points_rule"].startswith("default: min(30, K // 4)")
+    assert np.isfinite(ds.tau.item()) and ds.tau_error.item() > 0
+    with pytest.raises(BadInput, match=r"bg_n_points must be in .* got 30.*e_spectrum.bg_n_points = 30 "
+                                       r"\(from override\)"):
+        repo[PROPOSAL]["S001"].cook(bg_n_points=30)
+
+
+def test_dead_pixels_in_the_ring_are_masked_reported_and_drawn(tmp_path):
+    params = image_params(n_frames=128)
+    write_runs(tmp_path, params, [8])
+    planted = [(5, 40), (30, 10), (40, 55), (12, 60)]  # (x, y) on the 48 x 64 canvas, in the ring
+    for x, y in planted:
+        path = tmp_path / PROPOSAL / "S001" / "train_integrated" / f"sensor_{x // 16}.npy"
+        counts = np.load(path, mmap_mode="r+")
+        counts[:, y, x % 16] = 0
+        counts.flush()
+        del counts
+    repo = repository(tmp_path)
+    seed_spice(repo[PROPOSAL], params)
+    qds = repo[PROPOSAL]["S001"].cook("q_integration")
+    assert qds.attrs["n_dead_pixels"] == 4
+    assert sorted(map(tuple, qds.attrs["dead_pixels"])) == sorted(planted)
+    assert not any(qds.mask.values[y, x] for x, y in planted)
+    pytest.importorskip("matplotlib")
+    from eqegs_repo import figures
+
+    (line,) = [line for line in figures.mask(qds).axes[0].lines if line.get_label().startswith("dead")]
+    assert line.get_label() == "dead pixels (4)" and sorted(zip(line.get_xdata(), line.get_ydata())) == sorted(planted)

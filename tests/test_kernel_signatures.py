@@ -27,10 +27,12 @@ DATA_ARGUMENTS = {
     "shape", "image_shape", "layout", "k", "mapping", "spectra", "spectrum", "other",
     "function",  # the Python function steps.compiled compiles
     # the values a rule checks
-    "q_min", "q_max", "x0", "y0", "x1", "y1",
+    "q_min", "q_max", "x0", "y0", "x1", "y1", "n_points",
+    # the per-frame series a Monte-Carlo draw works on
+    "series",
 }
 RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum", "EnergySpectra",
-                  "RelaxationFit", "NormalisedSpectrum", "IsfResult"}
+                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries"}
 
 
 def public_callables():

@@ -58,14 +58,16 @@ def test_tau_and_f_recovered_within_two_sigma_in_nine_of_ten_seeds(velocity, exp
     assert tau_hits >= 9 and f_hits >= 9
 
 
-def test_interpolated_binning_also_recovers_the_truth(velocity, expected):
+def test_the_apps_averaging_also_recovers_the_truth_at_4092_frames(velocity, expected):
     forward, qe = draw(expected, 42)
-    spectra, result = run(velocity, forward, qe, spectra_kw={"binning": "interpolate"}, seed=1)
-    _, averaged = run(velocity, forward, qe, seed=1)
-    assert abs(result.fit.tau_ns - TAU) < 3 * result.fit.tau_error_ns
-    assert abs(result.fit.f_q - F_Q) < 3 * result.fit.f_q_error
-    assert np.array_equal(np.unique(spectra.forward.n), [2])  # two sweeps cover every grid point
-    assert not np.allclose(result.isf, averaged.isf)
+    spectra, averaged = run(velocity, forward, qe, spectra_kw={"binning": "average"}, seed=1)
+    interpolated_spectra, interpolated = run(velocity, forward, qe, seed=1)
+    assert abs(averaged.fit.tau_ns - TAU) < 3 * averaged.fit.tau_error_ns
+    assert abs(averaged.fit.f_q - F_Q) < 3 * averaged.fit.f_q_error
+    assert np.array_equal(np.unique(interpolated_spectra.forward.n), [2])  # two sweeps cover every grid point
+    assert set(np.unique(spectra.forward.n)) <= {1, 2, 3, 4}  # the app's "number of points averaged"
+    assert interpolated.parameters["binning"] == "interpolate" and averaged.parameters["binning"] == "average"
+    assert not np.allclose(interpolated.isf, averaged.isf)
 
 
 def test_unsubtracted_flat_background_scales_f_but_not_tau(velocity):
@@ -143,7 +145,9 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
     rebinned_spectra, rebinned = run(velocity, forward, qe, seed=9, spectra_kw={"rebin_factor": 2})
     assert rebinned_spectra.grid.step_nev == pytest.approx(2 * base_spectra.grid.step_nev)
     assert abs(rebinned_spectra.grid.n_points - base_spectra.grid.n_points / 2) <= 1
-    assert rebinned_spectra.forward.n.mean() == pytest.approx(2 * base_spectra.forward.n.mean(), rel=0.01)
+    averaged, rebinned_average = (es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14,
+                                                    binning="average", rebin_factor=r) for r in (1, 2))
+    assert rebinned_average.forward.n.mean() == pytest.approx(2 * averaged.forward.n.mean(), rel=0.01)
 
     _, loose = run(velocity, forward, qe, seed=9, isf_error_threshold=0.1)
     _, strict = run(velocity, forward, qe, seed=9, isf_error_threshold=0.01)
@@ -175,21 +179,48 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
     assert not np.allclose(uncut.isf, clean.isf, atol=1e-3)
 
 
-def test_monte_carlo_is_seeded_and_poisson_matches_counting_statistics():
+def hand_series(values, energy, binning="average", variance=None):
+    """One series on the grid with edges -2, -1, 0, 1, 2 neV, every frame kept, one sweep."""
+    grid = es.SpectrumGrid(1.0, 4)
+    keep = np.ones(len(energy), bool)
+    operator = es.resampling(np.asarray(energy, float), keep, np.zeros(len(energy), int), grid=grid, binning=binning,
+                             label="test")
+    values = np.asarray(values, float)
+    return es.FrameSeries(values, values if variance is None else np.asarray(variance, float), operator)
+
+
+def test_monte_carlo_draws_frame_noise_through_the_resampling():
     rng = np.random.Generator(np.random.PCG64(0))
-    counts = np.full(50, 2.0)
-    spectrum = es.Spectrum(y=np.full(50, 400.0), sigma=np.sqrt(400.0 / counts), n=counts)
-    draws = es.resample_spectrum(spectrum, n_mc=20000, noise="poisson", rng=rng)
-    assert draws.mean() == pytest.approx(400.0, rel=1e-3)
-    assert draws.var(axis=0).mean() == pytest.approx(200.0, rel=0.03)
-    assert np.allclose(draws * 2, np.round(draws * 2))  # Poisson(n*y)/n
-    gaussian = es.resample_spectrum(spectrum, n_mc=20000, noise="gaussian", rng=rng)
-    assert gaussian.std(axis=0).mean() == pytest.approx(np.sqrt(200.0), rel=0.03)
-    with pytest.raises(BadInput, match="mc_noise 'poisson' needs a positive spectrum"):
-        es.resample_spectrum(es.Spectrum(np.array([1.0, -1.0]), np.ones(2), np.ones(2)), n_mc=3, noise="poisson",
-                             rng=rng)
+
+    def mc(series, n_mc, noise, generator):
+        return es.monte_carlo_spectra(series, n_mc=n_mc, noise=noise, rng=generator)
+
+    # interpolation: grid points 1 and 2 share the frame at 0.0 neV, so their copies are correlated
+    series = hand_series([400.0, 400.0, 400.0, 400.0, 400.0], [-1.5, -1.0, 0.0, 1.0, 1.5], "interpolate")
+    matrix = series.resampling.matrix.toarray()
+    assert np.allclose(matrix[0], [1.0, 0.0, 0.0, 0.0, 0.0])  # E = -1.5 sits on a frame
+    assert np.allclose(matrix[1], [0.0, 0.5, 0.5, 0.0, 0.0])  # E = -0.5 between -1.0 and 0.0
+    assert np.allclose(matrix[2], [0.0, 0.0, 0.5, 0.5, 0.0])
+    exact = matrix @ np.diag(series.variance) @ matrix.T
+    gaussian = mc([series], 40000, "gaussian", rng)
+    assert np.allclose(np.cov(gaussian.T), exact, atol=0.03 * exact.max())
+    assert np.corrcoef(gaussian.T)[1, 2] == pytest.approx(0.5, abs=0.02)  # shared frame: 0.25 V / 0.5 V
+    poisson = mc([series], 40000, "poisson", rng)
+    assert np.allclose(np.cov(poisson.T), exact, atol=0.03 * exact.max())
+    assert np.allclose(poisson.mean(axis=0), 400.0, rtol=1e-3)
+    # raw counts on the average grid (one frame per bin): Poisson integers
+    counts = mc([hand_series([3.0, 5.0, 7.0, 9.0], [-1.5, -0.5, 0.5, 1.5])], 1000, "poisson", rng)
+    assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
+    # effective counts of a subtracted value: y = 100, V = 400 gives (400/100) Poisson(25)
+    scaled = mc([hand_series([100.0] * 4, [-1.5, -0.5, 0.5, 1.5], variance=[400.0] * 4)],
+                                    20000, "poisson", rng)
+    assert np.allclose(scaled / 4, np.round(scaled / 4)) and scaled.var(axis=0).mean() == pytest.approx(400, rel=0.05)
+    with pytest.raises(BadInput, match=r"mc_noise 'poisson' needs positive per-frame values.*series 0, frame 1"):
+        mc([hand_series([1.0, -1.0, 1.0, 1.0], [-1.5, -0.5, 0.5, 1.5], variance=[1.0] * 4)], 3, "poisson", rng)
     with pytest.raises(BadInput, match="mc_noise must be one of"):
-        es.resample_spectrum(spectrum, n_mc=3, noise="uniform", rng=rng)
+        mc([series], 3, "uniform", rng)
+    same = [mc([series], 5, "gaussian", np.random.Generator(np.random.PCG64(7))) for _ in range(2)]
+    assert np.array_equal(*same)
 
 
 def test_same_seed_same_errors_and_forward_qe_share_the_grid(velocity, expected):
@@ -209,13 +240,16 @@ def test_average_binning_statistics():
     energy = np.array([-1.5, -1.2, -0.5, 0.5, 0.7, 0.9, 1.5, 5.0])
     values = np.array([1.0, 3.0, 5.0, 2.0, 4.0, 6.0, 7.0, 100.0])
     keep = np.ones(8, bool)
-    spectrum = es.bin_average(energy, values, values, keep, grid=grid, label="test")
+    sweeps = np.zeros(8, int)
+    spectrum = es.resampling(energy, keep, sweeps, grid=grid, binning="average", label="test").spectrum(values, values)
     assert np.array_equal(spectrum.n, [2, 1, 3, 1])
     assert np.allclose(spectrum.y, [2.0, 5.0, 4.0, 7.0])
     assert np.allclose(spectrum.sigma, [2.0 / 2, np.sqrt(5.0), np.sqrt(12.0) / 3, np.sqrt(7.0)])
     keep[2] = False
     with pytest.raises(BadInput, match=r"test spectrum: 1 energy bins get no frame, first at E = -0.50 neV"):
-        es.bin_average(energy, values, values, keep, grid=grid, label="test")
+        es.resampling(energy, keep, sweeps, grid=grid, binning="average", label="test")
+    with pytest.raises(BadInput, match="binning must be one of"):
+        es.resampling(energy, keep, sweeps, grid=grid, binning="nearest", label="test")
 
 
 def test_velocity_calibrations(velocity):

@@ -237,6 +237,23 @@ def test_hot_pixels_flagged_but_not_the_ring_or_gap_edges():
         qi.hot_pixel_keep(image, centre=centre, n_mad=-1.0)
 
 
+def test_dead_pixels_are_zeros_where_the_ring_level_makes_a_zero_improbable():
+    centre = (90.3, 110.7)
+    radius = qi.pixel_radius(SHAPE, centre)
+    image = np.where(radius < 60, 1000.0, 3.0)  # bright inside r = 60 px, 3 counts outside
+    image[100, 120] = 0.0   # bright ring: dead
+    image[20, 20] = 0.0     # 3-count ring: a zero there is counting statistics (e^-3 = 5 %)
+    valid = np.ones(SHAPE, bool)
+    valid[110, 80] = False  # not in the valid area: never reported
+    image[110, 80] = 0.0
+    keep = qi.dead_pixel_keep(image, centre=centre, valid=valid)
+    assert np.argwhere(~keep).tolist() == [[100, 120]]
+    assert qi.dead_pixel_keep(image, centre=centre, valid=valid, min_level=2.0)[20, 20] == np.False_
+    assert np.allclose(qi.ring_level(image, centre=centre, valid=valid)[:3], 3.0)
+    with pytest.raises(BadInput, match="no valid pixel"):
+        qi.dead_pixel_keep(image, centre=centre, valid=np.zeros(SHAPE, bool))
+
+
 def test_pixel_normalisation_solid_angle_and_polarisation():
     centre = (90.3, 110.7)
     assert qi.pixel_normalisation(SHAPE, centre=centre, geometry=GEOMETRY) is None

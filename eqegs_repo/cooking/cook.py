@@ -16,7 +16,19 @@ step reads (overrides applied; fields that only name output folders left out), t
 step's fingerprint and the library version. ``.attrs`` carry the fingerprint, the records used
 (``spice``: type -> [scope, anchor, uuid, revision]), the ``overrides``, the effective
 ``parameters`` and the library version.
+
+Three rules keep the numbers independent of where the data sit and of defaults that do not fit:
+
+* the sensor layout comes from the marker (``n_sensors`` strips of ``sensor_shape`` side by
+  side) for every ``sensor_layout`` field that no record or override sets
+  (:func:`effective_layout`);
+* a null ``e_spectrum.seed`` is derived from the data's content (per-frame sums of pass 1, the
+  background's forward counts, the velocity waveform) and the parameter values, never from
+  paths or file times (:meth:`Cooker.content_seed`), so a copied tree gives the same numbers;
+* the background run of a proposal (the sample its own ``q_integration.bg_sample_id`` names) is
+  integrated without subtraction and has no E spectrum (:func:`applicable_steps`).
 """
+import hashlib
 import os
 
 import numpy as np
@@ -45,6 +57,40 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
     params = StepParameters(sample.spice, normalise_overrides(overrides),
                             label=f"{sample.proposal.key}/{sample.key}")
     return Cooker(sample, params, use_cache=use_cache).dataset(step)
+
+
+def applicable_steps(sample, **overrides):
+    """The steps that apply to ``sample``: all of them, or reconstruction and q_integration for
+    the proposal's background run (its resolved ``q_integration.bg_sample_id`` names itself)."""
+    params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
+    steps = tuple(STEP_TYPES)
+    return steps[:2] if is_background_run(sample, params) else steps
+
+
+def is_background_run(sample, params):
+    """True when ``params`` (the sample's :class:`StepParameters`) name the sample itself as
+    ``q_integration.bg_sample_id``: it is the background ("scattering noise") run."""
+    return params["q_integration"]["bg_sample_id"] == sample.key
+
+
+def effective_layout(params, marker, where):
+    """The :class:`SensorLayout` of a run: the ``sensor_layout`` fields that a record or an
+    override sets, and the marker's layout (``n_sensors`` strips of ``sensor_shape`` side by
+    side, docs/layout.md) for the others. Returns ``(layout, source)`` with source ``"marker"``
+    (no field set) or ``"spice"``. A record whose ``n_sensors`` or ``sensor_shape`` disagrees
+    with the marker ``where`` is a BadInput naming both."""
+    values = params["sensor_layout"]
+    chosen = {name: values[name] for name in values
+              if name != "schema_version" and params.source("sensor_layout", name) != "default"}
+    marker_values = {"n_sensors": marker["n_sensors"], "sensor_shape": list(marker["sensor_shape"])}
+    for name, value in marker_values.items():
+        if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
+            raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
+                           f"which says {name} = {value!r}; fix the record or the marker")
+    strips = SensorLayout.strips(marker["n_sensors"], tuple(marker["sensor_shape"])).to_mapping()
+    with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
+        layout = SensorLayout.from_mapping({**strips, **chosen})
+    return layout, ("spice" if chosen else "marker")
 
 
 def cache_status(sample, **overrides):
@@ -119,25 +165,23 @@ class Cooker:
             self._run = _Run(self.sample)
         return self._run
 
-    def layout(self, params=None):
-        params = params or self.params
-        with params.blame("sensor_layout"):
-            return SensorLayout.from_mapping(params["sensor_layout"])
+    def layout(self, params=None, sample=None):
+        """``(SensorLayout, source)`` of ``sample`` (default: this sample) by :func:`effective_layout`."""
+        params, sample = params or self.params, sample or self.sample
+        return effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
 
     def background(self):
         """``(sample, params, run)`` of the background sample, or None when there is none."""
         bg_id = self.params["q_integration"]["bg_sample_id"]
-        if bg_id is None:
+        if bg_id is None or is_background_run(self.sample, self.params):
             return None
         if self._background is None:
             proposal = self.sample.proposal
-            if bg_id == self.sample.key or bg_id not in proposal.keys():
-                reason = ("is the sample itself" if bg_id == self.sample.key else
-                          f"is not a sample of proposal {proposal.key}")
+            if bg_id not in proposal.keys():
                 others = [k for k in proposal.keys() if k != self.sample.key]
                 close = closest_keys(bg_id, others) or others[:5]
-                raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} {reason}; "
-                               f"closest: {', '.join(close)}")
+                raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} is not a sample of "
+                               f"proposal {proposal.key}; closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
             self._background = (bg, params, _Run(bg))
@@ -197,8 +241,27 @@ class Cooker:
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
 
+    def content_seed(self):
+        """The Monte-Carlo seed when ``e_spectrum.seed`` is null: 32 bits of the SHA-256 of the
+        data's content (the sample's counts per frame from pass 1, the background's forward
+        counts per frame, the measured velocity waveform, the sensor layout used) and of the
+        parameter values, without the calibration folder's path (its files count by SHA-256).
+        Paths and file times never enter, so copies of the data give the same seed."""
+        rec, qds = self.dataset("reconstruction"), self.dataset("q_integration")
+        content = hashlib.sha256()
+        arrays = [rec["counts_per_frame"].values, self.run.velocity.read()]
+        if "forward_background" in qds:
+            arrays.append(qds["forward_background"].values)
+        for array in arrays:
+            content.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        values = self.params.fingerprint_values(chain_types("e_spectrum_and_isf"))
+        values["calibration"].pop("folder", None)
+        payload = {"content": content.hexdigest(), "values": values, "layout": rec.attrs["sensor_layout"],
+                   "background": qds.attrs["background"]}
+        return int(digest(payload)[:8], 16)
+
     def _cook_reconstruction(self):
-        layout = self.layout()
+        layout, layout_source = self.layout()
         with self.params.blame("sensor_layout.canvas_shape"):
             limits.check_size(limits.image_bytes(layout.canvas_shape), "the images of canvas_shape")
         stack = self.run.stack
@@ -216,7 +279,9 @@ class Cooker:
             with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
                 roi = validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
                                    image_shape=image.shape)
-        return results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        ds = results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        ds.attrs["sensor_layout_source"] = layout_source
+        return ds
 
     def _centre(self, image, roi):
         qp = self.params["q_integration"]
@@ -244,6 +309,8 @@ class Cooker:
         shape = image.shape
         keep = qi.coverage_keep(coverage)
         keep &= qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
+        dead = ~qi.dead_pixel_keep(image, centre=xy, valid=keep)
+        keep &= ~dead
         with self.params.blame("q_integration.hot_pixel_mad"):
             keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
@@ -251,7 +318,7 @@ class Cooker:
                 if not qp["sectors"]:
                     raise BadInput("angle_mode 'specify' needs at least one sector [start_deg, end_deg] in sectors")
                 keep &= qi.sector_keep(shape, centre=xy, sectors=qp["sectors"], valid=keep)
-        return keep
+        return keep, dead
 
     def _cook_q_integration(self):
         rec = self.dataset("reconstruction")
@@ -260,7 +327,7 @@ class Cooker:
         centre = self._centre(image, Roi(*rec.attrs["roi"]))
         xy = (centre.x, centre.y)
         geometry = self._geometry()
-        keep = self._mask(image, coverage, xy)
+        keep, dead = self._mask(image, coverage, xy)
         height, width = image.shape
         r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
@@ -275,7 +342,7 @@ class Cooker:
                                              polarisation_factor=self.params["geometry"]["polarisation_factor"])
             integrator = qi.RadialIntegrator.build(image.shape, centre=xy, geometry=geometry, bins=bins, keep=keep,
                                                    pixel_splitting=qp["pixel_splitting"], pixel_weights=weights)
-        layout = self.layout()
+        layout, _ = self.layout()
         with self.params.blame("q_integration.forward_box_halfwidth"):
             sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
                                              workers=WORKERS)
@@ -284,7 +351,7 @@ class Cooker:
         found = self.background()
         if found is not None:
             bg_sample, bg_params, bg_run = found
-            bg_layout = self.layout(bg_params)
+            bg_layout, _ = self.layout(bg_params, bg_sample)
             self._check_background(bg_sample, bg_run, bg_layout, layout)
             bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
                                          frame_sum=True, workers=WORKERS)
@@ -296,7 +363,7 @@ class Cooker:
             runs["forward_background"] = bg["forward"]
             image_diff = image - k * bg["image"]
             background = {"sample": bg_sample.key, "k": k, "mode": qp["bg_scale_mode"]}
-        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background)
+        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")
@@ -312,6 +379,10 @@ class Cooker:
             passes.check_layout(bg_run.stack, bg_layout, bg_sample.path)
 
     def _cook_e_spectrum_and_isf(self):
+        if is_background_run(self.sample, self.params):
+            raise BadInput(f"{self.sample.key} is the background run of proposal {self.sample.proposal.key} "
+                           f"({self.params.describe('q_integration', 'bg_sample_id')}): it holds no sample "
+                           "signal, so only reconstruction and q_integration apply to it")
         qds = self.dataset("q_integration")
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
@@ -329,10 +400,12 @@ class Cooker:
         with self.params.blame("e_spectrum.n_mc"):
             limits.check_size(limits.monte_carlo_bytes(ep["n_mc"], spectra.grid.n_points),
                               "the Monte-Carlo resamples (n_mc x energy points)")
-        seed = ep["seed"] if ep["seed"] is not None else int(self.key("e_spectrum_and_isf")[:8], 16)
+        seed, seed_source = (ep["seed"], "record") if ep["seed"] is not None else (self.content_seed(), "content")
         with self.params.blame("e_spectrum"):
             isf = es.isf_from_spectra(spectra, bg_fit_enabled=ep["bg_fit_enabled"], bg_n_points=ep["bg_n_points"],
                                       relax_bg_coeff=ep["relax_bg_coeff"], isf_error_threshold=ep["isf_error_threshold"],
                                       n_mc=ep["n_mc"], mc_noise=ep["mc_noise"], seed=seed,
                                       isf_normalisation=ep["isf_normalisation"], fit_model=ep["fit_model"])
-        return results.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
+        ds = results.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
+        ds.attrs["seed_source"] = seed_source
+        return ds

@@ -43,11 +43,17 @@ def reconstruction_dataset(image, per_frame, coverage, roi, detection, layout):
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def q_integration_dataset(integrator, runs, centre, keep, image_diff, background):
+MAX_LISTED_DEAD_PIXELS = 1000
+"""At most this many dead pixels are listed in ``attrs["dead_pixels"]`` (all are counted)."""
+
+
+def q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead):
     """Q integration: I(frame, q) with variances, forward spectra, profile, mask, diff image.
 
     ``runs``: ``{"intensity", "variance", "forward_sample"}`` arrays and, with a background,
-    ``"forward_background"``; ``background``: dict of attrs (sample id, k, mode) or None.
+    ``"forward_background"``; ``background``: dict of attrs (sample id, k, mode) or None;
+    ``dead`` (H, W) bool: the dead pixels masked (``attrs["n_dead_pixels"]`` and their [x, y]
+    in ``attrs["dead_pixels"]``, row by row, at most :data:`MAX_LISTED_DEAD_PIXELS`).
     """
     n_frames = runs["intensity"].shape[0]
     coords = _image_coords(keep.shape)
@@ -81,7 +87,9 @@ def q_integration_dataset(integrator, runs, centre, keep, image_diff, background
         data["forward_background"] = _var("frame", runs["forward_background"], "counts",
                                           long_name="forward counts of the background run")
     attrs = {"centre_x": centre.x, "centre_y": centre.y, "centre": centre.as_dict(),
-             "background": background, "n_pixels_used": int(keep.sum())}
+             "background": background, "n_pixels_used": int(keep.sum()),
+             "n_dead_pixels": int(dead.sum()),
+             "dead_pixels": [[int(x), int(y)] for y, x in np.argwhere(dead)[:MAX_LISTED_DEAD_PIXELS]]}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 

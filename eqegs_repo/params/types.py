@@ -303,7 +303,9 @@ Q_RANGE = TypeSchema("q_range", 1, (
 E_SPECTRUM = TypeSchema("e_spectrum", 1, (
     Field("rebin_factor", "int", "", 1, "frames per energy bin relative to the finest grid [M]",
           minimum=1, maximum=MAX_FRAMES),
-    Field("binning", "enum", "", "average", "average (the app) or interpolate (unbiased)",
+    Field("binning", "enum", "", "interpolate",
+          "interpolate: each sweep interpolated at the bin centres (unbiased); average: the app's "
+          "mean per bin (biased when a frame step is a sizeable part of the line width)",
           choices=("average", "interpolate")),
     Field("turnaround_cut_frac", "float", "", 0.9, "keep |v| <= this x max |v|", minimum=0,
           min_exclusive=True, maximum=1),
@@ -311,18 +313,20 @@ E_SPECTRUM = TypeSchema("e_spectrum", 1, (
           "also drop this many frames around each velocity extremum", minimum=0,
           maximum=MAX_FRAMES),
     Field("bg_fit_enabled", "bool", "", False, "slope fit of the background (else flat) [M]"),
-    Field("bg_n_points", "int", "", 30, "wing points used for the background", minimum=2,
-          maximum=MAX_FRAMES),
+    Field("bg_n_points", "int", "", None, "wing points per side used for the background [M]; "
+          "null: 30, at most a quarter of the spectrum (K // 4)", minimum=2, maximum=MAX_FRAMES,
+          nullable=True),
     Field("relax_bg_coeff", "float", "", 1.0, "scale of the quasi-elastic background [M]",
           minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
     Field("isf_error_threshold", "float", "", 0.05,
           "ISF points with a larger error are not shown [M]", minimum=0, maximum=MAX_NUMBER),
     Field("n_mc", "int", "", 500, "Monte-Carlo resamples for the ISF errors [M]", minimum=2,
           maximum=100_000),
-    Field("mc_noise", "enum", "", "poisson", "resampling noise", choices=(
-        "poisson", "gaussian")),
-    Field("seed", "int", "", None, "random seed; null: chosen at run time and recorded",
-          minimum=0, maximum=2**32 - 1, nullable=True),
+    Field("mc_noise", "enum", "", "gaussian",
+          "noise drawn per frame and q bin: gaussian (exact covariance) or poisson (counts)",
+          choices=("poisson", "gaussian")),
+    Field("seed", "int", "", None, "random seed; null: derived from the data's content and the "
+          "parameters, and recorded", minimum=0, maximum=2**32 - 1, nullable=True),
     Field("isf_normalisation", "enum", "", "absolute", "absolute: F(0) = f_q; unit: F(0) = 1",
           choices=("absolute", "unit")),
     Field("fit_model", "enum", "", "exp", "fit of the ISF", choices=("exp", "kww", "none")),

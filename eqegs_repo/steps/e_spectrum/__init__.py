@@ -17,6 +17,7 @@ The public names of the three modules are importable from this package
 (``from eqegs_repo.steps import e_spectrum as es; es.energy_spectra``).
 """
 from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
+    DEFAULT_WING_POINTS,
     FIT_MODELS,
     ISF_NORMALISATIONS,
     MC_NOISE,
@@ -27,19 +28,21 @@ from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
     fit_relaxation,
     isf_from_spectra,
     isf_ratio,
-    resample_spectrum,
+    monte_carlo_spectra,
     spectrum_transform,
     wing_background,
+    wing_points,
 )
 from eqegs_repo.steps.e_spectrum.spectra import (  # noqa: F401
     BINNING_MODES,
     EnergySpectra,
+    FrameSeries,
+    Resampling,
     Spectrum,
     SpectrumGrid,
-    bin_average,
-    bin_interpolate,
     common_energy_grid,
     energy_spectra,
+    resampling,
     select_q_bins,
 )
 from eqegs_repo.steps.e_spectrum.velocity import (  # noqa: F401

@@ -7,16 +7,36 @@ Units: energy in neV, time t in ns, τ in ns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize, sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.e_spectrum.spectra import EnergySpectra, Spectrum
+from eqegs_repo.steps.e_spectrum.spectra import EnergySpectra, FrameSeries, Spectrum
 
 MC_NOISE = ("poisson", "gaussian")
 ISF_NORMALISATIONS = ("absolute", "unit")
 FIT_MODELS = ("exp", "kww", "none")
+DEFAULT_WING_POINTS = 30
+"""Wing points per side of the default background (``bg_n_points`` null), at most K // 4."""
+
+
+def wing_points(n_points: int | None, *, n_energies: int) -> int:
+    """The wing points per side used for the background of a spectrum of ``n_energies`` points.
+
+    ``n_points`` None (``bg_n_points`` null, the default) gives min(30, K // 4): 30 points, but
+    never more than a quarter of the spectrum on each side, so the middle half (the dips) stays
+    out of the background.  An explicit value is returned as it is (checked by
+    :func:`wing_background`).
+    """
+    if n_points is not None:
+        return int(n_points)
+    chosen = min(DEFAULT_WING_POINTS, int(n_energies) // 4)
+    if chosen < 2:
+        raise BadInput(f"a spectrum of {n_energies} points is too short for a wing background "
+                       "(the default takes a quarter of it per side, at least 2 points); lower rebin_factor")
+    return chosen
 
 
 def wing_background(energy: np.ndarray, y: np.ndarray, sigma: np.ndarray, *, n_points: int = 30,
@@ -71,23 +91,62 @@ def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, *,
     return ratio
 
 
-def resample_spectrum(spectrum: Spectrum, *, n_mc: int, noise: str, rng: np.random.Generator) -> np.ndarray:
-    """``n_mc`` Monte-Carlo copies of a binned spectrum, (n_mc, K).
+def monte_carlo_spectra(series: Sequence[FrameSeries], *, n_mc: int, noise: str,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``n_mc`` Monte-Carlo copies, (n_mc, K), of the spectrum Σ_s W_s·x_s of the per-frame
+    ``series`` (the forward series, or the q bins of the QE spectrum).
 
-    ``"gaussian"``: y + σ·ε.  ``"poisson"``: y* = (σ²/y)·Poisson(y²/σ²), i.e. Poisson counts with
-    the spectrum's effective number of counts per bin; for unsubtracted counts (σ² = y/n) this is
-    Poisson(n·y)/n.  Poisson needs y > 0 and σ > 0 everywhere.
+    The noise is drawn where it is independent, per frame and series, and carried through the
+    same linear resampling W_s as the data, so the correlation that interpolation creates
+    between neighbouring bins is in every copy.  ``"gaussian"``: exactly, through the covariance
+    C = Σ_s W_s·diag(V_s)·W_sᵀ: y* = y + L·z with C = L·Lᵀ (Cholesky) and z ~ N(0, 1) (the same
+    distribution as Gaussian noise on every frame, at the cost of one K × K factorisation).
+    ``"poisson"``: every kept frame value x with variance V is redrawn as (V/x)·Poisson(x²/V), a
+    Poisson count with the value's effective number of counts (Poisson(x) for raw counts); this
+    needs x > 0 and V > 0 and costs frames × series × n_mc draws.
     """
-    y, sigma = spectrum.y, spectrum.sigma
+    if noise not in MC_NOISE:
+        raise BadInput(f"mc_noise must be one of {MC_NOISE}, got {noise!r}")
+    n_mc = int(n_mc)
+    y = sum(s.resampling.spectrum(s.values, s.variance).y for s in series)
     if noise == "gaussian":
-        return y + sigma * rng.standard_normal((int(n_mc), y.size))
-    if noise == "poisson":
-        if np.any(y <= 0) or np.any(sigma <= 0):
-            raise BadInput("mc_noise 'poisson' needs a positive spectrum with positive errors; "
-                           "use mc_noise 'gaussian' for background-subtracted data that reach zero")
-        effective_counts = (y / sigma) ** 2
-        return rng.poisson(effective_counts, size=(int(n_mc), y.size)) / (effective_counts / y)
-    raise BadInput(f"mc_noise must be one of {MC_NOISE}, got {noise!r}")
+        factor = _banded_cholesky(sum(s.resampling.covariance(s.variance) for s in series))
+        return y + (factor @ rng.standard_normal((y.size, n_mc))).T
+    copies = np.zeros((n_mc, y.size))
+    for index, s in enumerate(series):
+        frames = np.unique(s.resampling.matrix.indices)
+        x, variance = s.values[frames], s.variance[frames]
+        bad = np.flatnonzero(~((x > 0) & (variance > 0)))
+        if bad.size:
+            raise BadInput(f"mc_noise 'poisson' needs positive per-frame values with positive variances; "
+                           f"series {index}, frame {frames[bad[0]]} has value {x[bad[0]]:.4g} and variance "
+                           f"{variance[bad[0]]:.4g} ({bad.size} such frames); background-subtracted data that "
+                           "reach zero need mc_noise 'gaussian'")
+        draws = rng.poisson(x**2 / variance, size=(n_mc, frames.size)) * (variance / x)
+        copies += (s.resampling.matrix[:, frames] @ draws.T).T
+    return copies
+
+
+def _banded_cholesky(covariance: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Lower Cholesky factor L (sparse) of a banded covariance C = L·Lᵀ, (K, K).
+
+    The resampling touches only neighbouring bins, so C has a narrow band and the factorisation
+    costs O(K·band²). A floor of 10⁻¹² of the largest variance on the diagonal keeps it defined
+    for bins without noise; a covariance of zeros gives L = 0.
+    """
+    size = covariance.shape[0]
+    entries = covariance.tocoo()
+    band = int(np.max(np.abs(entries.row - entries.col), initial=0))
+    stored = np.zeros((band + 1, size))
+    for offset in range(band + 1):
+        stored[offset, : size - offset] = covariance.diagonal(-offset)
+    scale = float(stored[0].max(initial=0.0))
+    if scale <= 0:
+        return sparse.csr_matrix((size, size))
+    stored[0] += 1e-12 * scale
+    lower = linalg.cholesky_banded(stored, lower=True)
+    return sparse.diags([lower[offset, : size - offset] for offset in range(band + 1)],
+                        [-offset for offset in range(band + 1)], format="csr")
 
 
 @dataclass(frozen=True)
@@ -193,11 +252,11 @@ def isf_from_spectra(
     spectra: EnergySpectra,
     *,
     bg_fit_enabled: bool = False,
-    bg_n_points: int = 30,
+    bg_n_points: int | None = None,
     relax_bg_coeff: float = 1.0,
     isf_error_threshold: float = 0.05,
     n_mc: int = 500,
-    mc_noise: str = "poisson",
+    mc_noise: str = "gaussian",
     seed: int = 0,
     isf_normalisation: str = "absolute",
     fit_model: str = "exp",
@@ -205,12 +264,14 @@ def isf_from_spectra(
     """Background, normalisation, transforms, ratio, Monte-Carlo errors and fit
     (docs/physics.md#energy-spectrum-and-isf) on the output of :func:`energy_spectra`.
 
-    Background from ``bg_n_points`` wing points on each side (flat, or sloped when
-    ``bg_fit_enabled``), QE background multiplied by ``relax_bg_coeff`` (which scales F(t > 0)
-    by 1/c and adds a t = 0 artefact), normalisation a = y/b, s = 1 − a, FFT, F = ŝ_q/ŝ₀
-    (``isf_normalisation``), ``n_mc`` resamples of both spectra (``mc_noise``, PCG64 seeded with
-    ``seed``) through the same steps, all at once, for σ_F; points with t > 0 and
-    σ_F ≤ ``isf_error_threshold`` are fitted with ``fit_model``.
+    Background from ``bg_n_points`` wing points on each side (None: :func:`wing_points`; flat,
+    or sloped when ``bg_fit_enabled``), QE background multiplied by ``relax_bg_coeff`` (which
+    scales F(t > 0) by 1/c and adds a t = 0 artefact), normalisation a = y/b, s = 1 − a, FFT,
+    F = ŝ_q/ŝ₀ (``isf_normalisation``), ``n_mc`` Monte-Carlo copies of both spectra drawn at the
+    frame level (:func:`monte_carlo_spectra`, ``mc_noise``, PCG64 seeded with ``seed``) through
+    the same steps, all at once, for σ_F; points with t > 0 and σ_F ≤ ``isf_error_threshold``
+    are fitted with ``fit_model``.  ``parameters`` records the values used (``bg_n_points``,
+    with ``bg_n_points_rule`` when the default rule chose it).
     """
     if not float(relax_bg_coeff) > 0:
         raise BadInput(f"relax_bg_coeff must be > 0, got {relax_bg_coeff!r}")
@@ -226,6 +287,8 @@ def isf_from_spectra(
         raise BadInput(f"fit_model must be one of {FIT_MODELS}, got {fit_model!r}")
     grid = spectra.grid
     energy = grid.centres
+    automatic = bg_n_points is None
+    bg_n_points = wing_points(bg_n_points, n_energies=grid.n_points)
 
     def convex(y, sigma, coeff):
         background = wing_background(energy, y, sigma, n_points=bg_n_points, fit_slope=bg_fit_enabled)
@@ -238,8 +301,8 @@ def isf_from_spectra(
     ratio = isf_ratio(qe_transform, forward_transform, normalisation=isf_normalisation)
 
     rng = np.random.Generator(np.random.PCG64(int(seed)))
-    fwd_mc = resample_spectrum(fwd, n_mc=n_mc, noise=mc_noise, rng=rng)
-    qe_mc = resample_spectrum(qe, n_mc=n_mc, noise=mc_noise, rng=rng)
+    fwd_mc = monte_carlo_spectra((spectra.forward_series,), n_mc=n_mc, noise=mc_noise, rng=rng)
+    qe_mc = monte_carlo_spectra(spectra.qe_series, n_mc=n_mc, noise=mc_noise, rng=rng)
     mc_ratio = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), step_nev=grid.step_nev),
                          spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), step_nev=grid.step_nev),
                          normalisation=isf_normalisation)
@@ -251,7 +314,10 @@ def isf_from_spectra(
     parameters = {"bg_fit_enabled": bool(bg_fit_enabled), "bg_n_points": int(bg_n_points),
                   "relax_bg_coeff": coeff, "isf_error_threshold": float(isf_error_threshold),
                   "n_mc": int(n_mc), "mc_noise": mc_noise, "seed": int(seed),
-                  "isf_normalisation": isf_normalisation, "fit_model": fit_model}
+                  "isf_normalisation": isf_normalisation, "fit_model": fit_model, "binning": spectra.binning}
+    if automatic:
+        parameters["bg_n_points_rule"] = (f"default: min({DEFAULT_WING_POINTS}, K // 4) with K = {grid.n_points} "
+                                          "energy points")
     return IsfResult(t, ratio.real, ratio.imag, error, accepted,
                      _normalised(fwd, energy, bg_n_points, bg_fit_enabled, 1.0),
                      _normalised(qe, energy, bg_n_points, bg_fit_enabled, coeff),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.steps import rules
@@ -73,83 +74,111 @@ def common_energy_grid(
 
 @dataclass(frozen=True)
 class Spectrum:
-    """A binned spectrum on a :class:`SpectrumGrid`: mean ``y``, error ``sigma``
-    (σ_k = √(Σ var)/n_k) and ``n`` values averaged per bin; arrays (..., K)."""
+    """A binned spectrum on a :class:`SpectrumGrid`: value ``y``, error ``sigma`` (the square
+    root of the diagonal of the propagated covariance) and ``n`` values combined per bin
+    (frames for ``average``, sweeps for ``interpolate``); arrays (..., K)."""
 
     y: np.ndarray
     sigma: np.ndarray
     n: np.ndarray
 
 
-def bin_average(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, keep: np.ndarray, *,
-                grid: SpectrumGrid, label: str) -> Spectrum:
-    """Average the kept frames falling in each grid bin (the app's binning).
+@dataclass(frozen=True)
+class Resampling:
+    """The linear map of one series' per-frame values onto the grid: y = W·x.
 
-    ``energy``, ``values``, ``variance``: (frames,) or (frames, bins) with the frames axis first.
-    Returns arrays (K,) or (bins, K).  Raises naming ``label`` when a bin receives no frame.
+    ``matrix`` W is a sparse (K, frames) matrix whose columns of cut frames are empty; ``n``
+    (K,) counts the values combined in each bin. Because the per-frame values are independent,
+    the binned spectrum has the exact covariance W·diag(V)·Wᵀ (:meth:`covariance`): neighbouring
+    bins of an interpolated spectrum share frames and are correlated.
     """
-    energy2, values2, variance2 = (np.asarray(a, dtype=np.float64).reshape(len(keep), -1)[keep] for a in (energy, values, variance))
-    n_series = energy2.shape[1]
-    index = np.floor((energy2 - grid.edges[0]) / grid.step_nev).astype(np.int64)
-    inside = (index >= 0) & (index < grid.n_points)
-    flat = (index + grid.n_points * np.arange(n_series)[None, :])[inside]
-    size = n_series * grid.n_points
-    counts = np.bincount(flat, minlength=size).reshape(n_series, grid.n_points)
+
+    matrix: sparse.csr_matrix
+    n: np.ndarray
+
+    def spectrum(self, values: np.ndarray, variance: np.ndarray) -> Spectrum:
+        """The binned spectrum of per-frame ``values`` with ``variance`` (both (frames,))."""
+        return Spectrum(self.matrix @ values, np.sqrt(self.matrix.multiply(self.matrix) @ variance), self.n)
+
+    def covariance(self, variance: np.ndarray) -> sparse.csr_matrix:
+        """W·diag(V)·Wᵀ, sparse (K, K), for per-frame variances V (frames,)."""
+        return (self.matrix.multiply(variance[None, :]) @ self.matrix.T).tocsr()
+
+
+def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid: SpectrumGrid, binning: str,
+               label: str) -> Resampling:
+    """The :class:`Resampling` of one series with energies ``energy`` (frames,) neV onto ``grid``.
+
+    ``"interpolate"``: each sweep (``sweeps`` (frames,) from :func:`sweep_labels`) is
+    interpolated linearly at the bin centres, y_k = (1 − w)·x_i + w·x_{i+1} between the kept
+    frames around E_k, and the sweeps covering E_k are averaged.  A sweep is interpolated run by
+    run of consecutive kept frames, so a gap of cut frames is never bridged.  ``"average"`` (the app's
+    binning): y_k is the mean of the kept frames falling in bin k.  Raises naming ``label`` when
+    a bin receives no frame.
+    """
+    if binning not in BINNING_MODES:
+        raise BadInput(f"binning must be one of {BINNING_MODES}, got {binning!r}")
+    energy = np.asarray(energy, dtype=np.float64)
+    if binning == "average":
+        frames = np.flatnonzero(keep)
+        index = np.floor((energy[frames] - grid.edges[0]) / grid.step_nev).astype(np.int64)
+        inside = (index >= 0) & (index < grid.n_points)
+        rows, cols, weights = index[inside], frames[inside], np.ones(int(inside.sum()))
+    else:
+        rows, cols, weights = _interpolation_triplets(energy, keep, sweeps, grid.centres)
+    counts = np.bincount(rows, minlength=grid.n_points)
+    if binning == "interpolate":
+        counts //= 2  # each covering sweep adds two entries (the frames around E_k)
     _check_populated(counts, grid, label)
-    sums = np.bincount(flat, weights=values2[inside], minlength=size).reshape(n_series, grid.n_points)
-    var_sums = np.bincount(flat, weights=variance2[inside], minlength=size).reshape(n_series, grid.n_points)
-    return _shaped(Spectrum(sums / counts, np.sqrt(var_sums) / counts, counts), np.ndim(values) == 1)
+    matrix = sparse.csr_matrix((weights / counts[rows], (rows, cols)), shape=(grid.n_points, energy.size))
+    return Resampling(matrix, counts)
 
 
-def bin_interpolate(energy: np.ndarray, values: np.ndarray, variance: np.ndarray, keep: np.ndarray,
-                    sweeps: np.ndarray, *, grid: SpectrumGrid, label: str) -> Spectrum:
-    """Interpolate each sweep linearly onto the grid centres and average over sweeps (bias-free
-    alternative to :func:`bin_average`).  Variances propagate with the interpolation weights:
-    (1 − w)²V_i + w²V_{i+1}; σ_k = √(Σ_sweeps var)/n_k with n_k the sweeps covering E_k."""
-    energy2, values2, variance2 = (np.asarray(a, dtype=np.float64).reshape(len(keep), -1) for a in (energy, values, variance))
-    n_series = energy2.shape[1]
-    centres = grid.centres
-    sums = np.zeros((n_series, grid.n_points))
-    var_sums = np.zeros_like(sums)
-    counts = np.zeros(sums.shape, dtype=np.int64)
-    for sweep in np.unique(sweeps[keep]):
-        frames = np.flatnonzero(keep & (sweeps == sweep))
+def _interpolation_triplets(energy, keep, sweeps, centres):
+    """(rows, cols, weights) of the linear interpolation of every run of consecutive kept frames
+    of one sweep at the grid centres (so a gap of cut frames is never bridged)."""
+    runs = np.cumsum(~keep)  # a new run starts after every cut frame
+    rows, cols, weights = [], [], []
+    for sweep, run in sorted({(int(a), int(b)) for a, b in zip(sweeps[keep], runs[keep])}):
+        frames = np.flatnonzero(keep & (sweeps == sweep) & (runs == run))
         if frames.size < 2:
             continue
-        for series in range(n_series):
-            e = energy2[frames, series]
-            order = np.argsort(e, kind="stable")
-            e, y, v = e[order], values2[frames, series][order], variance2[frames, series][order]
-            inside = (centres >= e[0]) & (centres <= e[-1])
-            upper = np.clip(np.searchsorted(e, centres[inside], side="right"), 1, e.size - 1)
-            span = e[upper] - e[upper - 1]
-            w = np.divide(centres[inside] - e[upper - 1], span, out=np.zeros(span.shape), where=span > 0)
-            sums[series, inside] += (1.0 - w) * y[upper - 1] + w * y[upper]
-            var_sums[series, inside] += (1.0 - w) ** 2 * v[upper - 1] + w**2 * v[upper]
-            counts[series, inside] += 1
-    _check_populated(counts, grid, label)
-    return _shaped(Spectrum(sums / counts, np.sqrt(var_sums) / counts, counts), np.ndim(values) == 1)
+        frames = frames[np.argsort(energy[frames], kind="stable")]
+        e = energy[frames]
+        inside = np.flatnonzero((centres >= e[0]) & (centres <= e[-1]))
+        upper = np.clip(np.searchsorted(e, centres[inside], side="right"), 1, e.size - 1)
+        span = e[upper] - e[upper - 1]
+        w = np.divide(centres[inside] - e[upper - 1], span, out=np.zeros(span.shape), where=span > 0)
+        rows += [inside, inside]
+        cols += [frames[upper - 1], frames[upper]]
+        weights += [1.0 - w, w]
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
 
 
 def _check_populated(counts: np.ndarray, grid: SpectrumGrid, label: str) -> None:
-    empty = np.argwhere(counts == 0)
+    empty = np.flatnonzero(counts == 0)
     if empty.size:
-        series, k = empty[0]
-        where = f" (q bin {series} of the range)" if counts.shape[0] > 1 else ""
-        raise BadInput(f"{label} spectrum{where}: {len(empty)} energy bins get no frame, first at "
-                       f"E = {grid.centres[k]:.2f} neV (step {grid.step_nev:.3f} neV); raise rebin_factor")
+        raise BadInput(f"{label} spectrum: {empty.size} energy bins get no frame, first at "
+                       f"E = {grid.centres[empty[0]]:.2f} neV (step {grid.step_nev:.3f} neV); raise rebin_factor")
 
 
-def _shaped(spectrum: Spectrum, one_series: bool) -> Spectrum:
-    if one_series:
-        return Spectrum(spectrum.y[0], spectrum.sigma[0], spectrum.n[0])
-    return spectrum
+@dataclass(frozen=True)
+class FrameSeries:
+    """Per-frame values (frames,), their independent variances (frames,) and their
+    :class:`Resampling` onto the grid: what the Monte Carlo of :mod:`.isf` resamples."""
+
+    values: np.ndarray
+    variance: np.ndarray
+    resampling: Resampling
 
 
 @dataclass(frozen=True)
 class EnergySpectra:
     """Output of :func:`energy_spectra`: the grid, the forward and QE spectra (K,), the per-q
-    spectra (bins in range, K), which q bins were used and which frames were kept."""
+    spectra (bins in range, K), which q bins were used and which frames were kept, and the
+    per-frame series behind the forward spectrum and behind each q bin of the QE spectrum."""
 
     grid: SpectrumGrid
     forward: Spectrum
@@ -160,6 +189,9 @@ class EnergySpectra:
     angle_factor: np.ndarray
     kept_frames: np.ndarray
     forward_energy: np.ndarray
+    forward_series: FrameSeries
+    qe_series: tuple[FrameSeries, ...]
+    binning: str
 
 
 def energy_spectra(
@@ -178,7 +210,7 @@ def energy_spectra(
     turnaround_cut_frac: float = 0.9,
     turnaround_guard_frames: int = 0,
     rebin_factor: int = 1,
-    binning: str = "average",
+    binning: str = "interpolate",
     bin_pixels: np.ndarray | None = None,
 ) -> EnergySpectra:
     """Frame cuts, energy axes, common grid, binning, sum over the q range
@@ -190,10 +222,12 @@ def energy_spectra(
     ``velocity`` (frames,) mm/s from :func:`calibrated_velocity`; ``bin_pixels`` (bins,)
     optional pixel counts, bins without pixels are skipped.  The QE spectrum is the sum over the
     q bins with ``q_min`` ≤ q_b ≤ ``q_max`` of their per-bin spectra (each on its own energy
-    scale E·g_b).  ``binning`` is ``"average"`` (the app) or ``"interpolate"``.
+    scale E·g_b).  ``binning`` (:func:`resampling`) is ``"interpolate"`` (default, unbiased) or
+    ``"average"`` (the app's rule, biased when a frame step is a sizeable part of the line width).
     """
     velocity = np.asarray(velocity, dtype=np.float64)
     n = velocity.size
+    forward_counts, forward_variance = (np.asarray(a, dtype=np.float64) for a in (forward_counts, forward_variance))
     qe_sums, qe_variance = np.asarray(qe_sums, dtype=np.float64), np.asarray(qe_variance, dtype=np.float64)
     q, angle_factors = np.asarray(q, dtype=np.float64), np.asarray(angle_factors, dtype=np.float64)
     for name, array, shape in (("forward_counts", forward_counts, (n,)), ("forward_variance", forward_variance, (n,)),
@@ -210,17 +244,19 @@ def energy_spectra(
     forward_energy = energy_from_velocity(velocity, v0_offset=v0_offset)
     qe_energy = energy_from_velocity(velocity, v0_offset=v0_offset, g=angle_factors[selected])
     grid = common_energy_grid(forward_energy, qe_energy, keep, sweeps, rebin_factor=rebin_factor)
-    if binning == "average":
-        forward = bin_average(forward_energy, forward_counts, forward_variance, keep, grid=grid, label="forward")
-        per_q = bin_average(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, grid=grid,
-                            label="quasi-elastic")
-    else:
-        forward = bin_interpolate(forward_energy, forward_counts, forward_variance, keep, sweeps, grid=grid,
-                                  label="forward")
-        per_q = bin_interpolate(qe_energy, qe_sums[:, selected], qe_variance[:, selected], keep, sweeps, grid=grid,
-                                label="quasi-elastic")
+    forward_series = FrameSeries(forward_counts, forward_variance,
+                                 resampling(forward_energy, keep, sweeps, grid=grid, binning=binning, label="forward"))
+    forward = forward_series.resampling.spectrum(forward_counts, forward_variance)
+    qe_series = tuple(
+        FrameSeries(qe_sums[:, b], qe_variance[:, b],
+                    resampling(qe_energy[:, j], keep, sweeps, grid=grid, binning=binning,
+                               label=f"quasi-elastic (q bin {j} of the range, q = {q[b]:.3f} nm^-1)"))
+        for j, b in enumerate(selected))
+    parts = [s.resampling.spectrum(s.values, s.variance) for s in qe_series]
+    per_q = Spectrum(*(np.stack([getattr(p, name) for p in parts]) for name in ("y", "sigma", "n")))
     qe = Spectrum(per_q.y.sum(axis=0), np.sqrt((per_q.sigma**2).sum(axis=0)), per_q.n.mean(axis=0))
-    return EnergySpectra(grid, forward, qe, per_q, selected, q[selected], angle_factors[selected], keep, forward_energy)
+    return EnergySpectra(grid, forward, qe, per_q, selected, q[selected], angle_factors[selected], keep,
+                         forward_energy, forward_series, qe_series, binning)
 
 
 def select_q_bins(q: np.ndarray, *, q_min: float, q_max: float, bin_pixels: np.ndarray | None = None) -> np.ndarray:

@@ -31,14 +31,17 @@ from eqegs_repo.steps.q_integration.integrator import (  # noqa: F401
     RadialIntegrator,
 )
 from eqegs_repo.steps.q_integration.pixels import (  # noqa: F401
+    DEAD_PIXEL_MIN_LEVEL,
     DetectorGeometry,
     azimuth_deg,
     coverage_keep,
+    dead_pixel_keep,
     direct_beam_keep,
     hot_pixel_keep,
     image_2d,
     pixel_normalisation,
     pixel_offsets,
     pixel_radius,
+    ring_level,
     sector_keep,
 )

@@ -53,30 +53,17 @@ def coverage_keep(coverage: np.ndarray) -> np.ndarray:
     return np.asarray(coverage) > 0
 
 
-def hot_pixel_keep(
-    summed: np.ndarray,
-    *,
-    centre: tuple[float, float],
-    n_mad: float | None = 10.0,
-    valid: np.ndarray | None = None,
-) -> np.ndarray:
-    """Mask without hot pixels of the frame-summed image (``hot_pixel_mad``; None switches it off).
+DEAD_PIXEL_MIN_LEVEL = 20.0
+"""A pixel is dead when it recorded 0 counts over the run while its ring's level is at least this
+many counts: a live pixel reads 0 there with probability e⁻²⁰ ≈ 2·10⁻⁹."""
 
-    The scattering is isotropic, so each pixel is compared with the ring median m(r): the median of
-    the ``valid`` pixels of each 1-px ring around ``centre``, interpolated linearly in r between
-    the rings' mean radii (which follows radial gradients).  In Poisson units z = (I − m)/√max(m, 1), a pixel
-    is hot when z exceeds the median of z by more than ``n_mad`` median absolute deviations of z
-    (statistics over ``valid`` pixels).  Comparing along rings, not across neighbours, keeps steep
-    radial gradients, image edges and sensor-gap edges from looking hot.
+
+def ring_level(summed: np.ndarray, *, centre: tuple[float, float], valid: np.ndarray) -> np.ndarray:
+    """The ring median m(r) at every ``valid`` pixel (1-D, in the order of ``summed[valid]``).
+
+    The median of the ``valid`` pixels of each 1-px ring around ``centre``, interpolated
+    linearly in r between the rings' mean radii (so it follows radial gradients).
     """
-    summed = image_2d(summed, name="summed")
-    if n_mad is None:
-        return np.ones(summed.shape, bool)
-    if not float(n_mad) > 0:
-        raise BadInput(f"hot_pixel_mad must be > 0 or None, got {n_mad!r}")
-    valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
-    if not valid.any():
-        raise BadInput("no valid pixel to estimate hot pixels from")
     radius = pixel_radius(summed.shape, centre=centre)[valid]
     ring = np.floor(radius).astype(np.int64)
     values = summed[valid]
@@ -86,15 +73,56 @@ def hot_pixel_keep(
     counts = np.diff(np.r_[starts, ring_sorted.size])
     medians = 0.5 * (values_sorted[starts + (counts - 1) // 2] + values_sorted[starts + counts // 2])
     ring_radius = np.add.reduceat(radius_sorted, starts) / counts
-    level = np.interp(radius_sorted, ring_radius, medians)
-    z_sorted = (values_sorted - level) / np.sqrt(np.maximum(level, 1.0))
-    centre_z = float(np.median(z_sorted))
-    mad = float(np.median(np.abs(z_sorted - centre_z)))
-    hot_sorted = z_sorted > centre_z + float(n_mad) * mad
-    hot_valid = np.empty_like(hot_sorted)
-    hot_valid[order] = hot_sorted
+    return np.interp(radius, ring_radius, medians)
+
+
+def _valid_mask(summed: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
+    if not valid.any():
+        raise BadInput("no valid pixel to estimate hot or dead pixels from")
+    return valid
+
+
+def hot_pixel_keep(
+    summed: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    n_mad: float | None = 10.0,
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """Mask without hot pixels of the frame-summed image (``hot_pixel_mad``; None switches it off).
+
+    The scattering is isotropic, so each pixel is compared with its ring level m(r)
+    (:func:`ring_level` over the ``valid`` pixels).  In Poisson units z = (I − m)/√max(m, 1), a
+    pixel is hot when z exceeds the median of z by more than ``n_mad`` median absolute deviations
+    of z (statistics over ``valid`` pixels).  Comparing along rings, not across neighbours, keeps
+    steep radial gradients, image edges and sensor-gap edges from looking hot.
+    """
+    summed = image_2d(summed, name="summed")
+    if n_mad is None:
+        return np.ones(summed.shape, bool)
+    if not float(n_mad) > 0:
+        raise BadInput(f"hot_pixel_mad must be > 0 or None, got {n_mad!r}")
+    valid = _valid_mask(summed, valid)
+    level = ring_level(summed, centre=centre, valid=valid)
+    z = (summed[valid] - level) / np.sqrt(np.maximum(level, 1.0))
+    centre_z = float(np.median(z))
+    mad = float(np.median(np.abs(z - centre_z)))
     keep = np.ones(summed.shape, bool)
-    keep[valid] = ~hot_valid
+    keep[valid] = ~(z > centre_z + float(n_mad) * mad)
+    return keep
+
+
+def dead_pixel_keep(summed: np.ndarray, *, centre: tuple[float, float], valid: np.ndarray | None = None,
+                    min_level: float = DEAD_PIXEL_MIN_LEVEL) -> np.ndarray:
+    """Mask without dead pixels: ``valid`` pixels whose frame sum is 0 while their ring level
+    (:func:`ring_level`) is at least ``min_level`` counts (:data:`DEAD_PIXEL_MIN_LEVEL`).
+    Where the ring level is lower, a zero is ordinary counting statistics and the pixel is kept."""
+    summed = image_2d(summed, name="summed")
+    valid = _valid_mask(summed, valid)
+    dead = (summed[valid] == 0) & (ring_level(summed, centre=centre, valid=valid) >= float(min_level))
+    keep = np.ones(summed.shape, bool)
+    keep[valid] = ~dead
     return keep
 
 
