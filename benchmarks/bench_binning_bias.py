@@ -27,7 +27,7 @@ Q, TAU, F_Q = 12.0, 100.0, 0.7
 
 def biases(n_frames: int, v_max: float, phases: np.ndarray, binning: str) -> tuple[np.ndarray, float]:
     """((tau/tau_true - 1, f_q - f_true) per phase, NaN where the fit fails), frame step in neV."""
-    g = es.angle_factor("cos2theta", np.array([physics.two_theta_from_q(Q)]))
+    g = es.angle_factor(np.array([physics.two_theta_from_q(Q)]), kind="cos2theta")
     rows = []
     for phase0 in phases:
         velocity = fm.drive_velocity(n_frames, "band_limited_triangle", v_max, phase0=phase0)
@@ -35,7 +35,7 @@ def biases(n_frames: int, v_max: float, phases: np.ndarray, binning: str) -> tup
                                              qe_counts=2e4 * 4092 / n_frames)
         try:
             spectra = es.energy_spectra(mu_f, mu_f, mu_q[:, None], mu_q[:, None], np.array([Q]), g, velocity,
-                                        10.0, 14.0, binning=binning)
+                                        q_min=10.0, q_max=14.0, binning=binning)
             fit = es.isf_from_spectra(spectra, n_mc=100, seed=1).fit
             rows.append((fit.tau_ns / TAU - 1.0, fit.f_q - F_Q))
         except BadInput:

@@ -183,7 +183,7 @@ def test_a_copied_tree_gives_bit_identical_results(tmp_path):
 
 
 def test_sensor_layout_comes_from_the_marker_unless_a_record_sets_it(tmp_path):
-    params = image_params(n_frames=32, sensor_layout=SensorLayout.strips(3, (48, 16)))
+    params = image_params(n_frames=32, sensor_layout=SensorLayout.strips(n_sensors=3, sensor_shape=(48, 16)))
     write_runs(tmp_path, params, [1])
     repo = repository(tmp_path)                                     # no spice at all
     rec = repo[PROPOSAL]["S001"].cook("reconstruction")

@@ -15,7 +15,7 @@ from eqegs_repo.steps import physics
 N_FRAMES = 512
 Q, TAU, F_Q = 12.0, 100.0, 0.7
 FORWARD, QE = 2e5 * 4092 / N_FRAMES, 2e4 * 4092 / N_FRAMES
-G = es.angle_factor("cos2theta", np.array([physics.two_theta_from_q(Q)]))
+G = es.angle_factor(np.array([physics.two_theta_from_q(Q)]), kind="cos2theta")
 REALISATIONS = 200
 
 
@@ -26,7 +26,7 @@ def expected_counts(phase0):
 
 
 def fit(velocity, forward, qe, binning="interpolate", **isf_kw):
-    spectra = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10.0, 14.0, binning=binning)
+    spectra = es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10.0, q_max=14.0, binning=binning)
     return es.isf_from_spectra(spectra, **isf_kw)
 
 
@@ -67,7 +67,7 @@ def test_default_wing_points_adapt_to_a_short_spectrum_and_explicit_ones_do_not(
         es.wing_points(None, n_energies=7)
     velocity = fm.drive_velocity(64, "band_limited_triangle", 10.0)
     mu_f, mu_q = fm.spectral_only_counts(velocity, Q, F_Q, TAU, forward_counts=FORWARD, qe_counts=QE)
-    spectra = es.energy_spectra(mu_f, mu_f, mu_q[:, None], mu_q[:, None], np.array([Q]), G, velocity, 10.0, 14.0)
+    spectra = es.energy_spectra(mu_f, mu_f, mu_q[:, None], mu_q[:, None], np.array([Q]), G, velocity, q_min=10.0, q_max=14.0)
     assert spectra.grid.n_points == 25
     result = es.isf_from_spectra(spectra, n_mc=20, fit_model="none")
     assert result.parameters["bg_n_points"] == 6
@@ -82,4 +82,4 @@ def test_interpolation_never_bridges_a_gap_of_cut_frames():
     gap = velocity.copy()
     gap[(gap > 1.0) & (gap < 1.5)] = 20.0  # frames lost between 1 and 1.5 mm/s are cut
     with pytest.raises(BadInput, match=r"forward spectrum: \d+ energy bins get no frame"):
-        es.energy_spectra(mu_f, mu_f, mu_q, mu_q, np.array([Q]), G, gap, 10, 14, turnaround_cut_frac=0.45)
+        es.energy_spectra(mu_f, mu_f, mu_q, mu_q, np.array([Q]), G, gap, q_min=10, q_max=14, turnaround_cut_frac=0.45)

@@ -145,7 +145,7 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
     rebinned_spectra, rebinned = run(velocity, forward, qe, seed=9, spectra_kw={"rebin_factor": 2})
     assert rebinned_spectra.grid.step_nev == pytest.approx(2 * base_spectra.grid.step_nev)
     assert abs(rebinned_spectra.grid.n_points - base_spectra.grid.n_points / 2) <= 1
-    averaged, rebinned_average = (es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, 10, 14,
+    averaged, rebinned_average = (es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14,
                                                     binning="average", rebin_factor=r) for r in (1, 2))
     assert rebinned_average.forward.n.mean() == pytest.approx(2 * averaged.forward.n.mean(), rel=0.01)
 

@@ -239,7 +239,7 @@ def test_hot_pixels_flagged_but_not_the_ring_or_gap_edges():
 
 def test_dead_pixels_are_zeros_where_the_ring_level_makes_a_zero_improbable():
     centre = (90.3, 110.7)
-    radius = qi.pixel_radius(SHAPE, centre)
+    radius = qi.pixel_radius(SHAPE, centre=centre)
     image = np.where(radius < 60, 1000.0, 3.0)  # bright inside r = 60 px, 3 counts outside
     image[100, 120] = 0.0   # bright ring: dead
     image[20, 20] = 0.0     # 3-count ring: a zero there is counting statistics (e^-3 = 5 %)

@@ -87,7 +87,7 @@ def effective_layout(params, marker, where):
         if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
             raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
                            f"which says {name} = {value!r}; fix the record or the marker")
-    strips = SensorLayout.strips(marker["n_sensors"], tuple(marker["sensor_shape"])).to_mapping()
+    strips = SensorLayout.strips(n_sensors=marker["n_sensors"], sensor_shape=tuple(marker["sensor_shape"])).to_mapping()
     with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
         layout = SensorLayout.from_mapping({**strips, **chosen})
     return layout, ("spice" if chosen else "marker")
