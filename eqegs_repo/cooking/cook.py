@@ -3,12 +3,18 @@
 ``sample.cook(step, **overrides)`` calls :func:`cook`; ``sample.cooked`` is
 ``cook(sample, "e_spectrum_and_isf")``. The chain (PHYSICS.md §3):
 
-1. ``reconstruction`` -- pass 1 over the sample's frames: frame-summed image by the
-   ``sensor_layout`` record, counts per frame, ROI (auto or manual from ``roi``);
-2. ``q_integration`` -- beam centre in the ROI, mask, one sparse integrator; pass 2 over the
-   sample (and over the background sample named in ``q_integration.bg_sample_id``):
-   radial sums of every frame, forward spectrum; background subtracted in q space;
+1. ``reconstruction`` -- frame-summed image by the ``sensor_layout`` record, counts per frame,
+   ROI (auto or manual from ``roi``);
+2. ``q_integration`` -- beam centre in the ROI, mask, one sparse integrator; radial sums of every
+   frame of the sample, forward spectrum; the background sample named in
+   ``q_integration.bg_sample_id`` integrated the same way (once, shared by the samples that name
+   it: :mod:`eqegs_repo.cooking.background`) and subtracted in q space;
 3. ``e_spectrum_and_isf`` -- calibrations, energy spectra, ISF with Monte-Carlo errors, fit.
+
+When q integration is cooked and the reconstruction is not cached, both are computed in one read
+of the sample (:mod:`eqegs_repo.cooking.fused`); otherwise the reconstruction reads the sample
+and the integration reads it again (docs/q-integration.md#one-read-per-run). The q-integration
+dataset's ``attrs["passes"]`` says which was done.
 
 Each step's result is cached (:mod:`eqegs_repo.cooking.cache`) under a fingerprint of: the raw files'
 sizes and mtimes (sample, and background for q_integration), the values of the spice types the
@@ -21,9 +27,12 @@ import os
 
 import numpy as np
 
+import dataclasses
+
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
-from eqegs_repo.cooking import passes
+from eqegs_repo.cooking import fused, passes
+from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.io.app_names import check_step
@@ -36,6 +45,7 @@ from eqegs_repo.steps.reconstruction import Roi, detect_roi, validate_roi
 from eqegs_repo.steps.sensors import SensorLayout
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
+FUSE = True  # reconstruction and q integration in one read of the sample when possible (see above)
 
 
 def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
@@ -102,10 +112,11 @@ class _Run:
 class Cooker:
     """Cooks the steps of one sample with fixed :class:`StepParameters`."""
 
-    def __init__(self, sample, params, use_cache=True):
+    def __init__(self, sample, params, use_cache=True, fuse=None):
         self.sample = sample
         self.params = params
         self.cache = sample.repository.cache if use_cache else None
+        self.fuse = FUSE if fuse is None else bool(fuse)
         self._keys = {}
         self._datasets = {}
         self._run = None
@@ -167,19 +178,26 @@ class Cooker:
     # --- steps -------------------------------------------------------------------------------
     def dataset(self, step):
         """The dataset of ``step``: from this run's memory, the disk cache, or computed."""
-        if step in self._datasets:
-            return self._datasets[step]
-        key = self.key(step)
-        ds = None
-        if self.cache is not None:
-            ds = self.cache.load(self.cache_folder(step), key)
+        ds = self.loaded(step)
         if ds is None:
-            ds = getattr(self, f"_cook_{step}")()
-            ds.attrs.update(self._stamp(step, key))
-            if self.cache is not None:
-                self.cache.save(self.cache_folder(step), key, ds)
-        else:
-            ds.attrs.update(self._stamp(step, key))  # same values: the current records' ids
+            ds = self.store(step, getattr(self, f"_cook_{step}")())
+        return ds
+
+    def loaded(self, step):
+        """The dataset of ``step`` from this run's memory or the disk cache, or None."""
+        if step not in self._datasets and self.cache is not None:
+            ds = self.cache.load(self.cache_folder(step), self.key(step))
+            if ds is not None:
+                ds.attrs.update(self._stamp(step, self.key(step)))  # same values: the current records' ids
+                self._datasets[step] = ds
+        return self._datasets.get(step)
+
+    def store(self, step, ds):
+        """Stamp a computed dataset of ``step`` with its provenance, cache it and keep it."""
+        key = self.key(step)
+        ds.attrs.update(self._stamp(step, key))
+        if self.cache is not None:
+            self.cache.save(self.cache_folder(step), key, ds)
         self._datasets[step] = ds
         return ds
 
@@ -193,25 +211,36 @@ class Cooker:
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
 
-    def _cook_reconstruction(self):
+    def checked_layout(self):
+        """The sample's sensor layout, checked against its raw files."""
         layout = self.layout()
-        stack = self.run.stack
         with self.params.blame("sensor_layout"):
-            passes.check_layout(stack, layout, self.sample.path)
-        image, per_frame, coverage = passes.frame_sum_pass(stack, layout, workers=WORKERS)
+            passes.check_layout(self.run.stack, layout, self.sample.path)
+        return layout
+
+    def _cook_reconstruction(self):
+        layout = self.checked_layout()
+        image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS)
+        return self.reconstruction_dataset(image, per_frame, coverage, layout)
+
+    def reconstruction_dataset(self, image, per_frame, coverage, layout):
+        """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
+        roi, detection = self.roi(image)
+        return results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+
+    def roi(self, image):
+        """``(Roi, RoiDetection or None)`` of a frame-summed image (H, W) by the ``roi`` record."""
         roi_values = self.params["roi"]
         if roi_values["x0"] is None:
             with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):
                 detection = detect_roi(image, tuple(roi_values["auto_half_size"]), roi_values["median_prefilter"])
-            roi = detection.roi
-        else:
-            detection = None
-            with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
-                roi = validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
-                                   image.shape)
-        return results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+            return detection.roi, detection
+        with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
+            return validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
+                                image.shape), None
 
-    def _centre(self, image, roi):
+    def centre(self, image, roi):
+        """The :class:`~eqegs_repo.steps.q_integration.BeamCentre` of a frame sum in ``roi``."""
         qp = self.params["q_integration"]
         if qp["centre_method"] == "manual":
             if qp["centre_x"] is None or qp["centre_y"] is None:
@@ -222,6 +251,16 @@ class Cooker:
             return qi.find_beam_centre(image, roi, qp["centroid_threshold_frac"], qp["centre_iterations"],
                                        qp["centre_method"])
 
+    def integration_centre(self, centre, shared):
+        """(x, y) px to integrate around: the centre found, or the centre of a background
+        integration ``shared`` already holds within
+        :data:`~eqegs_repo.cooking.background.CENTRE_TOLERANCE_PX` of it (so that its sums can be
+        reused); a manual centre is always used as given."""
+        xy = (centre.x, centre.y)
+        if shared is None or centre.method == "manual":
+            return xy
+        return shared.nearest_centre(xy) or xy
+
     def _geometry(self):
         geo = self.params["geometry"]
         for tilt in ("tilt_rot1", "tilt_rot2"):
@@ -231,13 +270,16 @@ class Cooker:
         with self.params.blame("geometry"):
             return qi.DetectorGeometry(geo["wavelength_nm"], geo["pixel_size_mm"], geo["distance_mm"])
 
-    def _mask(self, image, coverage, xy):
+    def mask(self, image, coverage, xy, hot=True):
+        """Pixels used (H, W) bool: covered, outside the direct-beam box, not hot (from the frame
+        sum ``image``; skipped when ``hot`` is false), inside the sectors."""
         qp = self.params["q_integration"]
         shape = image.shape
         keep = qi.coverage_keep(coverage)
         keep &= qi.direct_beam_keep(shape, xy, qp["direct_exclusion_halfwidth"])
-        with self.params.blame("q_integration.hot_pixel_mad"):
-            keep &= qi.hot_pixel_keep(image, xy, qp["hot_pixel_mad"], valid=keep)
+        if hot:
+            with self.params.blame("q_integration.hot_pixel_mad"):
+                keep &= qi.hot_pixel_keep(image, xy, qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
             with self.params.blame("q_integration.sectors", "q_integration.angle_mode"):
                 if not qp["sectors"]:
@@ -245,45 +287,82 @@ class Cooker:
                 keep &= qi.sector_keep(shape, xy, qp["sectors"], valid=keep)
         return keep
 
-    def _cook_q_integration(self):
-        rec = self.dataset("reconstruction")
-        image, coverage = rec["image"].values, rec["coverage"].values
+    def integrator(self, shape, xy, keep, weights=True):
+        """The :class:`~eqegs_repo.steps.q_integration.RadialIntegrator` of an (H, W) image around
+        ``xy`` with mask ``keep``; ``weights`` false leaves out the pixel normalisation (only
+        ``normalisation`` would change, not the sums)."""
         qp = self.params["q_integration"]
-        centre = self._centre(image, Roi(*rec.attrs["roi"]))
-        xy = (centre.x, centre.y)
         geometry = self._geometry()
-        keep = self._mask(image, coverage, xy)
-        height, width = image.shape
+        height, width = shape
         r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
         with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
                                "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
             bins = qi.RadialBins.uniform(qp["radial_bin_px"], r_max)
-            weights = qi.pixel_normalisation(image.shape, xy, geometry, qp["solid_angle_correction"],
-                                             self.params["geometry"]["polarisation_factor"])
-            integrator = qi.RadialIntegrator.build(image.shape, xy, geometry, bins, keep, qp["pixel_splitting"],
-                                                   weights)
-        layout = self.layout()
+            pixel_weights = None if not weights else qi.pixel_normalisation(
+                shape, xy, geometry, qp["solid_angle_correction"],
+                self.params["geometry"]["polarisation_factor"])
+            return qi.RadialIntegrator.build(shape, xy, geometry, bins, keep, qp["pixel_splitting"],
+                                             pixel_weights)
+
+    def _cook_q_integration(self):
+        rec = self.loaded("reconstruction")
+        if rec is None and self.fuse:
+            return fused.cook_q_integration(self, WORKERS)
+        reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
+        return self.integrate_separately(self.dataset("reconstruction"),
+                                         {"path": "separate", "sample_reads": 1 if rec is not None else 2,
+                                          "reason": reason})
+
+    def integrate_separately(self, rec, passes_info):
+        """Q integration with the frame sum of ``rec`` (a reconstruction dataset) known: centre,
+        mask, integrator, then one read of the sample. ``passes_info`` goes to ``attrs["passes"]``."""
+        image, coverage = rec["image"].values, rec["coverage"].values
+        shared = self.shared_background()
+        centre = self.centre(image, Roi(*rec.attrs["roi"]))
+        xy = self.integration_centre(centre, shared)
+        keep = self.mask(image, coverage, xy)
+        integrator = self.integrator(image.shape, xy, keep)
         with self.params.blame("q_integration.forward_box_halfwidth"):
-            sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
+            sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
+                                             self.params["q_integration"]["forward_box_halfwidth"],
                                              workers=WORKERS)
+        return self.q_integration_dataset(sample, integrator, centre, xy, keep, image, passes_info, shared)
+
+    def q_integration_dataset(self, sample, integrator, centre, xy, keep, image, passes_info, shared):
+        """The dataset of the sample's integration ``sample`` (sums, variance, forward) with the
+        background subtracted; ``centre`` is the centre found in the whole run's frame sum,
+        ``xy`` the one integrated around."""
+        qp = self.params["q_integration"]
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
         image_diff, background = image, None
-        found = self.background()
-        if found is not None:
-            bg_sample, bg_params, bg_run = found
-            bg_layout = self.layout(bg_params)
-            self._check_background(bg_sample, bg_run, bg_layout, layout)
-            bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
-                                         frame_sum=True, workers=WORKERS)
+        info = dict(passes_info, image_centre=[centre.x, centre.y],
+                    centre_shift_px=float(np.hypot(centre.x - xy[0], centre.y - xy[1])), background=None)
+        if shared is not None:
+            bg = shared.integrate(integrator, xy, qp["forward_box_halfwidth"], keep, workers=WORKERS)
             with self.params.blame("q_integration.bg_scale_mode", "q_integration.bg_scale"):
                 k = qi.background_scale(qp["bg_scale_mode"], sample["forward"], bg["forward"], qp["bg_scale"])
             runs["intensity"], runs["variance"] = qi.subtract_background(
                 sample["sums"], sample["variance"], bg["sums"], bg["variance"], k)
             runs["forward_background"] = bg["forward"]
             image_diff = image - k * bg["image"]
-            background = {"sample": bg_sample.key, "k": k, "mode": qp["bg_scale_mode"]}
-        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background)
+            background = {"sample": shared.sample.key, "k": k, "mode": qp["bg_scale_mode"]}
+            info["background"] = "shared" if bg["shared"] else "read"
+        used = dataclasses.replace(centre, x=float(xy[0]), y=float(xy[1]))
+        ds = results.q_integration_dataset(integrator, runs, used, keep, image_diff, background)
+        ds.attrs["passes"] = info
+        return ds
+
+    def shared_background(self):
+        """The :class:`SharedBackground` of the background sample (checked against this sample),
+        or None when there is none."""
+        found = self.background()
+        if found is None:
+            return None
+        bg_sample, bg_params, bg_run = found
+        bg_layout = self.layout(bg_params)
+        self._check_background(bg_sample, bg_run, bg_layout, self.layout())
+        return SharedBackground(self, bg_sample, bg_params, bg_run, bg_layout)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")

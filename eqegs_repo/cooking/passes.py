@@ -4,27 +4,37 @@ Nothing here holds more than a few blocks: the reconstructed (frames, H, W) stac
 nor is a block's canvas: the kernels take each sensor's block as read (the sensor layout is
 linear, so per-sensor sums add up to the sums over the combined image).
 
-* :func:`frame_sum_pass` -- pass 1: the frame-summed canvas image I_Σ and the counts per frame;
-* :func:`integration_pass` -- pass 2: per frame, the radial sums of every bin, the forward
-  (direct-beam box) counts and, optionally, the frame sum (for a background run).
+* :func:`frame_sum_pass` -- the reconstruction alone: the frame-summed canvas image I_Σ and the
+  counts per frame;
+* :func:`integration_pass` -- per frame, the radial sums of every bin, the forward (direct-beam
+  box) counts and, optionally, the frame sum (for a background run);
+* :func:`fused_pass` -- both in one read of the run: a probe of evenly spaced blocks is read
+  first and kept, the caller builds the integration from the probe's frame sum, then every block
+  is integrated and frame-summed (docs/q-integration.md#one-read-per-run).
 
-``workers`` threads ("lanes") each take the next block from :func:`iter_blocks` (plain file
-reads into a ring of reused buffers; byte ranges through fsspec for other filesystems), one lane
-reading at a time, and compute it while the others compute theirs: file reads and the compiled
-kernels run without the GIL, and a block is computed on the core that read it. The resident
-memory stays at a few blocks. Float data are checked for NaN/inf.
+``workers`` threads ("lanes") each take the next block from :func:`iter_blocks` (positioned
+reads into a ring of reused buffers, the blocks ahead announced to the kernel; byte ranges
+through fsspec for other filesystems), one lane reading at a time, and compute it while the
+others compute theirs: file reads and the compiled kernels run without the GIL, and a block is
+computed on the core that read it. The resident memory stays at a few blocks (plus the probe in
+a fused pass). Float data are checked for NaN/inf.
 """
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.reconstruction import FrameSumAccumulator
+from eqegs_repo.steps.sensors import sensor_pixels
 
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
 BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed
+PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
+PROBE_BYTES = 128 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -47,22 +57,38 @@ def check_layout(stack, layout, where):
                        f"{list(layout.sensor_shape)}")
 
 
-def iter_blocks(stack, block_frames=None):
-    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols).
+def block_ranges(stack, block_frames=None):
+    """``[(start, stop), ...]``: the blocks of a pass over ``stack``, in file order."""
+    n_frames = stack.shape[1]
+    step = block_frames or frames_per_block(stack)
+    return [(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
+
+
+def iter_blocks(stack, block_frames=None, *, ranges=None, keep=False):
+    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols), for
+    ``ranges`` (default :func:`block_ranges`, in file order).
 
     The block arrays come from a ring of :data:`BUFFER_SETS` buffer sets, so memory stays at a
     few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
-    blocks have been asked for, then its arrays are overwritten.
+    blocks have been asked for, then its arrays are overwritten. With ``keep`` every block gets
+    its own arrays (the caller keeps them). The next :data:`PREFETCH_BLOCKS` blocks are
+    announced to the kernel (:meth:`~eqegs_repo.io.raw.SensorStack.prefetch`), so that on cold
+    data the disk reads ahead while the blocks before are computed.
     """
-    n_frames = stack.shape[1]
-    step = block_frames or frames_per_block(stack)
+    ranges = block_ranges(stack, block_frames) if ranges is None else list(ranges)
+    for ahead in ranges[:PREFETCH_BLOCKS]:
+        stack.prefetch(*ahead)
     ring = {}
-    for index, start in enumerate(range(0, n_frames, step)):
-        stop = min(start + step, n_frames)
-        key = (index % BUFFER_SETS, stop - start)
-        if key not in ring:
-            ring[key] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
-        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, ring[key])]
+    for index, (start, stop) in enumerate(ranges):
+        if keep:
+            blocks = [f.read_frames(start, stop) for f in stack.files]
+        else:
+            key = (index % BUFFER_SETS, stop - start)
+            if key not in ring:
+                ring[key] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
+            blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, ring[key])]
+        if PREFETCH_BLOCKS and index + PREFETCH_BLOCKS < len(ranges):
+            stack.prefetch(*ranges[index + PREFETCH_BLOCKS])
         if np.dtype(stack.dtype).kind == "f":
             _check_finite(stack, blocks, start)
         yield start, stop, blocks
@@ -78,18 +104,17 @@ def _check_finite(stack, blocks, start):
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
-def _stream(stack, block_frames, workers, work):
-    """Call ``work(lane, start, stop, blocks)`` for every block of ``stack`` on ``lanes`` =
-    min(workers, BUFFER_SETS - 1) threads.
+def _stream(blocks, workers, work):
+    """Call ``work(lane, *block)`` for every ``block`` (a tuple) of the iterator ``blocks`` on
+    ``lanes`` = min(workers, BUFFER_SETS - 1) threads.
 
-    Each lane takes the next block from :func:`iter_blocks` (one lane reads at a time) and
-    computes it itself, while the data it just read are still in its core's cache; the other
-    lanes compute meanwhile. A lane's calls never overlap, so per-lane state needs no lock, and a
-    block is not read into a buffer set before the block that used the set has been computed.
-    The first error of a lane (or of the reading) stops the pass and is raised.
+    Each lane takes the next block from ``blocks`` (e.g. :func:`iter_blocks`; one lane reads at
+    a time) and computes it itself, while the data it just read are still in its core's cache;
+    the other lanes compute meanwhile. A lane's calls never overlap, so per-lane state needs no
+    lock, and a block is not read into a buffer set before the block that used the set has been
+    computed. The first error of a lane (or of the reading) stops the pass and is raised.
     """
     lanes = max(1, min(int(workers), BUFFER_SETS - 1))
-    blocks = iter_blocks(stack, block_frames)
     lock = threading.Lock()
     computed = []  # one Event per block taken
     failed = threading.Event()
@@ -118,22 +143,81 @@ def _stream(stack, block_frames, workers, work):
             job.result()
 
 
+def _lanes(workers):
+    return max(1, min(int(workers), BUFFER_SETS - 1))
+
+
 def frame_sum_pass(stack, layout, block_frames=None, workers=1):
-    """Pass 1: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
-    accumulators = [FrameSumAccumulator(layout) for _ in range(max(1, int(workers)))]
+    """Frame sums alone: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
+    accumulators = [FrameSumAccumulator(layout) for _ in range(_lanes(workers))]
     per_frame = np.zeros(stack.shape[1])
 
     def work(lane, start, stop, blocks):
         per_frame[start:stop] = accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
+    _stream(iter_blocks(stack, block_frames), workers, work)
     total = _merged(accumulators)
     return total.image, per_frame, total.coverage
 
 
+@dataclass(frozen=True)
+class IntegrationSetup:
+    """What an integration pass computes per frame: the sums of ``integrator`` (a built
+    :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`), the forward counts in the box of
+    half-width ``forward_halfwidth`` px around ``centre`` (x, y px) and, for the canvas pixels
+    ``tracked`` (flat indices, sorted; may be empty), each pixel's counts."""
+
+    integrator: object
+    centre: tuple
+    forward_halfwidth: float
+    tracked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+class _Integrating:
+    """The per-block work of an integration pass, into arrays of the whole run."""
+
+    def __init__(self, n_frames, layout, setup):
+        integrator = setup.integrator
+        self.setup = setup
+        self.parts = integrator.for_sensors(layout)
+        self.boxes = qi.sensor_boxes(layout, setup.centre, setup.forward_halfwidth)
+        self.binary = integrator.is_binary
+        self.sums = np.empty((n_frames, integrator.n_bins))
+        self.variance = self.sums if self.binary else np.empty_like(self.sums)
+        self.forward = np.empty(n_frames)
+        self.taps = sensor_taps(layout, setup.tracked)
+        self.tracked = np.zeros((n_frames, len(setup.tracked)))
+
+    def __call__(self, start, stop, blocks):
+        self.sums[start:stop] = sum(part.integrate(block) for part, block in zip(self.parts, blocks))
+        if not self.binary:
+            self.variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(self.parts, blocks))
+        self.forward[start:stop] = qi.forward_spectrum_sensors(blocks, self.boxes)
+        for (pixels, positions), block in zip(self.taps, blocks):
+            if pixels.size:
+                self.tracked[start:stop, positions] += block.reshape(stop - start, -1)[:, pixels]
+
+    def result(self):
+        return {"sums": self.sums, "variance": self.variance, "forward": self.forward, "tracked": self.tracked}
+
+
+def sensor_taps(layout, tracked):
+    """For canvas pixels ``tracked`` (flat indices, sorted, distinct): per sensor ``(pixels,
+    positions)``, the flat indices of the sensor's pixels that land on a tracked canvas pixel and
+    the position of that canvas pixel in ``tracked``. Summing ``block[:, pixels]`` into
+    ``values[:, positions]`` over the sensors gives the canvas pixels' counts (sum mode too)."""
+    tracked = np.asarray(tracked, np.int64)
+    taps = []
+    for k in range(layout.n_sensors):
+        canvas = sensor_pixels(layout, k).ravel()
+        pixels = np.flatnonzero(np.isin(canvas, tracked))
+        taps.append((pixels, np.searchsorted(tracked, canvas[pixels])))
+    return taps
+
+
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
                      workers=1, block_frames=None):
-    """Pass 2 over one run with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
+    """One run integrated with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
     dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the
@@ -141,25 +225,89 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
     ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame sum when
     ``frame_sum`` is true.
     """
-    n_frames = stack.shape[1]
-    parts = integrator.for_sensors(layout)
-    boxes = qi.sensor_boxes(layout, centre, forward_halfwidth)
-    sums = np.empty((n_frames, integrator.n_bins))
-    variance = sums if integrator.is_binary else np.empty_like(sums)
-    forward = np.empty(n_frames)
-    accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(max(1, int(workers)))]
+    integrating = _Integrating(stack.shape[1], layout, IntegrationSetup(integrator, centre, forward_halfwidth))
+    accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(_lanes(workers))]
 
     def work(lane, start, stop, blocks):
-        sums[start:stop] = sum(part.integrate(block) for part, block in zip(parts, blocks))
-        if not integrator.is_binary:
-            variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(parts, blocks))
-        forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes)
+        integrating(start, stop, blocks)
         if frame_sum:
             accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
-    image = _merged(accumulators).image if frame_sum else None
-    return {"sums": sums, "variance": variance, "forward": forward, "image": image}
+    _stream(iter_blocks(stack, block_frames), workers, work)
+    out = integrating.result()
+    del out["tracked"]
+    out["image"] = _merged(accumulators).image if frame_sum else None
+    return out
+
+
+def probe_ranges(ranges, frame_bytes, probe_bytes=None):
+    """The blocks of a fused pass's probe: about ``probe_bytes`` (default :data:`PROBE_BYTES`)
+    of raw data in blocks evenly spaced over the run (first and last included), at least one;
+    every block when the run is no larger."""
+    probe_bytes = PROBE_BYTES if probe_bytes is None else probe_bytes
+    block_bytes = max(1, (ranges[0][1] - ranges[0][0]) * frame_bytes)
+    n = int(min(len(ranges), max(1, probe_bytes // block_bytes)))
+    picked = np.unique(np.round(np.linspace(0, len(ranges) - 1, n)).astype(int))
+    return [ranges[i] for i in picked]
+
+
+def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes=None):
+    """Reconstruction and integration of one run in one read of its files.
+
+    1. The probe (:func:`probe_ranges`) is read, frame-summed and kept in memory.
+    2. ``plan(probe_image, probe_frames)`` gets the probe's frame sum (H, W) float64 and its
+       number of frames, and returns an :class:`IntegrationSetup`, or None when the probe
+       cannot tell how to integrate (then the pass only sums frames).
+    3. The probe blocks are integrated, then every other block is read, frame-summed and
+       integrated.
+
+    Returns a dict: ``image``, ``per_frame``, ``coverage`` as :func:`frame_sum_pass`;
+    ``probe_frames`` (int); ``setup`` (the plan's answer); with a setup also ``sums``,
+    ``variance``, ``forward`` as :func:`integration_pass` and ``tracked`` (frames, tracked
+    pixels) float64, the counts of the setup's tracked canvas pixels.
+    """
+    n_frames = stack.shape[1]
+    ranges = block_ranges(stack, block_frames)
+    frame_bytes = stack.nbytes // max(n_frames, 1)
+    probe = probe_ranges(ranges, frame_bytes, probe_bytes)
+    accumulators = [FrameSumAccumulator(layout) for _ in range(_lanes(workers))]
+    per_frame = np.zeros(n_frames)
+    held = []
+
+    def sum_probe(lane, start, stop, blocks):
+        per_frame[start:stop] = accumulators[lane].add(blocks)
+        held.append((start, stop, blocks))
+
+    _stream(iter_blocks(stack, ranges=probe, keep=True), workers, sum_probe)
+    probe_sum = FrameSumAccumulator(layout)
+    for accumulator in accumulators:
+        probe_sum.merge(accumulator)
+    probe_frames = sum(stop - start for start, stop in probe)
+    setup = plan(probe_sum.image, probe_frames)
+    del probe_sum
+    integrating = None if setup is None else _Integrating(n_frames, layout, setup)
+    if integrating is None:
+        held.clear()  # already summed; nothing more to do with them
+
+    def held_blocks():
+        while held:
+            yield held.pop() + (True,)
+
+    def work(lane, start, stop, blocks, summed=False):
+        if not summed:
+            per_frame[start:stop] = accumulators[lane].add(blocks)
+        if integrating is not None:
+            integrating(start, stop, blocks)
+
+    taken = set(probe)
+    rest = iter_blocks(stack, ranges=[r for r in ranges if r not in taken])
+    _stream(itertools.chain(held_blocks(), rest), workers, work)
+    total = _merged(accumulators)
+    out = {"image": total.image, "per_frame": per_frame, "coverage": total.coverage,
+           "probe_frames": probe_frames, "setup": setup}
+    if integrating is not None:
+        out.update(integrating.result())
+    return out
 
 
 def _merged(accumulators):

@@ -36,6 +36,7 @@ from eqegs_repo.steps.q_integration.pixels import (  # noqa: F401
     coverage_keep,
     direct_beam_keep,
     hot_pixel_keep,
+    hot_pixel_score,
     image_2d,
     pixel_normalisation,
     pixel_offsets,

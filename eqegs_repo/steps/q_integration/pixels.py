@@ -74,6 +74,33 @@ def hot_pixel_keep(
     if not float(n_mad) > 0:
         raise BadInput(f"hot_pixel_mad must be > 0 or None, got {n_mad!r}")
     valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
+    z, centre_z, mad = _ring_z(summed, centre, valid)
+    keep = np.ones(summed.shape, bool)
+    keep[valid] = ~(z > centre_z + float(n_mad) * mad)
+    return keep
+
+
+def hot_pixel_score(
+    summed: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """How hot each pixel looks: (z − median z) / MAD of z, the quantity :func:`hot_pixel_keep`
+    compares with ``hot_pixel_mad`` (same ring medians, same ``valid`` statistics), (H, W)
+    float64, NaN outside ``valid``.  Larger is hotter; a MAD of 0 counts as the smallest
+    positive float."""
+    summed = image_2d(summed, "summed")
+    valid = np.ones(summed.shape, bool) if valid is None else np.asarray(valid, bool)
+    z, centre_z, mad = _ring_z(summed, centre, valid)
+    score = np.full(summed.shape, np.nan)
+    score[valid] = (z - centre_z) / max(mad, np.finfo(np.float64).tiny)
+    return score
+
+
+def _ring_z(summed: np.ndarray, centre: tuple[float, float], valid: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """z = (I − m(r))/√max(m, 1) of the ``valid`` pixels (in the order of ``summed[valid]``), the
+    median of z and the median absolute deviation of z (see :func:`hot_pixel_keep`)."""
     if not valid.any():
         raise BadInput("no valid pixel to estimate hot pixels from")
     radius = pixel_radius(summed.shape, centre)[valid]
@@ -89,12 +116,9 @@ def hot_pixel_keep(
     z_sorted = (values_sorted - level) / np.sqrt(np.maximum(level, 1.0))
     centre_z = float(np.median(z_sorted))
     mad = float(np.median(np.abs(z_sorted - centre_z)))
-    hot_sorted = z_sorted > centre_z + float(n_mad) * mad
-    hot_valid = np.empty_like(hot_sorted)
-    hot_valid[order] = hot_sorted
-    keep = np.ones(summed.shape, bool)
-    keep[valid] = ~hot_valid
-    return keep
+    z = np.empty_like(z_sorted)
+    z[order] = z_sorted
+    return z, centre_z, mad
 
 
 def sector_keep(
