@@ -178,5 +178,5 @@ def test_a_failing_block_stops_the_pass_with_its_error(tmp_path):
             raise ValueError("block 4 is bad")
 
     with pytest.raises(ValueError, match="block 4 is bad"):
-        passes._stream(passes.iter_blocks(stack, 2), 2, work)
+        passes._stream(stack, passes.block_ranges(stack, 2), 2, work)
     assert 4 in calls

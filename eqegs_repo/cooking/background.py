@@ -2,48 +2,41 @@
 
 A proposal's samples usually name one background ("scattering noise") run. Its integration
 depends only on the background's raw files and sensor layout and on what the integrator sums:
-the centre, the radial bins, the mask, the pixel splitting and the forward box. It is cached
-(in the repository's result cache, folder ``<proposal>__<background>__<tag>/background_integration``)
-under a name holding
-
-* a digest of the background's raw-file stats and sensor layout, the library version and the
-  q-integration parameters that shape the integrator (bin width, splitting, masks, forward box)
-  or find the centre,
-* the centre (x, y), written exactly (``repr`` of the floats),
-* a digest of the bin edges, the mask and the forward box,
-
-so N samples sharing a background read it once. The samples' centres differ slightly (each is
-found in the sample's own frame sum), so a sample whose centre lies within
-:data:`CENTRE_TOLERANCE_PX` of a cached background integration integrates around that centre
-instead (:meth:`SharedBackground.nearest_centre`; the dataset's ``attrs["passes"]`` records the
-sample's own centre and the shift). Without a result cache (``cache_url=False``,
+the centre, the radial bins, the mask, the pixel splitting and the forward box. The samples'
+centres differ slightly (each is found in the sample's own frame sum) and so may their hot
+pixels, so the background is integrated as a *tracked* pass (:mod:`eqegs_repo.cooking.tracking`)
+around the first sample's centre, and cached (in the repository's result cache, folder
+``<proposal>__<background>__<tag>/background_integration``) with its tracked pixels' counts.
+Another sample whose centre lies within :data:`~eqegs_repo.cooking.tracking.MARGIN_PX` of that
+centre, and whose mask agrees outside the tracked pixels, gets the background's sums for its
+own centre and mask exactly from the cache (:func:`~eqegs_repo.cooking.tracking.resolve`),
+without reading the background again. Cache entries are named
+``<group>_<x>_<y>.npz``: ``group`` a digest of the background's raw-file stats and sensor
+layout, the library version and the q-integration parameters that shape the integrator, and
+x, y the centre (``repr`` of the floats). Without a result cache (``cache_url=False``,
 ``use_cache=False``) the background is read by every cook.
 """
 import numpy as np
 import xarray as xr
 
-from eqegs_repo.cooking import passes
+from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.params.effective import digest
 
-CENTRE_TOLERANCE_PX = 0.01
-"""Largest distance (px) between the centre found in a run's frame sum and the centre its
-integration uses: for a probe's centre (docs/q-integration.md#one-read-per-run) and for a shared
-background integration."""
 FOLDER_STEP = "background_integration"
 _SHAPING = ("radial_bin_px", "pixel_splitting", "direct_exclusion_halfwidth", "hot_pixel_mad",
-            "angle_mode", "sectors", "forward_box_halfwidth",
-            "centre_method", "centroid_threshold_frac", "centre_iterations")
-"""q_integration fields in the group digest: those that shape the integrator, and those of the
-centre finding, so that changing how the centre is found is never hidden by sharing."""
+            "angle_mode", "sectors", "forward_box_halfwidth")
+"""q_integration fields of the group digest: those that shape the integrator besides the
+centre and the hot pixels."""
 
 
 class SharedBackground:
-    """The background run of one cook: ``sample``, ``run`` (raw files) and ``layout``, with its
-    cached integrations (``cooker.cache``; None: nothing shared)."""
+    """The background run of one cook (``cooker``, a :class:`~eqegs_repo.cooking.cook.Cooker`):
+    ``sample``, ``run`` (raw files) and ``layout``, with its cached integrations."""
 
     def __init__(self, cooker, sample, params, run, layout):
         from eqegs_repo import __version__
 
+        self.cooker = cooker
         self.sample, self.run, self.layout = sample, run, layout
         self.cache = cooker.cache
         qp = cooker.params["q_integration"]
@@ -54,58 +47,66 @@ class SharedBackground:
         if self.cache is not None:
             self.folder = self.cache.folder(sample.path, sample.proposal.key, sample.key, FOLDER_STEP)
 
-    def _centres(self):
-        """{(x, y): [entry names]} of the cached integrations of this group."""
-        found = {}
-        if self.cache is None:
-            return found
-        for name in self.cache.keys(self.folder):
+    def nearby(self, xy):
+        """``[(distance px, name)]`` of the cached integrations of this group whose centre is
+        within :data:`~eqegs_repo.cooking.tracking.MARGIN_PX` of ``xy``, nearest first."""
+        found = []
+        for name in self.cache.keys(self.folder) if self.cache is not None else ():
             parts = name.split("_")
-            if len(parts) == 4 and parts[0] == self.group:
-                try:
-                    found.setdefault((float(parts[1]), float(parts[2])), []).append(name)
-                except ValueError:
-                    continue
-        return found
+            if len(parts) != 3 or parts[0] != self.group:
+                continue
+            try:
+                distance = float(np.hypot(float(parts[1]) - xy[0], float(parts[2]) - xy[1]))
+            except ValueError:
+                continue
+            if distance <= tracking.MARGIN_PX:
+                found.append((distance, name))
+        return sorted(found)
 
-    def nearest_centre(self, xy):
-        """The centre (x, y) of the cached integration nearest to ``xy`` within
-        :data:`CENTRE_TOLERANCE_PX`, or None."""
-        best, distance = None, CENTRE_TOLERANCE_PX
-        for centre in self._centres():
-            d = float(np.hypot(centre[0] - xy[0], centre[1] - xy[1]))
-            if d <= distance:
-                best, distance = centre, d
-        return best
-
-    def entry_name(self, integrator, xy, forward_halfwidth, keep):
-        """The cache name of the integration with this integrator (its matrix follows from the
-        centre, the bin edges, the mask and the splitting), centre, forward box and mask."""
-        shape = digest({"edges": integrator.bins.edges_px.tolist(), "image_shape": list(np.shape(keep)),
-                        "keep": np.packbits(np.asarray(keep, bool)).tobytes().hex(),
-                        "forward_halfwidth": float(forward_halfwidth)})[:16]
-        return f"{self.group}_{float(xy[0])!r}_{float(xy[1])!r}_{shape}"
-
-    def integrate(self, integrator, xy, forward_halfwidth, keep, workers=1):
-        """The background's integration (dict of :func:`~eqegs_repo.cooking.passes.integration_pass`
-        with the frame sum ``image``, and ``shared``: True when it came from the cache)."""
-        name = self.entry_name(integrator, xy, forward_halfwidth, keep)
+    def integrate(self, integrator, xy, keep, image, coverage, workers=1):
+        """The background's integration around ``xy`` with ``integrator`` and mask ``keep``: a
+        dict of ``sums``, ``variance``, ``forward``, ``image`` (the background's frame sum) and
+        ``shared`` (True: from the cache, the background not read). ``image`` and ``coverage``
+        are the sample's frame sum and coverage, which choose the tracked pixels when the
+        background has to be read."""
+        for _, name in self.nearby(xy):
+            entry = self.cache.load(self.folder, name)
+            if entry is None:
+                continue
+            centre = tuple(entry.attrs["centre"])
+            kept = entry["keep"].values.astype(bool)
+            setup = passes.IntegrationSetup(self.cooker.integrator(kept.shape, centre, kept, weights=False),
+                                            centre, entry.attrs["forward_halfwidth"],
+                                            np.flatnonzero(entry["tracked_mask"].values.ravel()), kept)
+            run = {"sums": entry["sums"].values, "forward": entry["forward"].values,
+                   "variance": entry["variance"].values if "variance" in entry else entry["sums"].values,
+                   "tracked": entry["tracked"].values, "tracked_pixels": entry["canvas_pixel"].values}
+            resolved, _ = tracking.resolve(run, setup, integrator, keep, xy)
+            if resolved is not None:
+                return dict(resolved, image=entry["image"].values, shared=True)
+        setup = tracking.plan(self.cooker, image, coverage, xy)
+        run = passes.integration_pass(self.run.stack, self.layout, setup.integrator, setup.centre,
+                                      setup.forward_halfwidth, frame_sum=True, workers=workers,
+                                      tracked=setup.tracked)
         if self.cache is not None:
-            ds = self.cache.load(self.folder, name)
-            if ds is not None:
-                variance = ds["variance"].values if "variance" in ds else ds["sums"].values
-                return {"sums": ds["sums"].values, "variance": variance, "forward": ds["forward"].values,
-                        "image": ds["image"].values, "shared": True}
-        out = passes.integration_pass(self.run.stack, self.layout, integrator, xy, forward_halfwidth,
-                                      frame_sum=True, workers=workers)
-        if self.cache is not None:
-            self.cache.save(self.folder, name, _entry(out, xy, self.sample.key))
-        return dict(out, shared=False)
+            name = f"{self.group}_{setup.centre[0]!r}_{setup.centre[1]!r}"
+            self.cache.save(self.folder, name, _entry(run, setup, self.sample.key))
+        resolved, reason = tracking.resolve(run, setup, integrator, keep, xy)
+        if resolved is None:
+            raise RuntimeError(f"internal error: the background integration planned around this sample's "
+                               f"centre does not resolve to it: {reason}")
+        return dict(resolved, image=run["image"], shared=False)
 
 
-def _entry(out, xy, key):
-    data = {"sums": (("frame", "q"), out["sums"]), "forward": ("frame", out["forward"]),
-            "image": (("y", "x"), out["image"])}
-    if out["variance"] is not out["sums"]:
-        data["variance"] = (("frame", "q"), out["variance"])
-    return xr.Dataset(data, attrs={"background": key, "centre": [float(xy[0]), float(xy[1])]})
+def _entry(run, setup, key):
+    """The cache entry of a tracked background pass."""
+    tracked_mask = np.zeros(setup.keep.shape, bool)
+    tracked_mask.ravel()[setup.tracked] = True
+    data = {"sums": (("frame", "bin"), run["sums"]), "forward": ("frame", run["forward"]),
+            "image": (("y", "x"), run["image"]), "keep": (("y", "x"), setup.keep),
+            "tracked_mask": (("y", "x"), tracked_mask), "tracked": (("frame", "column"), run["tracked"])}
+    if run["variance"] is not run["sums"]:
+        data["variance"] = (("frame", "bin"), run["variance"])
+    return xr.Dataset(data, coords={"canvas_pixel": ("column", run["tracked_pixels"])},
+                      attrs={"background": key, "centre": list(setup.centre),
+                             "forward_halfwidth": float(setup.forward_halfwidth)})

@@ -27,8 +27,6 @@ import os
 
 import numpy as np
 
-import dataclasses
-
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
 from eqegs_repo.cooking import fused, passes
@@ -251,16 +249,6 @@ class Cooker:
             return qi.find_beam_centre(image, roi, qp["centroid_threshold_frac"], qp["centre_iterations"],
                                        qp["centre_method"])
 
-    def integration_centre(self, centre, shared):
-        """(x, y) px to integrate around: the centre found, or the centre of a background
-        integration ``shared`` already holds within
-        :data:`~eqegs_repo.cooking.background.CENTRE_TOLERANCE_PX` of it (so that its sums can be
-        reused); a manual centre is always used as given."""
-        xy = (centre.x, centre.y)
-        if shared is None or centre.method == "manual":
-            return xy
-        return shared.nearest_centre(xy) or xy
-
     def _geometry(self):
         geo = self.params["geometry"]
         for tilt in ("tilt_rot1", "tilt_rot2"):
@@ -287,18 +275,24 @@ class Cooker:
                 keep &= qi.sector_keep(shape, xy, qp["sectors"], valid=keep)
         return keep
 
+    def bins(self, shape, xy):
+        """The radial bins of an (H, W) image around ``xy``: ``radial_bin_px`` wide, out to the
+        farthest image corner."""
+        height, width = shape
+        r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
+                                      np.array([-0.5, height - 0.5])[:, None] - xy[1])))
+        with self.params.blame("q_integration.radial_bin_px"):
+            return qi.RadialBins.uniform(self.params["q_integration"]["radial_bin_px"], r_max)
+
     def integrator(self, shape, xy, keep, weights=True):
         """The :class:`~eqegs_repo.steps.q_integration.RadialIntegrator` of an (H, W) image around
         ``xy`` with mask ``keep``; ``weights`` false leaves out the pixel normalisation (only
         ``normalisation`` would change, not the sums)."""
         qp = self.params["q_integration"]
         geometry = self._geometry()
-        height, width = shape
-        r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
-                                      np.array([-0.5, height - 0.5])[:, None] - xy[1])))
+        bins = self.bins(shape, xy)
         with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
                                "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
-            bins = qi.RadialBins.uniform(qp["radial_bin_px"], r_max)
             pixel_weights = None if not weights else qi.pixel_normalisation(
                 shape, xy, geometry, qp["solid_angle_correction"],
                 self.params["geometry"]["polarisation_factor"])
@@ -320,26 +314,26 @@ class Cooker:
         image, coverage = rec["image"].values, rec["coverage"].values
         shared = self.shared_background()
         centre = self.centre(image, Roi(*rec.attrs["roi"]))
-        xy = self.integration_centre(centre, shared)
+        xy = (centre.x, centre.y)
         keep = self.mask(image, coverage, xy)
         integrator = self.integrator(image.shape, xy, keep)
         with self.params.blame("q_integration.forward_box_halfwidth"):
             sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
                                              self.params["q_integration"]["forward_box_halfwidth"],
                                              workers=WORKERS)
-        return self.q_integration_dataset(sample, integrator, centre, xy, keep, image, passes_info, shared)
+        return self.q_integration_dataset(sample, integrator, centre, keep, image, coverage, passes_info, shared)
 
-    def q_integration_dataset(self, sample, integrator, centre, xy, keep, image, passes_info, shared):
-        """The dataset of the sample's integration ``sample`` (sums, variance, forward) with the
-        background subtracted; ``centre`` is the centre found in the whole run's frame sum,
-        ``xy`` the one integrated around."""
+    def q_integration_dataset(self, sample, integrator, centre, keep, image, coverage, passes_info, shared):
+        """The dataset of the sample's integration ``sample`` (sums, variance, forward) around
+        ``centre`` with mask ``keep``, the background (``shared``) subtracted; ``image`` and
+        ``coverage`` are the sample's frame sum and coverage."""
         qp = self.params["q_integration"]
+        xy = (centre.x, centre.y)
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
         image_diff, background = image, None
-        info = dict(passes_info, image_centre=[centre.x, centre.y],
-                    centre_shift_px=float(np.hypot(centre.x - xy[0], centre.y - xy[1])), background=None)
+        info = dict(passes_info, background=None)
         if shared is not None:
-            bg = shared.integrate(integrator, xy, qp["forward_box_halfwidth"], keep, workers=WORKERS)
+            bg = shared.integrate(integrator, xy, keep, image, coverage, workers=WORKERS)
             with self.params.blame("q_integration.bg_scale_mode", "q_integration.bg_scale"):
                 k = qi.background_scale(qp["bg_scale_mode"], sample["forward"], bg["forward"], qp["bg_scale"])
             runs["intensity"], runs["variance"] = qi.subtract_background(
@@ -348,8 +342,7 @@ class Cooker:
             image_diff = image - k * bg["image"]
             background = {"sample": shared.sample.key, "k": k, "mode": qp["bg_scale_mode"]}
             info["background"] = "shared" if bg["shared"] else "read"
-        used = dataclasses.replace(centre, x=float(xy[0]), y=float(xy[1]))
-        ds = results.q_integration_dataset(integrator, runs, used, keep, image_diff, background)
+        ds = results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background)
         ds.attrs["passes"] = info
         return ds
 

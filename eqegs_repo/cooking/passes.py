@@ -32,9 +32,9 @@ from eqegs_repo.steps.reconstruction import FrameSumAccumulator
 from eqegs_repo.steps.sensors import sensor_pixels
 
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
-BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed
+BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the next two are read
 PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
-PROBE_BYTES = 128 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
+PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -66,7 +66,8 @@ def block_ranges(stack, block_frames=None):
 
 def iter_blocks(stack, block_frames=None, *, ranges=None, keep=False):
     """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols), for
-    ``ranges`` (default :func:`block_ranges`, in file order).
+    ``ranges`` (default :func:`block_ranges`, in file order), one after the other (the passes
+    below read in parallel lanes instead: :func:`_stream`).
 
     The block arrays come from a ring of :data:`BUFFER_SETS` buffer sets, so memory stays at a
     few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
@@ -78,19 +79,11 @@ def iter_blocks(stack, block_frames=None, *, ranges=None, keep=False):
     ranges = block_ranges(stack, block_frames) if ranges is None else list(ranges)
     for ahead in ranges[:PREFETCH_BLOCKS]:
         stack.prefetch(*ahead)
-    ring = {}
+    ring = [{} for _ in range(BUFFER_SETS)]
     for index, (start, stop) in enumerate(ranges):
-        if keep:
-            blocks = [f.read_frames(start, stop) for f in stack.files]
-        else:
-            key = (index % BUFFER_SETS, stop - start)
-            if key not in ring:
-                ring[key] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
-            blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, ring[key])]
+        blocks = _read_block(stack, start, stop, None if keep else ring[index % BUFFER_SETS])
         if PREFETCH_BLOCKS and index + PREFETCH_BLOCKS < len(ranges):
             stack.prefetch(*ranges[index + PREFETCH_BLOCKS])
-        if np.dtype(stack.dtype).kind == "f":
-            _check_finite(stack, blocks, start)
         yield start, stop, blocks
 
 
@@ -104,47 +97,74 @@ def _check_finite(stack, blocks, start):
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
-def _stream(blocks, workers, work):
-    """Call ``work(lane, *block)`` for every ``block`` (a tuple) of the iterator ``blocks`` on
-    ``lanes`` = min(workers, BUFFER_SETS - 1) threads.
+def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
+    """Call ``work(lane, start, stop, blocks)`` for every block of ``stack`` on ``lanes`` =
+    max(1, workers) threads: first the blocks of the list ``ready`` (``(start, stop, blocks)``
+    already in memory, taken off the list as they are handed out), then the blocks
+    ``(start, stop)`` of ``ranges``, in order.
 
-    Each lane takes the next block from ``blocks`` (e.g. :func:`iter_blocks`; one lane reads at
-    a time) and computes it itself, while the data it just read are still in its core's cache;
-    the other lanes compute meanwhile. A lane's calls never overlap, so per-lane state needs no
-    lock, and a block is not read into a buffer set before the block that used the set has been
-    computed. The first error of a lane (or of the reading) stops the pass and is raised.
+    Each lane takes the next block (under a lock, which also announces the block
+    :data:`PREFETCH_BLOCKS` further on to the kernel), reads it itself into its own buffer set
+    (reused for every block it reads; fresh arrays with ``keep``) and computes it, while the data
+    are still in its core's cache; the lanes read and compute in parallel. A lane's calls never
+    overlap, so per-lane state needs no lock. The first error of a lane (or of its reading)
+    stops the pass and is raised.
     """
-    lanes = max(1, min(int(workers), BUFFER_SETS - 1))
+    ranges = list(ranges)
+    ready = [] if ready is None else ready
+
+    def held():
+        while ready:
+            yield ready.pop()
+
+    jobs = itertools.chain(held(), ((start, stop, None) for start, stop in ranges))
+    for ahead in ranges[:PREFETCH_BLOCKS]:
+        stack.prefetch(*ahead)
     lock = threading.Lock()
-    computed = []  # one Event per block taken
+    handed = [0]  # blocks of ``ranges`` handed out
     failed = threading.Event()
 
     def lane(index):
+        buffers = {}
         while not failed.is_set():
             try:
                 with lock:
-                    n = len(computed)
-                    if n >= BUFFER_SETS:
-                        computed[n - BUFFER_SETS].wait()
-                    block = next(blocks, None)
-                    if block is None or failed.is_set():
+                    job = next(jobs, None)
+                    if job is None or failed.is_set():
                         return
-                    computed.append(threading.Event())
-                try:
-                    work(index, *block)
-                finally:
-                    computed[n].set()
+                    if job[2] is None:
+                        handed[0] += 1
+                        if PREFETCH_BLOCKS and handed[0] - 1 + PREFETCH_BLOCKS < len(ranges):
+                            stack.prefetch(*ranges[handed[0] - 1 + PREFETCH_BLOCKS])
+                start, stop, blocks = job
+                if blocks is None:
+                    blocks = _read_block(stack, start, stop, None if keep else buffers)
+                work(index, start, stop, blocks)
             except BaseException:
                 failed.set()
                 raise
 
-    with ThreadPoolExecutor(lanes) as pool:
-        for job in [pool.submit(lane, index) for index in range(lanes)]:
+    with ThreadPoolExecutor(_lanes(workers)) as pool:
+        for job in [pool.submit(lane, index) for index in range(_lanes(workers))]:
             job.result()
 
 
+def _read_block(stack, start, stop, buffers):
+    """Frames ``start..stop-1`` of every sensor file, into ``buffers`` (a dict of reused buffer
+    sets by block length, filled as needed) or fresh arrays when ``buffers`` is None."""
+    if buffers is None:
+        blocks = [f.read_frames(start, stop) for f in stack.files]
+    else:
+        if stop - start not in buffers:
+            buffers[stop - start] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
+        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, buffers[stop - start])]
+    if np.dtype(stack.dtype).kind == "f":
+        _check_finite(stack, blocks, start)
+    return blocks
+
+
 def _lanes(workers):
-    return max(1, min(int(workers), BUFFER_SETS - 1))
+    return max(1, int(workers))
 
 
 def frame_sum_pass(stack, layout, block_frames=None, workers=1):
@@ -155,7 +175,7 @@ def frame_sum_pass(stack, layout, block_frames=None, workers=1):
     def work(lane, start, stop, blocks):
         per_frame[start:stop] = accumulators[lane].add(blocks)
 
-    _stream(iter_blocks(stack, block_frames), workers, work)
+    _stream(stack, block_ranges(stack, block_frames), workers, work)
     total = _merged(accumulators)
     return total.image, per_frame, total.coverage
 
@@ -163,20 +183,22 @@ def frame_sum_pass(stack, layout, block_frames=None, workers=1):
 @dataclass(frozen=True)
 class IntegrationSetup:
     """What an integration pass computes per frame: the sums of ``integrator`` (a built
-    :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`), the forward counts in the box of
-    half-width ``forward_halfwidth`` px around ``centre`` (x, y px) and, for the canvas pixels
-    ``tracked`` (flat indices, sorted; may be empty), each pixel's counts."""
+    :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`, with the mask ``keep`` (H, W)
+    bool), the forward counts in the box of half-width ``forward_halfwidth`` px around
+    ``centre`` (x, y px) and, for the canvas pixels ``tracked`` (flat indices, sorted; may be
+    empty), each pixel's counts."""
 
     integrator: object
     centre: tuple
     forward_halfwidth: float
     tracked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    keep: np.ndarray | None = None
 
 
 class _Integrating:
     """The per-block work of an integration pass, into arrays of the whole run."""
 
-    def __init__(self, n_frames, layout, setup):
+    def __init__(self, n_frames, layout, setup, dtype):
         integrator = setup.integrator
         self.setup = setup
         self.parts = integrator.for_sensors(layout)
@@ -185,47 +207,61 @@ class _Integrating:
         self.sums = np.empty((n_frames, integrator.n_bins))
         self.variance = self.sums if self.binary else np.empty_like(self.sums)
         self.forward = np.empty(n_frames)
-        self.taps = sensor_taps(layout, setup.tracked)
-        self.tracked = np.zeros((n_frames, len(setup.tracked)))
+        taps = sensor_taps(layout, setup.tracked)
+        bounds = np.cumsum([0] + [pixels.size for pixels, _ in taps])
+        self.taps = [(pixels, slice(lo, hi)) for (pixels, _), lo, hi in zip(taps, bounds[:-1], bounds[1:])]
+        self.tracked_pixels = np.concatenate([canvas for _, canvas in taps])
+        self.tracked = np.zeros((n_frames, self.tracked_pixels.size), dtype)
 
     def __call__(self, start, stop, blocks):
         self.sums[start:stop] = sum(part.integrate(block) for part, block in zip(self.parts, blocks))
         if not self.binary:
             self.variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(self.parts, blocks))
         self.forward[start:stop] = qi.forward_spectrum_sensors(blocks, self.boxes)
-        for (pixels, positions), block in zip(self.taps, blocks):
+        for (pixels, columns), block in zip(self.taps, blocks):
             if pixels.size:
-                self.tracked[start:stop, positions] += block.reshape(stop - start, -1)[:, pixels]
+                frames = block.reshape(stop - start, -1)
+                out = self.tracked[start:stop, columns]
+                if frames.dtype == out.dtype:
+                    np.take(frames, pixels, axis=1, out=out, mode="clip")
+                else:
+                    out[...] = frames[:, pixels]
 
     def result(self):
-        return {"sums": self.sums, "variance": self.variance, "forward": self.forward, "tracked": self.tracked}
+        return {"sums": self.sums, "variance": self.variance, "forward": self.forward,
+                "tracked": self.tracked, "tracked_pixels": self.tracked_pixels}
 
 
 def sensor_taps(layout, tracked):
-    """For canvas pixels ``tracked`` (flat indices, sorted, distinct): per sensor ``(pixels,
-    positions)``, the flat indices of the sensor's pixels that land on a tracked canvas pixel and
-    the position of that canvas pixel in ``tracked``. Summing ``block[:, pixels]`` into
-    ``values[:, positions]`` over the sensors gives the canvas pixels' counts (sum mode too)."""
+    """For canvas pixels ``tracked`` (flat indices): per sensor ``(pixels, canvas)``, the flat
+    indices of the sensor's pixels that land on a tracked canvas pixel and those canvas pixels.
+    ``block[:, pixels]`` are their counts; a canvas pixel under several sensors (sum mode)
+    appears once per sensor, and its counts are the sum of its columns."""
     tracked = np.asarray(tracked, np.int64)
     taps = []
     for k in range(layout.n_sensors):
         canvas = sensor_pixels(layout, k).ravel()
         pixels = np.flatnonzero(np.isin(canvas, tracked))
-        taps.append((pixels, np.searchsorted(tracked, canvas[pixels])))
+        taps.append((pixels, canvas[pixels]))
     return taps
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
-                     workers=1, block_frames=None):
+                     workers=1, block_frames=None, tracked=None):
     """One run integrated with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
     dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the
     sums for an unsplit matrix), ``forward`` (frames,) counts in the box of half-width
-    ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame sum when
-    ``frame_sum`` is true.
+    ``forward_halfwidth`` px around ``centre`` (x, y), ``image`` (H, W) the frame sum when
+    ``frame_sum`` is true, and, when canvas pixels ``tracked`` (flat indices) are given, their
+    counts frame by frame: ``tracked`` (frames, columns) in the counts' dtype, one column per
+    sensor pixel landing on a tracked pixel, and ``tracked_pixels`` (columns,) the canvas pixel
+    of each column (:func:`sensor_taps`).
     """
-    integrating = _Integrating(stack.shape[1], layout, IntegrationSetup(integrator, centre, forward_halfwidth))
+    setup = IntegrationSetup(integrator, centre, forward_halfwidth,
+                             *(() if tracked is None else (np.asarray(tracked, np.int64),)))
+    integrating = _Integrating(stack.shape[1], layout, setup, stack.dtype)
     accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(_lanes(workers))]
 
     def work(lane, start, stop, blocks):
@@ -233,9 +269,10 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
         if frame_sum:
             accumulators[lane].add(blocks)
 
-    _stream(iter_blocks(stack, block_frames), workers, work)
+    _stream(stack, block_ranges(stack, block_frames), workers, work)
     out = integrating.result()
-    del out["tracked"]
+    if tracked is None:
+        del out["tracked"], out["tracked_pixels"]
     out["image"] = _merged(accumulators).image if frame_sum else None
     return out
 
@@ -263,8 +300,8 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
 
     Returns a dict: ``image``, ``per_frame``, ``coverage`` as :func:`frame_sum_pass`;
     ``probe_frames`` (int); ``setup`` (the plan's answer); with a setup also ``sums``,
-    ``variance``, ``forward`` as :func:`integration_pass` and ``tracked`` (frames, tracked
-    pixels) float64, the counts of the setup's tracked canvas pixels.
+    ``variance``, ``forward``, ``tracked`` and ``tracked_pixels`` as :func:`integration_pass`
+    with the setup's tracked canvas pixels.
     """
     n_frames = stack.shape[1]
     ranges = block_ranges(stack, block_frames)
@@ -278,30 +315,25 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
         per_frame[start:stop] = accumulators[lane].add(blocks)
         held.append((start, stop, blocks))
 
-    _stream(iter_blocks(stack, ranges=probe, keep=True), workers, sum_probe)
+    _stream(stack, probe, workers, sum_probe, keep=True)
     probe_sum = FrameSumAccumulator(layout)
     for accumulator in accumulators:
         probe_sum.merge(accumulator)
     probe_frames = sum(stop - start for start, stop in probe)
     setup = plan(probe_sum.image, probe_frames)
     del probe_sum
-    integrating = None if setup is None else _Integrating(n_frames, layout, setup)
+    integrating = None if setup is None else _Integrating(n_frames, layout, setup, stack.dtype)
     if integrating is None:
         held.clear()  # already summed; nothing more to do with them
+    summed = {start for start, _ in probe}
 
-    def held_blocks():
-        while held:
-            yield held.pop() + (True,)
-
-    def work(lane, start, stop, blocks, summed=False):
-        if not summed:
+    def work(lane, start, stop, blocks):
+        if start not in summed:
             per_frame[start:stop] = accumulators[lane].add(blocks)
         if integrating is not None:
             integrating(start, stop, blocks)
 
-    taken = set(probe)
-    rest = iter_blocks(stack, ranges=[r for r in ranges if r not in taken])
-    _stream(itertools.chain(held_blocks(), rest), workers, work)
+    _stream(stack, [r for r in ranges if r[0] not in summed], workers, work, ready=held)
     total = _merged(accumulators)
     out = {"image": total.image, "per_frame": per_frame, "coverage": total.coverage,
            "probe_frames": probe_frames, "setup": setup}

@@ -33,6 +33,7 @@ from eqegs_repo.steps.q_integration.integrator import (  # noqa: F401
 from eqegs_repo.steps.q_integration.pixels import (  # noqa: F401
     DetectorGeometry,
     azimuth_deg,
+    centre_sensitive,
     coverage_keep,
     direct_beam_keep,
     hot_pixel_keep,

@@ -121,6 +121,44 @@ def _ring_z(summed: np.ndarray, centre: tuple[float, float], valid: np.ndarray) 
     return z, centre_z, mad
 
 
+def centre_sensitive(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    *,
+    margin: float,
+    radial_edges: np.ndarray | None = None,
+    box_halfwidths: Sequence[float] = (),
+    sectors: Sequence[tuple[float, float]] = (),
+) -> np.ndarray:
+    """Pixels whose place may change when the centre moves by at most ``margin`` px, (H, W) bool.
+
+    A pixel's distance r from the centre, its L∞ distance max(|x − x_c|, |y − y_c|) and its
+    distance to any line through the centre move by at most the centre's shift, so a pixel keeps
+    its radial bin (``radial_edges``, px), its side of every box |x − x_c|, |y − y_c| ≤ h
+    (``box_halfwidths``: the direct-beam and forward boxes) and its side of every sector border
+    (``sectors``, degrees as :func:`sector_keep`) unless that distance lies within ``margin`` of
+    a bin edge, of h, or of 0 (a border line; pixels within ``margin`` of the centre count too).
+    This function returns those pixels (a superset of the pixels that move)."""
+    margin = float(margin) + 1e-9  # rounding of r, |dx|, |dy| near an edge
+    dx, dy = pixel_offsets(shape, centre)
+    radius = np.hypot(dx, dy)
+    sensitive = np.zeros(shape, bool)
+    if radial_edges is not None:
+        edges = np.asarray(radial_edges, dtype=np.float64)
+        index = np.clip(np.searchsorted(edges, radius), 1, edges.size - 1)
+        nearest = np.minimum(np.abs(radius - edges[index - 1]), np.abs(edges[index] - radius))
+        sensitive |= nearest <= margin
+    linf = np.maximum(np.abs(dx), np.abs(dy))
+    for halfwidth in box_halfwidths:
+        sensitive |= np.abs(linf - float(halfwidth)) <= margin
+    for sector in sectors:
+        for angle in np.radians([float(a) for a in sector]):
+            sensitive |= np.abs(dx * np.sin(angle) - dy * np.cos(angle)) <= margin
+    if len(sectors):
+        sensitive |= radius <= margin
+    return sensitive
+
+
 def sector_keep(
     shape: tuple[int, int],
     centre: tuple[float, float],
