@@ -20,7 +20,8 @@ the process's ``rchar`` (bytes read through read(2)-like calls) during the chain
 
 ``--cold`` drops the files' pages from the page cache before every floor and chain
 (``posix_fadvise(POSIX_FADV_DONTNEED)``; ``--drop-caches`` writes 1 to /proc/sys/vm/drop_caches
-instead, when permitted) to measure reading from the disk.
+instead, when permitted) to measure reading from the disk; it also reads the files as the passes
+do, computing nothing, with and without the read-ahead hints (``PREFETCH_BLOCKS``).
 """
 import argparse
 import glob
@@ -121,6 +122,34 @@ def read_floor(files):
     return time.perf_counter() - start
 
 
+def stream_floor(base, prefetch, samples=(SAMPLE, "S000_noise")):
+    """Seconds to read the samples' sensor files with the cooking passes' own reading (2 lanes,
+    blocks of passes.BLOCK_BYTES, ``prefetch`` blocks announced ahead), computing nothing."""
+    from eqegs_repo import Repository
+    from eqegs_repo.cooking import passes
+    from eqegs_repo.simulate import synthetic
+
+    repo = Repository(f"{synthetic.eqegs_root(base)}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice")
+    stacks = []
+    for key in samples:
+        sample = repo[PROPOSAL][key]
+        stacks.append(_stack(sample))
+    saved, passes.PREFETCH_BLOCKS = passes.PREFETCH_BLOCKS, prefetch
+    try:
+        start = time.perf_counter()
+        for stack in stacks:
+            passes._stream(stack, passes.block_ranges(stack), 2, lambda *block: None)
+        return time.perf_counter() - start
+    finally:
+        passes.PREFETCH_BLOCKS = saved
+
+
+def _stack(sample):
+    from eqegs_repo.io.raw import check_sample_files
+
+    return check_sample_files(sample.fs, sample.path, sample.marker, sample.layout)[0]
+
+
 def chain(base, workers, path, warm):
     out = subprocess.run([sys.executable, "-c", CHILD, base, str(workers), path, "warm" if warm else "cold"],
                          check=True, text=True, stdout=subprocess.PIPE)
@@ -147,20 +176,29 @@ def main():
     print(f"{len(files)} sensor files, {size / 1e9:.2f} GB (sample {SAMPLE} + background); {how}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     kinds = [(w, p, warm) for w in args.workers for p in args.paths for warm in ((False,) if args.no_warm else (False, True))]
-    floors, runs = [], {kind: [] for kind in kinds}
+    prefetches = (2, 0) if args.cold else (2,)
+    floors, streams, runs = [], {n: [] for n in prefetches}, {kind: [] for kind in kinds}
     for repeat in range(args.repeat):
         for kind in kinds:
             if args.cold:
                 evict(files, args.drop_caches)
             floors.append(read_floor(files))
+            for prefetch in prefetches:
+                if args.cold:
+                    evict(files, args.drop_caches)
+                streams[prefetch].append(stream_floor(args.directory, prefetch))
             if args.cold:
                 evict(files, args.drop_caches)
             runs[kind].append(chain(args.directory, *kind))
-        print(f"  repetition {repeat + 1}: floors {', '.join(f'{f:.2f}' for f in floors[-len(kinds):])} s; "
+        print(f"  repetition {repeat + 1}: cat {', '.join(f'{f:.2f}' for f in floors[-len(kinds):])} s; "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
     floor = statistics.median(floors)
     print(f"read floor (cat of both files): median {floor:.2f} s ({size / floor / 1e9:.1f} GB/s), "
           f"range {min(floors):.2f}-{max(floors):.2f} s over {len(floors)} reads")
+    for prefetch, times in streams.items():
+        median = statistics.median(times)
+        print(f"reading alone as the passes read (2 lanes, blocks of 16 MiB, {prefetch} blocks announced ahead): "
+              f"median {median:.2f} s ({size / median / 1e9:.1f} GB/s), range {min(times):.2f}-{max(times):.2f} s")
     print(f"{'workers':>7} {'path':>8} {'process':>7} | {'chain s':>7} {'range':>11} {'/floor':>6} | "
           f"{'CPU s':>5} {'read GB':>7} {'/size':>5} {'peak MiB':>8} | sample reads")
     for kind in kinds:

@@ -19,8 +19,11 @@ others compute theirs: file reads and the compiled kernels run without the GIL, 
 computed on the core that read it. The resident memory stays at a few blocks (plus the probe in
 a fused pass). Float data are checked for NaN/inf.
 """
+import collections
 import itertools
+import statistics
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -34,6 +37,7 @@ from eqegs_repo.steps.sensors import sensor_pixels
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
 BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the next two are read
 PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
+PREFETCH_BELOW = 4e9  # bytes/s: hints only while the median of the last 5 block reads is slower
 PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
 
 
@@ -104,7 +108,9 @@ def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
     ``(start, stop)`` of ``ranges``, in order.
 
     Each lane takes the next block (under a lock, which also announces the block
-    :data:`PREFETCH_BLOCKS` further on to the kernel), reads it itself into its own buffer set
+    :data:`PREFETCH_BLOCKS` further on to the kernel while the median speed of the last 5 block
+    reads is below :data:`PREFETCH_BELOW`, i.e. the data come from the disk; a hint costs a walk
+    of the page cache when they are there already), reads it itself into its own buffer set
     (reused for every block it reads; fresh arrays with ``keep``) and computes it, while the data
     are still in its core's cache; the lanes read and compute in parallel. A lane's calls never
     overlap, so per-lane state needs no lock. The first error of a lane (or of its reading)
@@ -122,6 +128,7 @@ def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
         stack.prefetch(*ahead)
     lock = threading.Lock()
     handed = [0]  # blocks of ``ranges`` handed out
+    speeds = collections.deque([0.0], maxlen=5)  # bytes/s of the last block reads
     failed = threading.Event()
 
     def lane(index):
@@ -134,11 +141,16 @@ def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
                         return
                     if job[2] is None:
                         handed[0] += 1
-                        if PREFETCH_BLOCKS and handed[0] - 1 + PREFETCH_BLOCKS < len(ranges):
-                            stack.prefetch(*ranges[handed[0] - 1 + PREFETCH_BLOCKS])
+                        ahead = handed[0] - 1 + PREFETCH_BLOCKS
+                        if PREFETCH_BLOCKS and ahead < len(ranges) and statistics.median(speeds) < PREFETCH_BELOW:
+                            stack.prefetch(*ranges[ahead])
                 start, stop, blocks = job
                 if blocks is None:
+                    began = time.perf_counter()
                     blocks = _read_block(stack, start, stop, None if keep else buffers)
+                    speed = sum(b.nbytes for b in blocks) / max(time.perf_counter() - began, 1e-9)
+                    with lock:
+                        speeds.append(speed)
                 work(index, start, stop, blocks)
             except BaseException:
                 failed.set()
