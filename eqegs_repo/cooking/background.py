@@ -104,9 +104,19 @@ def _entry(run, setup, key):
     tracked_mask.ravel()[setup.tracked] = True
     data = {"sums": (("frame", "bin"), run["sums"]), "forward": ("frame", run["forward"]),
             "image": (("y", "x"), run["image"]), "keep": (("y", "x"), setup.keep),
-            "tracked_mask": (("y", "x"), tracked_mask), "tracked": (("frame", "column"), run["tracked"])}
+            "tracked_mask": (("y", "x"), tracked_mask), "tracked": (("frame", "column"), _narrowest(run["tracked"]))}
     if run["variance"] is not run["sums"]:
         data["variance"] = (("frame", "bin"), run["variance"])
     return xr.Dataset(data, coords={"canvas_pixel": ("column", run["tracked_pixels"])},
                       attrs={"background": key, "centre": list(setup.centre),
                              "forward_halfwidth": float(setup.forward_halfwidth)})
+
+
+def _narrowest(counts):
+    """Integer counts in the smallest integer dtype that holds them all (exact; a background's
+    counts per pixel and frame are small, so the cache entry shrinks 2-4 times); others as they are."""
+    if counts.dtype.kind not in "iu" or counts.size == 0:
+        return counts
+    low, high = int(counts.min()), int(counts.max())
+    dtype = np.min_scalar_type(high) if low >= 0 else np.result_type(np.min_scalar_type(low), np.min_scalar_type(high))
+    return counts.astype(dtype, copy=False)
