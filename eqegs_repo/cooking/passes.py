@@ -12,12 +12,12 @@ linear, so per-sensor sums add up to the sums over the combined image).
   first and kept, the caller builds the integration from the probe's frame sum, then every block
   is integrated and frame-summed (docs/q-integration.md#one-read-per-run).
 
-``workers`` threads ("lanes") each take the next block from :func:`iter_blocks` (positioned
-reads into a ring of reused buffers, the blocks ahead announced to the kernel; byte ranges
-through fsspec for other filesystems), one lane reading at a time, and compute it while the
-others compute theirs: file reads and the compiled kernels run without the GIL, and a block is
-computed on the core that read it. The resident memory stays at a few blocks (plus the probe in
-a fused pass). Float data are checked for NaN/inf.
+``workers`` threads ("lanes", :func:`_stream`) each take the next block, read it themselves
+(positioned reads into the lane's reused buffers, the blocks ahead announced to the kernel when
+the data come from the disk; byte ranges through fsspec for other filesystems) and compute it,
+in parallel with the other lanes: file reads and the compiled kernels run without the GIL, and a
+block is computed on the core that read it. The resident memory stays at a block per lane (plus
+the probe and the tracked pixels' counts in a fused pass). Float data are checked for NaN/inf.
 """
 import collections
 import itertools
@@ -68,24 +68,24 @@ def block_ranges(stack, block_frames=None):
     return [(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
 
 
-def iter_blocks(stack, block_frames=None, *, ranges=None, keep=False):
-    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols), for
-    ``ranges`` (default :func:`block_ranges`, in file order), one after the other (the passes
-    below read in parallel lanes instead: :func:`_stream`).
+def iter_blocks(stack, block_frames=None):
+    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols), in
+    file order, one after the other (the passes below read in parallel lanes instead:
+    :func:`_stream`).
 
     The block arrays come from a ring of :data:`BUFFER_SETS` buffer sets, so memory stays at a
     few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
-    blocks have been asked for, then its arrays are overwritten. With ``keep`` every block gets
-    its own arrays (the caller keeps them). The next :data:`PREFETCH_BLOCKS` blocks are
-    announced to the kernel (:meth:`~eqegs_repo.io.raw.SensorStack.prefetch`), so that on cold
-    data the disk reads ahead while the blocks before are computed.
+    blocks have been asked for, then its arrays are overwritten. The block
+    :data:`PREFETCH_BLOCKS` ahead is announced to the kernel
+    (:meth:`~eqegs_repo.io.raw.SensorStack.prefetch`), so that on cold data the disk reads ahead
+    while the blocks before are used.
     """
-    ranges = block_ranges(stack, block_frames) if ranges is None else list(ranges)
+    ranges = block_ranges(stack, block_frames)
     for ahead in ranges[:PREFETCH_BLOCKS]:
         stack.prefetch(*ahead)
     ring = [{} for _ in range(BUFFER_SETS)]
     for index, (start, stop) in enumerate(ranges):
-        blocks = _read_block(stack, start, stop, None if keep else ring[index % BUFFER_SETS])
+        blocks = _read_block(stack, start, stop, ring[index % BUFFER_SETS])
         if PREFETCH_BLOCKS and index + PREFETCH_BLOCKS < len(ranges):
             stack.prefetch(*ranges[index + PREFETCH_BLOCKS])
         yield start, stop, blocks

@@ -118,18 +118,6 @@ class NpyFile:
             return False
         return _advise(self._descriptor(), *self._frame_range(start, stop), "POSIX_FADV_WILLNEED")
 
-    def evict(self):
-        """Drop the file's clean pages from the page cache (``POSIX_FADV_DONTNEED``), e.g. to
-        measure reading cold data. Returns False when this is not possible (not a local file, no
-        ``posix_fadvise``)."""
-        if not self.is_local:
-            return False
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            return _advise(fd, 0, 0, "POSIX_FADV_DONTNEED")
-        finally:
-            os.close(fd)
-
     def read(self, key=()):
         """``array[key]`` as a numpy array, reading only the frames (first-axis rows) needed."""
         if self.is_local:
@@ -213,10 +201,6 @@ class SensorStack:
         """:meth:`NpyFile.prefetch` of frames ``start..stop-1`` of every sensor file."""
         for f in self.files:
             f.prefetch(start, stop)
-
-    def evict(self):
-        """:meth:`NpyFile.evict` every sensor file; True when all were evicted."""
-        return all([f.evict() for f in self.files])
 
     def read(self, key=()):
         """``stack[key]`` for a numpy basic index; reads only the sensors and frames asked for."""
