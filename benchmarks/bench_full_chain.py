@@ -35,7 +35,7 @@ import time
 PROPOSAL, SAMPLE = "2025A1234", "S001"
 
 CHILD = r"""
-import json, resource, sys, tempfile, time
+import atexit, json, resource, shutil, sys, tempfile, time
 from eqegs_repo import Repository
 from eqegs_repo.cooking import cook
 from eqegs_repo.simulate import synthetic
@@ -44,14 +44,16 @@ cook.WORKERS, cook.FUSE = workers, fuse
 if warm:
     from eqegs_repo.simulate import demo
     tiny = tempfile.mkdtemp(prefix="bench-warm-")
+    atexit.register(shutil.rmtree, tiny, True)
     tree = synthetic.write_tree(tiny, proposals=("2025A1234",), preset="tiny", seed=1, samples_per_proposal=1)
     truth = synthetic.load_truth(tiny, tree.account, "2025A1234", "S001")
     prop = Repository(tree.url(), spice_url="memory://warm", cache_url=False)["2025A1234"]
     demo.seed_spice(prop, truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=20)
     prop["S001"].cooked
 root = synthetic.eqegs_root(base)
-repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice",
-                  cache_url=tempfile.mkdtemp(prefix="bench-cache-"))
+cache = tempfile.mkdtemp(prefix="bench-cache-")
+atexit.register(shutil.rmtree, cache, True)
+repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice", cache_url=cache)
 sample = repo[%(proposal)r][%(sample)r]
 
 def rchar():
