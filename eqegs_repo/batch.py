@@ -17,6 +17,7 @@ from eqegs_repo.errors import BadInput
 from eqegs_repo.io.app_names import check_step
 from eqegs_repo.naming import natural_key
 from eqegs_repo.params.chain import STEP_TYPES
+from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
@@ -204,9 +205,11 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     thread each is started and closed again.
     ``progress``: a tqdm bar (terminal or Jupyter) when tqdm is installed.
     Each sample is one task; a failing sample is a ``failed`` row, never an exception. Results
-    are cached by fingerprint, so running again only cooks what failed or changed.
-    ``timeout``: seconds per sample, after which it is reported as ``timed out``
-    (:func:`cook_sample`); None waits forever.
+    are cached by fingerprint, so running again only cooks what failed or changed. Samples that
+    subtract the same background run start after the first of them, which integrates the
+    background and caches it for the others (:mod:`eqegs_repo.cooking.background`): the
+    background is read once, not once per sample. ``timeout``: seconds per sample, after which
+    it is reported as ``timed out`` (:func:`cook_sample`); None waits forever.
     """
     _last_step(steps)
     timeout = _check_timeout(timeout)
@@ -235,10 +238,46 @@ def _progress_bar(total, enabled):
     return tqdm(total=total, desc="reanalyze", unit="sample")
 
 
+def background_of(sample, overrides=None):
+    """``(proposal, background sample id)`` that ``sample``'s q integration subtracts with
+    ``overrides``, or None (no background, or spice that does not resolve)."""
+    try:
+        background = StepParameters(sample.spice, normalise_overrides(dict(overrides or {})))[
+            "q_integration"]["bg_sample_id"]
+    except Exception:  # noqa: BLE001 - cook_sample reports it
+        return None
+    return None if background is None else (sample.proposal.key, background)
+
+
+def _cook_after(first_row, sample, steps, overrides, export, timeout):
+    """:func:`cook_sample`, run by Dask once ``first_row`` (the row of the sample that cooked the
+    shared background) is there."""
+    return cook_sample(sample, steps, overrides, export, timeout)
+
+
+def _submit(client, chosen, steps, overrides, export, timeout):
+    """{future: sample}: one task per sample; the samples sharing a background wait for the
+    first of them (see :func:`reanalyze`)."""
+    _, last = _last_step(steps)
+    shares = STEPS.index(last) >= STEPS.index("q_integration")
+    firsts, futures = {}, {}
+    for sample in chosen:
+        group = background_of(sample, overrides) if shares else None
+        if group in firsts:
+            future = client.submit(_cook_after, firsts[group], sample, steps, overrides, export, timeout,
+                                   pure=False)
+        else:
+            future = client.submit(cook_sample, sample, steps, overrides, export, timeout, pure=False)
+            if group is not None:
+                firsts[group] = future
+        futures[future] = sample
+    return futures
+
+
 def _run(client, chosen, steps, overrides, export, progress, timeout=None):
     from distributed import as_completed
 
-    futures = {client.submit(cook_sample, s, steps, overrides, export, timeout, pure=False): s for s in chosen}
+    futures = _submit(client, chosen, steps, overrides, export, timeout)
     bar = _progress_bar(len(futures), progress)
     rows = []
     for future in as_completed(futures):

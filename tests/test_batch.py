@@ -44,6 +44,12 @@ def test_reanalysis_on_a_local_cluster_then_nothing_to_do(tree):
         ok = first[first.status == "ok"]
         assert ok[["f_q", "tau_ns", "tau_error_ns", "centre_x", "q_min"]].notna().all().all()
         assert (ok.q_min == 11.0).all() and ok.spice_fingerprint.str.len().eq(64).all()
+        # the samples of a proposal waited for the first, which integrated the background once
+        shared = [p for p in cached_files(tree) if p.parent.name == "background_integration"]
+        assert sorted(p.parent.parent.name.split("__")[0] for p in shared) == sorted(PROPOSALS)
+        kinds = [repo[p][s].cook("q_integration").attrs["passes"]["background"]
+                 for p in PROPOSALS for s in ("S001", "S003", "S004")]
+        assert kinds == ["read", "shared", "shared"] * 3
         files = cached_files(tree)
         second = batch.reanalyze(repo, samples="S00[1-4]", client=client, progress=False)
         assert second.status.value_counts().to_dict() == {"up-to-date": 11, "failed": 1}
@@ -149,3 +155,11 @@ def test_the_background_run_is_not_a_failure(tree, tmp_path, capsys):
     statuses = dict(zip(table["sample"], table.status))
     assert statuses.pop(BACKGROUND) == "background" and list(statuses) == ["S001", "S002", "S003", "S004"]
     assert set(statuses.values()) <= {"ok", "up-to-date"}  # an earlier test may have cooked some
+
+
+def test_background_of_a_sample_with_overrides(tree):
+    repo = Repository(f"{tree}/{{proposal}}/{{sample}}")
+    sample = repo[PROPOSALS[0]]["S001"]
+    assert batch.background_of(sample) == (PROPOSALS[0], "S000_noise")
+    assert batch.background_of(sample, {"q_integration": {"bg_sample_id": None}}) is None
+    assert batch.background_of(sample, {"no_such_field": 1}) is None  # reported by cook_sample instead

@@ -17,6 +17,7 @@ from cooktrees import (
 
 from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.raw import NpyFile
 from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.sensors import SensorLayout
@@ -99,17 +100,17 @@ def test_streaming_block_size_does_not_change_results(tiny, monkeypatch):
     sample = repo[PROPOSAL]["S001"]
     whole = sample.cook("q_integration", use_cache=False)
     reads = []
-    original = passes.iter_blocks
+    original = NpyFile.read_frames
 
-    def spy(stack, block_frames=None):
-        for start, stop, blocks in original(stack, block_frames):
-            reads.append(stop - start)
-            yield start, stop, blocks
+    def spy(self, start, stop, out=None):
+        reads.append(stop - start)
+        return original(self, start, stop, out)
 
     monkeypatch.setattr(passes, "BLOCK_BYTES", 3 * 64 * 16 * 2 * 100)  # 100 frames per block
-    monkeypatch.setattr(passes, "iter_blocks", spy)
+    monkeypatch.setattr(NpyFile, "read_frames", spy)
     blocked = sample.cook("q_integration", use_cache=False)
-    assert max(reads) == 100 and sum(reads) == 3 * 1024  # pass 1, sample and background pass 2
+    # 3 sensor files each: the sample once (fused), the background once
+    assert max(reads) == 100 and sum(reads) == 2 * 3 * 1024
     np.testing.assert_array_equal(blocked.intensity.values, whole.intensity.values)
     np.testing.assert_array_equal(blocked.forward_sample.values, whole.forward_sample.values)
 

@@ -39,9 +39,9 @@ def test_hit_in_a_new_session_and_provenance(tree, monkeypatch):
     assert first.attrs["library_version"] and len(first.attrs["fingerprint"]) == 64
     assert first.attrs["parameters"]["q_range"] == {"q_min": 11.0, "q_max": 13.0}
     entries = [f for _, _, files in os.walk(base / ".cache") for f in files]
-    assert len(entries) == 3 and not [f for f in entries if f.startswith(".tmp")]
+    assert len(entries) == 4 and not [f for f in entries if f.startswith(".tmp")]  # 3 steps + background
 
-    forbid(monkeypatch, "frame_sum_pass", "integration_pass", "_cook_e_spectrum_and_isf")
+    forbid(monkeypatch, "frame_sum_pass", "integration_pass", "fused_pass", "_cook_e_spectrum_and_isf")
     again = repository(base)[PROPOSAL]["S001"].cooked  # a new Repository: read from disk
     assert again.tau.item() == first.tau.item()
     assert again.attrs == first.attrs
@@ -53,7 +53,7 @@ def test_changing_a_used_record_recooks_only_what_depends_on_it(tree, monkeypatc
     prop = repo[PROPOSAL]
     before = prop["S001"].cooked
     prop.spice.update("q_range", "S001", q_max=12.5)
-    forbid(monkeypatch, "frame_sum_pass", "integration_pass")  # q_integration stays cached
+    forbid(monkeypatch, "frame_sum_pass", "integration_pass", "fused_pass")  # q_integration stays cached
     after = prop["S001"].cooked
     assert after.attrs["q_max"] == 12.5 and after.attrs["fingerprint"] != before.attrs["fingerprint"]
     assert after.attrs["spice"]["q_range"][0]["anchor"] == "S001"
@@ -68,7 +68,7 @@ def test_unrelated_changes_do_not_recook(tree, monkeypatch):
     prop.spice.update("e_spectrum", "", output_subdir="other", output_subdir_mode="specify")
     prop.spice.seed("reconstruction", dtype_out="uint32")
     prop.spice.seed("roi", "S002", x0=1, y0=1, x1=5, y1=5)  # another sample's anchor
-    forbid(monkeypatch, "frame_sum_pass", "integration_pass", "_cook_e_spectrum_and_isf")
+    forbid(monkeypatch, "frame_sum_pass", "integration_pass", "fused_pass", "_cook_e_spectrum_and_isf")
     assert prop["S001"].cooked.attrs["q_min"] == 11.0
 
 
@@ -77,8 +77,9 @@ def test_raw_file_change_and_roi_change_recook_from_the_first_step(tree, monkeyp
     prop = repo[PROPOSAL]
     prop["S001"].cook("q_integration")
     calls = []
-    original = passes.frame_sum_pass
-    monkeypatch.setattr(passes, "frame_sum_pass", lambda *a, **k: calls.append(1) or original(*a, **k))
+    for name in ("frame_sum_pass", "fused_pass"):  # the reconstruction alone, or with the integration
+        original = getattr(passes, name)
+        monkeypatch.setattr(passes, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
     sensor = base / PROPOSAL / "S001" / "train_integrated" / "sensor_1.npy"
     os.utime(sensor, ns=(sensor.stat().st_atime_ns, sensor.stat().st_mtime_ns + 10**9))
     prop["S001"].cook("q_integration")

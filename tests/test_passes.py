@@ -181,5 +181,44 @@ def test_a_failing_block_stops_the_pass_with_its_error(tmp_path):
             raise ValueError("block 4 is bad")
 
     with pytest.raises(ValueError, match="block 4 is bad"):
-        passes._stream(stack, 2, 2, work)
+        passes._stream(stack, passes.block_ranges(stack, 2), 2, work)
     assert 4 in calls
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("mode", ["tile", "sum"])
+def test_fused_pass_is_the_frame_sum_and_the_integration_in_one_read(tmp_path, mode, workers, monkeypatch):
+    layout = LAYOUTS[mode]()
+    blocks = sensor_blocks(layout, n_frames=23)
+    stack = stack_on_disk(tmp_path, blocks)
+    canvas = combine(blocks, layout=layout)
+    integrator = integrator_for(layout, "none")
+    tracked = np.array([3, 40, 41, 200, 311])
+    read = []
+    original = NpyFile.read_frames
+    monkeypatch.setattr(NpyFile, "read_frames", lambda self, a, b, out=None: read.append(b - a) or original(self, a, b, out))
+    seen = {}
+
+    def plan(probe_image, probe_frames):
+        seen.update(image=probe_image, frames=probe_frames)
+        return passes.IntegrationSetup(integrator, CENTRE, 3, tracked)
+
+    frame_bytes = layout.n_sensors * 20 * 8 * 4
+    run = passes.fused_pass(stack, layout, plan, workers=workers, block_frames=4, probe_bytes=8 * frame_bytes)
+    assert sum(read) == 3 * 23  # every frame of every sensor read once
+    probe = [0, 1, 2, 3, 20, 21, 22]  # blocks 0 and 5 (of 6), evenly spaced, first and last
+    assert seen["frames"] == len(probe) == run["probe_frames"]
+    assert np.array_equal(seen["image"], canvas[probe].sum(axis=0, dtype=np.float64))
+    assert np.array_equal(run["image"], canvas.sum(axis=0, dtype=np.float64))
+    assert np.array_equal(run["per_frame"], canvas.reshape(23, -1).sum(axis=1, dtype=np.float64))
+    assert np.array_equal(run["sums"], integrator.integrate(canvas, engine="scipy"))
+    assert np.array_equal(run["forward"], qi.forward_spectrum(canvas, centre=CENTRE, halfwidth=3))
+    flat = canvas.reshape(23, -1)
+    per_pixel = np.zeros((23, tracked.size))
+    for column, pixel in enumerate(run["tracked_pixels"]):  # a pixel under two sensors: two columns
+        per_pixel[:, np.searchsorted(tracked, pixel)] += run["tracked"][:, column]
+    assert np.array_equal(per_pixel, flat[:, tracked]) and run["tracked"].dtype == np.uint32
+    assert (len(run["tracked_pixels"]) > tracked.size) == (mode == "sum")
+    frames_only = passes.fused_pass(stack, layout, lambda image, n: None, workers=workers, block_frames=4,
+                                    probe_bytes=8 * frame_bytes)
+    assert "sums" not in frames_only and np.array_equal(frames_only["image"], run["image"])

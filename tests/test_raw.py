@@ -127,6 +127,30 @@ def test_read_frames_fills_a_buffer_with_plain_reads(tmp_path, memroot):
         local.read_frames(0, 2, out=np.empty((3, 4, 2), np.uint32))
 
 
+def test_read_frames_from_threads_on_one_descriptor_with_hints(tmp_path, memroot):
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fsspec
+    local_fs = fsspec.filesystem("file")
+    sensors, _ = write_sample(local_fs, f"{tmp_path}/P1/S1")
+    local = NpyFile(local_fs, f"{tmp_path}/P1/S1/train_integrated/sensor_2.npy")
+    with ThreadPoolExecutor(3) as pool:  # positioned reads: no shared file offset between threads
+        parts = list(pool.map(lambda i: local.read_frames(i, i + 1).copy(), [5, 0, 3, 1, 4, 2] * 20))
+    for i, part in zip([5, 0, 3, 1, 4, 2] * 20, parts):
+        np.testing.assert_array_equal(part[0], sensors[2][i])
+    assert local._fd is not None and local.prefetch(1, 4) is hasattr(__import__("os"), "posix_fadvise")
+    copy = pickle.loads(pickle.dumps(local))  # no descriptor travels; the copy opens its own
+    assert copy._fd is None
+    np.testing.assert_array_equal(copy.read_frames(2, 4), sensors[2][2:4])
+    local.close()
+    assert local._fd is None
+    np.testing.assert_array_equal(local.read_frames(0, 1)[0], sensors[2][0])  # reopened
+    fs, root = memroot
+    write_sample(fs, f"{root}/P1/S1")
+    assert NpyFile(fs, f"{root}/P1/S1/train_integrated/sensor_0.npy").prefetch(0, 2) is False
+
+
 def test_a_result_holding_only_dl_counts_as_the_main_result(repo):
     repo, _, fs, root = repo
     fs.makedirs(f"{root}/2025A1234/S3/e_spectrum_and_isf/dl/info", exist_ok=True)

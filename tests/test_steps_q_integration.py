@@ -351,3 +351,40 @@ def test_engine_choice_and_its_errors(monkeypatch):
     with pytest.raises(BadInput, match=r"engine 'numba' needs numba: pip install 'eqegs_repo\[fast\]'"):
         integrator.integrate(stack, engine="numba")
     assert np.array_equal(integrator.integrate(stack), integrator.integrate(stack, engine="scipy"))
+
+
+def test_centre_sensitive_pixels_hold_every_pixel_that_moves():
+    shape, centre, margin = (60, 50), (21.37, 33.81), 0.05
+    edges = qi.RadialBins.uniform(bin_px=1.0, r_max_px=60.0).edges_px
+    sectors = [(300.0, 45.0), (100.0, 170.0)]
+    sensitive = qi.centre_sensitive(shape, centre=centre, margin=margin, radial_edges=edges, box_halfwidths=(4, 9),
+                                    sectors=sectors)
+
+    def places(c):
+        r = qi.pixel_radius(shape, centre=c)
+        return (np.searchsorted(edges, r, side="right"), qi.direct_beam_keep(shape, centre=c, halfwidth=4),
+                qi.direct_beam_keep(shape, centre=c, halfwidth=9), qi.sector_keep(shape, centre=c, sectors=sectors))
+
+    before = places(centre)
+    moved = np.zeros(shape, bool)
+    for angle in np.linspace(0, 2 * np.pi, 24, endpoint=False):
+        shifted = (centre[0] + margin * np.cos(angle), centre[1] + margin * np.sin(angle))
+        for a, b in zip(before, places(shifted)):
+            moved |= a != b
+    assert moved.any() and not (moved & ~sensitive).any()
+    assert 0.05 < sensitive.mean() < 0.3  # about 2 x margin / bin width of the pixels, plus borders
+    assert not qi.centre_sensitive(shape, centre=centre, margin=margin).any()
+
+
+def test_hot_pixel_score_is_what_hot_pixel_keep_thresholds():
+    rng = np.random.default_rng(4)
+    image = rng.poisson(200.0, size=(40, 50)).astype(float)
+    image[[3, 17, 30], [5, 40, 22]] += [400, 150, 90]
+    valid = np.ones(image.shape, bool)
+    valid[:, 10] = False
+    score = qi.hot_pixel_score(image, centre=(20.2, 18.7), valid=valid)
+    assert np.isnan(score[:, 10]).all()
+    for n_mad in (3.0, 5.0, 10.0):
+        keep = qi.hot_pixel_keep(image, centre=(20.2, 18.7), n_mad=n_mad, valid=valid)
+        assert np.array_equal(~keep[valid], score[valid] > n_mad)
+    assert set(zip(*np.nonzero(score > 10))) >= {(3, 5), (17, 40)}

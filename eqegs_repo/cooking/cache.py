@@ -16,7 +16,6 @@ Format: an uncompressed ``.npz`` with one array per variable (``var/<name>``) an
 (``__meta__``) holding dims, attrs and which names are coordinates. Attrs must be JSON data.
 """
 import hashlib
-import io
 import json
 import os
 import uuid
@@ -46,8 +45,9 @@ def json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
-def dataset_to_bytes(ds):
-    """Serialise a Dataset (numeric/bool arrays, JSON attrs) to ``.npz`` bytes."""
+def write_dataset(ds, handle):
+    """Write a Dataset (numeric/bool arrays, JSON attrs) as ``.npz`` to a binary file object
+    (array by array: no copy of the whole payload in memory)."""
     arrays, meta = {}, {"attrs": ds.attrs, "variables": {}}
     for name, var in list(ds.coords.items()) + list(ds.data_vars.items()):
         arrays[f"var/{name}"] = np.asarray(var.values)
@@ -55,14 +55,12 @@ def dataset_to_bytes(ds):
                                    "coord": name in ds.coords}
     text = json.dumps(meta, default=json_default)
     arrays[META] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+    np.savez(handle, **arrays)
 
 
-def dataset_from_bytes(payload):
-    """Inverse of :func:`dataset_to_bytes`."""
-    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+def read_dataset(handle):
+    """Inverse of :func:`write_dataset`: the Dataset of an ``.npz`` file object."""
+    with np.load(handle, allow_pickle=False) as data:
         meta = json.loads(bytes(data[META]).decode("utf-8"))
         if not (isinstance(meta, dict) and isinstance(meta.get("variables"), dict)
                 and isinstance(meta.get("attrs"), dict)):
@@ -102,23 +100,24 @@ class DatasetCache:
         """The dataset stored under ``key`` or None (missing or unreadable)."""
         path = f"{folder}/{key}.npz"
         try:
-            payload = self.fs.cat_file(path)
-        except (FileNotFoundError, OSError):
-            return None
-        try:
-            return dataset_from_bytes(payload)
-        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError,
-                zipfile.BadZipFile):  # a broken or foreign entry is a miss: cooked again
+            with self.fs.open(path, "rb") as handle:
+                return read_dataset(handle)
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, RecursionError,
+                zipfile.BadZipFile):  # missing, broken or foreign: a miss, cooked again
             return None
 
     def save(self, folder, key, ds):
         """Store ``ds`` under ``key`` atomically (temporary name, then rename)."""
-        payload = dataset_to_bytes(ds)
         self.fs.makedirs(folder, exist_ok=True)
         final = f"{folder}/{key}.npz"
         temp = f"{folder}/.tmp-{uuid.uuid4().hex}.npz"
-        with self.fs.open(temp, "wb") as f:
-            f.write(payload)
+        try:
+            with self.fs.open(temp, "wb") as f:
+                write_dataset(ds, f)
+        except BaseException:
+            if self.fs.exists(temp):
+                self.fs.rm(temp)
+            raise
         self.fs.mv(temp, final)
         return final
 

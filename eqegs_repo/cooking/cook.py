@@ -3,12 +3,18 @@
 ``sample.cook(step, **overrides)`` calls :func:`cook`; ``sample.cooked`` is
 ``cook(sample, "e_spectrum_and_isf")``. The chain (docs/physics.md, docs/architecture.md):
 
-1. ``reconstruction`` -- pass 1 over the sample's frames: frame-summed image by the
-   ``sensor_layout`` record, counts per frame, ROI (auto or manual from ``roi``);
-2. ``q_integration`` -- beam centre in the ROI, mask, one sparse integrator; pass 2 over the
-   sample (and over the background sample named in ``q_integration.bg_sample_id``):
-   radial sums of every frame, forward spectrum; background subtracted in q space;
+1. ``reconstruction`` -- frame-summed image by the sensor layout, counts per frame, ROI (auto
+   or manual from ``roi``);
+2. ``q_integration`` -- beam centre in the ROI, mask, one sparse integrator; radial sums of every
+   frame of the sample, forward spectrum; the background sample named in
+   ``q_integration.bg_sample_id`` integrated the same way (once, shared by the samples that name
+   it: :mod:`eqegs_repo.cooking.background`) and subtracted in q space;
 3. ``e_spectrum_and_isf`` -- calibrations, energy spectra, ISF with Monte-Carlo errors, fit.
+
+When q integration is cooked and the reconstruction is not cached, both are computed in one read
+of the sample (:mod:`eqegs_repo.cooking.fused`); otherwise the reconstruction reads the sample
+and the integration reads it again (docs/q-integration.md#one-read-per-run). The q-integration
+dataset's ``attrs["passes"]`` says which was done.
 
 Each step's result is cached (:mod:`eqegs_repo.cooking.cache`) under a fingerprint of: the raw files'
 sizes and mtimes (sample, and background for q_integration), the values of the spice types the
@@ -35,20 +41,19 @@ import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
-from eqegs_repo.cooking import limits
-from eqegs_repo.cooking import passes
-from eqegs_repo.cooking.cache import file_stats
+from eqegs_repo.cooking import fused, limits, passes
+from eqegs_repo.cooking.background import SharedBackground
+from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.io.app_names import check_step
-from eqegs_repo.io.raw import check_sample_files
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.steps import e_spectrum as es
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.reconstruction import Roi, detect_roi, validate_roi
-from eqegs_repo.steps.sensors import SensorLayout
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
+FUSE = True  # reconstruction and q integration in one read of the sample when possible (see above)
 
 
 def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
@@ -65,32 +70,6 @@ def applicable_steps(sample, **overrides):
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
     steps = tuple(STEP_TYPES)
     return steps[:2] if is_background_run(sample, params) else steps
-
-
-def is_background_run(sample, params):
-    """True when ``params`` (the sample's :class:`StepParameters`) name the sample itself as
-    ``q_integration.bg_sample_id``: it is the background ("scattering noise") run."""
-    return params["q_integration"]["bg_sample_id"] == sample.key
-
-
-def effective_layout(params, marker, where):
-    """The :class:`SensorLayout` of a run: the ``sensor_layout`` fields that a record or an
-    override sets, and the marker's layout (``n_sensors`` strips of ``sensor_shape`` side by
-    side, docs/layout.md) for the others. Returns ``(layout, source)`` with source ``"marker"``
-    (no field set) or ``"spice"``. A record whose ``n_sensors`` or ``sensor_shape`` disagrees
-    with the marker ``where`` is a BadInput naming both."""
-    values = params["sensor_layout"]
-    chosen = {name: values[name] for name in values
-              if name != "schema_version" and params.source("sensor_layout", name) != "default"}
-    marker_values = {"n_sensors": marker["n_sensors"], "sensor_shape": list(marker["sensor_shape"])}
-    for name, value in marker_values.items():
-        if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
-            raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
-                           f"which says {name} = {value!r}; fix the record or the marker")
-    strips = SensorLayout.strips(n_sensors=marker["n_sensors"], sensor_shape=tuple(marker["sensor_shape"])).to_mapping()
-    with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
-        layout = SensorLayout.from_mapping({**strips, **chosen})
-    return layout, ("spice" if chosen else "marker")
 
 
 def cache_status(sample, **overrides):
@@ -114,45 +93,14 @@ def cache_status(sample, **overrides):
     return out
 
 
-class _Run:
-    """The raw files of one sample: their stats (no file opened), then the sensor stack and
-    the velocity file, opened (headers checked) on first use."""
-
-    def __init__(self, sample):
-        self.sample = sample
-        marker, layout = sample.marker, sample.layout
-        paths = ([layout.marker_path(sample.path)]
-                 + [layout.sensor_path(sample.path, k) for k in range(marker["n_sensors"])]
-                 + [layout.velocity_path(sample.path)])
-        try:
-            self.stats = file_stats(sample.fs, paths)
-        except FileNotFoundError as exc:
-            raise BadInput(f"raw file missing in {sample.path}: {exc}") from None
-        self.n_frames = marker["n_frames"]
-        self._files = None
-
-    def _open(self):
-        if self._files is None:
-            s = self.sample
-            self._files = check_sample_files(s.fs, s.path, s.marker, s.layout)
-        return self._files
-
-    @property
-    def stack(self):
-        return self._open()[0]
-
-    @property
-    def velocity(self):
-        return self._open()[1]
-
-
 class Cooker:
     """Cooks the steps of one sample with fixed :class:`StepParameters`."""
 
-    def __init__(self, sample, params, use_cache=True):
+    def __init__(self, sample, params, use_cache=True, fuse=None):
         self.sample = sample
         self.params = params
         self.cache = sample.repository.cache if use_cache else None
+        self.fuse = FUSE if fuse is None else bool(fuse)
         self._keys = {}
         self._datasets = {}
         self._run = None
@@ -162,11 +110,16 @@ class Cooker:
     @property
     def run(self):
         if self._run is None:
-            self._run = _Run(self.sample)
+            self._run = RawRun(self.sample)
         return self._run
 
     def layout(self, params=None, sample=None):
-        """``(SensorLayout, source)`` of ``sample`` (default: this sample) by :func:`effective_layout`."""
+        """The :class:`~eqegs_repo.steps.sensors.SensorLayout` of ``sample`` (default: this
+        sample) with ``params`` (default: this sample's), by :func:`effective_layout`."""
+        return self.layout_and_source(params, sample)[0]
+
+    def layout_and_source(self, params=None, sample=None):
+        """``(SensorLayout, source)`` of :func:`effective_layout` (source ``"marker"`` or ``"spice"``)."""
         params, sample = params or self.params, sample or self.sample
         return effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
 
@@ -184,7 +137,7 @@ class Cooker:
                                f"proposal {proposal.key}; closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
-            self._background = (bg, params, _Run(bg))
+            self._background = (bg, params, RawRun(bg))
         return self._background
 
     def key(self, step):
@@ -215,19 +168,26 @@ class Cooker:
     # --- steps -------------------------------------------------------------------------------
     def dataset(self, step):
         """The dataset of ``step``: from this run's memory, the disk cache, or computed."""
-        if step in self._datasets:
-            return self._datasets[step]
-        key = self.key(step)
-        ds = None
-        if self.cache is not None:
-            ds = self.cache.load(self.cache_folder(step), key)
+        ds = self.loaded(step)
         if ds is None:
-            ds = getattr(self, f"_cook_{step}")()
-            ds.attrs.update(self._stamp(step, key))
-            if self.cache is not None:
-                self.cache.save(self.cache_folder(step), key, ds)
-        else:
-            ds.attrs.update(self._stamp(step, key))  # same values: the current records' ids
+            ds = self.store(step, getattr(self, f"_cook_{step}")())
+        return ds
+
+    def loaded(self, step):
+        """The dataset of ``step`` from this run's memory or the disk cache, or None."""
+        if step not in self._datasets and self.cache is not None:
+            ds = self.cache.load(self.cache_folder(step), self.key(step))
+            if ds is not None:
+                ds.attrs.update(self._stamp(step, self.key(step)))  # same values: the current records' ids
+                self._datasets[step] = ds
+        return self._datasets.get(step)
+
+    def store(self, step, ds):
+        """Stamp a computed dataset of ``step`` with its provenance, cache it and keep it."""
+        key = self.key(step)
+        ds.attrs.update(self._stamp(step, key))
+        if self.cache is not None:
+            self.cache.save(self.cache_folder(step), key, ds)
         self._datasets[step] = ds
         return ds
 
@@ -260,30 +220,41 @@ class Cooker:
                    "background": qds.attrs["background"]}
         return int(digest(payload)[:8], 16)
 
-    def _cook_reconstruction(self):
-        layout, layout_source = self.layout()
+    def checked_layout(self):
+        """The sample's sensor layout, checked against its raw files."""
+        layout = self.layout()
         with self.params.blame("sensor_layout.canvas_shape"):
             limits.check_size(limits.image_bytes(layout.canvas_shape), "the images of canvas_shape")
-        stack = self.run.stack
         with self.params.blame("sensor_layout"):
-            passes.check_layout(stack, layout, self.sample.path)
-        image, per_frame, coverage = passes.frame_sum_pass(stack, layout, workers=WORKERS)
+            passes.check_layout(self.run.stack, layout, self.sample.path)
+        return layout
+
+    def _cook_reconstruction(self):
+        layout = self.checked_layout()
+        image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS)
+        return self.reconstruction_dataset(image, per_frame, coverage, layout)
+
+    def reconstruction_dataset(self, image, per_frame, coverage, layout):
+        """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
+        roi, detection = self.roi(image)
+        ds = results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        ds.attrs["sensor_layout_source"] = self.layout_and_source()[1]
+        return ds
+
+    def roi(self, image):
+        """``(Roi, RoiDetection or None)`` of a frame-summed image (H, W) by the ``roi`` record."""
         roi_values = self.params["roi"]
         if roi_values["x0"] is None:
             with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):
                 detection = detect_roi(image, half_size=tuple(roi_values["auto_half_size"]),
                                        median_size=roi_values["median_prefilter"])
-            roi = detection.roi
-        else:
-            detection = None
-            with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
-                roi = validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
-                                   image_shape=image.shape)
-        ds = results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
-        ds.attrs["sensor_layout_source"] = layout_source
-        return ds
+            return detection.roi, detection
+        with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
+            return validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
+                                image_shape=image.shape), None
 
-    def _centre(self, image, roi):
+    def centre(self, image, roi):
+        """The :class:`~eqegs_repo.steps.q_integration.BeamCentre` of a frame sum in ``roi``."""
         qp = self.params["q_integration"]
         if qp["centre_method"] == "manual":
             if qp["centre_x"] is None or qp["centre_y"] is None:
@@ -304,57 +275,92 @@ class Cooker:
             return qi.DetectorGeometry(wavelength_nm=geo["wavelength_nm"], pixel_size_mm=geo["pixel_size_mm"],
                                        distance_mm=geo["distance_mm"])
 
-    def _mask(self, image, coverage, xy):
+    def mask(self, image, coverage, xy, by_frame_sum=True):
+        """Pixels used (H, W) bool: covered, outside the direct-beam box, inside the sectors, and
+        (``by_frame_sum``) neither dead nor hot by the frame sum ``image``."""
         qp = self.params["q_integration"]
         shape = image.shape
         keep = qi.coverage_keep(coverage)
         keep &= qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
-        dead = ~qi.dead_pixel_keep(image, centre=xy, valid=keep)
-        keep &= ~dead
-        with self.params.blame("q_integration.hot_pixel_mad"):
-            keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
+        if by_frame_sum:
+            keep &= ~self.dead_pixels(image, coverage, xy)
+            with self.params.blame("q_integration.hot_pixel_mad"):
+                keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
             with self.params.blame("q_integration.sectors", "q_integration.angle_mode"):
                 if not qp["sectors"]:
                     raise BadInput("angle_mode 'specify' needs at least one sector [start_deg, end_deg] in sectors")
                 keep &= qi.sector_keep(shape, centre=xy, sectors=qp["sectors"], valid=keep)
-        return keep, dead
+        return keep
 
-    def _cook_q_integration(self):
-        rec = self.dataset("reconstruction")
-        image, coverage = rec["image"].values, rec["coverage"].values
-        qp = self.params["q_integration"]
-        centre = self._centre(image, Roi(*rec.attrs["roi"]))
-        xy = (centre.x, centre.y)
-        geometry = self._geometry()
-        keep, dead = self._mask(image, coverage, xy)
-        height, width = image.shape
+    def dead_pixels(self, image, coverage, xy):
+        """(H, W) bool: the covered pixels outside the direct-beam box that read 0 over the whole
+        run where their ring makes a 0 improbable (:func:`~eqegs_repo.steps.q_integration.dead_pixel_keep`)."""
+        valid = qi.coverage_keep(coverage) & qi.direct_beam_keep(
+            image.shape, centre=xy, halfwidth=self.params["q_integration"]["direct_exclusion_halfwidth"])
+        return ~qi.dead_pixel_keep(image, centre=xy, valid=valid)
+
+    def bins(self, shape, xy):
+        """The radial bins of an (H, W) image around ``xy``: ``radial_bin_px`` wide, out to the
+        farthest image corner."""
+        height, width = shape
         r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
                                       np.array([-0.5, height - 0.5])[:, None] - xy[1])))
         with self.params.blame("q_integration.radial_bin_px"):
-            limits.check_size(limits.radial_bytes(self.run.n_frames, r_max, qp["radial_bin_px"], image.size),
-                              "the radial sums (frames x bins) of radial_bin_px")
+            limits.check_size(limits.radial_bytes(self.run.n_frames, r_max, self.params["q_integration"]["radial_bin_px"],
+                                                  height * width), "the radial sums (frames x bins) of radial_bin_px")
+            return qi.RadialBins.uniform(bin_px=self.params["q_integration"]["radial_bin_px"], r_max_px=r_max)
+
+    def integrator(self, shape, xy, keep, weights=True):
+        """The :class:`~eqegs_repo.steps.q_integration.RadialIntegrator` of an (H, W) image around
+        ``xy`` with mask ``keep``; ``weights`` false leaves out the pixel normalisation (only
+        ``normalisation`` would change, not the sums)."""
+        qp = self.params["q_integration"]
+        geometry = self._geometry()
+        bins = self.bins(shape, xy)
         with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
                                "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
-            bins = qi.RadialBins.uniform(bin_px=qp["radial_bin_px"], r_max_px=r_max)
-            weights = qi.pixel_normalisation(image.shape, centre=xy, geometry=geometry,
-                                             solid_angle_correction=qp["solid_angle_correction"],
-                                             polarisation_factor=self.params["geometry"]["polarisation_factor"])
-            integrator = qi.RadialIntegrator.build(image.shape, centre=xy, geometry=geometry, bins=bins, keep=keep,
-                                                   pixel_splitting=qp["pixel_splitting"], pixel_weights=weights)
-        layout, _ = self.layout()
+            pixel_weights = None if not weights else qi.pixel_normalisation(
+                shape, centre=xy, geometry=geometry, solid_angle_correction=qp["solid_angle_correction"],
+                polarisation_factor=self.params["geometry"]["polarisation_factor"])
+            return qi.RadialIntegrator.build(shape, centre=xy, geometry=geometry, bins=bins, keep=keep,
+                                             pixel_splitting=qp["pixel_splitting"], pixel_weights=pixel_weights)
+
+    def _cook_q_integration(self):
+        rec = self.loaded("reconstruction")
+        if rec is None and self.fuse:
+            return fused.cook_q_integration(self, WORKERS)
+        reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
+        return self.integrate_separately(self.dataset("reconstruction"),
+                                         {"path": "separate", "sample_reads": 1 if rec is not None else 2,
+                                          "reason": reason})
+
+    def integrate_separately(self, rec, passes_info):
+        """Q integration with the frame sum of ``rec`` (a reconstruction dataset) known: centre,
+        mask, integrator, then one read of the sample. ``passes_info`` goes to ``attrs["passes"]``."""
+        image, coverage = rec["image"].values, rec["coverage"].values
+        shared = self.shared_background()
+        centre = self.centre(image, Roi(*rec.attrs["roi"]))
+        xy = (centre.x, centre.y)
+        keep = self.mask(image, coverage, xy)
+        integrator = self.integrator(image.shape, xy, keep)
         with self.params.blame("q_integration.forward_box_halfwidth"):
-            sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
+            sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
+                                             self.params["q_integration"]["forward_box_halfwidth"],
                                              workers=WORKERS)
+        return self.q_integration_dataset(sample, integrator, centre, keep, image, coverage, passes_info, shared)
+
+    def q_integration_dataset(self, sample, integrator, centre, keep, image, coverage, passes_info, shared):
+        """The dataset of the sample's integration ``sample`` (sums, variance, forward) around
+        ``centre`` with mask ``keep``, the background (``shared``) subtracted; ``image`` and
+        ``coverage`` are the sample's frame sum and coverage."""
+        qp = self.params["q_integration"]
+        xy = (centre.x, centre.y)
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
         image_diff, background = image, None
-        found = self.background()
-        if found is not None:
-            bg_sample, bg_params, bg_run = found
-            bg_layout, _ = self.layout(bg_params, bg_sample)
-            self._check_background(bg_sample, bg_run, bg_layout, layout)
-            bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
-                                         frame_sum=True, workers=WORKERS)
+        info = dict(passes_info, background=None)
+        if shared is not None:
+            bg = shared.integrate(integrator, xy, keep, image, coverage, workers=WORKERS)
             with self.params.blame("q_integration.bg_scale_mode", "q_integration.bg_scale"):
                 k = qi.background_scale(sample["forward"], bg["forward"], mode=qp["bg_scale_mode"],
                                         bg_scale=qp["bg_scale"])
@@ -362,8 +368,23 @@ class Cooker:
                 sample["sums"], sample["variance"], bg["sums"], bg["variance"], k=k)
             runs["forward_background"] = bg["forward"]
             image_diff = image - k * bg["image"]
-            background = {"sample": bg_sample.key, "k": k, "mode": qp["bg_scale_mode"]}
-        return results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
+            background = {"sample": shared.sample.key, "k": k, "mode": qp["bg_scale_mode"]}
+            info["background"] = "shared" if bg["shared"] else "read"
+        dead = self.dead_pixels(image, coverage, xy)
+        ds = results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
+        ds.attrs["passes"] = info
+        return ds
+
+    def shared_background(self):
+        """The :class:`SharedBackground` of the background sample (checked against this sample),
+        or None when there is none."""
+        found = self.background()
+        if found is None:
+            return None
+        bg_sample, bg_params, bg_run = found
+        bg_layout = self.layout(bg_params)
+        self._check_background(bg_sample, bg_run, bg_layout, self.layout())
+        return SharedBackground(self, bg_sample, bg_params, bg_run, bg_layout)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")

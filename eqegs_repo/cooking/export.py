@@ -153,7 +153,7 @@ def json_text(record):
 # --- per-step writers ------------------------------------------------------------------------
 def _write_stack(stream, cooker, dtype):
     """Stream the reconstructed (frames, H, W) stack into an open .npy file, block by block."""
-    stack, (layout, _) = cooker.run.stack, cooker.layout()
+    stack, layout = cooker.run.stack, cooker.layout()
     dtype = np.dtype(dtype)
     shape = (stack.shape[1],) + tuple(layout.canvas_shape)
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}

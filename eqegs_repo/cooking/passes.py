@@ -4,27 +4,41 @@ Nothing here holds more than a few blocks: the reconstructed (frames, H, W) stac
 nor is a block's canvas: the kernels take each sensor's block as read (the sensor layout is
 linear, so per-sensor sums add up to the sums over the combined image).
 
-* :func:`frame_sum_pass` -- pass 1: the frame-summed canvas image I_Σ and the counts per frame;
-* :func:`integration_pass` -- pass 2: per frame, the radial sums of every bin, the forward
-  (direct-beam box) counts and, optionally, the frame sum (for a background run).
+* :func:`frame_sum_pass` -- the reconstruction alone: the frame-summed canvas image I_Σ and the
+  counts per frame;
+* :func:`integration_pass` -- per frame, the radial sums of every bin, the forward (direct-beam
+  box) counts and, optionally, the frame sum (for a background run);
+* :func:`fused_pass` -- both in one read of the run: a probe of evenly spaced blocks is read
+  first and kept, the caller builds the integration from the probe's frame sum, then every block
+  is integrated and frame-summed (docs/q-integration.md#one-read-per-run).
 
-``workers`` threads ("lanes") each take the next block from :func:`iter_blocks` (plain file
-reads into a ring of reused buffers; byte ranges through fsspec for other filesystems), one lane
-reading at a time, and compute it while the others compute theirs: file reads and the compiled
-kernels run without the GIL, and a block is computed on the core that read it. The resident
-memory stays at a few blocks. Float data are checked for NaN/inf.
+``workers`` threads ("lanes", :func:`_stream`) each take the next block, read it themselves
+(positioned reads into the lane's reused buffers, the blocks ahead announced to the kernel when
+the data come from the disk; byte ranges through fsspec for other filesystems) and compute it,
+in parallel with the other lanes: file reads and the compiled kernels run without the GIL, and a
+block is computed on the core that read it. The resident memory stays at a block per lane (plus
+the probe and the tracked pixels' counts in a fused pass). Float data are checked for NaN/inf.
 """
+import collections
+import itertools
+import statistics
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.reconstruction import FrameSumAccumulator
+from eqegs_repo.steps.sensors import sensor_pixels
 
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
-BUFFER_SETS = 3  # blocks in memory: one being read, up to BUFFER_SETS - 1 being computed
+BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the next two are read
+PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
+PREFETCH_BELOW = 4e9  # bytes/s: hints only while the median of the last 5 block reads is slower
+PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -47,24 +61,33 @@ def check_layout(stack, layout, where):
                        f"{list(layout.sensor_shape)}")
 
 
+def block_ranges(stack, block_frames=None):
+    """``[(start, stop), ...]``: the blocks of a pass over ``stack``, in file order."""
+    n_frames = stack.shape[1]
+    step = block_frames or frames_per_block(stack)
+    return [(start, min(start + step, n_frames)) for start in range(0, n_frames, step)]
+
+
 def iter_blocks(stack, block_frames=None):
-    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols).
+    """Yield ``(start, stop, [block of each sensor])``, blocks of shape (frames, rows, cols), in
+    file order, one after the other (the passes below read in parallel lanes instead:
+    :func:`_stream`).
 
     The block arrays come from a ring of :data:`BUFFER_SETS` buffer sets, so memory stays at a
     few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
-    blocks have been asked for, then its arrays are overwritten.
+    blocks have been asked for, then its arrays are overwritten. The block
+    :data:`PREFETCH_BLOCKS` ahead is announced to the kernel
+    (:meth:`~eqegs_repo.io.raw.SensorStack.prefetch`), so that on cold data the disk reads ahead
+    while the blocks before are used.
     """
-    n_frames = stack.shape[1]
-    step = block_frames or frames_per_block(stack)
-    ring = {}
-    for index, start in enumerate(range(0, n_frames, step)):
-        stop = min(start + step, n_frames)
-        key = (index % BUFFER_SETS, stop - start)
-        if key not in ring:
-            ring[key] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
-        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, ring[key])]
-        if np.dtype(stack.dtype).kind == "f":
-            _check_finite(stack, blocks, start)
+    ranges = block_ranges(stack, block_frames)
+    for ahead in ranges[:PREFETCH_BLOCKS]:
+        stack.prefetch(*ahead)
+    ring = [{} for _ in range(BUFFER_SETS)]
+    for index, (start, stop) in enumerate(ranges):
+        blocks = _read_block(stack, start, stop, ring[index % BUFFER_SETS])
+        if PREFETCH_BLOCKS and index + PREFETCH_BLOCKS < len(ranges):
+            stack.prefetch(*ranges[index + PREFETCH_BLOCKS])
         yield start, stop, blocks
 
 
@@ -78,88 +101,257 @@ def _check_finite(stack, blocks, start):
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
-def _stream(stack, block_frames, workers, work):
+def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
     """Call ``work(lane, start, stop, blocks)`` for every block of ``stack`` on ``lanes`` =
-    min(workers, BUFFER_SETS - 1) threads.
+    max(1, workers) threads: first the blocks of the list ``ready`` (``(start, stop, blocks)``
+    already in memory, taken off the list as they are handed out), then the blocks
+    ``(start, stop)`` of ``ranges``, in order.
 
-    Each lane takes the next block from :func:`iter_blocks` (one lane reads at a time) and
-    computes it itself, while the data it just read are still in its core's cache; the other
-    lanes compute meanwhile. A lane's calls never overlap, so per-lane state needs no lock, and a
-    block is not read into a buffer set before the block that used the set has been computed.
-    The first error of a lane (or of the reading) stops the pass and is raised.
+    Each lane takes the next block (under a lock, which also announces the block
+    :data:`PREFETCH_BLOCKS` further on to the kernel while the median speed of the last 5 block
+    reads is below :data:`PREFETCH_BELOW`, i.e. the data come from the disk; a hint costs a walk
+    of the page cache when they are there already), reads it itself into its own buffer set
+    (reused for every block it reads; fresh arrays with ``keep``) and computes it, while the data
+    are still in its core's cache; the lanes read and compute in parallel. A lane's calls never
+    overlap, so per-lane state needs no lock. The first error of a lane (or of its reading)
+    stops the pass and is raised.
     """
-    lanes = max(1, min(int(workers), BUFFER_SETS - 1))
-    blocks = iter_blocks(stack, block_frames)
+    ranges = list(ranges)
+    ready = [] if ready is None else ready
+
+    def held():
+        while ready:
+            yield ready.pop()
+
+    jobs = itertools.chain(held(), ((start, stop, None) for start, stop in ranges))
+    for ahead in ranges[:PREFETCH_BLOCKS]:
+        stack.prefetch(*ahead)
     lock = threading.Lock()
-    computed = []  # one Event per block taken
+    handed = [0]  # blocks of ``ranges`` handed out
+    speeds = collections.deque([0.0], maxlen=5)  # bytes/s of the last block reads
     failed = threading.Event()
 
     def lane(index):
+        buffers = {}
         while not failed.is_set():
             try:
                 with lock:
-                    n = len(computed)
-                    if n >= BUFFER_SETS:
-                        computed[n - BUFFER_SETS].wait()
-                    block = next(blocks, None)
-                    if block is None or failed.is_set():
+                    job = next(jobs, None)
+                    if job is None or failed.is_set():
                         return
-                    computed.append(threading.Event())
-                try:
-                    work(index, *block)
-                finally:
-                    computed[n].set()
+                    if job[2] is None:
+                        handed[0] += 1
+                        ahead = handed[0] - 1 + PREFETCH_BLOCKS
+                        if PREFETCH_BLOCKS and ahead < len(ranges) and statistics.median(speeds) < PREFETCH_BELOW:
+                            stack.prefetch(*ranges[ahead])
+                start, stop, blocks = job
+                if blocks is None:
+                    began = time.perf_counter()
+                    blocks = _read_block(stack, start, stop, None if keep else buffers)
+                    speed = sum(b.nbytes for b in blocks) / max(time.perf_counter() - began, 1e-9)
+                    with lock:
+                        speeds.append(speed)
+                work(index, start, stop, blocks)
             except BaseException:
                 failed.set()
                 raise
 
-    with ThreadPoolExecutor(lanes) as pool:
-        for job in [pool.submit(lane, index) for index in range(lanes)]:
+    with ThreadPoolExecutor(_lanes(workers)) as pool:
+        for job in [pool.submit(lane, index) for index in range(_lanes(workers))]:
             job.result()
 
 
+def _read_block(stack, start, stop, buffers):
+    """Frames ``start..stop-1`` of every sensor file, into ``buffers`` (a dict of reused buffer
+    sets by block length, filled as needed) or fresh arrays when ``buffers`` is None."""
+    if buffers is None:
+        blocks = [f.read_frames(start, stop) for f in stack.files]
+    else:
+        if stop - start not in buffers:
+            buffers[stop - start] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
+        blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, buffers[stop - start])]
+    if np.dtype(stack.dtype).kind == "f":
+        _check_finite(stack, blocks, start)
+    return blocks
+
+
+def _lanes(workers):
+    return max(1, int(workers))
+
+
 def frame_sum_pass(stack, layout, block_frames=None, workers=1):
-    """Pass 1: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
-    accumulators = [FrameSumAccumulator(layout) for _ in range(max(1, int(workers)))]
+    """Frame sums alone: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
+    accumulators = [FrameSumAccumulator(layout) for _ in range(_lanes(workers))]
     per_frame = np.zeros(stack.shape[1])
 
     def work(lane, start, stop, blocks):
         per_frame[start:stop] = accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
+    _stream(stack, block_ranges(stack, block_frames), workers, work)
     total = _merged(accumulators)
     return total.image, per_frame, total.coverage
 
 
+@dataclass(frozen=True)
+class IntegrationSetup:
+    """What an integration pass computes per frame: the sums of ``integrator`` (a built
+    :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`, with the mask ``keep`` (H, W)
+    bool), the forward counts in the box of half-width ``forward_halfwidth`` px around
+    ``centre`` (x, y px) and, for the canvas pixels ``tracked`` (flat indices, sorted; may be
+    empty), each pixel's counts."""
+
+    integrator: object
+    centre: tuple
+    forward_halfwidth: float
+    tracked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    keep: np.ndarray | None = None
+
+
+class _Integrating:
+    """The per-block work of an integration pass, into arrays of the whole run."""
+
+    def __init__(self, n_frames, layout, setup, dtype):
+        integrator = setup.integrator
+        self.setup = setup
+        self.parts = integrator.for_sensors(layout)
+        self.boxes = qi.sensor_boxes(layout, centre=setup.centre, halfwidth=setup.forward_halfwidth)
+        self.binary = integrator.is_binary
+        self.sums = np.empty((n_frames, integrator.n_bins))
+        self.variance = self.sums if self.binary else np.empty_like(self.sums)
+        self.forward = np.empty(n_frames)
+        taps = sensor_taps(layout, setup.tracked)
+        bounds = np.cumsum([0] + [pixels.size for pixels, _ in taps])
+        self.taps = [(pixels, slice(lo, hi)) for (pixels, _), lo, hi in zip(taps, bounds[:-1], bounds[1:])]
+        self.tracked_pixels = np.concatenate([canvas for _, canvas in taps])
+        self.tracked = np.zeros((n_frames, self.tracked_pixels.size), dtype)
+
+    def __call__(self, start, stop, blocks):
+        self.sums[start:stop] = sum(part.integrate(block) for part, block in zip(self.parts, blocks))
+        if not self.binary:
+            self.variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(self.parts, blocks))
+        self.forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes=self.boxes)
+        for (pixels, columns), block in zip(self.taps, blocks):
+            if pixels.size:
+                frames = block.reshape(stop - start, -1)
+                out = self.tracked[start:stop, columns]
+                if frames.dtype == out.dtype:
+                    np.take(frames, pixels, axis=1, out=out, mode="clip")
+                else:
+                    out[...] = frames[:, pixels]
+
+    def result(self):
+        return {"sums": self.sums, "variance": self.variance, "forward": self.forward,
+                "tracked": self.tracked, "tracked_pixels": self.tracked_pixels}
+
+
+def sensor_taps(layout, tracked):
+    """For canvas pixels ``tracked`` (flat indices): per sensor ``(pixels, canvas)``, the flat
+    indices of the sensor's pixels that land on a tracked canvas pixel and those canvas pixels.
+    ``block[:, pixels]`` are their counts; a canvas pixel under several sensors (sum mode)
+    appears once per sensor, and its counts are the sum of its columns."""
+    tracked = np.asarray(tracked, np.int64)
+    taps = []
+    for k in range(layout.n_sensors):
+        canvas = sensor_pixels(layout, k).ravel()
+        pixels = np.flatnonzero(np.isin(canvas, tracked))
+        taps.append((pixels, canvas[pixels]))
+    return taps
+
+
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
-                     workers=1, block_frames=None):
-    """Pass 2 over one run with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
+                     workers=1, block_frames=None, tracked=None):
+    """One run integrated with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
     dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the
     sums for an unsplit matrix), ``forward`` (frames,) counts in the box of half-width
-    ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame sum when
-    ``frame_sum`` is true.
+    ``forward_halfwidth`` px around ``centre`` (x, y), ``image`` (H, W) the frame sum when
+    ``frame_sum`` is true, and, when canvas pixels ``tracked`` (flat indices) are given, their
+    counts frame by frame: ``tracked`` (frames, columns) in the counts' dtype, one column per
+    sensor pixel landing on a tracked pixel, and ``tracked_pixels`` (columns,) the canvas pixel
+    of each column (:func:`sensor_taps`).
     """
-    n_frames = stack.shape[1]
-    parts = integrator.for_sensors(layout)
-    boxes = qi.sensor_boxes(layout, centre=centre, halfwidth=forward_halfwidth)
-    sums = np.empty((n_frames, integrator.n_bins))
-    variance = sums if integrator.is_binary else np.empty_like(sums)
-    forward = np.empty(n_frames)
-    accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(max(1, int(workers)))]
+    setup = IntegrationSetup(integrator, centre, forward_halfwidth,
+                             *(() if tracked is None else (np.asarray(tracked, np.int64),)))
+    integrating = _Integrating(stack.shape[1], layout, setup, stack.dtype)
+    accumulators = [FrameSumAccumulator(layout) if frame_sum else None for _ in range(_lanes(workers))]
 
     def work(lane, start, stop, blocks):
-        sums[start:stop] = sum(part.integrate(block) for part, block in zip(parts, blocks))
-        if not integrator.is_binary:
-            variance[start:stop] = sum(part.integrate_variance(block) for part, block in zip(parts, blocks))
-        forward[start:stop] = qi.forward_spectrum_sensors(blocks, boxes=boxes)
+        integrating(start, stop, blocks)
         if frame_sum:
             accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
-    image = _merged(accumulators).image if frame_sum else None
-    return {"sums": sums, "variance": variance, "forward": forward, "image": image}
+    _stream(stack, block_ranges(stack, block_frames), workers, work)
+    out = integrating.result()
+    if tracked is None:
+        del out["tracked"], out["tracked_pixels"]
+    out["image"] = _merged(accumulators).image if frame_sum else None
+    return out
+
+
+def probe_ranges(ranges, frame_bytes, probe_bytes=None):
+    """The blocks of a fused pass's probe: about ``probe_bytes`` (default :data:`PROBE_BYTES`)
+    of raw data in blocks evenly spaced over the run (first and last included), at least one;
+    every block when the run is no larger."""
+    probe_bytes = PROBE_BYTES if probe_bytes is None else probe_bytes
+    block_bytes = max(1, (ranges[0][1] - ranges[0][0]) * frame_bytes)
+    n = int(min(len(ranges), max(1, probe_bytes // block_bytes)))
+    picked = np.unique(np.round(np.linspace(0, len(ranges) - 1, n)).astype(int))
+    return [ranges[i] for i in picked]
+
+
+def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes=None):
+    """Reconstruction and integration of one run in one read of its files.
+
+    1. The probe (:func:`probe_ranges`) is read, frame-summed and kept in memory.
+    2. ``plan(probe_image, probe_frames)`` gets the probe's frame sum (H, W) float64 and its
+       number of frames, and returns an :class:`IntegrationSetup`, or None when the probe
+       cannot tell how to integrate (then the pass only sums frames).
+    3. The probe blocks are integrated, then every other block is read, frame-summed and
+       integrated.
+
+    Returns a dict: ``image``, ``per_frame``, ``coverage`` as :func:`frame_sum_pass`;
+    ``probe_frames`` (int); ``setup`` (the plan's answer); with a setup also ``sums``,
+    ``variance``, ``forward``, ``tracked`` and ``tracked_pixels`` as :func:`integration_pass`
+    with the setup's tracked canvas pixels.
+    """
+    n_frames = stack.shape[1]
+    ranges = block_ranges(stack, block_frames)
+    frame_bytes = stack.nbytes // max(n_frames, 1)
+    probe = probe_ranges(ranges, frame_bytes, probe_bytes)
+    accumulators = [FrameSumAccumulator(layout) for _ in range(_lanes(workers))]
+    per_frame = np.zeros(n_frames)
+    held = []
+
+    def sum_probe(lane, start, stop, blocks):
+        per_frame[start:stop] = accumulators[lane].add(blocks)
+        held.append((start, stop, blocks))
+
+    _stream(stack, probe, workers, sum_probe, keep=True)
+    probe_sum = FrameSumAccumulator(layout)
+    for accumulator in accumulators:
+        probe_sum.merge(accumulator)
+    probe_frames = sum(stop - start for start, stop in probe)
+    setup = plan(probe_sum.image, probe_frames)
+    del probe_sum
+    integrating = None if setup is None else _Integrating(n_frames, layout, setup, stack.dtype)
+    if integrating is None:
+        held.clear()  # already summed; nothing more to do with them
+    summed = {start for start, _ in probe}
+
+    def work(lane, start, stop, blocks):
+        if start not in summed:
+            per_frame[start:stop] = accumulators[lane].add(blocks)
+        if integrating is not None:
+            integrating(start, stop, blocks)
+
+    _stream(stack, [r for r in ranges if r[0] not in summed], workers, work, ready=held)
+    total = _merged(accumulators)
+    out = {"image": total.image, "per_frame": per_frame, "coverage": total.coverage,
+           "probe_frames": probe_frames, "setup": setup}
+    if integrating is not None:
+        out.update(integrating.result())
+    return out
 
 
 def _merged(accumulators):

@@ -1,11 +1,17 @@
 """Lazy readers of a sample's raw files.
 
 :class:`NpyFile` reads a ``.npy`` file's header once and then reads only the frames asked for:
-through ``numpy.memmap`` for local files, by byte ranges through fsspec otherwise.
+through ``numpy.memmap`` for local files, by byte ranges through fsspec otherwise. Streaming
+(:meth:`NpyFile.read_frames`) reads local files with positioned reads on one descriptor per
+file, with read-ahead hints to the kernel (sequential access; the next block asked for ahead
+of time with :meth:`NpyFile.prefetch`).
 :func:`open_raw` checks a sample's files against its marker and returns a lazy
 ``xarray.Dataset`` with ``counts(sensor, frame, row, col)`` and ``velocity(frame)``;
 ``chunks=`` gives the same dataset backed by Dask arrays.
 """
+import os
+import threading
+
 import numpy as np
 import xarray as xr
 from xarray.backends import BackendArray
@@ -70,6 +76,8 @@ class NpyFile:
                 f"{self.offset + self.nbytes} bytes, but the file has {size} bytes"
             )
         self._memmap = None
+        self._fd = None
+        self._fd_lock = threading.Lock()
 
     @property
     def is_local(self):
@@ -77,8 +85,42 @@ class NpyFile:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_memmap"] = None
+        state.update(_memmap=None, _fd=None, _fd_lock=None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fd_lock = threading.Lock()
+
+    def __del__(self):
+        self.close()
+
+    def close(self):
+        """Close the descriptor that :meth:`read_frames` keeps open (reopened when needed)."""
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def _descriptor(self):
+        """The file's descriptor for positioned reads, opened once with the sequential hint
+        (the kernel reads further ahead)."""
+        with self._fd_lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                _advise(self._fd, self.offset, 0, "POSIX_FADV_SEQUENTIAL")
+            return self._fd
+
+    def _frame_range(self, start, stop):
+        row_bytes = self.nbytes // self.shape[0]
+        return self.offset + start * row_bytes, (stop - start) * row_bytes
+
+    def prefetch(self, start, stop):
+        """Ask the kernel to start reading frames ``start..stop-1`` of a local file in the
+        background (``POSIX_FADV_WILLNEED``), so a later :meth:`read_frames` finds them in the page
+        cache. Returns False (nothing done) for other filesystems or without ``posix_fadvise``."""
+        if not self.is_local:
+            return False
+        return _advise(self._descriptor(), *self._frame_range(start, stop), "POSIX_FADV_WILLNEED")
 
     def read(self, key=()):
         """``array[key]`` as a numpy array, reading only the frames (first-axis rows) needed."""
@@ -104,9 +146,10 @@ class NpyFile:
     def read_frames(self, start, stop, out=None):
         """Frames ``start..stop-1`` as a C-ordered array (``out`` is filled when given).
 
-        Unlike :meth:`read`, local files are read with plain file reads into the array instead
-        of a memory map, so streaming a file that is larger than memory keeps the resident
-        memory at one block. Other filesystems read one byte range.
+        Unlike :meth:`read`, local files are read with positioned reads (``os.preadv``, safe
+        from several threads) on one kept descriptor into the array instead of a memory map, so
+        streaming a file that is larger than memory keeps the resident memory at one block.
+        Other filesystems read one byte range.
         """
         shape = (stop - start,) + self.shape[1:]
         if out is None:
@@ -116,16 +159,15 @@ class NpyFile:
         if not self.is_local:
             out[...] = self._read_rows(start, stop)
             return out
-        row_bytes = self.nbytes // self.shape[0]
+        offset, _ = self._frame_range(start, stop)
         target = memoryview(out.reshape(-1).view(np.uint8))
-        with open(self.path, "rb", buffering=0) as handle:
-            handle.seek(self.offset + start * row_bytes)
-            done = 0
-            while done < len(target):
-                n = handle.readinto(target[done:])
-                if not n:
-                    raise BadSample(f"{self.path}: file ended while reading frames {start}..{stop - 1}")
-                done += n
+        fd = self._descriptor()
+        done = 0
+        while done < len(target):
+            n = os.preadv(fd, [target[done:]], offset + done)
+            if not n:
+                raise BadSample(f"{self.path}: file ended while reading frames {start}..{stop - 1}")
+            done += n
         return out
 
     def _read_rows(self, lo, hi):
@@ -134,6 +176,14 @@ class NpyFile:
             f.seek(self.offset + lo * row_bytes)
             buf = f.read((hi - lo) * row_bytes)
         return np.frombuffer(buf, dtype=self.dtype).reshape((hi - lo,) + self.shape[1:])
+
+
+def _advise(fd, offset, length, advice):
+    """``os.posix_fadvise`` when the platform has it (Linux); True when given."""
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    os.posix_fadvise(fd, offset, length, getattr(os, advice))
+    return True
 
 
 class SensorStack:
@@ -145,6 +195,16 @@ class SensorStack:
         self.shape = (len(self.files),) + first.shape
         self.dtype = np.result_type(*[f.dtype for f in self.files])
         self.ndim = len(self.shape)
+
+    @property
+    def nbytes(self):
+        """Bytes of counts in all sensor files (headers excluded)."""
+        return sum(f.nbytes for f in self.files)
+
+    def prefetch(self, start, stop):
+        """:meth:`NpyFile.prefetch` of frames ``start..stop-1`` of every sensor file."""
+        for f in self.files:
+            f.prefetch(start, stop)
 
     def read(self, key=()):
         """``stack[key]`` for a numpy basic index; reads only the sensors and frames asked for."""

@@ -83,6 +83,15 @@ def _valid_mask(summed: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return valid
 
 
+def _ring_z(summed: np.ndarray, centre: tuple[float, float], valid: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """z = (I − m(r))/√max(m, 1) of the ``valid`` pixels (in the order of ``summed[valid]``), the
+    median of z and the median absolute deviation of z (see :func:`hot_pixel_keep`)."""
+    level = ring_level(summed, centre=centre, valid=valid)
+    z = (summed[valid] - level) / np.sqrt(np.maximum(level, 1.0))
+    centre_z = float(np.median(z))
+    return z, centre_z, float(np.median(np.abs(z - centre_z)))
+
+
 def hot_pixel_keep(
     summed: np.ndarray,
     *,
@@ -104,13 +113,28 @@ def hot_pixel_keep(
     if not float(n_mad) > 0:
         raise BadInput(f"hot_pixel_mad must be > 0 or None, got {n_mad!r}")
     valid = _valid_mask(summed, valid)
-    level = ring_level(summed, centre=centre, valid=valid)
-    z = (summed[valid] - level) / np.sqrt(np.maximum(level, 1.0))
-    centre_z = float(np.median(z))
-    mad = float(np.median(np.abs(z - centre_z)))
+    z, centre_z, mad = _ring_z(summed, centre, valid)
     keep = np.ones(summed.shape, bool)
     keep[valid] = ~(z > centre_z + float(n_mad) * mad)
     return keep
+
+
+def hot_pixel_score(
+    summed: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """How hot each pixel looks: (z − median z) / MAD of z, the quantity :func:`hot_pixel_keep`
+    compares with ``hot_pixel_mad`` (same ring medians, same ``valid`` statistics), (H, W)
+    float64, NaN outside ``valid``.  Larger is hotter; a MAD of 0 counts as the smallest
+    positive float."""
+    summed = image_2d(summed, name="summed")
+    valid = _valid_mask(summed, valid)
+    z, centre_z, mad = _ring_z(summed, centre, valid)
+    score = np.full(summed.shape, np.nan)
+    score[valid] = (z - centre_z) / max(mad, np.finfo(np.float64).tiny)
+    return score
 
 
 def dead_pixel_keep(summed: np.ndarray, *, centre: tuple[float, float], valid: np.ndarray | None = None,
@@ -124,6 +148,44 @@ def dead_pixel_keep(summed: np.ndarray, *, centre: tuple[float, float], valid: n
     keep = np.ones(summed.shape, bool)
     keep[valid] = ~dead
     return keep
+
+
+def centre_sensitive(
+    shape: tuple[int, int],
+    *,
+    centre: tuple[float, float],
+    margin: float,
+    radial_edges: np.ndarray | None = None,
+    box_halfwidths: Sequence[float] = (),
+    sectors: Sequence[tuple[float, float]] = (),
+) -> np.ndarray:
+    """Pixels whose place may change when the centre moves by at most ``margin`` px, (H, W) bool.
+
+    A pixel's distance r from the centre, its L∞ distance max(|x − x_c|, |y − y_c|) and its
+    distance to any line through the centre move by at most the centre's shift, so a pixel keeps
+    its radial bin (``radial_edges``, px), its side of every box |x − x_c|, |y − y_c| ≤ h
+    (``box_halfwidths``: the direct-beam and forward boxes) and its side of every sector border
+    (``sectors``, degrees as :func:`sector_keep`) unless that distance lies within ``margin`` of
+    a bin edge, of h, or of 0 (a border line; pixels within ``margin`` of the centre count too).
+    This function returns those pixels (a superset of the pixels that move)."""
+    margin = float(margin) + 1e-9  # rounding of r, |dx|, |dy| near an edge
+    dx, dy = pixel_offsets(shape, centre=centre)
+    radius = np.hypot(dx, dy)
+    sensitive = np.zeros(shape, bool)
+    if radial_edges is not None:
+        edges = np.asarray(radial_edges, dtype=np.float64)
+        index = np.clip(np.searchsorted(edges, radius), 1, edges.size - 1)
+        nearest = np.minimum(np.abs(radius - edges[index - 1]), np.abs(edges[index] - radius))
+        sensitive |= nearest <= margin
+    linf = np.maximum(np.abs(dx), np.abs(dy))
+    for halfwidth in box_halfwidths:
+        sensitive |= np.abs(linf - float(halfwidth)) <= margin
+    for sector in sectors:
+        for angle in np.radians([float(a) for a in sector]):
+            sensitive |= np.abs(dx * np.sin(angle) - dy * np.cos(angle)) <= margin
+    if len(sectors):
+        sensitive |= radius <= margin
+    return sensitive
 
 
 def sector_keep(

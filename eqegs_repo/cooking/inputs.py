@@ -1,0 +1,66 @@
+"""What a cook reads besides spice: the raw files of a run, the sensor layout they were written
+with, and whether the run is the proposal's background run (docs/layout.md, docs/reanalysis.md)."""
+import numpy as np
+
+from eqegs_repo.cooking.cache import file_stats
+from eqegs_repo.errors import BadInput
+from eqegs_repo.io.raw import check_sample_files
+from eqegs_repo.steps.sensors import SensorLayout
+
+
+def is_background_run(sample, params):
+    """True when ``params`` (the sample's :class:`StepParameters`) name the sample itself as
+    ``q_integration.bg_sample_id``: it is the background ("scattering noise") run."""
+    return params["q_integration"]["bg_sample_id"] == sample.key
+
+
+def effective_layout(params, marker, where):
+    """The :class:`SensorLayout` of a run: the ``sensor_layout`` fields that a record or an
+    override sets, and the marker's layout (``n_sensors`` strips of ``sensor_shape`` side by
+    side, docs/layout.md) for the others. Returns ``(layout, source)`` with source ``"marker"``
+    (no field set) or ``"spice"``. A record whose ``n_sensors`` or ``sensor_shape`` disagrees
+    with the marker ``where`` is a BadInput naming both."""
+    values = params["sensor_layout"]
+    chosen = {name: values[name] for name in values
+              if name != "schema_version" and params.source("sensor_layout", name) != "default"}
+    marker_values = {"n_sensors": marker["n_sensors"], "sensor_shape": list(marker["sensor_shape"])}
+    for name, value in marker_values.items():
+        if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
+            raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
+                           f"which says {name} = {value!r}; fix the record or the marker")
+    strips = SensorLayout.strips(n_sensors=marker["n_sensors"], sensor_shape=tuple(marker["sensor_shape"])).to_mapping()
+    with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
+        layout = SensorLayout.from_mapping({**strips, **chosen})
+    return layout, ("spice" if chosen else "marker")
+
+
+class RawRun:
+    """The raw files of one sample: their stats (no file opened), then the sensor stack and
+    the velocity file, opened (headers checked) on first use."""
+
+    def __init__(self, sample):
+        self.sample = sample
+        marker, layout = sample.marker, sample.layout
+        paths = ([layout.marker_path(sample.path)]
+                 + [layout.sensor_path(sample.path, k) for k in range(marker["n_sensors"])]
+                 + [layout.velocity_path(sample.path)])
+        try:
+            self.stats = file_stats(sample.fs, paths)
+        except FileNotFoundError as exc:
+            raise BadInput(f"raw file missing in {sample.path}: {exc}") from None
+        self.n_frames = marker["n_frames"]
+        self._files = None
+
+    def _open(self):
+        if self._files is None:
+            s = self.sample
+            self._files = check_sample_files(s.fs, s.path, s.marker, s.layout)
+        return self._files
+
+    @property
+    def stack(self):
+        return self._open()[0]
+
+    @property
+    def velocity(self):
+        return self._open()[1]

@@ -1,0 +1,137 @@
+"""Integrations that can be moved exactly to a nearby centre and mask (docs/q-integration.md#one-read-per-run).
+
+An integration pass needs its centre and mask before it reads a block, but the centre and the
+hot pixels of a run are only known from the frame sum of the whole run. A *tracked* pass
+integrates around a provisional centre c₀ and leaves out the pixels whose place could change:
+
+* the pixels whose radial bin, direct-beam box, forward box or sector side could change if the
+  centre moved by up to :data:`MARGIN_PX` (:func:`~eqegs_repo.steps.q_integration.centre_sensitive`;
+  about 2 % of the pixels for 1 px bins);
+* the :data:`TRACKED_FRACTION` of the pixels that look hottest in the frame sum at hand (all of
+  its hot pixels among them), and its dead pixels.
+
+Their counts are kept frame by frame (the *tracked* pixels). :func:`resolve` then gives the sums
+of the integration around any centre c within :data:`MARGIN_PX` of c₀ with any mask that agrees
+with the pass's mask outside the tracked pixels: the untracked pixels are checked to fall in the
+same bins (the two matrices are compared), and the tracked ones are added to their bins of the
+final matrix. Pixels that read 0 in every frame (dead pixels, which the final mask drops) add
+nothing to any sum, so the masks may differ there. The result equals the integration computed
+around c with that mask from the start (to the last bit for integer counts, whose float64 sums
+are exact).
+"""
+import numpy as np
+from scipy import sparse
+
+from eqegs_repo.cooking import passes
+from eqegs_repo.steps import q_integration as qi
+
+MARGIN_PX = 0.01
+"""Largest shift (px) between the centre a tracked pass integrated around and the centre it can
+be resolved to: the tolerance on the probe's centre, and the reach of a shared background."""
+TRACKED_FRACTION = 0.005
+"""Share of the used pixels whose counts are kept besides the centre-sensitive ones: the
+hottest-looking (0.5 % of 280,000 pixels, about 22 MB of uint32 for 4092 frames)."""
+
+
+def plan(cooker, image, coverage, xy):
+    """The :class:`~eqegs_repo.cooking.passes.IntegrationSetup` of a tracked pass around ``xy``
+    (x, y px), from the frame sum ``image`` (H, W) at hand (a probe or a whole run) and the
+    sensors' ``coverage``; ``cooker`` gives the parameters (a
+    :class:`~eqegs_repo.cooking.cook.Cooker`)."""
+    qp = cooker.params["q_integration"]
+    shape = image.shape
+    covered = qi.coverage_keep(coverage)
+    base = cooker.mask(image, coverage, xy, by_frame_sum=False)
+    margin = MARGIN_PX if qp["pixel_splitting"] == "none" else 0.0  # bbox weights move with the centre
+    sensitive = qi.centre_sensitive(
+        shape, centre=xy, margin=margin, radial_edges=cooker.bins(shape, xy).edges_px,
+        box_halfwidths=(qp["direct_exclusion_halfwidth"], qp["forward_box_halfwidth"]),
+        sectors=qp["sectors"] if qp["angle_mode"] == "specify" else ()) if margin else np.zeros(shape, bool)
+    tracked = sensitive & covered
+    tracked |= cooker.dead_pixels(image, coverage, xy) & base  # dropped by the mask of this frame sum
+    if qp["hot_pixel_mad"] is not None:
+        valid = covered & qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
+        score = qi.hot_pixel_score(image, centre=xy, valid=valid).ravel()
+        candidates = np.flatnonzero(base.ravel())
+        n_hot = int(np.count_nonzero(score[candidates] > float(qp["hot_pixel_mad"])))
+        # twice the hot ones: a pixel at the threshold stays tracked whatever the rounding
+        n = min(candidates.size, max(2 * n_hot, int(np.ceil(TRACKED_FRACTION * candidates.size))))
+        hottest = candidates[np.argsort(-score[candidates], kind="stable")[:n]]
+        tracked.ravel()[hottest] = True
+    keep = base & ~tracked
+    integrator = cooker.integrator(shape, xy, keep, weights=False)
+    return passes.IntegrationSetup(integrator, tuple(float(c) for c in xy), qp["forward_box_halfwidth"],
+                                   np.flatnonzero(tracked.ravel()), keep)
+
+
+def resolve(run, setup, integrator, keep, xy):
+    """The sums of ``run`` (a tracked pass with ``setup``: ``sums``, ``variance``, ``forward``,
+    ``tracked``, ``tracked_pixels`` and its frame sum ``image``) as if integrated around ``xy`` with ``integrator`` (built
+    around ``xy`` with the mask ``keep``) and the same forward box.
+
+    Returns ``(dict of sums, variance, forward, None)`` or ``(None, reason)`` when the pass cannot
+    give them: the centre moved more than the margin, the masks differ outside the tracked
+    pixels, or an untracked pixel changed bin or box.
+    """
+    shift = float(np.hypot(xy[0] - setup.centre[0], xy[1] - setup.centre[1]))
+    if shift > MARGIN_PX:
+        return None, (f"the centre ({xy[0]:.4f}, {xy[1]:.4f}) px is {shift:.4f} px from the centre "
+                      f"integrated around ({setup.centre[0]:.4f}, {setup.centre[1]:.4f}); more than {MARGIN_PX} px")
+    is_tracked = np.zeros(keep.size, bool)
+    is_tracked[setup.tracked] = True
+    is_tracked = is_tracked.reshape(keep.shape)
+    # a pixel that read 0 in every frame (a dead one, say) adds nothing to any sum: the masks may
+    # differ there
+    zero = np.asarray(run["image"]) == 0
+    differ = int(np.count_nonzero((setup.keep != (keep & ~is_tracked)) & ~zero))
+    if differ:
+        return None, f"the masks differ on {differ} untracked pixel(s) (hot pixels the probe did not track)"
+    untracked = np.flatnonzero((setup.keep & keep).ravel())
+    n_bins = max(setup.integrator.n_bins, integrator.n_bins)
+    before, after = setup.integrator.matrix[:, untracked].tocsr(), integrator.matrix[:, untracked].tocsr()
+    before.resize((n_bins, untracked.size))
+    after.resize((n_bins, untracked.size))
+    if (before != after).nnz:
+        return None, "an untracked pixel changed bin"
+    pixels = run["tracked_pixels"]
+    old = _box(keep.shape, setup.centre, setup.forward_halfwidth)
+    new = _box(keep.shape, xy, setup.forward_halfwidth)
+    if ((old ^ new) & ~is_tracked).any():
+        return None, "an untracked pixel changed side of the forward box"
+    # the tracked columns' sums: the final matrix restricted to them (columns of pixels the mask
+    # drops zeroed) applied to the (frames, columns) counts as to frames of that many pixels
+    kept = keep.ravel()[pixels]
+    columns = integrator.matrix[:, pixels].tocsc()
+    columns = (columns @ sparse.diags(kept.astype(columns.dtype))).tocsr()
+    columns.eliminate_zeros()
+    tracked_sums = qi.PixelBinSums(columns, pixel_shape=(1, pixels.size))
+    counts = run["tracked"]
+    sums = _bins(run["sums"], integrator.n_bins) + tracked_sums.integrate(counts)
+    if integrator.is_binary:
+        variance = sums
+    else:
+        variance = _bins(run["variance"], integrator.n_bins) + tracked_sums.integrate_variance(counts)
+    forward = np.asarray(run["forward"], dtype=np.float64)
+    moved = np.flatnonzero(old.ravel()[pixels] != new.ravel()[pixels])
+    if moved.size:
+        sign = np.where(new.ravel()[pixels[moved]], 1.0, -1.0)
+        forward = forward + counts[:, moved].astype(np.float64) @ sign
+    return {"sums": sums, "variance": variance, "forward": forward}, None
+
+
+def _bins(sums, n_bins):
+    """(frames, n_bins) float64, a new array: ``sums`` cut or padded with zeros (the resolved
+    matrix may have one bin more or fewer; the bins cut hold no untracked pixel, checked by
+    :func:`resolve`)."""
+    out = np.zeros((sums.shape[0], n_bins))
+    n = min(n_bins, sums.shape[1])
+    out[:, :n] = sums[:, :n]
+    return out
+
+
+def _box(shape, xy, halfwidth):
+    """(H, W) bool: the forward box of half-width ``halfwidth`` px around ``xy``."""
+    y0, y1, x0, x1 = qi.box_bounds(shape, centre=xy, halfwidth=halfwidth)
+    box = np.zeros(shape, bool)
+    box[y0:y1, x0:x1] = True
+    return box
