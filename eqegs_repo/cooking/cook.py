@@ -23,7 +23,7 @@ import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
-from eqegs_repo.cooking import passes
+from eqegs_repo.cooking import passes, progress
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.io.app_names import check_step
@@ -193,12 +193,19 @@ class Cooker:
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
 
+    def _bar(self, what, frames=None):
+        """A progress bar over the frames of a pass (:mod:`eqegs_repo.cooking.progress`)."""
+        s = self.sample
+        return progress.bar(frames or self.run.n_frames, f"{s.proposal.key}/{s.key} {what}", "frame")
+
     def _cook_reconstruction(self):
         layout = self.layout()
         stack = self.run.stack
         with self.params.blame("sensor_layout"):
             passes.check_layout(stack, layout, self.sample.path)
-        image, per_frame, coverage = passes.frame_sum_pass(stack, layout, workers=WORKERS)
+        with self._bar("reconstruction") as bar:
+            image, per_frame, coverage = passes.frame_sum_pass(stack, layout, workers=WORKERS,
+                                                               progress=bar.update)
         roi_values = self.params["roi"]
         if roi_values["x0"] is None:
             with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):
@@ -264,9 +271,9 @@ class Cooker:
             integrator = qi.RadialIntegrator.build(image.shape, xy, geometry, bins, keep, qp["pixel_splitting"],
                                                    weights)
         layout = self.layout()
-        with self.params.blame("q_integration.forward_box_halfwidth"):
+        with self.params.blame("q_integration.forward_box_halfwidth"), self._bar("q integration") as bar:
             sample = passes.integration_pass(self.run.stack, layout, integrator, xy, qp["forward_box_halfwidth"],
-                                             workers=WORKERS)
+                                             workers=WORKERS, progress=bar.update)
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
         image_diff, background = image, None
         found = self.background()
@@ -274,8 +281,9 @@ class Cooker:
             bg_sample, bg_params, bg_run = found
             bg_layout = self.layout(bg_params)
             self._check_background(bg_sample, bg_run, bg_layout, layout)
-            bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
-                                         frame_sum=True, workers=WORKERS)
+            with self._bar(f"background {bg_sample.key}", bg_run.n_frames) as bar:
+                bg = passes.integration_pass(bg_run.stack, bg_layout, integrator, xy, qp["forward_box_halfwidth"],
+                                             frame_sum=True, workers=WORKERS, progress=bar.update)
             with self.params.blame("q_integration.bg_scale_mode", "q_integration.bg_scale"):
                 k = qi.background_scale(qp["bg_scale_mode"], sample["forward"], bg["forward"], qp["bg_scale"])
             runs["intensity"], runs["variance"] = qi.subtract_background(

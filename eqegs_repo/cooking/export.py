@@ -14,10 +14,10 @@ renamed. A crash leaves at most a hidden temporary folder or file, never a half-
 """
 import datetime
 import hashlib
-import importlib.util
 import io
 import json
 import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 
@@ -27,7 +27,7 @@ from eqegs_repo.cooking import passes
 from eqegs_repo.cooking.cache import json_default
 from eqegs_repo.cooking.calibration import CalibrationFolder
 from eqegs_repo.cooking.cook import Cooker
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, ResultExists, SkippedWarning, install_hint, optional_import
 from eqegs_repo.io import app_names as names
 from eqegs_repo.io.app_names import check_step
 from eqegs_repo.io.app_results import own_entries
@@ -329,14 +329,18 @@ def _figures(step, cooker, ds):
 
 def can_draw():
     """True when matplotlib is installed (figures are written to dl/fig/ only then)."""
-    return importlib.util.find_spec("matplotlib") is not None
+    return optional_import("matplotlib", "figures", required=False) is not None
 
 
 def _write_figures(stage, step, cooker, ds):
+    """Draw the step's figures into dl/fig/; returns their paths relative to the step folder."""
+    written = []
     for name, draw in _figures(step, cooker, ds).items():
         buffer = io.BytesIO()
         draw().savefig(buffer, format="png", dpi=100)
-        stage.write(f"{names.FIG_DIR}/{name}", buffer.getvalue())
+        written.append(f"{names.FIG_DIR}/{name}")
+        stage.write(written[-1], buffer.getvalue())
+    return written
 
 
 def info_record(cooker, ds, target, written):
@@ -361,8 +365,9 @@ def info_record(cooker, ds, target, written):
 @dataclass(frozen=True)
 class Exported:
     """What :func:`export` did: the step ``folder`` and ``zip`` (paths on the sample's
-    filesystem), the sub-folder names, ``skipped`` (left alone because it existed) and the
-    cooked ``dataset`` (None when skipped)."""
+    filesystem), the sub-folder names, ``skipped`` (left alone because it existed), the
+    cooked ``dataset`` (None when skipped), ``figures`` (the dl/fig/ files written, relative to
+    the folder) and ``notes`` (what was left out and why, e.g. the figures without matplotlib)."""
 
     step: str
     folder: str
@@ -371,6 +376,8 @@ class Exported:
     input_subdir: str
     skipped: bool
     dataset: object = field(default=None, repr=False)
+    figures: tuple = ()
+    notes: tuple = ()
 
 
 def _existing(fs, target):
@@ -403,23 +410,29 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     if existing and skip_existing:
         return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, True)
     if existing and not overwrite:
-        raise BadInput(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
-                       f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
-                       "skip_existing=True to leave it")
+        raise ResultExists(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
+                           f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
+                           "skip_existing=True to leave it", existing)
     cooker = Cooker(sample, params, use_cache=use_cache)
     ds = cooker.dataset(step)
     stage = _Staging(fs, sample.path, target)
     temporary_zip = None
+    figures, notes = [], []
     try:
         WRITERS[step](stage, cooker, ds)
         if can_draw():
-            _write_figures(stage, step, cooker, ds)
+            figures = _write_figures(stage, step, cooker, ds)
+        else:
+            notes.append(f"figures skipped: drawing them needs matplotlib ({install_hint('matplotlib')})")
+            warnings.warn(f"export of {target.label} for {sample.proposal.key}/{sample.key}: {notes[-1]}",
+                          SkippedWarning, stacklevel=2)
         written = list(stage.written) + [names.INFO_JSON, names.LOG_FILE]
         record = info_record(cooker, ds, target, written)
         stage.write(names.INFO_JSON, json_text(record))
         stage.write(names.LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
                               f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
-                              f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
+                              f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written))
+                              + "".join(f"  note: {n}\n" for n in notes))
         temporary_zip = _write_zip(fs, stage, target.zip)
         _publish(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)
         fs.mv(temporary_zip, target.zip)
@@ -428,4 +441,5 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
         if temporary_zip is not None and fs.exists(temporary_zip):
             fs.rm(temporary_zip)
         raise
-    return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds)
+    return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds,
+                    tuple(figures), tuple(notes))

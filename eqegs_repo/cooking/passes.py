@@ -78,9 +78,9 @@ def _check_finite(stack, blocks, start):
                             f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
-def _stream(stack, block_frames, workers, work):
+def _stream(stack, block_frames, workers, work, progress=None):
     """Call ``work(lane, start, stop, blocks)`` for every block of ``stack`` on ``lanes`` =
-    min(workers, BUFFER_SETS - 1) threads.
+    min(workers, BUFFER_SETS - 1) threads; ``progress(n_frames)``, if given, after each block.
 
     Each lane takes the next block from :func:`iter_blocks` (one lane reads at a time) and
     computes it itself, while the data it just read are still in its core's cache; the other
@@ -109,6 +109,8 @@ def _stream(stack, block_frames, workers, work):
                     work(index, *block)
                 finally:
                     computed[n].set()
+                if progress is not None:
+                    progress(block[1] - block[0])
             except BaseException:
                 failed.set()
                 raise
@@ -118,28 +120,29 @@ def _stream(stack, block_frames, workers, work):
             job.result()
 
 
-def frame_sum_pass(stack, layout, block_frames=None, workers=1):
-    """Pass 1: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
+def frame_sum_pass(stack, layout, block_frames=None, workers=1, progress=None):
+    """Pass 1: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``.
+    ``progress``: called with the number of frames of each block done (e.g. a bar's update)."""
     accumulators = [FrameSumAccumulator(layout) for _ in range(max(1, int(workers)))]
     per_frame = np.zeros(stack.shape[1])
 
     def work(lane, start, stop, blocks):
         per_frame[start:stop] = accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
+    _stream(stack, block_frames, workers, work, progress)
     total = _merged(accumulators)
     return total.image, per_frame, total.coverage
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
-                     workers=1, block_frames=None):
+                     workers=1, block_frames=None, progress=None):
     """Pass 2 over one run with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
     dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the
     sums for an unsplit matrix), ``forward`` (frames,) counts in the box of half-width
     ``forward_halfwidth`` px around ``centre`` (x, y), and ``image`` (H, W) the frame sum when
-    ``frame_sum`` is true.
+    ``frame_sum`` is true. ``progress``: as for :func:`frame_sum_pass`.
     """
     n_frames = stack.shape[1]
     parts = integrator.for_sensors(layout)
@@ -157,7 +160,7 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
         if frame_sum:
             accumulators[lane].add(blocks)
 
-    _stream(stack, block_frames, workers, work)
+    _stream(stack, block_frames, workers, work, progress)
     image = _merged(accumulators).image if frame_sum else None
     return {"sums": sums, "variance": variance, "forward": forward, "image": image}
 

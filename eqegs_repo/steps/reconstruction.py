@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, optional_import
 from eqegs_repo.steps.sensors import SensorLayout, combine_image, coverage
 
 
@@ -178,9 +178,8 @@ def _frame_sums(frames, running, totals):
 def _frame_sum_kernel():
     """:func:`_frame_sums` compiled by numba (without the GIL, cached on disk), or None when numba
     is not installed (extra ``fast``)."""
-    try:
-        import numba
-    except ImportError:
+    numba = optional_import("numba", "the compiled frame sums", required=False)
+    if numba is None:
         return None
     return numba.njit(nogil=True, cache=True)(_frame_sums)
 

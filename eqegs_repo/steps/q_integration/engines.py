@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import sparse
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, optional_import
 
 ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)
@@ -202,9 +202,8 @@ def _labelled_sum_pairs(labels, frames, out, acc):
 def labelled_sum_kernel():
     """:func:`_labelled_sum_pairs` compiled by numba (without the GIL, cached on disk), or None
     when numba is not installed.  Imported on first use, so importing this module stays light."""
-    try:
-        import numba
-    except ImportError:
+    numba = optional_import("numba", "the compiled labelled sum", required=False)
+    if numba is None:
         return None
     return numba.njit(nogil=True, cache=True)(_labelled_sum_pairs)
 
