@@ -6,18 +6,19 @@ spice values (``{"calibration.velocity_number": 1}``) and by any callable;
 none is given) and returns one pandas.DataFrame (:data:`COLUMNS`).
 """
 import fnmatch
-import os
 import threading
 import time
 
 import pandas as pd
 
+from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, EmptySelection, closest_keys, optional_import
 from eqegs_repo.io.app_names import check_step
+from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key
 from eqegs_repo.params.chain import STEP_TYPES
-from eqegs_repo.params.effective import StepParameters, normalise_overrides
+from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
@@ -44,6 +45,16 @@ def _matches(key, patterns):
     return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
+def _check_patterns(patterns, keys, what):
+    """Raise EmptySelection naming the first pattern that matches none of ``keys``."""
+    for pattern in patterns or ():
+        if not any(fnmatch.fnmatchcase(key, pattern) for key in keys):
+            close = closest_keys(pattern, keys)
+            hint = f"closest: {', '.join(close)}" if close else f"there are {len(keys)}: " + ", ".join(keys[:8]) + (
+                " ..." if len(keys) > 8 else "")
+            raise EmptySelection(f"no {what} matches {pattern!r} ({hint})")
+
+
 def parse_where(items):
     """``["calibration.velocity_number=1"]`` -> ``{"calibration.velocity_number": 1}`` (``--where``).
 
@@ -68,11 +79,14 @@ def _check_where(where):
     for name in where:
         type_name, _, field = name.partition(".")
         if type_name not in REGISTRY or not field:
-            raise BadInput(f"where: {name!r} is not TYPE.FIELD of a spice type; types: "
-                           f"{', '.join(REGISTRY)}")
+            close = closest_keys(type_name, list(REGISTRY)) if field else []
+            hint = f"closest: {', '.join(close)}" if close else f"types: {', '.join(REGISTRY)}"
+            raise BadInput(f"where: {name!r} is not TYPE.FIELD of a spice type ({hint})")
         fields = [f.name for f in REGISTRY[type_name].fields]
         if field not in fields:
-            raise BadInput(f"where: {type_name} has no field {field!r}; fields: {', '.join(fields)}")
+            close = closest_keys(field, fields)
+            hint = f"closest: {', '.join(close)}" if close else f"fields: {', '.join(fields)}"
+            raise BadInput(f"where: {type_name} has no field {field!r} ({hint})")
 
 
 def _spice_matches(sample, where):
@@ -88,16 +102,19 @@ def select_samples(repo, proposals=None, samples=None, where=None, select=None):
     spice; ``select``: a callable ``sample -> bool``. Returns Sample objects in natural order.
     A sample whose spice cannot be resolved (a conflict, a broken record) is kept, so that its
     problem shows in the reanalysis table instead of the sample disappearing.
+    A proposal or sample pattern that matches no key raises :class:`EmptySelection` naming the
+    closest keys (a typo never selects nothing silently).
     """
     proposals = _patterns(proposals, "proposals")
     samples = _patterns(samples, "samples")
     where = dict(where or {})
     _check_where(where)
+    _check_patterns(proposals, repo.keys(), "proposal")
+    chosen_proposals = [repo[key] for key in repo.keys() if _matches(key, proposals)]
+    _check_patterns(samples, sorted({k for p in chosen_proposals for k in p.keys()}, key=natural_key),
+                    "sample of the chosen proposals")
     chosen = []
-    for proposal_key in repo.keys():
-        if not _matches(proposal_key, proposals):
-            continue
-        proposal = repo[proposal_key]
+    for proposal in chosen_proposals:
         for sample_key in proposal.keys():
             if not _matches(sample_key, samples):
                 continue
@@ -170,12 +187,13 @@ def _cook_row(sample, steps, overrides, export):
         background = len(applicable) < len(STEPS)
         steps = [step for step in steps if step in applicable] or [applicable[-1]]
         last = max(steps, key=STEPS.index)
-        fresh = sample.cache_status(**overrides)
-        ds = sample.cook(last, **overrides)
-        up_to_date = all(fresh[s] == "fresh" for s in STEPS[: STEPS.index(last) + 1])
-        if export:
-            for step in steps:
-                sample.export(step, skip_existing=True, **overrides)
+        with progress_bars.quiet():  # one bar for the batch, none per pass
+            fresh = sample.cache_status(**overrides)
+            ds = sample.cook(last, **overrides)
+            up_to_date = all(fresh[s] == "fresh" for s in STEPS[: STEPS.index(last) + 1])
+            if export:
+                for step in steps:
+                    sample.export(step, skip_existing=True, **overrides)
         row["spice_fingerprint"] = ds.attrs.get("fingerprint")
         for column, variable in _FIT_VARIABLES.items():
             if variable in ds:
@@ -194,16 +212,18 @@ def _cook_row(sample, steps, overrides, export):
 
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
               steps=("e_spectrum_and_isf",), overrides=None, export=False, client=None,
-              workers=None, progress=True, timeout=None):
+              workers=None, progress=None, dashboard=False, timeout=None):
     """Cook many samples at once and return one pandas.DataFrame (:data:`COLUMNS`).
 
-    Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`.
+    Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`;
+    a selection that matches no sample raises :class:`~eqegs_repo.errors.EmptySelection`.
     ``steps``: step names; the chain runs up to the last one. ``overrides``: one-off parameter
-    values for every sample (written to no spice). ``export``: also write the app's step
-    folders. ``client``: a ``dask.distributed.Client`` (a LocalCluster, a SLURMCluster...);
-    without one a local cluster of ``workers`` processes (default: one per core) with one
-    thread each is started and closed again.
-    ``progress``: a tqdm bar (terminal or Jupyter) when tqdm is installed.
+    values for every sample (written to no spice), checked once before anything starts.
+    ``export``: also write the app's step folders. ``client``: a ``dask.distributed.Client``
+    (a LocalCluster, a SLURMCluster...); without one a local cluster of ``workers`` processes
+    (:func:`~eqegs_repo.local_cluster.local_cluster`; without a dashboard unless ``dashboard``
+    is True or an address) is started and closed again.
+    ``progress``: a bar (tqdm) -- None: on a terminal or in Jupyter; True: always; False: never.
     Each sample is one task; a failing sample is a ``failed`` row, never an exception. Results
     are cached by fingerprint, so running again only cooks what failed or changed. Samples that
     subtract the same background run start after the first of them, which integrates the
@@ -213,29 +233,22 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     """
     _last_step(steps)
     timeout = _check_timeout(timeout)
+    overrides = dict(overrides or {})
+    check_overrides(overrides)
     chosen = select_samples(repo, proposals=proposals, samples=samples, where=where, select=select)
+    if not chosen:
+        raise EmptySelection(f"no sample of {repo.root} matches the selection (proposals={proposals!r}, "
+                             f"samples={samples!r}, where={where!r}"
+                             + (", select=<callable>)" if select is not None else ")"))
+    distributed = optional_import("distributed", "reanalysis on Dask")
     if client is None:
-        from distributed import Client, LocalCluster
-
-        n_workers = workers or os.cpu_count() or 1
-        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as own:
+        with local_cluster(distributed, workers, dashboard) as cluster, distributed.Client(cluster) as own:
             rows = _run(own, chosen, steps, overrides, export, progress, timeout)
     else:
         rows = _run(client, chosen, steps, overrides, export, progress, timeout)
     order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
     rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
     return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def _progress_bar(total, enabled):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        enabled = False
-    if not enabled:
-        return None
-    return tqdm(total=total, desc="reanalyze", unit="sample")
 
 
 def background_of(sample, overrides=None):
@@ -275,25 +288,21 @@ def _submit(client, chosen, steps, overrides, export, timeout):
 
 
 def _run(client, chosen, steps, overrides, export, progress, timeout=None):
-    from distributed import as_completed
-
+    as_completed = optional_import("distributed", "reanalysis on Dask").as_completed
     futures = _submit(client, chosen, steps, overrides, export, timeout)
-    bar = _progress_bar(len(futures), progress)
     rows = []
-    for future in as_completed(futures):
-        sample = futures[future]
-        try:
-            rows.append(future.result())
-        except Exception as exc:  # noqa: BLE001 - e.g. the worker died
-            row = dict.fromkeys(COLUMNS)
-            row.update(proposal=sample.proposal.key, sample=sample.key, status="failed",
-                       error=f"{type(exc).__name__}: {exc}")
-            rows.append(row)
-        if bar is not None:
-            bar.update()
+    with progress_bars.bar(len(futures), "reanalyze", "sample", enabled=progress, leave=True) as bar:
+        for future in as_completed(futures):
+            sample = futures[future]
+            try:
+                rows.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - e.g. the worker died
+                row = dict.fromkeys(COLUMNS)
+                row.update(proposal=sample.proposal.key, sample=sample.key, status="failed",
+                           error=f"{type(exc).__name__}: {exc}")
+                rows.append(row)
             bar.set_postfix_str(f"{sample.proposal.key}/{sample.key}")
-    if bar is not None:
-        bar.close()
+            bar.update()
     return rows
 
 

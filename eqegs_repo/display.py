@@ -2,6 +2,11 @@
 one-word status of a sample row (docs/getting-started.md).
 """
 import html
+from collections.abc import Mapping
+
+import pandas as pd
+
+from spice.display import format_value
 
 
 def html_rows(rows):
@@ -13,18 +18,15 @@ def html_rows(rows):
     return f"<table>{cells}</table>"
 
 
-
 STATUS_STYLES = {"broken": "background-color: #f8d0d0", "spice conflicted": "background-color: #fde3c0",
                   "stale": "background-color: #fff6c0", "cooked": "background-color: #d8f0d8",
                   "partly cooked": "background-color: #ecf8ec"}
 """Row colour of a sample's status in the HTML tables (see :func:`sample_status`)."""
 
 
-
 def cell_text(value):
     """Text of a table cell: "" for None and NaN."""
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
-
 
 
 def sample_status(row):
@@ -44,3 +46,156 @@ def sample_status(row):
     if cooked:
         return "partly cooked"
     return "spice incomplete" if spice == "incomplete" else "not cooked"
+
+
+# --- compact views of the tables ----------------------------------------------------------------
+WIDTH = 120
+"""Characters a text view of a table fits in (longer problem texts are shortened)."""
+
+STEP_LETTERS = {"reconstruction": "R", "q_integration": "Q", "e_spectrum_and_isf": "E"}
+"""One letter per step in the compact ``on_disk`` and ``cooked`` columns."""
+
+LEGEND = ("on_disk / cooked: R reconstruction, Q q_integration, E e_spectrum_and_isf "
+          "(lower case: stale, '.': none)")
+
+
+def step_letters(fresh, stale=()):
+    """``"RQE"``-style text of the steps: the letter when in ``fresh``, lower case when in
+    ``stale``, ``.`` otherwise (``fresh``/``stale``: step names, or comma-separated text)."""
+    fresh, stale = (set(s.split(",")) if isinstance(s, str) else set(s) for s in (fresh, stale))
+    return "".join(letter if step in fresh else letter.lower() if step in stale else "."
+                   for step, letter in STEP_LETTERS.items())
+
+
+def _empty(column):
+    return all(cell_text(v) in ("", "." * len(STEP_LETTERS)) for v in column)
+
+
+def drop_empty(frame):
+    """``frame`` without the columns whose every cell is empty (None, NaN, "" or ``...``)."""
+    return frame[[c for c in frame.columns if not _empty(frame[c])]]
+
+
+def compact_samples(frame):
+    """The display form of a ``Proposal.table()`` frame: the step columns folded into
+    ``on_disk`` and ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
+    ``cooked``, ``handle`` only when it differs from the key, empty columns dropped."""
+    out = pd.DataFrame({"key": frame["key"]})
+    if (frame["handle"] != frame["key"]).any():
+        out["handle"] = frame["handle"]
+    for name, title in (("frames", "frames"), ("sensors", "sensors"), ("sensor_shape", "shape"),
+                        ("dtype", "dtype"), ("trains", "trains"), ("exposure_s", "exposure_s")):
+        out[title] = frame[name]
+    rows = frame.to_dict("records")
+    out["on_disk"] = [step_letters([s for s in STEP_LETTERS if cell_text(r.get(s))]) for r in rows]
+    out["spice"] = frame["spice"]
+    out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale"))) for r in rows]
+    out["problem"] = frame["problem"]
+    return drop_empty(out)
+
+
+LONG_TEXT_COLUMNS = ("problem", "error")
+"""Columns of free text that :func:`text_view` shortens to fit the width."""
+
+
+def text_view(frame, width=WIDTH, legend=None):
+    """A DataFrame as plain text without the index, shortening the text of the
+    :data:`LONG_TEXT_COLUMNS` so that lines fit in ``width`` characters when the other
+    columns allow it; ``legend`` is printed under the table."""
+    if frame.empty:
+        return "(empty)"
+    frame = frame.copy()
+    for name in [c for c in LONG_TEXT_COLUMNS if c in frame.columns]:
+        others = frame.drop(columns=name)
+        used = len(others.to_string(index=False).splitlines()[0]) if len(others.columns) else 0
+        room = max(20, width - used - 2)
+        frame[name] = [text if len(text) <= room else text[:room - 1] + "…"
+                       for text in map(cell_text, frame[name])]
+    with pd.option_context("display.max_colwidth", width, "display.width", width * 2):
+        text = frame.to_string(index=False)
+    if legend and any(c in frame.columns for c in ("on_disk", "cooked")):
+        text += "\n" + legend
+    return text
+
+
+def samples_html(frame):
+    """HTML table of a ``Proposal.table()`` frame: the compact columns plus a coloured
+    status word per sample (:func:`sample_status`)."""
+    from spice.display import html_table
+
+    compact = compact_samples(frame)
+    status = [sample_status(row) for row in frame.to_dict("records")]
+    compact.insert(1, "status", status)
+    rows = [[cell_text(v) for v in row] for row in compact.itertuples(index=False)]
+    return (html_table(list(compact.columns), rows, row_styles=[STATUS_STYLES.get(s, "") for s in status])
+            + f"<p style='font-size:smaller'>{html.escape(LEGEND)}</p>")
+
+
+class SampleTable(pd.DataFrame):
+    """``Proposal.table()``: a DataFrame with every column (for programs) that shows itself
+    compactly (:func:`compact_samples`) in the terminal and in Jupyter. Selections and other
+    operations give plain DataFrames; ``.to_string()`` shows every column."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def compact(self):
+        """The display form (:func:`compact_samples`) as a plain DataFrame."""
+        return compact_samples(self)
+
+    def __repr__(self):
+        return text_view(self.compact(), legend=LEGEND)
+
+    def _repr_html_(self):
+        return samples_html(self)
+
+
+class SampleInfo(Mapping):
+    """What ``sample.info()`` returns: a read-only mapping (``info["n_frames"]``,
+    ``info.to_dict()`` for JSON) that prints as an aligned summary and shows as a table in
+    Jupyter. Keys: ``proposal``, ``sample``, ``path``, the marker's fields, ``files`` (name ->
+    bytes) and ``raw_bytes``."""
+
+    def __init__(self, data):
+        self._data = dict(data)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def to_dict(self):
+        """A plain dict copy (``files`` copied too)."""
+        out = dict(self._data)
+        out["files"] = dict(out.get("files", {}))
+        return out
+
+    def _lines(self):
+        """(label, text) pairs of the summary."""
+        d = self._data
+        skip = {"proposal", "sample", "files", "raw_bytes"}
+        rows = [(k, format_value(v, WIDTH - 24)) for k, v in d.items() if k not in skip]
+        files = d.get("files", {})
+        rows.append(("files", ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
+                     or "none"))
+        rows.append(("raw_bytes", f"{d.get('raw_bytes', 0)} ({d.get('raw_bytes', 0) / 1e6:.3g} MB)"))
+        return rows
+
+    def __repr__(self):
+        rows = self._lines()
+        width = max(len(k) for k, _ in rows)
+        lines = [f"<SampleInfo {self._data.get('proposal')}/{self._data.get('sample')}>"]
+        for k, v in rows:
+            if len(v) > WIDTH - width - 4 and ", " in v:  # one item per line
+                v = (",\n" + " " * (width + 4)).join(v.split(", "))
+            lines.append(f"  {k.ljust(width)}  {v}")
+        return "\n".join(lines)
+
+    def _repr_html_(self):
+        return (f"<p>SampleInfo <code>{html.escape(str(self._data.get('proposal')))}/"
+                f"{html.escape(str(self._data.get('sample')))}</code></p>" + html_rows(self._lines()))

@@ -4,6 +4,7 @@ Every error a user can cause derives from :class:`EqegsError`; messages name the
 parameter, what was expected and what was found.
 """
 import difflib
+import importlib
 
 
 class EqegsError(Exception):
@@ -58,3 +59,56 @@ def closest_keys(wanted, candidates, n=3):
         by_lower.setdefault(str(c).lower(), c)
     hits = difflib.get_close_matches(str(wanted).lower(), list(by_lower), n=n, cutoff=0.5)
     return [by_lower[h] for h in hits]
+
+
+class ResultExists(BadInput):
+    """A result that would be overwritten (an exported step folder or zip); ``paths`` names
+    what exists."""
+
+    def __init__(self, message, paths=()):
+        super().__init__(message)
+        self.paths = list(paths)
+
+
+class EmptySelection(BadInput):
+    """A selection (proposal or sample patterns, ``where`` values, a filter) that matches no
+    sample; the command line exits with status 2 before any work starts."""
+
+    exit_status = 2
+
+
+class MissingExtra(EqegsError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
+class SkippedWarning(UserWarning):
+    """Part of a result was left out (e.g. the figures of an export without matplotlib)."""
+
+
+EXTRAS = {"matplotlib": "plot", "distributed": "dask", "dask": "dask", "tqdm": "progress",
+          "numba": "fast"}
+"""The extra of pyproject.toml that installs each optional top-level module."""
+
+
+def install_hint(module):
+    """``pip install "eqegs_repo[<extra>]"`` for an optional module (see :data:`EXTRAS`)."""
+    return f'pip install "eqegs_repo[{EXTRAS[module.split(".")[0]]}]"'
+
+
+def optional_import(module, feature, *, required=True):
+    """Import an optional dependency: the module, or -- when it is not installed -- a
+    :class:`MissingExtra` naming ``feature`` and the extra to install (``required=True``) or
+    None (``required=False``: the caller does without, e.g. no progress bar).
+
+    ``module``: dotted name (``"matplotlib.figure"``, ``"distributed"``); its top-level package
+    must be in :data:`EXTRAS`. An installed module that fails to import raises its own error.
+    """
+    top = module.split(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != top:  # installed, but something inside it is missing: its own error
+            raise
+        if not required:
+            return None
+        raise MissingExtra(f"{feature} needs {top}, which is not installed: {install_hint(top)}") from None

@@ -38,16 +38,19 @@ function                         shows                                          
 import numpy as np
 import pandas as pd
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, optional_import
 
 Q_LABEL = "q (nm$^{-1}$)"
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def _figure(size=(5.0, 4.0)):
-    from matplotlib.figure import Figure
+def _matplotlib(module):
+    """A matplotlib module, or MissingExtra naming the ``plot`` extra when it is not installed."""
+    return optional_import(module, "drawing figures")
 
-    return Figure(figsize=size, layout="constrained")
+
+def _figure(size=(5.0, 4.0)):
+    return _matplotlib("matplotlib.figure").Figure(figsize=size, layout="constrained")
 
 
 def _require(ds, names, figure, hint):
@@ -107,8 +110,7 @@ def frame_summed_image(ds, centre=None):
     ``ds``: a reconstruction dataset (``image``); ``centre``: (x, y) px, or None to use
     ``attrs["centre_x"/"centre_y"]`` when present.
     """
-    from matplotlib.colors import LogNorm
-    from matplotlib.patches import Rectangle
+    LogNorm, Rectangle = _matplotlib("matplotlib.colors").LogNorm, _matplotlib("matplotlib.patches").Rectangle
 
     _require(ds, ["image"], "frame_summed_image", "pass a reconstruction dataset")
     image = _values(ds, "image")
@@ -179,7 +181,7 @@ def mask(ds, sectors=None):
     the dead pixels (magenta crosses, from ``attrs["dead_pixels"]``) and the angle sectors
     (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen, start > end wraps
     through 0; None: :func:`sector_list` of ``ds``)."""
-    from matplotlib.patches import Wedge
+    Wedge = _matplotlib("matplotlib.patches").Wedge
 
     _require(ds, ["mask"], "mask", "pass a q-integration dataset (mask.npy is written only when "
                                    "sectors are specified)")

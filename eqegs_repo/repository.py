@@ -12,9 +12,10 @@ import pandas as pd
 
 from eqegs_repo import naming
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
-from eqegs_repo.display import STATUS_STYLES, cell_text, sample_status
+from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
-from eqegs_repo.io.layout import TreeLayout, list_folders, marker_present
+from eqegs_repo.io.config import read_config
+from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
 from eqegs_repo.sample import Sample
 from eqegs_repo.urls import UrlPattern
 
@@ -124,11 +125,15 @@ class Repository(_Container):
     ``fields`` (``Repository(url, account="u0000000")``). ``spice_url``: where spice records
     live (default: ``.spice/`` folders in the tree; ``"memory://"`` keeps them in memory).
     ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
-    ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cooking.cache`): None for the
-    user cache folder (``$EQEGS_CACHE_DIR`` or ``~/.cache/eqegs_repo``), a path or fsspec URL,
-    or False for no cache. ``trusted_calibration_dirs``: folders whose calibration ``.py``
+    ``cache_url``: where cooked results are cached (see :mod:`eqegs_repo.cooking.cache`): a path
+    or fsspec URL, or False for no cache.
+    ``spice_url`` and ``cache_url`` left at None are taken from the tree's ``eqegs.yaml`` (next
+    to the proposal folders; ``.config``, docs/configuration.md), else the built-in defaults:
+    the ``.spice/`` folders, and the user cache folder (``$EQEGS_CACHE_DIR`` or
+    ``~/.cache/eqegs_repo``). ``trusted_calibration_dirs``: folders whose calibration ``.py``
     files may run (besides ``$EQEGS_TRUSTED_CALIBRATION_DIRS``; see
-    :mod:`eqegs_repo.cooking.calibration`).
+    :mod:`eqegs_repo.cooking.calibration`); never read from ``eqegs.yaml``, which lives in the
+    data tree.
     """
 
     _child_kind = "proposal"
@@ -139,10 +144,8 @@ class Repository(_Container):
                  trusted_calibration_dirs=None, **fields):
         self.pattern = UrlPattern.parse(url, fields)
         self.trusted_calibration_dirs = [str(d) for d in (trusted_calibration_dirs or ())]
-        self.cache_url = default_cache_url() if cache_url is None else cache_url
         self.url = url
         self.fields = fields
-        self.spice_url = spice_url
         self.storage_options = dict(storage_options or {})
         self.layout = layout or TreeLayout()
         self.fs = fsspec.filesystem(self.pattern.protocol, **self.storage_options)
@@ -156,6 +159,9 @@ class Repository(_Container):
             raise BadInput(f"repository root {self.root} cannot be read ({exc})") from None
         if kind != "directory":
             raise BadInput(f"repository root {self.root} (from URL {url!r}) is not a folder")
+        self.config = read_config(self.fs, self.root, self.pattern.protocol)
+        self.cache_url = self.config.get("cache_url", default_cache_url()) if cache_url is None else cache_url
+        self.spice_url = self.config.get("spice_url") if spice_url is None else spice_url
 
     def _list_keys(self):
         keys = []
@@ -179,6 +185,33 @@ class Repository(_Container):
     def _make_child(self, key):
         return Proposal(self, key)
 
+    def explain_empty(self):
+        """Why no proposal is listed when the URL names the wrong level: text naming what the
+        root holds and what was expected (e.g. the URL names a proposal folder, or the folder
+        above the tree). None when proposals are listed, or when no sample folder is found
+        within a few levels (a tree not started yet)."""
+        if self.keys():
+            return None
+        expected = 2 + len(self.pattern.middle)
+        marker = self.layout.marker
+        depth, found = find_sample_folders(self.fs, self.root, self.layout, max_depth=expected + 3)
+        shape = "/".join([self.pattern.proposal_segment, *self.pattern.middle, self.pattern.sample_segment])
+        head = f"no proposals in {self.root}: expected {shape}/{marker} {expected} levels below it"
+        if depth is None:
+            return None
+        if depth == expected:
+            return (f"{head}; sample folders are there (e.g. {found[0]}) but their names do not match "
+                    f"the URL's segments {shape}")
+        example = found[0]
+        if depth < expected:
+            suggest = self.root.rstrip("/").rsplit("/", expected - depth)[0] or "/"
+            what = "is a sample folder" if depth == 0 else f"holds sample folders {depth} level(s) down"
+            return (f"{head}, but it {what} (e.g. {example}); the folder holding the proposals is "
+                    f"probably {suggest}")
+        suggest = example.rsplit("/", expected)[0]
+        return (f"{head}, but sample folders are {depth} levels below (e.g. {example}); the folder "
+                f"holding the proposals is probably {suggest}")
+
     def proposal_keys(self):
         """Proposal keys in natural order (same as ``list(repo.all())``)."""
         return self.keys()
@@ -200,7 +233,7 @@ class Repository(_Container):
     def reanalyze(self, **kwargs):
         """Cook many samples on Dask and return one table: :func:`eqegs_repo.batch.reanalyze`
         (selection by ``proposals``, ``samples``, ``where``, ``select``; ``steps``,
-        ``overrides``, ``export``, ``client``, ``workers``, ``progress``)."""
+        ``overrides``, ``export``, ``client``, ``workers``, ``progress``, ``dashboard``)."""
         from eqegs_repo.batch import reanalyze
 
         return reanalyze(self, **kwargs)
@@ -224,8 +257,9 @@ class Repository(_Container):
         from spice.display import html_table
 
         table = self.table()
-        rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False)]
         styles = [STATUS_STYLES["broken"] if problem else "" for problem in table["problem"]]
+        table = drop_empty(table)
+        rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False)]
         try:
             spice = f"{len(self.spice)} repository spice records"
             conflicts = self.spice.conflicts()
@@ -297,7 +331,8 @@ class Proposal(_Container):
         return proposal_spice(self)
 
     def table(self, check=True):
-        """pandas.DataFrame with one row per sample.
+        """pandas.DataFrame with one row per sample; it prints (and shows in Jupyter) compactly:
+        empty columns dropped, the steps as ``RQE`` letters (:class:`~eqegs_repo.display.SampleTable`).
 
         Columns: key, handle, frames, sensors, sensor_shape, dtype, trains, exposure_s, one
         column per step listing the results on disk (``main`` for the step folder itself,
@@ -308,20 +343,15 @@ class Proposal(_Container):
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
         rows = [self[key]._summary(check) for key in self.keys()]
-        return pd.DataFrame(rows, columns=list(Sample._summary_columns()))
+        return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns())))
 
     def __repr__(self):
         return f"<Proposal {self.key} ({self.path}): {self._preview()}>"
 
     def _repr_html_(self):
-        from spice.display import html_table
-
         table = self.table()
         status = [sample_status(row) for row in table.to_dict("records")]
-        table.insert(2, "status", status)
-        rows = [[cell_text(v) for v in row] for row in table.itertuples(index=False)]
         counts = pd.Series(status, dtype=object).value_counts()
         summary = ", ".join(f"{n} {word}" for word, n in counts.items())
         return (f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code>: "
-                f"{len(table)} samples{': ' + html.escape(summary) if summary else ''}</p>"
-                + html_table(list(table.columns), rows, row_styles=[STATUS_STYLES.get(s, "") for s in status]))
+                f"{len(table)} samples{': ' + html.escape(summary) if summary else ''}</p>" + samples_html(table))

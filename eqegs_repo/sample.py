@@ -6,7 +6,7 @@ each read what they need on first use.
 import html
 
 from eqegs_repo import naming
-from eqegs_repo.display import STATUS_STYLES, html_rows, sample_status
+from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import check_sample_files, open_raw
@@ -55,7 +55,9 @@ class Sample:
         return self._marker
 
     def info(self):
-        """The marker's content plus the raw files' sizes in bytes; reads no array."""
+        """The marker's content plus the raw files' sizes in bytes; reads no array. A
+        :class:`~eqegs_repo.display.SampleInfo`: a mapping (``info()["n_frames"]``,
+        ``.to_dict()``) that prints as a summary."""
         out = {"proposal": self.proposal.key, "sample": self.key, "path": self.path}
         out.update(self.marker)
         raw_dir = f"{self.path}/{self.layout.raw_dir}"
@@ -69,7 +71,7 @@ class Sample:
             if e.get("type") == "file"
         }
         out["raw_bytes"] = sum(out["files"].values())
-        return out
+        return SampleInfo(out)
 
     @property
     def raw(self):
@@ -202,7 +204,7 @@ class Sample:
         head = (f"<p>{title}: <span style='{STATUS_STYLES.get(status, '')}'>{html.escape(status)}</span>"
                 + (f": {html.escape(row['problem'])}" if row["problem"] else "") + "</p>")
         try:
-            info = self.info()
+            info = self.info().to_dict()
         except BadSample:
             return head + html_rows([("path", self.path)])
         files = info.pop("files")

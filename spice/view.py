@@ -6,6 +6,7 @@ proposal key, then the proposal collection at the sample key). Every value remem
 it came from.
 """
 import collections
+import html
 import hashlib
 import json
 
@@ -327,13 +328,66 @@ class ResolvedView:
         when = f", as of {self._as_of.isoformat()}" if self._as_of is not None else ""
         return f"spice view: defaults < {layers}{when} [{self.status}]"
 
+    def _group_summary(self, name):
+        """One line about where a type's values come from: the records, then ``defaults``."""
+        if name in self._conflicts:
+            return "CONFLICT between records " + ", ".join(u[:8] for u in self.conflicts[name])
+        sources = list(self._types[name]._sources.values())
+        records = list(dict.fromkeys(s for s in sources if not isinstance(s, str)))
+        defaults = sum(1 for s in sources if isinstance(s, str))
+        parts = [str(r) for r in records]
+        if defaults:
+            parts.append("defaults" if not records else f"{defaults} default(s)")
+        return ", ".join(parts) or "no fields"
+
+    def text(self, types=None, width=120):
+        """The view grouped by type, in lines of at most about ``width`` characters: a type
+        whose values are all defaults is one line (``roi  defaults: x0 null, ...``), any other
+        one line with its records and then its fields (source shown where it is not the
+        type's only record). ``types``: only these type names."""
+        names = [n for n in self._types if types is None or n in types]
+        pad = max([len(n) for n in names] + [4])
+        lines = [self._title()]
+        for name in names:
+            head = f"{name.ljust(pad)}  {self._group_summary(name)}"
+            if name in self._conflicts:
+                lines.append(head)
+                continue
+            type_view = self._types[name]
+            sources = set(map(_source_text, type_view._sources.values()))
+            if sources == {DEFAULT}:
+                values = ", ".join(f"{f} {format_value(v, 24)}" for f, v in type_view._values.items())
+                line = f"{name.ljust(pad)}  defaults: {values}".rstrip()
+                lines.append(line if len(line) <= width else line[:width - 1] + "…")
+                continue
+            lines.append(head)
+            rows = [(f, format_value(v), u, "" if len(sources) == 1 else src)
+                    for f, v, u, src in type_view.rows()]
+            field_pad = max(len(r[0]) for r in rows)
+            value_pad = min(max(len(r[1]) for r in rows), 40)
+            unit_pad = max(len(r[2]) for r in rows)
+            for f, v, u, src in rows:
+                lines.append(f"  {f.ljust(field_pad)}  {v.ljust(value_pad)}  {u.ljust(unit_pad)}  {src}".rstrip())
+        return "\n".join(lines)
+
     def __repr__(self):
-        headers = ("type", "field", "value", "unit", "source")
-        return self._title() + "\n" + text_table(headers, self.rows())
+        return self.text()
 
     def _repr_html_(self):
-        headers = ("type", "field", "value", "unit", "source")
-        rows = self.rows()
-        styles = [STATUS_STYLES["conflict"] if t in self._conflicts else "" for t, *_ in rows]
-        return html_table(headers, [(t, f, format_value(v), u, s) for t, f, v, u, s in rows],
-                          caption=self._title(), row_styles=styles)
+        """One collapsible section per type (``<details>``, like xarray's): open when records
+        set some of its values or it is conflicted, closed when it is all defaults."""
+        parts = [f"<p>{html.escape(self._title())}</p>"]
+        for name in self._types:
+            summary = html.escape(self._group_summary(name))
+            if name in self._conflicts:
+                style = STATUS_STYLES["conflict"]
+                parts.append(f"<details open><summary style='{style}'><b>{html.escape(name)}</b>: {summary}"
+                             "</summary></details>")
+                continue
+            type_view = self._types[name]
+            defaults_only = set(map(_source_text, type_view._sources.values())) == {DEFAULT}
+            rows = [(f, format_value(v), u, src) for f, v, u, src in type_view.rows()]
+            parts.append(f"<details{'' if defaults_only else ' open'}><summary><b>{html.escape(name)}</b> "
+                         f"({len(rows)} fields): {summary}</summary>"
+                         + html_table(("field", "value", "unit", "source"), rows) + "</details>")
+        return "<div class='spice-view'>" + "".join(parts) + "</div>"

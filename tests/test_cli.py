@@ -20,15 +20,20 @@ def test_ls_lists_proposals_and_samples(eqegs_dir, capsys):
     assert "p2025A1234" in out and "p2025B1" in out
     assert main(["ls", str(base), "2025A1234"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:3] == ["key", "handle", "frames"]
-    assert [line.split()[0] for line in out[1:]] == ["S2", "S10"]
+    assert out[0].split()[:3] == ["key", "frames", "sensors"]   # handle = key: not repeated
+    assert [line.split()[0] for line in out[1:3]] == ["S2", "S10"]
 
 
 def test_info_prints_marker_and_file_sizes(eqegs_dir, capsys):
     _, base = eqegs_dir
     assert main(["info", str(base), "2025A1234", "S10"]) == 0
     out = capsys.readouterr().out
-    assert '"n_frames": 6' in out and '"sensor_0.npy"' in out
+    assert out.startswith("<SampleInfo 2025A1234/S10>")
+    assert [line.split() for line in out.splitlines() if "n_frames" in line] == [["n_frames", "6"]]
+    assert "sensor_0.npy (" in out and max(map(len, out.splitlines())) <= 120
+    assert main(["info", str(base), "2025A1234", "S10", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"n_frames": 6' in out and '"sensor_0.npy"' in out and '"results": {}' in out
 
 
 def test_user_errors_exit_1_with_a_message(eqegs_dir, capsys):

@@ -33,11 +33,16 @@ def test_seed_update_show_history_diff_erase(run_cli):
     assert "revision 2" in run_cli("update", "roi", "x1=230", "--anchor", "S002")
     run_cli("seed", "q_integration", "--anchor", "", "bg_sample_id=001", "sectors=[[10, 20]]")
     out = run_cli("show", "S010")
-    x1_line = [line for line in out.splitlines() if line.split()[:2] == ["roi", "x1"]][0]
-    assert x1_line.split()[2] == "230"
-    assert "proposal S002 r2" in out and "[complete]" not in out  # q_range is still missing
+    lines = out.splitlines()
+    roi = lines.index(next(line for line in lines if line.startswith("roi ")))
+    assert "proposal S002 r2" in lines[roi]                 # the group names its record
+    x1_line = next(line for line in lines[roi:] if line.split()[:1] == ["x1"])
+    assert x1_line.split()[1] == "230"
+    assert "[complete]" not in out  # q_range is still missing
+    assert [line for line in lines if line.startswith("sp_param ")][0].split()[1] == "defaults:"
     shown = run_cli("show", "S010", "--type", "q_integration")
     assert "bg_sample_id" in shown and " 001 " in shown + " "  # text field kept as typed
+    assert "\nroi " not in shown
     history = run_cli("history", "roi")
     assert "superseded" in history and "first look" in history
     diff = run_cli("diff", "S001", "S010")
@@ -66,7 +71,7 @@ def test_import_table_and_errors(run_cli):
     assert "written r1" in out and "no matching sample" in out
     with pytest.raises(EqegsError, match=r"q_range.q_min = -1.0 .*number >= 0"):
         run_cli("seed", "q_range", "--anchor", "S001", "q_min=-1")
-    with pytest.raises(EqegsError, match="unknown parameter type 'roj'"):
+    with pytest.raises(EqegsError, match="no spice type 'roj' \\(closest: roi\\)"):
         run_cli("seed", "roj", "--anchor", "S001", "x0=1")
     with pytest.raises(EqegsError, match="nothing to erase"):
         run_cli("erase", "roi", "--anchor", "S001")

@@ -9,7 +9,14 @@ from eqegs_repo.cli.common import (
     override_values,
     print_table,
 )
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, optional_import
+from eqegs_repo.params.effective import check_overrides
+
+
+SHOWN = ("proposal", "sample", "status", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "chi2_red",
+         "duration_s")
+"""The columns ``eqegs reanalyze`` prints, followed by each failure's message in full
+(``--csv`` writes every one of batch.COLUMNS)."""
 
 
 def _selection_arguments(parser):
@@ -29,16 +36,17 @@ def cmd_reanalyze(args):
     repo = open_repository(args)
     client = None
     if args.scheduler:
-        from distributed import Client
-
-        client = Client(args.scheduler)
+        client = optional_import("distributed", "eqegs reanalyze --scheduler").Client(args.scheduler)
     table = batch.reanalyze(
         repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
         steps=args.steps, overrides=override_values(args.overrides), export=args.export, client=client,
-        workers=args.workers, progress=not args.no_progress, timeout=args.timeout)
+        workers=args.workers, progress=False if args.no_progress else None,
+        dashboard=args.dashboard if args.dashboard is not None else False, timeout=args.timeout)
     if args.csv:
         table.to_csv(args.csv, index=False)
-    print_table(table.drop(columns=["spice_fingerprint"]).round(4))
+    print_table(table[list(SHOWN)].round(4))
+    for row in table[table.status.isin(["failed", "timed out"])].itertuples():
+        print(f"{row.status} {row.proposal}/{row.sample}: {row.error}")
     failed = int(table.status.isin(["failed", "timed out"]).sum())
     print(f"{len(table)} samples: " + ", ".join(
         f"{n} {status}" for status, n in table.status.value_counts().items()), file=sys.stderr)
@@ -47,7 +55,8 @@ def cmd_reanalyze(args):
 
 
 def cmd_watch(args):
-    repo = open_repository(args)
+    repo = open_repository(args, empty_ok=True)  # samples may arrive later
+    check_overrides(override_values(args.overrides))
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
 
     def show(row):
@@ -72,7 +81,11 @@ def register(subparsers):
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none "
+                                                              "when the output is not a terminal)")
+    p.add_argument("--dashboard", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="start the local cluster's Dask dashboard (any free port, or ADDRESS "
+                        "such as :8787) and print its link; off by default")
     p.set_defaults(run=cmd_reanalyze)
 
     p = subparsers.add_parser("watch", help="cook each sample once when its marker appears")

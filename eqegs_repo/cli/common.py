@@ -4,8 +4,8 @@ import argparse
 import json
 import sys
 
-import pandas as pd
 
+from eqegs_repo.display import drop_empty, text_view
 from eqegs_repo.errors import BadInput
 from eqegs_repo.repository import Repository
 
@@ -47,25 +47,33 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def add_repository_arguments(parser):
-    """The arguments every repository command takes: URL, -f NAME=VALUE, --spice-url."""
+    """The arguments every repository command takes: URL, -f NAME=VALUE, --spice-url,
+    --cache-url (the last two default to the tree's eqegs.yaml, docs/configuration.md)."""
     parser.add_argument("url", metavar="URL", help="repository URL pattern or EQEGS folder")
     parser.add_argument("-f", "--field", type=assignment, action="append", default=[],
                         metavar="NAME=VALUE", help="fill a {NAME} field of the URL (repeatable)")
-    parser.add_argument("--spice-url", default=None, help="where spice records live")
+    parser.add_argument("--spice-url", default=None,
+                        help="where spice records live (default: eqegs.yaml, else the tree's .spice/)")
+    parser.add_argument("--cache-url", default=None,
+                        help="where cooked results are cached (default: eqegs.yaml, else ~/.cache/eqegs_repo)")
 
 
-def open_repository(args):
-    """The Repository named by parsed ``args`` (see :func:`add_repository_arguments`)."""
+def open_repository(args, empty_ok=False):
+    """The Repository named by parsed ``args`` (see :func:`add_repository_arguments`).
+
+    Unless ``empty_ok``, a root that lists no proposal while holding folders (the URL names
+    the wrong level, e.g. a proposal folder) raises BadInput saying what was found and where
+    the proposals probably are."""
     url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
-    return Repository(url, spice_url=args.spice_url, cache_url=getattr(args, "cache_url", None),
-                      **dict(args.field))
+    repo = Repository(url, spice_url=args.spice_url, cache_url=args.cache_url, **dict(args.field))
+    if not empty_ok:
+        problem = repo.explain_empty()
+        if problem:
+            raise BadInput(problem)
+    return repo
 
 
-def print_table(frame, out=None):
-    """Print a DataFrame as a plain-text table without the index."""
-    out = out or sys.stdout
-    if frame.empty:
-        print("(empty)", file=out)
-        return
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        print(frame.to_string(index=False), file=out)
+def print_table(frame, out=None, legend=None):
+    """Print a DataFrame as a plain-text table without the index and its empty columns,
+    at most about 120 characters wide (:func:`eqegs_repo.display.text_view`)."""
+    print(text_view(drop_empty(frame), legend=legend), file=out or sys.stdout)

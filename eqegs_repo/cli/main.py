@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import warnings
 
 import pandas as pd
@@ -23,7 +24,9 @@ from eqegs_repo.cli.common import (
     override_values,
     print_table,
 )
-from eqegs_repo.errors import BadInput, EqegsError
+from eqegs_repo import __version__
+from eqegs_repo.errors import BadInput, EqegsError, ResultExists, SkippedWarning
+from eqegs_repo.params.effective import check_overrides
 from eqegs_repo.repository import Repository
 from spice import SpiceError
 
@@ -31,16 +34,27 @@ from spice import SpiceError
 def cmd_ls(args):
     repo = open_repository(args)
     if args.proposal is None:
-        print_table(repo.table())
+        if not repo.keys():
+            print(f"(no proposals yet in {repo.root}: no folder holding {repo.layout.marker} within "
+                  f"{len(repo.pattern.middle) + 5} levels)")
+        else:
+            print_table(repo.table())
     else:
-        print_table(repo[args.proposal].table())
+        table = repo[args.proposal].table()
+        print(repr(table))
+        for key, problem in zip(table["key"], table.get("problem", ())):
+            if isinstance(problem, str) and problem:  # the table cuts long cells: each in full
+                print(f"problem {key}: {problem}")
 
 
 def cmd_info(args):
     sample = open_repository(args)[args.proposal][args.sample]
-    print(json.dumps(sample.info(), indent=2, default=str))
     results = {k: v for k, v in sample.step_results().items() if v}
-    print("results:", json.dumps(results) if results else "none")
+    if args.json:
+        print(json.dumps({**sample.info().to_dict(), "results": results}, indent=2, default=str))
+        return
+    print(repr(sample.info()))
+    print("  results            " + (", ".join(f"{k}: {', '.join(v)}" for k, v in results.items()) or "none"))
 
 
 def cmd_demo(args):
@@ -48,20 +62,17 @@ def cmd_demo(args):
 
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
-    fresh = not root.exists()
-    if fresh:
+    if not root.exists():
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
         synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
     else:
         print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
-    repo = Repository(f"{root}/{{proposal}}/{{sample}}", cache_url=os.path.join(args.dir, "cache"))
+    written = demo.write_config(args.dir)
+    repo = Repository(f"{root}/{{proposal}}/{{sample}}")
+    if written:
+        print(f"wrote {written}: cache_url = {repo.cache_url} (Python and every eqegs command share it)")
     print(f"\nrepository {repo.url}")
     print_table(repo.table())
-    for key in repo.all():
-        print(f"\nproposal {key}")
-        print_table(repo[key].table()[["key", "handle", "frames", "sensors", "sensor_shape", "dtype", "problem"]])
-    print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/")
-    print(f"browse it: eqegs ls {root} [PROPOSAL]; in Python: Repository({repo.url!r})")
     for key in repo.keys():
         proposal = repo[key]
         if not proposal.spice.history("q_range"):
@@ -74,35 +85,83 @@ def cmd_demo(args):
         print(table.to_string(index=False))
     print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
           f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
+    for key in repo.keys():
+        print(f"\nproposal {key}")
+        print(repr(repo[key].refresh().table()))
     report = demo.write_report(repo, args.dir, table, overwrite=True)
-    print(f"report: {report} (and report.html)")
-    print(f"cook one yourself: eqegs cook {root} {repo.keys()[0]} S001")
+    print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/; report: {report} (and report.html)")
+    first = repo.keys()[0]
+    print(f"next: eqegs ls {root} {first}        # the samples, cooked\n"
+          f"      eqegs cook {root} {first} S001\n"
+          f"      in Python: Repository({repo.url!r})")
+
+
+def _summary(sample, ds, step):
+    """A few lines about a cooked dataset (``eqegs cook`` without -v)."""
+    where = f"{sample.proposal.key}/{sample.key} {step}"
+    if step == "reconstruction":
+        x0, y0, x1, y1 = ds.attrs["roi"]
+        return (f"{where}: image {ds.sizes.get('y', '?')} x {ds.sizes.get('x', '?')} px from "
+                f"{ds.sizes.get('frame', '?')} frames; ROI x {x0}..{x1}, y {y0}..{y1} px")
+    if step == "q_integration":
+        background = ds.attrs.get("background")
+        bg = f"; background {background['sample']} x {background['k']:.4g}" if background else "; no background"
+        return (f"{where}: beam centre ({ds.attrs['centre_x']:.2f}, {ds.attrs['centre_y']:.2f}) px; "
+                f"{ds.sizes['q']} q bins, {float(ds.q[0]):.3g}..{float(ds.q[-1]):.3g} nm^-1{bg}")
+    beta_error = float(ds["beta_error"]) if "beta_error" in ds else 0.0
+    beta = f", beta = {ds.beta.item():.3f} +- {beta_error:.3f}" if beta_error > 0 else ""  # else fixed
+    return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1):\n"
+            f"  tau = {ds.tau.item():.4g} +- {ds.tau_error.item():.2g} ns, "
+            f"f_q = {ds.f_q.item():.4f} +- {ds.f_q_error.item():.4f}{beta}, chi2_red = {ds.chi2_red.item():.2f}")
 
 
 def cmd_cook(args):
     sample = open_repository(args)[args.proposal][args.sample]
     overrides = override_values(args.set)
-    if args.overwrite and not args.export:
-        raise BadInput("--overwrite only applies with --export")
+    check_overrides(overrides)  # names and values, before any work
+    if (args.overwrite or args.skip_existing) and not args.export:
+        raise BadInput("--overwrite and --skip-existing only apply with --export")
+    if args.overwrite and args.skip_existing:
+        raise BadInput("--overwrite and --skip-existing contradict each other; choose one")
+    use_cache = not args.no_cache and sample.repository.cache is not None
+    was = sample.cache_status(**overrides).get(args.step) if use_cache else ""
+    started = time.perf_counter()
     try:
+        exported = None
         if args.export:
-            exported = sample.export(args.step, overwrite=args.overwrite, use_cache=not args.no_cache,
-                                     **overrides)
-            ds = exported.dataset
-        else:
-            ds = sample.cook(args.step, use_cache=not args.no_cache, **overrides)
+            exported = sample.export(args.step, overwrite=args.overwrite, skip_existing=args.skip_existing,
+                                     use_cache=not args.no_cache, **overrides)
+        ds = exported.dataset if exported is not None and not exported.skipped else sample.cook(
+            args.step, use_cache=not args.no_cache, **overrides)
+    except ResultExists as exc:
+        raise BadInput(f"{' and '.join(exc.paths)} already exist(s); add --overwrite to replace "
+                       "or --skip-existing to leave it") from None
     except SpiceError as exc:
         raise BadInput(str(exc)) from None
-    print(ds)
+    if args.verbose:
+        print(ds, end="\n\n")
+    print(_summary(sample, ds, args.step))
+    if use_cache:
+        folder = sample.repository.cache.folder(sample.path, sample.proposal.key, sample.key, args.step)
+        how = "from the cache" if was == "fresh" else f"cooked in {time.perf_counter() - started:.1f} s"
+        print(f"  {how}: {folder}/{ds.attrs['fingerprint']}.npz")
+    else:
+        print(f"  cooked in {time.perf_counter() - started:.1f} s (no cache)")
     if args.export:
-        print(f"\nexported {exported.folder}\nand {exported.zip}")
-    if "tau" in ds:
-        print(f"\ntau = {ds.tau.item():.2f} +- {ds.tau_error.item():.2f} ns, f_q = {ds.f_q.item():.4f} +- "
-              f"{ds.f_q_error.item():.4f}, beta = {ds.beta.item():.3f}, chi2_red = {ds.chi2_red.item():.2f}")
+        if exported.skipped:
+            print(f"  export: {exported.folder} exists, left alone (--skip-existing)")
+        else:
+            print(f"  exported {exported.folder}\n       and {exported.zip}")
+        for note in exported.notes:
+            print(f"  note: {note}")
+    if not args.verbose:
+        print("(-v shows the whole dataset)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="eqegs", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version",
+                        version=f"eqegs {__version__} (eqegs_repo, Python {sys.version.split()[0]})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ls", help="list proposals, or the samples of one proposal, as a table")
@@ -114,6 +173,7 @@ def build_parser():
     add_repository_arguments(p)
     p.add_argument("proposal")
     p.add_argument("sample")
+    p.add_argument("--json", action="store_true", help="print JSON (for programs)")
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("cook", help="run the analysis chain of one sample and print the result")
@@ -125,10 +185,11 @@ def build_parser():
     p.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
-    p.add_argument("--cache-url", default=None, help="where cooked results are cached")
     p.add_argument("--export", action="store_true",
                    help="also write the app's step folder and download zip (docs/outputs.md)")
     p.add_argument("--overwrite", action="store_true", help="with --export: replace an existing result")
+    p.add_argument("--skip-existing", action="store_true", help="with --export: leave an existing result")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print the whole dataset")
     p.set_defaults(run=cmd_cook)
 
     p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
@@ -143,15 +204,18 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of ``eqegs``; returns the exit status (0 ok, 1 user error)."""
+    """Entry point of ``eqegs``; returns the exit status: 0 ok, 1 user error, 2 a usage error
+    (argparse) or a selection that matches nothing."""
     args = build_parser().parse_args(argv)
     shown = warnings.showwarning
     warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedWarning)  # the commands print these as notes
+            args.run(args)
     except (EqegsError, SpiceError) as exc:
         print(f"eqegs: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_status", 1)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
     except OSError as exc:  # e.g. a write into a read-only tree: one line, no traceback

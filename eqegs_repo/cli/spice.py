@@ -21,7 +21,7 @@ import sys
 import yaml
 
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
-from eqegs_repo.errors import EqegsError
+from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 from eqegs_repo.params import types as params
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
@@ -62,6 +62,14 @@ def _fields(args):
     return {name: parse_value(args.type, name, text) for name, text in args.values}
 
 
+def check_type(name):
+    """Raise BadInput naming the closest spice types when ``name`` is not one (None passes)."""
+    if name is not None and name not in params.REGISTRY:
+        close = closest_keys(name, list(params.REGISTRY))
+        hint = f"closest: {', '.join(close)}" if close else f"types: {', '.join(params.REGISTRY)}"
+        raise BadInput(f"no spice type {name!r} ({hint}); eqegs spice types lists them")
+
+
 def _collection(repo, args):
     if args.scope == "repository":
         return repo.spice
@@ -72,11 +80,7 @@ def cmd_show(repo, args, out):
     """Print a sample's resolved view, or the current records of the scope."""
     if args.sample:
         view = repo[args.proposal][args.sample].spice
-        rows = view.rows()
-        if args.type:
-            rows = [row for row in rows if row[0] == args.type]
-        print(view._title(), file=out)
-        print(text_table(("type", "field", "value", "unit", "source"), rows), file=out)
+        print(view.text(types=None if args.type is None else [args.type]), file=out)
         problems = view.problems
     else:
         collection = _collection(repo, args)
@@ -136,12 +140,10 @@ def cmd_import_table(repo, args, out):
 
 def cmd_types(args, out):
     """Print the fields of one type (or of all) with kind, unit, allowed values and default."""
+    check_type(args.type)
     rows = [(r["type"], r["field"], r["unit"], r["allowed"], r["default"],
              "required" if r["required"] else "")
             for r in params.schema_rows() if args.type in (None, r["type"])]
-    if not rows:
-        raise EqegsError(f"unknown spice type {args.type!r}; known: "
-                         f"{', '.join(params.REGISTRY)}")
     print(text_table(("type", "field", "unit", "allowed", "default", ""), rows), file=out)
 
 
@@ -227,6 +229,7 @@ def run(args, out=None, repo=None):
     """
     out = out or sys.stdout
     try:
+        check_type(getattr(args, "type", None))
         if args.spice_command == "types":
             cmd_types(args, out)
             return

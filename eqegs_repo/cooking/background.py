@@ -85,15 +85,18 @@ class SharedBackground:
             resolved, _ = tracking.resolve(run, setup, integrator, keep, xy)
             if resolved is not None:
                 return dict(resolved, image=entry["image"].values, shared=True)
+        bar = self.cooker.bar(f"background {self.sample.key}", self.run.n_frames)
         if self.cache is None:  # nothing to share: integrate with the sample's integrator directly
-            run = passes.integration_pass(self.run.stack, self.layout, integrator, xy,
-                                          self.cooker.params["q_integration"]["forward_box_halfwidth"],
-                                          frame_sum=True, workers=workers)
+            with bar:
+                run = passes.integration_pass(self.run.stack, self.layout, integrator, xy,
+                                              self.cooker.params["q_integration"]["forward_box_halfwidth"],
+                                              frame_sum=True, workers=workers, progress=bar.update)
             return dict(run, shared=False)
         setup = tracking.plan(self.cooker, image, coverage, xy)
-        run = passes.integration_pass(self.run.stack, self.layout, setup.integrator, setup.centre,
-                                      setup.forward_halfwidth, frame_sum=True, workers=workers,
-                                      tracked=setup.tracked)
+        with bar:
+            run = passes.integration_pass(self.run.stack, self.layout, setup.integrator, setup.centre,
+                                          setup.forward_halfwidth, frame_sum=True, workers=workers,
+                                          tracked=setup.tracked, progress=bar.update)
         name = f"{self.group}_{setup.centre[0]!r}_{setup.centre[1]!r}"
         self.cache.save(self.folder, name, _entry(run, setup, self.sample.key))
         resolved, reason = tracking.resolve(run, setup, integrator, keep, xy)

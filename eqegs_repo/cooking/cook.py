@@ -41,7 +41,7 @@ import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
-from eqegs_repo.cooking import fused, limits, passes
+from eqegs_repo.cooking import fused, limits, passes, progress
 from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
 from eqegs_repo.errors import BadInput, closest_keys
@@ -220,6 +220,12 @@ class Cooker:
                    "background": qds.attrs["background"]}
         return int(digest(payload)[:8], 16)
 
+    def bar(self, what, frames=None):
+        """A progress bar over the ``frames`` (default: the sample's) of a pass
+        (:mod:`eqegs_repo.cooking.progress`); ``what`` names the pass."""
+        s = self.sample
+        return progress.bar(frames or self.run.n_frames, f"{s.proposal.key}/{s.key} {what}", "frame")
+
     def checked_layout(self):
         """The sample's sensor layout, checked against its raw files."""
         layout = self.layout()
@@ -231,7 +237,9 @@ class Cooker:
 
     def _cook_reconstruction(self):
         layout = self.checked_layout()
-        image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS)
+        with self.bar("reconstruction") as bar:
+            image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS,
+                                                               progress=bar.update)
         return self.reconstruction_dataset(image, per_frame, coverage, layout)
 
     def reconstruction_dataset(self, image, per_frame, coverage, layout):
@@ -344,10 +352,10 @@ class Cooker:
         xy = (centre.x, centre.y)
         keep = self.mask(image, coverage, xy)
         integrator = self.integrator(image.shape, xy, keep)
-        with self.params.blame("q_integration.forward_box_halfwidth"):
+        with self.params.blame("q_integration.forward_box_halfwidth"), self.bar("q integration") as bar:
             sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
                                              self.params["q_integration"]["forward_box_halfwidth"],
-                                             workers=WORKERS)
+                                             workers=WORKERS, progress=bar.update)
         return self.q_integration_dataset(sample, integrator, centre, keep, image, coverage, passes_info, shared)
 
     def q_integration_dataset(self, sample, integrator, centre, keep, image, coverage, passes_info, shared):

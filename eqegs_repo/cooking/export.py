@@ -17,9 +17,9 @@ next export (``skip_existing=True`` included) repairs.
 """
 import datetime
 import hashlib
-import importlib.util
 import io
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ from eqegs_repo.cooking.cache import json_default
 from eqegs_repo.cooking.calibration import CalibrationFolder
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, write_zip
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, ResultExists, SkippedWarning, install_hint, optional_import
 from eqegs_repo.io import app_names as names
 from eqegs_repo.io.app_names import check_step
 from eqegs_repo.io.app_results import incomplete_reason, own_entries
@@ -269,14 +269,18 @@ def _figures(step, cooker, ds):
 
 def can_draw():
     """True when matplotlib is installed (figures are written to dl/fig/ only then)."""
-    return importlib.util.find_spec("matplotlib") is not None
+    return optional_import("matplotlib", "figures", required=False) is not None
 
 
 def _write_figures(stage, step, cooker, ds):
+    """Draw the step's figures into dl/fig/; returns their paths relative to the step folder."""
+    written = []
     for name, draw in _figures(step, cooker, ds).items():
         buffer = io.BytesIO()
         draw().savefig(buffer, format="png", dpi=100)
-        stage.write(f"{names.FIG_DIR}/{name}", buffer.getvalue())
+        written.append(f"{names.FIG_DIR}/{name}")
+        stage.write(written[-1], buffer.getvalue())
+    return written
 
 
 def info_record(cooker, ds, target, written):
@@ -301,8 +305,9 @@ def info_record(cooker, ds, target, written):
 @dataclass(frozen=True)
 class Exported:
     """What :func:`export` did: the step ``folder`` and ``zip`` (paths on the sample's
-    filesystem), the sub-folder names, ``skipped`` (left alone because it existed) and the
-    cooked ``dataset`` (None when skipped)."""
+    filesystem), the sub-folder names, ``skipped`` (left alone because it existed), the
+    cooked ``dataset`` (None when skipped), ``figures`` (the dl/fig/ files written, relative to
+    the folder) and ``notes`` (what was left out and why, e.g. the figures without matplotlib)."""
 
     step: str
     folder: str
@@ -311,6 +316,8 @@ class Exported:
     input_subdir: str
     skipped: bool
     dataset: object = field(default=None, repr=False)
+    figures: tuple = ()
+    notes: tuple = ()
 
 
 def _existing(fs, sample_path, target, claimed=False, stale=False):
@@ -329,23 +336,32 @@ def _existing(fs, sample_path, target, claimed=False, stale=False):
 
 
 def _exists_error(existing, target, sample):
-    return BadInput(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
-                    f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
-                    "skip_existing=True to leave it")
+    return ResultExists(f"{' and '.join(existing)} already exist(s) (result of {target.label} for "
+                        f"{sample.proposal.key}/{sample.key}); pass overwrite=True to replace, or "
+                        "skip_existing=True to leave it", existing)
 
 
 def _write_staged(stage, cooker, ds, target):
-    """Write every file of the result into ``stage``; info.json and the log last."""
+    """Write every file of the result into ``stage``; info.json and the log last. Returns
+    ``(figures written, notes)``: a note says what was left out and why (also warned as
+    :class:`~eqegs_repo.errors.SkippedWarning`)."""
     sample, step = cooker.sample, target.step
     WRITERS[step](stage, cooker, ds)
+    figures, notes = [], []
     if can_draw():
-        _write_figures(stage, step, cooker, ds)
+        figures = _write_figures(stage, step, cooker, ds)
+    else:
+        notes.append(f"figures skipped: drawing them needs matplotlib ({install_hint('matplotlib')})")
+        warnings.warn(f"export of {target.label} for {sample.proposal.key}/{sample.key}: {notes[-1]}",
+                      SkippedWarning, stacklevel=3)
     written = list(stage.written) + [names.INFO_JSON, names.LOG_FILE]
     record = info_record(cooker, ds, target, written)
     stage.write(names.INFO_JSON, json_text(record))
     stage.write(names.LOG_FILE, f"{record['written_utc']} eqegs_repo {record['library_version']}: exported "
                                 f"{target.label} of {sample.proposal.key}/{sample.key} (fingerprint "
-                                f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written)))
+                                f"{record['fingerprint']})\n" + "".join(f"  {n}\n" for n in sorted(written))
+                                + "".join(f"  note: {n}\n" for n in notes))
+    return figures, notes
 
 
 def _publish(fs, stage, target, temporary_zip, sample, overwrite):
@@ -407,7 +423,7 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
         raise _unwritable(exc, sample) from None
     temporary_zip = None
     try:
-        _write_staged(stage, cooker, ds, target)
+        figures, notes = _write_staged(stage, cooker, ds, target)
         temporary_zip = write_zip(fs, stage, target.zip)
         published = _publish(fs, stage, target, temporary_zip, sample, overwrite)
     except Busy:
@@ -424,4 +440,5 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
         if skip_existing:
             return skipped
         raise _exists_error(_existing(fs, sample.path, target) or [target.folder], target, sample)
-    return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds)
+    return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds,
+                    tuple(figures), tuple(notes))

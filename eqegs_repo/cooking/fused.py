@@ -41,7 +41,8 @@ def cook_q_integration(cooker, workers=1):
             refused.append(f"the probe ({probe_frames} frames) gave no integration: {exc}")
             return None
 
-    run = passes.fused_pass(cooker.run.stack, layout, plan, workers=workers)
+    with cooker.bar("reconstruction + q integration") as bar:
+        run = passes.fused_pass(cooker.run.stack, layout, plan, workers=workers, progress=bar.update)
     rec = cooker.store("reconstruction", cooker.reconstruction_dataset(
         run["image"], run["per_frame"], run["coverage"], layout))
     setup = run["setup"]

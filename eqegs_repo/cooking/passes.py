@@ -161,6 +161,18 @@ def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
             job.result()
 
 
+def _reporting(work, progress):
+    """``work`` that calls ``progress(n_frames)`` after each block (``progress`` None: ``work``)."""
+    if progress is None:
+        return work
+
+    def reported(lane, start, stop, blocks):
+        work(lane, start, stop, blocks)
+        progress(stop - start)
+
+    return reported
+
+
 def _read_block(stack, start, stop, buffers):
     """Frames ``start..stop-1`` of every sensor file, into ``buffers`` (a dict of reused buffer
     sets by block length, filled as needed) or fresh arrays when ``buffers`` is None."""
@@ -179,15 +191,16 @@ def _lanes(workers):
     return max(1, int(workers))
 
 
-def frame_sum_pass(stack, layout, block_frames=None, workers=1):
-    """Frame sums alone: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``."""
+def frame_sum_pass(stack, layout, block_frames=None, workers=1, progress=None):
+    """Frame sums alone: ``(image (H, W) float64, counts per frame (frames,) float64, coverage (H, W))``.
+    ``progress``: called with the number of frames of each block done (e.g. a bar's update)."""
     accumulators = [FrameSumAccumulator(layout) for _ in range(_lanes(workers))]
     per_frame = np.zeros(stack.shape[1])
 
     def work(lane, start, stop, blocks):
         per_frame[start:stop] = accumulators[lane].add(blocks)
 
-    _stream(stack, block_ranges(stack, block_frames), workers, work)
+    _stream(stack, block_ranges(stack, block_frames), workers, _reporting(work, progress))
     total = _merged(accumulators)
     return total.image, per_frame, total.coverage
 
@@ -259,7 +272,7 @@ def sensor_taps(layout, tracked):
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
-                     workers=1, block_frames=None, tracked=None):
+                     workers=1, block_frames=None, tracked=None, progress=None):
     """One run integrated with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
@@ -269,7 +282,7 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
     ``frame_sum`` is true, and, when canvas pixels ``tracked`` (flat indices) are given, their
     counts frame by frame: ``tracked`` (frames, columns) in the counts' dtype, one column per
     sensor pixel landing on a tracked pixel, and ``tracked_pixels`` (columns,) the canvas pixel
-    of each column (:func:`sensor_taps`).
+    of each column (:func:`sensor_taps`). ``progress``: as for :func:`frame_sum_pass`.
     """
     setup = IntegrationSetup(integrator, centre, forward_halfwidth,
                              *(() if tracked is None else (np.asarray(tracked, np.int64),)))
@@ -281,7 +294,7 @@ def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, fr
         if frame_sum:
             accumulators[lane].add(blocks)
 
-    _stream(stack, block_ranges(stack, block_frames), workers, work)
+    _stream(stack, block_ranges(stack, block_frames), workers, _reporting(work, progress))
     out = integrating.result()
     if tracked is None:
         del out["tracked"], out["tracked_pixels"]
@@ -300,7 +313,7 @@ def probe_ranges(ranges, frame_bytes, probe_bytes=None):
     return [ranges[i] for i in picked]
 
 
-def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes=None):
+def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes=None, progress=None):
     """Reconstruction and integration of one run in one read of its files.
 
     1. The probe (:func:`probe_ranges`) is read, frame-summed and kept in memory.
@@ -313,7 +326,8 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
     Returns a dict: ``image``, ``per_frame``, ``coverage`` as :func:`frame_sum_pass`;
     ``probe_frames`` (int); ``setup`` (the plan's answer); with a setup also ``sums``,
     ``variance``, ``forward``, ``tracked`` and ``tracked_pixels`` as :func:`integration_pass`
-    with the setup's tracked canvas pixels.
+    with the setup's tracked canvas pixels. ``progress``: as for :func:`frame_sum_pass` (each
+    frame counts once, when it is read).
     """
     n_frames = stack.shape[1]
     ranges = block_ranges(stack, block_frames)
@@ -327,7 +341,7 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
         per_frame[start:stop] = accumulators[lane].add(blocks)
         held.append((start, stop, blocks))
 
-    _stream(stack, probe, workers, sum_probe, keep=True)
+    _stream(stack, probe, workers, _reporting(sum_probe, progress), keep=True)
     probe_sum = FrameSumAccumulator(layout)
     for accumulator in accumulators:
         probe_sum.merge(accumulator)
@@ -344,6 +358,8 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
             per_frame[start:stop] = accumulators[lane].add(blocks)
         if integrating is not None:
             integrating(start, stop, blocks)
+        if progress is not None and start not in summed:
+            progress(stop - start)
 
     _stream(stack, [r for r in ranges if r[0] not in summed], workers, work, ready=held)
     total = _merged(accumulators)

@@ -150,3 +150,30 @@ def list_folders(fs, path, what):
         raise BadInput(f"{what} folder {path} cannot be read ({exc})") from None
     return [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries
             if e.get("type") == "directory" or _folder_link(fs, e)]
+
+
+def find_sample_folders(fs, path, layout, max_depth=4, max_folders=400):
+    """``(depth, [sample folder paths])``: the folders holding the marker at the smallest depth
+    below ``path`` (0 = ``path`` itself), looking at most ``max_depth`` levels down and at
+    ``max_folders`` folders (breadth first, hidden and step folders skipped); ``(None, [])``
+    when none is found. Used to say where the samples are when a URL names the wrong level."""
+    level, seen = [path.rstrip("/") or "/"], 0
+    for depth in range(max_depth + 1):
+        found = [p for p in level if fs.exists(layout.marker_path(p))]
+        if found:
+            return depth, found
+        below = []
+        for folder in level:
+            if seen >= max_folders:
+                return None, []
+            seen += 1
+            try:
+                names = list_folders(fs, folder, "tree")
+            except BadInput:
+                continue
+            below += [f"{folder.rstrip('/')}/{n}" for n in sorted(names)
+                      if not n.startswith(".") and n not in layout.never_samples()]
+        level = below
+        if not level:
+            break
+    return None, []

@@ -17,7 +17,7 @@ import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from eqegs_repo.errors import BadSample
+from eqegs_repo.errors import BadSample, optional_import
 from eqegs_repo.io.layout import check_regular_file
 
 _MAX_HEADER = 1 << 16
@@ -285,8 +285,7 @@ def open_raw(fs, sample_path, marker, layout, chunks=None):
         counts = indexing.LazilyIndexedArray(_LazyArray(stack))
         vel = indexing.LazilyIndexedArray(_LazyArray(velocity))
     else:
-        import dask.array as da
-
+        da = optional_import("dask.array", "Dask-backed raw data (chunks=...)")
         frames_per_chunk = int(chunks)
         if frames_per_chunk < 1:
             raise ValueError(f"chunks must be a number of frames >= 1, got {chunks!r}")

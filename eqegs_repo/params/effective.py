@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
 from eqegs_repo.steps import rules
@@ -55,13 +55,27 @@ def normalise_overrides(overrides):
             continue
         owners = fields_of.get(name, [])
         if not owners:
-            known = sorted(set(fields_of) | set(eqegs_params.REGISTRY))
-            raise BadInput(f"unknown parameter {name!r} in cook overrides; expected a field or "
-                           f"type name of the spice types, e.g. {', '.join(known[:12])} ...")
+            close = closest_keys(name, list(fields_of) + list(eqegs_params.REGISTRY))
+            hint = f"closest: {', '.join(close)}" if close else "none is close"
+            raise BadInput(f"unknown parameter {name!r} in cook overrides ({hint}); expected a field or "
+                           "type name of the spice types (eqegs spice types lists them)")
         if len(owners) > 1:
             raise BadInput(f"parameter {name!r} belongs to several types ({', '.join(owners)}); "
                            f"give it through its type, e.g. {owners[0]}={{{name!r}: ...}}")
         out.setdefault(owners[0], {})[name] = value
+    return out
+
+
+def check_overrides(overrides):
+    """:func:`normalise_overrides`, then each type's values checked against its schema (the
+    fields given only), so that a bad name or value fails once, before any sample is cooked.
+    Returns ``{type: {field: value}}``."""
+    out = normalise_overrides(overrides)
+    for type_name, values in out.items():
+        try:
+            eqegs_params.REGISTRY[type_name].validate(values)
+        except SpiceError as exc:
+            raise BadInput(f"override: {exc}") from None
     return out
 
 

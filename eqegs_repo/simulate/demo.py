@@ -10,7 +10,6 @@ is installed).
 """
 import datetime
 import html
-import importlib.util
 import os
 import uuid
 from pathlib import Path
@@ -18,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.cooking import progress
+from eqegs_repo.errors import BadInput, install_hint, optional_import
+from eqegs_repo.io import config
 from eqegs_repo.simulate import synthetic
 from eqegs_repo.steps import e_spectrum as es
 
@@ -43,6 +44,17 @@ def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACK
     return written
 
 
+def write_config(base_dir, account=synthetic.DEFAULT_ACCOUNT):
+    """Write the tree's eqegs.yaml with the cache in ``<base_dir>/cache`` (as a path relative to
+    the tree's root, so the folder can move), unless the tree already has one. Returns the
+    path written, or None."""
+    root = synthetic.eqegs_root(base_dir, account)
+    if (root / config.FILE_NAME).exists():
+        return None
+    cache = os.path.relpath(Path(base_dir).resolve() / "cache", root.resolve())
+    return config.write_config(str(root), {"cache_url": Path(cache).as_posix()})
+
+
 def truth_of_fit(ds, truth):
     """(τ, f_q) of an exponential fitted to the true ISF of the q range at the accepted times:
     what a perfect measurement of that range gives (τ varies across the range)."""
@@ -56,12 +68,13 @@ def recovered_vs_truth(repo, base_dir, account=synthetic.DEFAULT_ACCOUNT):
     """Cook every non-background sample of a synthetic tree; one row per sample with the fitted
     τ and f_q, their errors, the truth and the deviation in units of the error."""
     rows = []
-    for proposal_key in repo.keys():
-        proposal = repo[proposal_key]
-        for key in proposal.keys():
-            if key == synthetic.BACKGROUND_SAMPLE_ID:
-                continue
-            ds = proposal[key].cooked
+    samples = [repo[p][s] for p in repo.keys() for s in repo[p].keys() if s != synthetic.BACKGROUND_SAMPLE_ID]
+    with progress.bar(len(samples), "cooking", "sample") as bar, progress.quiet():
+        for sample in samples:
+            proposal_key, key = sample.proposal.key, sample.key
+            bar.set_postfix_str(f"{proposal_key}/{key}")
+            ds = sample.cooked
+            bar.update()
             tau, f_q = truth_of_fit(ds, synthetic.load_truth(base_dir, account, proposal_key, key))
             rows.append({
                 "proposal": proposal_key, "sample": key,
@@ -150,7 +163,7 @@ def write_report(repo, base_dir, table, overwrite=False, draw=None):
     """
     base = Path(base_dir)
     targets = [base / f"{REPORT_NAME}.md", base / f"{REPORT_NAME}.html"]
-    draw = importlib.util.find_spec("matplotlib") is not None if draw is None else draw
+    draw = optional_import("matplotlib", "figures", required=False) is not None if draw is None else draw
     drawn = _report_figures(repo, table) if draw and len(table) else {}
     targets += [base / FIGURE_DIR / name for name in drawn]
     existing = [str(t) for t in targets if t.exists()]
@@ -173,7 +186,7 @@ def write_report(repo, base_dir, table, overwrite=False, draw=None):
     if drawn:
         blocks += [("img", (f"{FIGURE_DIR}/{name}", caption)) for name, (caption, _) in drawn.items()]
     else:
-        blocks.append(("p", "No figures: drawing them needs matplotlib (pip install 'eqegs_repo[plot]')."))
+        blocks.append(("p", f"No figures: drawing them needs matplotlib ({install_hint('matplotlib')})."))
     proposals = [repo[key] for key in repo.keys()]
     blocks += [
         ("h2", "Where things are"),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eqegs_repo.cooking import progress
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.simulate import drive, image, spectra
@@ -568,6 +569,7 @@ def write_tree(
     files = TreeLayout()
     written = {}
     clock = _START
+    bar = progress.bar(sum(int(c) + 1 for c in counts[: len(proposals)]), "writing runs", "run")
     for p_index, proposal in enumerate(proposals):
         proposal_dir = root / proposal
         (proposal_dir / files.download_dir).mkdir(parents=True, exist_ok=True)
@@ -598,8 +600,10 @@ def write_tree(
                 },
             )
             clock += _dt.timedelta(seconds=_exposure_s(params) + 120.0)
+            bar.update()
         written[proposal] = tuple(ids)
         clock += _dt.timedelta(days=30)
+    bar.close()
     return SyntheticTree(Path(base_dir), account, root, Path(base_dir) / "truth" / account, written, background_id, preset, int(seed))
 
 
