@@ -9,7 +9,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
-def test_python_examples_in_docs_run(page, tmp_path, monkeypatch):
+def test_python_examples_in_docs_run(page, tmp_path, monkeypatch, eqegs_engine):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": f"docs_{page[:-3]}"}
