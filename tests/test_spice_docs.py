@@ -6,7 +6,7 @@ DOC = Path(__file__).parent.parent / "docs" / "spice.md"
 
 
 def test_spice_page_examples_run(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"^```python(?:[ \t][^\n]*)?\n(.*?)^```", DOC.read_text(), flags=re.S | re.M)
     assert len(blocks) >= 8
     namespace = {}
     for block in blocks:
@@ -15,3 +15,4 @@ def test_spice_page_examples_run(capsys):
     assert "150 10.1" in out and "224 230" in out and "140 150" in out
     assert "q_min = 14.0 must be smaller than q_max = 10.0" in out
     assert "no matching sample" in out and "[80, 150] [70, 140]" in out
+    assert "100.2 24.4311294766" in out and "Poni2: 0.00181" in out  # PONI import, then export
