@@ -87,6 +87,46 @@ def _isf_parameter(ds, name):
     return _step_parameters(ds, "e_spectrum").get(name)
 
 
+def _legend(ax, **kwargs):
+    """The legend right of the axes, so that it never covers data (constrained layout makes
+    room for it); ``loc="best"`` is not enough when the lines fill the axes."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     fontsize="small", **kwargs)
+
+
+def _legend_below(fig, ax):
+    """The legend of an image below the figure (an image fills its axes), on grey so that
+    white markers show."""
+    handles, labels = ax.get_legend_handles_labels()
+    return fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small",
+                      facecolor="0.75")
+
+
+def with_error(value, error, unit=""):
+    """``"98.8 ± 3.2 ns"``: the value to the error's second significant digit."""
+    if not (np.isfinite(error) and error > 0):
+        return f"{value:.3g}{' ' + unit if unit else ''}"
+    decimals = max(0, 1 - int(np.floor(np.log10(error))))
+    return f"{value:.{decimals}f} ± {error:.{decimals}f}{' ' + unit if unit else ''}"
+
+
+def _fit_label(ds):
+    """``fit (exp):`` then ``f_q = 0.70 ± 0.04``, ``τ = 99 ± 3 ns`` (and ``β = ...`` for kww),
+    one per line, of an E-spectrum dataset."""
+    fit = ds.attrs.get("fit") if isinstance(ds.attrs.get("fit"), dict) else {}
+    parts = [f"{name} = {with_error(ds[var].item(), ds[f'{var}_error'].item(), unit)}"
+             for name, var, unit in (("f_q", "f_q", ""), ("τ", "tau", "ns"), ("β", "beta", ""))
+             if var in ds and f"{var}_error" in ds and (var != "beta" or fit.get("model") == "kww")]
+    model = f" ({fit['model']})" if fit.get("model") else ""
+    return f"fit{model}:\n" + "\n".join(parts) if parts else "fit"
+
+
+def _limits(low, high, margin=0.05):
+    """(low, high) widened by ``margin`` of their span on each side."""
+    span = (high - low) or abs(high) or 1.0
+    return low - margin * span, high + margin * span
+
+
 def _mark_centre(ax, centre, colour="r"):
     if centre is not None:
         ax.plot([centre[0]], [centre[1]], "+", color=colour, ms=12, mew=1.5, label="beam centre")
@@ -129,7 +169,7 @@ def frame_summed_image(ds, centre=None):
     centre = centre if centre is not None else _centre(ds)
     _mark_centre(ax, centre, "w")
     if roi is not None or centre is not None:
-        ax.legend(loc="lower right", fontsize="small")
+        _legend_below(fig, ax)
     ax.set(xlabel="x (px)", ylabel="y (px)", title="frame-summed image")
     return fig
 
@@ -140,7 +180,7 @@ def forward_counts(ds):
     ``forward_background``, ``attrs["background"]``)."""
     _require(ds, ["forward_sample"], "forward_counts", "pass a q-integration dataset")
     frame = np.arange(ds.sizes["frame"])
-    fig = _figure((6.0, 3.5))
+    fig = _figure((7.0, 3.5))
     ax = fig.add_subplot()
     ax.plot(frame, _values(ds, "forward_sample"), lw=0.8, label="sample")
     background = ds.attrs.get("background")
@@ -148,9 +188,9 @@ def forward_counts(ds):
         ax.plot(frame, _values(ds, "forward_background"), lw=0.8, label="background run")
         if isinstance(background, dict) and background.get("k") not in (None, 1.0):
             ax.plot(frame, background["k"] * _values(ds, "forward_background"), "--", lw=0.8,
-                    label=f"k x background (k = {background['k']:.4g}, {background.get('mode', '')})")
+                    label=f"k x background\n(k = {background['k']:.4g}, {background.get('mode', '')})")
     ax.set(xlabel="frame", ylabel="forward counts", title="forward scattering per frame")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return fig
 
 
@@ -205,7 +245,7 @@ def mask(ds, sectors=None):
         ax.plot(dead[:, 0], dead[:, 1], "x", color="magenta", ms=5,
                 label=f"dead pixels ({ds.attrs.get('n_dead_pixels', len(dead))})")
     if centre is not None or dead.size:
-        ax.legend(loc="lower right", fontsize="small")
+        _legend_below(fig, ax)
     ax.set(xlabel="x (px)", ylabel="y (px)", title=f"mask: {int(keep.sum())} pixels used")
     return fig
 
@@ -235,15 +275,15 @@ def background_subtraction(ds, unsubtracted):
     background = ds.attrs.get("background")
     label = "k x background"
     if isinstance(background, dict):
-        label = f"k x background ({background.get('sample')}, k = {background.get('k', float('nan')):.4g})"
-    fig = _figure((6.0, 4.0))
+        label = f"k x background\n({background.get('sample')}, k = {background.get('k', float('nan')):.4g})"
+    fig = _figure((7.0, 4.0))
     ax = fig.add_subplot()
     ax.plot(q, before, ".-", ms=3, lw=0.8, label="before subtraction")
     ax.plot(q, before - after, ".-", ms=3, lw=0.8, label=label)
     ax.errorbar(q, after, yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0, label="after subtraction")
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set(xlabel=Q_LABEL, ylabel="intensity per pixel (counts/px)", title="background subtraction")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return fig
 
 
@@ -259,7 +299,7 @@ def intensity_profile(ds):
     ax.errorbar(q, _values(ds, name), yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0)
     if "q_min" in ds.attrs:
         ax.axvspan(ds.attrs["q_min"], ds.attrs["q_max"], color="orange", alpha=0.25, label="q range")
-        ax.legend(fontsize="small")
+        _legend(ax)
     ax.set(xlabel=Q_LABEL, ylabel="intensity per pixel (counts/px)", title="S(q)")
     return fig
 
@@ -286,20 +326,20 @@ def velocity_spectra(ds, qds=None):
         in_range = np.asarray(ds["in_q_range"].values, bool)
         series["quasi-elastic (q range)"] = np.asarray(qds["intensity"].values, float)[:, in_range].sum(axis=1)
     frame = np.arange(velocity.size)
-    fig = _figure((9.0, 3.8))
+    fig = _figure((10.0, 3.8))
     left, right = fig.subplots(1, 2)
     left.plot(frame, velocity, "-", color="0.7", lw=0.8)
     left.plot(frame[kept], velocity[kept], ".", ms=3, label="kept")
     left.plot(frame[~kept], velocity[~kept], "x", ms=4, color="r", label="cut")
     left.set(xlabel="frame", ylabel="velocity (mm/s)", title="drive waveform and cuts")
-    left.legend(fontsize="small")
+    _legend(left)
     for label, counts in series.items():
         relative = counts / counts[kept].mean()
         right.plot(velocity[kept], relative[kept], ".", ms=3, label=f"{label}, kept")
         right.plot(velocity[~kept], relative[~kept], "x", ms=4, label=f"{label}, cut")
     right.set(xlabel="velocity (mm/s)", ylabel="counts / mean of kept frames",
               title="spectra against velocity")
-    right.legend(fontsize="small")
+    _legend(right)
     return fig
 
 
@@ -324,7 +364,7 @@ def energy_spectra(ds):
                 ax.axvspan(energy[a] - half, energy[b] + half, color="orange", alpha=0.2,
                            label="fit region" if a == 0 else None)
         ax.set(xlabel="energy (neV)", ylabel="counts (mean per bin)", title=f"{label} spectrum")
-        ax.legend(fontsize="small")
+        _legend(ax)
     return fig
 
 
@@ -340,7 +380,7 @@ def spectra(ds):
         ax.errorbar(ds[variable.dims[0]].values, variable.values, yerr=sigma, fmt=".-", ms=2, lw=0.6,
                     capsize=0, label=label)
     ax.set(xlabel="energy (neV)", ylabel="normalised intensity y / background", title="energy spectra")
-    ax.legend(fontsize="small")
+    _legend(ax)
     return fig
 
 
@@ -356,43 +396,58 @@ def transforms(ds):
             ax.plot(t, _values(ds, f"{name}_transform_{part}"), ".-", ms=3, lw=0.8, label=label)
         ax.axhline(0, color="0.7", lw=0.5)
         ax.set(xlabel="t (ns)", ylabel="transform (neV)", title=f"{'real' if part == 'real' else 'imaginary'} part")
-        ax.legend(fontsize="small")
+        _legend(ax)
     return fig
 
 
 def isf(ds):
-    """Top: ISF F(q,t)/S(q) with Monte-Carlo errors (t > 0), the points whose error is below the
-    threshold, and the fit when the dataset holds one (``isf_fit``, ``tau``, ``f_q``). Bottom:
-    the Monte-Carlo error of each point and the threshold (``isf_error_threshold``)."""
+    """Top: ISF F(q,t)/S(q) with Monte-Carlo errors, the points whose error is at most the
+    threshold (``accepted``, the points fitted), the others in grey, and the fit when the
+    dataset holds one (``isf_fit``; the legend gives f_q, tau and, for kww, beta with their
+    errors). Bottom: the Monte-Carlo error of each point and the threshold
+    (``isf_error_threshold``).
+
+    Drawn: t > 0 up to one time step past the last accepted point (every t > 0 when none is
+    accepted); the legend counts the later points left out. The axes are set from what is
+    drawn, error bars and fit included, with a 5 % margin: no point is clipped."""
     _require(ds, ["t", "isf", "isf_sigma"], "isf", "pass an E-spectrum dataset")
     t, values, sigma = _values(ds, "t"), _values(ds, "isf"), _values(ds, "isf_sigma")
     positive = t > 0
-    accepted = np.asarray(ds["accepted"].values, bool) if "accepted" in ds else positive.copy()
-    fig = _figure((6.0, 5.0))
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
-    top.errorbar(t[positive], values[positive], yerr=sigma[positive], fmt="o", ms=2, lw=0.6, color="0.6",
-                 capsize=0, label="all t > 0")
-    top.errorbar(t[accepted], values[accepted], yerr=sigma[accepted], fmt="o", ms=3, capsize=0,
-                 label="sigma <= threshold")
-    if "isf_fit" in ds:
-        label = "fit"
-        if "tau" in ds:
-            label = (f"fit: f_q = {ds['f_q'].item():.3f}, tau = {ds['tau'].item():.1f} "
-                     f"+- {ds['tau_error'].item():.1f} ns")
-        top.plot(t[positive], _values(ds, "isf_fit")[positive], "k-", lw=1, label=label)
+    accepted = (np.asarray(ds["accepted"].values, bool) if "accepted" in ds else positive) & positive
+    shown = positive.copy()
     if accepted.any():
-        top.set_xlim(0, t[accepted].max() * 1.1)
-        low, high = values[accepted] - sigma[accepted], values[accepted] + sigma[accepted]
-        top.set_ylim(min(-0.1, low.min()) - 0.05, max(1.1, high.max()) + 0.05)
+        later = t[positive & (t > t[accepted].max())]
+        shown &= t <= (later.min() if later.size else t.max())
+    rejected = shown & ~accepted
+    left_out = int((positive & ~shown).sum())
+    fig = _figure((7.0, 5.0))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    top.errorbar(t[rejected], values[rejected], yerr=sigma[rejected], fmt="o", ms=2, lw=0.6, color="0.6",
+                 capsize=0, label="sigma > threshold" + (f"\n({left_out} later points\nnot drawn)" if left_out else ""))
+    top.errorbar(t[accepted], values[accepted], yerr=sigma[accepted], fmt="o", ms=3, capsize=0,
+                 label="sigma <= threshold\n(fitted)")
+    drawn = [values[shown] - sigma[shown], values[shown] + sigma[shown]]
+    if "isf_fit" in ds:
+        fit = _values(ds, "isf_fit")
+        top.plot(t[shown], fit[shown], "k-", lw=1, label=_fit_label(ds))
+        drawn.append(fit[shown])
+    drawn = np.concatenate(drawn)
+    drawn = drawn[np.isfinite(drawn)]
+    if drawn.size:
+        top.set_ylim(*_limits(drawn.min(), drawn.max()))
+    if shown.any():
+        top.set_xlim(0, _limits(0, t[shown].max(), 0.04)[1])
     top.set(ylabel="F(q,t) / S(q)", title="intermediate scattering function")
-    top.legend(fontsize="small")
-    bottom.plot(t[positive], sigma[positive], ".", color="0.6")
+    _legend(top)
+    bottom.plot(t[rejected], sigma[rejected], ".", color="0.6")
     bottom.plot(t[accepted], sigma[accepted], ".")
     threshold = _isf_parameter(ds, "isf_error_threshold")
+    high = [sigma[shown][np.isfinite(sigma[shown])].max(initial=0.0)]
     if threshold is not None:
         bottom.axhline(threshold, color="r", lw=0.8, label=f"threshold {threshold:g}")
-        bottom.legend(fontsize="small")
-        bottom.set_ylim(0, 3 * threshold)
+        _legend(bottom)
+        high.append(threshold)
+    bottom.set_ylim(0, _limits(0, max(high))[1])
     bottom.set(xlabel="t (ns)", ylabel="MC sigma")
     return fig
 
@@ -470,7 +525,7 @@ def relaxation_summary(results, x="q"):
         bottom.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
         bottom.set_xlabel("sample")
     if len(groups) <= 12:
-        top.legend(fontsize="small")
+        _legend(top)
     return fig
 
 

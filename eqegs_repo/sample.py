@@ -130,6 +130,15 @@ class Sample:
 
         return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
 
+    def export_poni(self, path, *, centre=None, cook=False, overwrite=False, **overrides):
+        """Write the sample's geometry and beam centre as a pyFAI ``.poni`` file
+        (:func:`eqegs_repo.cooking.poni.export_poni`, docs/spice.md#pyfai-poni-files): the
+        manual centre, else the one of a cached q integration (``cook=True`` cooks it), else
+        ``centre=(x, y)``. Returns the :class:`~eqegs_repo.io.poni.Poni` written."""
+        from eqegs_repo.cooking.poni import export_poni
+
+        return export_poni(self, path, centre=centre, cook=cook, overwrite=overwrite, **overrides)
+
     @property
     def results(self):
         """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->

@@ -22,7 +22,8 @@ CITATION = re.compile(r"docs/([\w./-]+?\.md)(?:#([\w-]+))?")
 def page_anchors(page):
     """The heading ids of a docs page, as mkdocs' ``toc`` extension makes them."""
     md = markdown.Markdown(extensions=["toc", "fenced_code", "tables"])
-    md.convert(page.read_text(encoding="utf-8"))
+    # fences with markdown-exec options (```python exec="on" ...) as plain fences
+    md.convert(re.sub(r"^(```+)[^`\n]*$", r"\1", page.read_text(encoding="utf-8"), flags=re.M))
 
     def walk(tokens):
         for token in tokens:

@@ -139,11 +139,79 @@ def test_transforms_show_real_and_imaginary_parts(cooked):
     np.testing.assert_allclose(lines(imag)["forward"].get_ydata(), e["forward_transform_imag"].values)
 
 
-def test_isf_shows_fit_and_threshold(cooked):
+def test_isf_shows_fit_with_errors_and_threshold(cooked):
     e = cooked["e"]
     top, bottom = figures.isf(e).axes
-    assert any(k.startswith(f"fit: f_q = {e['f_q'].item():.3f}") for k in lines(top))
+    (fit_label,) = [k for k in lines(top) if k.startswith("fit (exp):")]
+    f_q = figures.with_error(e["f_q"].item(), e["f_q_error"].item())
+    tau = figures.with_error(e["tau"].item(), e["tau_error"].item(), "ns")
+    assert f"f_q = {f_q}" in fit_label and f"τ = {tau}" in fit_label and "β" not in fit_label
+    assert fit_label.count("±") == 2
     assert lines(bottom)["threshold 0.1"].get_ydata()[0] == 0.1
+    kww = cooked["e"].copy()
+    kww.attrs["fit"] = {**kww.attrs["fit"], "model": "kww"}
+    assert "β = " in [k for k in lines(figures.isf(kww).axes[0]) if k.startswith("fit (kww):")][0]
+
+
+@pytest.mark.parametrize("value, error, text", [(98.765, 3.21, "98.8 ± 3.2 ns"), (0.70123, 0.0412, "0.701 ± 0.041 ns"),
+                                                (1234.5, 250.0, "1234 ± 250 ns"), (0.5, float("nan"), "0.5 ns")])
+def test_with_error_rounds_to_the_error(value, error, text):
+    assert figures.with_error(value, error, "ns") == text
+
+
+def render(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def test_legends_never_cover_data(cooked):
+    drawn = {**figures.export_figures("reconstruction", cooked["rec"]),
+             **figures.export_figures("q_integration", cooked["q"], cooked["rec"]),
+             **figures.export_figures("e_spectrum_and_isf", cooked["e"], cooked["q"]),
+             "background_subtraction": lambda: figures.background_subtraction(cooked["q"], cooked["q0"]),
+             "relaxation_summary": lambda: figures.relaxation_summary([cooked["e"], cooked["e2"]])}
+    checked = 0
+    for name, draw in drawn.items():
+        fig = draw()
+        renderer = render(fig)
+        for legend in [ax.get_legend() for ax in fig.axes if ax.get_legend()] + fig.legends:
+            box = legend.get_window_extent(renderer)
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 + 0.5 and box.y0 >= fig.bbox.y0, name
+            for ax in fig.axes:  # outside every axes (image, lines, colour bar), so over no data
+                assert not box.overlaps(ax.get_window_extent(renderer)), (name, legend.get_texts()[0].get_text())
+                for line in ax.get_lines():
+                    xy = ax.transData.transform(line.get_xydata())
+                    inside = ((xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1))
+                    assert not inside.any(), (name, line.get_label())
+            checked += 1
+    assert checked >= 14
+
+
+def test_isf_axes_fit_the_drawn_points_with_their_errors(cooked):
+    e = cooked["e"]
+    top, bottom = figures.isf(e).axes
+    t, isf, sigma = e["t"].values, e["isf"].values, e["isf_sigma"].values
+    drawn = np.concatenate([c.lines[0].get_xdata() for c in top.containers])
+    shown = np.isin(t, drawn)
+    accepted = e["accepted"].values
+    assert shown[accepted].all() and not shown[t <= 0].any()
+    last = np.flatnonzero(accepted).max()  # drawn: every t > 0 up to one step past the last fitted
+    np.testing.assert_array_equal(shown, (t > 0) & (np.arange(t.size) <= min(last + 1, t.size - 1)))
+    low = min((isf - sigma)[shown].min(), lines(top)[next(k for k in lines(top) if k.startswith("fit"))].get_ydata().min())
+    high = max((isf + sigma)[shown].max(), e["isf_fit"].values[shown].max())
+    y0, y1 = top.get_ylim()
+    span = high - low
+    assert y0 <= low and y1 >= high  # nothing clipped, error bars included
+    assert low - y0 <= 0.06 * span and y1 - high <= 0.06 * span  # and no empty band (was up to 1.1)
+    x0, x1 = top.get_xlim()
+    assert x0 <= 0 and t[shown].max() < x1 <= t[shown].max() * 1.06  # the last point is not on the edge
+    assert bottom.get_ylim()[1] >= max(sigma[shown].max(), 0.1)
+    left_out = (t > t[shown].max()).sum()
+    if left_out:
+        assert any(f"({left_out} later points" in k for k in lines(top)) or \
+            any(f"({left_out} later points" in c.get_label() for c in top.containers)
 
 
 def test_relaxation_summary_from_datasets_and_from_a_reanalysis_table(cooked):

@@ -74,7 +74,7 @@ def test_figures_draw_read_back_datasets(exported):
             figures.spectra(results["e_spectrum_and_isf"]["11_13"]),
             figures.isf(results["e_spectrum_and_isf"]["11_13"])]
     assert all(len(f.axes) >= 1 for f in figs)
-    assert any("tau" in t.get_text() for t in figs[-1].axes[0].get_legend().get_texts())
+    assert any("τ = " in t.get_text() and "±" in t.get_text() for t in figs[-1].axes[0].get_legend().get_texts())
 
 
 def _write(path, text):

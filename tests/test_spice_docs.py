@@ -6,7 +6,7 @@ DOC = Path(__file__).parent.parent / "docs" / "spice.md"
 
 
 def test_spice_page_examples_run(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"^```python(?:[ \t][^\n]*)?\n(.*?)^```", DOC.read_text(), flags=re.S | re.M)
     assert len(blocks) >= 8
     namespace = {}
     for block in blocks:
@@ -18,3 +18,4 @@ def test_spice_page_examples_run(capsys):
     assert "roi S002 True" in out and "spice of '2025A1234/S002': roi is conflicted" in out
     assert "more than the 1000000-byte limit readers accept; nothing was stored" in out
     assert "(300 characters) is too long" in out and "at most 235 characters" in out
+    assert "100.2 24.4311294766" in out and "Poni2: 0.00181" in out  # PONI import, then export

@@ -54,22 +54,28 @@ axes[2].legend()
 fig.tight_layout()
 fig.savefig(HERE / "q-integration.png", dpi=80)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+from eqegs_repo.figures import with_error  # noqa: E402
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
 axes[0].plot(ds.energy, ds.forward_convex, label="forward (resolution)")
 axes[0].plot(ds.energy, ds.qe_convex, label="quasi-elastic")
 axes[0].set(title="convex spectra s = 1 - y/b", xlabel="E (neV)")
-axes[0].legend()
+axes[0].legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize="small")
 t = ds.t.values
 keep = ds.accepted.values
+shown = (t > 0) & (t <= 1.3 * t[keep].max())
 axes[1].errorbar(t[keep], ds.isf[keep], ds.isf_sigma[keep], fmt="o", label="ISF (accepted)")
-axes[1].plot(t[1:], ds.isf[1:], ".", color="0.7", label="ISF (all)")
-axes[1].plot(t[keep], ds.isf_fit[keep], "-", label=f"fit: tau = {ds.tau.item():.0f} +- {ds.tau_error.item():.0f} ns")
+axes[1].plot(t[shown & ~keep], ds.isf[shown & ~keep], ".", color="0.7", label="ISF (not accepted)")
+axes[1].plot(t[keep], ds.isf_fit[keep], "-", label=(f"fit: f_q = {with_error(ds.f_q.item(), ds.f_q_error.item())}\n"
+                                                     f"tau = {with_error(ds.tau.item(), ds.tau_error.item(), 'ns')}"))
 tt = np.linspace(0.1, t[keep].max(), 200)
 axes[1].plot(tt, truth.isf_in_q_range(ds.attrs["q_min"], ds.attrs["q_max"], tt), "k--", label="truth")
+drawn = np.concatenate([(ds.isf - ds.isf_sigma).values[keep], (ds.isf + ds.isf_sigma).values[keep],
+                        ds.isf.values[shown]])
+span = drawn.max() - drawn.min()
 axes[1].set(title=f"ISF, q = {ds.attrs['q_min']}..{ds.attrs['q_max']} nm$^{{-1}}$", xlabel="t (ns)",
-            ylim=(-0.2, 1.0), xlim=(0, 1.3 * t[keep].max()))
-axes[1].legend()
-fig.tight_layout()
+            ylim=(drawn.min() - 0.05 * span, drawn.max() + 0.05 * span), xlim=(0, 1.04 * t[shown].max()))
+axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize="small")
 fig.savefig(HERE / "e-spectrum-and-isf.png", dpi=80)
 print("tau", ds.tau.item(), ds.tau_error.item(), "f_q", ds.f_q.item(), ds.f_q_error.item())
 

@@ -9,6 +9,8 @@ Sub-commands (each takes ``URL PROPOSAL`` like the other commands)::
     eqegs spice history URL PROPOSAL TYPE [--anchor A]
     eqegs spice diff URL PROPOSAL A B                  two sample keys, or two record uuids
     eqegs spice import-table URL PROPOSAL PATH         the app's data_table.csv
+    eqegs spice import-poni URL PROPOSAL [--anchor A] FILE.poni   pyFAI geometry + beam centre
+    eqegs spice export-poni URL PROPOSAL SAMPLE FILE.poni         a sample's geometry as .poni
     eqegs spice types [TYPE]                           fields, units, ranges, defaults
 
 ``--scope repository`` works on the repository-wide records (anchors are proposal keys).
@@ -23,6 +25,7 @@ import yaml
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 from eqegs_repo.params import types as params
+from eqegs_repo.params.poni import import_poni
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
 from spice.records import short_repr
@@ -151,6 +154,45 @@ COMMANDS = {"show": cmd_show, "seed": cmd_seed, "update": cmd_update, "erase": c
             "history": cmd_history, "diff": cmd_diff, "import-table": cmd_import_table}
 
 
+def cmd_import_poni(repo, args, out):
+    """Write the geometry (and beam centre) of a pyFAI .poni file at an anchor."""
+    report = import_poni(_collection(repo, args), args.path, args.anchor,
+                         centre=not args.no_centre, dry_run=args.dry_run, author=args.author,
+                         comment=args.comment or None)
+    print(repr(report), file=out)
+
+
+def cmd_export_poni(repo, args, out):
+    """Write a sample's geometry and beam centre as a pyFAI .poni file."""
+    sample = repo[args.proposal][args.sample]
+    poni = sample.export_poni(args.path, cook=args.cook, overwrite=args.overwrite)
+    print(f"wrote {args.path}: Distance {poni.distance_m:.6g} m, Poni1 {poni.poni1_m:.6g} m, "
+          f"Poni2 {poni.poni2_m:.6g} m, Wavelength {poni.wavelength_m:.6g} m", file=out)
+
+
+COMMANDS.update({"import-poni": cmd_import_poni, "export-poni": cmd_export_poni})
+
+
+def register_poni(command):
+    """The ``import-poni`` and ``export-poni`` sub-commands (``command``: see :func:`register`)."""
+    p = command("import-poni", "write the geometry and beam centre of a pyFAI .poni file")
+    p.add_argument("path", metavar="FILE.poni", help="pyFAI PONI file (path or URL)")
+    p.add_argument("--anchor", default="",
+                   help="key from which on the records apply ('' = default, every key)")
+    p.add_argument("--no-centre", action="store_true",
+                   help="write the geometry only, not the q_integration beam centre")
+    p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    p.add_argument("--comment", default="", help="why (stored in the records)")
+    p.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
+    p = command("export-poni", "write a sample's geometry and beam centre as a pyFAI .poni file",
+                scope=False)
+    p.add_argument("sample", metavar="SAMPLE", help="sample key")
+    p.add_argument("path", metavar="FILE.poni", help="file to write (path or URL)")
+    p.add_argument("--cook", action="store_true",
+                   help="cook the q integration for its beam centre when it is not cached")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+
 def register(subparsers):
     """Add the ``spice`` command (with its sub-commands) to an argparse sub-parser set."""
     spice = subparsers.add_parser("spice", help="show and edit spice parameter records",
@@ -215,6 +257,8 @@ def register(subparsers):
     p.add_argument("path", metavar="PATH", help="data_table.csv (path or URL)")
     p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     p.add_argument("--author", default=None)
+
+    register_poni(command)
 
     p = sub.add_parser("types", help="fields, units, ranges and defaults of the types")
     p.add_argument("type", metavar="TYPE", nargs="?", default=None)

@@ -249,7 +249,7 @@ def transmission_functional(
     grid: EnergyGrid = EnergyGrid(),
     isf: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """𝒯[ρ_src ∗ S](δ) at the shifts ``delta_nev`` (any shape), interpolated from the fine grid.
+    """``𝒯[ρ_src ∗ S](δ)`` at the shifts ``delta_nev`` (any shape), interpolated from the fine grid.
 
     ``isf``: optional normalised intermediate scattering function φ(t) (φ(0) = 1, t in ns) of a
     unit-area line S(E) that broadens the source, e.g. ``relaxation_isf(100.0)``; ρ_src ∗ S has
@@ -272,7 +272,7 @@ def forward_transmission(
     grid: EnergyGrid = EnergyGrid(),
     doppler: float | np.ndarray = 1.0,
 ) -> np.ndarray:
-    """T₀(f) = 𝒯[ρ_src](κ·v_f·g): transmission of the elastic (direct or air-scattered) beam.
+    """``T₀(f) = 𝒯[ρ_src](κ·v_f·g)``: transmission of the elastic (direct or air-scattered) beam.
 
     ``velocity`` (n_frames,) in mm/s; ``doppler`` g (scalar, or shape (n_nodes,) for several
     angles).  Returns (n_frames,) for scalar g, else (n_frames, n_nodes).
