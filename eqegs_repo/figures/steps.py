@@ -1,149 +1,26 @@
-"""Figures of the three steps and of many samples, drawn from cooked or read-back datasets.
-
-Each function takes a step's ``xarray.Dataset`` (``sample.cook(step)`` or
-``sample.results[step][sub]``: the variable names are the same) and returns a
-``matplotlib.figure.Figure``. matplotlib is imported only when a figure is drawn, and figures
-are built without pyplot (no global state; ``fig.savefig("x.png")`` renders with Agg), so
-they work in scripts, on clusters and in Jupyter (``display(fig)``). A dataset that lacks a
-variable a figure needs raises :class:`~eqegs_repo.errors.BadInput` naming the figure, the
-missing variables and where to get them.
-
-Figure numbers are those of the app's figures (docs/figures.md#the-figures-and-the-manual): "Q"
-below for the q integration and "E" for E spectrum and ISF.
-
-===============================  ==============================================  =============
-function                         shows                                           manual
-===============================  ==============================================  =============
-:func:`frame_summed_image`       frame-summed image (log scale), ROI, centre     Q 01-02
-:func:`forward_counts`           forward (direct-beam) counts per frame,         Q 06
-                                 sample and background
-:func:`subtracted_image`         frame-summed image after background             Q 07, Q 09
-                                 subtraction (optionally masked), centre
-:func:`mask`                     pixels used (white), beam centre, dead pixels,  Q 08
-                                 sectors
-:func:`background_subtraction`   I(q) before and after subtraction, k x bg       Q 10 (+ 01/07)
-:func:`intensity_profile`        intensity per pixel vs q with errors, q range   Q 10, E 01/13
-:func:`velocity_spectra`         drive waveform with the cut frames; forward     E 05-07, 11,
-                                 and QE counts vs velocity                       12, 15, 21
-:func:`energy_spectra`           forward and QE spectra vs energy, wing          E 17-20, 22
-                                 regions and background fits
-:func:`spectra`                  normalised forward and QE spectra vs energy     E 29-30
-:func:`transforms`               real and imaginary parts of the transforms      E 26-27
-:func:`isf`                      ISF with Monte-Carlo errors, threshold, fit     E 38-40
-:func:`relaxation_summary`       tau and f_q against q or against sample         (library)
-===============================  ==============================================  =============
-
-:func:`export_figures` gives the figures of one step under the ``dl/fig/`` file names.
-"""
+"""Figures of one sample's steps: the reconstruction and q integration (Q 01-10 of the app's
+manual) and the E spectrum and ISF (E 01-40); :func:`export_figures` names them as the app's
+``dl/fig/`` files (docs/figures.md)."""
 import numpy as np
-import pandas as pd
 
-from eqegs_repo.errors import BadInput, optional_import
-
-Q_LABEL = "q (nm$^{-1}$)"
-
-
-# --- helpers -----------------------------------------------------------------------------------
-def _matplotlib(module):
-    """A matplotlib module, or MissingExtra naming the ``plot`` extra when it is not installed."""
-    return optional_import(module, "drawing figures")
-
-
-def _figure(size=(5.0, 4.0)):
-    return _matplotlib("matplotlib.figure").Figure(figsize=size, layout="constrained")
-
-
-def _require(ds, names, figure, hint):
-    """Raise BadInput when ``ds`` lacks any of ``names`` (variables or coordinates)."""
-    missing = [n for n in names if n not in ds.variables]
-    if missing:
-        raise BadInput(f"figures.{figure}: the dataset lacks {', '.join(missing)} (it has "
-                       f"{', '.join(sorted(map(str, ds.data_vars))) or 'no variables'}); {hint}")
+from eqegs_repo.errors import BadInput
+from eqegs_repo.figures.drawing import (
+    Q_LABEL,
+    _centre,
+    _figure,
+    _fit_label,
+    _isf_parameter,
+    _legend,
+    _legend_below,
+    _limits,
+    _mark_centre,
+    _matplotlib,
+    _require,
+    _values,
+    sector_list,
+)
 
 
-def _values(ds, name):
-    return np.asarray(ds[name].values, dtype=float)
-
-
-def _centre(ds):
-    """(x, y) of the beam centre from the attrs, or None."""
-    if "centre_x" in ds.attrs and "centre_y" in ds.attrs:
-        return float(ds.attrs["centre_x"]), float(ds.attrs["centre_y"])
-    return None
-
-
-def _step_parameters(ds, step_type):
-    """The ``{field: value}`` of a spice type recorded in ``attrs["parameters"]`` (ours), or {}."""
-    parameters = ds.attrs.get("parameters")
-    found = parameters.get(step_type) if isinstance(parameters, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _isf_parameter(ds, name):
-    """A parameter of the E-spectrum step (``attrs["isf_parameters"]`` or the spice record)."""
-    recorded = ds.attrs.get("isf_parameters")
-    if isinstance(recorded, dict) and recorded.get(name) is not None:
-        return recorded[name]
-    return _step_parameters(ds, "e_spectrum").get(name)
-
-
-def _legend(ax, **kwargs):
-    """The legend right of the axes, so that it never covers data (constrained layout makes
-    room for it); ``loc="best"`` is not enough when the lines fill the axes."""
-    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
-                     fontsize="small", **kwargs)
-
-
-def _legend_below(fig, ax):
-    """The legend of an image below the figure (an image fills its axes), on grey so that
-    white markers show."""
-    handles, labels = ax.get_legend_handles_labels()
-    return fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small",
-                      facecolor="0.75")
-
-
-def with_error(value, error, unit=""):
-    """``"98.8 ± 3.2 ns"``: the value to the error's second significant digit."""
-    if not (np.isfinite(error) and error > 0):
-        return f"{value:.3g}{' ' + unit if unit else ''}"
-    decimals = max(0, 1 - int(np.floor(np.log10(error))))
-    return f"{value:.{decimals}f} ± {error:.{decimals}f}{' ' + unit if unit else ''}"
-
-
-def _fit_label(ds):
-    """``fit (exp):`` then ``f_q = 0.70 ± 0.04``, ``τ = 99 ± 3 ns`` (and ``β = ...`` for kww),
-    one per line, of an E-spectrum dataset."""
-    fit = ds.attrs.get("fit") if isinstance(ds.attrs.get("fit"), dict) else {}
-    parts = [f"{name} = {with_error(ds[var].item(), ds[f'{var}_error'].item(), unit)}"
-             for name, var, unit in (("f_q", "f_q", ""), ("τ", "tau", "ns"), ("β", "beta", ""))
-             if var in ds and f"{var}_error" in ds and (var != "beta" or fit.get("model") == "kww")]
-    model = f" ({fit['model']})" if fit.get("model") else ""
-    return f"fit{model}:\n" + "\n".join(parts) if parts else "fit"
-
-
-def _limits(low, high, margin=0.05):
-    """(low, high) widened by ``margin`` of their span on each side."""
-    span = (high - low) or abs(high) or 1.0
-    return low - margin * span, high + margin * span
-
-
-def _mark_centre(ax, centre, colour="r"):
-    if centre is not None:
-        ax.plot([centre[0]], [centre[1]], "+", color=colour, ms=12, mew=1.5, label="beam centre")
-
-
-def sector_list(ds):
-    """The angle sectors ``[[start, end], ...]`` (deg, 0 = +x, clockwise on screen) used by a
-    q-integration dataset: from its recorded parameters when ``angle_mode`` is ``specify``, else
-    ``attrs["sectors"]`` (read from rdf.npz); [] when every azimuth is used."""
-    params = _step_parameters(ds, "q_integration")
-    if params:
-        return [list(map(float, s)) for s in params.get("sectors") or []] \
-            if params.get("angle_mode") == "specify" else []
-    return [list(map(float, s)) for s in ds.attrs.get("sectors") or []]
-
-
-# --- reconstruction and q integration ------------------------------------------------------------
 def frame_summed_image(ds, centre=None):
     """Frame-summed image with the ROI (``attrs["roi"]``, inclusive corners) and the beam centre.
 
@@ -304,7 +181,6 @@ def intensity_profile(ds):
     return fig
 
 
-# --- E spectrum and ISF --------------------------------------------------------------------------
 def velocity_spectra(ds, qds=None):
     """Left: the calibrated drive velocity per frame with the frames cut (start and turn-around
     cuts) marked. Right: forward counts per frame against velocity and, with the q-integration
@@ -452,84 +328,8 @@ def isf(ds):
     return fig
 
 
-# --- many samples --------------------------------------------------------------------------------
-SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
 
 
-def summary_table(results):
-    """The rows :func:`relaxation_summary` draws, as a DataFrame with :data:`SUMMARY_COLUMNS`.
-
-    ``results``: the DataFrame of ``repo.reanalyze(...)`` (failed rows and rows without a fit
-    are dropped) or an iterable of cooked E-spectrum datasets (``tau``, ``f_q`` ... and
-    ``attrs`` proposal, sample, q_min, q_max).
-    """
-    if isinstance(results, pd.DataFrame):
-        missing = [c for c in SUMMARY_COLUMNS if c not in results.columns]
-        if missing:
-            raise BadInput(f"figures.summary_table: the table lacks columns {missing}; expected the "
-                           f"table of repo.reanalyze(...) with {list(SUMMARY_COLUMNS)}")
-        frame = results[list(SUMMARY_COLUMNS)]
-    else:
-        rows = []
-        for i, ds in enumerate(results):
-            _require(ds, ["tau", "tau_error", "f_q", "f_q_error"], "summary_table",
-                     f"dataset {i} has no fit (fit_model 'none' or too few accepted points)")
-            rows.append({"proposal": ds.attrs.get("proposal", ""), "sample": ds.attrs.get("sample", str(i)),
-                         "tau_ns": ds["tau"].item(), "tau_error_ns": ds["tau_error"].item(),
-                         "f_q": ds["f_q"].item(), "f_q_error": ds["f_q_error"].item(),
-                         "q_min": ds.attrs.get("q_min", np.nan), "q_max": ds.attrs.get("q_max", np.nan)})
-        frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
-
-
-def relaxation_summary(results, x="q"):
-    """tau (top) and f_q (bottom) with their errors across samples.
-
-    ``results``: see :func:`summary_table`. ``x="q"``: against the centre of the q range (the
-    horizontal bar spans q_min..q_max), one series per sample; ``x="sample"``: against
-    ``proposal/sample`` in table order, one series per q range.
-    """
-    if x not in ("q", "sample"):
-        raise BadInput(f"figures.relaxation_summary: x must be 'q' or 'sample', got {x!r}")
-    frame = summary_table(results)
-    if x == "q":
-        frame = frame[frame["q_min"].notna() & frame["q_max"].notna()]
-    if frame.empty:
-        raise BadInput("figures.relaxation_summary: no fitted result to draw (every row failed, has no "
-                       "fit" + (" or no q range" if x == "q" else "") + ")")
-    labels = list(dict.fromkeys(f"{p}/{s}" for p, s in zip(frame["proposal"], frame["sample"])))
-    if x == "q":
-        groups = frame.groupby(["proposal", "sample"], sort=False)
-    else:
-        groups = frame.groupby(["q_min", "q_max"], sort=False, dropna=False)
-    fig = _figure((6.0, 5.0))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    for key, group in groups:
-        if x == "q":
-            position = (group["q_min"] + group["q_max"]).to_numpy(float) / 2
-            spread = (group["q_max"] - group["q_min"]).to_numpy(float) / 2
-            label = "/".join(map(str, key))
-        else:
-            position = np.array([labels.index(f"{p}/{s}") for p, s in zip(group["proposal"], group["sample"])],
-                                float)
-            spread = None
-            label = f"q {key[0]:g}-{key[1]:g}" if pd.notna(key[0]) else "q range unknown"
-        for ax, value, error in ((top, "tau_ns", "tau_error_ns"), (bottom, "f_q", "f_q_error")):
-            ax.errorbar(position, group[value].to_numpy(float), yerr=group[error].to_numpy(float), xerr=spread,
-                        fmt="o", ms=4, capsize=2, label=label)
-    top.set(ylabel="tau (ns)", title="relaxation across samples")
-    bottom.set(ylabel="f_q")
-    if x == "q":
-        bottom.set_xlabel(Q_LABEL)
-    else:
-        bottom.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
-        bottom.set_xlabel("sample")
-    if len(groups) <= 12:
-        _legend(top)
-    return fig
-
-
-# --- the app's dl/fig/ files ---------------------------------------------------------------------
 def export_figures(step, ds, upstream=None):
     """``{file name in dl/fig/: function() -> Figure}`` of one step's figures, named after the
     manual's figure numbers. ``upstream``: the dataset of the previous step (reconstruction for

@@ -1,0 +1,83 @@
+"""Figures of many samples: the relaxation time and the non-ergodicity parameter across samples
+and q ranges (docs/figures.md)."""
+import numpy as np
+import pandas as pd
+
+from eqegs_repo.errors import BadInput
+from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
+
+
+SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
+
+
+def summary_table(results):
+    """The rows :func:`relaxation_summary` draws, as a DataFrame with :data:`SUMMARY_COLUMNS`.
+
+    ``results``: the DataFrame of ``repo.reanalyze(...)`` (failed rows and rows without a fit
+    are dropped) or an iterable of cooked E-spectrum datasets (``tau``, ``f_q`` ... and
+    ``attrs`` proposal, sample, q_min, q_max).
+    """
+    if isinstance(results, pd.DataFrame):
+        missing = [c for c in SUMMARY_COLUMNS if c not in results.columns]
+        if missing:
+            raise BadInput(f"figures.summary_table: the table lacks columns {missing}; expected the "
+                           f"table of repo.reanalyze(...) with {list(SUMMARY_COLUMNS)}")
+        frame = results[list(SUMMARY_COLUMNS)]
+    else:
+        rows = []
+        for i, ds in enumerate(results):
+            _require(ds, ["tau", "tau_error", "f_q", "f_q_error"], "summary_table",
+                     f"dataset {i} has no fit (fit_model 'none' or too few accepted points)")
+            rows.append({"proposal": ds.attrs.get("proposal", ""), "sample": ds.attrs.get("sample", str(i)),
+                         "tau_ns": ds["tau"].item(), "tau_error_ns": ds["tau_error"].item(),
+                         "f_q": ds["f_q"].item(), "f_q_error": ds["f_q_error"].item(),
+                         "q_min": ds.attrs.get("q_min", np.nan), "q_max": ds.attrs.get("q_max", np.nan)})
+        frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
+
+
+def relaxation_summary(results, x="q"):
+    """tau (top) and f_q (bottom) with their errors across samples.
+
+    ``results``: see :func:`summary_table`. ``x="q"``: against the centre of the q range (the
+    horizontal bar spans q_min..q_max), one series per sample; ``x="sample"``: against
+    ``proposal/sample`` in table order, one series per q range.
+    """
+    if x not in ("q", "sample"):
+        raise BadInput(f"figures.relaxation_summary: x must be 'q' or 'sample', got {x!r}")
+    frame = summary_table(results)
+    if x == "q":
+        frame = frame[frame["q_min"].notna() & frame["q_max"].notna()]
+    if frame.empty:
+        raise BadInput("figures.relaxation_summary: no fitted result to draw (every row failed, has no "
+                       "fit" + (" or no q range" if x == "q" else "") + ")")
+    labels = list(dict.fromkeys(f"{p}/{s}" for p, s in zip(frame["proposal"], frame["sample"])))
+    if x == "q":
+        groups = frame.groupby(["proposal", "sample"], sort=False)
+    else:
+        groups = frame.groupby(["q_min", "q_max"], sort=False, dropna=False)
+    fig = _figure((6.0, 5.0))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for key, group in groups:
+        if x == "q":
+            position = (group["q_min"] + group["q_max"]).to_numpy(float) / 2
+            spread = (group["q_max"] - group["q_min"]).to_numpy(float) / 2
+            label = "/".join(map(str, key))
+        else:
+            position = np.array([labels.index(f"{p}/{s}") for p, s in zip(group["proposal"], group["sample"])],
+                                float)
+            spread = None
+            label = f"q {key[0]:g}-{key[1]:g}" if pd.notna(key[0]) else "q range unknown"
+        for ax, value, error in ((top, "tau_ns", "tau_error_ns"), (bottom, "f_q", "f_q_error")):
+            ax.errorbar(position, group[value].to_numpy(float), yerr=group[error].to_numpy(float), xerr=spread,
+                        fmt="o", ms=4, capsize=2, label=label)
+    top.set(ylabel="tau (ns)", title="relaxation across samples")
+    bottom.set(ylabel="f_q")
+    if x == "q":
+        bottom.set_xlabel(Q_LABEL)
+    else:
+        bottom.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
+        bottom.set_xlabel("sample")
+    if len(groups) <= 12:
+        _legend(top)
+    return fig
