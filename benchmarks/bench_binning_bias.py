@@ -1,4 +1,4 @@
-"""Noise-free bias of the fitted tau and f_q for both binning modes, against the frame count.
+"""Noise-free bias of the fitted tau and f_q for every binning mode, against the frame count.
 
 Spectral-only expected counts (eqegs_repo.simulate.spectral_only_counts, no noise): rounded
 triangle drive of --vmax mm/s, q = 12 nm^-1 (g = cos 2theta), tau = 100 ns, f_q = 0.7, one source
@@ -58,7 +58,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n_frames in args.frames:
         phases = (np.arange(args.phases) + rng.uniform(0, 1, args.phases)) / args.phases
-        for binning in ("interpolate", "average"):
+        for binning in es.BINNING_MODES:
             rows, step = biases(n_frames, args.vmax, phases, binning)
             tau, f_q = rows[:, 0], rows[:, 1]
             failed = int(np.isnan(tau).sum())

@@ -59,7 +59,7 @@ def test_defaults_recover_tau_and_f_q_within_three_sigma_at_512_frames(tmp_path)
         demo.seed_spice(repo[proposal], params, (11.0, 13.0), BACKGROUND)
         for key in keys:
             ds = repo[proposal][key].cooked
-            assert ds.attrs["isf_parameters"]["binning"] == "interpolate" and ds.attrs["isf_parameters"]["n_mc"] == 500
+            assert ds.attrs["isf_parameters"]["binning"] == "local_linear" and ds.attrs["isf_parameters"]["n_mc"] == 500
             tau, f_q = true_fit(ds, params)
             deviation = ((ds.tau.item() - tau) / ds.tau_error.item(), (ds.f_q.item() - f_q) / ds.f_q_error.item())
             deviations.append(deviation)

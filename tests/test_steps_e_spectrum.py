@@ -61,7 +61,7 @@ def test_tau_and_f_recovered_within_two_sigma_in_nine_of_ten_seeds(velocity, exp
 def test_the_apps_averaging_also_recovers_the_truth_at_4092_frames(velocity, expected):
     forward, qe = draw(expected, 42)
     spectra, averaged = run(velocity, forward, qe, spectra_kw={"binning": "average"}, seed=1)
-    interpolated_spectra, interpolated = run(velocity, forward, qe, seed=1)
+    interpolated_spectra, interpolated = run(velocity, forward, qe, spectra_kw={"binning": "interpolate"}, seed=1)
     assert abs(averaged.fit.tau_ns - TAU) < 3 * averaged.fit.tau_error_ns
     assert abs(averaged.fit.f_q - F_Q) < 3 * averaged.fit.f_q_error
     assert np.array_equal(np.unique(interpolated_spectra.forward.n), [2])  # two sweeps cover every grid point

@@ -303,10 +303,12 @@ Q_RANGE = TypeSchema("q_range", 1, (
 E_SPECTRUM = TypeSchema("e_spectrum", 1, (
     Field("rebin_factor", "int", "", 1, "frames per energy bin relative to the finest grid [M]",
           minimum=1, maximum=MAX_FRAMES),
-    Field("binning", "enum", "", "interpolate",
-          "interpolate: each sweep interpolated at the bin centres (unbiased); average: the app's "
-          "mean per bin (biased when a frame step is a sizeable part of the line width)",
-          choices=("average", "interpolate")),
+    Field("binning", "enum", "", "local_linear",
+          "local_linear: a local linear fit to the frames within one step of each bin centre "
+          "(unbiased, every frame used); interpolate: each sweep interpolated at the bin centres "
+          "(unbiased, frames between two centres unused); average: the app's mean per bin (biased "
+          "when a frame step is a sizeable part of the line width)",
+          choices=("average", "interpolate", "local_linear")),
     Field("turnaround_cut_frac", "float", "", 0.9, "keep |v| <= this x max |v|", minimum=0,
           min_exclusive=True, maximum=1),
     Field("turnaround_guard_frames", "int", "frames", 0,

@@ -20,7 +20,7 @@ from eqegs_repo.steps.e_spectrum.velocity import (
 )
 from eqegs_repo.steps.physics import H_NEV_NS
 
-BINNING_MODES = ("average", "interpolate")
+BINNING_MODES = ("average", "interpolate", "local_linear")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def common_energy_grid(
 class Spectrum:
     """A binned spectrum on a :class:`SpectrumGrid`: value ``y``, error ``sigma`` (the square
     root of the diagonal of the propagated covariance) and ``n`` values combined per bin
-    (frames for ``average``, sweeps for ``interpolate``); arrays (..., K)."""
+    (frames for ``average`` and ``local_linear``, sweeps for ``interpolate``); arrays (..., K)."""
 
     y: np.ndarray
     sigma: np.ndarray
@@ -109,10 +109,13 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
                label: str) -> Resampling:
     """The :class:`Resampling` of one series with energies ``energy`` (frames,) neV onto ``grid``.
 
-    ``"interpolate"``: each sweep (``sweeps`` (frames,) from :func:`sweep_labels`) is
+    ``"local_linear"`` (the default): a local linear fit at each centre to the kept frames within
+    one grid step (:func:`_local_linear_triplets`): unbiased for a spectrum that is linear across
+    the window and every frame counts.  ``"interpolate"``: each sweep (``sweeps`` (frames,) from :func:`sweep_labels`) is
     interpolated linearly at the bin centres, y_k = (1 − w)·x_i + w·x_{i+1} between the kept
     frames around E_k, and the sweeps covering E_k are averaged.  A sweep is interpolated run by
-    run of consecutive kept frames, so a gap of cut frames is never bridged.  ``"average"`` (the app's
+    run of consecutive kept frames, so a gap of cut frames is never bridged; where frames are
+    denser than the grid, the frames between two centres are not used (larger errors).  ``"average"`` (the app's
     binning): y_k is the mean of the kept frames falling in bin k.  Raises naming ``label`` when
     a bin receives no frame.
     """
@@ -124,6 +127,12 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
         index = np.floor((energy[frames] - grid.edges[0]) / grid.step_nev).astype(np.int64)
         inside = (index >= 0) & (index < grid.n_points)
         rows, cols, weights = index[inside], frames[inside], np.ones(int(inside.sum()))
+    elif binning == "local_linear":
+        rows, cols, weights = _local_linear_triplets(energy, keep, grid)
+        counts = np.bincount(rows, minlength=grid.n_points)
+        _check_populated(counts, grid, label)
+        matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(grid.n_points, energy.size))
+        return Resampling(matrix, counts)
     else:
         rows, cols, weights = _interpolation_triplets(energy, keep, sweeps, grid.centres)
     counts = np.bincount(rows, minlength=grid.n_points)
@@ -132,6 +141,32 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
     _check_populated(counts, grid, label)
     matrix = sparse.csr_matrix((weights / counts[rows], (rows, cols)), shape=(grid.n_points, energy.size))
     return Resampling(matrix, counts)
+
+
+def _local_linear_triplets(energy, keep, grid):
+    """(rows, cols, weights) of the local linear fit at every grid centre E_k to the kept frames
+    within one grid step, tent-weighted: K_i = 1 − |d_i|/ΔE with d_i = E_i − E_k (each frame
+    falls under the tents of the two centres around it).  The weights
+    l_i = K_i·(S₂ − d_i·S₁)/(S₀·S₂ − S₁²), with S_m = Σ K_i·d_iᵐ, sum to 1 and give Σ l_i·d_i = 0,
+    so a spectrum that is linear across the window is reproduced exactly (no binning bias,
+    whatever the spacing of the frames) while every kept frame is used.  A window whose frames
+    all sit at one energy falls back to the tent-weighted mean."""
+    frames = np.flatnonzero(keep)
+    position = (energy[frames] - grid.centres[0]) / grid.step_nev
+    lower = np.floor(position).astype(np.int64)
+    w = position - lower
+    rows = np.concatenate([lower, lower + 1])
+    cols = np.concatenate([frames, frames])
+    tent = np.concatenate([1.0 - w, w])
+    offset = np.concatenate([w, w - 1.0])  # d / ΔE
+    inside = (rows >= 0) & (rows < grid.n_points) & (tent > 0)
+    rows, cols, tent, offset = rows[inside], cols[inside], tent[inside], offset[inside]
+    s0, s1, s2 = (np.bincount(rows, weights=tent * offset**m, minlength=grid.n_points) for m in range(3))
+    det = s0 * s2 - s1**2
+    linear = det > 1e-9 * np.maximum(s0 * s2, 1e-300)
+    numerator = np.where(linear[rows], s2[rows] - offset * s1[rows], 1.0)
+    denominator = np.where(linear, det, s0)[rows]
+    return rows, cols, tent * numerator / denominator
 
 
 def _interpolation_triplets(energy, keep, sweeps, centres):
@@ -210,7 +245,7 @@ def energy_spectra(
     turnaround_cut_frac: float = 0.9,
     turnaround_guard_frames: int = 0,
     rebin_factor: int = 1,
-    binning: str = "interpolate",
+    binning: str = "local_linear",
     bin_pixels: np.ndarray | None = None,
 ) -> EnergySpectra:
     """Frame cuts, energy axes, common grid, binning, sum over the q range
@@ -222,7 +257,8 @@ def energy_spectra(
     ``velocity`` (frames,) mm/s from :func:`calibrated_velocity`; ``bin_pixels`` (bins,)
     optional pixel counts, bins without pixels are skipped.  The QE spectrum is the sum over the
     q bins with ``q_min`` ≤ q_b ≤ ``q_max`` of their per-bin spectra (each on its own energy
-    scale E·g_b).  ``binning`` (:func:`resampling`) is ``"interpolate"`` (default, unbiased) or
+    scale E·g_b).  ``binning`` (:func:`resampling`) is ``"local_linear"`` (default: unbiased,
+    every frame used), ``"interpolate"`` (unbiased, frames between two centres unused) or
     ``"average"`` (the app's rule, biased when a frame step is a sizeable part of the line width).
     """
     velocity = np.asarray(velocity, dtype=np.float64)
