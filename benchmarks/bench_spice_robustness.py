@@ -37,8 +37,8 @@ def bombs(folder):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-    import treeutil
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests.helpers
+    from tests.helpers import treeutil
 
     treeutil.write_tree(fsspec.filesystem("file"), folder, {"2025A1234": ["S001", "S002"]})
     store = Path(folder) / "2025A1234" / ".spice"

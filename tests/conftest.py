@@ -1,11 +1,10 @@
 import sys
 import uuid
-from pathlib import Path
 
 import fsspec
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.helpers import ROOT
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def eqegs_engine(tmp_path_factory):
 
     import xarray as xr
 
-    table = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())
     declared = table["project"]["entry-points"]["xarray.backends"]["eqegs"]
     if "eqegs" in xr.backends.list_engines():
         yield declared

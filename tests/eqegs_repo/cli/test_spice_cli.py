@@ -1,0 +1,88 @@
+"""``eqegs spice`` sub-commands, run through an argparse parser built by cli_spice.register."""
+import argparse
+import io
+
+import fsspec
+import pytest
+
+from eqegs_repo.cli import spice as cli_spice
+from eqegs_repo.errors import EqegsError
+from tests.helpers import treeutil
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    treeutil.write_tree(fsspec.filesystem("file"), str(tmp_path),
+                        {"2025A1234": ["S001", "S002", "S010"]})
+    parser = argparse.ArgumentParser(prog="eqegs")
+    cli_spice.register(parser.add_subparsers(dest="command", required=True))
+
+    def run(*words):
+        args = parser.parse_args(["spice", words[0], str(tmp_path), "2025A1234", *words[1:]])
+        out = io.StringIO()
+        args.run(args, out=out)
+        return out.getvalue()
+
+    run.root = tmp_path
+    return run
+
+
+def test_seed_update_show_history_diff_erase(run_cli):
+    assert "revision 1" in run_cli("seed", "roi", "--anchor", "S002", "x0=150", "y0=280",
+                                   "x1=224", "y1=328", "--comment", "first look")
+    assert "revision 2" in run_cli("update", "roi", "x1=230", "--anchor", "S002")
+    run_cli("seed", "q_integration", "--anchor", "", "bg_sample_id=001", "sectors=[[10, 20]]")
+    out = run_cli("show", "S010")
+    lines = out.splitlines()
+    roi = lines.index(next(line for line in lines if line.startswith("roi ")))
+    assert "proposal S002 r2" in lines[roi]                 # the group names its record
+    x1_line = next(line for line in lines[roi:] if line.split()[:1] == ["x1"])
+    assert x1_line.split()[1] == "230"
+    assert "[complete]" not in out  # q_range is still missing
+    assert [line for line in lines if line.startswith("sp_param ")][0].split()[1] == "defaults:"
+    shown = run_cli("show", "S010", "--type", "q_integration")
+    assert "bg_sample_id" in shown and " 001 " in shown + " "  # text field kept as typed
+    assert "\nroi " not in shown
+    history = run_cli("history", "roi")
+    assert "superseded" in history and "first look" in history
+    diff = run_cli("diff", "S001", "S010")
+    assert "x1" in diff and "230" in diff and "null" in diff
+    assert "revision 3" in run_cli("erase", "roi", "--anchor", "S002")
+    assert "(erased)" in run_cli("history", "roi", "--anchor", "S002")
+    current = run_cli("show")
+    assert "erased" in current and "q_integration" in current
+
+
+def test_repository_scope_and_record_diff(run_cli):
+    first = run_cli("seed", "q_range", "--scope", "repository", "--anchor", "",
+                    "q_min=10", "q_max=14").split("uuid ")[1].strip()
+    second = run_cli("update", "q_range", "--scope", "repository", "--anchor", "2025A1234",
+                     "q_max=15").split("uuid ")[1].strip()
+    assert "15" in run_cli("diff", first[:8], second[:8], "--scope", "repository")
+    out = run_cli("show", "S001")
+    assert "repository 2025A1234 r1" in out and "[complete]" in out
+
+
+def test_import_table_and_errors(run_cli):
+    table = run_cli.root / "data_table.csv"
+    table.write_text("sample_name, velocity, angle, comment\n001,2,0,ok\n5,1,0,none\n")
+    assert "would write" in run_cli("import-table", str(table), "--dry-run")
+    out = run_cli("import-table", str(table))
+    assert "written r1" in out and "no matching sample" in out
+    with pytest.raises(EqegsError, match=r"q_range.q_min = -1.0 .*number >= 0"):
+        run_cli("seed", "q_range", "--anchor", "S001", "q_min=-1")
+    with pytest.raises(EqegsError, match="no spice type 'roj' \\(closest: roi\\)"):
+        run_cli("seed", "roj", "--anchor", "S001", "x0=1")
+    with pytest.raises(EqegsError, match="nothing to erase"):
+        run_cli("erase", "roi", "--anchor", "S001")
+    with pytest.raises(SystemExit):
+        run_cli("seed", "roi", "--anchor", "S001", "x0")  # not FIELD=VALUE
+
+
+def test_types_lists_fields_units_and_ranges():
+    parser = argparse.ArgumentParser(prog="eqegs")
+    cli_spice.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["spice", "types", "q_range"])
+    out = io.StringIO()
+    args.run(args, out=out)
+    assert "nm^-1" in out.getvalue() and "required" in out.getvalue()

@@ -1,0 +1,185 @@
+"""Listings that one odd folder or file cannot break (issue 12 rows 5-8; docs/robustness.md)."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import warnings
+
+import pytest
+
+from eqegs_repo import BadInput, BadSample, Repository, batch
+from eqegs_repo.cli.main import main
+from eqegs_repo.sample import Sample
+from spice import SpiceError
+from tests.helpers.treeutil import SpyMemoryFS, local_fs, write_tree
+
+ROOT_ARGS = "--spice-url", "memory://"
+
+
+def _local_tree(tmp_path, proposals):
+    write_tree(local_fs(), str(tmp_path), proposals)
+    return Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=False)
+
+
+# --- row 5: folder names that access refuses ------------------------------------------------
+def test_folders_named_like_traversal_are_left_out_with_a_warning(tmp_path, capsys):
+    repo = _local_tree(tmp_path, {"2025A1234": ["S001", "S..1", "S2"], "P..2": ["S001"]})
+    with pytest.warns(UserWarning, match=r"P\.\.2 is not listed: its proposal key 'P\.\.2' is not usable"):
+        assert repo.keys() == ["2025A1234"]
+    prop = repo["2025A1234"]
+    with pytest.warns(UserWarning, match=r"2025A1234/S\.\.1 is not listed"):
+        assert prop.keys() == ["S001", "S2"]
+    assert list(prop.table(check=False)["problem"]) == ["", ""]
+    assert len(repo.table()) == 1 and "S001" in prop._repr_html_() and "2025A1234" in repo._repr_html_()
+    assert [s.key for s in batch.select_samples(repo)] == ["S001", "S2"]  # what reanalyze cooks
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["ls", str(tmp_path), *ROOT_ARGS]) == 0
+        assert main(["ls", str(tmp_path), "2025A1234", *ROOT_ARGS]) == 0
+    out, err = capsys.readouterr()
+    assert "S2" in out and "P..2" not in out and "S..1" not in out
+    assert f"eqegs: warning: {tmp_path}/P..2 is not listed: its proposal key 'P..2' is not usable" in err
+    assert all(line.startswith("eqegs: warning: ") for line in err.splitlines())
+
+
+# --- row 6: a deeply nested marker -----------------------------------------------------------
+def test_a_deeply_nested_marker_is_one_broken_sample(tmp_path, capsys):
+    repo = _local_tree(tmp_path, {"2025A1234": ["S001", "S2"]})
+    nested = tmp_path / "2025A1234" / "S2" / "train_integrated.json"
+    nested.write_text("[" * 200_000 + "]" * 200_000)
+    table = repo["2025A1234"].table(check=False).set_index("key")
+    assert table.loc["S001", "problem"] == ""
+    assert table.loc["S2", "problem"] == f"{nested}: JSON nested too deeply to read; expected a flat JSON object"
+    with pytest.raises(BadSample, match="nested too deeply"):
+        repo["2025A1234"]["S2"].marker
+    assert main(["ls", str(tmp_path), "2025A1234", *ROOT_ARGS]) == 0
+    assert "nested too deeply" in capsys.readouterr().out
+    info = tmp_path / "2025A1234" / "S001" / "reconstruction" / "dl" / "info" / "info.json"
+    info.parent.mkdir(parents=True)
+    info.write_text("{\"a\": " * 100_000 + "1" + "}" * 100_000)
+    (info.parents[2] / "reconstruction.csv").write_text("1,2\n3,4\n")
+    with pytest.raises(BadSample, match=r"info.json: JSON nested too deeply"):
+        repo["2025A1234"]["S001"].results["reconstruction"]["main"]
+
+
+# --- row 7: unreadable folders and links -----------------------------------------------------
+def test_an_unreadable_spice_folder_is_named_where_it_matters(tmp_path, monkeypatch, capsys):
+    import spice.store
+
+    repo = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", cache_url=False)  # spice in the tree
+    write_tree(local_fs(), str(tmp_path), {"2025A1234": ["S001", "S2"]})
+    real = os.scandir
+
+    def refusing(path="."):
+        if str(path).endswith(f"2025A1234{os.sep}.spice"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(spice.store.os, "scandir", refusing)
+    folder = f"{tmp_path}/2025A1234/.spice"
+    table = repo["2025A1234"].table(check=False)
+    assert list(table["problem"]) == [f"spice: cannot list the spice records in {folder}: Permission denied"] * 2
+    with pytest.raises(SpiceError, match=f"cannot list the spice records in {folder}: Permission denied"):
+        repo["2025A1234"]["S001"].spice.status
+    with pytest.raises(SpiceError, match=f"cannot list the spice records in {folder}: Permission denied"):
+        repo["2025A1234"]["S001"].cook("reconstruction")
+    row = batch.cook_sample(repo["2025A1234"]["S001"], steps=("reconstruction",))
+    assert row["status"] == "failed" and f"cannot list the spice records in {folder}: Permission denied" in row["error"]
+    assert main(["ls", str(tmp_path), "2025A1234"]) == 0
+    assert main(["spice", "show", str(tmp_path), "2025A1234", "S001"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot list the spice records in {folder}: Permission denied" in err
+
+
+def test_an_unreadable_sample_folder_is_listed_as_broken(memroot):
+    fs, root = memroot
+    write_tree(fs, root, {"2025A1234": ["S001", "S2", "S3"]})
+    SpyMemoryFS.unreadable = {f"{root}/2025A1234/S2"}
+    try:
+        prop = Repository(f"spymem://{root}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=False)["2025A1234"]
+        assert prop.keys() == ["S001", "S2", "S3"]
+        table = prop.table().set_index("key")
+        assert table.loc["S2", "problem"] == f"{root}/2025A1234/S2/train_integrated.json: cannot be read (Permission denied)"
+        assert table.loc["S001", "problem"] == table.loc["S3", "problem"] == ""
+    finally:
+        SpyMemoryFS.unreadable = set()
+
+
+def test_linked_proposals_and_samples_are_followed_and_dangling_links_shown(tmp_path):
+    data = tmp_path / "data"
+    write_tree(local_fs(), str(data), {"2025A1234": ["S001"]})
+    root = tmp_path / "tree"
+    (root / "2025B0001").mkdir(parents=True)
+    os.symlink(data / "2025A1234", root / "2025A1234")                          # a linked proposal
+    os.symlink(data / "2025A1234" / "S001", root / "2025B0001" / "S7")          # a linked sample
+    os.symlink(tmp_path / "gone", root / "2025B0001" / "S8")                    # a dangling link
+    os.symlink(data / "2025A1234" / "S001" / "train_integrated.json", root / "2025B0001" / "S9")  # a file
+    repo = Repository(f"{root}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=False)
+    assert repo.keys() == ["2025A1234", "2025B0001"]
+    assert repo["2025A1234"].keys() == ["S001"] and repo["2025A1234"]["S001"].marker["n_frames"] == 6
+    prop = repo["2025B0001"]
+    assert prop.keys() == ["S7", "S8"]
+    table = prop.table().set_index("key")
+    assert table.loc["S7", "problem"] == "" and table.loc["S7", "frames"] == 6
+    assert table.loc["S8", "problem"] == f"{root}/2025B0001/S8: the sample folder does not exist (a link to a missing folder?)"
+
+
+# --- row 8: files that block, and a time limit per sample ------------------------------------
+def test_a_fifo_marker_or_raw_file_never_blocks_listing_or_cooking(tmp_path):
+    write_tree(local_fs(), str(tmp_path), {"2025A1234": ["S001", "S2"]})
+    marker = tmp_path / "2025A1234" / "S2" / "train_integrated.json"
+    marker.unlink()
+    os.mkfifo(marker)
+    sensor = tmp_path / "2025A1234" / "S001" / "train_integrated" / "sensor_1.npy"
+    sensor.unlink()
+    os.mkfifo(sensor)
+    script = textwrap.dedent(f"""
+        from eqegs_repo import Repository
+        from eqegs_repo.errors import BadSample
+        repo = Repository({str(tmp_path)!r} + "/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=False)
+        print(repo["2025A1234"].table().set_index("key")["problem"].to_dict())
+        try:
+            repo["2025A1234"]["S001"].cook("reconstruction")
+        except BadSample as exc:
+            print("cook:", exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert f"{marker}: expected a regular file, found not a regular file (a FIFO" in done.stdout
+    assert f"cook: {sensor}: expected a regular file" in done.stdout
+    assert "'S001': '" + str(sensor) in done.stdout  # the table's check=True reads the headers too
+
+
+@pytest.fixture
+def hanging(monkeypatch):
+    """Sample.cook hangs (up to 30 s) for S2, as on a network file that does not answer."""
+    release = threading.Event()
+    real = Sample.cook
+
+    def cook(self, *args, **kwargs):
+        if self.key == "S2":
+            release.wait(30)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sample, "cook", cook)
+    yield
+    release.set()
+
+
+def test_reanalysis_gives_a_hanging_sample_up_after_its_time_limit(tmp_path, hanging):
+    repo = _local_tree(tmp_path, {"2025A1234": ["S001", "S2"]})
+    start = time.monotonic()
+    row = batch.cook_sample(repo["2025A1234"]["S2"], steps=("reconstruction",), timeout=0.5)
+    assert time.monotonic() - start < 10
+    assert row["status"] == "timed out" and "no result after 0.5 s" in row["error"]
+    with pytest.raises(BadInput, match="timeout must be a number of seconds > 0"):
+        batch.reanalyze(repo, timeout=0)
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        table = batch.reanalyze(repo, steps=("reconstruction",), client=client, progress=False, timeout=1.0)
+    assert table.set_index("sample").status.to_dict() == {"S001": "ok", "S2": "timed out"}
+    assert time.monotonic() - start < 20
