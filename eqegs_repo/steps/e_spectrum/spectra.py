@@ -111,12 +111,13 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
 
     ``"local_linear"`` (the default): a local linear fit at each centre to the kept frames within
     one grid step (:func:`_local_linear_triplets`): unbiased for a spectrum that is linear across
-    the window and every frame counts.  ``"interpolate"``: each sweep (``sweeps`` (frames,) from :func:`sweep_labels`) is
-    interpolated linearly at the bin centres, y_k = (1 − w)·x_i + w·x_{i+1} between the kept
-    frames around E_k, and the sweeps covering E_k are averaged.  A sweep is interpolated run by
-    run of consecutive kept frames, so a gap of cut frames is never bridged; where frames are
-    denser than the grid, the frames between two centres are not used (larger errors).  ``"average"`` (the app's
-    binning): y_k is the mean of the kept frames falling in bin k.  Raises naming ``label`` when
+    the window, and every frame counts.  ``"interpolate"``: each sweep (``sweeps`` (frames,) from
+    :func:`sweep_labels`) is interpolated linearly at the bin centres, y_k = (1 − w)·x_i +
+    w·x_{i+1} between the kept frames around E_k, and the sweeps covering E_k are averaged.  A
+    sweep is interpolated run by run of consecutive kept frames, so a gap of cut frames is never
+    bridged; where frames are denser than the grid, the frames between two centres are not used
+    (larger errors).  ``"average"`` (the app's binning): y_k is the mean of the kept frames
+    falling in bin k.  Raises naming ``label`` when
     a bin receives no frame.
     """
     if binning not in BINNING_MODES:
@@ -128,18 +129,16 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
         inside = (index >= 0) & (index < grid.n_points)
         rows, cols, weights = index[inside], frames[inside], np.ones(int(inside.sum()))
     elif binning == "local_linear":
-        rows, cols, weights = _local_linear_triplets(energy, keep, grid)
-        counts = np.bincount(rows, minlength=grid.n_points)
-        _check_populated(counts, grid, label)
-        matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(grid.n_points, energy.size))
-        return Resampling(matrix, counts)
+        rows, cols, weights = _local_linear_triplets(energy, keep, grid)  # normalised already
     else:
         rows, cols, weights = _interpolation_triplets(energy, keep, sweeps, grid.centres)
     counts = np.bincount(rows, minlength=grid.n_points)
     if binning == "interpolate":
         counts //= 2  # each covering sweep adds two entries (the frames around E_k)
     _check_populated(counts, grid, label)
-    matrix = sparse.csr_matrix((weights / counts[rows], (rows, cols)), shape=(grid.n_points, energy.size))
+    if binning != "local_linear":
+        weights = weights / counts[rows]
+    matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(grid.n_points, energy.size))
     return Resampling(matrix, counts)
 
 
