@@ -283,15 +283,17 @@ class Cooker:
             return qi.DetectorGeometry(wavelength_nm=geo["wavelength_nm"], pixel_size_mm=geo["pixel_size_mm"],
                                        distance_mm=geo["distance_mm"])
 
-    def mask(self, image, coverage, xy, by_frame_sum=True):
-        """Pixels used (H, W) bool: covered, outside the direct-beam box, inside the sectors, and
-        (``by_frame_sum``) neither dead nor hot by the frame sum ``image``."""
+    def mask(self, image, coverage, xy, dead=None):
+        """Pixels used (H, W) bool: covered, outside the direct-beam box, inside the sectors. With
+        ``dead`` (the :meth:`dead_pixels` of the frame sum ``image``) also without those and
+        without the hot pixels of ``image``; without it, the part of the mask that does not
+        depend on the frame sum (what a tracked pass plans with)."""
         qp = self.params["q_integration"]
         shape = image.shape
         keep = qi.coverage_keep(coverage)
         keep &= qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
-        if by_frame_sum:
-            keep &= ~self.dead_pixels(image, coverage, xy)
+        if dead is not None:
+            keep &= ~dead
             with self.params.blame("q_integration.hot_pixel_mad"):
                 keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
         if qp["angle_mode"] == "specify":
@@ -350,18 +352,20 @@ class Cooker:
         shared = self.shared_background()
         centre = self.centre(image, Roi(*rec.attrs["roi"]))
         xy = (centre.x, centre.y)
-        keep = self.mask(image, coverage, xy)
+        dead = self.dead_pixels(image, coverage, xy)
+        keep = self.mask(image, coverage, xy, dead)
         integrator = self.integrator(image.shape, xy, keep)
         with self.params.blame("q_integration.forward_box_halfwidth"), self.bar("q integration") as bar:
             sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
                                              self.params["q_integration"]["forward_box_halfwidth"],
                                              workers=WORKERS, progress=bar.update)
-        return self.q_integration_dataset(sample, integrator, centre, keep, image, coverage, passes_info, shared)
+        return self.q_integration_dataset(sample, integrator, centre, keep, dead, image, coverage, passes_info,
+                                          shared)
 
-    def q_integration_dataset(self, sample, integrator, centre, keep, image, coverage, passes_info, shared):
+    def q_integration_dataset(self, sample, integrator, centre, keep, dead, image, coverage, passes_info, shared):
         """The dataset of the sample's integration ``sample`` (sums, variance, forward) around
-        ``centre`` with mask ``keep``, the background (``shared``) subtracted; ``image`` and
-        ``coverage`` are the sample's frame sum and coverage."""
+        ``centre`` with mask ``keep`` (``dead``: its dead pixels), the background (``shared``)
+        subtracted; ``image`` and ``coverage`` are the sample's frame sum and coverage."""
         qp = self.params["q_integration"]
         xy = (centre.x, centre.y)
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
@@ -378,7 +382,6 @@ class Cooker:
             image_diff = image - k * bg["image"]
             background = {"sample": shared.sample.key, "k": k, "mode": qp["bg_scale_mode"]}
             info["background"] = "shared" if bg["shared"] else "read"
-        dead = self.dead_pixels(image, coverage, xy)
         ds = results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
         ds.attrs["passes"] = info
         return ds

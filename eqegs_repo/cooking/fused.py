@@ -54,7 +54,8 @@ def cook_q_integration(cooker, workers=1):
         image = run["image"]
         centre = cooker.centre(image, Roi(*rec.attrs["roi"]))
         xy = (centre.x, centre.y)
-        keep = cooker.mask(image, run["coverage"], xy)
+        dead = cooker.dead_pixels(image, run["coverage"], xy)
+        keep = cooker.mask(image, run["coverage"], xy, dead)
         integrator = cooker.integrator(image.shape, xy, keep)
         resolved, reason = tracking.resolve(run, setup, integrator, keep, xy)
         refused.append(reason)
@@ -62,4 +63,5 @@ def cook_q_integration(cooker, workers=1):
         del run
         info.update(path="separate", sample_reads=2, reason=refused[0])
         return cooker.integrate_separately(rec, info)
-    return cooker.q_integration_dataset(resolved, integrator, centre, keep, image, run["coverage"], info, shared)
+    return cooker.q_integration_dataset(resolved, integrator, centre, keep, dead, image, run["coverage"], info,
+                                        shared)

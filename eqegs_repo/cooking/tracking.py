@@ -41,7 +41,7 @@ def plan(cooker, image, coverage, xy):
     qp = cooker.params["q_integration"]
     shape = image.shape
     covered = qi.coverage_keep(coverage)
-    base = cooker.mask(image, coverage, xy, by_frame_sum=False)
+    base = cooker.mask(image, coverage, xy)
     margin = MARGIN_PX if qp["pixel_splitting"] == "none" else 0.0  # bbox weights move with the centre
     sensitive = qi.centre_sensitive(
         shape, centre=xy, margin=margin, radial_edges=cooker.bins(shape, xy).edges_px,
