@@ -14,12 +14,12 @@ import pandas as pd
 from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
 from eqegs_repo.errors import BadInput, EmptySelection, closest_keys, optional_import
-from eqegs_repo.io.app_names import check_step
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key
-from eqegs_repo.params.chain import STEP_TYPES
 from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
+from eqegs_repo.step_table import chain, check_step
+from eqegs_repo.step_table import names as step_names
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
@@ -29,7 +29,6 @@ proposal's background run: the steps that apply to it were cooked), ``failed`` o
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
                   "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
                   "chi2_red": "chi2_red"}
-STEPS = tuple(STEP_TYPES)
 
 
 def _patterns(value, what):
@@ -133,10 +132,10 @@ def select_samples(repo, proposals=None, samples=None, where=None, select=None):
 def _last_step(steps):
     steps = [steps] if isinstance(steps, str) else list(steps)
     if not steps:
-        raise BadInput("steps must name at least one of " + ", ".join(STEPS))
+        raise BadInput("steps must name at least one of " + ", ".join(step_names()))
     for step in steps:
         check_step(step)
-    return steps, max(steps, key=STEPS.index)
+    return steps, max(steps, key=step_names().index)
 
 
 def _check_timeout(timeout):
@@ -184,13 +183,13 @@ def _cook_row(sample, steps, overrides, export):
     try:
         steps, last = _last_step(steps)
         applicable = applicable_steps(sample, **overrides)
-        background = len(applicable) < len(STEPS)
+        background = len(applicable) < len(step_names())
         steps = [step for step in steps if step in applicable] or [applicable[-1]]
-        last = max(steps, key=STEPS.index)
+        last = max(steps, key=step_names().index)
         with progress_bars.quiet():  # one bar for the batch, none per pass
             fresh = sample.cache_status(**overrides)
             ds = sample.cook(last, **overrides)
-            up_to_date = all(fresh[s] == "fresh" for s in STEPS[: STEPS.index(last) + 1])
+            up_to_date = all(fresh[s] == "fresh" for s in chain(last))
             if export:
                 for step in steps:
                     sample.export(step, skip_existing=True, **overrides)
@@ -272,7 +271,7 @@ def _submit(client, chosen, steps, overrides, export, timeout):
     """{future: sample}: one task per sample; the samples sharing a background wait for the
     first of them (see :func:`reanalyze`)."""
     _, last = _last_step(steps)
-    shares = STEPS.index(last) >= STEPS.index("q_integration")
+    shares = "q_integration" in chain(last)
     firsts, futures = {}, {}
     for sample in chosen:
         group = background_of(sample, overrides) if shares else None

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from eqegs_repo import step_table
 from spice.display import format_value
 
 
@@ -52,11 +53,18 @@ def sample_status(row):
 WIDTH = 120
 """Characters a text view of a table fits in (longer problem texts are shortened)."""
 
-STEP_LETTERS = {"reconstruction": "R", "q_integration": "Q", "e_spectrum_and_isf": "E"}
-"""One letter per step in the compact ``on_disk`` and ``cooked`` columns."""
 
-LEGEND = ("on_disk / cooked: R reconstruction, Q q_integration, E e_spectrum_and_isf "
-          "(lower case: stale, '.': none)")
+
+def letters():
+    """``{step: letter}``: one letter per declared step (:mod:`eqegs_repo.step_table`) in the
+    compact ``on_disk`` and ``cooked`` columns, in chain order."""
+    return {name: step_table.get(name).letter for name in step_table.names()}
+
+
+def legend():
+    """The legend of the letters: ``on_disk / cooked: R reconstruction, Q q_integration, ...``."""
+    return ("on_disk / cooked: " + ", ".join(f"{letter} {step}" for step, letter in letters().items())
+            + " (lower case: stale, '.': none)")
 
 
 def step_letters(fresh, stale=()):
@@ -64,11 +72,11 @@ def step_letters(fresh, stale=()):
     ``stale``, ``.`` otherwise (``fresh``/``stale``: step names, or comma-separated text)."""
     fresh, stale = (set(s.split(",")) if isinstance(s, str) else set(s) for s in (fresh, stale))
     return "".join(letter if step in fresh else letter.lower() if step in stale else "."
-                   for step, letter in STEP_LETTERS.items())
+                   for step, letter in letters().items())
 
 
 def _empty(column):
-    return all(cell_text(v) in ("", "." * len(STEP_LETTERS)) for v in column)
+    return all(cell_text(v) in ("", "." * len(letters())) for v in column)
 
 
 def drop_empty(frame):
@@ -87,7 +95,7 @@ def compact_samples(frame):
                         ("dtype", "dtype"), ("trains", "trains"), ("exposure_s", "exposure_s")):
         out[title] = frame[name]
     rows = frame.to_dict("records")
-    out["on_disk"] = [step_letters([s for s in STEP_LETTERS if cell_text(r.get(s))]) for r in rows]
+    out["on_disk"] = [step_letters([s for s in letters() if cell_text(r.get(s))]) for r in rows]
     out["spice"] = frame["spice"]
     out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale"))) for r in rows]
     out["problem"] = frame["problem"]
@@ -128,7 +136,7 @@ def samples_html(frame):
     compact.insert(1, "status", status)
     rows = [[cell_text(v) for v in row] for row in compact.itertuples(index=False)]
     return (html_table(list(compact.columns), rows, row_styles=[STATUS_STYLES.get(s, "") for s in status])
-            + f"<p style='font-size:smaller'>{html.escape(LEGEND)}</p>")
+            + f"<p style='font-size:smaller'>{html.escape(legend())}</p>")
 
 
 class SampleTable(pd.DataFrame):
@@ -145,7 +153,7 @@ class SampleTable(pd.DataFrame):
         return compact_samples(self)
 
     def __repr__(self):
-        return text_view(self.compact(), legend=LEGEND)
+        return text_view(self.compact(), legend=legend())
 
     def _repr_html_(self):
         return samples_html(self)

@@ -5,7 +5,7 @@ each read what they need on first use.
 """
 import html
 
-from eqegs_repo import naming
+from eqegs_repo import naming, step_table
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
@@ -98,7 +98,8 @@ class Sample:
     def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
         """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
 
-        ``step``: ``"reconstruction"``, ``"q_integration"`` or ``"e_spectrum_and_isf"``.
+        ``step``: ``"reconstruction"``, ``"q_integration"``, ``"e_spectrum_and_isf"`` or another
+        step of :mod:`eqegs_repo.step_table`.
         ``overrides``: one-off parameter values that write no spice, as ``field=value`` (a field
         name of one spice type, e.g. ``q_min=10``) or ``type={field: value}``; they appear in
         ``.attrs["overrides"]``. ``use_cache=False`` computes without reading or writing the
@@ -143,20 +144,20 @@ class Sample:
     def results(self):
         """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
         Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
-        (:class:`eqegs_repo.io.app_results.Results`, docs/outputs.md)."""
-        from eqegs_repo.io.app_results import Results
+        (:class:`eqegs_repo.io.app_format.reading.Results`, docs/outputs.md)."""
+        from eqegs_repo.io.app_format.reading import Results
 
         return Results(self)
 
     def step_results(self):
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
-        rules of :func:`eqegs_repo.io.app_results.result_folders`; an incomplete result (an
+        rules of :func:`eqegs_repo.io.app_format.reading.result_folders`; an incomplete result (an
         export was stopped) is listed as ``"<name> (incomplete)"``."""
-        from eqegs_repo.io.app_results import step_folders
+        from eqegs_repo.io.app_format.reading import step_folders
 
         present = set(list_folders(self.fs, self.path, "sample"))
         out = {}
-        for step in self.layout.steps:
+        for step in step_table.names():
             complete, incomplete = step_folders(self.fs, self.path, step) if step in present else ({}, {})
             out[step] = list(complete) + [f"{name} (incomplete)" for name in incomplete]
         return out
@@ -164,8 +165,7 @@ class Sample:
     @staticmethod
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
-                "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
-                "cooked", "stale", "problem")
+                "exposure_s", *step_table.names(), "spice", "cooked", "stale", "problem")
 
     def _summary(self, check):
         row = dict.fromkeys(self._summary_columns(), None)
@@ -221,7 +221,7 @@ class Sample:
         try:
             cache = self.cache_status()
         except BadInput as exc:
-            cache = dict.fromkeys(self.layout.steps, f"unknown ({exc})")
+            cache = dict.fromkeys(step_table.names(), f"unknown ({exc})")
         results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
                    for step, found in self.step_results().items()]
         try:

@@ -11,6 +11,7 @@ from eqegs_repo.cli.common import (
 )
 from eqegs_repo.errors import BadInput, optional_import
 from eqegs_repo.params.effective import check_overrides
+from eqegs_repo.step_table import names as step_names
 
 
 SHOWN = ("proposal", "sample", "status", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "chi2_red",
@@ -23,7 +24,7 @@ def _selection_arguments(parser):
     parser.add_argument("--proposals", nargs="+", metavar="P", help="proposal keys or patterns (2025A*)")
     parser.add_argument("--samples", nargs="+", metavar="S", help="sample keys or patterns (S00[1-3])")
     parser.add_argument("--steps", nargs="+", default=["e_spectrum_and_isf"], metavar="STEP",
-                        choices=batch.STEPS, help="steps to cook (the chain runs up to the last)")
+                        choices=step_names(), help="steps to cook (the chain runs up to the last)")
     parser.add_argument("--set", dest="overrides", type=assignment, action="append", default=[],
                         metavar="NAME=VALUE",
                         help="one-off parameter value (JSON) for every sample, e.g. q_min=10 (repeatable)")

@@ -28,6 +28,7 @@ from eqegs_repo import __version__
 from eqegs_repo.errors import BadInput, EqegsError, ResultExists, SkippedWarning
 from eqegs_repo.params.effective import check_overrides
 from eqegs_repo.repository import Repository
+from eqegs_repo.step_table import names as step_names
 from spice import SpiceError
 
 
@@ -108,6 +109,8 @@ def _summary(sample, ds, step):
         bg = f"; background {background['sample']} x {background['k']:.4g}" if background else "; no background"
         return (f"{where}: beam centre ({ds.attrs['centre_x']:.2f}, {ds.attrs['centre_y']:.2f}) px; "
                 f"{ds.sizes['q']} q bins, {float(ds.q[0]):.3g}..{float(ds.q[-1]):.3g} nm^-1{bg}")
+    if step != "e_spectrum_and_isf":  # a step added to the table
+        return f"{where}: " + ", ".join(f"{name} {dict(ds[name].sizes)}" for name in ds.data_vars)
     beta_error = float(ds["beta_error"]) if "beta_error" in ds else 0.0
     beta = f", beta = {ds.beta.item():.3f} +- {beta_error:.3f}" if beta_error > 0 else ""  # else fixed
     return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1):\n"
@@ -181,7 +184,7 @@ def build_parser():
     p.add_argument("proposal")
     p.add_argument("sample")
     p.add_argument("--step", default="e_spectrum_and_isf",
-                   choices=["reconstruction", "q_integration", "e_spectrum_and_isf"])
+                   choices=step_names())
     p.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")

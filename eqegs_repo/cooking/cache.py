@@ -25,6 +25,8 @@ import fsspec
 import numpy as np
 import xarray as xr
 
+from eqegs_repo.io.app_format.text import json_default
+
 META = "__meta__"
 
 
@@ -34,15 +36,6 @@ def default_cache_url():
         return os.environ["EQEGS_CACHE_DIR"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "eqegs_repo")
-
-
-def json_default(value):
-    """``json.dumps(default=...)`` for numpy scalars and arrays (as Python numbers and lists)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def write_dataset(ds, handle):

@@ -42,11 +42,13 @@ import numpy as np
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
 from eqegs_repo.cooking import fused, limits, passes, progress
+from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
 from eqegs_repo.errors import BadInput, closest_keys
-from eqegs_repo.io.app_names import check_step
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
+from eqegs_repo.step_table import chain, check_step
+from eqegs_repo.step_table import names as step_names
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.steps import e_spectrum as es
 from eqegs_repo.steps import q_integration as qi
@@ -65,11 +67,14 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
 
 
 def applicable_steps(sample, **overrides):
-    """The steps that apply to ``sample``: all of them, or reconstruction and q_integration for
-    the proposal's background run (its resolved ``q_integration.bg_sample_id`` names itself)."""
+    """The steps that apply to ``sample``: all of them, or, for the proposal's background run (its
+    resolved ``q_integration.bg_sample_id`` names itself), those whose chain holds no step that
+    does not apply to it (``on_background_run``: reconstruction and q_integration)."""
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
-    steps = tuple(STEP_TYPES)
-    return steps[:2] if is_background_run(sample, params) else steps
+    if not is_background_run(sample, params):
+        return step_names()
+    return tuple(step for step in step_names()
+                 if all(cooking_of(s).on_background_run for s in chain(step)))
 
 
 def cache_status(sample, **overrides):
@@ -80,7 +85,7 @@ def cache_status(sample, **overrides):
                                            label=sample.key))
     cache = sample.repository.cache
     out = {}
-    for step in STEP_TYPES:
+    for step in step_names():
         if cache is None:
             out[step] = ""
             continue
@@ -149,15 +154,7 @@ class Cooker:
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
                 payload["upstream"] = self.key(UPSTREAM[step])
-            calibration_files = calibration_module.folder_fingerprint(self.params) if step == "e_spectrum_and_isf" else {}
-            if calibration_files:
-                payload["calibration_files"] = calibration_files
-            if step == "q_integration":
-                background = self.background()
-                if background is not None:
-                    _, bg_params, bg_run = background
-                    payload["background"] = {"raw": bg_run.stats,
-                                             "values": bg_params.fingerprint_values(("sensor_layout",))}
+            payload.update(cooking_of(step).fingerprint(self))
             self._keys[step] = digest(payload)
         return self._keys[step]
 
@@ -170,7 +167,7 @@ class Cooker:
         """The dataset of ``step``: from this run's memory, the disk cache, or computed."""
         ds = self.loaded(step)
         if ds is None:
-            ds = self.store(step, getattr(self, f"_cook_{step}")())
+            ds = self.store(step, cooking_of(step).cook(self))
         return ds
 
     def loaded(self, step):

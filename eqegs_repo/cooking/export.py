@@ -5,8 +5,10 @@
 :func:`export`: it cooks ``step`` with the overrides (cached, see :mod:`eqegs_repo.cooking.cook`) and
 writes ``<sample>/<step>[/<sub>]/`` with the app's file names plus ``dl/info/info.json`` with our
 parameters and provenance, then ``<proposal>/download/<zip name>`` holding that folder's ``dl/``.
-The file layout of each step and the naming rules are in docs/outputs.md; the names are the
-constants and functions below. :mod:`eqegs_repo.io.app_results` reads such folders back.
+The file layout of each step and the naming rules are in docs/outputs.md; the format -- names,
+each step's writer and reader -- is :mod:`eqegs_repo.io.app_format`, and the cooking side of
+each step (what its writer needs, its sub-folders, its figures) is registered in
+:mod:`eqegs_repo.cooking.step_cooking`. This module stages, claims and publishes.
 
 Safety: nothing on disk is replaced without ``overwrite=True``. Everything is written into a
 hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and a
@@ -16,28 +18,20 @@ is complete. A crash leaves hidden temporary files or a result flagged as incomp
 next export (``skip_existing=True`` included) repairs.
 """
 import datetime
-import hashlib
 import io
-import json
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from eqegs_repo.cooking import passes
-from eqegs_repo.cooking.cache import json_default
-from eqegs_repo.cooking.calibration import CalibrationFolder
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, write_zip
+from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, ResultExists, SkippedWarning, install_hint, optional_import
-from eqegs_repo.io import app_names as names
-from eqegs_repo.io.app_names import check_step
-from eqegs_repo.io.app_results import incomplete_reason, own_entries
+from eqegs_repo.io.app_format import folder_format, names
+from eqegs_repo.io.app_format.reading import incomplete_reason, own_entries
+from eqegs_repo.io.app_format.text import json_text
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
-from eqegs_repo.steps.sensors import combine
-
-# --- file names (paths relative to the step folder) ------------------------------------------
+from eqegs_repo.step_table import check_step, get as declared
 
 
 # --- naming ----------------------------------------------------------------------------------
@@ -58,7 +52,7 @@ class Target:
     @property
     def keeps_subfolders(self):
         """True for a step folder that can hold sub-folder results besides its own."""
-        return self.step != "reconstruction" and not self.subdir
+        return folder_format(self.step).subfolders and not self.subdir
 
     @property
     def label(self):
@@ -69,41 +63,21 @@ class Target:
 def resolve_target(sample, step, params):
     """The :class:`Target` of ``step`` for ``sample`` with :class:`StepParameters` ``params``.
 
-    q_integration: ``q_integration.output_subdir``. E spectrum: the output sub-folder from
-    ``e_spectrum.output_subdir_mode`` (``q_range``: :func:`names.q_range_folder`; ``specify``:
-    ``output_subdir``, "" for none) and $QS = ``e_spectrum.input_subdir`` or, when that is empty,
-    ``q_integration.output_subdir``. Names are validated by the parameter schemas (only
+    The sub-folders come from the step's ``folders`` (:mod:`eqegs_repo.cooking.step_cooking`):
+    q_integration: ``q_integration.output_subdir``; E spectrum: from
+    ``e_spectrum.output_subdir_mode``, with $QS = ``e_spectrum.input_subdir`` or, when that is
+    empty, ``q_integration.output_subdir``. Names are validated by the parameter schemas (only
     0-9, a-z, A-Z and _), so a bad name is reported with the record it came from.
     """
     check_step(step)
-    q_subdir = e_subdir = ""
-    if step != "reconstruction":
-        q_subdir = _not_reserved(params, "q_integration", "output_subdir")
-    if step == "e_spectrum_and_isf":
-        ep = params["e_spectrum"]
-        q_subdir = _not_reserved(params, "e_spectrum", "input_subdir") or q_subdir
-        if ep["output_subdir_mode"] == "q_range":
-            why = f" ({params.describe('e_spectrum', 'output_subdir_mode')} names the folder after the q range)"
-            e_subdir = names.q_range_folder(*params.q_range(why))
-        else:
-            e_subdir = _not_reserved(params, "e_spectrum", "output_subdir")
-    subdir = {"reconstruction": "", "q_integration": q_subdir, "e_spectrum_and_isf": e_subdir}[step]
+    found = cooking_of(step).folders(params)
+    subdir, input_subdir = found.get("subdir", ""), found.get("input_subdir", "")
     folder = f"{sample.path}/{step}" + (f"/{subdir}" if subdir else "")
     download = f"{sample.proposal.path}/{sample.layout.download_dir}"
-    input_subdir = q_subdir if step == "e_spectrum_and_isf" else ""
-    zip_name = names.check_name_length(names.zip_name(step, sample.key, q_subdir, e_subdir),
+    zip_name = names.check_name_length(names.zip_name(step, sample.key, found.get("q_subdir", ""),
+                                                      found.get("e_subdir", "")),
                                        f"the download zip of {step} of {sample.proposal.key}/{sample.key}")
     return Target(step, subdir, input_subdir, folder, f"{download}/{zip_name}")
-
-
-def _not_reserved(params, type_name, field_name):
-    """The value of a sub-folder parameter, refused when it is ``dl`` or ``log`` (the step
-    folder's own folders)."""
-    value = params[type_name][field_name]
-    if value in (names.DL, names.LOG_DIR):
-        raise BadInput(f"{params.describe(type_name, field_name)}: {value!r} is the name of the step "
-                       "folder's own dl/ or log/ folder; choose another sub-folder name")
-    return value
 
 
 def _with_subdir(step, subdir, overrides):
@@ -113,158 +87,22 @@ def _with_subdir(step, subdir, overrides):
     if not isinstance(subdir, str):
         raise BadInput(f"export subdir must be a folder name (str) or None, found {subdir!r}")
     out = {t: dict(v) for t, v in overrides.items()}
-    if step == "reconstruction":
+    routes = cooking_of(step).subdir_overrides
+    if routes is None:
         if subdir:
-            raise BadInput(f"export subdir={subdir!r}: the reconstruction step has no sub-folders "
+            raise BadInput(f"export subdir={subdir!r}: the {step} step has no sub-folders "
                            "(docs/outputs.md#naming-choices)")
-    elif step == "q_integration":
-        out.setdefault("q_integration", {})["output_subdir"] = subdir
-    else:
-        out.setdefault("e_spectrum", {}).update(output_subdir_mode="specify", output_subdir=subdir)
+        return out
+    for type_name, values in routes(subdir).items():
+        out.setdefault(type_name, {}).update(values)
     return out
-
-
-# --- text formats ----------------------------------------------------------------------------
-def table_text(columns, delimiter=" ", comment="# "):
-    """Columns of equal length as text: a header line (names; prefixed by ``comment``), then one
-    row per line, each number written as the shortest text that reads back exactly."""
-    names = list(columns)
-    arrays = [np.asarray(columns[n], dtype=np.float64).ravel().tolist() for n in names]
-    lines = [comment + delimiter.join(names)]
-    lines += [delimiter.join(map(repr, row)) for row in zip(*arrays)]
-    return "\n".join(lines) + "\n"
-
-
-def image_text(image):
-    """A 2D array as comma-separated rows (one image row per line, no header)."""
-    rows = np.asarray(image, dtype=np.float64).tolist()
-    return "\n".join(",".join(map(repr, row)) for row in rows) + "\n"
-
-
-def mask_sha256(mask):
-    """SHA-256 hex of a mask as (H, W) uint8 bytes in C order (recorded in rdf.npz and q.json)."""
-    return hashlib.sha256(np.ascontiguousarray(mask, dtype=np.uint8).tobytes()).hexdigest()
-
-
-def json_text(record):
-    return json.dumps(record, indent=2, default=json_default) + "\n"
-
-
-# --- per-step writers ------------------------------------------------------------------------
-def _write_stack(stream, cooker, dtype):
-    """Stream the reconstructed (frames, H, W) stack into an open .npy file, block by block."""
-    stack, layout = cooker.run.stack, cooker.layout()
-    dtype = np.dtype(dtype)
-    shape = (stack.shape[1],) + tuple(layout.canvas_shape)
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    np.lib.format.write_array_header_1_0(stream, header)
-    canvas = None
-    for start, stop, blocks in passes.iter_blocks(stack):
-        if canvas is None or canvas.shape[0] != stop - start:
-            canvas = np.empty((stop - start,) + tuple(layout.canvas_shape), np.float32)
-        combine(blocks, layout=layout, out=canvas)
-        values = canvas if dtype == np.float32 else np.rint(canvas).astype(dtype)
-        stream.write(np.ascontiguousarray(values).tobytes())
-
-
-def _write_reconstruction(stage, cooker, ds):
-    sample = cooker.sample
-    with stage.open(names.RECONSTRUCTION_NPY) as f:
-        _write_stack(f, cooker, cooker.params["reconstruction"]["dtype_out"])
-    stage.write(names.RECONSTRUCTION_CSV, image_text(ds["image"].values))
-    if ds.attrs.get("roi_detection"):
-        stage.write(names.ROI_DETECTION_JSON, json_text(ds.attrs["roi_detection"]))
-    stage.write(names.MARKER_COPY, sample.fs.cat_file(sample.layout.marker_path(sample.path)))
-
-
-def _write_q_integration(stage, cooker, ds):
-    params = cooker.params
-    qp = params["q_integration"]
-    mask = ds["mask"].values
-    background = ds.attrs.get("background")
-    sectors = np.asarray(qp["sectors"] if qp["angle_mode"] == "specify" else [], dtype=np.float64).reshape(-1, 2)
-    rec = cooker.dataset("reconstruction")
-    arrays = {name: ds[name].values for name in ("q", "two_theta", "r_px", "npix", "q_mean", "normalisation")}
-    arrays.update({
-        "I_sum": ds["intensity"].values, "var": ds["variance"].values, "fwd_sample": ds["forward_sample"].values,
-        "k": np.float64(background["k"] if background else np.nan),
-        "centre": np.array([ds.attrs["centre_x"], ds.attrs["centre_y"]]),
-        "roi": np.array(rec.attrs["roi"], dtype=np.int64), "sectors": sectors,
-        "mask_hash": np.array(mask_sha256(mask)),
-        "param_record_ids": np.array(json.dumps(ds.attrs["spice"], sort_keys=True)),
-        "fingerprint": np.array(ds.attrs["fingerprint"]),
-    })
-    if "forward_background" in ds:
-        arrays["fwd_bg"] = ds["forward_background"].values
-    with stage.open(names.RDF_NPZ) as f:
-        np.savez(f, **arrays)
-    if qp["angle_mode"] == "specify":
-        with stage.open(names.MASK_NPY) as f:
-            np.save(f, mask)
-    geometry = params["geometry"]
-    q_record = {
-        "centre_x": ds.attrs["centre_x"], "centre_y": ds.attrs["centre_y"], "centre": ds.attrs["centre"],
-        "roi": rec.attrs["roi"], "wavelength_nm": geometry["wavelength_nm"],
-        "pixel_size_mm": geometry["pixel_size_mm"], "distance_mm": geometry["distance_mm"],
-        "radial_bin_px": qp["radial_bin_px"], "n_bins": int(ds.sizes["q"]),
-        "q_first": float(ds["q"][0]), "q_last": float(ds["q"][-1]),
-        "bg_sample_id": background["sample"] if background else None,
-        "bg_scale_mode": background["mode"] if background else None,
-        "k": background["k"] if background else None, "angle_mode": qp["angle_mode"],
-        "sectors": sectors.tolist(), "mask_sha256": mask_sha256(mask), "n_pixels_used": ds.attrs["n_pixels_used"],
-    }
-    stage.write(names.Q_JSON, json_text(q_record))
-    stage.write(names.DIFF_IMAGE_Q_CSV, image_text(ds["image_diff"].values))
-    stage.write(names.RDF_TXT, table_text({"q_nm^-1": ds["q"].values, "I_per_px": ds["profile"].values,
-                                     "sigma": ds["profile_sigma"].values, "r_px": ds["r_px"].values,
-                                     "npix": ds["npix"].values}))
-
-
-def _write_e_spectrum(stage, cooker, ds):
-    params = cooker.params
-    suffix = names.file_suffix(cooker.sample.key, ds.attrs["q_min"], ds.attrs["q_max"],
-                         params["e_spectrum"]["relax_bg_coeff"])
-    stage.write(names.STRUCTURE_FACTOR_CSV, table_text({"q_nm^-1": ds["q"].values,
-                                                  "I_per_px": ds["structure_factor"].values,
-                                                  "sigma": ds["structure_factor_sigma"].values},
-                                                 delimiter=",", comment=""))
-    stage.write(names.DIFF_IMAGE_E_CSV, image_text(cooker.dataset("q_integration")["image_diff"].values))
-    for prefix, name in ((names.RELAX_PREFIX, "qe"), (names.RESOL_PREFIX, "forward")):
-        stage.write(prefix + suffix, table_text({"E_neV": ds["energy"].values,
-                                                 "normalised": ds[f"{name}_absorption"].values,
-                                                 "sigma": ds[f"{name}_absorption_sigma"].values}))
-    t, isf, sigma = ds["t"].values, ds["isf"].values, ds["isf_sigma"].values
-    stage.write(names.ISF_PREFIX + suffix, table_text({"t_ns": t, "F": isf, "sigma": sigma}))
-    accepted = ds["accepted"].values.astype(bool)
-    stage.write(names.ISF_THRESH_PREFIX + suffix, table_text({"t_ns": t[accepted], "F": isf[accepted],
-                                                        "sigma": sigma[accepted]}))
-    if "isf_fit" in ds:
-        stage.write(names.ISF_FIT_PREFIX + suffix, table_text({"t_ns": t, "F_fit": ds["isf_fit"].values}))
-    _copy_calibration_files(stage, params)
-
-
-def _copy_calibration_files(stage, params):
-    """Copies of the calibration folder's files in dl/info/ (each checked against its hash)."""
-    cal = params["calibration"]
-    if not cal["folder"]:
-        return
-    folder = CalibrationFolder(cal["folder"], cal["files"], params.source("calibration", "folder"))
-    for name in folder.files():
-        if name in folder.recorded:
-            stage.write(f"{names.INFO_DIR}/{name}", folder.read(name))
-
-
-WRITERS = {"reconstruction": _write_reconstruction, "q_integration": _write_q_integration,
-           "e_spectrum_and_isf": _write_e_spectrum}
 
 
 def _figures(step, cooker, ds):
     """``{file name: function() -> Figure}`` of the figures written to dl/fig/ (manual numbers,
     see :func:`eqegs_repo.figures.export_figures`)."""
-    from eqegs_repo import figures
-
-    upstream = {"q_integration": "reconstruction", "e_spectrum_and_isf": "q_integration"}.get(step)
-    return figures.export_figures(step, ds, cooker.dataset(upstream) if upstream else None)
+    upstream = declared(step).upstream
+    return cooking_of(step).figures(ds, cooker.dataset(upstream) if upstream else None)
 
 
 def can_draw():
@@ -286,7 +124,8 @@ def _write_figures(stage, step, cooker, ds):
 def info_record(cooker, ds, target, written):
     """The content of dl/info/info.json (see docs/outputs.md)."""
     sample, params, step = cooker.sample, cooker.params, target.step
-    types = chain_types(step) + (("reconstruction",) if step == "reconstruction" else ())
+    behaviour = cooking_of(step)
+    types = chain_types(step) + behaviour.export_types
     record = {"format": names.INFO_FORMAT, "step": step, "proposal": sample.proposal.key, "sample": sample.key,
               "folder": target.label, "subdir": target.subdir, "zip": target.zip.rsplit("/", 1)[-1],
               "written_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -295,9 +134,7 @@ def info_record(cooker, ds, target, written):
               "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"],
               "attrs": {k: v for k, v in ds.attrs.items() if k not in names.PROVENANCE_ATTRS},
               "files": sorted(written)}
-    if step == "e_spectrum_and_isf":
-        record["input_subdir"] = target.input_subdir
-        record["upstream_fingerprint"] = cooker.key("q_integration")
+    record.update(behaviour.info(cooker, target))
     return record
 
 
@@ -322,7 +159,7 @@ class Exported:
 
 def _existing(fs, sample_path, target, claimed=False, stale=False):
     """Paths of the target's folder and zip that hold a complete result. An incomplete folder
-    (:func:`~eqegs_repo.io.app_results.incomplete_reason`, or the left-overs of a writer whose
+    (:func:`~eqegs_repo.io.app_format.reading.incomplete_reason`, or the left-overs of a writer whose
     claim was ``stale``) and its zip do not count: an export repairs them. ``claimed``: this
     export holds the claim (its marker says nothing about the result then)."""
     if stale or incomplete_reason(fs, sample_path, target.step, target.subdir, target.folder, marker=not claimed):
@@ -346,7 +183,7 @@ def _write_staged(stage, cooker, ds, target):
     ``(figures written, notes)``: a note says what was left out and why (also warned as
     :class:`~eqegs_repo.errors.SkippedWarning`)."""
     sample, step = cooker.sample, target.step
-    WRITERS[step](stage, cooker, ds)
+    folder_format(step).write(stage, ds, cooking_of(step).folder_inputs(cooker, ds))
     figures, notes = [], []
     if can_draw():
         figures = _write_figures(stage, step, cooker, ds)

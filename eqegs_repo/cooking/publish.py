@@ -5,7 +5,7 @@ temporary zip, then publishes under a claim (:class:`Claim`):
 
 1. the claim ``<sample>/.<step>[-<sub>].publishing`` is created exclusively, so of two exports
    of one result exactly one publishes; while it exists readers treat the result as incomplete
-   (:func:`eqegs_repo.io.app_results.incomplete_reason`);
+   (:func:`eqegs_repo.io.app_format.reading.incomplete_reason`);
 2. the staged entries are moved into the step folder, ``dl/`` (which holds ``info.json``)
    last, then the zip is renamed into ``download/``;
 3. the claim is removed: the completeness mark, last.
@@ -25,8 +25,8 @@ import zipfile
 from fsspec.implementations.memory import MemoryFileSystem
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io import app_names as names
-from eqegs_repo.io.app_results import own_entries
+from eqegs_repo.io.app_format import names
+from eqegs_repo.io.app_format.reading import own_entries
 
 STALE_AFTER_S = 600.0
 """A claim older than this (s) is stale whatever its process; publishing takes seconds."""

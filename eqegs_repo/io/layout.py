@@ -16,9 +16,9 @@ Step outputs (written by the analysis app or by us)::
 import json
 from dataclasses import dataclass
 
+from eqegs_repo import step_table
 from eqegs_repo.errors import BadInput, BadSample
 
-STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
 REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}
 MAX_MARKER_BYTES = 1 << 20
 
@@ -32,7 +32,6 @@ class TreeLayout:
     sensor_file: str = "sensor_{k}.npy"
     velocity_file: str = "velocity.npy"
     download_dir: str = "download"
-    steps: tuple = STEPS
 
     def marker_path(self, sample_path):
         return f"{sample_path}/{self.marker}"
@@ -44,8 +43,9 @@ class TreeLayout:
         return f"{sample_path}/{self.raw_dir}/{self.velocity_file}"
 
     def never_samples(self):
-        """Folder names that are never samples, whatever they hold."""
-        return {self.download_dir, self.raw_dir, *self.steps}
+        """Folder names that are never samples, whatever they hold (the step folders included:
+        each is named after its step, :mod:`eqegs_repo.step_table`)."""
+        return {self.download_dir, self.raw_dir, *step_table.names()}
 
 
 def parse_marker(text, path):

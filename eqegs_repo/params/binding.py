@@ -15,7 +15,7 @@ import uuid
 
 import fsspec
 
-from eqegs_repo.io.app_names import numeric_part
+from eqegs_repo.io.app_format.names import numeric_part
 from eqegs_repo.params import types as params
 from eqegs_repo.params.poni import import_poni
 from spice import Collection, ResolvedView, SpiceError, open_store

@@ -1,19 +1,38 @@
-"""The step chain: which spice types each cooking step reads, and which step comes before it
-(docs/architecture.md#the-route-of-a-parameter).
+"""The step chain as the parameters see it: which spice types each cooking step reads, which
+step comes before it (docs/architecture.md#the-route-of-a-parameter) and which fields never
+change a result.
 
-The step names are the app's step folder names (:data:`eqegs_repo.io.app_names.STEPS`).
+The steps and their spice types are declared once, in :mod:`eqegs_repo.step_table`;
+:data:`STEP_TYPES` and :data:`UPSTREAM` are read-only views of that table.
 """
-from eqegs_repo.io.app_names import check_step
+from collections.abc import Mapping
 
-# The spice types each step reads directly (upstream steps add theirs).
-STEP_TYPES = {
-    "reconstruction": ("sensor_layout", "roi"),
-    "q_integration": ("geometry", "q_integration"),
-    "e_spectrum_and_isf": ("sp_param", "calibration", "velocity_calibration",
-                           "angle_calibration", "q_range", "e_spectrum"),
-}
-UPSTREAM = {"reconstruction": None, "q_integration": "reconstruction",
-            "e_spectrum_and_isf": "q_integration"}
+from eqegs_repo import step_table
+
+
+class _TableView(Mapping):
+    """``{step: getattr(declaration, field)}`` over the declared steps, read when used."""
+
+    def __init__(self, field):
+        self._field = field
+
+    def __getitem__(self, step):
+        return getattr(step_table.get(step), self._field)
+
+    def __iter__(self):
+        return iter(step_table.names())
+
+    def __len__(self):
+        return len(step_table.names())
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+STEP_TYPES = _TableView("spice_types")
+"""``{step: spice types it reads directly}`` (upstream steps add theirs)."""
+UPSTREAM = _TableView("upstream")
+"""``{step: the step before it, or None}``."""
 # Fields that only name output folders or the exported dtype: they never change a result.
 EXPORT_ONLY = {
     "q_integration": ("output_subdir",),
@@ -22,15 +41,6 @@ EXPORT_ONLY = {
 }
 
 
-def chain(step):
-    """The steps up to and including ``step``, first step first."""
-    out = [check_step(step)]
-    while UPSTREAM[out[0]] is not None:
-        out.insert(0, UPSTREAM[out[0]])
-    return out
-
-
 def chain_types(step):
     """Every spice type the chain up to ``step`` reads, in step order."""
-    return tuple(name for s in chain(step) for name in STEP_TYPES[s])
-
+    return tuple(name for s in step_table.chain(step) for name in STEP_TYPES[s])

@@ -10,7 +10,8 @@ from eqegs_repo import BadInput, Repository, batch
 from eqegs_repo.cli.main import main
 from eqegs_repo.cooking import export as outputs
 from eqegs_repo.errors import SkippedWarning
-from eqegs_repo.io import app_names
+from eqegs_repo.io.app_format import names as app_names
+from eqegs_repo.io.app_format.text import mask_sha256
 from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.steps.sensors import SensorLayout, combine
 
@@ -142,7 +143,7 @@ def test_rdf_npz_keys_and_info_json(tree):
         np.testing.assert_array_equal(rdf["I_sum"], qds.intensity.values)
         assert rdf["I_sum"].shape == (sample.marker["n_frames"], qds.sizes["q"])
         assert float(rdf["k"]) == qds.attrs["background"]["k"] and rdf["sectors"].shape == (0, 2)
-        assert str(rdf["mask_hash"]) == outputs.mask_sha256(qds.mask.values)
+        assert str(rdf["mask_hash"]) == mask_sha256(qds.mask.values)
         assert json.loads(str(rdf["param_record_ids"])) == qds.attrs["spice"]
     info = json.load(open(f"{folder}/dl/info/info.json"))
     assert info["format"] == app_names.INFO_FORMAT and info["fingerprint"] == qds.attrs["fingerprint"]

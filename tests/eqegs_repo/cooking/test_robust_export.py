@@ -17,7 +17,7 @@ import pytest
 from eqegs_repo import BadInput, Repository, batch
 from eqegs_repo.cooking import export as exporting
 from eqegs_repo.cooking import publish
-from eqegs_repo.io import app_names
+from eqegs_repo.io.app_format import names as app_names
 from eqegs_repo.simulate import demo, synthetic
 
 PROPOSAL = "2025A1234"

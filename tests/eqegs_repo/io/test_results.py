@@ -7,7 +7,7 @@ import pytest
 from xarray.core import indexing
 
 from eqegs_repo import BadSample, KeyNotFound, Repository, figures
-from eqegs_repo.io.app_results import read_columns
+from eqegs_repo.io.app_format.text import read_columns
 from eqegs_repo.simulate import demo, synthetic
 
 PROPOSAL = "2025A1234"

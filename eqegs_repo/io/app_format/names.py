@@ -1,15 +1,15 @@
 """The app's names on disk: its step folders, the files inside them, the download zips and how
 q values and sample numbers appear in those names (docs/outputs.md).
 
-The writer (:mod:`eqegs_repo.cooking.export`) and the reader (:mod:`eqegs_repo.io.app_results`)
-both take their names from here. Paths are relative to a step folder unless said otherwise.
+Each step's writer and reader (the modules of :mod:`eqegs_repo.io.app_format`) take their names
+from here; a step's folder in a sample folder is named after the step (:mod:`eqegs_repo.step_table`).
+Paths are relative to a step folder unless said otherwise.
 """
 import re
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.step_table import check_step
 
-STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
-"""The cooking steps, first step first; each is also the name of its folder in a sample folder."""
 INFO_FORMAT = "eqegs_repo info 1"
 """The ``format`` field of the info.json this library writes into every exported step folder."""
 PROVENANCE_ATTRS = ("step", "proposal", "sample", "fingerprint", "library_version", "spice", "overrides",
@@ -47,13 +47,6 @@ RESOL_PREFIX = "dl/Energyfit_resol_"
 ISF_PREFIX = "dl/time_Sq_std_"
 ISF_THRESH_PREFIX = "dl/time_Sq_std_THRESH_"
 ISF_FIT_PREFIX = "dl/ISF_fit_"  # library addition: the fitted curve
-
-
-def check_step(step):
-    """Return ``step`` if it is one of :data:`STEPS`, else raise BadInput listing them."""
-    if step not in STEPS:
-        raise BadInput(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
-    return step
 
 
 def hidden_tag(step, subdir=""):
