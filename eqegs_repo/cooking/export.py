@@ -37,9 +37,6 @@ from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.steps.sensors import combine
 
-# --- file names (paths relative to the step folder) ------------------------------------------
-
-
 # --- naming ----------------------------------------------------------------------------------
 
 
@@ -261,10 +258,10 @@ WRITERS = {"reconstruction": _write_reconstruction, "q_integration": _write_q_in
 def _figures(step, cooker, ds):
     """``{file name: function() -> Figure}`` of the figures written to dl/fig/ (manual numbers,
     see :func:`eqegs_repo.figures.export_figures`)."""
-    from eqegs_repo import figures
+    from eqegs_repo.figures import export_figures
 
     upstream = {"q_integration": "reconstruction", "e_spectrum_and_isf": "q_integration"}.get(step)
-    return figures.export_figures(step, ds, cooker.dataset(upstream) if upstream else None)
+    return export_figures(step, ds, cooker.dataset(upstream) if upstream else None)
 
 
 def can_draw():
