@@ -17,7 +17,7 @@ import fsspec
 
 from eqegs_repo.io.app_names import numeric_part
 from eqegs_repo.params import types as params
-from eqegs_repo.params.poni import import_poni
+from eqegs_repo.params.poni_spice import import_poni
 from spice import Collection, ResolvedView, SpiceError, open_store
 from spice.display import text_table
 
@@ -100,7 +100,7 @@ class ProposalSpice(Collection):
     def import_poni(self, path, anchor="", *, centre=True, dry_run=False, author=None,
                     comment=None):
         """Write the geometry and beam centre of a pyFAI ``.poni`` file at ``anchor`` (a sample
-        key; '' = every sample); see :func:`eqegs_repo.params.poni.import_poni`."""
+        key; '' = every sample); see :func:`eqegs_repo.params.poni_spice.import_poni`."""
         return import_poni(self, path, anchor, centre=centre, dry_run=dry_run, author=author,
                            comment=comment)
 
