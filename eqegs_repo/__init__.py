@@ -15,8 +15,7 @@ import importlib
 from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
 from eqegs_repo.repository import Proposal, Repository
 from eqegs_repo.sample import Sample
-
-__version__ = "0.1.0"
+from eqegs_repo.version import __version__
 __all__ = ["Repository", "Proposal", "Sample", "EqegsError", "BadInput", "BadSample",
            "KeyNotFound", "HandleNotFound", "__version__"]
 

@@ -212,10 +212,6 @@ class Repository(_Container):
         return (f"{head}, but sample folders are {depth} levels below (e.g. {example}); the folder "
                 f"holding the proposals is probably {suggest}")
 
-    def proposal_keys(self):
-        """Proposal keys in natural order (same as ``list(repo.all())``)."""
-        return self.keys()
-
     @property
     def cache(self):
         """The :class:`~eqegs_repo.cooking.cache.DatasetCache` of cooked results, or None (no cache)."""

@@ -133,10 +133,10 @@ class Sample:
 
     def export_poni(self, path, *, centre=None, cook=False, overwrite=False, **overrides):
         """Write the sample's geometry and beam centre as a pyFAI ``.poni`` file
-        (:func:`eqegs_repo.cooking.poni.export_poni`, docs/spice.md#pyfai-poni-files): the
-        manual centre, else the one of a cached q integration (``cook=True`` cooks it), else
-        ``centre=(x, y)``. Returns the :class:`~eqegs_repo.io.poni.Poni` written."""
-        from eqegs_repo.cooking.poni import export_poni
+        (:func:`eqegs_repo.cooking.poni_export.export_poni`, docs/spice.md#pyfai-poni-files): the
+        ``centre=(x, y)`` given, else the manual centre, else the one the q integration finds in the
+        cached reconstruction (``cook=True`` cooks it). Returns the :class:`~eqegs_repo.io.poni_file.Poni` written."""
+        from eqegs_repo.cooking.poni_export import export_poni
 
         return export_poni(self, path, centre=centre, cook=cook, overwrite=overwrite, **overrides)
 

@@ -82,13 +82,6 @@ class RecordList(list):
                  "(erased)" if r.erased else format_value(r.data), r.comment)
                 for r in self]
 
-    def to_frame(self):
-        """A pandas DataFrame with one row per record (full uuids and data)."""
-        import pandas
-
-        return pandas.DataFrame(
-            [{**r.to_dict(), "status": self.statuses.get(r.uuid, "")} for r in self])
-
     def __repr__(self):
         if not self:
             return "(no records)"

@@ -90,11 +90,6 @@ class Record:
         """True when this record erases its anchor (``data`` is None)."""
         return self.data is None
 
-    @property
-    def created_time(self):
-        """``created`` as a timezone-aware :class:`datetime.datetime`."""
-        return parse_time(self.created)
-
     def to_dict(self):
         """The record as a plain mapping in the key order of the file."""
         return {key: getattr(self, key) for key in RECORD_KEYS}

@@ -25,7 +25,7 @@ import yaml
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 from eqegs_repo.params import types as params
-from eqegs_repo.params.poni import import_poni
+from eqegs_repo.params.poni_spice import import_poni
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
 from spice.records import short_repr
@@ -189,7 +189,7 @@ def register_poni(command):
     p.add_argument("sample", metavar="SAMPLE", help="sample key")
     p.add_argument("path", metavar="FILE.poni", help="file to write (path or URL)")
     p.add_argument("--cook", action="store_true",
-                   help="cook the q integration for its beam centre when it is not cached")
+                   help="cook the reconstruction for its beam centre when it is not cached")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 

@@ -21,6 +21,7 @@ import xarray as xr
 
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.params.effective import digest
+from eqegs_repo.version import __version__
 
 FOLDER_STEP = "background_integration"
 _SHAPING = ("radial_bin_px", "pixel_splitting", "direct_exclusion_halfwidth", "hot_pixel_mad",
@@ -30,16 +31,17 @@ centre and the hot pixels."""
 
 
 class SharedBackground:
-    """The background run of one cook (``cooker``, a :class:`~eqegs_repo.cooking.cook.Cooker`):
-    ``sample``, ``run`` (raw files) and ``layout``, with its cached integrations."""
+    """The background run of one cook: ``sample``, its ``params`` (StepParameters), ``run`` (raw
+    files) and ``layout``, integrated by the ``recipe`` of the sample that subtracts it (an
+    :class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`), with its integrations cached in
+    ``cache`` (a :class:`~eqegs_repo.cooking.cache.DatasetCache`, or None). ``bar(what, frames)``
+    gives the progress bar of a read of the background."""
 
-    def __init__(self, cooker, sample, params, run, layout):
-        from eqegs_repo import __version__
-
-        self.cooker = cooker
+    def __init__(self, recipe, sample, params, run, layout, *, cache, bar):
+        self.recipe, self.bar = recipe, bar
         self.sample, self.run, self.layout = sample, run, layout
-        self.cache = cooker.cache
-        qp = cooker.params["q_integration"]
+        self.cache = cache
+        qp = recipe.values
         self.group = digest({"version": __version__, "raw": run.stats,
                              "sensor_layout": params.fingerprint_values(("sensor_layout",)),
                              "q_integration": {name: qp[name] for name in _SHAPING}})[:16]
@@ -75,7 +77,7 @@ class SharedBackground:
                 continue
             centre = tuple(entry.attrs["centre"])
             kept = entry["keep"].values.astype(bool)
-            setup = passes.IntegrationSetup(self.cooker.integrator(kept.shape, centre, kept, weights=False),
+            setup = passes.IntegrationSetup(self.recipe.integrator(kept.shape, centre, kept, weights=False),
                                             centre, entry.attrs["forward_halfwidth"],
                                             np.flatnonzero(entry["tracked_mask"].values.ravel()), kept)
             run = {"sums": entry["sums"].values, "forward": entry["forward"].values,
@@ -85,14 +87,14 @@ class SharedBackground:
             resolved, _ = tracking.resolve(run, setup, integrator, keep, xy)
             if resolved is not None:
                 return dict(resolved, image=entry["image"].values, shared=True)
-        bar = self.cooker.bar(f"background {self.sample.key}", self.run.n_frames)
+        bar = self.bar(f"background {self.sample.key}", self.run.n_frames)
         if self.cache is None:  # nothing to share: integrate with the sample's integrator directly
             with bar:
                 run = passes.integration_pass(self.run.stack, self.layout, integrator, xy,
-                                              self.cooker.params["q_integration"]["forward_box_halfwidth"],
+                                              self.recipe.forward_halfwidth,
                                               frame_sum=True, workers=workers, progress=bar.update)
             return dict(run, shared=False)
-        setup = tracking.plan(self.cooker, image, coverage, xy)
+        setup = tracking.plan(self.recipe, image, coverage, xy)
         with bar:
             run = passes.integration_pass(self.run.stack, self.layout, setup.integrator, setup.centre,
                                           setup.forward_halfwidth, frame_sum=True, workers=workers,

@@ -40,11 +40,12 @@ import os
 import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
-from eqegs_repo.cooking import datasets as results
+from eqegs_repo.cooking import datasets
 from eqegs_repo.cooking import fused, limits, passes, progress
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
+from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.step_table import chain, check_step
@@ -52,7 +53,8 @@ from eqegs_repo.step_table import names as step_names
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.steps import e_spectrum as es
 from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.reconstruction import Roi, detect_roi, validate_roi
+from eqegs_repo.steps.reconstruction import Roi
+from eqegs_repo.version import __version__
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
 FUSE = True  # reconstruction and q integration in one read of the sample when possible (see above)
@@ -118,6 +120,11 @@ class Cooker:
             self._run = RawRun(self.sample)
         return self._run
 
+    @property
+    def recipe(self):
+        """The :class:`~eqegs_repo.cooking.recipe.IntegrationRecipe` of this sample's run."""
+        return IntegrationRecipe(self.params, self.run.n_frames)
+
     def layout(self, params=None, sample=None):
         """The :class:`~eqegs_repo.steps.sensors.SensorLayout` of ``sample`` (default: this
         sample) with ``params`` (default: this sample's), by :func:`effective_layout`."""
@@ -148,8 +155,6 @@ class Cooker:
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
-            from eqegs_repo import __version__
-
             payload = {"step": step, "version": __version__, "raw": self.run.stats,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
@@ -189,8 +194,6 @@ class Cooker:
         return ds
 
     def _stamp(self, step, key):
-        from eqegs_repo import __version__
-
         types = chain_types(step)
         return {"step": step, "proposal": self.sample.proposal.key, "sample": self.sample.key,
                 "fingerprint": key, "library_version": __version__,
@@ -241,130 +244,54 @@ class Cooker:
 
     def reconstruction_dataset(self, image, per_frame, coverage, layout):
         """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
-        roi, detection = self.roi(image)
-        ds = results.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
+        roi, detection = self.recipe.roi(image)
+        ds = datasets.reconstruction_dataset(image, per_frame, coverage, roi, detection, layout)
         ds.attrs["sensor_layout_source"] = self.layout_and_source()[1]
         return ds
-
-    def roi(self, image):
-        """``(Roi, RoiDetection or None)`` of a frame-summed image (H, W) by the ``roi`` record."""
-        roi_values = self.params["roi"]
-        if roi_values["x0"] is None:
-            with self.params.blame("roi.auto_half_size", "roi.median_prefilter"):
-                detection = detect_roi(image, half_size=tuple(roi_values["auto_half_size"]),
-                                       median_size=roi_values["median_prefilter"])
-            return detection.roi, detection
-        with self.params.blame("roi.x0", "roi.y0", "roi.x1", "roi.y1"):
-            return validate_roi(roi_values["x0"], roi_values["y0"], roi_values["x1"], roi_values["y1"],
-                                image_shape=image.shape), None
-
-    def centre(self, image, roi):
-        """The :class:`~eqegs_repo.steps.q_integration.BeamCentre` of a frame sum in ``roi``."""
-        qp = self.params["q_integration"]
-        if qp["centre_method"] == "manual":
-            if qp["centre_x"] is None or qp["centre_y"] is None:
-                raise BadInput(f"{self.params.describe('q_integration', 'centre_method')} needs "
-                               f"centre_x and centre_y (px); found {qp['centre_x']!r}, {qp['centre_y']!r}")
-            return qi.BeamCentre(float(qp["centre_x"]), float(qp["centre_y"]), roi, float("nan"), "manual")
-        with self.params.blame("q_integration.centre_method", "roi"):
-            return qi.find_beam_centre(image, roi=roi, threshold_frac=qp["centroid_threshold_frac"],
-                                       iterations=qp["centre_iterations"], method=qp["centre_method"])
-
-    def _geometry(self):
-        geo = self.params["geometry"]
-        for tilt in ("tilt_rot1", "tilt_rot2"):
-            if geo[tilt]:
-                raise BadInput(f"{self.params.describe('geometry', tilt)}: tilted detectors are not "
-                               "supported yet; the integration assumes a flat detector normal to the beam")
-        with self.params.blame("geometry"):
-            return qi.DetectorGeometry(wavelength_nm=geo["wavelength_nm"], pixel_size_mm=geo["pixel_size_mm"],
-                                       distance_mm=geo["distance_mm"])
-
-    def mask(self, image, coverage, xy, dead=None):
-        """Pixels used (H, W) bool: covered, outside the direct-beam box, inside the sectors. With
-        ``dead`` (the :meth:`dead_pixels` of the frame sum ``image``) also without those and
-        without the hot pixels of ``image``; without it, the part of the mask that does not
-        depend on the frame sum (what a tracked pass plans with)."""
-        qp = self.params["q_integration"]
-        shape = image.shape
-        keep = qi.coverage_keep(coverage)
-        keep &= qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
-        if dead is not None:
-            keep &= ~dead
-            with self.params.blame("q_integration.hot_pixel_mad"):
-                keep &= qi.hot_pixel_keep(image, centre=xy, n_mad=qp["hot_pixel_mad"], valid=keep)
-        if qp["angle_mode"] == "specify":
-            with self.params.blame("q_integration.sectors", "q_integration.angle_mode"):
-                if not qp["sectors"]:
-                    raise BadInput("angle_mode 'specify' needs at least one sector [start_deg, end_deg] in sectors")
-                keep &= qi.sector_keep(shape, centre=xy, sectors=qp["sectors"], valid=keep)
-        return keep
-
-    def dead_pixels(self, image, coverage, xy):
-        """(H, W) bool: the covered pixels outside the direct-beam box that read 0 over the whole
-        run where their ring makes a 0 improbable (:func:`~eqegs_repo.steps.q_integration.dead_pixel_keep`)."""
-        valid = qi.coverage_keep(coverage) & qi.direct_beam_keep(
-            image.shape, centre=xy, halfwidth=self.params["q_integration"]["direct_exclusion_halfwidth"])
-        return ~qi.dead_pixel_keep(image, centre=xy, valid=valid)
-
-    def bins(self, shape, xy):
-        """The radial bins of an (H, W) image around ``xy``: ``radial_bin_px`` wide, out to the
-        farthest image corner."""
-        height, width = shape
-        r_max = float(np.max(np.hypot(np.array([-0.5, width - 0.5]) - xy[0],
-                                      np.array([-0.5, height - 0.5])[:, None] - xy[1])))
-        with self.params.blame("q_integration.radial_bin_px"):
-            limits.check_size(limits.radial_bytes(self.run.n_frames, r_max, self.params["q_integration"]["radial_bin_px"],
-                                                  height * width), "the radial sums (frames x bins) of radial_bin_px")
-            return qi.RadialBins.uniform(bin_px=self.params["q_integration"]["radial_bin_px"], r_max_px=r_max)
-
-    def integrator(self, shape, xy, keep, weights=True):
-        """The :class:`~eqegs_repo.steps.q_integration.RadialIntegrator` of an (H, W) image around
-        ``xy`` with mask ``keep``; ``weights`` false leaves out the pixel normalisation (only
-        ``normalisation`` would change, not the sums)."""
-        qp = self.params["q_integration"]
-        geometry = self._geometry()
-        bins = self.bins(shape, xy)
-        with self.params.blame("q_integration.radial_bin_px", "q_integration.pixel_splitting",
-                               "q_integration.direct_exclusion_halfwidth", "q_integration.sectors"):
-            pixel_weights = None if not weights else qi.pixel_normalisation(
-                shape, centre=xy, geometry=geometry, solid_angle_correction=qp["solid_angle_correction"],
-                polarisation_factor=self.params["geometry"]["polarisation_factor"])
-            return qi.RadialIntegrator.build(shape, centre=xy, geometry=geometry, bins=bins, keep=keep,
-                                             pixel_splitting=qp["pixel_splitting"], pixel_weights=pixel_weights)
 
     def _cook_q_integration(self):
         rec = self.loaded("reconstruction")
         if rec is None and self.fuse:
-            return fused.cook_q_integration(self, WORKERS)
+            return self.integrate_fused()
         reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
         return self.integrate_separately(self.dataset("reconstruction"),
                                          {"path": "separate", "sample_reads": 1 if rec is not None else 2,
                                           "reason": reason})
+
+    def integrate_fused(self):
+        """Reconstruction and q integration in one read of the sample (:mod:`~eqegs_repo.cooking.fused`);
+        stores the reconstruction dataset too, and reads the sample again when the pass cannot
+        be resolved to the run's centre and mask."""
+        layout = self.checked_layout()
+        shared = self.shared_background()
+        with self.bar("reconstruction + q integration") as bar:
+            run, refused = fused.read_run(self.run.stack, layout, self.recipe, workers=WORKERS, progress=bar.update)
+        rec = self.store("reconstruction", self.reconstruction_dataset(
+            run["image"], run["per_frame"], run["coverage"], layout))
+        integration, sums, info = fused.resolve(run, refused, self.recipe, Roi(*rec.attrs["roi"]))
+        if sums is None:
+            del run
+            return self.integrate_separately(rec, info)
+        return self.q_integration_dataset(sums, integration, run["image"], run["coverage"], info, shared)
 
     def integrate_separately(self, rec, passes_info):
         """Q integration with the frame sum of ``rec`` (a reconstruction dataset) known: centre,
         mask, integrator, then one read of the sample. ``passes_info`` goes to ``attrs["passes"]``."""
         image, coverage = rec["image"].values, rec["coverage"].values
         shared = self.shared_background()
-        centre = self.centre(image, Roi(*rec.attrs["roi"]))
-        xy = (centre.x, centre.y)
-        dead = self.dead_pixels(image, coverage, xy)
-        keep = self.mask(image, coverage, xy, dead)
-        integrator = self.integrator(image.shape, xy, keep)
+        integration = self.recipe.final(image, coverage, Roi(*rec.attrs["roi"]))
         with self.params.blame("q_integration.forward_box_halfwidth"), self.bar("q integration") as bar:
-            sample = passes.integration_pass(self.run.stack, self.layout(), integrator, xy,
-                                             self.params["q_integration"]["forward_box_halfwidth"],
-                                             workers=WORKERS, progress=bar.update)
-        return self.q_integration_dataset(sample, integrator, centre, keep, dead, image, coverage, passes_info,
-                                          shared)
+            sample = passes.integration_pass(self.run.stack, self.layout(), integration.integrator, integration.xy,
+                                             self.recipe.forward_halfwidth, workers=WORKERS, progress=bar.update)
+        return self.q_integration_dataset(sample, integration, image, coverage, passes_info, shared)
 
-    def q_integration_dataset(self, sample, integrator, centre, keep, dead, image, coverage, passes_info, shared):
-        """The dataset of the sample's integration ``sample`` (sums, variance, forward) around
-        ``centre`` with mask ``keep`` (``dead``: its dead pixels), the background (``shared``)
-        subtracted; ``image`` and ``coverage`` are the sample's frame sum and coverage."""
+    def q_integration_dataset(self, sample, integration, image, coverage, passes_info, shared):
+        """The dataset of the sample's integration ``sample`` (sums, variance, forward) by
+        ``integration`` (:class:`~eqegs_repo.cooking.recipe.Integration`: centre, mask, dead
+        pixels, integrator), the background (``shared``) subtracted; ``image`` and ``coverage``
+        are the sample's frame sum and coverage (H, W)."""
         qp = self.params["q_integration"]
-        xy = (centre.x, centre.y)
+        integrator, keep, xy = integration.integrator, integration.keep, integration.xy
         runs = {"intensity": sample["sums"], "variance": sample["variance"], "forward_sample": sample["forward"]}
         image_diff, background = image, None
         info = dict(passes_info, background=None)
@@ -379,7 +306,8 @@ class Cooker:
             image_diff = image - k * bg["image"]
             background = {"sample": shared.sample.key, "k": k, "mode": qp["bg_scale_mode"]}
             info["background"] = "shared" if bg["shared"] else "read"
-        ds = results.q_integration_dataset(integrator, runs, centre, keep, image_diff, background, dead)
+        ds = datasets.q_integration_dataset(integrator, runs, integration.centre, keep, image_diff, background,
+                                           integration.dead)
         ds.attrs["passes"] = info
         return ds
 
@@ -392,7 +320,7 @@ class Cooker:
         bg_sample, bg_params, bg_run = found
         bg_layout = self.layout(bg_params)
         self._check_background(bg_sample, bg_run, bg_layout, self.layout())
-        return SharedBackground(self, bg_sample, bg_params, bg_run, bg_layout)
+        return SharedBackground(self.recipe, bg_sample, bg_params, bg_run, bg_layout, cache=self.cache, bar=self.bar)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")
@@ -435,6 +363,6 @@ class Cooker:
                                       relax_bg_coeff=ep["relax_bg_coeff"], isf_error_threshold=ep["isf_error_threshold"],
                                       n_mc=ep["n_mc"], mc_noise=ep["mc_noise"], seed=seed,
                                       isf_normalisation=ep["isf_normalisation"], fit_model=ep["fit_model"])
-        ds = results.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
+        ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
         ds.attrs["seed_source"] = seed_source
         return ds

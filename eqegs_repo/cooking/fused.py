@@ -14,54 +14,60 @@ reconstruction is not cached (docs/q-integration.md#one-read-per-run):
    :data:`~eqegs_repo.cooking.tracking.MARGIN_PX` from c₀, a hot pixel the probe did not
    track, ``bbox`` pixel splitting, or no centre in the probe), the sample is read a second
    time (:meth:`Cooker.integrate_separately`), and ``attrs["passes"]["reason"]`` says why.
+
+:func:`read_run` is steps 1 and 2, :func:`resolve` step 3; both integrate by an
+:class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`. The Cooker builds and stores the
+reconstruction dataset between them (:meth:`Cooker.integrate_fused`).
 """
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.reconstruction import Roi
 from eqegs_repo.steps.sensors import coverage as layout_coverage
 
 
-def cook_q_integration(cooker, workers=1):
-    """The q-integration dataset of ``cooker``'s sample (a
-    :class:`~eqegs_repo.cooking.cook.Cooker`), read with ``workers`` lanes; stores its
-    reconstruction dataset too."""
-    layout = cooker.checked_layout()
-    shared = cooker.shared_background()
+def read_run(stack, layout, recipe, *, workers=1, progress=None):
+    """One read of a run's sensor ``stack`` with its sensor ``layout``: the frame sum, and the
+    integration tracked around the probe's centre by ``recipe`` (steps 1 and 2 above), read with
+    ``workers`` lanes; ``progress(n_frames)`` is called as frames are read.
+
+    Returns ``(run, refused)``: ``run`` the dict of
+    :func:`~eqegs_repo.cooking.passes.fused_pass` (``setup`` None when the probe gave no
+    integration), ``refused`` a list of the reasons why not (empty when it did)."""
     coverage = layout_coverage(layout)
     refused = []
 
     def plan(probe_image, probe_frames):
-        if cooker.params["q_integration"]["pixel_splitting"] != "none":
+        if recipe.values["pixel_splitting"] != "none":
             refused.append("bbox pixel splitting: the pixels' weights move with the centre")
             return None
         try:
-            probe_centre = cooker.centre(probe_image, cooker.roi(probe_image)[0])
-            return tracking.plan(cooker, probe_image, coverage, (probe_centre.x, probe_centre.y))
+            probe_centre = recipe.centre(probe_image, recipe.roi(probe_image)[0])
+            return tracking.plan(recipe, probe_image, coverage, (probe_centre.x, probe_centre.y))
         except BadInput as exc:
             refused.append(f"the probe ({probe_frames} frames) gave no integration: {exc}")
             return None
 
-    with cooker.bar("reconstruction + q integration") as bar:
-        run = passes.fused_pass(cooker.run.stack, layout, plan, workers=workers, progress=bar.update)
-    rec = cooker.store("reconstruction", cooker.reconstruction_dataset(
-        run["image"], run["per_frame"], run["coverage"], layout))
+    return passes.fused_pass(stack, layout, plan, workers=workers, progress=progress), refused
+
+
+def resolve(run, refused, recipe, roi):
+    """Step 3: the run's final integration and its sums, from ``(run, refused)`` of
+    :func:`read_run` and the ``roi`` of the run's reconstruction.
+
+    Returns ``(integration, sums, info)``: the
+    :class:`~eqegs_repo.cooking.recipe.Integration` of the run's frame sum (None without a
+    tracked integration), the dict of ``sums``, ``variance``, ``forward`` resolved to it (None
+    when the pass cannot be resolved: the sample must be read again) and the
+    ``attrs["passes"]`` record (``path``, ``sample_reads``, ``reason``, probe frames and centre,
+    tracked pixels)."""
     setup = run["setup"]
     info = {"path": "fused", "sample_reads": 1, "reason": None, "probe_frames": run["probe_frames"],
             "probe_centre": None if setup is None else list(setup.centre),
             "tracked_pixels": 0 if setup is None else int(setup.tracked.size)}
-    resolved = None
+    integration = resolved = None
     if setup is not None:
-        image = run["image"]
-        centre = cooker.centre(image, Roi(*rec.attrs["roi"]))
-        xy = (centre.x, centre.y)
-        dead = cooker.dead_pixels(image, run["coverage"], xy)
-        keep = cooker.mask(image, run["coverage"], xy, dead)
-        integrator = cooker.integrator(image.shape, xy, keep)
-        resolved, reason = tracking.resolve(run, setup, integrator, keep, xy)
+        integration = recipe.final(run["image"], run["coverage"], roi)
+        resolved, reason = tracking.resolve(run, setup, integration.integrator, integration.keep, integration.xy)
         refused.append(reason)
     if resolved is None:
-        del run
         info.update(path="separate", sample_reads=2, reason=refused[0])
-        return cooker.integrate_separately(rec, info)
-    return cooker.q_integration_dataset(resolved, integrator, centre, keep, dead, image, run["coverage"], info,
-                                        shared)
+    return integration, resolved, info

@@ -33,22 +33,22 @@ TRACKED_FRACTION = 0.005
 hottest-looking (0.5 % of 280,000 pixels, about 22 MB of uint32 for 4092 frames)."""
 
 
-def plan(cooker, image, coverage, xy):
+def plan(recipe, image, coverage, xy):
     """The :class:`~eqegs_repo.cooking.passes.IntegrationSetup` of a tracked pass around ``xy``
     (x, y px), from the frame sum ``image`` (H, W) at hand (a probe or a whole run) and the
-    sensors' ``coverage``; ``cooker`` gives the parameters (a
-    :class:`~eqegs_repo.cooking.cook.Cooker`)."""
-    qp = cooker.params["q_integration"]
+    sensors' ``coverage`` (H, W), by ``recipe`` (an
+    :class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`: the mask, bins and integrator)."""
+    qp = recipe.values
     shape = image.shape
     covered = qi.coverage_keep(coverage)
-    base = cooker.mask(image, coverage, xy)
+    base = recipe.mask(image, coverage, xy)
     margin = MARGIN_PX if qp["pixel_splitting"] == "none" else 0.0  # bbox weights move with the centre
     sensitive = qi.centre_sensitive(
-        shape, centre=xy, margin=margin, radial_edges=cooker.bins(shape, xy).edges_px,
+        shape, centre=xy, margin=margin, radial_edges=recipe.bins(shape, xy).edges_px,
         box_halfwidths=(qp["direct_exclusion_halfwidth"], qp["forward_box_halfwidth"]),
         sectors=qp["sectors"] if qp["angle_mode"] == "specify" else ()) if margin else np.zeros(shape, bool)
     tracked = sensitive & covered
-    tracked |= cooker.dead_pixels(image, coverage, xy) & base  # dropped by the mask of this frame sum
+    tracked |= recipe.dead_pixels(image, coverage, xy) & base  # dropped by the mask of this frame sum
     if qp["hot_pixel_mad"] is not None:
         valid = covered & qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
         score = qi.hot_pixel_score(image, centre=xy, valid=valid).ravel()
@@ -59,7 +59,7 @@ def plan(cooker, image, coverage, xy):
         hottest = candidates[np.argsort(-score[candidates], kind="stable")[:n]]
         tracked.ravel()[hottest] = True
     keep = base & ~tracked
-    integrator = cooker.integrator(shape, xy, keep, weights=False)
+    integrator = recipe.integrator(shape, xy, keep, weights=False)
     return passes.IntegrationSetup(integrator, tuple(float(c) for c in xy), qp["forward_box_halfwidth"],
                                    np.flatnonzero(tracked.ravel()), keep)
 

@@ -23,9 +23,3 @@ def hash_calibration_folder(folder, fs=None):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         hashes[name] = hashlib.sha256(fs.cat_file(entry["name"])).hexdigest()
     return hashes
-
-
-
-def calibration_folder_fields(folder, fs=None):
-    """``{"folder": folder, "files": {name: sha256}}`` to seed or update a calibration record."""
-    return {"folder": str(folder), "files": hash_calibration_folder(folder, fs)}

@@ -25,7 +25,6 @@ unit}}`` and :func:`schema_rows` for documentation tables.
 import math
 import re
 
-from eqegs_repo.io.calibration_files import hash_calibration_folder
 from eqegs_repo.steps import rules
 from eqegs_repo.steps.physics import HC_KEV_NM
 from spice import Field, Registry, TypeSchema
@@ -360,11 +359,3 @@ def schema_rows():
              "allowed": field.describe(), "default": field.default,
              "required": field.required, "doc": field.doc}
             for schema in SCHEMAS for field in schema.fields]
-
-
-def prepare_values(type_name, values):
-    """Fill in derived values before a write: a calibration ``folder`` given without ``files``
-    gets the SHA-256 of each file of the folder (so later runs can tell if a file changed)."""
-    if type_name == "calibration" and values.get("folder") and "files" not in values:
-        values["files"] = hash_calibration_folder(values["folder"])
-    return values

@@ -6,12 +6,13 @@ import pytest
 
 import spice
 from eqegs_repo.params import types as params
+from eqegs_repo.params.binding import prepare_values
 from eqegs_repo.steps.sensors import SensorLayout
 
 
 def collection():
     return spice.Collection(f"memory://params-{os.urandom(6).hex()}", registry=params.REGISTRY,
-                            prepare=params.prepare_values)
+                            prepare=prepare_values)
 
 
 def test_every_physics_parameter_has_a_field_with_unit_and_doc():

@@ -7,8 +7,9 @@ import pytest
 
 from eqegs_repo import BadInput
 from eqegs_repo.cli.main import main
-from eqegs_repo.io.poni import Poni, beam_centre, format_poni, parse_poni, read_poni, write_poni
-from eqegs_repo.params.poni import import_poni, values_from_poni
+from eqegs_repo.cooking import calibration
+from eqegs_repo.io.poni_file import Poni, beam_centre, format_poni, parse_poni, read_poni, write_poni
+from eqegs_repo.params.poni_spice import import_poni, values_from_poni
 from tests.helpers.cooktrees import PROPOSAL, image_params, repository, seed_spice, write_runs
 
 P = 7.26e-5
@@ -145,16 +146,22 @@ def test_import_writes_records_once_and_export_gives_the_same_file(tree, tmp_pat
     assert "beam centre x = " in (tmp_path / "back.poni").read_text()
 
 
-def test_export_uses_the_fitted_centre_of_a_cooked_q_integration(tree, tmp_path):
+def test_export_uses_the_fitted_centre_of_a_cooked_q_integration(tree, tmp_path, monkeypatch):
     base, params = tree
     sample = repository(base)[PROPOSAL]["S001"]
-    with pytest.raises(BadInput, match=r"no beam centre to write: q_integration.centre_method is 'centroid'"):
+    with pytest.raises(BadInput, match=r"no beam centre to write: q_integration.centre_method is 'centroid' "
+                                       r"and no reconstruction is cooked"):
         sample.export_poni(tmp_path / "none.poni")
     assert not (tmp_path / "none.poni").exists()
+    # only the reconstruction is fingerprinted and cooked: the calibration folder is never hashed
+    monkeypatch.setattr(calibration, "folder_fingerprint", lambda params: pytest.fail("calibration hashed"))
     poni = sample.export_poni(tmp_path / "cooked.poni", cook=True)
+    monkeypatch.undo()
+    assert sample.cache_status() == {"reconstruction": "fresh", "q_integration": "", "e_spectrum_and_isf": ""}
     qds = sample.cook("q_integration")
     assert beam_centre(read_poni(tmp_path / "cooked.poni")) == pytest.approx(
         (qds.attrs["centre_x"], qds.attrs["centre_y"]), abs=1e-9)
+    assert "in the cooked reconstruction" in (tmp_path / "cooked.poni").read_text()
     assert poni.distance_m == pytest.approx(params.distance_mm * 1e-3)
     assert read_poni(tmp_path / "cooked.poni").max_shape == tuple(sample.spice["sensor_layout"]["canvas_shape"])
     # now cached: found without cook=True; an explicit centre or dataset wins

@@ -7,6 +7,7 @@ import fsspec
 import spice
 from eqegs_repo import Repository
 from eqegs_repo.params import binding as spice_bind
+from eqegs_repo.params import data_table
 from tests.helpers import treeutil
 
 
@@ -20,9 +21,6 @@ class FakeRepository:
         self._proposals = {key: FakeProposal(self, key, samples)
                            for key, samples in (proposals or {}).items()}
         self._spice = None
-
-    def proposal_keys(self):
-        return spice.natural_sorted(self._proposals)
 
     def __getitem__(self, key):
         return self._proposals[key]
@@ -141,14 +139,14 @@ def test_import_data_table_writes_calibration_records_and_reports_the_rest(tmp_p
 
 
 def test_data_table_matching_rules():
-    rows, problems = spice_bind.parse_data_table("1,1,0\n2,1,0\n1,3,0\n3,x,0\n", "t.csv")
+    rows, problems = data_table.parse_data_table("1,1,0\n2,1,0\n1,3,0\n3,x,0\n", "t.csv")
     assert [r.sample_name for r in rows] == ["1", "2"]
     assert any("repeats line 1" in p for p in problems) and any("velocity must be" in p
                                                                  for p in problems)
-    matched, unmatched, ambiguous = spice_bind.match_rows(rows, ["S01", "S1", "S002"])
+    matched, unmatched, ambiguous = data_table.match_rows(rows, ["S01", "S1", "S002"])
     assert matched == [(rows[0], "S1"), (rows[1], "S002")]  # exact digits first, then number
     assert unmatched == [] and ambiguous == []
-    matched, _, ambiguous = spice_bind.match_rows(rows, ["A01", "B001", "S002"])
+    matched, _, ambiguous = data_table.match_rows(rows, ["A01", "B001", "S002"])
     assert ambiguous == [(rows[0], ["A01", "B001"])] and matched == [(rows[1], "S002")]
 
 

@@ -239,3 +239,13 @@ def test_sampled_spectrum_gives_the_same_functional_as_the_closed_form():
     _, closed = fw.transmission_curve(source.time_transform(grid.times_ns()), fw.Analyser(), grid)
     # They differ only by the source tails outside the ±1638 neV window (≈ Γ_s/π/1638 in area).
     np.testing.assert_allclose(from_samples, closed, atol=5e-5)
+
+
+def test_analyser_transmission_is_exp_minus_thickness_times_the_line():
+    analyser = fw.Analyser(thickness=3.0, fwhm_nev=G0)
+    energy = np.array([0.0, 0.5 * G0, 1e4 * G0])
+    t = analyser.transmission(energy)
+    # docs/physics.md: T_A(E) = exp(-t_A l(E)), l peak-normalised with half maximum at Γ_A/2
+    np.testing.assert_allclose(t, np.exp(-3.0 * np.array([1.0, 0.5, 0.0])), atol=1e-7)
+    np.testing.assert_allclose(t + analyser.absorption(energy), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(analyser.with_path_factor(2.0).transmission(energy), t ** 2, rtol=1e-12)

@@ -1,9 +1,9 @@
 """The geometry spice of a pyFAI ``.poni`` file, and a ``.poni`` of geometry spice.
 
-:func:`import_poni` turns a PONI file (:mod:`eqegs_repo.io.poni`) into a ``geometry`` record
+:func:`import_poni` turns a PONI file (:mod:`eqegs_repo.io.poni_file`) into a ``geometry`` record
 (distance_mm, wavelength_nm and energy_keV, pixel_size_mm, tilt_rot1, tilt_rot2) and a
 ``q_integration`` record holding the beam centre (centre_method ``manual``, centre_x, centre_y
-in px) at one anchor; :func:`poni_of` gives the :class:`~eqegs_repo.io.poni.Poni` of geometry
+in px) at one anchor; :func:`poni_of` gives the :class:`~eqegs_repo.io.poni_file.Poni` of geometry
 values and a beam centre. See docs/spice.md#pyfai-poni-files.
 
 Choices: tilts (Rot1, Rot2) are imported as they are and the report says that cooking refuses
@@ -14,7 +14,7 @@ import dataclasses
 import math
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.poni import Poni, beam_centre, poni_for_centre, read_poni
+from eqegs_repo.io.poni_file import Poni, beam_centre, poni_for_centre, read_poni
 from eqegs_repo.params import types as params
 from eqegs_repo.steps.physics import HC_KEV_NM
 from spice import SpiceError
@@ -38,7 +38,7 @@ class PoniValues:
 
 
 def values_from_poni(poni, centre=True):
-    """``PoniValues`` of a :class:`~eqegs_repo.io.poni.Poni`: the ``geometry`` fields and, with
+    """``PoniValues`` of a :class:`~eqegs_repo.io.poni_file.Poni`: the ``geometry`` fields and, with
     ``centre``, the ``q_integration`` beam centre (manual). Raises BadInput naming the file and
     the key for what the geometry type cannot hold (Rot3, non-square pixels, out-of-range
     values)."""
@@ -142,7 +142,7 @@ def import_poni(collection, path, anchor="", *, centre=True, dry_run=False, auth
 
 
 def poni_of(geometry, centre, max_shape=None, source=""):
-    """The :class:`~eqegs_repo.io.poni.Poni` of ``geometry`` values (a ``geometry`` record's
+    """The :class:`~eqegs_repo.io.poni_file.Poni` of ``geometry`` values (a ``geometry`` record's
     fields) and a beam ``centre`` (x, y) px; ``max_shape``: (rows, cols) of the image."""
     distance_m = geometry["distance_mm"] * 1e-3
     pixel_m = geometry["pixel_size_mm"] * 1e-3
