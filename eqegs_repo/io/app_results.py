@@ -38,8 +38,9 @@ from xarray.core import indexing
 from eqegs_repo.errors import BadInput, BadSample, KeyNotFound
 from eqegs_repo.io import app_names as names
 from eqegs_repo.io.app_names import check_step
+from eqegs_repo.io.formats.npy import NpyFile
+from eqegs_repo.io.frames import LazyArray
 from eqegs_repo.io.layout import check_regular_file
-from eqegs_repo.io.raw import NpyFile, _LazyArray
 from eqegs_repo.naming import natural_sorted
 
 _NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan|inf)", re.I)
@@ -285,7 +286,7 @@ def _read_reconstruction(fs, folder, attrs):
         stack = NpyFile(fs, npy)
         if len(stack.shape) != 3:
             raise BadSample(f"{npy}: expected a (frames, rows, cols) stack, found shape {stack.shape}")
-        data["images"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(_LazyArray(stack)),
+        data["images"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(LazyArray(stack)),
                                     {"units": "counts", "long_name": "reconstructed image of each frame"})
     if not data:
         raise BadSample(f"{folder}: neither {names.RECONSTRUCTION_CSV} nor {names.RECONSTRUCTION_NPY} found")
