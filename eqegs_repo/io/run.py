@@ -3,7 +3,7 @@ run's files once; the result cache's fingerprint, the sample's listing checks, `
 ``sample.raw`` and the xarray engine all read the run through it.
 """
 from eqegs_repo.errors import BadSample
-from eqegs_repo.io.formats import DEFAULT_FORMAT, get_format, raw_formats
+from eqegs_repo.io.formats import DEFAULT_FORMAT, raw_formats
 from eqegs_repo.io.frames import FrameSource, SensorStack, ValueSource
 from eqegs_repo.naming import natural_key
 
@@ -43,17 +43,14 @@ class Run:
         return f"<Run {self.folder}: format {self.format.name}, {len(self.files)} files>"
 
 
-def open_run(fs, folder, marker, layout, *, format=None):
+def open_run(fs, folder, marker, layout):
     """The :class:`Run` of the sample folder ``folder`` on filesystem ``fs``.
 
-    ``format``: a registered format's name to skip the guess. Otherwise the folder is listed once
-    and the registered formats (:func:`eqegs_repo.io.formats.raw_formats`) are asked in turn
-    whether they hold it; when none does, the default format (npy) opens it, so the error names
-    its missing files. No array and no header is read until :attr:`Run.stack` or
-    :attr:`Run.velocity` is used.
+    The folder is listed once and the registered formats
+    (:func:`eqegs_repo.io.formats.raw_formats`) are asked in turn whether they hold it; when
+    none does, the default format (npy) opens it, so the error names its missing files. No
+    array and no header is read until :attr:`Run.stack` or :attr:`Run.velocity` is used.
     """
-    if format is not None:
-        return Run(fs, folder, marker, layout, get_format(format))
     formats = raw_formats()
     names = _entry_names(fs, folder)
     chosen = next((fmt for fmt in formats.values()

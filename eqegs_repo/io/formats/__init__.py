@@ -93,14 +93,6 @@ def raw_formats():
     return dict(_registry)
 
 
-def get_format(name):
-    """The registered format ``name``; BadInput listing the registered ones otherwise."""
-    formats = raw_formats()
-    if name not in formats:
-        raise BadInput(f"unknown raw-data format {name!r}; registered: {', '.join(formats)}")
-    return formats[name]
-
-
 def _load():
     """Register the built-in and entry-point formats, once."""
     global _loaded
