@@ -47,14 +47,16 @@ def open_run(fs, folder, marker, layout):
     """The :class:`Run` of the sample folder ``folder`` on filesystem ``fs``.
 
     The folder is listed once and the registered formats
-    (:func:`eqegs_repo.io.formats.raw_formats`) are asked in turn whether they hold it; when
-    none does, the default format (npy) opens it, so the error names its missing files. No
-    array and no header is read until :attr:`Run.stack` or :attr:`Run.velocity` is used.
+    (:func:`eqegs_repo.io.formats.raw_formats`) are asked in turn whether they hold it, the
+    default format (npy) last; when none does, the default format opens it, so the error names
+    its missing files. No array and no header is read until :attr:`Run.stack` or
+    :attr:`Run.velocity` is used.
     """
     formats = raw_formats()
+    default = formats[DEFAULT_FORMAT]
     names = _entry_names(fs, folder)
-    chosen = next((fmt for fmt in formats.values()
-                   if fmt.guess_can_open(fs, folder, names, marker, layout)), formats[DEFAULT_FORMAT])
+    tried = [fmt for name, fmt in formats.items() if name != DEFAULT_FORMAT] + [default]
+    chosen = next((fmt for fmt in tried if fmt.guess_can_open(fs, folder, names, marker, layout)), default)
     return Run(fs, folder, marker, layout, chosen)
 
 

@@ -13,10 +13,10 @@ three places, in this order:
 
 3. :func:`register_format` at run time (what the two above go through).
 
-``open_run`` asks each registered format, in this order, whether it can open a sample folder
+``open_run`` asks each registered format, in this order but the default format
+(:data:`DEFAULT_FORMAT`, npy) last, whether it holds a sample folder
 (:meth:`RawFormat.guess_can_open`); the first that says yes opens it, and the default format
-(:data:`DEFAULT_FORMAT`) opens a folder that no format claims, so its errors name the missing
-files. See docs/architecture.md#adding-a-raw-data-format.
+also opens a folder that no format claims, so its errors name the missing files. See docs/architecture.md#adding-a-raw-data-format.
 """
 import importlib
 import warnings
@@ -64,19 +64,19 @@ _registry = {}
 _loaded = False
 
 
-def register_format(fmt, *, replace=False):
+def register_format(fmt):
     """Add ``fmt`` (a :class:`RawFormat`) to the formats :func:`~eqegs_repo.io.run.open_run`
-    tries, after those already registered. A second format of the same name is refused unless
-    ``replace=True``. Returns ``fmt``."""
+    tries, after those already registered. A second format of the same name is refused
+    (:func:`unregister_format` the first). Returns ``fmt``."""
     missing = [attr for attr in ("name", "guess_can_open", "run_files", "open_frames")
                if not hasattr(fmt, attr)]
     if missing:
         raise BadInput(f"raw-data format {fmt!r}: expected the attributes name, guess_can_open, "
                        f"run_files and open_frames; missing {', '.join(missing)}")
     _load()
-    if fmt.name in _registry and not replace and _registry[fmt.name] is not fmt:
+    if fmt.name in _registry and _registry[fmt.name] is not fmt:
         raise BadInput(f"raw-data format {fmt.name!r} is already registered "
-                       f"({_registry[fmt.name]!r}); pass replace=True to replace it")
+                       f"({_registry[fmt.name]!r}); unregister_format({fmt.name!r}) first")
     _registry[fmt.name] = fmt
     return fmt
 
@@ -88,7 +88,7 @@ def unregister_format(name):
 
 
 def raw_formats():
-    """``{name: format}`` of every registered format, in the order they are tried."""
+    """``{name: format}`` of every registered format, in the order they were registered."""
     _load()
     return dict(_registry)
 

@@ -170,6 +170,16 @@ def test_the_registry_refuses_a_second_format_of_a_name_and_an_incomplete_one(to
     formats.register_format(NpzFormat())                    # the fixture removes this one
 
 
+def test_a_registered_format_is_asked_before_the_built_in_npy(tmp_path, toy_format):
+    repo = seeded_tree(tmp_path)
+    folder = f"{tmp_path}/{PROPOSAL}/S001"
+    arrays = npz_copy(folder, f"{tmp_path}/{PROPOSAL}/S002")
+    np.savez(f"{folder}/{NPZ_NAME}", **{**arrays, "velocity": -arrays["velocity"]})  # beside the .npy files
+    s = repo[PROPOSAL]["S001"]
+    assert open_run(s.fs, s.path, s.marker, s.layout).format is toy_format
+    np.testing.assert_array_equal(s.raw.velocity.values, -arrays["velocity"])
+
+
 def test_a_folder_no_format_claims_is_read_as_npy_and_names_the_missing_file(tmp_path, toy_format):
     repo = seeded_tree(tmp_path)
     os.rename(f"{tmp_path}/{PROPOSAL}/S001/train_integrated", f"{tmp_path}/{PROPOSAL}/S001/elsewhere")
