@@ -147,9 +147,9 @@ def stream_floor(base, prefetch, samples=(SAMPLE, "S000_noise")):
 
 
 def _stack(sample):
-    from eqegs_repo.io.raw import check_sample_files
+    from eqegs_repo.io.run import open_run
 
-    return check_sample_files(sample.fs, sample.path, sample.marker, sample.layout)[0]
+    return open_run(sample.fs, sample.path, sample.marker, sample.layout).stack
 
 
 def chain(base, workers, path, warm):

@@ -5,11 +5,12 @@ each read what they need on first use.
 """
 import html
 
-from eqegs_repo import naming, step_table
+from eqegs_repo import step_table
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
-from eqegs_repo.io.raw import check_sample_files, open_raw
+from eqegs_repo.io.raw import open_raw
+from eqegs_repo.io.run import open_run, run_file_sizes
 from spice import SpiceError
 
 
@@ -55,21 +56,13 @@ class Sample:
         return self._marker
 
     def info(self):
-        """The marker's content plus the raw files' sizes in bytes; reads no array. A
+        """The marker's content plus the raw files' sizes in bytes (the files of the run that
+        exist); reads no array. A
         :class:`~eqegs_repo.display.SampleInfo`: a mapping (``info()["n_frames"]``,
         ``.to_dict()``) that prints as a summary."""
         out = {"proposal": self.proposal.key, "sample": self.key, "path": self.path}
         out.update(self.marker)
-        raw_dir = f"{self.path}/{self.layout.raw_dir}"
-        try:
-            entries = self.fs.ls(raw_dir, detail=True)
-        except (FileNotFoundError, PermissionError):
-            entries = []
-        out["files"] = {
-            e["name"].rsplit("/", 1)[-1]: int(e.get("size") or 0)
-            for e in sorted(entries, key=lambda e: naming.natural_key(e["name"]))
-            if e.get("type") == "file"
-        }
+        out["files"] = run_file_sizes(self.fs, open_run(self.fs, self.path, self.marker, self.layout).files)
         out["raw_bytes"] = sum(out["files"].values())
         return SampleInfo(out)
 
@@ -179,8 +172,7 @@ class Sample:
                 exposure_s=m.get("exposure_s"),
             )
             if check:
-                stack, _ = check_sample_files(self.fs, self.path, m, self.layout)
-                row["dtype"] = str(stack.dtype)
+                row["dtype"] = str(open_run(self.fs, self.path, m, self.layout).stack.dtype)
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status

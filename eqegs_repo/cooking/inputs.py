@@ -4,7 +4,7 @@ import numpy as np
 
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.raw import check_sample_files
+from eqegs_repo.io.run import open_run
 from eqegs_repo.steps.sensors import SensorLayout
 
 
@@ -35,32 +35,23 @@ def effective_layout(params, marker, where):
 
 
 class RawRun:
-    """The raw files of one sample: their stats (no file opened), then the sensor stack and
-    the velocity file, opened (headers checked) on first use."""
+    """The raw run of one sample (:func:`eqegs_repo.io.run.open_run`): the stats of the marker
+    and of the run's files (no file opened), then the sensor stack and the velocity, opened
+    (headers checked) on first use."""
 
     def __init__(self, sample):
         self.sample = sample
-        marker, layout = sample.marker, sample.layout
-        paths = ([layout.marker_path(sample.path)]
-                 + [layout.sensor_path(sample.path, k) for k in range(marker["n_sensors"])]
-                 + [layout.velocity_path(sample.path)])
+        self.run = open_run(sample.fs, sample.path, sample.marker, sample.layout)
         try:
-            self.stats = file_stats(sample.fs, paths)
+            self.stats = file_stats(sample.fs, [sample.layout.marker_path(sample.path)] + self.run.files)
         except FileNotFoundError as exc:
             raise BadInput(f"raw file missing in {sample.path}: {exc}") from None
-        self.n_frames = marker["n_frames"]
-        self._files = None
-
-    def _open(self):
-        if self._files is None:
-            s = self.sample
-            self._files = check_sample_files(s.fs, s.path, s.marker, s.layout)
-        return self._files
+        self.n_frames = sample.marker["n_frames"]
 
     @property
     def stack(self):
-        return self._open()[0]
+        return self.run.stack
 
     @property
     def velocity(self):
-        return self._open()[1]
+        return self.run.velocity

@@ -1,5 +1,9 @@
 """Streaming passes over a run's raw sensor files, block of frames by block of frames.
 
+A pass takes the run's :class:`~eqegs_repo.io.frames.SensorStack` and uses only what
+:class:`~eqegs_repo.io.frames.FrameSource` declares (``read_frames(start, stop, out=)``,
+``prefetch``, ``nbytes``, ``shape``, ``dtype``, ``path``), so it reads every raw-data format alike.
+
 Nothing here holds more than a few blocks: the reconstructed (frames, H, W) stack is never built,
 nor is a block's canvas: the kernels take each sensor's block as read (the sensor layout is
 linear, so per-sensor sums add up to the sums over the combined image).
@@ -77,7 +81,7 @@ def iter_blocks(stack, block_frames=None):
     few blocks whatever the file size: a block may be used until ``BUFFER_SETS - 1`` further
     blocks have been asked for, then its arrays are overwritten. The block
     :data:`PREFETCH_BLOCKS` ahead is announced to the kernel
-    (:meth:`~eqegs_repo.io.raw.SensorStack.prefetch`), so that on cold data the disk reads ahead
+    (:meth:`~eqegs_repo.io.frames.SensorStack.prefetch`), so that on cold data the disk reads ahead
     while the blocks before are used.
     """
     ranges = block_ranges(stack, block_frames)

@@ -1,6 +1,7 @@
 """Where files live inside a sample folder and a proposal folder (the app's layout).
 
-Raw input (written by the train-integration app)::
+Raw input (written by the train-integration app; the files beside the marker are those of the
+built-in npy format, :mod:`eqegs_repo.io.formats.npy`, other formats hold them otherwise)::
 
     <sample>/train_integrated.json            marker + integration info
     <sample>/train_integrated/sensor_<k>.npy  (frames, rows, cols) counts, k = 0..n_sensors-1
@@ -25,7 +26,8 @@ MAX_MARKER_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class TreeLayout:
-    """File and folder names of the tree; every name can be changed for another layout."""
+    """File and folder names of the tree; every name can be changed for another layout
+    (``raw_dir``, ``sensor_file`` and ``velocity_file`` are those of the npy raw-data format)."""
 
     marker: str = "train_integrated.json"
     raw_dir: str = "train_integrated"

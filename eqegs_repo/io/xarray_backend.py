@@ -52,7 +52,7 @@ def open_sample_folder(filename_or_obj, *, drop_variables=None, layout=None, sto
 class EqegsBackendEntrypoint(BackendEntrypoint):
     """xarray backend ``eqegs``: ``xr.open_dataset(sample_folder, engine="eqegs")``."""
 
-    description = "E-QEGS sample folders (train_integrated.json + sensor_<k>.npy) as lazy raw data"
+    description = "E-QEGS sample folders (train_integrated.json + the raw run in any registered format) as lazy raw data"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "layout", "storage_options")
 
     def open_dataset(self, filename_or_obj, *, drop_variables=None, layout=None,

@@ -100,10 +100,10 @@ def test_export_without_matplotlib_says_it_skipped_the_figures(tree, monkeypatch
 
 def test_passes_report_their_frames_and_cook_shows_bars_on_a_terminal(tree, monkeypatch, capsys):
     sample = repo_of(tree)["2025A1234"]["S001"]
-    from eqegs_repo.io.raw import check_sample_files
+    from eqegs_repo.io.run import open_run
     from eqegs_repo.steps.sensors import SensorLayout
 
-    stack, _ = check_sample_files(sample.fs, sample.path, sample.marker, sample.layout)
+    stack = open_run(sample.fs, sample.path, sample.marker, sample.layout).stack
     layout = SensorLayout.from_mapping(sample.spice.sensor_layout.to_dict())
     done = []
     passes.frame_sum_pass(stack, layout, block_frames=64, workers=2, progress=done.append)

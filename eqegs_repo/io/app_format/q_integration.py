@@ -9,7 +9,7 @@ import xarray as xr
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.app_format import names
 from eqegs_repo.io.app_format.text import image_text, json_text, mask_sha256, read_image, read_table, table_text
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 
 
 def write(stage, ds, inputs):

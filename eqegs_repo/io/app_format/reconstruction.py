@@ -7,7 +7,8 @@ from xarray.core import indexing
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.app_format import names
 from eqegs_repo.io.app_format.text import image_text, json_text, read_image, read_json
-from eqegs_repo.io.raw import NpyFile, _LazyArray
+from eqegs_repo.io.formats.npy import NpyFile
+from eqegs_repo.io.frames import LazyArray
 
 
 def write(stage, ds, inputs):
@@ -44,7 +45,7 @@ def read(fs, folder, attrs):
         stack = NpyFile(fs, npy)
         if len(stack.shape) != 3:
             raise BadSample(f"{npy}: expected a (frames, rows, cols) stack, found shape {stack.shape}")
-        data["images"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(_LazyArray(stack)),
+        data["images"] = xr.Variable(("frame", "y", "x"), indexing.LazilyIndexedArray(LazyArray(stack)),
                                     {"units": "counts", "long_name": "reconstructed image of each frame"})
     if not data:
         raise BadSample(f"{folder}: neither {names.RECONSTRUCTION_CSV} nor {names.RECONSTRUCTION_NPY} found")

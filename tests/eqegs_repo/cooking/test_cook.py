@@ -8,7 +8,7 @@ import pytest
 
 from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps.sensors import SensorLayout

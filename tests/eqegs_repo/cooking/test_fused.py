@@ -8,7 +8,7 @@ import pytest
 
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.cooking.cook import Cooker
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from tests.helpers.cooktrees import BACKGROUND, PROPOSAL, image_params, repository, seed_spice, write_runs
 

@@ -5,7 +5,8 @@ import pytest
 
 from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.raw import NpyFile, SensorStack
+from eqegs_repo.io.formats.npy import NpyFile
+from eqegs_repo.io.frames import SensorStack
 from eqegs_repo.steps import q_integration as qi
 from eqegs_repo.steps import reconstruction
 from eqegs_repo.steps.reconstruction import FrameSumAccumulator

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from eqegs_repo import BadSample, Repository
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 from tests.helpers.treeutil import npy_bytes, sample_arrays, write_sample, write_tree
 
 

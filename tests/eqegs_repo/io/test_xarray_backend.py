@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 from eqegs_repo import BadSample, Repository
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.xarray_backend import EqegsBackendEntrypoint
 from tests.helpers.treeutil import local_fs, write_sample
 
