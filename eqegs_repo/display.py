@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from spice.display import WIDTH as TEXT_WIDTH
 from spice.display import format_value
 
 
@@ -49,8 +50,9 @@ def sample_status(row):
 
 
 # --- compact views of the tables ----------------------------------------------------------------
-WIDTH = 120
-"""Characters a text view of a table fits in (longer problem texts are shortened)."""
+WIDTH = TEXT_WIDTH
+"""Characters a text view of a table fits in (longer problem texts are shortened); the width of
+spice's text tables too."""
 
 STEP_LETTERS = {"reconstruction": "R", "q_integration": "Q", "e_spectrum_and_isf": "E"}
 """One letter per step in the compact ``on_disk`` and ``cooked`` columns."""
