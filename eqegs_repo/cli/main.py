@@ -75,9 +75,21 @@ def cmd_info(args):
     print("  results            " + (", ".join(f"{k}: {', '.join(v)}" for k, v in results.items()) or "none"))
 
 
-def cmd_demo(args):
+def _recovered_view(table):
+    """The text form of ``demo.recovered_vs_truth``: fitted tau and f_q as ``value ± error``
+    beside the truth and the deviation in units of the error."""
     import pandas as pd
 
+    return pd.DataFrame({
+        "proposal": table.proposal, "sample": table["sample"],
+        "tau_ns": [with_error(v, e) for v, e in zip(table.tau_ns, table.tau_err)],
+        "tau_true": table.tau_true.round(2), "tau_dev_sigma": table.tau_dev_sigma.round(2),
+        "f_q": [with_error(v, e) for v, e in zip(table.f_q, table.f_q_err)],
+        "f_q_true": table.f_q_true.round(3), "f_q_dev_sigma": table.f_q_dev_sigma.round(2),
+        "chi2_red": table.chi2_red.round(2)})
+
+
+def cmd_demo(args):
     from eqegs_repo.repository import Repository
     from eqegs_repo.simulate import demo, synthetic
 
@@ -87,11 +99,11 @@ def cmd_demo(args):
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
         synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
     else:
-        print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
+        print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
     repo = Repository(f"{root}/{{proposal}}/{{sample}}")
     if written:
-        print(f"wrote {written}: cache_url = {repo.cache_url} (Python and every eqegs command share it)")
+        print(f"wrote {written}\n  cache_url = {repo.cache_url} (Python and every eqegs command share it)")
     print(f"\nrepository {repo.url}")
     print_table(repo.table())
     for key in repo.keys():
@@ -102,15 +114,14 @@ def cmd_demo(args):
             demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
     print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
     table = demo.recovered_vs_truth(repo, args.dir)
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
-        print(table.to_string(index=False))
+    print_table(_recovered_view(table))
     print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
           f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
     for key in repo.keys():
         print(f"\nproposal {key}")
         print(repr(repo[key].refresh().table()))
     report = demo.write_report(repo, args.dir, table, overwrite=True)
-    print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/; report: {report} (and report.html)")
+    print(f"\nground truth (tau, f_q, beam centre ...): {args.dir}/truth/\nreport: {report} (and report.html)")
     first = repo.keys()[0]
     print(f"next: eqegs ls {root} {first}        # the samples, cooked\n"
           f"      eqegs cook {root} {first} S001\n"
