@@ -18,12 +18,25 @@ come in any order)::
 Values are read as YAML scalars or lists (``3``, ``1.5``, ``null``, ``true``, ``[1, 2]``);
 fields declared as text keep the text as typed.
 """
+import argparse
 import sys
 
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 
 DESCRIPTION = "show and edit spice parameter records (the versioned parameters of the analysis)"
+EPILOG = """\
+examples:
+  eqegs spice show URL 2025A1234 S001         a sample's parameters and the records they come from
+  eqegs spice seed URL 2025A1234 roi --anchor S001 x0=150 y0=280 x1=224 y1=328
+  eqegs spice update URL 2025A1234 q_range --anchor '' q_min=10.5 --comment "narrower ring"
+  eqegs spice history URL 2025A1234 roi       every record of a type, oldest first
+  eqegs spice types q_range                   the fields of a type: meaning, unit, default
+
+An anchor is the key from which on a record applies ('' : every key). Values are read as YAML
+(3, 1.5, null, true, [1, 2]); fields declared as text keep the text as typed.
+documentation: docs/spice.md of the eqegs_repo project.
+"""
 
 
 def parse_value(type_name, field, text):
@@ -201,7 +214,8 @@ def register_poni(command):
 def register(subparsers):
     """Add the ``spice`` command (with its sub-commands) to an argparse sub-parser set."""
     spice = subparsers.add_parser("spice", help="show and edit spice parameter records",
-                                  description=DESCRIPTION)
+                                  description=DESCRIPTION, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = spice.add_subparsers(dest="spice_command", required=True, metavar="SUBCOMMAND",
                                title="sub-commands",
                                help="one of these; eqegs spice SUBCOMMAND --help for its arguments")
