@@ -13,23 +13,31 @@ The modules a user reaches for are attributes too, imported on first use:
 import importlib
 
 from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
-from eqegs_repo.repository import Proposal, Repository
-from eqegs_repo.sample import Sample
 from eqegs_repo.version import __version__
+
 __all__ = ["Repository", "Proposal", "Sample", "EqegsError", "BadInput", "BadSample",
            "KeyNotFound", "HandleNotFound", "__version__"]
 
 _LAZY_MODULES = {"figures": "eqegs_repo.figures", "batch": "eqegs_repo.batch",
                  "synthetic": "eqegs_repo.simulate.synthetic", "demo": "eqegs_repo.simulate.demo",
                  "simulate": "eqegs_repo.simulate"}
+_LAZY_CLASSES = {"Repository": "eqegs_repo.repository", "Proposal": "eqegs_repo.repository",
+                 "Sample": "eqegs_repo.sample"}
+"""Imported on first use too, so that importing the package (and ``eqegs --help``) stays light:
+they bring numpy, pandas and xarray."""
 
 
 def __getattr__(name):
-    """Import the user-facing modules of :data:`_LAZY_MODULES` on first access."""
+    """Import the user-facing modules of :data:`_LAZY_MODULES` and the classes of
+    :data:`_LAZY_CLASSES` on first access."""
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
+    if name in _LAZY_CLASSES:
+        value = getattr(importlib.import_module(_LAZY_CLASSES[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'eqegs_repo' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY_MODULES))
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_CLASSES))

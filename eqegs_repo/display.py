@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from eqegs_repo import step_table
+from spice.display import WIDTH as TEXT_WIDTH
 from spice.display import format_value
 
 
@@ -50,8 +51,9 @@ def sample_status(row):
 
 
 # --- compact views of the tables ----------------------------------------------------------------
-WIDTH = 120
-"""Characters a text view of a table fits in (longer problem texts are shortened)."""
+WIDTH = TEXT_WIDTH
+"""Characters a text view of a table fits in (longer problem texts are shortened); the width of
+spice's text tables too."""
 
 
 

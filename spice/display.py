@@ -1,7 +1,10 @@
 """Readable text and HTML tables for views, histories, diffs and the command line."""
 import html
+import textwrap
 
 MAX_CELL = 60
+WIDTH = 120
+"""Characters a text table fits in (:func:`text_table` shortens or wraps its widest cells)."""
 
 
 def format_value(value, limit=MAX_CELL):
@@ -24,17 +27,43 @@ def format_value(value, limit=MAX_CELL):
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def text_table(headers, rows):
-    """Fixed-width text table; cells are formatted with :func:`format_value`."""
+def text_table(headers, rows, width=WIDTH, wrap=None):
+    """Fixed-width text table of at most ``width`` characters a line (None: no limit); cells are
+    formatted with :func:`format_value`.
+
+    When the table is wider, the column ``wrap`` (an index) is wrapped onto more lines to fit;
+    without ``wrap`` the widest columns are shortened with an ellipsis (each keeps at least 8
+    characters, so a table of very many columns may stay wider)."""
     cells = [[format_value(c) if not isinstance(c, str) else c for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    if width is not None:
+        widths = _fitted(widths, width, wrap)
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    body = []
+    for row in cells:
+        pieces = [textwrap.wrap(c, w) or [""] if i == wrap else [c if len(c) <= w else c[:w - 1] + "…"]
+                  for i, (c, w) in enumerate(zip(row, widths))]
+        for k in range(max(len(p) for p in pieces)):
+            body.append("  ".join((p[k] if k < len(p) else "").ljust(w)
+                                  for p, w in zip(pieces, widths)).rstrip())
     return "\n".join([line, rule, *body])
+
+
+def _fitted(widths, width, wrap):
+    """Column widths whose line (two spaces between columns) fits ``width``: the ``wrap``
+    column takes what is left (at least 20), else the widest columns give up characters."""
+    widths = list(widths)
+    room = width - 2 * (len(widths) - 1)
+    if wrap is not None:
+        widths[wrap] = min(widths[wrap], max(20, room - sum(widths) + widths[wrap]))
+        return widths
+    while sum(widths) > room and max(widths) > 8:
+        widths[widths.index(max(widths))] -= 1
+    return widths
 
 
 STATUS_STYLES = {

@@ -1,30 +1,46 @@
 """``eqegs reanalyze`` and ``eqegs watch``: cook many samples, or samples as they arrive."""
 import sys
 
-from eqegs_repo import batch
 from eqegs_repo.cli.common import (
     add_repository_arguments,
     assignment,
+    choice_list,
+    condition_list,
     open_repository,
     override_values,
     print_table,
+    word_list,
 )
 from eqegs_repo.errors import BadInput, optional_import
-from eqegs_repo.params.effective import check_overrides
+from eqegs_repo.measured import with_error
 from eqegs_repo.step_table import names as step_names
 
 
-SHOWN = ("proposal", "sample", "status", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "chi2_red",
-         "duration_s")
-"""The columns ``eqegs reanalyze`` prints, followed by each failure's message in full
-(``--csv`` writes every one of batch.COLUMNS)."""
+SHOWN = ("proposal", "sample", "status", "tau_ns", "f_q", "chi2_red", "duration_s")
+"""The columns ``eqegs reanalyze`` prints (tau and f_q with their errors), followed by each
+failure's message in full (``--csv`` writes every one of batch.COLUMNS)."""
+DEFAULT_STEPS = ["e_spectrum_and_isf"]
+
+
+def shown_table(table):
+    """The columns of :data:`SHOWN` of a ``batch.reanalyze`` table, ``tau_ns`` and ``f_q`` as
+    ``value ± error`` text (:func:`eqegs_repo.measured.with_error`; empty when not fitted)."""
+    shown = table[list(SHOWN)].copy()
+    for name, error in (("tau_ns", "tau_error_ns"), ("f_q", "f_q_error")):
+        shown[name] = ["" if value is None or value != value else with_error(value, err)
+                       for value, err in zip(table[name], table[error])]
+    shown["chi2_red"] = table["chi2_red"].round(2)
+    return shown
 
 
 def _selection_arguments(parser):
-    parser.add_argument("--proposals", nargs="+", metavar="P", help="proposal keys or patterns (2025A*)")
-    parser.add_argument("--samples", nargs="+", metavar="S", help="sample keys or patterns (S00[1-3])")
-    parser.add_argument("--steps", nargs="+", default=["e_spectrum_and_isf"], metavar="STEP",
-                        choices=step_names(), help="steps to cook (the chain runs up to the last)")
+    parser.add_argument("--proposals", action="extend", type=word_list, metavar="P[,P...]",
+                        help="proposal keys or patterns, e.g. '2025A*' (repeatable, or comma-separated)")
+    parser.add_argument("--samples", action="extend", type=word_list, metavar="S[,S...]",
+                        help="sample keys or patterns, e.g. 'S00[1-3]' (repeatable, or comma-separated)")
+    parser.add_argument("--steps", action="extend", type=choice_list(list(step_names())), metavar="STEP[,STEP...]",
+                        help="steps to cook; the chain runs up to the last (default e_spectrum_and_isf; "
+                             f"one of {', '.join(step_names())}; repeatable, or comma-separated)")
     parser.add_argument("--set", dest="overrides", type=assignment, action="append", default=[],
                         metavar="NAME=VALUE",
                         help="one-off parameter value (JSON) for every sample, e.g. q_min=10 (repeatable)")
@@ -34,18 +50,20 @@ def _selection_arguments(parser):
 
 
 def cmd_reanalyze(args):
+    from eqegs_repo import batch
+
     repo = open_repository(args)
     client = None
     if args.scheduler:
         client = optional_import("distributed", "eqegs reanalyze --scheduler").Client(args.scheduler)
     table = batch.reanalyze(
         repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
-        steps=args.steps, overrides=override_values(args.overrides), export=args.export, client=client,
-        workers=args.workers, progress=False if args.no_progress else None,
-        dashboard=args.dashboard if args.dashboard is not None else False, timeout=args.timeout)
+        steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
+        client=client, workers=args.workers, progress=False if args.no_progress else None,
+        dashboard=args.dashboard_address or args.dashboard, timeout=args.timeout)
     if args.csv:
         table.to_csv(args.csv, index=False)
-    print_table(table[list(SHOWN)].round(4))
+    print_table(shown_table(table))
     for row in table[table.status.isin(["failed", "timed out"])].itertuples():
         print(f"{row.status} {row.proposal}/{row.sample}: {row.error}")
     failed = int(table.status.isin(["failed", "timed out"]).sum())
@@ -56,16 +74,20 @@ def cmd_reanalyze(args):
 
 
 def cmd_watch(args):
+    from eqegs_repo import batch
+    from eqegs_repo.params.effective import check_overrides
+
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
 
     def show(row):
-        fit = f"tau={row['tau_ns']:.4g} ns f_q={row['f_q']:.4g}" if row["tau_ns"] is not None else ""
+        fit = (f"tau = {with_error(row['tau_ns'], row['tau_error_ns'], 'ns')}, "
+               f"f_q = {with_error(row['f_q'], row['f_q_error'])}") if row["tau_ns"] is not None else ""
         print(f"{row['proposal']}/{row['sample']}: {row['status']} {row['error'] or fit} "
               f"({row['duration_s']} s)", flush=True)
 
-    rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps,
+    rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
                        overrides=override_values(args.overrides), export=args.export,
                        interval=args.interval, existing=args.existing, on_result=show,
                        timeout=args.timeout)
@@ -77,21 +99,23 @@ def register(subparsers):
     p = subparsers.add_parser("reanalyze", help="cook many samples on Dask and print one table")
     add_repository_arguments(p)
     _selection_arguments(p)
-    p.add_argument("--where", nargs="+", metavar="TYPE.FIELD=VALUE",
-                   help="only samples whose resolved spice has these values")
+    p.add_argument("--where", action="extend", type=condition_list, metavar="TYPE.FIELD=VALUE",
+                   help="only samples whose resolved spice has this value (YAML), e.g. "
+                        "calibration.velocity_number=1 (repeatable, or comma-separated)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none "
                                                               "when the output is not a terminal)")
-    p.add_argument("--dashboard", nargs="?", const=True, default=None, metavar="ADDRESS",
-                   help="start the local cluster's Dask dashboard (any free port, or ADDRESS "
-                        "such as :8787) and print its link; off by default")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start the local cluster's Dask dashboard on a free port and print its link")
+    p.add_argument("--dashboard-address", metavar="ADDRESS", default=None,
+                   help="the same on ADDRESS, such as :8787")
     p.set_defaults(run=cmd_reanalyze)
 
     p = subparsers.add_parser("watch", help="cook each sample once when its marker appears")
     add_repository_arguments(p)
     _selection_arguments(p)
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
     p.add_argument("--existing", action="store_true", help="also cook the samples already there")
     p.set_defaults(run=cmd_watch)

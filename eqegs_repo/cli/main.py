@@ -3,6 +3,9 @@
 ``URL`` is a repository URL pattern (``/data/UserData/{account}/EQEGS/{proposal}/{sample}``
 with ``-f account=u0000000``) or simply the EQEGS folder (``/data/UserData/u0000000/EQEGS``),
 to which ``/{proposal}/{sample}`` is appended.
+
+This module imports light modules only, so that ``eqegs --help`` answers at once; each command
+imports what it needs when it runs.
 """
 import argparse
 import json
@@ -11,11 +14,11 @@ import sys
 import time
 import warnings
 
-import pandas as pd
-
+from eqegs_repo import __version__
 from eqegs_repo.cli import batch as cli_batch
 from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.cli.common import (
+    Parser,
     add_repository_arguments,
     assignment,
     one_line_warning,
@@ -24,12 +27,26 @@ from eqegs_repo.cli.common import (
     override_values,
     print_table,
 )
-from eqegs_repo import __version__
-from eqegs_repo.errors import BadInput, EqegsError, ResultExists, SkippedWarning
-from eqegs_repo.params.effective import check_overrides
-from eqegs_repo.repository import Repository
+from eqegs_repo.errors import BadInput, EqegsError, SkippedWarning
+from eqegs_repo.measured import with_error
 from eqegs_repo.step_table import names as step_names
-from spice import SpiceError
+
+EPILOG = """\
+examples:
+  eqegs demo /tmp/eqegs-demo              a synthetic tree, cooked and compared with its truth
+  eqegs ls /tmp/eqegs-demo/UserData/u0000000/EQEGS           the proposals of a tree
+  eqegs ls URL 2025A1234                  the samples of a proposal and what is cooked
+  eqegs cook URL 2025A1234 S001 --set q_min=10.5             tau and f_q with their errors
+  eqegs spice show URL 2025A1234 S001     a sample's parameters and where each comes from
+  eqegs reanalyze URL --samples 'S00[1-3]' --csv table.csv   many samples, one table
+  eqegs COMMAND --help                    the arguments of a command
+
+URL: the EQEGS folder (/data/UserData/u0000000/EQEGS) or a pattern such as
+/data/UserData/{account}/EQEGS/{proposal}/{sample} with -f account=u0000000.
+
+documentation: the docs/ folder of the eqegs_repo project, Markdown pages that mkdocs builds
+into a site (mkdocs.yml); start with docs/getting-started.md.
+"""
 
 
 def cmd_ls(args):
@@ -58,7 +75,22 @@ def cmd_info(args):
     print("  results            " + (", ".join(f"{k}: {', '.join(v)}" for k, v in results.items()) or "none"))
 
 
+def _recovered_view(table):
+    """The text form of ``demo.recovered_vs_truth``: fitted tau and f_q as ``value ± error``
+    beside the truth and the deviation in units of the error."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "proposal": table.proposal, "sample": table["sample"],
+        "tau_ns": [with_error(v, e) for v, e in zip(table.tau_ns, table.tau_err)],
+        "tau_true": table.tau_true.round(2), "tau_dev_sigma": table.tau_dev_sigma.round(2),
+        "f_q": [with_error(v, e) for v, e in zip(table.f_q, table.f_q_err)],
+        "f_q_true": table.f_q_true.round(3), "f_q_dev_sigma": table.f_q_dev_sigma.round(2),
+        "chi2_red": table.chi2_red.round(2)})
+
+
 def cmd_demo(args):
+    from eqegs_repo.repository import Repository
     from eqegs_repo.simulate import demo, synthetic
 
     args.dir = os.path.abspath(args.dir)
@@ -67,11 +99,11 @@ def cmd_demo(args):
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
         synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
     else:
-        print(f"demo tree already at {root}; showing it (remove the folder to write a new one)")
+        print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
     repo = Repository(f"{root}/{{proposal}}/{{sample}}")
     if written:
-        print(f"wrote {written}: cache_url = {repo.cache_url} (Python and every eqegs command share it)")
+        print(f"wrote {written}\n  cache_url = {repo.cache_url} (Python and every eqegs command share it)")
     print(f"\nrepository {repo.url}")
     print_table(repo.table())
     for key in repo.keys():
@@ -82,15 +114,14 @@ def cmd_demo(args):
             demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
     print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
     table = demo.recovered_vs_truth(repo, args.dir)
-    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 200):
-        print(table.to_string(index=False))
+    print_table(_recovered_view(table))
     print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
           f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
     for key in repo.keys():
         print(f"\nproposal {key}")
         print(repr(repo[key].refresh().table()))
     report = demo.write_report(repo, args.dir, table, overwrite=True)
-    print(f"\nground truth (tau, f_q, beam centre ...) in {args.dir}/truth/; report: {report} (and report.html)")
+    print(f"\nground truth (tau, f_q, beam centre ...): {args.dir}/truth/\nreport: {report} (and report.html)")
     first = repo.keys()[0]
     print(f"next: eqegs ls {root} {first}        # the samples, cooked\n"
           f"      eqegs cook {root} {first} S001\n"
@@ -112,13 +143,17 @@ def _summary(sample, ds, step):
     if step != "e_spectrum_and_isf":  # a step added to the table
         return f"{where}: " + ", ".join(f"{name} {dict(ds[name].sizes)}" for name in ds.data_vars)
     beta_error = float(ds["beta_error"]) if "beta_error" in ds else 0.0
-    beta = f", beta = {ds.beta.item():.3f} +- {beta_error:.3f}" if beta_error > 0 else ""  # else fixed
+    beta = f", beta = {with_error(ds.beta.item(), beta_error)}" if beta_error > 0 else ""  # else fixed
     return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1):\n"
-            f"  tau = {ds.tau.item():.4g} +- {ds.tau_error.item():.2g} ns, "
-            f"f_q = {ds.f_q.item():.4f} +- {ds.f_q_error.item():.4f}{beta}, chi2_red = {ds.chi2_red.item():.2f}")
+            f"  tau = {with_error(ds.tau.item(), ds.tau_error.item(), 'ns')}, "
+            f"f_q = {with_error(ds.f_q.item(), ds.f_q_error.item())}{beta}, chi2_red = {ds.chi2_red.item():.2f}")
 
 
 def cmd_cook(args):
+    from eqegs_repo.errors import ResultExists
+    from eqegs_repo.params.effective import check_overrides
+    from spice import SpiceError
+
     sample = open_repository(args)[args.proposal][args.sample]
     overrides = override_values(args.set)
     check_overrides(overrides)  # names and values, before any work
@@ -161,30 +196,37 @@ def cmd_cook(args):
         print("(-v shows the whole dataset)")
 
 
+def _sample_arguments(parser):
+    parser.add_argument("proposal", metavar="PROPOSAL", help="proposal key (a folder name, e.g. 2025A1234)")
+    parser.add_argument("sample", metavar="SAMPLE", help="sample key (a folder name, e.g. S001)")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="eqegs", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version",
+    """The ``eqegs`` argument parser (from light modules only: see the module's docstring)."""
+    parser = Parser(prog="eqegs", description=__doc__.splitlines()[0], epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", help="print the version and exit",
                         version=f"eqegs {__version__} (eqegs_repo, Python {sys.version.split()[0]})")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands", help="one of these; eqegs COMMAND --help for its arguments")
 
     p = sub.add_parser("ls", help="list proposals, or the samples of one proposal, as a table")
     add_repository_arguments(p)
-    p.add_argument("proposal", nargs="?", help="proposal key (omit to list proposals)")
+    p.add_argument("proposal", metavar="PROPOSAL", nargs="?", help="proposal key (omit to list proposals)")
     p.set_defaults(run=cmd_ls)
 
     p = sub.add_parser("info", help="show a sample's marker and raw files")
     add_repository_arguments(p)
-    p.add_argument("proposal")
-    p.add_argument("sample")
+    _sample_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON (for programs)")
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("cook", help="run the analysis chain of one sample and print the result")
     add_repository_arguments(p)
-    p.add_argument("proposal")
-    p.add_argument("sample")
-    p.add_argument("--step", default="e_spectrum_and_isf",
-                   choices=step_names())
+    _sample_arguments(p)
+    p.add_argument("--step", default="e_spectrum_and_isf", choices=list(step_names()),
+                   help="the last step to run; the steps before it run (or come from the cache) first "
+                        "(default: e_spectrum_and_isf)")
     p.add_argument("--set", type=assignment, action="append", default=[], metavar="NAME=VALUE",
                    help="one-off parameter override (JSON value), e.g. --set q_min=10.1 (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
@@ -196,9 +238,12 @@ def build_parser():
     p.set_defaults(run=cmd_cook)
 
     p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
-    p.add_argument("dir", nargs="?", default="eqegs-demo", help="where to write it (default ./eqegs-demo)")
-    p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("dir", metavar="DIR", nargs="?", default="eqegs-demo",
+                   help="where to write it (default ./eqegs-demo)")
+    p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full (default tiny)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the random numbers of the synthetic counts (default 1; the same seed "
+                        "writes the same tree)")
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)
@@ -210,6 +255,8 @@ def main(argv=None):
     """Entry point of ``eqegs``; returns the exit status: 0 ok, 1 user error, 2 a usage error
     (argparse) or a selection that matches nothing."""
     args = build_parser().parse_args(argv)
+    from spice import SpiceError  # after parsing: --help and usage errors need no heavy module
+
     shown = warnings.showwarning
     warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
     try:

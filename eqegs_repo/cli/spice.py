@@ -1,10 +1,11 @@
 """``eqegs spice``: show and edit spice parameter records from the shell.
 
-Sub-commands (each takes ``URL PROPOSAL`` like the other commands)::
+Sub-commands (each takes ``URL PROPOSAL`` like the other commands; options and positionals may
+come in any order)::
 
     eqegs spice show URL PROPOSAL [SAMPLE]             current records, or a sample's view
-    eqegs spice seed URL PROPOSAL TYPE --anchor A k=v ...
-    eqegs spice update URL PROPOSAL TYPE --anchor A k=v ...
+    eqegs spice seed URL PROPOSAL TYPE --anchor A FIELD=VALUE ...
+    eqegs spice update URL PROPOSAL TYPE --anchor A FIELD=VALUE ...
     eqegs spice erase URL PROPOSAL TYPE --anchor A
     eqegs spice history URL PROPOSAL TYPE [--anchor A]
     eqegs spice diff URL PROPOSAL A B                  two sample keys, or two record uuids
@@ -20,32 +21,32 @@ fields declared as text keep the text as typed.
 import argparse
 import sys
 
-import yaml
-
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository
 from eqegs_repo.errors import BadInput, EqegsError, closest_keys
-from eqegs_repo.params import types as params
-from eqegs_repo.params.poni_spice import import_poni
-from spice import SpiceError, SpiceValidationError
-from spice.display import text_table
-from spice.records import short_repr
 
+DESCRIPTION = "show and edit spice parameter records (the versioned parameters of the analysis)"
+EPILOG = """\
+examples:
+  eqegs spice show URL 2025A1234 S001         a sample's parameters and the records they come from
+  eqegs spice seed URL 2025A1234 roi --anchor S001 x0=150 y0=280 x1=224 y1=328
+  eqegs spice update URL 2025A1234 q_range --anchor '' q_min=10.5 --comment "narrower ring"
+  eqegs spice history URL 2025A1234 roi       every record of a type, oldest first
+  eqegs spice types q_range                   the fields of a type: meaning, unit, default
 
-class _AnchorThenValues(argparse.Action):
-    """``--anchor A [FIELD=VALUE ...]``: the first word is the anchor, the rest are values
-    (argparse cannot give a positional list after an option otherwise)."""
-
-    def __call__(self, parser, namespace, words, option_string=None):
-        namespace.anchor = words[0]
-        try:
-            extra = [assignment(word) for word in words[1:]]
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentError(self, str(exc)) from None
-        namespace.values = list(getattr(namespace, "values", None) or []) + extra
+An anchor is the key from which on a record applies ('' : every key). Values are read as YAML
+(3, 1.5, null, true, [1, 2]); fields declared as text keep the text as typed.
+documentation: docs/spice.md of the eqegs_repo project.
+"""
 
 
 def parse_value(type_name, field, text):
     """The Python value of ``FIELD=VALUE`` text for a field of a type."""
+    import yaml
+
+    from eqegs_repo.params import types as params
+    from spice import SpiceValidationError
+    from spice.records import short_repr
+
     schema = params.REGISTRY.get(type_name)
     kind = None
     if schema is not None and field in [f.name for f in schema.fields]:
@@ -67,6 +68,8 @@ def _fields(args):
 
 def check_type(name):
     """Raise BadInput naming the closest spice types when ``name`` is not one (None passes)."""
+    from eqegs_repo.params import types as params
+
     if name is not None and name not in params.REGISTRY:
         close = closest_keys(name, list(params.REGISTRY))
         hint = f"closest: {', '.join(close)}" if close else f"types: {', '.join(params.REGISTRY)}"
@@ -142,12 +145,25 @@ def cmd_import_table(repo, args, out):
 
 
 def cmd_types(args, out):
-    """Print the fields of one type (or of all) with kind, unit, allowed values and default."""
+    """Print the fields of each type (or of one): unit, default (or ``required``) and meaning,
+    with the allowed values after it. The meanings are the schemas' field docs, the text of
+    docs/physics.md's parameter tables too; long ones wrap within the page width."""
+    import textwrap
+
+    from eqegs_repo.params import types as params
+    from spice.display import WIDTH, format_value, text_table
+
     check_type(args.type)
-    rows = [(r["type"], r["field"], r["unit"], r["allowed"], r["default"],
-             "required" if r["required"] else "")
-            for r in params.schema_rows() if args.type in (None, r["type"])]
-    print(text_table(("type", "field", "unit", "allowed", "default", ""), rows), file=out)
+    blocks = []
+    for schema in params.SCHEMAS:
+        if args.type not in (None, schema.name):
+            continue
+        rows = [(r["field"], r["unit"], "required" if r["required"] else format_value(r["default"], 24),
+                 f"{r['doc']} (allowed: {r['allowed']})")
+                for r in params.schema_rows() if r["type"] == schema.name]
+        title = textwrap.fill(f"{schema.name}: {schema.doc}" if schema.doc else schema.name, WIDTH)
+        blocks.append(title + "\n" + text_table(("field", "unit", "default", "meaning"), rows, wrap=3))
+    print("\n\n".join(blocks), file=out)
 
 
 COMMANDS = {"show": cmd_show, "seed": cmd_seed, "update": cmd_update, "erase": cmd_erase,
@@ -156,6 +172,8 @@ COMMANDS = {"show": cmd_show, "seed": cmd_seed, "update": cmd_update, "erase": c
 
 def cmd_import_poni(repo, args, out):
     """Write the geometry (and beam centre) of a pyFAI .poni file at an anchor."""
+    from eqegs_repo.params.poni_spice import import_poni
+
     report = import_poni(_collection(repo, args), args.path, args.anchor,
                          centre=not args.no_centre, dry_run=args.dry_run, author=args.author,
                          comment=args.comment or None)
@@ -196,8 +214,11 @@ def register_poni(command):
 def register(subparsers):
     """Add the ``spice`` command (with its sub-commands) to an argparse sub-parser set."""
     spice = subparsers.add_parser("spice", help="show and edit spice parameter records",
-                                  description=__doc__.splitlines()[0])
-    sub = spice.add_subparsers(dest="spice_command", required=True)
+                                  description=DESCRIPTION, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = spice.add_subparsers(dest="spice_command", required=True, metavar="SUBCOMMAND",
+                               title="sub-commands",
+                               help="one of these; eqegs spice SUBCOMMAND --help for its arguments")
 
     def command(name, help_text, scope=True):
         parser = sub.add_parser(name, help=help_text)
@@ -212,21 +233,22 @@ def register(subparsers):
         return parser
 
     def writer(parser, with_values):
-        parser.add_argument("type", metavar="TYPE", help="parameter type, e.g. roi")
+        parser.add_argument("type", metavar="TYPE", help="parameter type, e.g. roi (eqegs spice types)")
         if with_values:
-            parser.add_argument("--anchor", default="", nargs="+", action=_AnchorThenValues,
-                                metavar="A",
-                                help="key from which on the record applies ('' = default); "
-                                     "FIELD=VALUE words may follow")
-            parser.add_argument("values", metavar="FIELD=VALUE", nargs="*", type=assignment)
+            parser.add_argument("--anchor", default="", metavar="A",
+                                help="key from which on the record applies ('' = default, every key)")
+            parser.add_argument("values", metavar="FIELD=VALUE", nargs="*", type=assignment,
+                                help="field values, read as YAML (3, 1.5, null, true, [1, 2]); "
+                                     "text fields keep the text as typed")
         else:
             parser.add_argument("--anchor", required=True,
-                                help="key from which on the record applies ('' = default)")
+                                help="key from which on the record applies ('' = default, every key)")
         parser.add_argument("--comment", default="", help="why (stored in the record)")
         parser.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
 
     p = command("show", "a sample's resolved parameters, or the current records")
-    p.add_argument("sample", metavar="SAMPLE", nargs="?", help="sample key")
+    p.add_argument("sample", metavar="SAMPLE", nargs="?",
+                   help="sample key: its resolved view (omit for the current records)")
     p.add_argument("--type", default=None, help="only this type")
 
     for name, help_text in (("seed", "write the first record of a type at an anchor"),
@@ -245,7 +267,7 @@ def register(subparsers):
     writer(p, with_values=False)
 
     p = command("history", "every record of a type, oldest first")
-    p.add_argument("type", metavar="TYPE")
+    p.add_argument("type", metavar="TYPE", help="parameter type, e.g. roi (eqegs spice types)")
     p.add_argument("--anchor", default=None, help="only this anchor")
 
     p = command("diff", "differences between two samples' views or two records")
@@ -256,12 +278,12 @@ def register(subparsers):
                 scope=False)
     p.add_argument("path", metavar="PATH", help="data_table.csv (path or URL)")
     p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
-    p.add_argument("--author", default=None)
+    p.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
 
     register_poni(command)
 
-    p = sub.add_parser("types", help="fields, units, ranges and defaults of the types")
-    p.add_argument("type", metavar="TYPE", nargs="?", default=None)
+    p = sub.add_parser("types", help="the fields of the types: meaning, unit, default, allowed values")
+    p.add_argument("type", metavar="TYPE", nargs="?", default=None, help="only this type (omit for all)")
     p.set_defaults(run=run)
     return spice
 
@@ -271,6 +293,8 @@ def run(args, out=None, repo=None):
 
     ``repo`` (a Repository) skips opening one from ``args``.
     """
+    from spice import SpiceError
+
     out = out or sys.stdout
     try:
         check_type(getattr(args, "type", None))

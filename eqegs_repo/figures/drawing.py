@@ -4,6 +4,7 @@ angle sectors of a dataset."""
 import numpy as np
 
 from eqegs_repo.errors import BadInput, optional_import
+from eqegs_repo.measured import with_error
 
 Q_LABEL = "q (nm$^{-1}$)"
 
@@ -64,14 +65,6 @@ def _legend_below(fig, ax):
     handles, labels = ax.get_legend_handles_labels()
     return fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small",
                       facecolor="0.75")
-
-
-def with_error(value, error, unit=""):
-    """``"98.8 ± 3.2 ns"``: the value to the error's second significant digit."""
-    if not (np.isfinite(error) and error > 0):
-        return f"{value:.3g}{' ' + unit if unit else ''}"
-    decimals = max(0, 1 - int(np.floor(np.log10(error))))
-    return f"{value:.{decimals}f} ± {error:.{decimals}f}{' ' + unit if unit else ''}"
 
 
 def _fit_label(ds):

@@ -152,12 +152,6 @@ def test_isf_shows_fit_with_errors_and_threshold(cooked):
     assert "β = " in [k for k in lines(figures.isf(kww).axes[0]) if k.startswith("fit (kww):")][0]
 
 
-@pytest.mark.parametrize("value, error, text", [(98.765, 3.21, "98.8 ± 3.2 ns"), (0.70123, 0.0412, "0.701 ± 0.041 ns"),
-                                                (1234.5, 250.0, "1234 ± 250 ns"), (0.5, float("nan"), "0.5 ns")])
-def test_with_error_rounds_to_the_error(value, error, text):
-    assert figures.with_error(value, error, "ns") == text
-
-
 def render(fig):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -1,11 +1,11 @@
-"""``eqegs spice`` sub-commands, run through an argparse parser built by cli_spice.register."""
-import argparse
+"""``eqegs spice`` sub-commands, run through the eqegs parser class with cli_spice.register."""
 import io
 
 import fsspec
 import pytest
 
 from eqegs_repo.cli import spice as cli_spice
+from eqegs_repo.cli.common import Parser
 from eqegs_repo.errors import EqegsError
 from tests.helpers import treeutil
 
@@ -14,7 +14,7 @@ from tests.helpers import treeutil
 def run_cli(tmp_path):
     treeutil.write_tree(fsspec.filesystem("file"), str(tmp_path),
                         {"2025A1234": ["S001", "S002", "S010"]})
-    parser = argparse.ArgumentParser(prog="eqegs")
+    parser = Parser(prog="eqegs")
     cli_spice.register(parser.add_subparsers(dest="command", required=True))
 
     def run(*words):
@@ -80,7 +80,7 @@ def test_import_table_and_errors(run_cli):
 
 
 def test_types_lists_fields_units_and_ranges():
-    parser = argparse.ArgumentParser(prog="eqegs")
+    parser = Parser(prog="eqegs")
     cli_spice.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["spice", "types", "q_range"])
     out = io.StringIO()
