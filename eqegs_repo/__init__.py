@@ -12,6 +12,7 @@ The modules a user reaches for are attributes too, imported on first use:
 """
 import importlib
 
+from eqegs_repo.completion import register_in_running_ipython as _register_in_running_ipython
 from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
 from eqegs_repo.repository import Proposal, Repository
 from eqegs_repo.sample import Sample
@@ -34,3 +35,6 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(list(globals()) + list(_LAZY_MODULES))
+
+
+_register_in_running_ipython()  # step names complete as strings in IPython (eqegs_repo.completion)

@@ -4,19 +4,35 @@ Nothing is read when a :class:`Sample` is made; ``.marker``, ``.raw``, ``.spice`
 each read what they need on first use.
 """
 import html
+from typing import TYPE_CHECKING, Any
 
 from eqegs_repo import naming
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
+from eqegs_repo.io.app_names import Step
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import check_sample_files, open_raw
 from spice import SpiceError
 
+if TYPE_CHECKING:  # annotations only
+    import xarray
 
-class Sample:
+    from eqegs_repo.cooking.export import Exported
+    from eqegs_repo.io.app_results import Results
+    from eqegs_repo.io.poni import Poni
+    from eqegs_repo.repository import Proposal
+    from spice import ResolvedView
+
+
+class Sample(metaclass=naming.ShowsPublic):
     """One sample folder: marker, lazy raw data, spice view, results."""
 
-    def __init__(self, proposal, key):
+    _public = ("cache_status", "cook", "cooked", "export", "export_poni", "handle", "info", "key", "marker",
+               "open_raw", "path", "proposal", "raw", "refresh", "repository", "results", "spice", "step_results")
+    """What ``dir()`` (and so tab completion) shows: the calls of a user. Every other attribute
+    (``fs``, ``layout``) stays reachable by name."""
+
+    def __init__(self, proposal: "Proposal", key: str) -> None:
         self.proposal = proposal
         self.repository = proposal.repository
         self.key = key
@@ -25,7 +41,8 @@ class Sample:
         self._raw = None
 
     @property
-    def handle(self):
+    def handle(self) -> str:
+        """The Python name of this sample in its proposal (``proposal.<handle>``)."""
         return self.proposal.all().get(self.key, self.key)
 
     @property
@@ -36,7 +53,10 @@ class Sample:
     def layout(self):
         return self.repository.layout
 
-    def refresh(self):
+    def __dir__(self):
+        return sorted(self._public)
+
+    def refresh(self) -> "Sample":
         """Forget the cached marker and raw dataset."""
         self._marker = None
         self._raw = None
@@ -48,13 +68,13 @@ class Sample:
         return state
 
     @property
-    def marker(self):
+    def marker(self) -> dict:
         """The validated content of ``train_integrated.json`` (dict)."""
         if self._marker is None:
             self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
         return self._marker
 
-    def info(self):
+    def info(self) -> "SampleInfo":
         """The marker's content plus the raw files' sizes in bytes; reads no array. A
         :class:`~eqegs_repo.display.SampleInfo`: a mapping (``info()["n_frames"]``,
         ``.to_dict()``) that prints as a summary."""
@@ -74,7 +94,7 @@ class Sample:
         return SampleInfo(out)
 
     @property
-    def raw(self):
+    def raw(self) -> "xarray.Dataset":
         """Lazy ``xarray.Dataset``: ``counts(sensor, frame, row, col)``, ``velocity(frame)``.
 
         Only the headers are read; values are read when asked for, e.g.
@@ -84,18 +104,19 @@ class Sample:
             self._raw = self.open_raw()
         return self._raw
 
-    def open_raw(self, chunks=None):
+    def open_raw(self, chunks: int | None = None) -> "xarray.Dataset":
         """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
         return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
 
     @property
-    def spice(self):
+    def spice(self) -> "ResolvedView":
         """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
         from eqegs_repo.params.binding import sample_spice
 
         return sample_spice(self)
 
-    def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
+    def cook(self, step: Step = "e_spectrum_and_isf", *, use_cache: bool = True,
+             **overrides: Any) -> "xarray.Dataset":
         """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
 
         ``step``: ``"reconstruction"``, ``"q_integration"`` or ``"e_spectrum_and_isf"``.
@@ -109,38 +130,41 @@ class Sample:
         return cook(self, step, use_cache=use_cache, **overrides)
 
     @property
-    def cooked(self):
+    def cooked(self) -> "xarray.Dataset":
         """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
         return self.cook("e_spectrum_and_isf")
 
-    def cache_status(self, **overrides):
+    def cache_status(self, **overrides: Any) -> dict[str, str]:
         """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
-        ``overrides`` (see :mod:`eqegs_repo.cooking.cook`)."""
+        ``overrides`` (the keywords of :meth:`cook`; see :mod:`eqegs_repo.cooking.cook`)."""
         from eqegs_repo.cooking.cook import cache_status
 
         return cache_status(self, **overrides)
 
-    def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
-               **overrides):
+    def export(self, step: Step, subdir: str | None = None, overwrite: bool = False, skip_existing: bool = False,
+               *, use_cache: bool = True, **overrides: Any) -> "Exported":
         """Write ``cook(step, **overrides)`` as the app's step folder and download zip
         (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
         of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
-        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.cooking.export.Exported`."""
+        or ``skip_existing=True`` (leave it). ``use_cache`` and ``overrides``: as for
+        :meth:`cook`. Returns :class:`~eqegs_repo.cooking.export.Exported`."""
         from eqegs_repo.cooking.export import export
 
         return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
 
-    def export_poni(self, path, *, centre=None, cook=False, overwrite=False, **overrides):
+    def export_poni(self, path: str, *, centre: tuple[float, float] | None = None, cook: bool = False,
+                    overwrite: bool = False, **overrides: Any) -> "Poni":
         """Write the sample's geometry and beam centre as a pyFAI ``.poni`` file
         (:func:`eqegs_repo.cooking.poni.export_poni`, docs/spice.md#pyfai-poni-files): the
         manual centre, else the one of a cached q integration (``cook=True`` cooks it), else
-        ``centre=(x, y)``. Returns the :class:`~eqegs_repo.io.poni.Poni` written."""
+        ``centre=(x, y)`` (pixels of the reconstructed image). An existing file raises unless
+        ``overwrite``; ``overrides``: as for :meth:`cook`. Returns the :class:`~eqegs_repo.io.poni.Poni` written."""
         from eqegs_repo.cooking.poni import export_poni
 
         return export_poni(self, path, centre=centre, cook=cook, overwrite=overwrite, **overrides)
 
     @property
-    def results(self):
+    def results(self) -> "Results":
         """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
         Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
         (:class:`eqegs_repo.io.app_results.Results`, docs/outputs.md)."""
@@ -148,7 +172,7 @@ class Sample:
 
         return Results(self)
 
-    def step_results(self):
+    def step_results(self) -> dict[str, list[str]]:
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
         rules of :func:`eqegs_repo.io.app_results.result_folders`; an incomplete result (an
         export was stopped) is listed as ``"<name> (incomplete)"``."""

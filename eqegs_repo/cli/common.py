@@ -64,8 +64,7 @@ def open_repository(args, empty_ok=False):
     Unless ``empty_ok``, a root that lists no proposal while holding folders (the URL names
     the wrong level, e.g. a proposal folder) raises BadInput saying what was found and where
     the proposals probably are."""
-    url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
-    repo = Repository(url, spice_url=args.spice_url, cache_url=args.cache_url, **dict(args.field))
+    repo = Repository(args.url, spice_url=args.spice_url, cache_url=args.cache_url, **dict(args.field))
     if not empty_ok:
         problem = repo.explain_empty()
         if problem:

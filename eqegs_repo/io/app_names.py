@@ -5,10 +5,13 @@ The writer (:mod:`eqegs_repo.cooking.export`) and the reader (:mod:`eqegs_repo.i
 both take their names from here. Paths are relative to a step folder unless said otherwise.
 """
 import re
+from typing import Literal, get_args
 
 from eqegs_repo.errors import BadInput
 
-STEPS = ("reconstruction", "q_integration", "e_spectrum_and_isf")
+Step = Literal["reconstruction", "q_integration", "e_spectrum_and_isf"]
+"""The type of a step argument (``sample.cook(step)``): one of :data:`STEPS`."""
+STEPS = get_args(Step)
 """The cooking steps, first step first; each is also the name of its folder in a sample folder."""
 INFO_FORMAT = "eqegs_repo info 1"
 """The ``format`` field of the info.json this library writes into every exported step folder."""
