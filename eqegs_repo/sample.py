@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from eqegs_repo import naming
-from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
+from eqegs_repo.display import BACKGROUND_STEPS, STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.app_names import Step
 from eqegs_repo.io.layout import list_folders, read_marker
@@ -91,7 +91,31 @@ class Sample(metaclass=naming.ShowsPublic):
             if e.get("type") == "file"
         }
         out["raw_bytes"] = sum(out["files"].values())
+        users = self._background_users()
+        if users is not None:
+            fresh = [step for step, state in self._cache_status_or_empty().items() if state == "fresh"]
+            out["role"] = "background run (reconstruction and q_integration apply)"
+            out["background_for"] = users
+            out["cooked"] = fresh
         return SampleInfo(out)
+
+    def _background_users(self):
+        """None for a sample, else (the proposal's background run: its own spice names it as
+        ``q_integration.bg_sample_id``) the keys of the samples that subtract it."""
+        from eqegs_repo.cooking.inputs import background_users, is_background_run
+
+        try:
+            if not is_background_run(self, self.spice):
+                return None
+        except (SpiceError, BadInput):
+            return None
+        return background_users(self)
+
+    def _cache_status_or_empty(self):
+        try:
+            return self.cache_status()
+        except (SpiceError, BadInput):
+            return {}
 
     @property
     def raw(self) -> "xarray.Dataset":
@@ -189,7 +213,7 @@ class Sample(metaclass=naming.ShowsPublic):
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
                 "exposure_s", "reconstruction", "q_integration", "e_spectrum_and_isf", "spice",
-                "cooked", "stale", "problem")
+                "cooked", "stale", "role", "background_for", "problem")
 
     def _summary(self, check):
         row = dict.fromkeys(self._summary_columns(), None)
@@ -211,6 +235,9 @@ class Sample(metaclass=naming.ShowsPublic):
             status = self.cache_status()
             row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
             row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
+            users = self._background_users()
+            row["role"] = "sample" if users is None else "background"
+            row["background_for"] = "" if users is None else ",".join(users)
         except BadInput as exc:
             row["problem"] = str(exc)
         except SpiceError as exc:  # e.g. an unreadable .spice folder: this row only
@@ -224,6 +251,10 @@ class Sample(metaclass=naming.ShowsPublic):
         except BadSample as exc:
             return f"<Sample {where}: broken: {exc}>"
         rows, cols = m["sensor_shape"]
+        users = self._background_users()
+        if users is not None:
+            where += (f": background run of {', '.join(users) or 'no sample yet'} "
+                      f"({', '.join(BACKGROUND_STEPS)} apply)")
         return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
                 f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
 
@@ -241,12 +272,16 @@ class Sample(metaclass=naming.ShowsPublic):
         except BadSample:
             return head + html_rows([("path", self.path)])
         files = info.pop("files")
+        for name in ("background_for", "cooked"):
+            if name in info:
+                info[name] = ", ".join(info[name]) or "-"
         info["files"] = ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
         try:
             cache = self.cache_status()
         except BadInput as exc:
             cache = dict.fromkeys(self.layout.steps, f"unknown ({exc})")
-        results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
+        applies = BACKGROUND_STEPS if status == "background" else self.layout.steps
+        results = [(step, ", ".join(found) or "-", (cache.get(step) or "-") if step in applies else "does not apply")
                    for step, found in self.step_results().items()]
         try:
             spice = self.spice._repr_html_()

@@ -43,7 +43,7 @@ from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets as results
 from eqegs_repo.cooking import fused, limits, passes, progress
 from eqegs_repo.cooking.background import SharedBackground
-from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
+from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.io.app_names import check_step
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
@@ -412,9 +412,7 @@ class Cooker:
 
     def _cook_e_spectrum_and_isf(self):
         if is_background_run(self.sample, self.params):
-            raise BadInput(f"{self.sample.key} is the background run of proposal {self.sample.proposal.key} "
-                           f"({self.params.describe('q_integration', 'bg_sample_id')}): it holds no sample "
-                           "signal, so only reconstruction and q_integration apply to it")
+            raise BadInput(background_refusal(self.sample, self.params, "e_spectrum_and_isf"))
         qds = self.dataset("q_integration")
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
