@@ -12,6 +12,7 @@ The modules a user reaches for are attributes too, imported on first use:
 """
 import importlib
 
+from eqegs_repo.completion import register_in_running_ipython as _register_in_running_ipython
 from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
 from eqegs_repo.version import __version__
 
@@ -41,3 +42,6 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_CLASSES))
+
+
+_register_in_running_ipython()  # step names complete as strings in IPython (eqegs_repo.completion)

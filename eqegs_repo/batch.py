@@ -175,17 +175,38 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
     return row
 
 
+def _steps_of(sample, steps, overrides):
+    """``(steps, last, background)``: the ``steps`` that apply to ``sample`` (its last
+    applicable step when none does), the last of them, and whether it is the background run."""
+    steps, _ = _last_step(steps)
+    applicable = applicable_steps(sample, **overrides)
+    steps = [step for step in steps if step in applicable] or [applicable[-1]]
+    return steps, max(steps, key=step_names().index), len(applicable) < len(step_names())
+
+
+def nothing_to_do(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False):
+    """True when :func:`cook_sample` would only read the cache: every step up to the last of
+    ``steps`` that applies to ``sample`` is cached and fresh for ``overrides``, and nothing is
+    to be exported. Also True when the check fails (spice that does not resolve, a missing raw
+    file): the cook fails at the same point at once, without work. No raw data is read."""
+    if export:
+        return False
+    overrides = dict(overrides or {})
+    try:
+        _, last, _ = _steps_of(sample, steps, overrides)
+        fresh = sample.cache_status(**overrides)
+    except Exception:  # noqa: BLE001 - cook_sample reports it as a failed row
+        return True
+    return all(fresh[step] == "fresh" for step in chain(last))
+
+
 def _cook_row(sample, steps, overrides, export):
     start = time.perf_counter()
     overrides = dict(overrides or {})
     row = dict.fromkeys(COLUMNS)
     row.update(proposal=sample.proposal.key, sample=sample.key)
     try:
-        steps, last = _last_step(steps)
-        applicable = applicable_steps(sample, **overrides)
-        background = len(applicable) < len(step_names())
-        steps = [step for step in steps if step in applicable] or [applicable[-1]]
-        last = max(steps, key=step_names().index)
+        steps, last, background = _steps_of(sample, steps, overrides)
         with progress_bars.quiet():  # one bar for the batch, none per pass
             fresh = sample.cache_status(**overrides)
             ds = sample.cook(last, **overrides)
@@ -223,7 +244,10 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     (:func:`~eqegs_repo.local_cluster.local_cluster`; without a dashboard unless ``dashboard``
     is True or an address) is started and closed again.
     ``progress``: a bar (tqdm) -- None: on a terminal or in Jupyter; True: always; False: never.
-    Each sample is one task; a failing sample is a ``failed`` row, never an exception. Results
+    The samples with nothing to do (:func:`nothing_to_do`: cached and fresh, no export) are
+    answered from the cache in this process first; the cluster is started (or ``client`` used)
+    only for the others, so a reanalysis with nothing to do starts no cluster.
+    Each sample to cook is one task; a failing sample is a ``failed`` row, never an exception. Results
     are cached by fingerprint, so running again only cooks what failed or changed. Samples that
     subtract the same background run start after the first of them, which integrates the
     background and caches it for the others (:mod:`eqegs_repo.cooking.background`): the
@@ -239,12 +263,21 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
         raise EmptySelection(f"no sample of {repo.root} matches the selection (proposals={proposals!r}, "
                              f"samples={samples!r}, where={where!r}"
                              + (", select=<callable>)" if select is not None else ")"))
-    distributed = optional_import("distributed", "reanalysis on Dask")
-    if client is None:
-        with local_cluster(distributed, workers, dashboard) as cluster, distributed.Client(cluster) as own:
-            rows = _run(own, chosen, steps, overrides, export, progress, timeout)
-    else:
-        rows = _run(client, chosen, steps, overrides, export, progress, timeout)
+    with progress_bars.bar(len(chosen), "reanalyze", "sample", enabled=progress, leave=True) as bar:
+        to_cook, rows = [], []
+        for sample in chosen:
+            if nothing_to_do(sample, steps, overrides, export):
+                rows.append(cook_sample(sample, steps, overrides, export, timeout))
+                _advance(bar, sample)
+            else:
+                to_cook.append(sample)
+        if to_cook:
+            distributed = optional_import("distributed", "reanalysis on Dask")
+            if client is None:
+                with local_cluster(distributed, workers, dashboard) as cluster, distributed.Client(cluster) as own:
+                    rows += _run(own, to_cook, steps, overrides, export, bar, timeout)
+            else:
+                rows += _run(client, to_cook, steps, overrides, export, bar, timeout)
     order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
     rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -286,22 +319,26 @@ def _submit(client, chosen, steps, overrides, export, timeout):
     return futures
 
 
-def _run(client, chosen, steps, overrides, export, progress, timeout=None):
+def _advance(bar, sample):
+    bar.set_postfix_str(f"{sample.proposal.key}/{sample.key}")
+    bar.update()
+
+
+def _run(client, chosen, steps, overrides, export, bar, timeout=None):
+    """The rows of ``chosen``, cooked on ``client`` (one task per sample), advancing ``bar``."""
     as_completed = optional_import("distributed", "reanalysis on Dask").as_completed
     futures = _submit(client, chosen, steps, overrides, export, timeout)
     rows = []
-    with progress_bars.bar(len(futures), "reanalyze", "sample", enabled=progress, leave=True) as bar:
-        for future in as_completed(futures):
-            sample = futures[future]
-            try:
-                rows.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - e.g. the worker died
-                row = dict.fromkeys(COLUMNS)
-                row.update(proposal=sample.proposal.key, sample=sample.key, status="failed",
-                           error=f"{type(exc).__name__}: {exc}")
-                rows.append(row)
-            bar.set_postfix_str(f"{sample.proposal.key}/{sample.key}")
-            bar.update()
+    for future in as_completed(futures):
+        sample = futures[future]
+        try:
+            rows.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - e.g. the worker died
+            row = dict.fromkeys(COLUMNS)
+            row.update(proposal=sample.proposal.key, sample=sample.key, status="failed",
+                       error=f"{type(exc).__name__}: {exc}")
+            rows.append(row)
+        _advance(bar, sample)
     return rows
 
 

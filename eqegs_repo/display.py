@@ -22,7 +22,7 @@ def html_rows(rows):
 
 STATUS_STYLES = {"broken": "background-color: #f8d0d0", "spice conflicted": "background-color: #fde3c0",
                   "stale": "background-color: #fff6c0", "cooked": "background-color: #d8f0d8",
-                  "partly cooked": "background-color: #ecf8ec"}
+                  "partly cooked": "background-color: #ecf8ec", "background": "background-color: #dde8f8"}
 """Row colour of a sample's status in the HTML tables (see :func:`sample_status`)."""
 
 
@@ -33,7 +33,8 @@ def cell_text(value):
 
 def sample_status(row):
     """One word for a row of ``Proposal.table()``: ``broken`` (a problem), ``spice conflicted``,
-    ``stale`` (a cached step is out of date and the final one is not fresh), ``cooked`` (the
+    ``background`` (the proposal's background run, ``role``: only reconstruction and
+    q_integration apply to it, the samples of ``background_for`` subtract it), ``stale`` (a cached step is out of date and the final one is not fresh), ``cooked`` (the
     final step is cached for the current inputs), ``partly cooked``, ``spice incomplete`` or
     ``not cooked``."""
     cooked, stale, spice = (cell_text(row.get(name)) for name in ("cooked", "stale", "spice"))
@@ -41,6 +42,8 @@ def sample_status(row):
         return "broken"
     if spice == "conflicted":
         return "spice conflicted"
+    if cell_text(row.get("role")) == "background":
+        return "background"
     if "e_spectrum_and_isf" in cooked.split(","):
         return "cooked"
     if stale:
@@ -66,15 +69,25 @@ def letters():
 def legend():
     """The legend of the letters: ``on_disk / cooked: R reconstruction, Q q_integration, ...``."""
     return ("on_disk / cooked: " + ", ".join(f"{letter} {step}" for step, letter in letters().items())
-            + " (lower case: stale, '.': none)")
+            + " (lower case: stale, '.': none, '-': n/a)")
 
 
-def step_letters(fresh, stale=()):
+def step_letters(fresh, stale=(), applies=None):
     """``"RQE"``-style text of the steps: the letter when in ``fresh``, lower case when in
-    ``stale``, ``.`` otherwise (``fresh``/``stale``: step names, or comma-separated text)."""
+    ``stale``, ``-`` when not in ``applies`` (None: every step), ``.`` otherwise (``fresh``/``stale``: step names,
+    or comma-separated text)."""
     fresh, stale = (set(s.split(",")) if isinstance(s, str) else set(s) for s in (fresh, stale))
-    return "".join(letter if step in fresh else letter.lower() if step in stale else "."
-                   for step, letter in letters().items())
+    applies = step_table.names() if applies is None else applies
+    return "".join("-" if step not in applies else letter if step in fresh else letter.lower() if step in stale
+                   else "." for step, letter in letters().items())
+
+
+def background_text(row):
+    """``"for S001,S002"`` for the background run's row of ``Proposal.table()`` (``"for no
+    sample"`` when none subtracts it), ``""`` for any other row."""
+    if cell_text(row.get("role")) != "background":
+        return ""
+    return "for " + (cell_text(row.get("background_for")) or "no sample")
 
 
 def _empty(column):
@@ -89,7 +102,8 @@ def drop_empty(frame):
 def compact_samples(frame):
     """The display form of a ``Proposal.table()`` frame: the step columns folded into
     ``on_disk`` and ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
-    ``cooked``, ``handle`` only when it differs from the key, empty columns dropped."""
+    ``cooked``, ``background`` saying which samples subtract the background run
+    (:func:`background_text`), ``handle`` only when it differs from the key, empty columns dropped."""
     out = pd.DataFrame({"key": frame["key"]})
     if (frame["handle"] != frame["key"]).any():
         out["handle"] = frame["handle"]
@@ -99,12 +113,14 @@ def compact_samples(frame):
     rows = frame.to_dict("records")
     out["on_disk"] = [step_letters([s for s in letters() if cell_text(r.get(s))]) for r in rows]
     out["spice"] = frame["spice"]
-    out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale"))) for r in rows]
+    out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale")),
+                                  step_table.background_steps() if background_text(r) else None) for r in rows]
+    out["background"] = [background_text(r) for r in rows]
     out["problem"] = frame["problem"]
     return drop_empty(out)
 
 
-LONG_TEXT_COLUMNS = ("problem", "error")
+LONG_TEXT_COLUMNS = ("problem", "error", "background")
 """Columns of free text that :func:`text_view` shortens to fit the width."""
 
 

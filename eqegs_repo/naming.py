@@ -64,3 +64,13 @@ def handles_for(keys, prefix, reserved=()):
         taken.add(handle)
         out[key] = handle
     return out
+
+
+class ShowsPublic(type):
+    """Metaclass of the navigation classes: ``dir()`` of the class lists its ``_public`` names
+    (the calls of a user) and the underscore names, not the internals (``fs``, ``layout``...),
+    so that tab completion, which also reads the class's ``dir()``, offers what a user calls.
+    Every attribute stays reachable by name."""
+
+    def __dir__(cls):
+        return sorted(set(cls._public) | {name for name in type.__dir__(cls) if name.startswith("_")})

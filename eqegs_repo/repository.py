@@ -6,6 +6,8 @@ a sample's ``.raw`` data or a table with ``check=True`` asks for it. Listings ar
 """
 import html
 import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import fsspec
 import pandas as pd
@@ -14,13 +16,14 @@ from eqegs_repo import naming
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
 from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
+from eqegs_repo.step_table import StepName
 from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
 from eqegs_repo.sample import Sample
 from eqegs_repo.urls import UrlPattern
 
 
-class _Container:
+class _Container(metaclass=naming.ShowsPublic):
     """Shared navigation of Repository (children: proposals) and Proposal (children: samples).
 
     Subclasses define ``_child_kind`` (word used in messages), ``_handle_prefix``,
@@ -30,6 +33,9 @@ class _Container:
     _child_kind = "entry"
     _handle_prefix = "x"
     _cache_fields = ("_keys", "_handles", "_children", "_spice")
+    _public = ("all", "keys", "refresh", "spice", "table")
+    """What ``dir()`` (and so tab completion) shows besides the children's handles: the calls
+    of a user. Every other attribute stays reachable by name."""
 
     def _reset_cache(self):
         self._keys = None
@@ -38,7 +44,7 @@ class _Container:
         self._spice = None
 
     @property
-    def spice(self):
+    def spice(self) -> Any:
         """The spice records of this level: a repository's are anchored at proposal keys, a
         proposal's at sample keys (see docs/spice.md)."""
         if self._spice is None:
@@ -51,7 +57,7 @@ class _Container:
         shown = " ".join(self.all()[k] for k in keys[:8]) + (" ..." if len(keys) > 8 else "")
         return f"{len(keys)} {self._child_kind}s: {shown}"
 
-    def refresh(self):
+    def refresh(self) -> "_Container":
         """Forget cached listings so the next access re-reads the folders, and re-list the
         spice records (other writers' new records become visible)."""
         for child in self._children.values():
@@ -62,16 +68,16 @@ class _Container:
         self._handles = None
         return self
 
-    def keys(self):
+    def keys(self) -> list[str]:
         """Keys (folder names) of the children, in natural order."""
         if self._keys is None:
             self._keys = naming.natural_sorted(self._list_keys())
         return list(self._keys)
 
-    def all(self):
+    def all(self) -> dict[str, str]:
         """Dict key -> handle of the children, in natural order (``S2`` before ``S10``)."""
         if self._handles is None:
-            reserved = set(dir(type(self))) | set(vars(self))
+            reserved = {name for cls in type(self).__mro__ for name in vars(cls)} | set(vars(self))
             self._handles = naming.handles_for(self.keys(), self._handle_prefix, reserved)
         return dict(self._handles)
 
@@ -101,7 +107,7 @@ class _Container:
         return self[by_handle[name]]
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self.all().values()))
+        return sorted(set(self._public) | set(self.all().values()))
 
     def _ipython_key_completions_(self):
         return self.keys()
@@ -121,7 +127,9 @@ class Repository(_Container):
     """The E-QEGS tree under a URL pattern.
 
     ``url``: a path or any fsspec URL containing ``{proposal}`` and ``{sample}``, e.g.
-    ``/UserData/{account}/EQEGS/{proposal}/{sample}``; other ``{fields}`` are filled from
+    ``/UserData/{account}/EQEGS/{proposal}/{sample}``, or the EQEGS folder itself
+    (``/UserData/u0000000/EQEGS``, meaning ``{proposal}/{sample}`` under it, as for the ``eqegs``
+    commands: :func:`eqegs_repo.urls.with_sample_segments`); other ``{fields}`` are filled from
     ``fields`` (``Repository(url, account="u0000000")``). ``spice_url``: where spice records
     live (default: ``.spice/`` folders in the tree; ``"memory://"`` keeps them in memory).
     ``storage_options``: passed to fsspec. ``layout``: file names inside the tree.
@@ -139,12 +147,15 @@ class Repository(_Container):
     _child_kind = "proposal"
     _handle_prefix = "p"
     _cache_fields = _Container._cache_fields + ("_cache",)
+    _public = _Container._public + ("cache", "reanalyze", "root", "url", "watch")
 
-    def __init__(self, url, *, spice_url=None, storage_options=None, layout=None, cache_url=None,
-                 trusted_calibration_dirs=None, **fields):
+    def __init__(self, url: str, *, spice_url: str | None = None,
+                 storage_options: Mapping[str, Any] | None = None, layout: TreeLayout | None = None,
+                 cache_url: str | bool | None = None, trusted_calibration_dirs: Iterable[str] | None = None,
+                 **fields: str) -> None:
         self.pattern = UrlPattern.parse(url, fields)
         self.trusted_calibration_dirs = [str(d) for d in (trusted_calibration_dirs or ())]
-        self.url = url
+        self.url = self.pattern.url
         self.fields = fields
         self.storage_options = dict(storage_options or {})
         self.layout = layout or TreeLayout()
@@ -185,7 +196,7 @@ class Repository(_Container):
     def _make_child(self, key):
         return Proposal(self, key)
 
-    def explain_empty(self):
+    def explain_empty(self) -> str | None:
         """Why no proposal is listed when the URL names the wrong level: text naming what the
         root holds and what was expected (e.g. the URL names a proposal folder, or the folder
         above the tree). None when proposals are listed, or when no sample folder is found
@@ -213,7 +224,7 @@ class Repository(_Container):
                 f"holding the proposals is probably {suggest}")
 
     @property
-    def cache(self):
+    def cache(self) -> DatasetCache | None:
         """The :class:`~eqegs_repo.cooking.cache.DatasetCache` of cooked results, or None (no cache)."""
         if self.cache_url is False:
             return None
@@ -226,15 +237,52 @@ class Repository(_Container):
 
         return repository_spice(self)
 
-    def reanalyze(self, **kwargs):
-        """Cook many samples on Dask and return one table: :func:`eqegs_repo.batch.reanalyze`
-        (selection by ``proposals``, ``samples``, ``where``, ``select``; ``steps``,
-        ``overrides``, ``export``, ``client``, ``workers``, ``progress``, ``dashboard``)."""
+    def reanalyze(self, *, proposals: str | Iterable[str] | None = None,
+                  samples: str | Iterable[str] | None = None, where: Mapping[str, Any] | None = None,
+                  select: Callable[[Sample], bool] | None = None,
+                  steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",),
+                  overrides: Mapping[str, Any] | None = None, export: bool = False, client: Any = None,
+                  workers: int | None = None, progress: bool | None = None, dashboard: bool | str = False,
+                  timeout: float | None = None) -> pd.DataFrame:
+        """Cook many samples on Dask and return one table, one row per sample
+        (:func:`eqegs_repo.batch.reanalyze`, docs/reanalysis.md).
+
+        ``proposals``/``samples``: keys or shell-style patterns (``"S00[1-3]"``) or lists of
+        them; ``where``: ``{"TYPE.FIELD": value}`` compared with each sample's resolved spice;
+        ``select``: a callable ``sample -> bool``. ``steps``: the chain runs up to the last one.
+        ``overrides``: one-off parameter values for every sample (no spice written).
+        ``export``: also write the app's step folders. ``client``: a
+        ``dask.distributed.Client``; without one a local cluster of ``workers`` processes is
+        started (with a dashboard when ``dashboard`` is True or an address), and only when a
+        sample needs cooking: samples whose results are cached and fresh are answered from the
+        cache. ``progress``: a bar (None: on a terminal or in Jupyter). ``timeout``: seconds per
+        sample. Columns: :data:`eqegs_repo.batch.COLUMNS`."""
         from eqegs_repo.batch import reanalyze
 
-        return reanalyze(self, **kwargs)
+        return reanalyze(self, proposals=proposals, samples=samples, where=where, select=select, steps=steps,
+                         overrides=overrides, export=export, client=client, workers=workers, progress=progress,
+                         dashboard=dashboard, timeout=timeout)
 
-    def table(self):
+    def watch(self, *, proposals: str | Iterable[str] | None = None, samples: str | Iterable[str] | None = None,
+              steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",), overrides: Mapping[str, Any] | None = None,
+              export: bool = False, interval: float = 5.0, existing: bool = False, stop: Any = None,
+              on_result: Callable[[dict], Any] | None = None, max_polls: int | None = None,
+              timeout: float | None = None) -> list[dict]:
+        """Cook each new sample once, as soon as its marker appears (:func:`eqegs_repo.batch.watch`).
+
+        Every ``interval`` seconds the listing is re-read; a new sample matching ``proposals``/
+        ``samples`` is cooked up to the last of ``steps`` (with ``overrides``; ``export`` writes
+        the step folders) and its row (the columns of :meth:`reanalyze`) passed to
+        ``on_result``. ``existing``: also cook the samples present at the start. Stops on
+        Ctrl-C, when ``stop`` (a ``threading.Event``) is set or after ``max_polls`` polls.
+        ``timeout``: seconds per sample. Returns the rows."""
+        from eqegs_repo.batch import watch
+
+        return watch(self, proposals=proposals, samples=samples, steps=steps, overrides=overrides, export=export,
+                     interval=interval, existing=existing, stop=stop, on_result=on_result, max_polls=max_polls,
+                     timeout=timeout)
+
+    def table(self) -> pd.DataFrame:
         """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""
         rows = []
         for key, handle in self.all().items():
@@ -300,15 +348,17 @@ class Proposal(_Container):
 
     _child_kind = "sample"
     _handle_prefix = "s"
+    _public = _Container._public + ("handle", "key", "path", "repository")
 
-    def __init__(self, repository, key):
+    def __init__(self, repository: Repository, key: str) -> None:
         self.repository = repository
         self.key = key
         self.path = repository.pattern.proposal_path(key)
         self._reset_cache()
 
     @property
-    def handle(self):
+    def handle(self) -> str:
+        """The Python name of this proposal in ``repo`` (``repo.<handle>``)."""
         return self.repository.all().get(self.key, self.key)
 
     def _list_keys(self):
@@ -317,7 +367,7 @@ class Proposal(_Container):
     def _make_child(self, key):
         return Sample(self, key)
 
-    def sample_keys(self):
+    def sample_keys(self) -> list[str]:
         """Sample keys in natural order (same as ``list(proposal.all())``)."""
         return self.keys()
 
@@ -326,7 +376,7 @@ class Proposal(_Container):
 
         return proposal_spice(self)
 
-    def table(self, check=True):
+    def table(self, check: bool = True) -> SampleTable:
         """pandas.DataFrame with one row per sample; it prints (and shows in Jupyter) compactly:
         empty columns dropped, the steps as ``RQE`` letters (:class:`~eqegs_repo.display.SampleTable`).
 

@@ -4,8 +4,10 @@ Nothing is read when a :class:`Sample` is made; ``.marker``, ``.raw``, ``.spice`
 each read what they need on first use.
 """
 import html
+from typing import TYPE_CHECKING, Any
 
-from eqegs_repo import step_table
+from eqegs_repo import naming, step_table
+from eqegs_repo.step_table import StepName
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
@@ -13,11 +15,25 @@ from eqegs_repo.io.raw import open_raw
 from eqegs_repo.io.run import open_run, run_file_sizes
 from spice import SpiceError
 
+if TYPE_CHECKING:  # annotations only
+    import xarray
 
-class Sample:
+    from eqegs_repo.cooking.export import Exported
+    from eqegs_repo.io.app_format.reading import Results
+    from eqegs_repo.io.poni_file import Poni
+    from eqegs_repo.repository import Proposal
+    from spice import ResolvedView
+
+
+class Sample(metaclass=naming.ShowsPublic):
     """One sample folder: marker, lazy raw data, spice view, results."""
 
-    def __init__(self, proposal, key):
+    _public = ("cache_status", "cook", "cooked", "export", "export_poni", "handle", "info", "key", "marker",
+               "open_raw", "path", "proposal", "raw", "refresh", "repository", "results", "spice", "step_results")
+    """What ``dir()`` (and so tab completion) shows: the calls of a user. Every other attribute
+    (``fs``, ``layout``) stays reachable by name."""
+
+    def __init__(self, proposal: "Proposal", key: str) -> None:
         self.proposal = proposal
         self.repository = proposal.repository
         self.key = key
@@ -26,7 +42,8 @@ class Sample:
         self._raw = None
 
     @property
-    def handle(self):
+    def handle(self) -> str:
+        """The Python name of this sample in its proposal (``proposal.<handle>``)."""
         return self.proposal.all().get(self.key, self.key)
 
     @property
@@ -37,7 +54,10 @@ class Sample:
     def layout(self):
         return self.repository.layout
 
-    def refresh(self):
+    def __dir__(self):
+        return sorted(self._public)
+
+    def refresh(self) -> "Sample":
         """Forget the cached marker and raw dataset."""
         self._marker = None
         self._raw = None
@@ -49,13 +69,13 @@ class Sample:
         return state
 
     @property
-    def marker(self):
+    def marker(self) -> dict:
         """The validated content of ``train_integrated.json`` (dict)."""
         if self._marker is None:
             self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
         return self._marker
 
-    def info(self):
+    def info(self) -> "SampleInfo":
         """The marker's content plus the raw files' sizes in bytes (the files of the run that
         exist); reads no array. A
         :class:`~eqegs_repo.display.SampleInfo`: a mapping (``info()["n_frames"]``,
@@ -64,10 +84,34 @@ class Sample:
         out.update(self.marker)
         out["files"] = run_file_sizes(self.fs, open_run(self.fs, self.path, self.marker, self.layout).files)
         out["raw_bytes"] = sum(out["files"].values())
+        users = self._background_users()
+        if users is not None:
+            fresh = [step for step, state in self._cache_status_or_empty().items() if state == "fresh"]
+            out["role"] = "background run (reconstruction and q_integration apply)"
+            out["background_for"] = users
+            out["cooked"] = fresh
         return SampleInfo(out)
 
+    def _background_users(self):
+        """None for a sample, else (the proposal's background run: its own spice names it as
+        ``q_integration.bg_sample_id``) the keys of the samples that subtract it."""
+        from eqegs_repo.cooking.inputs import background_users, is_background_run
+
+        try:
+            if not is_background_run(self, self.spice):
+                return None
+        except (SpiceError, BadInput):
+            return None
+        return background_users(self)
+
+    def _cache_status_or_empty(self):
+        try:
+            return self.cache_status()
+        except (SpiceError, BadInput):
+            return {}
+
     @property
-    def raw(self):
+    def raw(self) -> "xarray.Dataset":
         """Lazy ``xarray.Dataset``: ``counts(sensor, frame, row, col)``, ``velocity(frame)``.
 
         Only the headers are read; values are read when asked for, e.g.
@@ -77,18 +121,19 @@ class Sample:
             self._raw = self.open_raw()
         return self._raw
 
-    def open_raw(self, chunks=None):
+    def open_raw(self, chunks: int | None = None) -> "xarray.Dataset":
         """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
         return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
 
     @property
-    def spice(self):
+    def spice(self) -> "ResolvedView":
         """Resolved parameters: defaults < repository view at the proposal < proposal view here."""
         from eqegs_repo.params.binding import sample_spice
 
         return sample_spice(self)
 
-    def cook(self, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
+    def cook(self, step: StepName = "e_spectrum_and_isf", *, use_cache: bool = True,
+             **overrides: Any) -> "xarray.Dataset":
         """Run the chain up to ``step`` and return its ``xarray.Dataset`` (cached).
 
         ``step``: ``"reconstruction"``, ``"q_integration"``, ``"e_spectrum_and_isf"`` or another
@@ -103,28 +148,30 @@ class Sample:
         return cook(self, step, use_cache=use_cache, **overrides)
 
     @property
-    def cooked(self):
+    def cooked(self) -> "xarray.Dataset":
         """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
         return self.cook("e_spectrum_and_isf")
 
-    def cache_status(self, **overrides):
+    def cache_status(self, **overrides: Any) -> dict[str, str]:
         """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
-        ``overrides`` (see :mod:`eqegs_repo.cooking.cook`)."""
+        ``overrides`` (the keywords of :meth:`cook`; see :mod:`eqegs_repo.cooking.cook`)."""
         from eqegs_repo.cooking.cook import cache_status
 
         return cache_status(self, **overrides)
 
-    def export(self, step, subdir=None, overwrite=False, skip_existing=False, *, use_cache=True,
-               **overrides):
+    def export(self, step: StepName, subdir: str | None = None, overwrite: bool = False, skip_existing: bool = False,
+               *, use_cache: bool = True, **overrides: Any) -> "Exported":
         """Write ``cook(step, **overrides)`` as the app's step folder and download zip
         (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
         of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
-        or ``skip_existing=True`` (leave it). Returns :class:`~eqegs_repo.cooking.export.Exported`."""
+        or ``skip_existing=True`` (leave it). ``use_cache`` and ``overrides``: as for
+        :meth:`cook`. Returns :class:`~eqegs_repo.cooking.export.Exported`."""
         from eqegs_repo.cooking.export import export
 
         return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
 
-    def export_poni(self, path, *, centre=None, cook=False, overwrite=False, **overrides):
+    def export_poni(self, path: str, *, centre: tuple[float, float] | None = None, cook: bool = False,
+                    overwrite: bool = False, **overrides: Any) -> "Poni":
         """Write the sample's geometry and beam centre as a pyFAI ``.poni`` file
         (:func:`eqegs_repo.cooking.poni_export.export_poni`, docs/spice.md#pyfai-poni-files): the
         ``centre=(x, y)`` given, else the manual centre, else the one the q integration finds in the
@@ -134,7 +181,7 @@ class Sample:
         return export_poni(self, path, centre=centre, cook=cook, overwrite=overwrite, **overrides)
 
     @property
-    def results(self):
+    def results(self) -> "Results":
         """Step folders on disk (the app's or ours): step -> {``"main"`` or sub-folder ->
         Dataset read on first access, ``.attrs["parameters"]`` from dl/info/info.json}
         (:class:`eqegs_repo.io.app_format.reading.Results`, docs/outputs.md)."""
@@ -142,7 +189,7 @@ class Sample:
 
         return Results(self)
 
-    def step_results(self):
+    def step_results(self) -> dict[str, list[str]]:
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
         rules of :func:`eqegs_repo.io.app_format.reading.result_folders`; an incomplete result (an
         export was stopped) is listed as ``"<name> (incomplete)"``."""
@@ -158,7 +205,8 @@ class Sample:
     @staticmethod
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
-                "exposure_s", *step_table.names(), "spice", "cooked", "stale", "problem")
+                "exposure_s", *step_table.names(), "spice",
+                "cooked", "stale", "role", "background_for", "problem")
 
     def _summary(self, check):
         row = dict.fromkeys(self._summary_columns(), None)
@@ -179,6 +227,9 @@ class Sample:
             status = self.cache_status()
             row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
             row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
+            users = self._background_users()
+            row["role"] = "sample" if users is None else "background"
+            row["background_for"] = "" if users is None else ",".join(users)
         except BadInput as exc:
             row["problem"] = str(exc)
         except SpiceError as exc:  # e.g. an unreadable .spice folder: this row only
@@ -192,6 +243,10 @@ class Sample:
         except BadSample as exc:
             return f"<Sample {where}: broken: {exc}>"
         rows, cols = m["sensor_shape"]
+        users = self._background_users()
+        if users is not None:
+            where += (f": background run of {', '.join(users) or 'no sample yet'} "
+                      f"({', '.join(step_table.background_steps())} apply)")
         return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
                 f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
 
@@ -209,12 +264,16 @@ class Sample:
         except BadSample:
             return head + html_rows([("path", self.path)])
         files = info.pop("files")
+        for name in ("background_for", "cooked"):
+            if name in info:
+                info[name] = ", ".join(info[name]) or "-"
         info["files"] = ", ".join(f"{name} ({size / 1e6:.3g} MB)" for name, size in files.items())
         try:
             cache = self.cache_status()
         except BadInput as exc:
             cache = dict.fromkeys(step_table.names(), f"unknown ({exc})")
-        results = [(step, ", ".join(found) or "-", cache.get(step) or "-")
+        applies = step_table.background_steps() if status == "background" else step_table.names()
+        results = [(step, ", ".join(found) or "-", (cache.get(step) or "-") if step in applies else "does not apply")
                    for step, found in self.step_results().items()]
         try:
             spice = self.spice._repr_html_()

@@ -11,6 +11,7 @@ The table is read when it is used, never copied at import time, so a step declar
 plugin, or a test: :func:`declare` then :func:`undeclare`) reaches every one of those places.
 """
 import importlib
+from typing import Literal
 from dataclasses import dataclass
 
 from eqegs_repo.errors import BadInput
@@ -25,7 +26,8 @@ class Step:
     (None for the first step); ``spice_types``: the spice types it reads itself (upstream steps
     add theirs; they make its fingerprint and provenance); ``cooking``: the module that registers
     how it cooks, writes and draws (imported on first use; None when registered otherwise);
-    ``doc``: one line for the tables' legend and the docs.
+    ``doc``: one line for the tables' legend and the docs; ``on_background_run``: False when the
+    step does not apply to a proposal's background run (the run the other samples subtract).
     """
 
     name: str
@@ -34,12 +36,13 @@ class Step:
     spice_types: tuple
     cooking: str | None = None
     doc: str = ""
+    on_background_run: bool = True
 
 
 _TABLE = {}
 
 
-def declare(name, *, letter, upstream, spice_types, cooking=None, doc=""):
+def declare(name, *, letter, upstream, spice_types, cooking=None, doc="", on_background_run=True):
     """Add a step after the declared ones and return its :class:`Step`. Refuses a name or letter
     in use and an upstream step that is not declared yet."""
     if not isinstance(name, str) or not name.isidentifier():
@@ -54,7 +57,7 @@ def declare(name, *, letter, upstream, spice_types, cooking=None, doc=""):
     if upstream is not None and upstream not in _TABLE:
         raise BadInput(f"step {name!r}: upstream step {upstream!r} is not declared; expected one of "
                        f"{', '.join(_TABLE)}")
-    _TABLE[name] = Step(name, letter, upstream, tuple(spice_types), cooking, doc)
+    _TABLE[name] = Step(name, letter, upstream, tuple(spice_types), cooking, doc, bool(on_background_run))
     return _TABLE[name]
 
 
@@ -100,6 +103,12 @@ def load(step):
         importlib.import_module(module)
 
 
+def background_steps():
+    """The steps that apply to a proposal's background run: those whose chain holds no step
+    declared with ``on_background_run=False`` (reconstruction and q_integration)."""
+    return tuple(s for s in _TABLE if all(_TABLE[c].on_background_run for c in chain(s)))
+
+
 def downstream(step):
     """The steps whose chain contains ``step`` (``step`` included), in table order."""
     return tuple(s for s in _TABLE if step in chain(s))
@@ -114,4 +123,9 @@ declare("q_integration", letter="Q", upstream="reconstruction", spice_types=("ge
 declare("e_spectrum_and_isf", letter="E", upstream="q_integration",
         spice_types=("sp_param", "calibration", "velocity_calibration", "angle_calibration", "q_range",
                      "e_spectrum"),
-        cooking=_BUILT_IN, doc="calibrations, energy spectra, ISF with Monte-Carlo errors, fit")
+        cooking=_BUILT_IN, doc="calibrations, energy spectra, ISF with Monte-Carlo errors, fit",
+        on_background_run=False)
+
+StepName = Literal[names()]
+"""The type of a step argument (``sample.cook(step)``): the built-in steps (a step declared at
+run time is accepted too; :func:`check_step` is the rule)."""

@@ -3,7 +3,8 @@
 A pattern is a path or any fsspec URL. ``{proposal}`` and ``{sample}`` each stand for (part of)
 one path segment, ``{proposal}`` before ``{sample}``; the sample segment is the last one (the
 sample folder). Other ``{fields}`` are filled from keyword arguments when the repository is
-opened.
+opened. A URL naming neither ``{proposal}`` nor ``{sample}`` is the folder holding the proposals
+(the EQEGS folder itself): ``/{proposal}/{sample}`` is appended (:func:`with_sample_segments`).
 """
 import re
 import string
@@ -14,6 +15,17 @@ import fsspec
 from eqegs_repo.errors import BadInput
 
 REQUIRED = ("proposal", "sample")
+FOLDER_SEGMENTS = "/{proposal}/{sample}"
+"""What a URL naming the EQEGS folder itself stands for: proposal folders, sample folders in them."""
+
+
+def with_sample_segments(url):
+    """``url`` as a pattern: unchanged when it names ``{proposal}`` or ``{sample}``, else (the
+    EQEGS folder itself, e.g. ``/UserData/u0000000/EQEGS``) with :data:`FOLDER_SEGMENTS`
+    appended. The one rule of ``Repository(url)`` and the ``eqegs`` commands."""
+    if not isinstance(url, str) or any("{" + f + "}" in url for f in REQUIRED):
+        return url
+    return url.rstrip("/") + FOLDER_SEGMENTS
 
 
 def _fields(text):
@@ -50,6 +62,7 @@ class UrlPattern:
         """Parse ``url``, filling every field but ``{proposal}``/``{sample}`` from ``fields``."""
         if not isinstance(url, str) or not url:
             raise BadInput(f"repository URL must be a non-empty string, got {url!r}")
+        url = with_sample_segments(url)
         fields = dict(fields or {})
         names = _fields(url)
         missing_required = [f for f in REQUIRED if f not in names]

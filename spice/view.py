@@ -9,8 +9,11 @@ import collections
 import html
 import hashlib
 import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from .diff import diff_views
+from .diff import Diff, diff_views
 from .display import STATUS_STYLES, RecordList, format_value, html_table, text_table
 from .errors import SpiceConflict, SpiceLookupError, SpiceValidationError
 from .records import parse_time, plain_copy, short_repr
@@ -76,19 +79,19 @@ class TypeView:
             return self._values == other
         return NotImplemented
 
-    def keys(self):
+    def keys(self) -> list[str]:
         """Field names."""
         return list(self._values)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """``{field: value}`` (a copy)."""
         return plain_copy(self._values)
 
-    def unit(self, field):
+    def unit(self, field: str) -> str:
         """Unit of a field ("" if none or unknown)."""
         return self._units.get(field, "")
 
-    def source(self, field=None):
+    def source(self, field: str | None = None) -> "Source | str":
         """:class:`Source` of a field, or ``"default"``; without a field, the most specific
         record that contributed to this type (or ``"default"``)."""
         if field is not None:
@@ -97,7 +100,7 @@ class TypeView:
         records = [s for s in self._sources.values() if not isinstance(s, str)]
         return records[-1] if records else DEFAULT
 
-    def rows(self):
+    def rows(self) -> list[tuple]:
         """(field, value, unit, source) per field."""
         return [(f, v, self._units.get(f, ""), _source_text(self._sources[f]))
                 for f, v in self._values.items()]
@@ -131,7 +134,7 @@ class ResolvedView:
         self._resolve()
 
     @property
-    def key(self):
+    def key(self) -> Any:
         """The key of the most specific layer (e.g. the sample key)."""
         return self._layers[-1][2] if self._layers else None
 
@@ -204,35 +207,35 @@ class ResolvedView:
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._types))
 
-    def keys(self):
+    def keys(self) -> list[str]:
         """Type names (registered types first, then others found in records)."""
         return list(self._types)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, dict[str, Any]]:
         """``{type: {field: value}}``; raises SpiceConflict if any type is conflicted."""
         return {name: self[name].to_dict() for name in self._types}
 
-    def source(self, type_name, field=None):
+    def source(self, type_name: str, field: str | None = None) -> "Source | str":
         """:class:`Source` (scope, anchor, uuid, revision) of a type or field, or ``"default"``."""
         return self[type_name].source(field)
 
-    def units(self, type_name):
+    def units(self, type_name: str) -> dict[str, str]:
         """``{field: unit}`` of a type."""
         return {field: self[type_name].unit(field) for field in self[type_name]}
 
     # --- conflicts, provenance, checks -------------------------------------------------------
     @property
-    def conflicts(self):
+    def conflicts(self) -> dict[str, list[str]]:
         """``{type: [uuids]}`` of conflicted types."""
         return {name: [r.uuid for _, _, res in found for r in res.candidates]
                 for name, found in self._conflicts.items()}
 
-    def candidates(self, type_name):
+    def candidates(self, type_name: str) -> RecordList:
         """The conflicting records of a type (empty when it is not conflicted)."""
         return RecordList([r for _, _, res in self._conflicts.get(type_name, [])
                            for r in res.candidates])
 
-    def provenance(self):
+    def provenance(self) -> dict[str, list[dict]]:
         """``{type: [{scope, anchor, uuid, revision}, ...]}`` of the records used (no defaults)."""
         out = {}
         for name in self._types:
@@ -242,7 +245,7 @@ class ResolvedView:
             out[name] = [s._asdict() for s in sorted(used, key=lambda s: (s.scope, s.uuid))]
         return out
 
-    def fingerprint(self, types=None):
+    def fingerprint(self, types: Iterable[str] | None = None) -> str:
         """SHA-256 hex of the resolved values of ``types`` (all by default).
 
         Equal values give equal fingerprints whichever records they came from.
@@ -252,7 +255,7 @@ class ResolvedView:
         text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def missing(self):
+    def missing(self) -> list[str]:
         """``["type.field", ...]`` of required fields still null."""
         if self._registry is None:
             return []
@@ -265,7 +268,7 @@ class ResolvedView:
                          if f.required and type_view[f.name] is None)
         return found
 
-    def check(self):
+    def check(self) -> list[str]:
         """Messages for conflicts, missing required fields and cross-field rules broken by the
         combination of layers (e.g. q_min from one scope >= q_max from another)."""
         messages = [f"{name}: conflicted between {', '.join(ids)}"
@@ -281,7 +284,7 @@ class ResolvedView:
                     messages.append(str(exc))
         return messages
 
-    def validate(self):
+    def validate(self) -> None:
         """Raise SpiceValidationError (or SpiceConflict) unless :meth:`check` finds nothing."""
         for name in self._conflicts:
             raise self._conflict_error(name)
@@ -291,28 +294,28 @@ class ResolvedView:
                                        + "; ".join(messages))
 
     @property
-    def status(self):
+    def status(self) -> str:
         """``"conflicted"``, ``"incomplete"`` (required fields missing) or ``"complete"``."""
         if self._conflicts:
             return "conflicted"
         return "incomplete" if self.missing() else "complete"
 
     @property
-    def problems(self):
+    def problems(self) -> list:
         """Skipped files of the collections behind this view."""
         return [p for _, collection, _ in self._layers for p in collection.problems]
 
     # --- other views -------------------------------------------------------------------------
-    def as_of(self, moment):
+    def as_of(self, moment: "str | datetime") -> "ResolvedView":
         """The same view counting only records created at or before ``moment`` (UTC)."""
         return ResolvedView(self._layers, self._registry, as_of=moment)
 
-    def diff(self, other):
+    def diff(self, other: "ResolvedView") -> Diff:
         """:class:`~spice.diff.Diff` of resolved values between this view and another."""
         return diff_views(self, other, (str(self.key), str(other.key)))
 
     # --- display -----------------------------------------------------------------------------
-    def rows(self):
+    def rows(self) -> list[tuple]:
         """(type, field, value, unit, source) for every resolved value."""
         rows = []
         for name, type_view in self._types.items():
@@ -340,7 +343,7 @@ class ResolvedView:
             parts.append("defaults" if not records else f"{defaults} default(s)")
         return ", ".join(parts) or "no fields"
 
-    def text(self, types=None, width=120):
+    def text(self, types: Iterable[str] | None = None, width: int = 120) -> str:
         """The view grouped by type, in lines of at most about ``width`` characters: a type
         whose values are all defaults is one line (``roi  defaults: x0 null, ...``), any other
         one line with its records and then its fields (source shown where it is not the

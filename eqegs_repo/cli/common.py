@@ -133,9 +133,9 @@ def open_repository(args, empty_ok=False):
     the wrong level, e.g. a proposal folder) raises BadInput saying what was found and where
     the proposals probably are."""
     from eqegs_repo.repository import Repository
-    from eqegs_repo.urls import REQUIRED
+    from eqegs_repo.urls import REQUIRED, with_sample_segments
 
-    url = args.url if "{" in args.url else args.url.rstrip("/") + "/{proposal}/{sample}"
+    url = with_sample_segments(args.url)
     given = dict(args.field)
     fields = [name for _, name, _, _ in string.Formatter().parse(url) if name]
     unfilled = [name for name in fields if name not in REQUIRED and name not in given]
@@ -146,7 +146,7 @@ def open_repository(args, empty_ok=False):
     if unused:
         raise BadInput(f"-f {unused[0]}=... names no field of the URL {args.url!r} "
                        f"(its fields: {', '.join('{' + f + '}' for f in fields)})")
-    repo = Repository(url, spice_url=args.spice_url, cache_url=args.cache_url, **dict(args.field))
+    repo = Repository(url, spice_url=args.spice_url, cache_url=args.cache_url, **given)
     if not empty_ok:
         problem = repo.explain_empty()
         if problem:

@@ -121,5 +121,4 @@ step_cooking.register(
     fingerprint=_e_fingerprint, folders=_e_folders,
     subdir_overrides=lambda subdir: {"e_spectrum": {"output_subdir_mode": "specify", "output_subdir": subdir}},
     info=lambda cooker, target: {"input_subdir": target.input_subdir,
-                                 "upstream_fingerprint": cooker.key("q_integration")},
-    on_background_run=False)
+                                 "upstream_fingerprint": cooker.key("q_integration")})

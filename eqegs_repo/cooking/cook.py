@@ -44,11 +44,11 @@ from eqegs_repo.cooking import datasets
 from eqegs_repo.cooking import fused, limits, passes, progress
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.cooking.background import SharedBackground
-from eqegs_repo.cooking.inputs import RawRun, effective_layout, is_background_run
+from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
-from eqegs_repo.step_table import chain, check_step
+from eqegs_repo.step_table import background_steps, check_step
 from eqegs_repo.step_table import names as step_names
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.steps import e_spectrum as es
@@ -70,13 +70,10 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
 
 def applicable_steps(sample, **overrides):
     """The steps that apply to ``sample``: all of them, or, for the proposal's background run (its
-    resolved ``q_integration.bg_sample_id`` names itself), those whose chain holds no step that
-    does not apply to it (``on_background_run``: reconstruction and q_integration)."""
+    resolved ``q_integration.bg_sample_id`` names itself), :func:`eqegs_repo.step_table.background_steps`
+    (reconstruction and q_integration)."""
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
-    if not is_background_run(sample, params):
-        return step_names()
-    return tuple(step for step in step_names()
-                 if all(cooking_of(s).on_background_run for s in chain(step)))
+    return background_steps() if is_background_run(sample, params) else step_names()
 
 
 def cache_status(sample, **overrides):
@@ -337,9 +334,7 @@ class Cooker:
 
     def _cook_e_spectrum_and_isf(self):
         if is_background_run(self.sample, self.params):
-            raise BadInput(f"{self.sample.key} is the background run of proposal {self.sample.proposal.key} "
-                           f"({self.params.describe('q_integration', 'bg_sample_id')}): it holds no sample "
-                           "signal, so only reconstruction and q_integration apply to it")
+            raise BadInput(background_refusal(self.sample, self.params, "e_spectrum_and_isf"))
         qds = self.dataset("q_integration")
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]

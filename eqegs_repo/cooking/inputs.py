@@ -5,13 +5,43 @@ import numpy as np
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.run import open_run
+from eqegs_repo.step_table import background_steps
 from eqegs_repo.steps.sensors import SensorLayout
+from spice import SpiceError
 
 
 def is_background_run(sample, params):
-    """True when ``params`` (the sample's :class:`StepParameters`) name the sample itself as
-    ``q_integration.bg_sample_id``: it is the background ("scattering noise") run."""
+    """True when ``params`` (the sample's :class:`StepParameters`, or its resolved spice view)
+    name the sample itself as ``q_integration.bg_sample_id``: it is the background
+    ("scattering noise") run."""
     return params["q_integration"]["bg_sample_id"] == sample.key
+
+
+def background_users(sample):
+    """Keys of the other samples of ``sample``'s proposal whose resolved spice names it as
+    ``q_integration.bg_sample_id`` (the samples that subtract it), in natural order; a sample
+    whose spice does not resolve is left out."""
+    users = []
+    for key in sample.proposal.keys():
+        if key == sample.key:
+            continue
+        try:
+            if sample.proposal[key].spice["q_integration"]["bg_sample_id"] == sample.key:
+                users.append(key)
+        except (SpiceError, BadInput):
+            continue
+    return users
+
+
+def background_refusal(sample, params, step):
+    """The message refusing ``step`` for the background run ``sample``: what it is, the steps
+    that do apply to it, and the samples that subtract it."""
+    users = background_users(sample)
+    used = (f"; {', '.join(users)} subtract it as their background (cook one of them for its ISF)"
+            if users else "; no sample names it as its background yet")
+    return (f"{sample.key} is the background run of proposal {sample.proposal.key} "
+            f"({params.describe('q_integration', 'bg_sample_id')}): it holds no sample signal, so {step} does "
+            f"not apply to it; cook {' or '.join(background_steps())} instead{used}")
 
 
 def effective_layout(params, marker, where):

@@ -37,8 +37,7 @@ class StepCooking:
     * ``subdir_overrides(subdir) -> {type: {field: value}}``: the parameters that put the result
       in the sub-folder ``subdir`` (None: the step has no sub-folders);
     * ``info(cooker, target) -> dict``: further fields of dl/info/info.json;
-    * ``export_types``: spice types that only the export reads (they go into info.json);
-    * ``on_background_run``: False when the step does not apply to a proposal's background run.
+    * ``export_types``: spice types that only the export reads (they go into info.json).
     """
 
     cook: Callable
@@ -49,7 +48,6 @@ class StepCooking:
     subdir_overrides: Callable | None = None
     info: Callable = _none
     export_types: tuple = ()
-    on_background_run: bool = True
 
 
 _COOKING = {}

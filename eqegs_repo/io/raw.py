@@ -13,11 +13,17 @@ from eqegs_repo.io.frames import LazyArray
 from eqegs_repo.io.run import open_run
 
 
+RAW_VELOCITY_UNITS = "a.u."
+"""Units of the raw ``velocity``: the drive monitor's signal as recorded, in arbitrary units; the
+velocity calibration turns it into mm/s (the ``velocity`` coordinate of the E-spectrum dataset)."""
+
+
 def open_raw(fs, sample_path, marker, layout, chunks=None):
     """A sample's raw data as a lazy ``xarray.Dataset``.
 
     Variables: ``counts(sensor, frame, row, col)`` in the sensor files' dtype and
-    ``velocity(frame)`` (float). ``attrs`` hold the marker. The run's format is picked by
+    ``velocity(frame)`` (float, the uncalibrated drive waveform, :data:`RAW_VELOCITY_UNITS`);
+    coordinates ``sensor`` and ``frame`` (indices, units ``"1"``), ``row`` and ``col`` (px). ``attrs`` hold the marker. The run's format is picked by
     :func:`eqegs_repo.io.run.open_run`. Nothing but headers is read until
     values are asked for. ``chunks``: None for lazy numpy-backed variables, or the number of
     frames per Dask chunk (int) for Dask-backed variables (needs the ``dask`` extra).
@@ -37,11 +43,17 @@ def open_raw(fs, sample_path, marker, layout, chunks=None):
             stack, chunks=(1, frames_per_chunk, rows, cols), meta=np.empty((0, 0, 0, 0), stack.dtype)
         )
         vel = da.from_array(velocity.read(), chunks=frames_per_chunk)
-    coords = {"sensor": np.arange(n_sensors), "frame": np.arange(n_frames)}
+    coords = {name: xr.Variable(name, np.arange(size), {"units": unit, "long_name": long_name})
+              for name, size, unit, long_name in (("sensor", n_sensors, "1", "sensor index"),
+                                                  ("frame", n_frames, "1", "frame index"),
+                                                  ("row", rows, "px", "pixel row on the sensor"),
+                                                  ("col", cols, "px", "pixel column on the sensor"))}
     return xr.Dataset(
         {
-            "counts": xr.Variable(("sensor", "frame", "row", "col"), counts, {"units": "counts"}),
-            "velocity": xr.Variable(("frame",), vel, {"long_name": "measured drive waveform"}),
+            "counts": xr.Variable(("sensor", "frame", "row", "col"), counts,
+                                  {"units": "counts", "long_name": "photon counts per pixel and frame"}),
+            "velocity": xr.Variable(("frame",), vel, {"units": RAW_VELOCITY_UNITS,
+                                                      "long_name": "measured drive waveform (uncalibrated)"}),
         },
         coords=coords,
         attrs=dict(marker),

@@ -141,8 +141,8 @@ def test_the_background_run_is_not_a_failure(tree, tmp_path, capsys):
     assert row["status"] == "background" and row["error"] == "" and row["centre_x"] > 0 and row["tau_ns"] is None
     assert background.cook("q_integration").attrs["background"] is None  # integrated, nothing subtracted
     with pytest.raises(BadInput, match=rf"{BACKGROUND} is the background run of proposal {PROPOSALS[0]} "
-                                       r"\(q_integration.bg_sample_id = 'S000_noise' .*only reconstruction and "
-                                       r"q_integration apply"):
+                                       r"\(q_integration.bg_sample_id = 'S000_noise' .*cook reconstruction or "
+                                       r"q_integration instead"):
         background.cooked
     csv = tmp_path / "healthy.csv"
     status = main(["reanalyze", f"{tree}/{{proposal}}/{{sample}}", "--proposals", PROPOSALS[0], "--workers", "1",

@@ -49,11 +49,11 @@ def test_proposal_table_shows_each_samples_status_with_colour(tree):
     html = tree[P]._repr_html_()
     rows = rows_of(html)
     status = {key: re.findall(r"<td[^>]*>(.*?)</td>", tr)[1] for key, tr in rows.items()}  # after the key
-    assert status == {"S000_noise": "not cooked", "S001": "cooked", "S002": "stale",
+    assert status == {"S000_noise": "background", "S001": "cooked", "S002": "stale",
                       "S003": "not cooked", "S004": "broken", "S005": "spice conflicted"}
     assert "#f8d0d0" in rows["S004"] and "#d8f0d8" in rows["S001"] and "#fde3c0" in rows["S005"]
     assert "#fff6c0" in rows["S002"] and "<tr>" in rows["S003"]
-    assert "6 samples" in html and "1 cooked" in html and "2 not cooked" in html
+    assert "6 samples" in html and "1 cooked" in html and "1 not cooked" in html and "1 background" in html
     assert "truncated" in rows["S004"] or "expected" in rows["S004"]  # the problem is shown
 
 

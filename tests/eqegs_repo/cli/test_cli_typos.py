@@ -42,7 +42,8 @@ def test_ls_right_after_the_demo_shows_the_cooked_samples_in_120_columns(demo_tr
     assert max(map(len, lines)) <= 120
     cooked = {line.split()[0]: line.split()[-1] for line in lines[1:] if line.startswith(("S0", " "))}
     assert {cooked[k] for k in ("S001", "S002", "S003")} == {"RQE"}    # the demo's cache, via eqegs.yaml
-    assert lines[0].split()[-1] == "cooked" and "E e_spectrum_and_isf" in out
+    assert lines[0].split()[-2:] == ["cooked", "background"] and "E e_spectrum_and_isf" in out
+    assert "for S001,S002,S003" in next(line for line in lines if line.startswith("S000"))
     status, out, _ = run(capsys, "ls", root)
     assert status == 0 and "p2025A1234" in out and max(map(len, out.splitlines())) <= 120
 
