@@ -14,6 +14,7 @@ import uuid as _uuid
 import yaml
 
 from .errors import SpiceRecordError
+from .nesting import nesting_depth
 
 FORMAT = "spice/1"
 RECORD_KEYS = ("format", "type", "uuid", "revision", "anchor", "created", "author",
@@ -263,6 +264,11 @@ def _may_be_deep_or_aliased(text):
     return sum(text.count(c) for c in "[{-:?") > _FAST_DEPTH_BOUND
 
 
+def _too_deep(source):
+    return SpiceRecordError(f"{source}: not a spice record, nested deeper than "
+                            f"{MAX_DOCUMENT_DEPTH} levels; refused before reading")
+
+
 def _scan_events(text, source):
     """Walk the parser's events, counting nodes and characters with aliases expanded.
 
@@ -277,8 +283,7 @@ def _scan_events(text, source):
 
     def reached(height):
         if len(frames) + height > MAX_DOCUMENT_DEPTH:
-            raise SpiceRecordError(f"{source}: not a spice record, nested deeper than "
-                                   f"{MAX_DOCUMENT_DEPTH} levels; refused before reading")
+            raise _too_deep(source)
         if frames:
             frames[-1][3] = max(frames[-1][3], height + 1)
 
@@ -317,6 +322,8 @@ def _parse(text, source):
     loader = None
     try:
         if _may_be_deep_or_aliased(text):
+            if nesting_depth(text, limit=MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
+                raise _too_deep(source)  # before libyaml, which may refuse it in its own words
             _scan_events(text, source)
         loader = _SafeLoader(text)
         node = loader.get_single_node()

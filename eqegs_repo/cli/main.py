@@ -93,6 +93,9 @@ def cmd_demo(args):
     from eqegs_repo.repository import Repository
     from eqegs_repo.simulate import demo, synthetic
 
+    if args.dir is None:
+        args.dir = demo.default_folder()
+        print(f"no folder given: the demo goes to {args.dir} (eqegs demo DIR puts it elsewhere)")
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
     if not root.exists():
@@ -238,8 +241,8 @@ def build_parser():
     p.set_defaults(run=cmd_cook)
 
     p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
-    p.add_argument("dir", metavar="DIR", nargs="?", default="eqegs-demo",
-                   help="where to write it (default ./eqegs-demo)")
+    p.add_argument("dir", metavar="DIR", nargs="?", default=None,
+                   help="where to write it (default: demo/ in the user's cache, ~/.cache/eqegs_repo/demo)")
     p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full (default tiny)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random numbers of the synthetic counts (default 1; the same seed "

@@ -30,12 +30,18 @@ from eqegs_repo.io.app_format.text import json_default
 META = "__meta__"
 
 
-def default_cache_url():
-    """``$EQEGS_CACHE_DIR``, else ``$XDG_CACHE_HOME/eqegs_repo``, else ``~/.cache/eqegs_repo``."""
-    if os.environ.get("EQEGS_CACHE_DIR"):
-        return os.environ["EQEGS_CACHE_DIR"]
+def user_cache_folder():
+    """The package's folder in the user's cache: ``$XDG_CACHE_HOME/eqegs_repo``, else
+    ``~/.cache/eqegs_repo``. It holds the default result cache, the demo tree of ``eqegs demo``
+    without a folder (``demo/``) and numba's compiled kernels (``numba/``, see
+    :func:`eqegs_repo.steps.compiled.numba_cache_dir`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "eqegs_repo")
+
+
+def default_cache_url():
+    """``$EQEGS_CACHE_DIR``, else :func:`user_cache_folder` (``~/.cache/eqegs_repo``)."""
+    return os.environ.get("EQEGS_CACHE_DIR") or user_cache_folder()
 
 
 def write_dataset(ds, handle):

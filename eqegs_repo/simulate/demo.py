@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from eqegs_repo.cooking import progress
+from eqegs_repo.cooking.cache import user_cache_folder
 from eqegs_repo.errors import BadInput, install_hint, optional_import
 from eqegs_repo.io import config
 from eqegs_repo.simulate import synthetic
@@ -42,6 +43,13 @@ def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACK
     if e_spectrum:
         written.append(spice.seed("e_spectrum", **e_spectrum))
     return written
+
+
+def default_folder():
+    """Where ``eqegs demo`` without a folder writes its tree: ``demo/`` in the user's cache
+    folder (``~/.cache/eqegs_repo/demo``, see :func:`eqegs_repo.cooking.cache.user_cache_folder`),
+    never the current folder."""
+    return os.path.join(user_cache_folder(), "demo")
 
 
 def write_config(base_dir, account=synthetic.DEFAULT_ACCOUNT):

@@ -15,7 +15,7 @@ OPENING = re.compile(r"^```python\b", re.M)
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
-def test_python_examples_in_docs_run(page, tmp_path, monkeypatch, eqegs_engine):
+def test_python_examples_in_docs_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": f"docs_{page[:-3]}"}

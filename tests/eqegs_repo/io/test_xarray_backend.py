@@ -1,4 +1,7 @@
 """xr.open_dataset(sample_folder, engine="eqegs"): the lazy raw dataset of sample.raw."""
+import importlib.metadata
+import tomllib
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -6,6 +9,7 @@ import xarray as xr
 from eqegs_repo import BadSample, Repository
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.xarray_backend import EqegsBackendEntrypoint
+from tests.helpers import ROOT
 from tests.helpers.treeutil import local_fs, write_sample
 
 
@@ -69,10 +73,14 @@ def test_bad_folders_name_the_file(folder, tmp_path):
         xr.open_dataset(path, engine=EqegsBackendEntrypoint)
 
 
-def test_engine_name_eqegs_is_registered(folder, eqegs_engine):
-    """The ``xarray.backends`` entry point of pyproject.toml names the backend, and xarray finds
-    it by name and by guessing (see the ``eqegs_engine`` fixture for an older install)."""
-    assert eqegs_engine == "eqegs_repo.io.xarray_backend:EqegsBackendEntrypoint"
+def test_engine_name_eqegs_is_registered(folder):
+    """The installed package carries the ``xarray.backends`` entry point pyproject.toml declares,
+    and xarray finds the backend by name and by guessing. An install without it (made before the
+    entry point was declared: ``pip install -e .`` again) fails here."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared["xarray.backends"]["eqegs"] == "eqegs_repo.io.xarray_backend:EqegsBackendEntrypoint"
+    installed = importlib.metadata.entry_points(group="xarray.backends", name="eqegs")
+    assert [entry.value for entry in installed] == [declared["xarray.backends"]["eqegs"]]
     assert isinstance(xr.backends.list_engines()["eqegs"], EqegsBackendEntrypoint)
     path, counts, _ = folder
     np.testing.assert_array_equal(xr.open_dataset(path, engine="eqegs").counts.values, counts)

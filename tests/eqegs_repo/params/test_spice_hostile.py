@@ -268,7 +268,7 @@ def test_cli_refuses_huge_values_and_long_anchors_in_one_line(tmp_path, capsys):
 
 def test_spice_exports_what_users_call_and_keeps_internals_in_their_modules():
     public = {name for name in dir(spice) if not name.startswith("_")}
-    modules = {"collection", "diff", "display", "errors", "index", "natural", "records",
+    modules = {"collection", "diff", "display", "errors", "index", "natural", "nesting", "records",
                "schema", "store", "view", "writing"}
     assert public - modules == set(spice.__all__)
     for name in ("Collection", "ResolvedView", "Record", "TypeSchema", "LocalStore",
