@@ -38,7 +38,7 @@ function                         shows                                          
 The functions live in :mod:`eqegs_repo.figures.steps` (one sample), :mod:`eqegs_repo.figures.many`
 (many samples) and :mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
 """
-from eqegs_repo.figures.drawing import Q_LABEL, sector_list, with_error
+from eqegs_repo.figures.drawing import DEFAULT_DPI, Q_LABEL, html_image, sector_list, with_error
 from eqegs_repo.figures.many import SUMMARY_COLUMNS, relaxation_summary, summary_table
 from eqegs_repo.figures.steps import (
     background_subtraction,
@@ -56,8 +56,8 @@ from eqegs_repo.figures.steps import (
 )
 
 __all__ = [
-    "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
-    "forward_counts", "frame_summed_image", "intensity_profile", "isf", "mask", "relaxation_summary",
+    "DEFAULT_DPI", "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
+    "forward_counts", "frame_summed_image", "html_image", "intensity_profile", "isf", "mask", "relaxation_summary",
     "sector_list", "spectra", "subtracted_image", "summary_table", "transforms", "velocity_spectra",
     "with_error",
 ]
