@@ -8,6 +8,11 @@ they work in scripts, on clusters and in Jupyter (``display(fig)``). A dataset t
 variable a figure needs raises :class:`~eqegs_repo.errors.BadInput` naming the figure, the
 missing variables and where to get them.
 
+Every drawing function also takes ``size=(width, height)`` in inches (default: the figure's own)
+and ``dpi`` (default :data:`DEFAULT_DPI`, 100) for publication figures:
+``isf(ds, size=(6, 4.5), dpi=300).savefig("isf.png")`` writes 1800 x 1350 px.
+:func:`html_image` gives a figure as an inline HTML ``<img>``.
+
 Figure numbers are those of the app's figures (docs/figures.md#the-figures-and-the-manual): "Q"
 below for the q integration and "E" for E spectrum and ISF.
 
