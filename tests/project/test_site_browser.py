@@ -8,7 +8,8 @@ anchor, an image that does not load, or an executed code block whose output is m
 
 The browser: ``$EQEGS_CHROMIUM``, else ``chromium`` (Debian's package) or ``chromium-browser``
 or ``google-chrome`` on the PATH, else playwright's own download. Without playwright (the
-``test`` extra) or any of these the tests skip and say which is missing.
+``test`` extra) or any of these the tests skip and say which is missing; with
+``EQEGS_REQUIRE_BROWSER=1`` (CI) they fail instead.
 """
 import functools
 import html
@@ -25,8 +26,18 @@ import pytest
 from tests.helpers import ROOT
 from tests.helpers.cooktrees import PROPOSAL, seeded_tree
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="no browser test: playwright is not installed "
-                                                             "(pip install playwright; the test extra has it)")
+
+def no_browser(reason):
+    """Skip, saying why -- or fail where a browser is required (``EQEGS_REQUIRE_BROWSER=1``, as in CI)."""
+    if os.environ.get("EQEGS_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+try:
+    from playwright import sync_api
+except ImportError:
+    sync_api = None
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
@@ -46,13 +57,15 @@ def chromium_path():
 
 @pytest.fixture(scope="module")
 def browser():
+    if sync_api is None:
+        no_browser("no browser test: playwright is not installed (pip install playwright; the test extra has it)")
     with sync_api.sync_playwright() as playwright:
         executable = chromium_path()
         try:
             launched = playwright.chromium.launch(executable_path=executable, headless=True, args=ARGS)
         except Exception as exc:  # no browser on this machine: say so and skip
             tried = f"chromium at {executable}" if executable else "playwright's own chromium (none on the PATH)"
-            pytest.skip(f"no browser for the site test: {tried} could not be started "
+            no_browser(f"no browser for the site test: {tried} could not be started "
                         f"({str(exc).splitlines()[0]}); install Debian's chromium (apt-get install "
                         "chromium) or set EQEGS_CHROMIUM")
         yield launched
