@@ -1,13 +1,11 @@
-"""Draw the figures of the docs.
+"""Draw the three overview figures of the step pages.
 
 Run from the repository root: ``python docs/figures/make_cook_figures.py`` (needs matplotlib).
 
-* reconstruction.png, q-integration.png, e-spectrum-and-isf.png (docs/reconstruction.md,
-  q-integration.md, e-spectrum-and-isf.md): the small synthetic preset (182 x 96 px, 1024
-  frames), seed 1, sample S001.
-* api-<function>.png (docs/figures.md and docs/tutorial.md): every function of
-  eqegs_repo.figures on the tutorial's tree (tiny preset, 512 frames, seed 1, S001-S003, 50
-  Monte-Carlo resamples).
+reconstruction.png, q-integration.png, e-spectrum-and-isf.png (docs/reconstruction.md,
+q-integration.md, e-spectrum-and-isf.md): the small synthetic preset (182 x 96 px, 1024 frames),
+seed 1, sample S001, at 100 dpi. The figures of docs/figures.md and docs/tutorial.md are not
+files: the code shown on those pages draws them when the site is built.
 """
 import tempfile
 from pathlib import Path
@@ -38,7 +36,7 @@ axes[0].set(title="log10 frame-summed image, auto ROI", xlabel="x (px)", ylabel=
 axes[1].plot(rec.frame, rec.counts_per_frame)
 axes[1].set(title="counts per frame", xlabel="frame", ylabel="counts")
 fig.tight_layout()
-fig.savefig(HERE / "reconstruction.png", dpi=80)
+fig.savefig(HERE / "reconstruction.png", dpi=100)
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 used = qds.npix > 0
@@ -52,7 +50,7 @@ axes[2].plot(qds.frame, qds.forward_background, label="background")
 axes[2].set(title="forward spectra", xlabel="frame", ylabel="counts")
 axes[2].legend()
 fig.tight_layout()
-fig.savefig(HERE / "q-integration.png", dpi=80)
+fig.savefig(HERE / "q-integration.png", dpi=100)
 
 from eqegs_repo.figures import with_error  # noqa: E402
 
@@ -76,45 +74,6 @@ span = drawn.max() - drawn.min()
 axes[1].set(title=f"ISF, q = {ds.attrs['q_min']}..{ds.attrs['q_max']} nm$^{{-1}}$", xlabel="t (ns)",
             ylim=(drawn.min() - 0.05 * span, drawn.max() + 0.05 * span), xlim=(0, 1.04 * t[shown].max()))
 axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize="small")
-fig.savefig(HERE / "e-spectrum-and-isf.png", dpi=80)
+fig.savefig(HERE / "e-spectrum-and-isf.png", dpi=100)
 print("tau", ds.tau.item(), ds.tau_error.item(), "f_q", ds.f_q.item(), ds.f_q_error.item())
 
-
-# --- the figures API on the tutorial's tree ---------------------------------------------------------
-from eqegs_repo import figures  # noqa: E402
-
-base = tempfile.mkdtemp()
-tree = synthetic.write_tree(base, proposals=("2025A1234",), preset="tiny", seed=1, samples_per_proposal=3,
-                            n_frames=512)
-repo = Repository(tree.url(), spice_url="memory://", cache_url=False)
-prop = repo["2025A1234"]
-params = synthetic.load_truth(base, tree.account, "2025A1234", "S001").params
-demo.seed_spice(prop, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=50)
-sample = prop["S001"]
-rec, qds, ds = (sample.cook(step) for step in ("reconstruction", "q_integration", "e_spectrum_and_isf"))
-centre = (qds.attrs["centre_x"], qds.attrs["centre_y"])
-sectors = sample.cook("q_integration", angle_mode="specify", sectors=[[300.0, 60.0], [120.0, 240.0]])
-unsubtracted = sample.cook("q_integration", bg_sample_id=None)
-q_ranges = [(10.0, 12.0), (11.0, 13.0), (12.0, 14.0)]
-across_q = [prop[key].cook("e_spectrum_and_isf", q_min=lo, q_max=hi)
-            for key in ("S001", "S002", "S003") for lo, hi in q_ranges]
-drawn = {
-    "frame_summed_image": figures.frame_summed_image(rec, centre),
-    "forward_counts": figures.forward_counts(qds),
-    "subtracted_image": figures.subtracted_image(qds),
-    "mask": figures.mask(sectors),
-    "subtracted_image-masked": figures.subtracted_image(sectors, masked=True),
-    "background_subtraction": figures.background_subtraction(qds, unsubtracted),
-    "intensity_profile": figures.intensity_profile(ds),
-    "velocity_spectra": figures.velocity_spectra(ds, qds),
-    "energy_spectra": figures.energy_spectra(ds),
-    "spectra": figures.spectra(ds),
-    "transforms": figures.transforms(ds),
-    "isf": figures.isf(ds),
-    "relaxation_summary-q": figures.relaxation_summary(across_q, x="q"),
-    "relaxation_summary-sample": figures.relaxation_summary([prop[k].cooked for k in ("S001", "S002", "S003")],
-                                                            x="sample"),
-}
-for name, fig in drawn.items():
-    fig.savefig(HERE / f"api-{name}.png", dpi=64)
-print("api figures:", ", ".join(drawn))

@@ -8,6 +8,11 @@ they work in scripts, on clusters and in Jupyter (``display(fig)``). A dataset t
 variable a figure needs raises :class:`~eqegs_repo.errors.BadInput` naming the figure, the
 missing variables and where to get them.
 
+Every drawing function also takes ``size=(width, height)`` in inches (default: the figure's own)
+and ``dpi`` (default :data:`DEFAULT_DPI`, 100) for publication figures:
+``isf(ds, size=(6, 4.5), dpi=300).savefig("isf.png")`` writes 1800 x 1350 px.
+:func:`html_image` gives a figure as an inline HTML ``<img>``.
+
 Figure numbers are those of the app's figures (docs/figures.md#the-figures-and-the-manual): "Q"
 below for the q integration and "E" for E spectrum and ISF.
 
@@ -38,7 +43,7 @@ function                         shows                                          
 The functions live in :mod:`eqegs_repo.figures.steps` (one sample), :mod:`eqegs_repo.figures.many`
 (many samples) and :mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
 """
-from eqegs_repo.figures.drawing import Q_LABEL, sector_list, with_error
+from eqegs_repo.figures.drawing import DEFAULT_DPI, Q_LABEL, html_image, sector_list, with_error
 from eqegs_repo.figures.many import SUMMARY_COLUMNS, relaxation_summary, summary_table
 from eqegs_repo.figures.steps import (
     background_subtraction,
@@ -56,8 +61,8 @@ from eqegs_repo.figures.steps import (
 )
 
 __all__ = [
-    "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
-    "forward_counts", "frame_summed_image", "intensity_profile", "isf", "mask", "relaxation_summary",
+    "DEFAULT_DPI", "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
+    "forward_counts", "frame_summed_image", "html_image", "intensity_profile", "isf", "mask", "relaxation_summary",
     "sector_list", "spectra", "subtracted_image", "summary_table", "transforms", "velocity_spectra",
     "with_error",
 ]

@@ -14,8 +14,40 @@ def _matplotlib(module):
     return optional_import(module, "drawing figures")
 
 
-def _figure(size=(5.0, 4.0)):
-    return _matplotlib("matplotlib.figure").Figure(figsize=size, layout="constrained")
+DEFAULT_DPI = 100
+
+
+def _figure(default_size, *, size=None, dpi=None):
+    """A constrained-layout Figure. ``size``: (width, height) in inches, None for the figure's
+    ``default_size``; ``dpi``: dots per inch of the saved and shown image, None for
+    :data:`DEFAULT_DPI` (``fig.savefig`` uses the figure's dpi unless given another)."""
+    size = default_size if size is None else size
+    try:
+        width, height = (float(v) for v in size)
+    except (TypeError, ValueError):
+        raise BadInput(f"figures: size must be (width, height) in inches, got {size!r}") from None
+    if not (0 < width <= 100 and 0 < height <= 100):
+        raise BadInput(f"figures: size must be (width, height) in inches, each in (0, 100], got {size!r}")
+    dpi = DEFAULT_DPI if dpi is None else dpi
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 10 <= dpi <= 1200:
+        raise BadInput(f"figures: dpi must be a number from 10 to 1200, got {dpi!r}")
+    return _matplotlib("matplotlib.figure").Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+
+
+def html_image(fig, alt=""):
+    """``<img src="data:image/png;base64,...">`` of a Figure, PNG at the figure's dpi, shown at its
+    size in CSS pixels (inches x 100, never wider than the page): a figure inside an HTML report or
+    page that has no files beside it (the docs site draws its figures so)."""
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    width = round(fig.get_size_inches()[0] * 100)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+            f'style="width: {width}px; max-width: 100%">')
 
 
 def _require(ds, names, figure, hint):

@@ -36,7 +36,7 @@ def summary_table(results):
     return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
 
 
-def relaxation_summary(results, x="q"):
+def relaxation_summary(results, x="q", *, size=None, dpi=None):
     """tau (top) and f_q (bottom) with their errors across samples.
 
     ``results``: see :func:`summary_table`. ``x="q"``: against the centre of the q range (the
@@ -56,7 +56,7 @@ def relaxation_summary(results, x="q"):
         groups = frame.groupby(["proposal", "sample"], sort=False)
     else:
         groups = frame.groupby(["q_min", "q_max"], sort=False, dropna=False)
-    fig = _figure((6.0, 5.0))
+    fig = _figure((6.0, 5.0), size=size, dpi=dpi)
     top, bottom = fig.subplots(2, 1, sharex=True)
     for key, group in groups:
         if x == "q":

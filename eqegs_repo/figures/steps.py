@@ -21,7 +21,7 @@ from eqegs_repo.figures.drawing import (
 )
 
 
-def frame_summed_image(ds, centre=None):
+def frame_summed_image(ds, centre=None, *, size=None, dpi=None):
     """Frame-summed image with the ROI (``attrs["roi"]``, inclusive corners) and the beam centre.
 
     ``ds``: a reconstruction dataset (``image``); ``centre``: (x, y) px, or None to use
@@ -31,7 +31,7 @@ def frame_summed_image(ds, centre=None):
 
     _require(ds, ["image"], "frame_summed_image", "pass a reconstruction dataset")
     image = _values(ds, "image")
-    fig = _figure()
+    fig = _figure((5.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     positive = image[image > 0]
     norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=positive.max()) if positive.size else None
@@ -51,13 +51,13 @@ def frame_summed_image(ds, centre=None):
     return fig
 
 
-def forward_counts(ds):
+def forward_counts(ds, *, size=None, dpi=None):
     """Forward (direct-beam box) counts per frame of the sample and, when subtracted, of the
     background run and k x background (q-integration dataset: ``forward_sample``,
     ``forward_background``, ``attrs["background"]``)."""
     _require(ds, ["forward_sample"], "forward_counts", "pass a q-integration dataset")
     frame = np.arange(ds.sizes["frame"])
-    fig = _figure((7.0, 3.5))
+    fig = _figure((7.0, 3.5), size=size, dpi=dpi)
     ax = fig.add_subplot()
     ax.plot(frame, _values(ds, "forward_sample"), lw=0.8, label="sample")
     background = ds.attrs.get("background")
@@ -71,7 +71,7 @@ def forward_counts(ds):
     return fig
 
 
-def subtracted_image(ds, masked=False):
+def subtracted_image(ds, masked=False, *, size=None, dpi=None):
     """Frame-summed image after background subtraction (``image_diff`` of a q-integration
     dataset; linear scale, 1st-99.5th percentile) with the beam centre; ``masked=True`` blanks
     the pixels the mask leaves out."""
@@ -82,7 +82,7 @@ def subtracted_image(ds, masked=False):
         image = np.where(np.asarray(ds["mask"].values, bool), image, np.nan)
     finite = image[np.isfinite(image)]
     low, high = np.percentile(finite, [1.0, 99.5]) if finite.size else (None, None)
-    fig = _figure()
+    fig = _figure((5.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     shown = ax.imshow(image, origin="upper", cmap="magma", vmin=low, vmax=high, interpolation="nearest")
     fig.colorbar(shown, ax=ax, label="counts (all frames)")
@@ -93,7 +93,7 @@ def subtracted_image(ds, masked=False):
     return fig
 
 
-def mask(ds, sectors=None):
+def mask(ds, sectors=None, *, size=None, dpi=None):
     """The mask of a q-integration dataset (``mask``: True = used, drawn white), the beam centre,
     the dead pixels (magenta crosses, from ``attrs["dead_pixels"]``) and the angle sectors
     (``sectors``: ``[[start, end], ...]`` deg, 0 = +x, clockwise on screen, start > end wraps
@@ -103,7 +103,7 @@ def mask(ds, sectors=None):
     _require(ds, ["mask"], "mask", "pass a q-integration dataset (mask.npy is written only when "
                                    "sectors are specified)")
     keep = np.asarray(ds["mask"].values, dtype=float)
-    fig = _figure()
+    fig = _figure((5.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     ax.imshow(keep, origin="upper", cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     centre = _centre(ds)
@@ -127,7 +127,7 @@ def mask(ds, sectors=None):
     return fig
 
 
-def background_subtraction(ds, unsubtracted):
+def background_subtraction(ds, unsubtracted, *, size=None, dpi=None):
     """I(q) per pixel before and after background subtraction, and the subtracted k x background.
 
     ``ds``: the q-integration dataset (``profile``, ``profile_sigma``); ``unsubtracted``: the
@@ -153,7 +153,7 @@ def background_subtraction(ds, unsubtracted):
     label = "k x background"
     if isinstance(background, dict):
         label = f"k x background\n({background.get('sample')}, k = {background.get('k', float('nan')):.4g})"
-    fig = _figure((7.0, 4.0))
+    fig = _figure((7.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     ax.plot(q, before, ".-", ms=3, lw=0.8, label="before subtraction")
     ax.plot(q, before - after, ".-", ms=3, lw=0.8, label=label)
@@ -164,14 +164,14 @@ def background_subtraction(ds, unsubtracted):
     return fig
 
 
-def intensity_profile(ds):
+def intensity_profile(ds, *, size=None, dpi=None):
     """Intensity per pixel vs q with errors: ``profile`` of a q-integration dataset or
     ``structure_factor`` of an E-spectrum dataset (then the q range is shaded)."""
     name = "profile" if "profile" in ds else "structure_factor"
     _require(ds, [name], "intensity_profile", "pass a q-integration or E-spectrum dataset")
     q = ds[ds[name].dims[0]].values
     sigma = _values(ds, f"{name}_sigma") if f"{name}_sigma" in ds else None
-    fig = _figure()
+    fig = _figure((5.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     ax.errorbar(q, _values(ds, name), yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0)
     if "q_min" in ds.attrs:
@@ -181,7 +181,7 @@ def intensity_profile(ds):
     return fig
 
 
-def velocity_spectra(ds, qds=None):
+def velocity_spectra(ds, qds=None, *, size=None, dpi=None):
     """Left: the calibrated drive velocity per frame with the frames cut (start and turn-around
     cuts) marked. Right: forward counts per frame against velocity and, with the q-integration
     dataset ``qds``, the quasi-elastic counts (I(frame, q) summed over the q range), each
@@ -202,7 +202,7 @@ def velocity_spectra(ds, qds=None):
         in_range = np.asarray(ds["in_q_range"].values, bool)
         series["quasi-elastic (q range)"] = np.asarray(qds["intensity"].values, float)[:, in_range].sum(axis=1)
     frame = np.arange(velocity.size)
-    fig = _figure((10.0, 3.8))
+    fig = _figure((10.0, 3.8), size=size, dpi=dpi)
     left, right = fig.subplots(1, 2)
     left.plot(frame, velocity, "-", color="0.7", lw=0.8)
     left.plot(frame[kept], velocity[kept], ".", ms=3, label="kept")
@@ -219,7 +219,7 @@ def velocity_spectra(ds, qds=None):
     return fig
 
 
-def energy_spectra(ds):
+def energy_spectra(ds, *, size=None, dpi=None):
     """Forward and quasi-elastic spectra (mean counts per energy bin, with errors) against
     energy, their backgrounds (``forward_background``, ``qe_background``; the QE one includes
     relax BG coeff) and the wing regions of ``bg_n_points`` bins each side used to fit them."""
@@ -228,7 +228,7 @@ def energy_spectra(ds):
     energy = _values(ds, "energy")
     n_points = _isf_parameter(ds, "bg_n_points")
     slope = _isf_parameter(ds, "bg_fit_enabled")
-    fig = _figure((9.0, 3.8))
+    fig = _figure((9.0, 3.8), size=size, dpi=dpi)
     for ax, (label, name) in zip(fig.subplots(1, 2), (("forward", "forward"), ("quasi-elastic", "qe"))):
         sigma = _values(ds, f"{name}_sigma") if f"{name}_sigma" in ds else None
         ax.errorbar(energy, _values(ds, name), yerr=sigma, fmt=".", ms=3, lw=0.6, capsize=0, label=label)
@@ -244,11 +244,11 @@ def energy_spectra(ds):
     return fig
 
 
-def spectra(ds):
+def spectra(ds, *, size=None, dpi=None):
     """Normalised forward and quasi-elastic spectra (``forward_absorption``, ``qe_absorption``
     with their ``_sigma``) vs energy."""
     _require(ds, ["forward_absorption", "qe_absorption"], "spectra", "pass an E-spectrum dataset")
-    fig = _figure((6.0, 4.0))
+    fig = _figure((6.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     for label, name in (("forward (resolution)", "forward"), ("quasi-elastic", "qe")):
         variable = ds[f"{name}_absorption"]
@@ -260,13 +260,13 @@ def spectra(ds):
     return fig
 
 
-def transforms(ds):
+def transforms(ds, *, size=None, dpi=None):
     """Real (left) and imaginary (right) parts of the Fourier transforms of the forward and
     quasi-elastic convex spectra against time (``forward_transform_real`` ... ``_imag``)."""
     names = [f"{s}_transform_{p}" for s in ("forward", "qe") for p in ("real", "imag")]
     _require(ds, names, "transforms", "pass a cooked E-spectrum dataset (sample.cook('e_spectrum_and_isf'))")
     t = _values(ds, "t")
-    fig = _figure((9.0, 3.8))
+    fig = _figure((9.0, 3.8), size=size, dpi=dpi)
     for ax, part in zip(fig.subplots(1, 2), ("real", "imag")):
         for label, name in (("forward", "forward"), ("quasi-elastic", "qe")):
             ax.plot(t, _values(ds, f"{name}_transform_{part}"), ".-", ms=3, lw=0.8, label=label)
@@ -276,7 +276,7 @@ def transforms(ds):
     return fig
 
 
-def isf(ds):
+def isf(ds, *, size=None, dpi=None):
     """Top: ISF F(q,t)/S(q) with Monte-Carlo errors, the points whose error is at most the
     threshold (``accepted``, the points fitted), the others in grey, and the fit when the
     dataset holds one (``isf_fit``; the legend gives f_q, tau and, for kww, beta with their
@@ -296,7 +296,7 @@ def isf(ds):
         shown &= t <= (later.min() if later.size else t.max())
     rejected = shown & ~accepted
     left_out = int((positive & ~shown).sum())
-    fig = _figure((7.0, 5.0))
+    fig = _figure((7.0, 5.0), size=size, dpi=dpi)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
     top.errorbar(t[rejected], values[rejected], yerr=sigma[rejected], fmt="o", ms=2, lw=0.6, color="0.6",
                  capsize=0, label="sigma > threshold" + (f"\n({left_out} later points\nnot drawn)" if left_out else ""))

@@ -263,3 +263,42 @@ def test_demo_report_has_the_table_figures_and_paths(tmp_path):
     text_only = demo.write_report(repo, tmp_path, table, overwrite=True, draw=False).read_text()
     assert "No figures: drawing them needs matplotlib" in text_only and "![" not in text_only
     assert not list(tmp_path.glob(".*.tmp-*")) and not list((tmp_path / "report-figures").glob(".*"))
+
+
+def png_size(data):
+    """(width, height) in pixels from a PNG's IHDR chunk."""
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_every_figure_takes_a_size_and_dpi_for_publication(cooked):
+    q, e = cooked["q"], cooked["e"]
+    calls = {"frame_summed_image": (cooked["rec"],), "forward_counts": (q,), "subtracted_image": (q,),
+             "mask": (q,), "background_subtraction": (q, cooked["q0"]), "intensity_profile": (e,),
+             "velocity_spectra": (e, q), "energy_spectra": (e,), "spectra": (e,), "transforms": (e,),
+             "isf": (e,), "relaxation_summary": ([e, cooked["e2"]],)}
+    for name, args in calls.items():
+        default = getattr(figures, name)(*args)
+        assert default.dpi == figures.DEFAULT_DPI == 100, name
+        fig = getattr(figures, name)(*args, size=(3.5, 2.5), dpi=300)
+        assert tuple(fig.get_size_inches()) == (3.5, 2.5) and fig.dpi == 300, name
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")   # the figure's dpi
+    assert png_size(buffer.getvalue()) == (1050, 750)
+
+
+@pytest.mark.parametrize("size, dpi, named", [((0, 3), None, "size"), ((3,), None, "size"), ("big", None, "size"),
+                                              ((200, 3), None, "size"), (None, 5, "dpi"), (None, "300", "dpi"),
+                                              (None, float("nan"), "dpi")])
+def test_a_bad_size_or_dpi_is_refused_naming_it(cooked, size, dpi, named):
+    with pytest.raises(BadInput, match=f"figures: {named} must be"):
+        figures.isf(cooked["e"], size=size, dpi=dpi)
+
+
+def test_html_image_embeds_the_png_at_the_figures_dpi_shown_at_its_size(cooked):
+    import base64
+    import re
+
+    text = figures.html_image(figures.isf(cooked["e"], size=(6.0, 4.0), dpi=200), alt='ISF "fit"')
+    data = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', text).group(1))
+    assert png_size(data) == (1200, 800)
+    assert 'alt="ISF &quot;fit&quot;"' in text and "width: 600px" in text and "max-width: 100%" in text
