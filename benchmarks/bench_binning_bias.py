@@ -19,8 +19,8 @@ import numpy as np
 
 from eqegs_repo import simulate as fm
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import e_spectrum as es
-from eqegs_repo.steps import physics
+from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.kernels import physics
 
 Q, TAU, F_Q = 12.0, 100.0, 0.7
 

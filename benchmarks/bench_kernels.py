@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from eqegs_repo import simulate as fm
-from eqegs_repo.steps import e_spectrum as es
-from eqegs_repo.steps import physics
+from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.kernels import physics
 
 
 def e_spectrum_time(n_frames: int, n_mc: int) -> tuple[float, float, es.IsfResult]:

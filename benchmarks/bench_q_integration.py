@@ -34,8 +34,8 @@ import time
 
 import numpy as np
 
-from eqegs_repo.steps import physics
-from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.kernels import physics
+from eqegs_repo.kernels import q_integration as qi
 
 SHAPE = (728, 384)
 CENTRE = (190.3, 300.7)

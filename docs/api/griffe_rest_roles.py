@@ -1,7 +1,7 @@
 """Griffe extension for the API reference: reST roles become code spans.
 
 The docstrings write references Sphinx-style (``:func:`energy_spectra```,
-``:class:`~eqegs_repo.steps.q_integration.RadialIntegrator```). mkdocstrings renders Markdown,
+``:class:`~eqegs_repo.kernels.q_integration.RadialIntegrator```). mkdocstrings renders Markdown,
 where such a role would show as ``:func:`` followed by code; this turns it into the code span
 alone (``~`` keeps only the last name, as in Sphinx). Loaded by mkdocs.yml
 (``extensions: [docs/api/griffe_rest_roles.py]``).

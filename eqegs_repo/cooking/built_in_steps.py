@@ -16,7 +16,7 @@ from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.steps import export_figures
 from eqegs_repo.io.app_format import names
-from eqegs_repo.steps.sensors import combine
+from eqegs_repo.kernels.sensors import combine
 
 
 def not_reserved(params, type_name, field_name):

@@ -34,7 +34,7 @@ def user_cache_folder():
     """The package's folder in the user's cache: ``$XDG_CACHE_HOME/eqegs_repo``, else
     ``~/.cache/eqegs_repo``. It holds the default result cache, the demo tree of ``eqegs demo``
     without a folder (``demo/``) and numba's compiled kernels (``numba/``, see
-    :func:`eqegs_repo.steps.compiled.numba_cache_dir`)."""
+    :func:`eqegs_repo.kernels.compiled.numba_cache_dir`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "eqegs_repo")
 

@@ -4,8 +4,8 @@ Which calibration a sample uses comes from its ``calibration`` record: ``velocit
 ``angle_number`` (the app's data_table.csv columns) and ``folder``.
 
 **No folder** (``calibration.folder`` null): the built-in kinds of the ``velocity_calibration``
-and ``angle_calibration`` records (:func:`eqegs_repo.steps.e_spectrum.calibrated_velocity`,
-:func:`~eqegs_repo.steps.e_spectrum.angle_factor`). Each record defines one calibration number
+and ``angle_calibration`` records (:func:`eqegs_repo.kernels.e_spectrum.calibrated_velocity`,
+:func:`~eqegs_repo.kernels.e_spectrum.angle_factor`). Each record defines one calibration number
 (its ``number`` field), which must equal the number the ``calibration`` record asks for.
 
 **A folder** (the app's "Directory of calibration files"): ``calibration_velocity.py``,
@@ -53,7 +53,7 @@ import fsspec
 import numpy as np
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import e_spectrum as es
+from eqegs_repo.kernels import e_spectrum as es
 
 VELOCITY_FILE = "calibration_velocity.py"
 ANGLE_FILE = "calibration_angle.py"

@@ -51,9 +51,9 @@ from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.step_table import background_steps, check_step
 from eqegs_repo.step_table import names as step_names
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
-from eqegs_repo.steps import e_spectrum as es
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.reconstruction import Roi
+from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels.reconstruction import Roi
 from eqegs_repo.version import __version__
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
@@ -123,7 +123,7 @@ class Cooker:
         return IntegrationRecipe(self.params, self.run.n_frames)
 
     def layout(self, params=None, sample=None):
-        """The :class:`~eqegs_repo.steps.sensors.SensorLayout` of ``sample`` (default: this
+        """The :class:`~eqegs_repo.kernels.sensors.SensorLayout` of ``sample`` (default: this
         sample) with ``params`` (default: this sample's), by :func:`effective_layout`."""
         return self.layout_and_source(params, sample)[0]
 

@@ -21,7 +21,7 @@ reconstruction dataset between them (:meth:`Cooker.integrate_fused`).
 """
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.sensors import coverage as layout_coverage
+from eqegs_repo.kernels.sensors import coverage as layout_coverage
 
 
 def read_run(stack, layout, recipe, *, workers=1, progress=None):

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqegs_repo.errors import BadInput, BadSample
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.reconstruction import FrameSumAccumulator
-from eqegs_repo.steps.sensors import sensor_pixels
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels.reconstruction import FrameSumAccumulator
+from eqegs_repo.kernels.sensors import sensor_pixels
 
 BLOCK_BYTES = 16 << 20  # raw bytes read per block, all sensors together (speed: bench_full_chain.py)
 BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the next two are read
@@ -212,7 +212,7 @@ def frame_sum_pass(stack, layout, block_frames=None, workers=1, progress=None):
 @dataclass(frozen=True)
 class IntegrationSetup:
     """What an integration pass computes per frame: the sums of ``integrator`` (a built
-    :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`, with the mask ``keep`` (H, W)
+    :class:`~eqegs_repo.kernels.q_integration.RadialIntegrator`, with the mask ``keep`` (H, W)
     bool), the forward counts in the box of half-width ``forward_halfwidth`` px around
     ``centre`` (x, y px) and, for the canvas pixels ``tracked`` (flat indices, sorted; may be
     empty), each pixel's counts."""
@@ -277,7 +277,7 @@ def sensor_taps(layout, tracked):
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
                      workers=1, block_frames=None, tracked=None, progress=None):
-    """One run integrated with a built :class:`~eqegs_repo.steps.q_integration.RadialIntegrator`.
+    """One run integrated with a built :class:`~eqegs_repo.kernels.q_integration.RadialIntegrator`.
 
     Each sensor's block is integrated as read (:meth:`RadialIntegrator.for_sensors`). Returns a
     dict: ``sums`` (frames, bins) float64, ``variance`` (frames, bins) (Poisson: equal to the

@@ -18,16 +18,16 @@ import numpy as np
 
 from eqegs_repo.cooking import limits
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.reconstruction import detect_roi, validate_roi
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels.reconstruction import detect_roi, validate_roi
 
 
 @dataclass(frozen=True)
 class Integration:
     """The final integration of a run's frame sum: ``centre``
-    (:class:`~eqegs_repo.steps.q_integration.BeamCentre`), ``dead`` (H, W) bool (the dead pixels
+    (:class:`~eqegs_repo.kernels.q_integration.BeamCentre`), ``dead`` (H, W) bool (the dead pixels
     masked), ``keep`` (H, W) bool (the pixels used) and ``integrator``
-    (:class:`~eqegs_repo.steps.q_integration.RadialIntegrator` with the pixel normalisation)."""
+    (:class:`~eqegs_repo.kernels.q_integration.RadialIntegrator` with the pixel normalisation)."""
 
     centre: object
     dead: np.ndarray
@@ -74,7 +74,7 @@ class IntegrationRecipe:
                                 image_shape=image.shape), None
 
     def centre(self, image, roi):
-        """The :class:`~eqegs_repo.steps.q_integration.BeamCentre` of a frame sum ``image``
+        """The :class:`~eqegs_repo.kernels.q_integration.BeamCentre` of a frame sum ``image``
         (H, W) in ``roi``: the manual ``centre_x``, ``centre_y`` (px) or the one found by
         ``centre_method``."""
         qp = self.values
@@ -89,7 +89,7 @@ class IntegrationRecipe:
 
     @property
     def geometry(self):
-        """The :class:`~eqegs_repo.steps.q_integration.DetectorGeometry` of the ``geometry``
+        """The :class:`~eqegs_repo.kernels.q_integration.DetectorGeometry` of the ``geometry``
         record (wavelength nm, pixel size mm, distance mm); tilted detectors are refused."""
         geo = self.params["geometry"]
         for tilt in ("tilt_rot1", "tilt_rot2"):
@@ -123,7 +123,7 @@ class IntegrationRecipe:
 
     def dead_pixels(self, image, coverage, xy):
         """(H, W) bool: the covered pixels outside the direct-beam box that read 0 over the whole
-        run where their ring makes a 0 improbable (:func:`~eqegs_repo.steps.q_integration.dead_pixel_keep`)."""
+        run where their ring makes a 0 improbable (:func:`~eqegs_repo.kernels.q_integration.dead_pixel_keep`)."""
         valid = qi.coverage_keep(coverage) & qi.direct_beam_keep(
             image.shape, centre=xy, halfwidth=self.values["direct_exclusion_halfwidth"])
         return ~qi.dead_pixel_keep(image, centre=xy, valid=valid)
@@ -141,7 +141,7 @@ class IntegrationRecipe:
             return qi.RadialBins.uniform(bin_px=bin_px, r_max_px=r_max)
 
     def integrator(self, shape, xy, keep, weights=True):
-        """The :class:`~eqegs_repo.steps.q_integration.RadialIntegrator` of an (H, W) image around
+        """The :class:`~eqegs_repo.kernels.q_integration.RadialIntegrator` of an (H, W) image around
         ``xy`` with mask ``keep`` (H, W) bool; ``weights`` false leaves out the pixel
         normalisation (only ``normalisation`` would change, not the sums)."""
         qp = self.values

@@ -5,7 +5,7 @@ hot pixels of a run are only known from the frame sum of the whole run. A *track
 integrates around a provisional centre c₀ and leaves out the pixels whose place could change:
 
 * the pixels whose radial bin, direct-beam box, forward box or sector side could change if the
-  centre moved by up to :data:`MARGIN_PX` (:func:`~eqegs_repo.steps.q_integration.centre_sensitive`;
+  centre moved by up to :data:`MARGIN_PX` (:func:`~eqegs_repo.kernels.q_integration.centre_sensitive`;
   about 2 % of the pixels for 1 px bins);
 * the :data:`TRACKED_FRACTION` of the pixels that look hottest in the frame sum at hand (all of
   its hot pixels among them), and its dead pixels.
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.cooking import passes
-from eqegs_repo.steps import q_integration as qi
+from eqegs_repo.kernels import q_integration as qi
 
 MARGIN_PX = 0.01
 """Largest shift (px) between the centre a tracked pass integrated around and the centre it can

@@ -25,7 +25,7 @@ import re
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
-from eqegs_repo.steps import rules
+from eqegs_repo.kernels import rules
 from spice import DEFAULT, SpiceConflict, SpiceError
 from spice.records import short_repr
 
@@ -157,7 +157,7 @@ class StepParameters:
 
     def q_range(self, why=""):
         """``(q_min, q_max)`` in nm⁻¹ of the ``q_range`` type, or BadInput when
-        :func:`eqegs_repo.steps.rules.q_range_problems` finds a problem (an unset end: the message
+        :func:`eqegs_repo.kernels.rules.q_range_problems` finds a problem (an unset end: the message
         says how to set it). ``why``: what the range is needed for, added to the message."""
         values = self.values("q_range")
         problems = rules.q_range_problems(values["q_min"], values["q_max"])

@@ -16,7 +16,7 @@ import math
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.poni_file import Poni, beam_centre, poni_for_centre, read_poni
 from eqegs_repo.params import types as params
-from eqegs_repo.steps.physics import HC_KEV_NM
+from eqegs_repo.kernels.physics import HC_KEV_NM
 from spice import SpiceError
 from spice.display import text_table
 

@@ -25,8 +25,8 @@ unit}}`` and :func:`schema_rows` for documentation tables.
 import math
 import re
 
-from eqegs_repo.steps import rules
-from eqegs_repo.steps.physics import HC_KEV_NM
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.physics import HC_KEV_NM
 from spice import Field, Registry, TypeSchema
 
 SUBDIR_PATTERN = r"[0-9A-Za-z_]{0,100}"
@@ -57,7 +57,7 @@ def check_sensor_layout(data):
 
 def check_roi(data):
     """Manual ROI corners are all set or all null (auto); set corners follow
-    :func:`eqegs_repo.steps.rules.roi_problems` (x0 <= x1 and y0 <= y1, inclusive px)."""
+    :func:`eqegs_repo.kernels.rules.roi_problems` (x0 <= x1 and y0 <= y1, inclusive px)."""
     corners = [name for name in ("x0", "y0", "x1", "y1") if name in data]
     if not corners:
         return []
@@ -94,7 +94,7 @@ def check_q_integration(data):
 
 
 def check_q_range(data):
-    """When both ends are set, :func:`eqegs_repo.steps.rules.q_range_problems` (q_min < q_max);
+    """When both ends are set, :func:`eqegs_repo.kernels.rules.q_range_problems` (q_min < q_max);
     an unset end is allowed in a record and refused where the range is used."""
     q_min, q_max = data.get("q_min"), data.get("q_max")
     if q_min is None or q_max is None:

@@ -8,7 +8,7 @@ scattering, the expected counts of a run and their noise). Their public names ar
 this package too (``from eqegs_repo import simulate as fw; fw.drive_velocity(...)``).
 :mod:`~eqegs_repo.simulate.synthetic` writes trees on disk from them and
 :mod:`~eqegs_repo.simulate.demo` cooks such a tree and compares with the truth. The kernels in
-:mod:`eqegs_repo.steps` never import this package; the tests use it as the known ground truth.
+:mod:`eqegs_repo.kernels` never import this package; the tests use it as the known ground truth.
 
 Units everywhere: energy E, δ in neV; velocity v in mm/s; time t in ns; q in nm⁻¹; lengths in
 mm; angles in radians unless a name ends in ``_deg``; pixel coordinates x = column (right),

@@ -22,7 +22,7 @@ from eqegs_repo.simulate.spectra import (
     quasielastic_transmission,
     tau_power_law,
 )
-from eqegs_repo.steps.physics import (
+from eqegs_repo.kernels.physics import (
     PIXEL_SIZE_MM,
     WAVELENGTH_NM,
     q_from_two_theta,

@@ -16,8 +16,8 @@ import numpy as np
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.simulate import drive, image, spectra
-from eqegs_repo.steps import physics
-from eqegs_repo.steps.sensors import SensorLayout
+from eqegs_repo.kernels import physics
+from eqegs_repo.kernels.sensors import SensorLayout
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from eqegs_repo.steps.physics import (
+from eqegs_repo.kernels.physics import (
     GAMMA0_NEV,
     H_NEV_NS,
     HBAR_NEV_NS,

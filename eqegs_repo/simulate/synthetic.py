@@ -38,8 +38,8 @@ from eqegs_repo.simulate.parameters import (  # noqa: F401 - the face of synthet
     spice_mappings,
     suggested_boxes,
 )
-from eqegs_repo.steps import rules
-from eqegs_repo.steps.sensors import coverage, split
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.sensors import coverage, split
 
 SCHEMA_VERSION = 1
 BACKGROUND_SAMPLE_ID = "S000_noise"
@@ -379,7 +379,7 @@ class SampleTruth:
         Each pixel contributes f_q·exp(−(t/τ_q)^β) with weight ΔΩ·P·S(q) (its share of the
         quasi-elastic counts), so this is what an ideal inverse step recovers for that q range.
         Returns an array of the shape of ``t_ns``.  The range must pass
-        :func:`eqegs_repo.steps.rules.q_range_problems` (0 ≤ q_min < q_max, nm⁻¹).
+        :func:`eqegs_repo.kernels.rules.q_range_problems` (0 ≤ q_min < q_max, nm⁻¹).
         """
         problems = rules.q_range_problems(q_min, q_max)
         if problems:

@@ -101,7 +101,7 @@ def test_export_without_matplotlib_says_it_skipped_the_figures(tree, monkeypatch
 def test_passes_report_their_frames_and_cook_shows_bars_on_a_terminal(tree, monkeypatch, capsys):
     sample = repo_of(tree)["2025A1234"]["S001"]
     from eqegs_repo.io.run import open_run
-    from eqegs_repo.steps.sensors import SensorLayout
+    from eqegs_repo.kernels.sensors import SensorLayout
 
     stack = open_run(sample.fs, sample.path, sample.marker, sample.layout).stack
     layout = SensorLayout.from_mapping(sample.spice.sensor_layout.to_dict())

@@ -13,7 +13,7 @@ from eqegs_repo import Repository, errors
 from eqegs_repo.cli.main import main
 from eqegs_repo.io.raw import NpyFile
 from eqegs_repo.simulate import synthetic
-from eqegs_repo.steps import rules
+from eqegs_repo.kernels import rules
 from tests.helpers import ROOT
 
 
@@ -97,11 +97,11 @@ CASES = {
                         lambda tree, *_: message_of(lambda: repository(tree).reanalyze(samples="X*"))),
     "override": (["reanalysis.md"], "unknown parameter 'q_mn' in cook overrides (closest: q_min, ...)",
                  lambda tree, *_: message_of(lambda: repository(tree).reanalyze(overrides={"q_mn": 1}))),
-    "q range": (["steps.md"], "q_min = 13.0 must be smaller than q_max = 12.0 (0 <= q_min < q_max, nm^-1)",
+    "q range": (["kernels.md"], "q_min = 13.0 must be smaller than q_max = 12.0 (0 <= q_min < q_max, nm^-1)",
                 lambda *_: "; ".join(rules.q_range_problems(13.0, 12.0))),
-    "roi": (["steps.md"], "roi.x1 = 20 must be >= roi.x0 = 30 (end corners are inclusive)",
+    "roi": (["kernels.md"], "roi.x1 = 20 must be >= roi.x0 = 30 (end corners are inclusive)",
             lambda *_: "; ".join(rules.roi_problems(30, 0, 20, 10))),
-    "roi outside": (["steps.md"], "roi.y0 = 70 is outside the image: rows run from 0 to 63",
+    "roi outside": (["kernels.md"], "roi.y0 = 70 is outside the image: rows run from 0 to 63",
                     lambda *_: "; ".join(rules.roi_problems(0, 70, 10, 80, image_shape=(64, 48)))),
 }
 

@@ -1,7 +1,7 @@
 """The import rules of docs/architecture.md#import-rules, checked on the package's own source.
 
 Every import statement counts, also those inside functions. A lower layer never imports a higher
-one; ``spice`` never imports ``eqegs_repo``; the kernels in ``steps`` import only numpy, scipy,
+one; ``spice`` never imports ``eqegs_repo``; the kernels in ``kernels`` import only numpy, scipy,
 numba, the standard library, ``eqegs_repo.errors`` and each other; nothing imports the CLI; the
 bare package ``eqegs_repo`` (the face, which imports navigation) counts as navigation.
 """
@@ -15,7 +15,7 @@ from tests.helpers import ROOT
 # Layers, low to high: a module may import its own layer and those below it.
 LAYERS = {
     "errors": 0, "naming": 0, "urls": 0, "measured": 0, "step_table": 0, "version": 0,
-    "steps": 1,
+    "kernels": 1,
     "io": 2,
     "params": 3,
     "cooking": 4, "figures": 4,  # figures draw datasets; export draws them into the app's folders
@@ -86,12 +86,12 @@ def violations(module, targets):
             face = " (the package face, which imports navigation)" if target == "eqegs_repo" else ""
             out.append(f"{module} (layer {layer(module)}) imports {target}{face} (layer {layer(target)}): "
                        "a lower layer never imports a higher one")
-        if layer(module) == LAYERS["steps"]:
+        if layer(module) == LAYERS["kernels"]:
             allowed = (root in STEPS_MAY_IMPORT or root in sys.stdlib_module_names or root == "__future__"
-                       or target == "eqegs_repo.errors" or layer(target) == LAYERS["steps"])
+                       or target == "eqegs_repo.errors" or layer(target) == LAYERS["kernels"])
             if not allowed:
                 out.append(f"{module} imports {target}: the kernels import only numpy, scipy, numba, "
-                           "the standard library, eqegs_repo.errors and eqegs_repo.steps")
+                           "the standard library, eqegs_repo.errors and eqegs_repo.kernels")
     return out
 
 
@@ -117,8 +117,8 @@ def test_imports_follow_the_layers():
 
 
 @pytest.mark.parametrize("module, source, expected", [
-    ("eqegs_repo.steps.reconstruction", "from eqegs_repo.simulate import drive", "eqegs_repo.steps only"),
-    ("eqegs_repo.steps.sensors", "def f():\n    import pandas", "the kernels import only"),
+    ("eqegs_repo.kernels.reconstruction", "from eqegs_repo.simulate import drive", "eqegs_repo.kernels only"),
+    ("eqegs_repo.kernels.sensors", "def f():\n    import pandas", "the kernels import only"),
     ("eqegs_repo.io.raw", "from eqegs_repo.cooking import cook", "lower layer never imports"),
     ("eqegs_repo.cooking.cook", "def f():\n    from eqegs_repo import __version__", "lower layer never imports"),
     ("eqegs_repo.cooking.background", "import eqegs_repo", "lower layer never imports"),

@@ -10,8 +10,8 @@ from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.simulate import demo, synthetic
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.sensors import SensorLayout
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels.sensors import SensorLayout
 from tests.helpers.cooktrees import (
     BACKGROUND,
     PROPOSAL,

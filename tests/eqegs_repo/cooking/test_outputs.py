@@ -13,7 +13,7 @@ from eqegs_repo.errors import SkippedWarning
 from eqegs_repo.io.app_format import names as app_names
 from eqegs_repo.io.app_format.text import mask_sha256
 from eqegs_repo.simulate import demo, synthetic
-from eqegs_repo.steps.sensors import SensorLayout, combine
+from eqegs_repo.kernels.sensors import SensorLayout, combine
 
 PROPOSAL = "2025A1234"
 

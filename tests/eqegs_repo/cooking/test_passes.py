@@ -7,10 +7,10 @@ from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.frames import SensorStack
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps import reconstruction
-from eqegs_repo.steps.reconstruction import FrameSumAccumulator
-from eqegs_repo.steps.sensors import SensorLayout, combine, combine_image, sensor_pixels
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels import reconstruction
+from eqegs_repo.kernels.reconstruction import FrameSumAccumulator
+from eqegs_repo.kernels.sensors import SensorLayout, combine, combine_image, sensor_pixels
 
 GEOMETRY = qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=10.0)
 CENTRE = (9.3, 11.6)

@@ -99,8 +99,8 @@ def test_a_changed_calibration_file_is_never_served_from_the_cache(tree, tmp_pat
 # --- row 13: numba without a place for its cache ---------------------------------------------
 def test_cooking_works_when_numba_has_no_cache_locator(tree, monkeypatch):
     numba_caching = pytest.importorskip("numba.core.caching")
-    from eqegs_repo.steps import reconstruction
-    from eqegs_repo.steps.q_integration import engines
+    from eqegs_repo.kernels import reconstruction
+    from eqegs_repo.kernels.q_integration import engines
 
     expected = sample(tree).cook("q_integration", use_cache=False)
     kernels = (reconstruction._frame_sum_kernel, engines.labelled_sum_kernel)

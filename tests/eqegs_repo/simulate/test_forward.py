@@ -4,7 +4,7 @@ import pytest
 from scipy import integrate, special
 
 from eqegs_repo import simulate as fw
-from eqegs_repo.steps import physics
+from eqegs_repo.kernels import physics
 
 G0 = physics.GAMMA0_NEV
 

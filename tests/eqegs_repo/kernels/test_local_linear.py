@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import e_spectrum as es
+from eqegs_repo.kernels import e_spectrum as es
 
 
 def operator(energy, binning, grid=es.SpectrumGrid(1.0, 8), keep=None):

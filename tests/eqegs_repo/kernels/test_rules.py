@@ -1,4 +1,4 @@
-"""One place checks each rule (eqegs_repo.steps.rules): the q range and the ROI corners give the
+"""One place checks each rule (eqegs_repo.kernels.rules): the q range and the ROI corners give the
 same message through a spice record, a cook or export override, and the kernels; and no caller
 checks the rule on its own (replacing the owner changes every message)."""
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 
 import spice
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import e_spectrum as es
-from eqegs_repo.steps import rules
-from eqegs_repo.steps.reconstruction import validate_roi
+from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.reconstruction import validate_roi
 from tests.helpers.cooktrees import PROPOSAL, image_params, repository, seed_spice, truth, write_runs
 
 PARAMS = image_params(n_frames=64)

@@ -1,9 +1,9 @@
-"""SensorLayout, combine, coverage and split (eqegs_repo.steps.sensors)."""
+"""SensorLayout, combine, coverage and split (eqegs_repo.kernels.sensors)."""
 import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.sensors import SensorLayout, combine, coverage, split
+from eqegs_repo.kernels.sensors import SensorLayout, combine, coverage, split
 
 
 def test_default_layout_is_three_strips_of_728_by_128():

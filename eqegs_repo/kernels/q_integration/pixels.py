@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.physics import (
+from eqegs_repo.kernels.physics import (
     q_from_two_theta,
     radius_from_q,
     two_theta_from_radius,

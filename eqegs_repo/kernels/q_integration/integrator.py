@@ -13,13 +13,13 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.q_integration.engines import PixelBinSums
-from eqegs_repo.steps.q_integration.pixels import (
+from eqegs_repo.kernels.q_integration.engines import PixelBinSums
+from eqegs_repo.kernels.q_integration.pixels import (
     DetectorGeometry,
     pixel_offsets,
     pixel_radius,
 )
-from eqegs_repo.steps.sensors import SensorLayout, sensor_pixels
+from eqegs_repo.kernels.sensors import SensorLayout, sensor_pixels
 
 PIXEL_SPLITTING = ("none", "bbox")
 
@@ -167,7 +167,7 @@ class RadialIntegrator:
 
     def for_sensors(self, layout: SensorLayout) -> list[PixelBinSums]:
         """One :class:`PixelBinSums` per sensor of ``layout``: M restricted to the canvas pixels
-        where the sensor lands (:func:`~eqegs_repo.steps.sensors.sensor_pixels`, flips
+        where the sensor lands (:func:`~eqegs_repo.kernels.sensors.sensor_pixels`, flips
         included), taking that sensor's (frames, rows, cols) blocks as read.  Integration is
         linear, so the sum over sensors of their sums equals integrating the combined canvas, in
         tile and in sum mode.  Built once per layout and kept."""

@@ -1,4 +1,4 @@
-"""The per-frame bin sums behind :class:`~eqegs_repo.steps.q_integration.integrator.RadialIntegrator`:
+"""The per-frame bin sums behind :class:`~eqegs_repo.kernels.q_integration.integrator.RadialIntegrator`:
 a compiled labelled-sum kernel (numba, exact int64 sums of integer frames) and a scipy sparse
 fallback (docs/q-integration.md, "Engines").
 
@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.compiled import compile_kernel
+from eqegs_repo.kernels.compiled import compile_kernel
 
 ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)

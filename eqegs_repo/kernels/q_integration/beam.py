@@ -13,9 +13,9 @@ import numpy as np
 from scipy import optimize
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.q_integration.pixels import image_2d
-from eqegs_repo.steps.reconstruction import Roi
-from eqegs_repo.steps.sensors import SensorLayout, sensor_window
+from eqegs_repo.kernels.q_integration.pixels import image_2d
+from eqegs_repo.kernels.reconstruction import Roi
+from eqegs_repo.kernels.sensors import SensorLayout, sensor_window
 
 CENTRE_METHODS = ("centroid", "gauss2d")
 BG_SCALE_MODES = ("unity", "forward_ratio", "manual")

@@ -6,9 +6,9 @@ Pure functions, numpy in, numpy out, no I/O. Images are (H, W) = (rows, cols); x
 index (right), y the row index (down); a centre is (x_c, y_c) in px, measured from the centre of
 pixel (0, 0). Blocks of frames have the frames axis first: (frames, H, W) or (frames, H·W).
 The public names of the four modules are importable from this package
-(``from eqegs_repo.steps import q_integration as qi; qi.RadialIntegrator``).
+(``from eqegs_repo.kernels import q_integration as qi; qi.RadialIntegrator``).
 """
-from eqegs_repo.steps.q_integration.beam import (  # noqa: F401
+from eqegs_repo.kernels.q_integration.beam import (  # noqa: F401
     BG_SCALE_MODES,
     CENTRE_METHODS,
     BeamCentre,
@@ -20,17 +20,17 @@ from eqegs_repo.steps.q_integration.beam import (  # noqa: F401
     sensor_boxes,
     subtract_background,
 )
-from eqegs_repo.steps.q_integration.engines import (  # noqa: F401
+from eqegs_repo.kernels.q_integration.engines import (  # noqa: F401
     ENGINES,
     PixelBinSums,
     labelled_sum_kernel,
 )
-from eqegs_repo.steps.q_integration.integrator import (  # noqa: F401
+from eqegs_repo.kernels.q_integration.integrator import (  # noqa: F401
     PIXEL_SPLITTING,
     RadialBins,
     RadialIntegrator,
 )
-from eqegs_repo.steps.q_integration.pixels import (  # noqa: F401
+from eqegs_repo.kernels.q_integration.pixels import (  # noqa: F401
     DEAD_PIXEL_MIN_LEVEL,
     DetectorGeometry,
     azimuth_deg,

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import linalg, optimize, sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.e_spectrum.spectra import EnergySpectra, FrameSeries, Spectrum
+from eqegs_repo.kernels.e_spectrum.spectra import EnergySpectra, FrameSeries, Spectrum
 
 MC_NOISE = ("poisson", "gaussian")
 ISF_NORMALISATIONS = ("absolute", "unit")

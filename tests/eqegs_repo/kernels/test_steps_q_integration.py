@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import q_integration as qi
-from eqegs_repo.steps.q_integration import engines
-from eqegs_repo.steps.reconstruction import Roi, detect_roi
+from eqegs_repo.kernels import q_integration as qi
+from eqegs_repo.kernels.q_integration import engines
+from eqegs_repo.kernels.reconstruction import Roi, detect_roi
 
 SHAPE = (240, 200)
 GEOMETRY = qi.DetectorGeometry(wavelength_nm=0.086025, pixel_size_mm=0.0726, distance_mm=60.0)

@@ -14,9 +14,9 @@ in ns, q in nm⁻¹, angles 2θ in rad. The chain, in two calls:
    ``isf_error_threshold`` and fits f_q·exp(−(t/τ)^β) (:mod:`.isf`).
 
 The public names of the three modules are importable from this package
-(``from eqegs_repo.steps import e_spectrum as es; es.energy_spectra``).
+(``from eqegs_repo.kernels import e_spectrum as es; es.energy_spectra``).
 """
-from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
+from eqegs_repo.kernels.e_spectrum.isf import (  # noqa: F401
     DEFAULT_WING_POINTS,
     FIT_MODELS,
     ISF_NORMALISATIONS,
@@ -33,7 +33,7 @@ from eqegs_repo.steps.e_spectrum.isf import (  # noqa: F401
     wing_background,
     wing_points,
 )
-from eqegs_repo.steps.e_spectrum.spectra import (  # noqa: F401
+from eqegs_repo.kernels.e_spectrum.spectra import (  # noqa: F401
     BINNING_MODES,
     EnergySpectra,
     FrameSeries,
@@ -45,7 +45,7 @@ from eqegs_repo.steps.e_spectrum.spectra import (  # noqa: F401
     resampling,
     select_q_bins,
 )
-from eqegs_repo.steps.e_spectrum.velocity import (  # noqa: F401
+from eqegs_repo.kernels.e_spectrum.velocity import (  # noqa: F401
     ANGLE_KINDS,
     VELOCITY_KINDS,
     angle_factor,

@@ -17,7 +17,7 @@ pytest.importorskip("numba")
 
 RUN_A_KERNEL = """
 import numpy as np
-from eqegs_repo.steps.reconstruction import _frame_sum_kernel, add_frame_sums
+from eqegs_repo.kernels.reconstruction import _frame_sum_kernel, add_frame_sums
 frames = np.arange(12, dtype=np.uint16).reshape(3, 4)
 running, totals = np.zeros(4, np.uint64), np.zeros(3, np.uint64)
 add_frame_sums(frames, running, totals)
@@ -86,7 +86,7 @@ def test_no_writable_cache_folder_compiles_without_disk_cache(installed, tmp_pat
 
 def test_the_numba_folder_is_numba_in_the_package_user_cache_folder(tmp_path, monkeypatch):
     from eqegs_repo.cooking.cache import user_cache_folder
-    from eqegs_repo.steps.compiled import numba_cache_dir
+    from eqegs_repo.kernels.compiled import numba_cache_dir
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     for xdg in (str(tmp_path / "xdg"), ""):

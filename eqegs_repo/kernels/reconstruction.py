@@ -21,9 +21,9 @@ import numpy as np
 from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import rules
-from eqegs_repo.steps.compiled import compile_kernel
-from eqegs_repo.steps.sensors import SensorLayout, combine_image, coverage
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.compiled import compile_kernel
+from eqegs_repo.kernels.sensors import SensorLayout, combine_image, coverage
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class RoiDetection:
 class FrameSumAccumulator:
     """Accumulates the frame-summed image I_Σ = Σ_f R[f] over blocks of sensor frames.
 
-    ``layout`` is a :class:`~eqegs_repo.steps.sensors.SensorLayout`.  Each call of :meth:`add`
+    ``layout`` is a :class:`~eqegs_repo.kernels.sensors.SensorLayout`.  Each call of :meth:`add`
     takes one block per sensor, shape (frames, rows, cols), with the same number of frames, and
     adds it to a running sum per sensor pixel: exact in 64-bit integers for integer counts (no
     overflow below 2⁶⁴), float64 for float counts.  The sensors are placed on the canvas only
@@ -238,7 +238,7 @@ def validate_roi(x0, y0, x1, y1, *, image_shape: tuple[int, int]) -> Roi:
 
     Raises :class:`~eqegs_repo.errors.BadInput` naming the field (``roi.x0`` …) when a corner is
     not an integer, lies outside the image, or the end is before the start (the rule is
-    :func:`eqegs_repo.steps.rules.roi_problems`, shared with the ``roi`` spice record).
+    :func:`eqegs_repo.kernels.rules.roi_problems`, shared with the ``roi`` spice record).
     """
     problems = rules.roi_problems(x0, y0, x1, y1, image_shape=image_shape)
     if problems:

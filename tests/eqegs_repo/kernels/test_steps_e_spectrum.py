@@ -10,8 +10,8 @@ import pytest
 
 from eqegs_repo import simulate as fm
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import e_spectrum as es
-from eqegs_repo.steps import physics
+from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.kernels import physics
 
 N_FRAMES = 4092
 Q = 12.0

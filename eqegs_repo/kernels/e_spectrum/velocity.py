@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.physics import KAPPA_NEV_PER_MM_S
+from eqegs_repo.kernels.physics import KAPPA_NEV_PER_MM_S
 
 VELOCITY_KINDS = ("triangle", "sine", "poly", "table")
 ANGLE_KINDS = ("none", "cos2theta", "table")

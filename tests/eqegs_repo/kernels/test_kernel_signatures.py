@@ -1,6 +1,6 @@
-"""Kernels take their parameters keyword-only after the data arrays (docs/steps.md).
+"""Kernels take their parameters keyword-only after the data arrays (docs/kernels.md).
 
-Every public function, constructor and method of ``eqegs_repo.steps`` may take by position only
+Every public function, constructor and method of ``eqegs_repo.kernels`` may take by position only
 the arguments listed in DATA_ARGUMENTS (arrays, the sensor layout or spectra a helper works on,
 and the values a rule checks); everything else must come after the ``*``. Result records
 (frozen dataclasses the kernels return) are exempt.
@@ -12,8 +12,8 @@ import pkgutil
 import numpy as np
 import pytest
 
-import eqegs_repo.steps as steps
-from eqegs_repo.steps import e_spectrum as es
+import eqegs_repo.kernels as steps
+from eqegs_repo.kernels import e_spectrum as es
 
 DATA_ARGUMENTS = {
     # arrays and blocks of frames
@@ -36,7 +36,7 @@ RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum
 
 
 def public_callables():
-    for info in pkgutil.walk_packages(steps.__path__, "eqegs_repo.steps."):
+    for info in pkgutil.walk_packages(steps.__path__, "eqegs_repo.kernels."):
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != info.name:

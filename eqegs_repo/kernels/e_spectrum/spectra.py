@@ -12,13 +12,13 @@ import numpy as np
 from scipy import sparse
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps import rules
-from eqegs_repo.steps.e_spectrum.velocity import (
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.e_spectrum.velocity import (
     energy_from_velocity,
     frame_selection,
     sweep_labels,
 )
-from eqegs_repo.steps.physics import H_NEV_NS
+from eqegs_repo.kernels.physics import H_NEV_NS
 
 BINNING_MODES = ("average", "interpolate", "local_linear")
 
@@ -297,7 +297,7 @@ def energy_spectra(
 def select_q_bins(q: np.ndarray, *, q_min: float, q_max: float, bin_pixels: np.ndarray | None = None) -> np.ndarray:
     """Indices of the bins with q_min ≤ q_b ≤ q_max (and pixels, when ``bin_pixels`` is given).
 
-    The range itself must pass :func:`eqegs_repo.steps.rules.q_range_problems` (0 ≤ q_min < q_max,
+    The range itself must pass :func:`eqegs_repo.kernels.rules.q_range_problems` (0 ≤ q_min < q_max,
     nm⁻¹); a range that holds no bin with pixels is refused here."""
     problems = rules.q_range_problems(q_min, q_max)
     if problems:

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.steps.reconstruction import (
+from eqegs_repo.kernels.reconstruction import (
     FrameSumAccumulator,
     Roi,
     detect_roi,
     median_prefilter,
     validate_roi,
 )
-from eqegs_repo.steps.sensors import SensorLayout, combine
+from eqegs_repo.kernels.sensors import SensorLayout, combine
 
 
 def spot_image(shape=(728, 384), centre=(190.3, 300.7), sigma=1.2, peak=500.0, base=3.0):
