@@ -21,19 +21,19 @@ if TYPE_CHECKING:  # annotations only
     from eqegs_repo.cooking.export import Exported
     from eqegs_repo.io.app_format.reading import Results
     from eqegs_repo.io.poni_file import Poni
-    from eqegs_repo.repository import Proposal
     from spice import ResolvedView
 
 
 class Sample(metaclass=naming.ShowsPublic):
-    """One sample folder: marker, lazy raw data, spice view, results."""
+    """One sample folder: marker, lazy raw data, spice view, results. Made by its
+    :class:`~eqegs_repo.repository.Proposal` (``proposal[key]``), never by hand."""
 
     _public = ("cache_status", "cook", "cooked", "export", "export_poni", "handle", "info", "key", "marker",
                "open_raw", "path", "proposal", "raw", "refresh", "repository", "results", "spice", "step_results")
     """What ``dir()`` (and so tab completion) shows: the calls of a user. Every other attribute
     (``fs``, ``layout``) stays reachable by name."""
 
-    def __init__(self, proposal: "Proposal", key: str) -> None:
+    def __init__(self, proposal, key: str) -> None:
         self.proposal = proposal
         self.repository = proposal.repository
         self.key = key

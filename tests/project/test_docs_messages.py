@@ -11,7 +11,7 @@ import pytest
 
 from eqegs_repo import Repository, errors
 from eqegs_repo.cli.main import main
-from eqegs_repo.io.raw import NpyFile
+from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.simulate import synthetic
 from eqegs_repo.kernels import rules
 from tests.helpers import ROOT
