@@ -30,7 +30,7 @@ def test_site_builds_strict_with_every_page_and_figure(built_site):
         assert target.exists(), f"docs/{page}.md was not built"
     assert (built_site / "figures" / "q-integration.png").exists()
     # the API reference is generated from the docstrings, reST roles shown as plain code
-    for room, name in [("steps", "isf_from_spectra"), ("params", "StepParameters"),
+    for room, name in [("kernels", "isf_from_spectra"), ("params", "StepParameters"),
                        ("spice", "ResolvedView"), ("cooking", "Cooker")]:
         html = (built_site / "api" / room / "index.html").read_text()
         assert f'.{name}"' in html, f"{name} has no heading in api/{room}"
