@@ -16,10 +16,10 @@ from eqegs_repo import naming
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
 from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
-from eqegs_repo.step_table import StepName
 from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
 from eqegs_repo.sample import Sample
+from eqegs_repo.step_table import StepName
 from eqegs_repo.urls import UrlPattern
 
 

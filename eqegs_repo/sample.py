@@ -7,12 +7,12 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from eqegs_repo import naming, step_table
-from eqegs_repo.step_table import StepName
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import open_raw
 from eqegs_repo.io.run import open_run, run_file_sizes
+from eqegs_repo.step_table import StepName
 from spice import SpiceError
 
 if TYPE_CHECKING:  # annotations only

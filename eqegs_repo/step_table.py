@@ -11,8 +11,8 @@ The table is read when it is used, never copied at import time, so a step declar
 plugin, or a test: :func:`declare` then :func:`undeclare`) reaches every one of those places.
 """
 import importlib
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 from eqegs_repo.errors import BadInput
 

@@ -20,8 +20,15 @@ modules.
 from .collection import Collection, StoreProblem
 from .diff import Change, Diff
 from .display import RecordList
-from .errors import (SpiceConflict, SpiceError, SpiceLookupError, SpiceRecordError,
-                     SpiceStoreError, SpiceValidationError, SpiceWarning)
+from .errors import (
+                     SpiceConflict,
+                     SpiceError,
+                     SpiceLookupError,
+                     SpiceRecordError,
+                     SpiceStoreError,
+                     SpiceValidationError,
+                     SpiceWarning,
+)
 from .natural import natural_key, natural_sorted
 from .records import Record, dump_record, load_record
 from .schema import Field, Registry, TypeSchema

@@ -10,8 +10,8 @@ import threading
 import time
 import warnings
 
-from .display import RecordList
 from .diff import diff_records
+from .display import RecordList
 from .errors import SpiceError, SpiceLookupError, SpiceRecordError, SpiceStoreError, SpiceWarning
 from .index import RecordIndex
 from .natural import natural_key

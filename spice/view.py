@@ -6,8 +6,8 @@ proposal key, then the proposal collection at the sample key). Every value remem
 it came from.
 """
 import collections
-import html
 import hashlib
+import html
 import json
 from collections.abc import Iterable
 from datetime import datetime

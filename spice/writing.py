@@ -12,11 +12,9 @@ import random
 import time
 
 from .diff import ABSENT
-from .errors import (SpiceConflict, SpiceError, SpiceRecordError, SpiceStoreError,
-                     SpiceValidationError)
+from .errors import SpiceConflict, SpiceError, SpiceRecordError, SpiceStoreError, SpiceValidationError
 from .index import DEFAULT_ANCHOR, UnorderableKey, anchor_sort_key
-from .records import (FORMAT, MAX_REVISION, Record, dump_record, load_record, new_uuid,
-                      plain_data, short_repr, utc_now)
+from .records import FORMAT, MAX_REVISION, Record, dump_record, load_record, new_uuid, plain_data, short_repr, utc_now
 from .store import MAX_NAME_BYTES, canonical_name, encode_name_part
 
 DEFAULT_RETRIES = 40  # attempts after the first with retry=True

@@ -15,7 +15,6 @@ from eqegs_repo.errors import BadInput, optional_import
 from eqegs_repo.measured import with_error
 from eqegs_repo.step_table import names as step_names
 
-
 SHOWN = ("proposal", "sample", "status", "tau_ns", "f_q", "chi2_red", "duration_s")
 """The columns ``eqegs reanalyze`` prints (tau and f_q with their errors), followed by each
 failure's message in full (``--csv`` writes every one of batch.COLUMNS)."""

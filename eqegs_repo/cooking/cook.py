@@ -40,20 +40,19 @@ import os
 import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
-from eqegs_repo.cooking import datasets
-from eqegs_repo.cooking import fused, limits, passes, progress
-from eqegs_repo.cooking.step_cooking import cooking_of
+from eqegs_repo.cooking import datasets, fused, limits, passes, progress
 from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
 from eqegs_repo.cooking.recipe import IntegrationRecipe
+from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, closest_keys
-from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
-from eqegs_repo.step_table import background_steps, check_step
-from eqegs_repo.step_table import names as step_names
-from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
+from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
+from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
+from eqegs_repo.step_table import background_steps, check_step
+from eqegs_repo.step_table import names as step_names
 from eqegs_repo.version import __version__
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read

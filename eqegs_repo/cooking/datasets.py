@@ -20,7 +20,6 @@ docs/e-spectrum-and-isf.md.
 import numpy as np
 import xarray as xr
 
-
 DIMENSIONLESS = "1"
 """The ``units`` of a pure number: ratios, indices, counts of items, flags and masks."""
 

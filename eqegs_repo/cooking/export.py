@@ -31,8 +31,8 @@ from eqegs_repo.io.app_format.reading import incomplete_reason, own_entries
 from eqegs_repo.io.app_format.text import json_text
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
-from eqegs_repo.step_table import check_step, get as declared
-
+from eqegs_repo.step_table import check_step
+from eqegs_repo.step_table import get as declared
 
 # --- naming ----------------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ import numpy as np
 from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.run import open_run
-from eqegs_repo.step_table import background_steps
 from eqegs_repo.kernels.sensors import SensorLayout
+from eqegs_repo.step_table import background_steps
 from spice import SpiceError
 
 

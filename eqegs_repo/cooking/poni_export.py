@@ -12,9 +12,9 @@ docs/spice.md#pyfai-poni-files.
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.poni_file import write_poni
+from eqegs_repo.kernels.reconstruction import Roi
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.params.poni_spice import poni_of
-from eqegs_repo.kernels.reconstruction import Roi
 
 
 def _given_centre(centre):

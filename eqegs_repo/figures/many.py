@@ -6,7 +6,6 @@ import pandas as pd
 from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
 
-
 SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
 
 

@@ -12,7 +12,6 @@ from eqegs_repo.errors import optional_import
 from eqegs_repo.io.frames import LazyArray
 from eqegs_repo.io.run import open_run
 
-
 RAW_VELOCITY_UNITS = "a.u."
 """Units of the raw ``velocity``: the drive monitor's signal as recorded, in arbitrary units; the
 velocity calibration turns it into mm/s (the ``velocity`` coordinate of the E-spectrum dataset)."""

@@ -23,9 +23,9 @@ import json
 import re
 
 from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.kernels import rules
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
-from eqegs_repo.kernels import rules
 from spice import DEFAULT, SpiceConflict, SpiceError
 from spice.records import short_repr
 

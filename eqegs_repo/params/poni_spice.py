@@ -15,8 +15,8 @@ import math
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.poni_file import Poni, beam_centre, poni_for_centre, read_poni
-from eqegs_repo.params import types as params
 from eqegs_repo.kernels.physics import HC_KEV_NM
+from eqegs_repo.params import types as params
 from spice import SpiceError
 from spice.display import text_table
 

@@ -21,8 +21,8 @@ from eqegs_repo.cooking import progress
 from eqegs_repo.cooking.cache import user_cache_folder
 from eqegs_repo.errors import BadInput, install_hint, optional_import
 from eqegs_repo.io import config
-from eqegs_repo.simulate import synthetic
 from eqegs_repo.kernels import e_spectrum as es
+from eqegs_repo.simulate import synthetic
 
 
 def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACKGROUND_SAMPLE_ID,

@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from eqegs_repo.kernels.physics import (
+    PIXEL_SIZE_MM,
+    WAVELENGTH_NM,
+    q_from_two_theta,
+    solid_angle,
+    two_theta_from_q,
+    two_theta_from_radius,
+)
 from eqegs_repo.simulate.drive import frame_phase
 from eqegs_repo.simulate.spectra import (
     Analyser,
@@ -21,14 +29,6 @@ from eqegs_repo.simulate.spectra import (
     isf_truth,
     quasielastic_transmission,
     tau_power_law,
-)
-from eqegs_repo.kernels.physics import (
-    PIXEL_SIZE_MM,
-    WAVELENGTH_NM,
-    q_from_two_theta,
-    solid_angle,
-    two_theta_from_q,
-    two_theta_from_radius,
 )
 
 # --------------------------------------------------------------------------------------------

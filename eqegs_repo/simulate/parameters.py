@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.simulate import drive, image, spectra
 from eqegs_repo.kernels import physics
 from eqegs_repo.kernels.sensors import SensorLayout
+from eqegs_repo.simulate import drive, image, spectra
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ import numpy as np
 from eqegs_repo.cooking import progress
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import TreeLayout
+from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.sensors import coverage, split
 from eqegs_repo.simulate import drive, image
 from eqegs_repo.simulate.parameters import (  # noqa: F401 - the face of synthetic trees
     PRESETS,
@@ -38,8 +40,6 @@ from eqegs_repo.simulate.parameters import (  # noqa: F401 - the face of synthet
     spice_mappings,
     suggested_boxes,
 )
-from eqegs_repo.kernels import rules
-from eqegs_repo.kernels.sensors import coverage, split
 
 SCHEMA_VERSION = 1
 BACKGROUND_SAMPLE_ID = "S000_noise"

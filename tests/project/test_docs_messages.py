@@ -12,8 +12,8 @@ import pytest
 from eqegs_repo import Repository, errors
 from eqegs_repo.cli.main import main
 from eqegs_repo.io.formats.npy import NpyFile
-from eqegs_repo.simulate import synthetic
 from eqegs_repo.kernels import rules
+from eqegs_repo.simulate import synthetic
 from tests.helpers import ROOT
 
 

@@ -9,9 +9,9 @@ import pytest
 from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.npy import NpyFile
-from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.sensors import SensorLayout
+from eqegs_repo.simulate import demo, synthetic
 from tests.helpers.cooktrees import (
     BACKGROUND,
     PROPOSAL,

@@ -8,8 +8,8 @@ of the q range at the accepted times (tau varies across the range, PHYSICS.md §
 """
 import pytest
 
-from eqegs_repo.simulate import SourceSpectrum, demo
 from eqegs_repo.kernels.physics import GAMMA0_NEV
+from eqegs_repo.simulate import SourceSpectrum, demo
 from tests.helpers.cooktrees import (
     BACKGROUND,
     PROPOSAL,

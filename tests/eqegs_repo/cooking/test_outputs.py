@@ -12,8 +12,8 @@ from eqegs_repo.cooking import export as outputs
 from eqegs_repo.errors import SkippedWarning
 from eqegs_repo.io.app_format import names as app_names
 from eqegs_repo.io.app_format.text import mask_sha256
-from eqegs_repo.simulate import demo, synthetic
 from eqegs_repo.kernels.sensors import SensorLayout, combine
+from eqegs_repo.simulate import demo, synthetic
 
 PROPOSAL = "2025A1234"
 

@@ -5,9 +5,9 @@ import os
 import pytest
 
 import spice
+from eqegs_repo.kernels.sensors import SensorLayout
 from eqegs_repo.params import types as params
 from eqegs_repo.params.binding import prepare_values
-from eqegs_repo.kernels.sensors import SensorLayout
 
 
 def collection():

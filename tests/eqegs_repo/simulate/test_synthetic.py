@@ -8,9 +8,9 @@ import pytest
 
 from eqegs_repo import simulate as fw
 from eqegs_repo.errors import BadInput
-from eqegs_repo.simulate import synthetic as sy
 from eqegs_repo.kernels import physics
 from eqegs_repo.kernels.sensors import SensorLayout, combine, coverage
+from eqegs_repo.simulate import synthetic as sy
 
 ACCOUNT = "u0000000"
 
