@@ -104,7 +104,7 @@ def cmd_demo(args):
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
-    repo = Repository(f"{root}/{{proposal}}/{{sample}}")
+    repo = Repository(str(root))   # the EQEGS folder: {proposal}/{sample} under it
     if written:
         print(f"wrote {written}\n  cache_url = {repo.cache_url} (Python and every eqegs command share it)")
     print(f"\nrepository {repo.url}")
@@ -128,7 +128,7 @@ def cmd_demo(args):
     first = repo.keys()[0]
     print(f"next: eqegs ls {root} {first}        # the samples, cooked\n"
           f"      eqegs cook {root} {first} S001\n"
-          f"      in Python: Repository({repo.url!r})")
+          f"      in Python: Repository({str(root)!r})")
 
 
 def _summary(sample, ds, step):

@@ -42,7 +42,7 @@ class RawFormat(Protocol):
     """
 
     name: str
-    """Short unique name (``"npy"``), shown in ``sample.info()["format"]`` and error messages."""
+    """Short unique name (``"npy"``): the key of :func:`raw_formats` and of error messages."""
 
     def guess_can_open(self, fs, folder, names, marker, layout):
         """True when this format holds the run of ``folder``; ``names`` are the names of the
