@@ -31,7 +31,7 @@ def step_completions(text_before_cursor):
 def _matcher():
     from IPython.core.completer import SimpleCompletion, context_matcher
 
-    @context_matcher(identifier="eqegs_repo.kernels")
+    @context_matcher(identifier="eqegs_repo.step_names")
     def step_matcher(context):
         line = context.full_text.split("\n")[context.cursor_line][: context.cursor_position]
         found = step_completions(line)
@@ -47,7 +47,7 @@ def _matcher():
 def load_ipython_extension(ipython):
     """Add the step matcher to ``ipython``'s completer (once)."""
     matchers = ipython.Completer.custom_matchers
-    if not any(getattr(m, "matcher_identifier", None) == "eqegs_repo.kernels" for m in matchers):
+    if not any(getattr(m, "matcher_identifier", None) == "eqegs_repo.step_names" for m in matchers):
         matchers.append(_matcher())
 
 
