@@ -146,6 +146,14 @@ def _check_timeout(timeout):
     return float(timeout)
 
 
+def _check_workers(workers):
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BadInput(f"workers must be a whole number of processes >= 1 or None (one per core), got {workers!r}")
+    return workers
+
+
 def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False, timeout=None):
     """Cook one sample and return its row of the reanalysis table (never raises).
 
@@ -256,6 +264,7 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     """
     _last_step(steps)
     timeout = _check_timeout(timeout)
+    workers = _check_workers(workers)
     overrides = dict(overrides or {})
     check_overrides(overrides)
     chosen = select_samples(repo, proposals=proposals, samples=samples, where=where, select=select)

@@ -116,6 +116,9 @@ def check_frames(folder, marker, fmt, sensors, velocity):
                 f"{f.path}: frames of {f.shape[1]} x {f.shape[2]} but the marker says "
                 f"sensor_shape=[{rows}, {cols}]"
             )
+    if velocity.dtype.kind not in "uif":
+        raise BadSample(f"{velocity.path}: expected a real-valued velocity (integer or float), found "
+                        f"dtype {velocity.dtype}")
     if tuple(velocity.shape) != (n_frames,):
         raise BadSample(
             f"{velocity.path}: expected a velocity array of shape ({n_frames},) (one value per "

@@ -178,6 +178,9 @@ def test_reanalysis_gives_a_hanging_sample_up_after_its_time_limit(tmp_path, han
     assert row["status"] == "timed out" and "no result after 0.5 s" in row["error"]
     with pytest.raises(BadInput, match="timeout must be a number of seconds > 0"):
         batch.reanalyze(repo, timeout=0)
+    for workers in (-2, 0, 1.5):  # -2 once started a cluster of no worker and hung for ever
+        with pytest.raises(BadInput, match="workers must be a whole number of processes >= 1"):
+            batch.reanalyze(repo, workers=workers)
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
         table = batch.reanalyze(repo, steps=("reconstruction",), client=client, progress=False, timeout=1.0)

@@ -79,13 +79,20 @@ def _break(fs, root, kind):
     if kind == "velocity":
         fs.pipe(f"{path}/train_integrated/velocity.npy", npy_bytes(np.zeros(5)))
         return r"shape \(6,\).*found shape \(5,\)", "velocity.npy"
+    if kind == "velocity_text":  # a string velocity once cooked to a wrong tau silently
+        fs.pipe(f"{path}/train_integrated/velocity.npy", npy_bytes(np.array(["1.5"] * 6)))
+        return r"expected a real-valued velocity.*found dtype <U3", "velocity.npy"
+    if kind == "velocity_complex":  # a complex one lost its imaginary part
+        fs.pipe(f"{path}/train_integrated/velocity.npy", npy_bytes(np.zeros(6, complex)))
+        return r"expected a real-valued velocity.*found dtype complex128", "velocity.npy"
     if kind == "shape":
         fs.pipe(f"{path}/train_integrated/sensor_0.npy", npy_bytes(np.zeros((6, 4, 3), np.uint32)))
         return "sensor_shape", "sensor_0.npy"
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["json", "n_frames", "truncated", "frames", "velocity", "shape"])
+@pytest.mark.parametrize("kind", ["json", "n_frames", "truncated", "frames", "velocity", "velocity_text",
+                                  "velocity_complex", "shape"])
 def test_a_broken_sample_is_named_and_does_not_hide_the_others(repo, kind):
     repo, _, fs, root = repo
     message, filename = _break(fs, root, kind)
