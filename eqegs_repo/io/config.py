@@ -21,8 +21,8 @@ import os
 import posixpath
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import fsspec
 import yaml
@@ -47,7 +47,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _one_line(exc):
     """The message of a YAML error on one line, at most 200 characters (Python's advice on its
     integer digit limit, meant for programmers, left out)."""
-    text = " ".join(str(exc).split()).split("; use sys.set_int_max_str_digits")[0] or type(exc).__name__
+    text = " ".join(str(exc).split()).split("; use sys.set_int_max_str_digits")[0]
+    text = text or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
 
 
@@ -78,12 +79,13 @@ def folder_of_its_own(location, where, written=None):
     protocol, path = fsspec.core.split_protocol(location)
     if protocol not in (None, "file", "local"):
         return location
+    written = written or location
     for spelled in dict.fromkeys((os.path.normpath(path), os.path.realpath(path))):
         reason = _why_not_its_own(spelled)
         if reason:
             raise BadInput(
-                f"{where}: expected a folder of its own, found {short_repr(written or location)}"
-                f"{'' if spelled == (written or location) else f' ({spelled})'}, {reason}; refused: a "
+                f"{where}: expected a folder of its own, found {short_repr(written)}"
+                f"{'' if spelled == written else f' ({spelled})'}, {reason}; refused: a "
                 "filesystem root, a folder directly under one, the home folder itself, and "
                 f"anything inside {', '.join('/' + name for name in SYSTEM_FOLDERS)}")
     return location
@@ -196,7 +198,8 @@ def _read_text(fs, path):
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{path}: expected UTF-8 text, found {exc.reason} at byte {exc.start}") from None
+        raise BadInput(f"{path}: expected UTF-8 text, found {exc.reason} at byte "
+                       f"{exc.start}") from None
 
 
 def _shares_a_node(node, seen):
@@ -221,8 +224,10 @@ def _settings_in(node, path):
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         return {}
     if not isinstance(node, yaml.MappingNode):
-        found = "a list" if isinstance(node, yaml.SequenceNode) else f"the value {short_repr(node.value)}"
-        raise BadInput(f"{path}: expected a mapping of settings ({', '.join(SETTINGS)}), found {found}")
+        found = ("a list" if isinstance(node, yaml.SequenceNode)
+                 else f"the value {short_repr(node.value)}")
+        raise BadInput(f"{path}: expected a mapping of settings ({', '.join(SETTINGS)}), "
+                       f"found {found}")
     entries, lines, seen = [], {}, set()
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
@@ -255,8 +260,9 @@ def _parse(text, path):
             try:
                 values[key] = loader.construct_object(node, deep=True)
             except (yaml.YAMLError, ValueError, ArithmeticError, TypeError, RecursionError) as exc:
-                raise BadInput(f"{path}: setting {short_repr(key)}: expected a plain YAML value, found "
-                               f"one the safe loader refuses ({_one_line(exc)})") from None
+                raise BadInput(f"{path}: setting {short_repr(key)}: expected a plain YAML "
+                               f"value, found one the safe loader refuses ({_one_line(exc)})"
+                               ) from None
         return values
     except yaml.YAMLError as exc:
         raise BadInput(f"{path} is not valid YAML ({_one_line(exc)})") from None

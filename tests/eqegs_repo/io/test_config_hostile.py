@@ -3,7 +3,6 @@ so whatever it holds, opening the repository gives one clear error naming it, at
 import getpass
 import json
 import os
-import re
 
 import fsspec
 import pytest
@@ -162,8 +161,8 @@ def test_a_home_folder_is_expanded_and_an_unknown_user_is_refused(root):
 
 
 @pytest.mark.parametrize("text, found", [
-    ("cache_url: ../a\nspice_url: ../b\ncache_url: ../c\n", "setting 'cache_url' is given twice "
-                                                            "(lines 1 and 3)"),
+    ("cache_url: ../a\nspice_url: ../b\ncache_url: ../c\n",
+     "setting 'cache_url' is given twice (lines 1 and 3)"),
     ("spice_url: x\n'spice_url': y\n", "setting 'spice_url' is given twice (lines 1 and 2)"),
 ])
 def test_a_setting_given_twice_is_refused_naming_it_and_the_file(root, text, found):
@@ -177,12 +176,11 @@ def test_a_merge_key_is_no_way_around_the_rules(root):
 
 @pytest.mark.parametrize("value, reason", [
     ("!!python/object/apply:os.system ['echo unsafe']", "could not determine a constructor"),
-    ("9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 "
-                 "digits)"),
+    ("9" * 5000, "(4300 digits) for integer string conversion: value has 5000 digits)"),
     ("2025-13-45", "month must be in 1..12)"),
 ])
 def test_a_value_the_safe_loader_refuses_names_the_setting(root, value, reason):
     message = refusal(root, f"cache_url: {value}\n")
     assert message.startswith(f"{root}/eqegs.yaml: setting 'cache_url': expected a plain YAML "
                               "value, found one the safe loader refuses (")
-    assert re.search(re.escape(reason), message) and "\n" not in message and len(message) < 400
+    assert reason in message and "\n" not in message and len(message) < 400
