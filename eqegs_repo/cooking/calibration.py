@@ -35,9 +35,16 @@ Python modules and must define a mapping ``CALIBRATIONS`` from calibration numbe
 and record its hashes, so the ``.py`` files run only from folders the user allowed outside spice:
 ``Repository(..., trusted_calibration_dirs=[...])`` or the environment variable
 ``EQEGS_TRUSTED_CALIBRATION_DIRS`` (folders separated by ``os.pathsep``, ``:`` on Linux). A
-folder inside one of them (after resolving links) is trusted; any other is refused before its
-code is read (docs/robustness.md). The cache key of the E-spectrum step holds the SHA-256 of
-the folder's files as they are now, so a changed file is never served from the cache.
+folder inside one of them (after resolving links) is trusted; any other is refused before
+anything in it is opened (docs/robustness.md). Each file is then opened once
+(:func:`~eqegs_repo.io.calibration_files.open_calibration_file`): only a regular file of at
+most 16 MiB is read (a FIFO, socket or device is refused naming it), the real path of the
+*open* file must be inside a trusted folder (a link to elsewhere, or one changed after the
+check, is refused), and what is hashed, run and copied is the bytes of that open file. The
+cache key of the E-spectrum step holds the SHA-256 of the folder's files as they are now, so a
+changed file is never served from the cache; hashing them is given :data:`FINGERPRINT_TIMEOUT_S`
+(a folder on a hung mount is reported, not waited for), and a folder that cannot be hashed is
+:class:`CalibrationFolderProblem`, the sample's ``problem`` in ``table()`` and ``eqegs ls``.
 
 A velocity function returns v_f in mm/s including any offset (v₀ is not applied again); an angle
 function returns the energy-scale factor g(2θ) of each q bin. ``sp_param.json`` holds
@@ -142,15 +149,19 @@ class CalibrationFolder:
         there = "" if found is None else f" (the file opened is {found})"
         return CalibrationFolderProblem(
             f"calibration.folder = {self.folder!r} ({self.where}) is not a folder you allowed to run "
-            f"calibration code from (allowed: {allowed}){there}; {name} was not read and its code "
-            f"was not run. Allow it with ${TRUST_VARIABLE}={self.folder} or "
+            f"calibration code from (allowed: {allowed}){there}; {name} was not read and nothing in "
+            f"it was run. Allow it with ${TRUST_VARIABLE}={self.folder} or "
             "Repository(..., trusted_calibration_dirs=[...]) (docs/robustness.md)")
+
+    def _check_folder(self, name):
+        """Refuse a folder outside the trusted ones before anything in it is looked at."""
+        if not is_trusted(self.folder, self.trusted):
+            raise self._untrusted(name)
 
     def payload(self, name):
         """The bytes of ``name``, read from the one open file whose real path was checked
         against the trusted folders (not checked against the recorded hash)."""
-        if not is_trusted(self.folder, self.trusted):
-            raise self._untrusted(name)  # before anything in the folder is opened
+        self._check_folder(name)
         path = f"{self.path}/{name}"
         try:
             with open_calibration_file(self.fs, path) as opened:
@@ -211,11 +222,10 @@ class CalibrationFolder:
         """START_CUT_FRAMES of sp_param.json, or None when the folder has no sp_param.json."""
         if not self.exists(SP_PARAM_FILE):
             return None
+        payload = self.read(SP_PARAM_FILE)
         try:
-            value = json.loads(self.read(SP_PARAM_FILE))["START_CUT_FRAMES"]
-        except (ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, BadInput):
-                raise
+            value = json.loads(payload)["START_CUT_FRAMES"]
+        except (ValueError, KeyError, TypeError):
             raise BadInput(f"{self.path}/{SP_PARAM_FILE}: expected a JSON object with an integer "
                            "START_CUT_FRAMES") from None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -230,10 +240,12 @@ class CalibrationFolder:
     def current_hashes(self):
         """``{file name: SHA-256}`` of the calibration files as they are now (for cache keys):
         trusted folders only, regular files of a bounded size only."""
+        self._check_folder("any file")
         return {name: hashlib.sha256(self.payload(name)).hexdigest() for name in self.files()}
 
     def copies(self):
         """``{name: bytes}`` of the recorded files present, each checked against its hash."""
+        self._check_folder("any file")
         return {name: self.read(name) for name in self.files() if name in self.recorded}
 
 
@@ -255,8 +267,9 @@ def folder_fingerprint(params, trusted=()):
     if not cal["folder"]:
         return {}
     folder = str(cal["folder"])
-    waiting = _not_answering.get(folder)
+    waiting = _not_answering.pop(folder, None)
     if waiting is not None and waiting.is_alive():
+        _not_answering[folder] = waiting
         raise CalibrationFolderProblem(f"calibration folder {folder} ({params.source('calibration', 'folder')}) "
                                        "has still not answered an earlier read; its files were not hashed")
     outcome = {}
