@@ -144,16 +144,17 @@ class CalibrationFolder:
     def exists(self, name):
         return self.fs.exists(f"{self.path}/{name}")
 
-    def _untrusted(self, name, found=None):
+    def _untrusted(self, name=None, found=None):
         allowed = ", ".join(self.trusted) or "none"
         there = "" if found is None else f" (the file opened is {found})"
+        what = "its files were not read" if name is None else f"{name} was not read and nothing in it was run"
         return CalibrationFolderProblem(
             f"calibration.folder = {self.folder!r} ({self.where}) is not a folder you allowed to run "
-            f"calibration code from (allowed: {allowed}){there}; {name} was not read and nothing in "
-            f"it was run. Allow it with ${TRUST_VARIABLE}={self.folder} or "
-            "Repository(..., trusted_calibration_dirs=[...]) (docs/robustness.md)")
+            f"calibration code from (allowed: {allowed}){there}; {what}. Allow it with "
+            f"${TRUST_VARIABLE}={self.folder} or Repository(..., trusted_calibration_dirs=[...]) "
+            "(docs/robustness.md)")
 
-    def _check_folder(self, name):
+    def _check_folder(self, name=None):
         """Refuse a folder outside the trusted ones before anything in it is looked at."""
         if not is_trusted(self.folder, self.trusted):
             raise self._untrusted(name)
@@ -240,12 +241,12 @@ class CalibrationFolder:
     def current_hashes(self):
         """``{file name: SHA-256}`` of the calibration files as they are now (for cache keys):
         trusted folders only, regular files of a bounded size only."""
-        self._check_folder("any file")
+        self._check_folder()
         return {name: hashlib.sha256(self.payload(name)).hexdigest() for name in self.files()}
 
     def copies(self):
         """``{name: bytes}`` of the recorded files present, each checked against its hash."""
-        self._check_folder("any file")
+        self._check_folder()
         return {name: self.read(name) for name in self.files() if name in self.recorded}
 
 

@@ -85,9 +85,9 @@ def test_a_file_linked_out_of_a_trusted_folder_is_refused(tree, tmp_path):
         (trusted / "shared").mkdir()
         (trusted / "shared" / "velocity.py").write_text(GOOD_VELOCITY)
         os.symlink(trusted / "shared" / "velocity.py", trusted / "calibration_velocity.py")
+        shared = hash_calibration_folder(trusted / "shared")["velocity.py"]
         prop.spice.update("calibration", "S001", folder=str(trusted),
-                          files={**hash_calibration_folder(trusted),
-                                 "calibration_velocity.py": hash_calibration_folder(trusted / "shared")["velocity.py"]})
+                          files={**hash_calibration_folder(trusted), "calibration_velocity.py": shared})
         assert prop["S001"].cook(use_cache=False).attrs["calibration"]["velocity"].endswith("#1")
     finally:
         tree.trusted_calibration_dirs = []
