@@ -81,23 +81,23 @@ step_cooking.register(
 
 
 # --- e_spectrum_and_isf --------------------------------------------------------------------------
-def _calibration_files(params):
+def _calibration_files(cooker):
     """``{name: bytes}`` of the calibration folder's recorded files (each checked against its hash)."""
-    cal = params["calibration"]
+    cal = cooker.params["calibration"]
     if not cal["folder"]:
         return {}
-    folder = CalibrationFolder(cal["folder"], cal["files"], params.source("calibration", "folder"))
-    return {name: folder.read(name) for name in folder.files() if name in folder.recorded}
+    return CalibrationFolder(cal["folder"], cal["files"], cooker.params.source("calibration", "folder"),
+                             cooker.trusted_calibration_dirs()).copies()
 
 
 def _e_inputs(cooker, ds):
     return {"sample_key": cooker.sample.key, "relax_bg_coeff": cooker.params["e_spectrum"]["relax_bg_coeff"],
             "image_diff": cooker.dataset("q_integration")["image_diff"].values,
-            "calibration_files": _calibration_files(cooker.params)}
+            "calibration_files": _calibration_files(cooker)}
 
 
 def _e_fingerprint(cooker):
-    files = calibration_module.folder_fingerprint(cooker.params)
+    files = calibration_module.folder_fingerprint(cooker.params, cooker.trusted_calibration_dirs())
     return {"calibration_files": files} if files else {}
 
 

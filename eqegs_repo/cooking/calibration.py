@@ -35,9 +35,16 @@ Python modules and must define a mapping ``CALIBRATIONS`` from calibration numbe
 and record its hashes, so the ``.py`` files run only from folders the user allowed outside spice:
 ``Repository(..., trusted_calibration_dirs=[...])`` or the environment variable
 ``EQEGS_TRUSTED_CALIBRATION_DIRS`` (folders separated by ``os.pathsep``, ``:`` on Linux). A
-folder inside one of them (after resolving links) is trusted; any other is refused before its
-code is read (docs/robustness.md). The cache key of the E-spectrum step holds the SHA-256 of
-the folder's files as they are now, so a changed file is never served from the cache.
+folder inside one of them (after resolving links) is trusted; any other is refused before
+anything in it is opened (docs/robustness.md). Each file is then opened once
+(:func:`~eqegs_repo.io.calibration_files.open_calibration_file`): only a regular file of at
+most 16 MiB is read (a FIFO, socket or device is refused naming it), the real path of the
+*open* file must be inside a trusted folder (a link to elsewhere, or one changed after the
+check, is refused), and what is hashed, run and copied is the bytes of that open file. The
+cache key of the E-spectrum step holds the SHA-256 of the folder's files as they are now, so a
+changed file is never served from the cache; hashing them is given :data:`FINGERPRINT_TIMEOUT_S`
+(a folder on a hung mount is reported, not waited for), and a folder that cannot be hashed is
+:class:`CalibrationFolderProblem`, the sample's ``problem`` in ``table()`` and ``eqegs ls``.
 
 A velocity function returns v_f in mm/s including any offset (v₀ is not applied again); an angle
 function returns the energy-scale factor g(2θ) of each q bin. ``sp_param.json`` holds
@@ -47,12 +54,14 @@ value in an explicit ``sp_param`` record is refused as ambiguous.
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 
 import fsspec
 import numpy as np
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.calibration_files import open_calibration_file, protocol_of
 from eqegs_repo.kernels import e_spectrum as es
 
 VELOCITY_FILE = "calibration_velocity.py"
@@ -67,8 +76,8 @@ TRUST_VARIABLE = "EQEGS_TRUSTED_CALIBRATION_DIRS"
 def _location(url):
     """``(protocol, path)`` of a folder URL, links resolved for local folders."""
     fs, path = fsspec.core.url_to_fs(str(url))
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("file", "local"):
+    protocol = protocol_of(fs)
+    if protocol == "file":
         return "file", os.path.realpath(path)
     return protocol, path.rstrip("/")
 
@@ -81,14 +90,19 @@ def trusted_folders(setting=None):
     return folders
 
 
-def is_trusted(folder, trusted):
-    """Whether ``folder`` is one of the ``trusted`` folders or inside one."""
-    protocol, path = _location(folder)
+def _inside(protocol, path, trusted):
+    """Whether the resolved ``path`` on ``protocol`` is one of the ``trusted`` folders or inside
+    one (``path`` itself is not resolved again)."""
     for entry in trusted:
         other, base = _location(entry)
         if other == protocol and (path == base or path.startswith(base.rstrip("/") + "/")):
             return True
     return False
+
+
+def is_trusted(folder, trusted):
+    """Whether ``folder`` (links resolved) is one of the ``trusted`` folders or inside one."""
+    return _inside(*_location(folder), trusted)
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,19 @@ class Calibration:
     description: dict
 
 
+class CalibrationFolderProblem(BadInput):
+    """A calibration folder whose files cannot be used: not trusted, not a regular file, too
+    large, unreadable or not answering. Unlike other unresolved inputs it is the sample's
+    ``problem`` in ``table()`` and ``eqegs ls`` (the cache state cannot be known without it)."""
+
+
 class CalibrationFolder:
-    """The app's calibration folder, each file checked against the hash recorded in spice."""
+    """The app's calibration folder, each file checked against the hash recorded in spice.
+
+    Every file is opened once (:func:`~eqegs_repo.io.calibration_files.open_calibration_file`:
+    regular files of a bounded size only); the real path of the open file must be inside one of
+    the ``trusted`` folders before a byte is read, and what runs, is hashed or is copied is the
+    bytes of that same open file, so changing a link in between changes nothing."""
 
     def __init__(self, folder, recorded, where, trusted=()):
         self.folder = str(folder).rstrip("/")
@@ -119,14 +144,46 @@ class CalibrationFolder:
     def exists(self, name):
         return self.fs.exists(f"{self.path}/{name}")
 
-    def read(self, name):
-        """The bytes of ``name``, refused unless its SHA-256 equals the recorded one."""
+    def _untrusted(self, name=None, found=None):
+        allowed = ", ".join(self.trusted) or "none"
+        there = "" if found is None else f" (the file opened is {found})"
+        what = "its files were not read" if name is None else f"{name} was not read and nothing in it was run"
+        return CalibrationFolderProblem(
+            f"calibration.folder = {self.folder!r} ({self.where}) is not a folder you allowed to run "
+            f"calibration code from (allowed: {allowed}){there}; {what}. Allow it with "
+            f"${TRUST_VARIABLE}={self.folder} or Repository(..., trusted_calibration_dirs=[...]) "
+            "(docs/robustness.md)")
+
+    def _check_folder(self, name=None):
+        """Refuse a folder outside the trusted ones before anything in it is looked at."""
+        if not is_trusted(self.folder, self.trusted):
+            raise self._untrusted(name)
+
+    def payload(self, name):
+        """The bytes of ``name``, read from the one open file whose real path was checked
+        against the trusted folders (not checked against the recorded hash)."""
+        self._check_folder(name)
         path = f"{self.path}/{name}"
         try:
-            payload = self.fs.cat_file(path)
+            with open_calibration_file(self.fs, path) as opened:
+                if not _inside(opened.protocol, opened.real_path, self.trusted):
+                    raise self._untrusted(name, opened.real_path)
+                return opened.read()
         except FileNotFoundError:
             raise BadInput(f"calibration folder {self.folder} has no {name} (calibration.folder "
                            f"from {self.where})") from None
+        except CalibrationFolderProblem:
+            raise
+        except BadInput as exc:
+            raise CalibrationFolderProblem(f"{exc} (calibration.folder from {self.where})") from None
+        except OSError as exc:
+            raise CalibrationFolderProblem(f"{path}: cannot be read ({exc.strerror or exc}; "
+                                           f"calibration.folder from {self.where})") from None
+
+    def read(self, name):
+        """The bytes of ``name`` (:meth:`payload`), refused unless its SHA-256 equals the
+        recorded one."""
+        payload = self.payload(name)
         found = hashlib.sha256(payload).hexdigest()
         expected = self.recorded.get(name)
         if expected is None:
@@ -134,21 +191,15 @@ class CalibrationFolder:
                            "update the calibration record with the folder again to record the "
                            "files' hashes")
         if found != expected:
-            raise BadInput(f"calibration file {path} changed since it was recorded: calibration.files"
-                           f"[{name!r}] = {expected[:12]}... ({self.where}) but the file's SHA-256 "
-                           f"is {found[:12]}...; check the file, then update the calibration "
-                           "record with the folder again")
+            raise BadInput(f"calibration file {self.path}/{name} changed since it was recorded: "
+                           f"calibration.files[{name!r}] = {expected[:12]}... ({self.where}) but the "
+                           f"file's SHA-256 is {found[:12]}...; check the file, then update the "
+                           "calibration record with the folder again")
         return payload
 
     def calibrations(self, name):
-        """The ``CALIBRATIONS`` mapping of a calibration ``.py`` file; refused unless the folder
-        is trusted (see the module docstring)."""
-        if not is_trusted(self.folder, self.trusted):
-            allowed = ", ".join(self.trusted) or "none"
-            raise BadInput(f"calibration.folder = {self.folder!r} ({self.where}) is not a folder you "
-                           f"allowed to run calibration code from (allowed: {allowed}); the code in "
-                           f"{name} was not run. Allow it with ${TRUST_VARIABLE}={self.folder} or "
-                           "Repository(..., trusted_calibration_dirs=[...]) (docs/robustness.md)")
+        """The ``CALIBRATIONS`` mapping of a calibration ``.py`` file; refused unless the file
+        opened is in a trusted folder (see the module docstring)."""
         source = self.read(name).decode("utf-8")
         namespace = {"__name__": f"eqegs_calibration_{name[:-3]}", "__file__": f"{self.path}/{name}"}
         try:
@@ -172,8 +223,9 @@ class CalibrationFolder:
         """START_CUT_FRAMES of sp_param.json, or None when the folder has no sp_param.json."""
         if not self.exists(SP_PARAM_FILE):
             return None
+        payload = self.read(SP_PARAM_FILE)
         try:
-            value = json.loads(self.read(SP_PARAM_FILE))["START_CUT_FRAMES"]
+            value = json.loads(payload)["START_CUT_FRAMES"]
         except (ValueError, KeyError, TypeError):
             raise BadInput(f"{self.path}/{SP_PARAM_FILE}: expected a JSON object with an integer "
                            "START_CUT_FRAMES") from None
@@ -187,18 +239,60 @@ class CalibrationFolder:
         return [n for n in FILES if self.exists(n)]
 
     def current_hashes(self):
-        """``{file name: SHA-256}`` of the calibration files as they are now (for cache keys)."""
-        return {name: hashlib.sha256(self.fs.cat_file(f"{self.path}/{name}")).hexdigest()
-                for name in self.files()}
+        """``{file name: SHA-256}`` of the calibration files as they are now (for cache keys):
+        trusted folders only, regular files of a bounded size only."""
+        self._check_folder()
+        return {name: hashlib.sha256(self.payload(name)).hexdigest() for name in self.files()}
+
+    def copies(self):
+        """``{name: bytes}`` of the recorded files present, each checked against its hash."""
+        self._check_folder()
+        return {name: self.read(name) for name in self.files() if name in self.recorded}
 
 
-def folder_fingerprint(params):
+FINGERPRINT_TIMEOUT_S = 20.0
+"""How long (seconds) hashing a calibration folder for a cache key may take before the folder is
+reported as not answering (a hung network mount); the read goes on in the background."""
+_not_answering = {}  # folder -> the thread still waiting for it
+
+
+def folder_fingerprint(params, trusted=()):
     """The SHA-256 of the calibration folder's files now (``{}`` without a folder): part of the
-    E-spectrum cache key, so that a changed file is cooked again, never served stale."""
+    E-spectrum cache key, so that a changed file is cooked again, never served stale.
+
+    ``trusted``: the folders whose calibration files may be read (:func:`trusted_folders`);
+    another folder is refused before anything in it is opened. Raises
+    :class:`CalibrationFolderProblem` when the files cannot be hashed within
+    :data:`FINGERPRINT_TIMEOUT_S` (a folder still not answering is refused at once)."""
     cal = params["calibration"]
     if not cal["folder"]:
         return {}
-    return CalibrationFolder(cal["folder"], cal["files"], params.source("calibration", "folder")).current_hashes()
+    folder = str(cal["folder"])
+    waiting = _not_answering.pop(folder, None)
+    if waiting is not None and waiting.is_alive():
+        _not_answering[folder] = waiting
+        raise CalibrationFolderProblem(f"calibration folder {folder} ({params.source('calibration', 'folder')}) "
+                                       "has still not answered an earlier read; its files were not hashed")
+    outcome = {}
+
+    def hash_files():
+        try:
+            outcome["hashes"] = CalibrationFolder(folder, cal["files"], params.source("calibration", "folder"),
+                                                  trusted).current_hashes()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=hash_files, name=f"hash {folder}", daemon=True)
+    worker.start()
+    worker.join(FINGERPRINT_TIMEOUT_S)
+    if worker.is_alive():
+        _not_answering[folder] = worker
+        raise CalibrationFolderProblem(f"calibration folder {folder} ({params.source('calibration', 'folder')}) "
+                                       f"did not answer within {FINGERPRINT_TIMEOUT_S:g} s while its files "
+                                       "were hashed (a hung network mount?)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["hashes"]
 
 
 def _checked(values, shape, what):

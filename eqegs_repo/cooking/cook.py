@@ -78,7 +78,9 @@ def applicable_steps(sample, **overrides):
 def cache_status(sample, **overrides):
     """``{step: "fresh" | "stale" | ""}``: cached for the current inputs (spice and
     ``overrides``), only for older ones, or never. Steps whose inputs cannot be resolved (e.g.
-    no q range) count by their entries."""
+    no q range) count by their entries; a calibration folder that cannot be fingerprinted raises
+    :class:`~eqegs_repo.cooking.calibration.CalibrationFolderProblem` (the sample's problem in
+    ``table()``)."""
     cooker = Cooker(sample, StepParameters(sample.spice, normalise_overrides(overrides),
                                            label=sample.key))
     cache = sample.repository.cache
@@ -90,6 +92,8 @@ def cache_status(sample, **overrides):
         stored = cache.keys(cooker.cache_folder(step))
         try:
             fresh = cooker.key(step) in stored
+        except calibration_module.CalibrationFolderProblem:
+            raise  # the sample's problem (a FIFO, an untrusted or hung folder), never "not cooked"
         except BadInput:
             fresh = False
         out[step] = "fresh" if fresh else ("stale" if stored else "")
@@ -158,6 +162,12 @@ class Cooker:
             payload.update(cooking_of(step).fingerprint(self))
             self._keys[step] = digest(payload)
         return self._keys[step]
+
+    def trusted_calibration_dirs(self):
+        """The folders whose calibration files may be read and run (the repository's setting
+        and ``$EQEGS_TRUSTED_CALIBRATION_DIRS``)."""
+        setting = getattr(self.sample.repository, "trusted_calibration_dirs", None)
+        return calibration_module.trusted_folders(setting)
 
     def cache_folder(self, step):
         s = self.sample
@@ -338,8 +348,8 @@ class Cooker:
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
         measured = self.run.velocity.read()
-        trusted = calibration_module.trusted_folders(getattr(self.sample.repository, "trusted_calibration_dirs", None))
-        calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values, trusted)
+        calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values,
+                                                 self.trusted_calibration_dirs())
         with self.params.blame("q_range.q_min", "q_range.q_max", "e_spectrum", "sp_param"):
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,
