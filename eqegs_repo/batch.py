@@ -15,7 +15,7 @@ from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
 from eqegs_repo.errors import BadInput, EmptySelection, closest_keys, optional_import
 from eqegs_repo.local_cluster import local_cluster
-from eqegs_repo.naming import natural_key
+from eqegs_repo.naming import natural_key, same_text
 from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
 from eqegs_repo.step_table import chain, check_step
@@ -41,13 +41,14 @@ def _patterns(value, what):
 
 
 def _matches(key, patterns):
-    return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
+    """Whether ``key`` matches one of the shell ``patterns`` (None: all), compared in NFC."""
+    return patterns is None or any(fnmatch.fnmatchcase(same_text(key), same_text(p)) for p in patterns)
 
 
 def _check_patterns(patterns, keys, what):
     """Raise EmptySelection naming the first pattern that matches none of ``keys``."""
     for pattern in patterns or ():
-        if not any(fnmatch.fnmatchcase(key, pattern) for key in keys):
+        if not any(_matches(key, [pattern]) for key in keys):
             close = closest_keys(pattern, keys)
             hint = f"closest: {', '.join(close)}" if close else f"there are {len(keys)}: " + ", ".join(keys[:8]) + (
                 " ..." if len(keys) > 8 else "")

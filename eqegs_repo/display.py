@@ -8,7 +8,7 @@ import pandas as pd
 
 from eqegs_repo import step_table
 from spice.display import WIDTH as TEXT_WIDTH
-from spice.display import format_value
+from spice.display import format_value, visible
 
 
 def html_rows(rows):
@@ -127,10 +127,15 @@ LONG_TEXT_COLUMNS = ("problem", "error", "background")
 def text_view(frame, width=WIDTH, legend=None):
     """A DataFrame as plain text without the index, shortening the text of the
     :data:`LONG_TEXT_COLUMNS` so that lines fit in ``width`` characters when the other
-    columns allow it; ``legend`` is printed under the table."""
+    columns allow it; ``legend`` is printed under the table. Control characters in cells and
+    column names (a folder name holding a terminal escape or a new line) are shown escaped
+    (:func:`spice.display.visible`)."""
     if frame.empty:
         return "(empty)"
     frame = frame.copy()
+    frame.columns = [visible(c) for c in frame.columns]
+    for name in frame.columns:
+        frame[name] = frame[name].map(lambda v: visible(v) if isinstance(v, str) else v)
     for name in [c for c in LONG_TEXT_COLUMNS if c in frame.columns]:
         others = frame.drop(columns=name)
         used = len(others.to_string(index=False).splitlines()[0]) if len(others.columns) else 0

@@ -32,7 +32,11 @@ class _NotFound(EqegsError):
     def _message(self):
         text = f"no {self.what} {self.wanted!r}"
         if self.closest:
+            from spice.natural import same_text  # here: the command line's parser imports this module
+
             text += "; closest: " + ", ".join(repr(c) for c in self.closest)
+            if same_text(self.wanted) in map(same_text, self.closest):
+                text += " (differs only by Unicode normalisation, NFC vs NFD: look it up as it is)"
         elif not self.candidates:
             text += " (there are none)"
         return text
@@ -53,11 +57,13 @@ class HandleNotFound(_NotFound, AttributeError):
 
 
 def closest_keys(wanted, candidates, n=3):
-    """The up to ``n`` candidates most similar to ``wanted`` (case-insensitive)."""
+    """The up to ``n`` candidates most similar to ``wanted`` (case-insensitive, in NFC)."""
+    from spice.natural import same_text  # here: the command line's parser imports this module
+
     by_lower = {}
     for c in candidates:
-        by_lower.setdefault(str(c).lower(), c)
-    hits = difflib.get_close_matches(str(wanted).lower(), list(by_lower), n=n, cutoff=0.5)
+        by_lower.setdefault(same_text(c).lower(), c)
+    hits = difflib.get_close_matches(same_text(wanted).lower(), list(by_lower), n=n, cutoff=0.5)
     return [by_lower[h] for h in hits]
 
 

@@ -9,23 +9,50 @@ Rules (documented in docs/layout.md):
   letter, and ``<prefix>_`` when it is a Python keyword or a name the object already uses
   (``all``, ``spice``, ``table``...), so a key never hides a method;
 * keys whose handles collide are taken in natural order: the first keeps the handle, the next
-  ones get ``_2``, ``_3``... (skipping handles that are already taken).
+  ones get ``_2``, ``_3``... (skipping handles that are already taken);
+* keys are compared in Unicode normalisation form NFC (:func:`spice.natural.same_text`): a
+  folder ``ゲル002`` copied from macOS (NFD) is found, selected and given spice records as
+  ``ゲル002`` typed (NFC); the folder's own name is kept as the key and for its paths;
+* a folder name that is not text in the file system's encoding (a UTF-8 name under
+  ``LC_ALL=C PYTHONUTF8=0``: Python holds its bytes as lone surrogates) is not a usable key.
 """
 import keyword
 import re
+import sys
 
-from spice.natural import natural_key, natural_sorted  # noqa: F401 - the one order of listings and spice anchors, used as naming.natural_key too
+from spice.natural import natural_key, natural_sorted, same_text  # noqa: F401 - the one order and comparison of listings and spice anchors, used as naming.natural_key too
 
 _INVALID = re.compile(r"[^0-9A-Za-z_]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # the bytes of a name that is not text in the file system's encoding
 
 
 def key_problem(key):
-    """Why ``key`` cannot be a key (empty, ``/``, ``\\``, ``..`` or a leading dot), or ""."""
+    """Why ``key`` cannot be a key (empty, ``/``, ``\\``, ``..``, a leading dot, or bytes that are
+    not text in the file system's encoding), or ""."""
     if not isinstance(key, str) or not key:
         return "it must be a non-empty string"
     if "/" in key or "\\" in key or ".." in key or key.startswith("."):
         return "it must not contain '/', '\\' or '..' nor start with '.'"
+    if _SURROGATE.search(key):
+        return (f"its name is not text in the file system's encoding ({sys.getfilesystemencoding()}); "
+                "run under a UTF-8 locale (LC_ALL=C.UTF-8) or with PYTHONUTF8=1")
     return ""
+
+
+def shown_name(name):
+    """A folder name as text for messages: bytes that are not text in the file system's
+    encoding are read as UTF-8 (``\\x..`` where even that fails)."""
+    if not _SURROGATE.search(name):
+        return name
+    return name.encode(sys.getfilesystemencoding(), "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def find_key(key, keys):
+    """The one of ``keys`` equal to ``key`` in NFC (``key`` itself when present), or None."""
+    if key in keys:
+        return key
+    wanted = same_text(key)
+    return next((k for k in keys if same_text(k) == wanted), None)
 
 
 def check_key(key, what):

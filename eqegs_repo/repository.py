@@ -88,12 +88,15 @@ class _Container(metaclass=naming.ShowsPublic):
         return iter(self.keys())
 
     def __contains__(self, key):
-        return key in self.keys()
+        return isinstance(key, str) and naming.find_key(key, self.keys()) is not None
 
     def __getitem__(self, key):
+        """The child of folder ``key``, compared in NFC (the folder's own name is its key)."""
         naming.check_key(key, self._child_kind)
-        if key not in self.keys():
+        found = naming.find_key(key, self.keys())
+        if found is None:
             raise KeyNotFound(self._child_kind, key, self.keys())
+        key = found
         if key not in self._children:
             self._children[key] = self._make_child(key)
         return self._children[key]
@@ -319,7 +322,8 @@ def _refused(key, folder, what):
     folder ``S..1``: it is left out of the listing instead of breaking it."""
     problem = naming.key_problem(key)
     if problem:
-        warnings.warn(f"{folder} is not listed: its {what} key {key!r} is not usable ({problem})",
+        warnings.warn(f"{naming.shown_name(folder)} is not listed: its {what} key "
+                      f"{naming.shown_name(key)!r} is not usable ({problem})",
                       stacklevel=4)
     return bool(problem)
 

@@ -1,10 +1,26 @@
 """Readable text and HTML tables for views, histories, diffs and the command line."""
 import html
+import re
 import textwrap
 
 MAX_CELL = 60
 WIDTH = 120
 """Characters a text table fits in (:func:`text_table` shortens or wraps its widest cells)."""
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text, keep=""):
+    """``text`` with its control characters (C0, DEL and C1, e.g. a terminal escape ``ESC``, a
+    new line inside a folder name) written as Python escapes (``\\x1b``, ``\\n``), except those in
+    ``keep``: what a text view shows is never obeyed by the terminal. Every text view and the
+    command line's output go through it; HTML views escape on their own."""
+    def escaped(match):
+        char = match.group()
+        return char if char in keep else repr(char)[1:-1]
+
+    return _CONTROL.sub(escaped, str(text))
 
 
 def format_value(value, limit=MAX_CELL):
@@ -23,7 +39,7 @@ def format_value(value, limit=MAX_CELL):
         text = "{" + ", ".join(f"{k}: {format_value(v, limit)}" for k, v in value.items()) + "}"
     else:
         text = str(value)
-    text = text.replace("\n", " ")
+    text = visible(text.replace("\n", " "))
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -34,7 +50,8 @@ def text_table(headers, rows, width=WIDTH, wrap=None):
     When the table is wider, the column ``wrap`` (an index) is wrapped onto more lines to fit;
     without ``wrap`` the widest columns are shortened with an ellipsis (each keeps at least 8
     characters, so a table of very many columns may stay wider)."""
-    cells = [[format_value(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    headers = [visible(h) for h in headers]
+    cells = [[format_value(c) if not isinstance(c, str) else visible(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):

@@ -4,11 +4,16 @@ For a key K and a type: take the greatest anchor <= K in the collection's order 
 anchor ``""`` comes before every key), then the highest revision at that anchor. An erased
 anchor (top record with ``data: null``) is passed over in favour of the previous anchor. Two
 records sharing the top revision at the chosen anchor are a conflict.
+
+Anchors and keys are compared in NFC (:func:`spice.natural.same_text`): records whose anchors
+differ only by Unicode normalisation share one anchor, and an NFC anchor applies to the NFD
+spelling of the key (a folder copied from macOS). :meth:`RecordIndex.anchors` gives the NFC form.
 """
 import bisect
 import dataclasses
 from typing import Optional, Tuple
 
+from .natural import same_text
 from .records import Record, short_repr
 
 DEFAULT_ANCHOR = ""
@@ -48,11 +53,11 @@ class UnorderableKey(ValueError):
 
 
 def anchor_sort_key(anchor, order):
-    """Position of an anchor: ``""`` first, then by ``order(anchor)``, ties by the raw text."""
+    """Position of an anchor: ``""`` first, then by ``order(anchor)``, ties by the text (NFC)."""
     if anchor == DEFAULT_ANCHOR:
         return (0,)
     try:
-        return (1, order(anchor), anchor)
+        return (1, order(anchor), same_text(anchor))
     except Exception as exc:  # a user key function may fail in any way
         raise UnorderableKey(f"the collection's order function failed for {short_repr(anchor)}: "
                              f"{type(exc).__name__}: {exc}") from exc
@@ -73,8 +78,8 @@ class RecordIndex:
         self.order = order
         self.by_uuid = {}
         self.unorderable = {}  # anchor -> message; such anchors never apply (kept for history)
-        self._slots = {}  # type -> {anchor: [records sorted by revision]}
-        self._anchors = {}  # type -> sorted [(sort key, anchor)]
+        self._slots = {}  # type -> {NFC anchor: [records sorted by revision]}
+        self._anchors = {}  # type -> sorted [(sort key, NFC anchor)]
         for record in records:
             self.add(record)
 
@@ -84,13 +89,14 @@ class RecordIndex:
             return
         self.by_uuid[record.uuid] = record
         slots = self._slots.setdefault(record.type, {})
-        at_anchor = slots.get(record.anchor)
+        anchor = same_text(record.anchor)
+        at_anchor = slots.get(anchor)
         if at_anchor is None:
-            slots[record.anchor] = [record]
+            slots[anchor] = [record]
             try:
-                position = (anchor_sort_key(record.anchor, self.order), record.anchor)
+                position = (anchor_sort_key(anchor, self.order), anchor)
             except UnorderableKey as exc:
-                self.unorderable[record.anchor] = str(exc)
+                self.unorderable[anchor] = str(exc)
                 return
             bisect.insort(self._anchors.setdefault(record.type, []), position)
         else:
@@ -110,12 +116,12 @@ class RecordIndex:
         return ordered + rest
 
     def at(self, type_name, anchor):
-        """All records of a type at an anchor, by revision."""
-        return list(self._slots.get(type_name, {}).get(anchor, []))
+        """All records of a type at an anchor (compared in NFC), by revision."""
+        return list(self._slots.get(type_name, {}).get(same_text(anchor), []))
 
     def top(self, type_name, anchor):
-        """The records sharing the highest revision at an anchor ([] if none)."""
-        records = self._slots.get(type_name, {}).get(anchor)
+        """The records sharing the highest revision at an anchor (compared in NFC; [] if none)."""
+        records = self._slots.get(type_name, {}).get(same_text(anchor))
         if not records:
             return []
         head = records[-1].revision
@@ -127,7 +133,7 @@ class RecordIndex:
         anchors = self._anchors.get(type_name)
         if not anchors:
             return Resolution(type_name, key, None)
-        position = (anchor_sort_key(key, self.order), key)
+        position = (anchor_sort_key(key, self.order), same_text(key))
         i = (bisect.bisect_left if below else bisect.bisect_right)(anchors, position) - 1
         passed = []
         while i >= 0:

@@ -6,6 +6,7 @@ The parser is built from light modules only (``eqegs --help`` imports no numpy, 
 xarray); what a command needs is imported when it runs.
 """
 import argparse
+import io
 import json
 import re
 import string
@@ -107,8 +108,54 @@ def os_error_text(exc):
 
 
 def one_line_warning(message, category, filename, lineno, file=None, line=None):
-    """``warnings.showwarning`` of the command line: ``eqegs: warning: <message>``."""
-    print(f"eqegs: warning: {message}", file=file or sys.stderr)
+    """``warnings.showwarning`` of the command line: ``eqegs: warning: <message>`` on one line
+    (control characters, new lines included, escaped: :func:`spice.display.visible`)."""
+    from spice.display import visible
+
+    _printable(file or sys.stderr)
+    print(f"eqegs: warning: {visible(message)}", file=file or sys.stderr)
+
+
+def say_error(error):
+    """Print ``eqegs: error: <error>`` on one line of standard error (control characters, new
+    lines included, escaped)."""
+    from spice.display import visible
+
+    _printable(sys.stderr)
+    print(f"eqegs: error: {visible(error)}", file=sys.stderr)
+
+
+def _printable(stream):
+    """Let ``stream`` write any text: characters its encoding lacks (a Japanese folder name
+    under ``LC_ALL=C`` or an EUC-JP locale) are written as ``\\u....`` escapes, never an error."""
+    try:
+        stream.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # not a TextIOWrapper
+        pass
+
+
+class _VisibleOutput:
+    """A text stream that passes what it is given to ``stream`` with control characters other
+    than new lines and tabs escaped (:func:`spice.display.visible`)."""
+
+    def __init__(self, stream):
+        from spice.display import visible
+
+        self._stream, self._visible = stream, visible
+
+    def write(self, text):
+        return self._stream.write(self._visible(text, keep="\n\t"))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def visible_output(stream):
+    """The command line's standard output: ``stream`` made to write any text
+    (:func:`_printable`), with control characters escaped (a folder name holding a terminal
+    escape sequence is shown, never obeyed; tables escape new lines too)."""
+    _printable(stream)
+    return _VisibleOutput(stream)
 
 
 def add_repository_arguments(parser):

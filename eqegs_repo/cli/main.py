@@ -26,6 +26,8 @@ from eqegs_repo.cli.common import (
     os_error_text,
     override_values,
     print_table,
+    say_error,
+    visible_output,
 )
 from eqegs_repo.errors import BadInput, EqegsError, SkippedWarning
 from eqegs_repo.measured import with_error
@@ -260,22 +262,24 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from spice import SpiceError  # after parsing: --help and usage errors need no heavy module
 
-    shown = warnings.showwarning
+    shown, out = warnings.showwarning, sys.stdout
     warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
+    sys.stdout = visible_output(out)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SkippedWarning)  # the commands print these as notes
             args.run(args)
     except (EqegsError, SpiceError) as exc:
-        print(f"eqegs: error: {exc}", file=sys.stderr)
+        say_error(exc)
         return getattr(exc, "exit_status", 1)
     except BrokenPipeError:  # output piped into `head` and the like
-        sys.stdout = open(os.devnull, "w")
+        out = open(os.devnull, "w")
     except OSError as exc:  # e.g. a write into a read-only tree: one line, no traceback
-        print(f"eqegs: error: {os_error_text(exc)}", file=sys.stderr)
+        say_error(os_error_text(exc))
         return 1
     finally:
         warnings.showwarning = shown
+        sys.stdout = out
     return 0
 
 

@@ -142,7 +142,7 @@ class Cooker:
             return None
         if self._background is None:
             proposal = self.sample.proposal
-            if bg_id not in proposal.keys():
+            if bg_id not in proposal:  # compared in NFC
                 others = [k for k in proposal.keys() if k != self.sample.key]
                 close = closest_keys(bg_id, others) or others[:5]
                 raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} is not a sample of "

@@ -74,9 +74,9 @@ def resolve_target(sample, step, params):
     subdir, input_subdir = found.get("subdir", ""), found.get("input_subdir", "")
     folder = f"{sample.path}/{step}" + (f"/{subdir}" if subdir else "")
     download = f"{sample.proposal.path}/{sample.layout.download_dir}"
-    zip_name = names.check_name_length(names.zip_name(step, sample.key, found.get("q_subdir", ""),
-                                                      found.get("e_subdir", "")),
-                                       f"the download zip of {step} of {sample.proposal.key}/{sample.key}")
+    zip_name = names.check_file_name(names.zip_name(step, sample.key, found.get("q_subdir", ""),
+                                                    found.get("e_subdir", "")),
+                                     f"the download zip of {step} of {sample.proposal.key}/{sample.key}")
     return Target(step, subdir, input_subdir, folder, f"{download}/{zip_name}")
 
 

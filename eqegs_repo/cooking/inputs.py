@@ -6,6 +6,7 @@ from eqegs_repo.cooking.cache import file_stats
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.run import open_run
 from eqegs_repo.kernels.sensors import SensorLayout
+from eqegs_repo.naming import same_text
 from eqegs_repo.step_table import background_steps
 from spice import SpiceError
 
@@ -13,8 +14,13 @@ from spice import SpiceError
 def is_background_run(sample, params):
     """True when ``params`` (the sample's :class:`StepParameters`, or its resolved spice view)
     name the sample itself as ``q_integration.bg_sample_id``: it is the background
-    ("scattering noise") run."""
-    return params["q_integration"]["bg_sample_id"] == sample.key
+    ("scattering noise") run. Keys are compared in NFC (docs/layout.md)."""
+    return same_key(params["q_integration"]["bg_sample_id"], sample.key)
+
+
+def same_key(named, key):
+    """Whether ``named`` (a sample ID from spice, or None) names the sample ``key``, in NFC."""
+    return named is not None and same_text(named) == same_text(key)
 
 
 def background_users(sample):
@@ -26,7 +32,7 @@ def background_users(sample):
         if key == sample.key:
             continue
         try:
-            if sample.proposal[key].spice["q_integration"]["bg_sample_id"] == sample.key:
+            if same_key(sample.proposal[key].spice["q_integration"]["bg_sample_id"], sample.key):
                 users.append(key)
         except (SpiceError, BadInput):
             continue

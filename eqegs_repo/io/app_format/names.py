@@ -60,9 +60,16 @@ def publishing_marker(sample_path, step, subdir=""):
     return f"{sample_path}/.{hidden_tag(step, subdir)}{PUBLISHING_SUFFIX}"
 
 
-def check_name_length(name, what):
-    """Refuse a file or folder name longer than :data:`NAME_MAX_BYTES`, naming ``what``."""
-    size = len(name.encode("utf-8"))
+def check_file_name(name, what):
+    """Refuse a file or folder name the library would write when it holds a control character
+    (a new line or terminal escape taken from a sample folder's name: such a character is never
+    replaced, as two samples could then share one file) or is longer than
+    :data:`NAME_MAX_BYTES`, naming ``what``. Returns ``name``."""
+    control = next((c for c in name if c < " " or "\x7f" <= c <= "\x9f"), None)
+    if control is not None:
+        raise BadInput(f"{what} {name!r} holds the control character {control!r}; names written by "
+                       "the library hold none: rename the sample folder")
+    size = len(name.encode("utf-8", "surrogateescape"))
     if size > NAME_MAX_BYTES:
         raise BadInput(f"{what} {name[:60]!r}... is {size} bytes long; file systems accept names of "
                        f"at most {NAME_MAX_BYTES} bytes: use a shorter sample key or sub-folder name")
