@@ -6,6 +6,7 @@ spice values (``{"calibration.velocity_number": 1}``) and by any callable;
 none is given) and returns one pandas.DataFrame (:data:`COLUMNS`).
 """
 import fnmatch
+import os
 import threading
 import time
 
@@ -139,20 +140,48 @@ def _last_step(steps):
     return steps, max(steps, key=step_names().index)
 
 
+MIN_INTERVAL = 0.05
+"""Shortest ``interval`` of :func:`watch` (seconds): each poll lists the tree again."""
+WORKERS_PER_CORE = 4
+"""A local cluster has at most this many worker processes per core (:func:`max_workers`)."""
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
 def _check_timeout(timeout):
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise BadInput(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    if not _is_number(timeout) or not 0 < timeout <= threading.TIMEOUT_MAX:
+        raise BadInput(f"timeout must be a number of seconds > 0 and at most {threading.TIMEOUT_MAX:g} "
+                       f"(the longest wait of this platform; not infinity) or None, got {timeout!r}")
     return float(timeout)
+
+
+def max_workers():
+    """The most worker processes of a local cluster: :data:`WORKERS_PER_CORE` per core."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
 
 
 def _check_workers(workers):
     if workers is None:
         return None
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BadInput(f"workers must be a whole number of processes >= 1 or None (one per core), got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= max_workers():
+        raise BadInput(f"workers must be a whole number of processes >= 1 and at most {max_workers()} "
+                       f"({WORKERS_PER_CORE} per core; this machine has {os.cpu_count() or 1}) "
+                       f"or None (one per core), got {workers!r}")
     return workers
+
+
+def check_watch_arguments(interval, timeout):
+    """``(interval, timeout)`` of :func:`watch` as floats (timeout None or a float), or
+    BadInput naming the argument: ``interval`` from :data:`MIN_INTERVAL` to
+    ``threading.TIMEOUT_MAX`` seconds, ``timeout`` None or > 0 up to the same limit."""
+    if not _is_number(interval) or not MIN_INTERVAL <= interval <= threading.TIMEOUT_MAX:
+        raise BadInput(f"interval must be a number of seconds from {MIN_INTERVAL:g} to {threading.TIMEOUT_MAX:g} "
+                       f"(the longest wait of this platform), got {interval!r}")
+    return float(interval), _check_timeout(timeout)
 
 
 def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False, timeout=None):
@@ -362,8 +391,10 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     passed to ``on_result``. Samples present at the start are cooked only with ``existing``.
     Stops on Ctrl-C (KeyboardInterrupt), when the ``stop`` event (threading.Event) is set, or
     after ``max_polls`` polls. ``timeout``: seconds per sample (:func:`cook_sample`). Returns
-    the rows of the samples cooked.
+    the rows of the samples cooked. ``interval`` and ``timeout`` are checked before the first
+    poll (:func:`check_watch_arguments`).
     """
+    interval, timeout = check_watch_arguments(interval, timeout)
     proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
 
     def present():

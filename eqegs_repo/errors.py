@@ -91,6 +91,11 @@ class SkippedWarning(UserWarning):
     """Part of a result was left out (e.g. the figures of an export without matplotlib)."""
 
 
+class CacheWarning(UserWarning):
+    """The result cache could not be written (disk full, read-only, its path a file): the
+    result is returned uncached. The message names the cache and the settings that choose it."""
+
+
 EXTRAS = {"matplotlib": "plot", "distributed": "dask", "dask": "dask", "tqdm": "progress",
           "numba": "fast"}
 """The extra of pyproject.toml that installs each optional top-level module."""

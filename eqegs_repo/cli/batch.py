@@ -76,6 +76,7 @@ def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
 
+    batch.check_watch_arguments(args.interval, args.timeout)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
@@ -102,7 +103,8 @@ def register(subparsers):
                    help="only samples whose resolved spice has this value (YAML), e.g. "
                         "calibration.velocity_number=1 (repeatable, or comma-separated)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes (default: one per core; at most 4 per core)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none "
                                                               "when the output is not a terminal)")
@@ -115,6 +117,6 @@ def register(subparsers):
     p = subparsers.add_parser("watch", help="cook each sample once when its marker appears")
     add_repository_arguments(p)
     _selection_arguments(p)
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5, at least 0.05)")
     p.add_argument("--existing", action="store_true", help="also cook the samples already there")
     p.set_defaults(run=cmd_watch)

@@ -11,20 +11,31 @@ Where the cache lives (``Repository(..., cache_url=...)``):
 Inside, each sample has a folder ``<proposal>__<sample>__<16 hex of its URL>/<step>/`` (keys cut to 80 characters) holding
 one ``<fingerprint>.npz`` per cooked version. An entry is written to a temporary name and
 renamed into place, so readers never see half an entry; a broken entry is ignored (re-cooked).
+Each entry records its own key and step folder (``entry`` in the header); an entry read under
+another name (a file copied or renamed from another step or fingerprint) is a miss, never a
+wrong dataset.
+
+A cache that cannot be written (disk full, read-only, its path a file, an unwritable home) never
+loses a result: :meth:`DatasetCache.save` issues a :class:`~eqegs_repo.errors.CacheWarning` naming
+the cache folder and the settings that choose it (once per cache object) and the cook returns
+its dataset, uncached.
 
 Format: an uncompressed ``.npz`` with one array per variable (``var/<name>``) and a JSON header
-(``__meta__``) holding dims, attrs and which names are coordinates. Attrs must be JSON data.
+(``__meta__``) holding dims, attrs, which names are coordinates and the entry's ``key`` and
+``step``. Attrs must be JSON data.
 """
 import hashlib
 import json
 import os
 import uuid
+import warnings
 import zipfile
 
 import fsspec
 import numpy as np
 import xarray as xr
 
+from eqegs_repo.errors import CacheWarning
 from eqegs_repo.io.app_format.text import json_default
 
 META = "__meta__"
@@ -44,10 +55,11 @@ def default_cache_url():
     return os.environ.get("EQEGS_CACHE_DIR") or user_cache_folder()
 
 
-def write_dataset(ds, handle):
+def write_dataset(ds, handle, entry=None):
     """Write a Dataset (numeric/bool arrays, JSON attrs) as ``.npz`` to a binary file object
-    (array by array: no copy of the whole payload in memory)."""
-    arrays, meta = {}, {"attrs": ds.attrs, "variables": {}}
+    (array by array: no copy of the whole payload in memory). ``entry``: JSON data stored
+    with it (the cache stores ``{"key": ..., "step": ...}``) and checked by :func:`read_dataset`."""
+    arrays, meta = {}, {"attrs": ds.attrs, "variables": {}, "entry": entry}
     for name, var in list(ds.coords.items()) + list(ds.data_vars.items()):
         arrays[f"var/{name}"] = np.asarray(var.values)
         meta["variables"][name] = {"dims": list(var.dims), "attrs": var.attrs,
@@ -57,14 +69,17 @@ def write_dataset(ds, handle):
     np.savez(handle, **arrays)
 
 
-def read_dataset(handle):
-    """Inverse of :func:`write_dataset`: the Dataset of an ``.npz`` file object."""
+def read_dataset(handle, entry=None):
+    """Inverse of :func:`write_dataset`: the Dataset of an ``.npz`` file object. With ``entry``,
+    a file written with another ``entry`` (or none) raises ValueError."""
     with np.load(handle, allow_pickle=False) as data:
         meta = json.loads(bytes(data[META]).decode("utf-8"))
         if not (isinstance(meta, dict) and isinstance(meta.get("variables"), dict)
                 and isinstance(meta.get("attrs"), dict)):
             raise ValueError(f"cache metadata must be a JSON object with 'attrs' and 'variables', "
                              f"found {type(meta).__name__}")
+        if entry is not None and meta.get("entry") != entry:
+            raise ValueError(f"the file holds entry {meta.get('entry')!r}, not {entry!r}")
         coords, data_vars = {}, {}
         for name, info in meta["variables"].items():
             var = xr.Variable(info["dims"], data[f"var/{name}"], info["attrs"])
@@ -83,42 +98,73 @@ def file_stats(fs, paths):
 
 
 class DatasetCache:
-    """Cooked datasets under ``url`` (a path or fsspec URL; see the module docstring)."""
+    """Cooked datasets under ``url`` (a path or fsspec URL; see the module docstring).
+    ``write_failure``: the message of the first failed write (warned once), or None."""
 
     def __init__(self, url):
         self.url = str(url)
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.root = self.root.rstrip("/")
+        self.write_failure = None
 
     def folder(self, sample_url, proposal, sample, step):
         """The cache folder of one sample's step."""
         tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
         return f"{self.root}/{proposal[:80]}__{sample[:80]}__{tag}/{step}"  # names stay < 255 bytes
 
+    @staticmethod
+    def entry(folder, key):
+        """What an entry stores about itself: ``{"key": key, "step": <last part of folder>}``."""
+        return {"key": str(key), "step": folder.rstrip("/").rsplit("/", 1)[-1]}
+
     def load(self, folder, key):
-        """The dataset stored under ``key`` or None (missing or unreadable)."""
+        """The dataset stored under ``key`` or None (missing, unreadable, or written for
+        another key or step)."""
         path = f"{folder}/{key}.npz"
         try:
             with self.fs.open(path, "rb") as handle:
-                return read_dataset(handle)
+                return read_dataset(handle, self.entry(folder, key))
         except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError, RecursionError,
                 zipfile.BadZipFile):  # missing, broken or foreign: a miss, cooked again
             return None
 
     def save(self, folder, key, ds):
-        """Store ``ds`` under ``key`` atomically (temporary name, then rename)."""
-        self.fs.makedirs(folder, exist_ok=True)
+        """Store ``ds`` under ``key`` atomically (temporary name, then rename); the final path.
+        A write that fails leaves no temporary file, warns (:meth:`_warn_unwritable`) and
+        returns None: the caller keeps its dataset."""
         final = f"{folder}/{key}.npz"
         temp = f"{folder}/.tmp-{uuid.uuid4().hex}.npz"
         try:
+            self.fs.makedirs(folder, exist_ok=True)
             with self.fs.open(temp, "wb") as f:
-                write_dataset(ds, f)
-        except BaseException:
-            if self.fs.exists(temp):
-                self.fs.rm(temp)
+                write_dataset(ds, f, self.entry(folder, key))
+            self.fs.mv(temp, final)
+        except Exception as exc:  # noqa: BLE001 - any failed write: the result is kept, uncached
+            self._remove_quietly(temp)
+            self._warn_unwritable(folder, exc)
+            return None
+        except BaseException:  # Ctrl-C and the like: no half entry, then on they go
+            self._remove_quietly(temp)
             raise
-        self.fs.mv(temp, final)
         return final
+
+    def _remove_quietly(self, path):
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+        except Exception:  # noqa: BLE001 - the write failed already; that is what is reported
+            pass
+
+    def _warn_unwritable(self, folder, exc):
+        """One :class:`~eqegs_repo.errors.CacheWarning` per cache object (the first failure)."""
+        if self.write_failure is not None:
+            return
+        self.write_failure = (f"cannot write the result cache {self.url} ({folder}: {type(exc).__name__}: "
+                              f"{exc}); results are computed and returned but not cached. Choose "
+                              "another cache with cache_url (Repository(..., cache_url=...), "
+                              "--cache-url, or cache_url in the tree's eqegs.yaml) or $EQEGS_CACHE_DIR, "
+                              "or cache_url=False for none")
+        warnings.warn(self.write_failure, CacheWarning, stacklevel=3)
 
     def keys(self, folder):
         """Fingerprints stored in a step folder."""
