@@ -27,6 +27,7 @@ Format: an uncompressed ``.npz`` with one array per variable (``var/<name>``) an
 import hashlib
 import json
 import os
+import unicodedata
 import uuid
 import warnings
 import zipfile
@@ -97,6 +98,11 @@ def file_stats(fs, paths):
     return out
 
 
+def _printable(key):
+    """``key`` with every control character (newline, escape, ...) replaced by ``_``."""
+    return "".join("_" if unicodedata.category(c) == "Cc" else c for c in key)
+
+
 class DatasetCache:
     """Cooked datasets under ``url`` (a path or fsspec URL; see the module docstring).
     ``write_failure``: the message of the first failed write (warned once), or None."""
@@ -108,9 +114,11 @@ class DatasetCache:
         self.write_failure = None
 
     def folder(self, sample_url, proposal, sample, step):
-        """The cache folder of one sample's step."""
+        """The cache folder of one sample's step: ``<proposal>__<sample>__<tag>/<step>``, the keys cut
+        to 80 characters with control characters as ``_`` (the hash ``tag`` of the sample's URL
+        keeps folders apart), so names stay printable and under 255 bytes."""
         tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
-        return f"{self.root}/{proposal[:80]}__{sample[:80]}__{tag}/{step}"  # names stay < 255 bytes
+        return f"{self.root}/{_printable(proposal[:80])}__{_printable(sample[:80])}__{tag}/{step}"
 
     @staticmethod
     def entry(folder, key):

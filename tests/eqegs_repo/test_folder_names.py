@@ -127,3 +127,12 @@ def test_control_characters_in_names_are_escaped_in_text_views_and_kept_out_of_f
         prop[newline].export("reconstruction")
     assert not (tmp_path / "2025A1234" / "download").exists() and not (tmp_path / "2025A1234" / newline /
                                                                         "reconstruction").exists()
+
+
+def test_control_characters_never_reach_a_cache_folder_name(tmp_path):
+    """L6: the cache folder of a sample named with a newline or an escape is printable."""
+    from eqegs_repo.cooking.cache import DatasetCache
+
+    folder = DatasetCache(str(tmp_path)).folder("file:///t/P\n1/S\x1b2", "P\n1", "S\x1b2", "reconstruction")
+    name = folder.rsplit("/", 2)[1]
+    assert name.startswith("P_1__S_2__") and name.isprintable()
