@@ -6,7 +6,7 @@ Prints, each in a new process (median of ``--repeat``; peak memory above the pro
 imports):
 
 - ``dry run``: checking a table of ``MAX_TABLE_ROWS`` (100,000) rows against a proposal of
-  ``--samples`` samples, and printing its report;
+  ``--samples`` samples, and formatting its report;
 - ``import``: the same table written (one ``calibration`` record per sample, fsync on as
   for a user);
 - ``refused``: tables of 1,000,000 rows (the size of the issue): short rows (10 MB) refused at
