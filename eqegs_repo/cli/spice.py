@@ -276,8 +276,10 @@ def register(subparsers):
 
     p = command("import-table", "import the app's data_table.csv as calibration records",
                 scope=False)
-    p.add_argument("path", metavar="PATH", help="data_table.csv (path or URL)")
-    p.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    p.add_argument("path", metavar="PATH", help="data_table.csv (path or URL; at most 16 MiB "
+                                                "and 100,000 rows)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="the same checks of every row and the report, writing nothing")
     p.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
 
     register_poni(command)

@@ -1,20 +1,39 @@
 """The app's ``data_table.csv`` as ``calibration`` spice: ``proposal.spice.import_data_table(path)``.
 
 The table (UTF-8 or Shift-JIS; columns ``sample_name, velocity, angle, comment``) names the
-velocity and angle calibration numbers of each sample. :func:`parse_data_table` reads its rows
-(problems named by line), :func:`match_rows` matches them to sample keys by their numeric part,
+velocity and angle calibration numbers of each sample. :func:`read_data_table` reads the file
+within :data:`MAX_TABLE_BYTES`, :func:`parse_data_table` checks every row (ASCII digits, the
+``calibration`` schema's bounds; at most :data:`MAX_TABLE_ROWS` rows), :func:`match_rows` matches
+rows to sample keys by their numeric part, :func:`duplicate_rows` finds two rows of one sample,
 and :func:`import_data_table` writes one ``calibration`` record per matched sample (only when a
-value changes) and returns an :class:`ImportReport`. See docs/spice.md.
+value changes) once every row is valid, and returns an :class:`ImportReport`. A table with a bad
+row raises :class:`DataTableError` listing every bad cell; nothing is written. See docs/spice.md.
 """
 import dataclasses
+import io
+import re
 
 import fsspec
 
 from eqegs_repo.io.app_format.names import numeric_part
-from spice import SpiceError
+from eqegs_repo.params.types import CALIBRATION
+from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
+from spice.records import MAX_INT_DIGITS, short_repr
 
 DATA_TABLE_COLUMNS = ("sample_name", "velocity", "angle", "comment")
+MAX_TABLE_BYTES = 16 * 1024 * 1024
+"""Largest data_table.csv read (bytes); a larger file is refused before it is read."""
+MAX_TABLE_ROWS = 100_000
+"""Most data rows in one data_table.csv; the app writes one row per sample."""
+MAX_NOTE_CHARS = 1000
+"""Longest comment (characters) imported as a ``calibration`` note."""
+MAX_LISTED = 100
+"""Bad cells a :class:`DataTableError` message lists (all are in its ``bad`` attribute)."""
+ASCII_DIGITS = re.compile(r"[0-9]+")
+NUMBER_FIELDS = ((1, "velocity", CALIBRATION.field("velocity_number")),
+                 (2, "angle", CALIBRATION.field("angle_number")))
+"""(cell index, column, ``calibration`` field) of the number columns."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +46,42 @@ class TableRow:
     angle: int
     comment: str
 
+    def data(self):
+        """The ``calibration`` fields this row writes."""
+        return {"velocity_number": self.velocity, "angle_number": self.angle, "note": self.comment}
+
+
+@dataclasses.dataclass(frozen=True)
+class BadCell:
+    """One refused cell of data_table.csv: file, line (from 1), column ("" for a row without
+    three cells), the text found and what was expected there."""
+
+    source: str
+    line: int
+    column: str
+    value: str
+    expected: str
+
+    def __str__(self):
+        column = f", column {self.column}" if self.column else ""  # "": the whole row
+        return (f"{self.source} line {self.line}{column}: found "
+                f"{short_repr(self.value)}; expected {self.expected}")
+
+
+class DataTableError(SpiceValidationError):
+    """data_table.csv has bad rows; nothing was written. ``bad``: every :class:`BadCell`."""
+
+    def __init__(self, source, bad):
+        rows = len({cell.line for cell in bad})
+        listed = "".join(f"\n  {cell}" for cell in bad[:MAX_LISTED])
+        more = (f"\n  ... and {len(bad) - MAX_LISTED} more (the first {MAX_LISTED} shown)"
+                if len(bad) > MAX_LISTED else "")
+        super().__init__(f"data table {source}: {len(bad)} bad cell(s) in {rows} row(s); "
+                         f"nothing was written (the import writes only when every row is "
+                         f"valid):{listed}{more}")
+        self.source = source
+        self.bad = list(bad)
+
 
 @dataclasses.dataclass
 class ImportReport:
@@ -34,8 +89,9 @@ class ImportReport:
 
     ``written``: (row, sample key, record or None on a dry run); ``unchanged``: (row, sample
     key) already recorded with the same values; ``unmatched``: rows whose sample_name matches
-    no sample; ``ambiguous``: (row, [keys]); ``problems``: messages about lines that were
-    skipped or changed (bad numbers, commas in comments, duplicates, conflicts).
+    no sample; ``ambiguous``: (row, [keys]); ``problems``: messages about rows that were
+    changed (a comment cut at a comma) or skipped (a conflicted calibration). Bad rows are
+    never in a report: they raise :class:`DataTableError` before anything is written.
     """
 
     source: str
@@ -67,58 +123,114 @@ class ImportReport:
         return f"data table {self.source}:\n{table}{notes}"
 
 
-def _decode(payload, source):
+def read_data_table(path, fs=None):
+    """The text of data_table.csv (UTF-8 or Shift-JIS), refusing what is not a regular file or
+    is larger than :data:`MAX_TABLE_BYTES` before reading it."""
+    if fs is None:
+        fs, path = fsspec.core.url_to_fs(str(path))
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise SpiceError(f"data table {path} does not exist") from None
+    if info.get("type") != "file":
+        raise SpiceError(f"data table {path} is not a regular file (found {info.get('type')})")
+    too_large = (f"data table {path} is larger than {MAX_TABLE_BYTES} bytes (the limit of a "
+                 f"data_table.csv; the app writes one short row per sample); refused")
+    if (info.get("size") or 0) > MAX_TABLE_BYTES:
+        raise SpiceError(too_large)
+    with fs.open(path, "rb") as handle:
+        payload = handle.read(MAX_TABLE_BYTES + 1)  # the size may be unknown or change
+    if len(payload) > MAX_TABLE_BYTES:
+        raise SpiceError(too_large)
     for encoding in ("utf-8-sig", "cp932"):  # the app runs where Shift-JIS comments occur
         try:
             return payload.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise SpiceError(f"{source}: not UTF-8 or Shift-JIS text")
+    raise SpiceError(f"data table {path}: not UTF-8 or Shift-JIS text")
+
+
+def _number(field, text):
+    """The int of ASCII-digit text within the field's bounds (the check the write does), or
+    None."""
+    if not ASCII_DIGITS.fullmatch(text):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > MAX_INT_DIGITS:  # beyond every bound, and int() refuses 4,300 digits
+        return None
+    try:
+        return field.check(int(digits), field.name)
+    except SpiceValidationError:
+        return None
+
+
+def _expected(field, text):
+    """What a number cell of ``field`` should hold, naming a non-ASCII digit found in ``text``."""
+    expected = f"{field.describe()}, written in the ASCII digits 0-9"
+    other = [c for c in text if not c.isascii() and c.isnumeric()]
+    return expected + (f" ({short_repr(other[0])} is not one of them)" if other else "")
+
+
+def _lines(text):
+    """(line number, line) of text split at \\n, \\r\\n or \\r (the line numbers an editor shows),
+    one line at a time."""
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+        yield number, line.rstrip("\n")
 
 
 def parse_data_table(text, source="data_table.csv"):
-    """Parse data_table.csv text; returns (rows, problems).
+    """Check every row of data_table.csv text; returns (rows, notes, bad).
 
     Format [M]: ``sample_name, velocity, angle, comment`` with sample_name the numeric part of
     the Sample ID and a comment without commas (the app cuts a comment at its first comma; so
-    does this parser, and it says so). The header line is optional; blank lines are skipped.
+    does this parser, and it says so in ``notes``). The header line is optional; blank lines
+    are skipped. ``sample_name``, ``velocity`` and ``angle`` are ASCII digits (``①``, ``²``
+    or full-width digits are refused); the numbers lie within the bounds of the
+    ``calibration`` schema; a comment has at most :data:`MAX_NOTE_CHARS` characters.
+    ``rows``: the valid :class:`TableRow` s; ``bad``: a :class:`BadCell` for every refused cell.
+    More than :data:`MAX_TABLE_ROWS` data rows raise SpiceError at once.
     """
-    rows, problems, seen = [], [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    rows, notes, bad, count = [], [], [], 0
+    for number, line in _lines(text):
         cells = [cell.strip() for cell in line.split(",")]
-        if cells[0].lower() == DATA_TABLE_COLUMNS[0]:
+        if not line.strip() or cells[0].lower() == DATA_TABLE_COLUMNS[0]:
             continue
-        where = f"{source} line {number}"
+        count += 1
+        if count > MAX_TABLE_ROWS:
+            raise SpiceError(f"data table {source} has more than {MAX_TABLE_ROWS} rows (line "
+                             f"{number}); the limit of a data_table.csv (one row per sample); "
+                             "refused, nothing was written")
+        found = len(bad)
         if len(cells) < 3:
-            problems.append(f"{where}: expected sample_name, velocity, angle[, comment], "
-                            f"found {line.strip()!r}; skipped")
+            bad.append(BadCell(source, number, "", line.strip(),
+                               "sample_name, velocity, angle[, comment]"))
             continue
-        name, velocity, angle = cells[:3]
-        if not name.isdigit():
-            problems.append(f"{where}: sample_name must be the numeric part of a Sample ID "
-                            f"(digits), found {name!r}; skipped")
+        name, comment = cells[0], cells[3] if len(cells) > 3 else ""
+        if not ASCII_DIGITS.fullmatch(name):
+            bad.append(BadCell(source, number, "sample_name", name, "the numeric part of a "
+                               "Sample ID, in the ASCII digits 0-9"))
+        values = {}
+        for index, column, field in NUMBER_FIELDS:
+            values[field.name] = _number(field, cells[index])
+            if values[field.name] is None:
+                bad.append(BadCell(source, number, column, cells[index],
+                                   _expected(field, cells[index])))
+        if len(comment) > MAX_NOTE_CHARS:
+            bad.append(BadCell(source, number, "comment", comment,
+                               f"at most {MAX_NOTE_CHARS} characters"))
+        if len(bad) > found:
             continue
-        numbers = []
-        for label, value in (("velocity", velocity), ("angle", angle)):
-            if not value.isdigit():
-                problems.append(f"{where}: {label} must be a calibration number (integer >= 0), "
-                                f"found {value!r}; skipped")
-                break
-            numbers.append(int(value))
-        if len(numbers) < 2:
-            continue
-        comment = cells[3] if len(cells) > 3 else ""
         if len(cells) > 4:
-            problems.append(f"{where}: the comment contains a comma; kept {comment!r}, the part "
-                            "before it, as the app does")
-        if name in seen:
-            problems.append(f"{where}: sample_name {name} repeats line {seen[name]}; skipped")
-            continue
-        seen[name] = number
-        rows.append(TableRow(number, name, numbers[0], numbers[1], comment))
-    return rows, problems
+            notes.append(f"{source} line {number}: the comment contains a comma; kept "
+                         f"{comment!r}, the part before it, as the app does")
+        rows.append(TableRow(number, name, values["velocity_number"], values["angle_number"],
+                             comment))
+    return rows, notes, bad
+
+
+def _by_number(digits):
+    """Digits without leading zeros: ``"001"`` and ``"1"`` give ``"1"``."""
+    return digits.lstrip("0") or "0"
 
 
 def match_rows(rows, sample_keys):
@@ -131,10 +243,10 @@ def match_rows(rows, sample_keys):
         digits = numeric_part(key)
         if digits:
             by_digits.setdefault(digits, []).append(key)
-            by_number.setdefault(int(digits), []).append(key)
+            by_number.setdefault(str(int(digits)), []).append(key)  # full-width digits too
     matched, unmatched, ambiguous = [], [], []
     for row in rows:
-        keys = by_digits.get(row.sample_name) or by_number.get(int(row.sample_name), [])
+        keys = by_digits.get(row.sample_name) or by_number.get(_by_number(row.sample_name), [])
         if len(keys) == 1:
             matched.append((row, keys[0]))
         elif keys:
@@ -144,42 +256,68 @@ def match_rows(rows, sample_keys):
     return matched, unmatched, ambiguous
 
 
+def duplicate_rows(rows, matched, source="data_table.csv"):
+    """A :class:`BadCell` for every row naming a sample an earlier row names: the same sample
+    key by :func:`match_rows` (``001`` and ``1`` both match ``S001``), or the same digits."""
+    sample = {id(row): key for row, key in matched}
+    first, bad = {}, []
+    for row in rows:
+        key = sample.get(id(row))
+        place = ("sample", key) if key is not None else ("digits", row.sample_name)
+        if place not in first:
+            first[place] = row
+            continue
+        earlier = first[place]
+        what = f"sample {key}" if key is not None else f"sample_name {earlier.sample_name}"
+        bad.append(BadCell(source, row.line, "sample_name", row.sample_name,
+                           f"one row per sample; line {earlier.line} "
+                           f"({earlier.sample_name!r}) names {what} too"))
+    return bad
+
+
 def import_data_table(collection, path, sample_keys, *, dry_run=False, author=None, fs=None):
     """Write a ``calibration`` record (velocity_number, angle_number, note) at each sample
     named in data_table.csv; returns an :class:`ImportReport`.
 
-    A sample whose record at its own anchor already holds the same numbers and note is left
-    alone, so importing twice writes nothing new. Rows that match no sample, match several,
-    or cannot be parsed are reported, never guessed.
+    Every row is checked first (:func:`parse_data_table`, :func:`duplicate_rows`); a bad row
+    raises :class:`DataTableError` naming every bad cell and nothing is written; ``dry_run``
+    runs the same checks. A sample whose record at its own anchor already holds the same
+    numbers and note is left alone, so importing twice writes nothing new. Rows that match no
+    sample or several, and samples whose calibration is conflicted, are reported, never guessed.
     """
     if fs is None:
         fs, path = fsspec.core.url_to_fs(str(path))
-    try:
-        payload = fs.cat_file(path)
-    except FileNotFoundError:
-        raise SpiceError(f"data table {path} does not exist") from None
-    rows, problems = parse_data_table(_decode(payload, path), path)
-    report = ImportReport(source=str(path), problems=problems, dry_run=dry_run)
-    matched, report.unmatched, report.ambiguous = match_rows(rows, sample_keys)
+    rows, notes, bad = parse_data_table(read_data_table(path, fs), path)
+    matched, unmatched, ambiguous = match_rows(rows, sample_keys)
+    bad = sorted(bad + duplicate_rows(rows, matched, path), key=lambda cell: cell.line)
+    if bad:
+        raise DataTableError(path, bad)
+    report = ImportReport(source=str(path), problems=notes, dry_run=dry_run,
+                          unmatched=unmatched, ambiguous=ambiguous)
     index = collection.index()
+    todo = []
     for row, key in matched:
-        wanted = {"velocity_number": row.velocity, "angle_number": row.angle,
-                  "note": row.comment}
         found = index.resolve("calibration", key)
         if found.conflicted:
             report.problems.append(
                 f"{path} line {row.line}: calibration for {key!r} is conflicted at anchor "
                 f"{found.candidates[0].anchor!r}; resolve it first; skipped")
-            continue
-        current = found.record
-        if (current is not None and current.anchor == key
-                and all(current.data.get(k) == v for k, v in wanted.items())):
+        elif (found.record is not None and found.record.anchor == key
+              and all(found.record.data.get(k) == v for k, v in row.data().items())):
             report.unchanged.append((row, key))
-            continue
+        else:
+            todo.append((row, key))
+    for row, key in todo:
         record = None
         if not dry_run:
-            record = collection.update("calibration", key, author=author, retry=True,
-                                       comment=f"data_table.csv line {row.line} ({path})",
-                                       **wanted)
+            try:
+                record = collection.update("calibration", key, author=author, retry=True,
+                                           comment=f"data_table.csv line {row.line} ({path})",
+                                           **row.data())
+            except SpiceError as exc:
+                raise SpiceError(f"data table {path} line {row.line} (sample {key}): {exc}; "
+                                 f"{len(report.written)} of {len(todo)} rows were written "
+                                 "before it; importing the table again writes only the "
+                                 "rest") from exc
         report.written.append((row, key, record))
     return report

@@ -53,6 +53,25 @@ def test_seed_update_show_history_diff_erase(run_cli):
     assert "erased" in current and "q_integration" in current
 
 
+def test_import_table_refuses_a_bad_table_whole_with_and_without_dry_run(run_cli):
+    table = run_cli.root / "data_table.csv"
+    table.write_text("sample_name, velocity, angle, comment\n001,2,0,ok\n002,2000000,0\n"
+                     "010,\u2460,0\n1,3,0,S001 again\n", encoding="utf-8")
+    messages = []
+    for dry_run in (("--dry-run",), ()):
+        with pytest.raises(EqegsError) as caught:
+            run_cli("import-table", str(table), *dry_run)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "spice: data table" in messages[0] and "nothing was written" in messages[0]
+    for expected in ("line 3, column velocity: found '2000000'",
+                     "line 4, column velocity: found '\u2460'",
+                     ("line 5, column sample_name: found '1'; expected one row per sample; "
+                      "line 2 ('001') names sample S001 too")):
+        assert expected in messages[0]
+    assert "(no records)" in run_cli("show")
+
+
 def test_repository_scope_and_record_diff(run_cli):
     first = run_cli("seed", "q_range", "--scope", "repository", "--anchor", "",
                     "q_min=10", "q_max=14").split("uuid ")[1].strip()

@@ -114,7 +114,6 @@ DATA_TABLE = """sample_name, velocity, angle, comment(Do not include commas)
 001,1,0,this is comment example of Sample
 002,2,1,No.002's comment, with a comma
 003,1,0,no such sample
-00x,1,0,bad name
 """
 
 
@@ -129,7 +128,6 @@ def test_import_data_table_writes_calibration_records_and_reports_the_rest(tmp_p
     assert [r.sample_name for r in report.unmatched] == ["003"]
     assert any("line 3: the comment contains a comma; kept \"No.002's comment\"" in p
                for p in report.problems)
-    assert any("line 5: sample_name must be the numeric part" in p for p in report.problems)
     assert "no matching sample" in repr(report)
     s2 = prop["S002"].spice.calibration
     assert (s2.velocity_number, s2.angle_number, s2.note) == (2, 1, "No.002's comment")
@@ -139,10 +137,9 @@ def test_import_data_table_writes_calibration_records_and_reports_the_rest(tmp_p
 
 
 def test_data_table_matching_rules():
-    rows, problems = data_table.parse_data_table("1,1,0\n2,1,0\n1,3,0\n3,x,0\n", "t.csv")
-    assert [r.sample_name for r in rows] == ["1", "2"]
-    assert any("repeats line 1" in p for p in problems) and any("velocity must be" in p
-                                                                 for p in problems)
+    rows, notes, bad = data_table.parse_data_table("1,1,0\n2,1,0\n3,x,0\n", "t.csv")
+    assert [r.sample_name for r in rows] == ["1", "2"] and notes == []
+    assert [(b.line, b.column, b.value) for b in bad] == [(3, "velocity", "x")]
     matched, unmatched, ambiguous = data_table.match_rows(rows, ["S01", "S1", "S002"])
     assert matched == [(rows[0], "S1"), (rows[1], "S002")]  # exact digits first, then number
     assert unmatched == [] and ambiguous == []
