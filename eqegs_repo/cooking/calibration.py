@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.calibration_files import open_calibration_file, protocol_of
 from eqegs_repo.kernels import e_spectrum as es
 
@@ -306,12 +306,30 @@ def _checked(values, shape, what):
     return array
 
 
-def resolve(params, measured, two_theta, trusted=()):
+def _check_sweep(velocity, measured, measured_path, source):
+    """Refuse a calibrated ``velocity`` (frames,) mm/s that is one value for every frame (no
+    energy sweep): a BadSample naming ``measured_path`` when the calibration ``source`` (a
+    description) computed it from the ``measured`` waveform and that waveform is constant, a
+    BadInput naming the calibration otherwise. ``measured`` None: the calibration does not use it."""
+    if velocity.size < 2 or np.ptp(velocity) > 0:
+        return
+    if measured is not None and np.ptp(measured) == 0:
+        raise BadSample(f"{measured_path}: all {measured.size} values of the measured drive waveform are "
+                        f"{measured[0]:g}; the calibration {source} turns a constant waveform into one "
+                        f"velocity ({velocity[0]:g} mm/s) for every frame, so there is no energy sweep; "
+                        "expected a waveform that varies over the frames")
+    raise BadInput(f"the calibration {source} gives one velocity ({velocity[0]:g} mm/s) for every frame, "
+                   "so there is no energy sweep; expected velocities that vary over the frames")
+
+
+def resolve(params, measured, two_theta, trusted=(), measured_path="velocity.npy"):
     """The :class:`Calibration` for a sample.
 
     ``params``: :class:`~eqegs_repo.params.effective.StepParameters`; ``measured`` (frames,) the
-    sample's velocity.npy; ``two_theta`` (bins,) rad of the q bins; ``trusted``: the folders
-    whose calibration code may run (:func:`trusted_folders`).
+    sample's velocity.npy (finite values), read from ``measured_path`` (named in messages);
+    ``two_theta`` (bins,) rad of the q bins; ``trusted``: the folders whose calibration code may
+    run (:func:`trusted_folders`). A calibration that gives one velocity for every frame is
+    refused (:func:`_check_sweep`).
     """
     cal = params["calibration"]
     n_frames = int(np.size(measured))
@@ -327,6 +345,7 @@ def resolve(params, measured, two_theta, trusted=()):
         except Exception as exc:
             raise BadInput(f"{folder.path}/{VELOCITY_FILE}: calibration {number} failed: {exc!r}") from None
         velocity = _checked(raw, (n_frames,), f"{VELOCITY_FILE} calibration {number}")
+        _check_sweep(velocity, measured, measured_path, f"{folder.path}/{VELOCITY_FILE} #{number}")
         angle_number = cal["angle_number"]
         table = folder.calibrations(ANGLE_FILE)
         with params.blame("calibration.angle_number"):
@@ -355,6 +374,8 @@ def resolve(params, measured, two_theta, trusted=()):
         velocity = es.calibrated_velocity(measured, kind=vel["kind"], n_frames=n_frames, v_max=vel["v_max"],
                                           phase_frames=vel["phase_frames"], period_frames=vel["period_frames"],
                                           poly_coeffs=vel["poly_coeffs"], table_mm_s=vel["table_mm_s"])
+    _check_sweep(velocity, measured if vel["kind"] == "poly" else None, measured_path,
+                 params.describe("velocity_calibration", "kind"))
     with params.blame("angle_calibration"):
         g = es.angle_factor(two_theta, kind=ang["kind"], table=ang["table"])
     description = {"velocity": f"built-in {vel['kind']} #{vel['number']}",

@@ -215,7 +215,7 @@ class Cooker:
         Paths and file times never enter, so copies of the data give the same seed."""
         rec, qds = self.dataset("reconstruction"), self.dataset("q_integration")
         content = hashlib.sha256()
-        arrays = [rec["counts_per_frame"].values, self.run.velocity.read()]
+        arrays = [rec["counts_per_frame"].values, self.run.read_velocity()]
         if "forward_background" in qds:
             arrays.append(qds["forward_background"].values)
         for array in arrays:
@@ -344,12 +344,13 @@ class Cooker:
     def _cook_e_spectrum_and_isf(self):
         if is_background_run(self.sample, self.params):
             raise BadInput(background_refusal(self.sample, self.params, "e_spectrum_and_isf"))
+        measured = self.run.read_velocity()  # before the integration: a broken file fails at once
         qds = self.dataset("q_integration")
         q_min, q_max = self.params.q_range()
         ep = self.params["e_spectrum"]
-        measured = self.run.velocity.read()
         calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values,
-                                                 self.trusted_calibration_dirs())
+                                                 self.trusted_calibration_dirs(),
+                                                 measured_path=self.run.velocity_path)
         with self.params.blame("q_range.q_min", "q_range.q_max", "e_spectrum", "sp_param"):
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,

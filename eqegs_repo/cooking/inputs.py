@@ -73,7 +73,7 @@ def effective_layout(params, marker, where):
 class RawRun:
     """The raw run of one sample (:func:`eqegs_repo.io.run.open_run`): the stats of the marker
     and of the run's files (no file opened), then the sensor stack and the velocity, opened
-    (headers checked) on first use."""
+    (headers checked) on first use; the velocity's values are checked when read."""
 
     def __init__(self, sample):
         self.sample = sample
@@ -89,5 +89,11 @@ class RawRun:
         return self.run.stack
 
     @property
-    def velocity(self):
-        return self.run.velocity
+    def velocity_path(self):
+        """The velocity file's path, for messages."""
+        return self.run.velocity.path
+
+    def read_velocity(self):
+        """The measured drive waveform, (frames,) float64, checked
+        (:meth:`eqegs_repo.io.run.Run.read_velocity`)."""
+        return self.run.read_velocity()

@@ -21,7 +21,8 @@ linear, so per-sensor sums add up to the sums over the combined image).
 the data come from the disk; byte ranges through fsspec for other filesystems) and compute it,
 in parallel with the other lanes: file reads and the compiled kernels run without the GIL, and a
 block is computed on the core that read it. The resident memory stays at a block per lane (plus
-the probe and the tracked pixels' counts in a fused pass). Float data are checked for NaN/inf.
+the probe and the tracked pixels' counts in a fused pass). Every block read is checked: negative
+counts, and NaN/inf in float data, are a BadSample naming the file, frame and pixel.
 """
 import collections
 import itertools
@@ -95,14 +96,25 @@ def iter_blocks(stack, block_frames=None):
         yield start, stop, blocks
 
 
-def _check_finite(stack, blocks, start):
+def _check_counts(stack, blocks, start):
+    """BadSample naming the sensor file, frame and pixel of the first count of ``blocks`` (frames
+    ``start``.. of every sensor) that is negative or, for float counts, NaN or infinite. Unsigned
+    counts need no check; otherwise a block costs its minimum (and maximum, for floats), a
+    fraction of its read."""
+    kind = np.dtype(stack.dtype).kind
+    if kind == "u":
+        return
     for k, block in enumerate(blocks):
-        bad = ~np.isfinite(block)
-        if bad.any():
-            frame, row, col = np.argwhere(bad)[0]
-            raise BadSample(f"{stack.files[k].path}: frame {start + frame}, pixel (row {row}, col {col}) "
-                            f"holds {float(block[frame, row, col])}; counts must be finite numbers "
-                            f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
+        lowest = block.min()
+        finite = kind != "f" or bool(np.isfinite(lowest) and np.isfinite(block.max()))
+        if finite and lowest >= 0:
+            continue
+        bad, rule = (block < 0, "counts must be >= 0") if finite else (~np.isfinite(block), "counts must be finite numbers")
+        frame, row, col = np.argwhere(bad)[0]
+        value = block[frame, row, col]
+        raise BadSample(f"{stack.files[k].path}: frame {start + frame}, pixel (row {row}, col {col}) "
+                        f"holds {float(value) if kind == 'f' else int(value)}; {rule} "
+                        f"({int(bad.sum())} bad values in frames {start}..{start + len(block) - 1})")
 
 
 def _stream(stack, ranges, workers, work, *, keep=False, ready=None):
@@ -186,8 +198,7 @@ def _read_block(stack, start, stop, buffers):
         if stop - start not in buffers:
             buffers[stop - start] = [np.empty((stop - start,) + f.shape[1:], f.dtype) for f in stack.files]
         blocks = [f.read_frames(start, stop, out=b) for f, b in zip(stack.files, buffers[stop - start])]
-    if np.dtype(stack.dtype).kind == "f":
-        _check_finite(stack, blocks, start)
+    _check_counts(stack, blocks, start)
     return blocks
 
 

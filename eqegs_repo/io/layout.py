@@ -54,8 +54,11 @@ def parse_marker(text, path):
     """Validate the marker's JSON text and return it as a dict.
 
     Required: ``n_frames`` (int >= 1), ``n_sensors`` (int >= 1), ``sensor_shape`` ([rows, cols],
-    ints >= 1). Other keys are kept as they are. ``path`` is used in error messages.
+    ints >= 1). Other keys are kept as they are. ``text`` is ``str`` or the file's bytes (UTF-8,
+    or UTF-16/32 with a byte-order mark, as JSON allows). ``path`` is used in error messages.
     """
+    if isinstance(text, bytes):
+        text = _decoded(text, path)
     try:
         marker = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -80,6 +83,22 @@ def parse_marker(text, path):
             expected = "an integer >= 1" if kind is int else "[rows, cols] with integers >= 1"
             raise BadSample(f"{path}: field {name!r} must be {expected}, found {value!r}")
     return marker
+
+
+def _decoded(data, path):
+    """The text of a JSON file's bytes ``data``; BadSample naming ``path``, the encoding expected
+    and the first byte that does not decode (its offset, line and column) otherwise."""
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+        raise BadSample(f"{path}: not {name} text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                        f"(line {line}, column {column}) does not decode; expected a UTF-8 JSON file "
+                        "(saved as Shift-JIS or another encoding?)") from None
 
 
 def check_regular_file(fs, path):

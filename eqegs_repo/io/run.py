@@ -2,10 +2,16 @@
 run's files once; the result cache's fingerprint, the sample's listing checks, ``sample.info()``,
 ``sample.raw`` and the xarray engine all read the run through it.
 """
+import numpy as np
+
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.formats import DEFAULT_FORMAT, raw_formats
 from eqegs_repo.io.frames import FrameSource, SensorStack, ValueSource
 from eqegs_repo.naming import natural_key
+
+MIN_SIGNED_COUNT_BYTES = 2
+"""Signed integer counts need at least this many bytes (int16): int8 counts wrap to negative
+values above 127, so such a file holds wrapped counts, never real ones."""
 
 
 class Run:
@@ -38,6 +44,20 @@ class Run:
     def velocity(self):
         """The measured drive waveform, ``(frames,)``, read lazily."""
         return self._open()[1]
+
+    def read_velocity(self):
+        """The measured drive waveform read and checked, ``(frames,)`` float64 (a.u.): BadSample
+        naming the velocity file, the first bad frame and the number of bad values when a value
+        is NaN or infinite. (Opening checks only the header: :func:`check_frames`.)"""
+        source = self.velocity
+        values = np.asarray(source.read(), dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise BadSample(f"{source.path}: frame {first} holds {values[first]} ({int(bad.sum())} of "
+                            f"{values.size} values are NaN or infinite); expected a finite velocity for "
+                            "every frame")
+        return values
 
     def __repr__(self):
         return f"<Run {self.folder}: format {self.format.name}, {len(self.files)} files>"
@@ -104,6 +124,10 @@ def check_frames(folder, marker, fmt, sensors, velocity):
             raise BadSample(f"{f.path}: expected a (frames, rows, cols) array, found shape {f.shape}")
         if f.dtype.kind not in "uif":
             raise BadSample(f"{f.path}: expected integer or float counts, found dtype {f.dtype}")
+        if f.dtype.kind == "i" and f.dtype.itemsize < MIN_SIGNED_COUNT_BYTES:
+            raise BadSample(f"{f.path}: found dtype {f.dtype}, signed counts of {8 * f.dtype.itemsize} bits: "
+                            f"they wrap to negative values above {np.iinfo(f.dtype).max}; expected unsigned "
+                            f"counts or signed ones of at least {8 * MIN_SIGNED_COUNT_BYTES} bits")
     frames = {f.path: f.shape[0] for f in sensors}
     if len(set(frames.values())) > 1:
         listing = ", ".join(f"{p.rsplit('/', 1)[-1]}: {n}" for p, n in frames.items())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.run import MIN_SIGNED_COUNT_BYTES
 from eqegs_repo.kernels import physics
 from eqegs_repo.kernels.sensors import SensorLayout
 from eqegs_repo.simulate import drive, image, spectra
@@ -99,8 +100,10 @@ class SyntheticParams:
     def __post_init__(self):
         if int(self.n_frames) < 2:
             raise BadInput(f"SyntheticParams.n_frames must be >= 2, got {self.n_frames!r}")
-        if np.dtype(self.dtype).kind not in "uif":
-            raise BadInput(f"SyntheticParams.dtype must be a numeric numpy dtype name, got {self.dtype!r}")
+        dtype = np.dtype(self.dtype)
+        if dtype.kind not in "uif" or (dtype.kind == "i" and dtype.itemsize < MIN_SIGNED_COUNT_BYTES):
+            raise BadInput(f"SyntheticParams.dtype must be a numeric numpy dtype name the reader takes "
+                           f"(signed integers of at least {8 * MIN_SIGNED_COUNT_BYTES} bits), got {self.dtype!r}")
         if not self.background_scale > 0:
             raise BadInput(f"SyntheticParams.background_scale (k) must be > 0, got {self.background_scale!r}")
         if not isinstance(self.sensor_layout, SensorLayout):

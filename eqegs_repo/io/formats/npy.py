@@ -22,6 +22,15 @@ from eqegs_repo.io.frames import basic_key
 from eqegs_repo.io.layout import check_regular_file
 
 _MAX_HEADER = 1 << 16
+# Header readers by format version, as numpy writes them: 2.0 when the header outgrows 64 KiB,
+# 3.0 when it is not latin-1 (UTF-8 field names of a structured dtype, refused later as counts).
+# A 3.0 header differs from a 2.0 one only in its text encoding, and numpy has no public reader
+# for it: the 2.0 reader parses every 3.0 header whose text is ASCII, i.e. every numeric dtype.
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+    (3, 0): np.lib.format.read_array_header_2_0,
+}
 
 
 class NpyFile:
@@ -38,12 +47,10 @@ class NpyFile:
             check_regular_file(fs, path)
             with fs.open(path, "rb") as f:
                 version = np.lib.format.read_magic(f)
-                reader = {
-                    (1, 0): np.lib.format.read_array_header_1_0,
-                    (2, 0): np.lib.format.read_array_header_2_0,
-                }.get(version)
+                reader = _HEADER_READERS.get(version)
                 if reader is None:
-                    raise ValueError(f"unsupported .npy format version {version}")
+                    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
+                                     "expected 1.0, 2.0 or 3.0")
                 shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
                 self.offset = f.tell()
             size = fs.size(path)
@@ -61,10 +68,17 @@ class NpyFile:
             raise BadSample(f"{path}: object arrays are refused; expected numeric counts, found {dtype}")
         self.shape, self.dtype = tuple(shape), dtype
         self.nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if size < self.offset + self.nbytes:
+        expected = self.offset + self.nbytes
+        if size < expected:
             raise BadSample(
                 f"{path}: truncated: the header says shape {self.shape} of {dtype}, i.e. "
-                f"{self.offset + self.nbytes} bytes, but the file has {size} bytes"
+                f"{expected} bytes, but the file has {size} bytes"
+            )
+        if size > expected:
+            raise BadSample(
+                f"{path}: {size - expected} bytes after the array: the header says shape {self.shape} "
+                f"of {dtype}, i.e. {expected} bytes, but the file has {size} bytes; trailing bytes "
+                "mean a different array was meant (a file overwritten in place by a smaller one?)"
             )
         self._memmap = None
         self._fd = None

@@ -103,8 +103,15 @@ def sweep_labels(velocity: np.ndarray) -> np.ndarray:
 
 
 def turning_points(velocity: np.ndarray) -> np.ndarray:
-    """Frame indices of the velocity extrema (see :func:`sweep_labels`), increasing."""
+    """Frame indices of the velocity extrema (see :func:`sweep_labels`), increasing. BadInput
+    when ``velocity`` holds NaN/inf or one value for every frame (no sweep to find)."""
     v = np.asarray(velocity, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise BadInput(f"velocity must be finite mm/s; frame {bad[0]} holds {v[bad[0]]} "
+                       f"({bad.size} of {v.size} values are NaN or infinite)")
+    if v.size and np.ptp(v) == 0:
+        raise BadInput(f"velocity must vary over the frames (a sweep); all {v.size} values are {v[0]:g} mm/s")
     level = 0.5 * np.max(np.abs(v))
     side = np.where(v > level, 1, np.where(v < -level, -1, 0))
     marked = np.flatnonzero(side)

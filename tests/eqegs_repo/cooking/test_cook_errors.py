@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.simulate import synthetic
 from tests.helpers.cooktrees import (
@@ -95,6 +96,42 @@ def test_nan_in_raw_data(tmp_path):
     seed_spice(repo[PROPOSAL], params)
     with pytest.raises(BadSample, match=r"sensor_2.npy: frame 37, pixel \(row 5, col 6\) holds nan"):
         sample(repo).cook("reconstruction")
+
+
+def test_a_velocity_that_is_not_finite_or_constant_is_refused_naming_velocity_npy(tmp_path, monkeypatch):
+    params = image_params(n_frames=64)
+    write_runs(tmp_path, params, [1])
+    repo = repository(tmp_path)
+    seed_spice(repo[PROPOSAL], params, bg_n_points=10, n_mc=20)  # kind poly on the measured waveform
+    path = tmp_path / PROPOSAL / "S001" / "train_integrated" / "velocity.npy"
+    measured = np.load(path)
+    broken = measured.copy()
+    broken[[9, 20]] = np.nan, np.inf
+    np.save(path, np.full(64, np.inf))  # refused before the sensor files are read
+    monkeypatch.setattr(passes, "_stream", lambda *args, **kwargs: pytest.fail("sensor files read"))
+    with pytest.raises(BadSample, match=r"velocity.npy: frame 0 holds inf \(64 of 64 values"):
+        sample(repo).cook()
+    monkeypatch.undo()
+    # NaN/inf and an all-zero waveform once gave an IndexError traceback naming no file
+    for values, message in (
+            (broken, r"frame 9 holds nan \(2 of 64 values are NaN or infinite\); expected a finite velocity"),
+            (np.zeros(64), r"all 64 values of the measured drive waveform are 0; the calibration "
+                           r"velocity_calibration.kind = 'poly' \(from proposal .*\) turns a constant waveform "
+                           r"into one velocity \(0 mm/s\) for every frame, so there is no energy sweep")):
+        np.save(path, values)
+        with pytest.raises(BadSample, match=message) as exc:
+            sample(repo).cook()
+        assert str(exc.value).startswith(f"{path}: ")
+    # a model calibration does not use the waveform: a constant one (no monitor signal) cooks
+    np.save(path, np.zeros(64))
+    ds = sample(repo).cook(velocity_calibration={"kind": "triangle"}, fit_model="none")
+    assert np.ptp(ds["velocity"].values) > 0
+    # a calibration that is constant by itself is its own fault, not the file's
+    with pytest.raises(BadInput, match=r"the calibration velocity_calibration.kind = 'table' \(from override\) "
+                                       r"gives one velocity \(1.5 mm/s\) for every frame") as exc:
+        np.save(path, measured)
+        sample(repo).cook(velocity_calibration={"kind": "table", "table_mm_s": [1.5] * 64})
+    assert not isinstance(exc.value, BadSample)
 
 
 def test_sub_folder_names_outside_the_allowed_characters(tree):

@@ -8,6 +8,7 @@ import pytest
 
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.cooking.cook import Cooker
+from eqegs_repo.errors import BadSample
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from tests.helpers.cooktrees import BACKGROUND, PROPOSAL, image_params, repository, seed_spice, write_runs
@@ -193,3 +194,19 @@ def test_a_sample_far_from_the_shared_centre_reads_the_background_again(tmp_path
     assert all(reads[p] == 2 * N_FRAMES for p in background)
     assert_same(moved, q_integration(prop["S002"], False, centre_method="manual",
                                      centre_x=first.attrs["centre_x"] + 0.5, centre_y=first.attrs["centre_y"]))
+
+
+def test_signed_counts_give_the_same_result_and_a_negative_one_is_named_by_both_paths(tmp_path, small_blocks):
+    repo, _ = tree(tmp_path)
+    sample = repo[PROPOSAL]["S001"]
+    path = sensor_path(tmp_path, "S001", 2)
+    np.save(path, np.load(path).astype(np.int64))  # non-negative int64 counts: read as the uint16 ones
+    fused = q_integration(sample, True)
+    assert fused.attrs["passes"]["path"] == "fused"
+    assert_same(fused, q_integration(sample, False))
+    edit_sensor(tmp_path, "S001", 2, lambda c: c.__setitem__((500, 3, 7), -5))  # outside the probe
+    # one -5 once changed tau silently; both paths now stop at it, naming the file and the frame
+    for fuse in (True, False):
+        with pytest.raises(BadSample, match=rf"^{path}: frame 500, pixel \(row 3, col 7\) holds -5; counts must "
+                                            r"be >= 0 \(1 bad values in frames \d+\.\.\d+\)$"):
+            q_integration(sample, fuse)

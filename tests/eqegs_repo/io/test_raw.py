@@ -85,6 +85,21 @@ def _break(fs, root, kind):
     if kind == "velocity_complex":  # a complex one lost its imaginary part
         fs.pipe(f"{path}/train_integrated/velocity.npy", npy_bytes(np.zeros(6, complex)))
         return r"expected a real-valued velocity.*found dtype complex128", "velocity.npy"
+    if kind == "velocity_bool":  # once an error blaming q_range
+        fs.pipe(f"{path}/train_integrated/velocity.npy", npy_bytes(np.ones(6, bool)))
+        return r"expected a real-valued velocity.*found dtype bool", "velocity.npy"
+    if kind == "counts_int8":  # wrapped counts once cooked to an error blaming isf_error_threshold
+        fs.pipe(f"{path}/train_integrated/sensor_1.npy", npy_bytes(sample_arrays(0)[0][1].astype(np.int8)))
+        return r"found dtype int8, signed counts of 8 bits: they wrap to negative values above 127", "sensor_1.npy"
+    if kind == "trailing":  # once accepted: the first frames of a longer array were read
+        data = npy_bytes(sample_arrays(0)[0][1])
+        fs.pipe(f"{path}/train_integrated/sensor_1.npy", data + bytes(64))
+        return (rf"64 bytes after the array: the header says shape \(6, 4, 2\) of uint32, i.e. {len(data)} "
+                rf"bytes, but the file has {len(data) + 64} bytes; trailing bytes mean a different array"), "sensor_1.npy"
+    if kind == "marker_sjis":  # once "not valid JSON"
+        text = '{"n_frames": 6, "n_sensors": 3, "sensor_shape": [4, 2],\n "comment": "ゲル"}'
+        fs.pipe(f"{path}/train_integrated.json", text.encode("shift_jis"))
+        return r"not UTF-8 text: byte 0x83 at offset 69 \(line 2, column 14\)", "train_integrated.json"
     if kind == "shape":
         fs.pipe(f"{path}/train_integrated/sensor_0.npy", npy_bytes(np.zeros((6, 4, 3), np.uint32)))
         return "sensor_shape", "sensor_0.npy"
@@ -92,7 +107,8 @@ def _break(fs, root, kind):
 
 
 @pytest.mark.parametrize("kind", ["json", "n_frames", "truncated", "frames", "velocity", "velocity_text",
-                                  "velocity_complex", "shape"])
+                                  "velocity_complex", "velocity_bool", "counts_int8", "trailing",
+                                  "marker_sjis", "shape"])
 def test_a_broken_sample_is_named_and_does_not_hide_the_others(repo, kind):
     repo, _, fs, root = repo
     message, filename = _break(fs, root, kind)
@@ -105,6 +121,29 @@ def test_a_broken_sample_is_named_and_does_not_hide_the_others(repo, kind):
         prop["S2"].raw
     assert filename in str(exc.value)
     assert prop["S1"].raw.counts.shape == (3, 6, 4, 2)
+
+
+def test_npy_versions_numpy_writes_are_read(tmp_path, memroot):
+    import io
+
+    import fsspec
+    sensors, velocity = sample_arrays(7)
+    memory_fs, memory_root = memroot
+    for fs, root, url in ((fsspec.filesystem("file"), str(tmp_path), str(tmp_path)),  # memory map
+                          (memory_fs, memory_root, f"memory://{memory_root}")):  # byte ranges
+        path = f"{root}/P/S1"
+        write_sample(fs, path, sensors=sensors, velocity=velocity)
+        for k, version in ((0, (1, 0)), (1, (2, 0)), (2, (3, 0))):  # 3.0 was refused
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, sensors[k], version=version)
+            fs.pipe(f"{path}/train_integrated/sensor_{k}.npy", buffer.getvalue())
+        raw = Repository(url + "/{proposal}/{sample}")["P"]["S1"].raw
+        np.testing.assert_array_equal(raw.counts.values, np.stack(sensors))
+        assert NpyFile(fs, f"{path}/train_integrated/sensor_2.npy").read_frames(1, 3).tolist() == sensors[2][1:3].tolist()
+    fs.pipe(f"{path}/train_integrated/sensor_1.npy", b"\x93NUMPY\x04\x00" + bytes(8))
+    with pytest.raises(BadSample, match=r"sensor_1.npy: not a readable .npy file \(unsupported .npy format "
+                                        r"version 4.0; expected 1.0, 2.0 or 3.0\)"):
+        Repository(url + "/{proposal}/{sample}")["P"]["S1"].raw
 
 
 def test_table_summarises_samples(repo):

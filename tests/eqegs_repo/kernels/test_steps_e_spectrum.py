@@ -297,6 +297,13 @@ def test_bad_inputs_are_named(velocity, expected):
                           turnaround_cut_frac=0)
     with pytest.raises(BadInput, match="start_cut_frames"):
         es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, velocity, q_min=10, q_max=14, start_cut_frames=-1)
+    broken = velocity.copy()
+    broken[[7, 30]] = np.nan
+    for bad, message in ((broken, r"velocity must be finite mm/s; frame 7 holds nan \(2 of 4092 values"),
+                         (np.zeros_like(velocity), r"velocity must vary over the frames \(a sweep\); all 4092 "
+                                                   r"values are 0 mm/s")):  # once an IndexError
+        with pytest.raises(BadInput, match=message):
+            es.energy_spectra(forward, forward, qe, qe, np.array([Q]), G, bad, q_min=10, q_max=14)
     gap = velocity.copy()
     gap[(gap > 1.0) & (gap < 1.5)] = 20.0  # frames lost between 1 and 1.5 mm/s
     with pytest.raises(BadInput, match="energy bins get no frame"):

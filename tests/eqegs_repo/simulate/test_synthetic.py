@@ -228,6 +228,8 @@ def test_bad_input_is_refused(tmp_path):
         sy.write_tree(tmp_path, samples_per_proposal=(1,))
     with pytest.raises(BadInput, match="unknown fields"):
         sy.SyntheticParams.from_mapping({"n_frame": 3})
+    with pytest.raises(BadInput, match=r"signed integers of at least 16 bits\), got 'int8'"):  # unreadable
+        tiny_params(dtype="int8")
     with pytest.raises(ValueError, match="f_q"):
         tiny_params(f_q=1.5)
 
