@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 
-from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.errors import BadInput, BadSample, closest_keys
 from eqegs_repo.kernels import rules
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
@@ -137,9 +137,12 @@ class StepParameters:
 
         ``items`` are ``"type.field"`` or ``"type"`` (all its fields). Fields whose names the
         message mentions are described; when none is mentioned, every ``"type.field"`` item is.
+        A :class:`~eqegs_repo.errors.BadSample` (a broken file, not a parameter) passes unchanged.
         """
         try:
             yield
+        except BadSample:
+            raise
         except BadInput as exc:
             named, explicit = [], []
             for item in items:

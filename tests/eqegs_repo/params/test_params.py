@@ -116,3 +116,19 @@ def test_calibration_folder_is_recorded_with_a_hash_of_each_file(tmp_path):
         "sp_param.json": hashlib.sha256(b'{"START_CUT_FRAMES": 5}').hexdigest()}
     with pytest.raises(FileNotFoundError, match="nowhere"):
         c.update("calibration", "", folder=str(tmp_path / "nowhere"))
+
+
+def test_blame_lets_a_broken_file_pass_unblamed():
+    """A BadSample raised while a parameter is blamed names the file, not the parameter."""
+    from eqegs_repo.errors import BadSample
+    from eqegs_repo.params.effective import StepParameters
+
+    class View:  # the spice view is never asked: the message names no field
+        def __getattr__(self, name):
+            raise AssertionError(f"spice view asked for {name}")
+
+    params = StepParameters(View(), {}, label="P/S")
+    with pytest.raises(BadSample) as exc:
+        with params.blame("q_integration.forward_box_halfwidth"):
+            raise BadSample("S001/train_integrated/sensor_0.npy: frame 3 has a negative count")
+    assert str(exc.value) == "S001/train_integrated/sensor_0.npy: frame 3 has a negative count"
