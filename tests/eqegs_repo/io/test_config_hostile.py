@@ -9,19 +9,8 @@ import pytest
 
 from eqegs_repo import BadInput, Repository
 from eqegs_repo.io import config
+from tests.eqegs_repo.io.test_config import root, url  # noqa: F401 - root is a fixture
 from tests.eqegs_repo.params.test_spice_hostile import BOMB, isolated
-from tests.helpers.treeutil import write_tree
-
-
-@pytest.fixture
-def root(tmp_path):
-    base = tmp_path / "EQEGS"
-    write_tree(fsspec.filesystem("file"), str(base), {"2025A1234": ["S1", "S2"]})
-    return base
-
-
-def url(root):
-    return f"{root}/{{proposal}}/{{sample}}"
 
 
 def refusal(root, text):
