@@ -28,7 +28,7 @@ import fsspec
 import yaml
 
 from eqegs_repo.errors import BadInput, closest_keys
-from eqegs_repo.io.layout import check_regular_file
+from eqegs_repo.io.layout import check_regular_file, read_at_most
 from spice.nesting import nesting_depth
 from spice.records import short_repr
 
@@ -181,13 +181,10 @@ def _read_text(fs, path):
     or device would block or never end) of at most :data:`MAX_FILE_BYTES`."""
     try:
         try:
-            size = check_regular_file(fs, path).get("size") or 0
+            listed = check_regular_file(fs, path).get("size") or 0
         except BadInput as exc:  # the layout's refusal, without its sample-folder kind
             raise BadInput(str(exc)) from None
-        if size <= MAX_FILE_BYTES:
-            with fs.open(path, "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
-            size = max(size, len(data))
+        data, size = read_at_most(fs, path, MAX_FILE_BYTES, listed)
     except FileNotFoundError:
         return None
     except OSError as exc:

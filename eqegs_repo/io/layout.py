@@ -111,14 +111,24 @@ def check_regular_file(fs, path):
     return info
 
 
+def read_at_most(fs, path, limit, listed_size):
+    """``(data, size)`` of the file ``path``: nothing is opened when its ``listed_size`` (bytes,
+    from ``fs.info``) is over ``limit``, and at most ``limit + 1`` bytes are read otherwise (the
+    file may grow meanwhile). ``size`` is the larger of the listed and the read size: the
+    caller refuses the file when it is over ``limit``."""
+    if listed_size > limit:
+        return b"", listed_size
+    with fs.open(path, "rb") as f:
+        data = f.read(limit + 1)
+    return data, max(listed_size, len(data))
+
+
 def read_marker(fs, path):
     """Read and validate the marker file ``path`` on filesystem ``fs`` (regular files only)."""
     try:
-        size = check_regular_file(fs, path).get("size") or 0
+        text, size = read_at_most(fs, path, MAX_MARKER_BYTES, check_regular_file(fs, path).get("size") or 0)
         if size > MAX_MARKER_BYTES:
             raise BadSample(f"{path}: marker is {size} bytes; expected a small JSON file (< 1 MiB)")
-        with fs.open(path, "rb") as f:
-            text = f.read()
     except FileNotFoundError:
         folder = path.rsplit("/", 1)[0]
         if not fs.exists(folder):

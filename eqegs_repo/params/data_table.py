@@ -16,6 +16,7 @@ import re
 import fsspec
 
 from eqegs_repo.io.app_format.names import numeric_part
+from eqegs_repo.io.layout import read_at_most
 from eqegs_repo.params.types import CALIBRATION
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
@@ -136,11 +137,8 @@ def read_data_table(path, fs=None):
         raise SpiceError(f"data table {path} is not a regular file (found {info.get('type')})")
     too_large = (f"data table {path} is larger than {MAX_TABLE_BYTES} bytes (the limit of a "
                  f"data_table.csv; the app writes one short row per sample); refused")
-    if (info.get("size") or 0) > MAX_TABLE_BYTES:
-        raise SpiceError(too_large)
-    with fs.open(path, "rb") as handle:
-        payload = handle.read(MAX_TABLE_BYTES + 1)  # the size may be unknown or change
-    if len(payload) > MAX_TABLE_BYTES:
+    payload, size = read_at_most(fs, path, MAX_TABLE_BYTES, info.get("size") or 0)
+    if size > MAX_TABLE_BYTES:
         raise SpiceError(too_large)
     for encoding in ("utf-8-sig", "cp932"):  # the app runs where Shift-JIS comments occur
         try:
