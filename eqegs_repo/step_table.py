@@ -103,6 +103,17 @@ def load(step):
         importlib.import_module(module)
 
 
+def registered(registry, step, missing):
+    """``registry[step]`` (a registry of step behaviours, keyed by step name): registered
+    already, or by the module ``step``'s declaration names (:func:`load`); BadInput
+    ``step ... has no <missing>`` otherwise."""
+    if step not in registry:
+        load(step)
+    if step not in registry:
+        raise BadInput(f"step {step!r} has no {missing} (docs/architecture.md#adding-a-step)")
+    return registry[step]
+
+
 def background_steps():
     """The steps that apply to a proposal's background run: those whose chain holds no step
     declared with ``on_background_run=False`` (reconstruction and q_integration)."""

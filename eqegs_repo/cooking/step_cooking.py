@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eqegs_repo import step_table
-from eqegs_repo.errors import BadInput
 from eqegs_repo.io import app_format
 
 
@@ -61,12 +60,8 @@ def register(step, **behaviours):
 def cooking_of(step):
     """The :class:`StepCooking` of ``step``: registered already, or by the module its declaration
     names (imported on first use)."""
-    if step not in _COOKING:
-        step_table.load(step)
-    if step not in _COOKING:
-        raise BadInput(f"step {step!r} has no cooking registered: register it with "
-                       "eqegs_repo.cooking.step_cooking.register (docs/architecture.md#adding-a-step)")
-    return _COOKING[step]
+    return step_table.registered(
+        _COOKING, step, "cooking registered: register it with eqegs_repo.cooking.step_cooking.register")
 
 
 def remove(step):

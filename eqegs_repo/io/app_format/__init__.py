@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eqegs_repo import step_table
-from eqegs_repo.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,8 @@ def unregister(step):
 def folder_format(step):
     """The :class:`FolderFormat` of ``step``: registered here, or by the module its declaration
     names (imported on first use)."""
-    if step not in _FORMATS:
-        step_table.load(step)
-    if step not in _FORMATS:
-        raise BadInput(f"step {step!r} has no folder format: register one with "
-                       "eqegs_repo.io.app_format.register (docs/architecture.md#adding-a-step)")
-    return _FORMATS[step]
+    return step_table.registered(
+        _FORMATS, step, "folder format: register one with eqegs_repo.io.app_format.register")
 
 
 def _register_built_in():
