@@ -6,7 +6,7 @@ Start with :class:`eqegs_repo.Repository`::
     from eqegs_repo import Repository
     repo = Repository("/UserData/{account}/EQEGS/{proposal}/{sample}", account="u0000000")
 
-The modules a user reaches for are attributes too, imported on first use:
+``eqegs_repo.inspect(folder)`` says why a sample folder opens or not. The modules a user reaches for are attributes too, imported on first use:
 ``eqegs_repo.figures``, ``eqegs_repo.batch``, ``eqegs_repo.synthetic`` and ``eqegs_repo.demo``
 (the last two live in :mod:`eqegs_repo.simulate`). docs/architecture.md shows the whole layout.
 """
@@ -16,16 +16,17 @@ from eqegs_repo.completion import register_in_running_ipython as _register_in_ru
 from eqegs_repo.errors import BadInput, BadSample, EqegsError, HandleNotFound, KeyNotFound
 from eqegs_repo.version import __version__
 
-__all__ = ["Repository", "Proposal", "Sample", "EqegsError", "BadInput", "BadSample",
+__all__ = ["Repository", "Proposal", "Sample", "inspect", "EqegsError", "BadInput", "BadSample",
            "KeyNotFound", "HandleNotFound", "__version__"]
 
 _LAZY_MODULES = {"figures": "eqegs_repo.figures", "batch": "eqegs_repo.batch",
                  "synthetic": "eqegs_repo.simulate.synthetic", "demo": "eqegs_repo.simulate.demo",
                  "simulate": "eqegs_repo.simulate"}
 _LAZY_CLASSES = {"Repository": "eqegs_repo.repository", "Proposal": "eqegs_repo.repository",
-                 "Sample": "eqegs_repo.sample"}
+                 "Sample": "eqegs_repo.sample", "inspect": "eqegs_repo.io.inspection"}
 """Imported on first use too, so that importing the package (and ``eqegs --help``) stays light:
-they bring numpy, pandas and xarray."""
+they bring numpy, pandas and xarray. (``inspect``, why a sample folder opens or not, is a
+function: :func:`eqegs_repo.io.inspection.inspect`.)"""
 
 
 def __getattr__(name):

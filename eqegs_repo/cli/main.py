@@ -40,6 +40,7 @@ examples:
   eqegs ls URL 2025A1234                  the samples of a proposal and what is cooked
   eqegs cook URL 2025A1234 S001 --set q_min=10.5             tau and f_q with their errors
   eqegs spice show URL 2025A1234 S001     a sample's parameters and where each comes from
+  eqegs inspect /data/.../2025A1234/S001  why a sample folder opens or not
   eqegs reanalyze URL --samples 'S00[1-3]' --csv table.csv   many samples, one table
   eqegs COMMAND --help                    the arguments of a command
 
@@ -75,6 +76,16 @@ def cmd_info(args):
         return
     print(repr(sample.info()))
     print("  results            " + (", ".join(f"{k}: {', '.join(v)}" for k, v in results.items()) or "none"))
+
+
+def cmd_inspect(args):
+    """Print the report of :func:`eqegs_repo.io.inspection.inspect`; exit status 0 when the
+    folder is readable, 1 when it is not."""
+    from eqegs_repo.io.inspection import inspect
+
+    report = inspect(args.path)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report)
+    return 0 if report.readable else 1
 
 
 def _recovered_view(table):
@@ -226,6 +237,12 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON (for programs)")
     p.set_defaults(run=cmd_info)
 
+    p = sub.add_parser("inspect", help="say why a sample folder opens or not: files, formats tried, "
+                                       "what is missing (exit status 1 when it does not open)")
+    p.add_argument("path", metavar="PATH", help="a sample folder (a path or fsspec URL)")
+    p.add_argument("--json", action="store_true", help="print JSON (for programs)")
+    p.set_defaults(run=cmd_inspect)
+
     p = sub.add_parser("cook", help="run the analysis chain of one sample and print the result")
     add_repository_arguments(p)
     _sample_arguments(p)
@@ -257,18 +274,20 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of ``eqegs``; returns the exit status: 0 ok, 1 user error, 2 a usage error
-    (argparse) or a selection that matches nothing."""
+    """Entry point of ``eqegs``; returns the exit status: 0 ok, 1 user error (or ``eqegs
+    inspect`` of a folder that does not open), 2 a usage error (argparse) or a selection that
+    matches nothing."""
     args = build_parser().parse_args(argv)
     from spice import SpiceError  # after parsing: --help and usage errors need no heavy module
 
     shown, out = warnings.showwarning, sys.stdout
     warnings.showwarning = one_line_warning  # a skipped folder or file: one line each
     sys.stdout = visible_output(out)
+    status = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SkippedWarning)  # the commands print these as notes
-            args.run(args)
+            status = args.run(args) or 0  # a command returns a status of its own (inspect) or None
     except (EqegsError, SpiceError) as exc:
         say_error(exc)
         return getattr(exc, "exit_status", 1)
@@ -280,7 +299,7 @@ def main(argv=None):
     finally:
         warnings.showwarning = shown
         sys.stdout = out
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ three places, in this order:
 (:data:`DEFAULT_FORMAT`, npy) last, whether it holds a sample folder
 (:meth:`RawFormat.guess_can_open`); the first that says yes opens it, and the default format
 also opens a folder that no format claims, so its errors name the missing files. See docs/architecture.md#adding-a-raw-data-format.
+
+A format may also say why it does not claim a folder (:meth:`RawFormat.why_not`, optional:
+:func:`why_not` gives a generic sentence for a format without it); ``eqegs inspect``
+(:mod:`eqegs_repo.io.inspection`) shows these reasons for every registered format.
 """
 import importlib
 import warnings
@@ -59,6 +63,12 @@ class RawFormat(Protocol):
         :class:`~eqegs_repo.errors.BadSample` naming the file when one is missing or unreadable
         (the checks against the marker are made by the caller, for every format alike)."""
 
+    def why_not(self, fs, folder, names, marker, layout):
+        """Optional: one sentence saying why :meth:`guess_can_open` is False for ``folder``,
+        naming what the format looked for and did not find (``"no train_integrated/ folder"``).
+        ``marker`` may be ``{}`` when the folder's marker is missing or invalid. Read through
+        :func:`why_not`, which has a default for formats without it; shown by ``eqegs inspect``."""
+
 
 _registry = {}
 _loaded = False
@@ -91,6 +101,25 @@ def raw_formats():
     """``{name: format}`` of every registered format, in the order they were registered."""
     _load()
     return dict(_registry)
+
+
+def why_not(fmt, fs, folder, names, marker, layout):
+    """Why the format ``fmt`` does not claim ``folder``: its own :meth:`RawFormat.why_not` when
+    it has one and it gives a sentence, else a generic one naming the format's files when they
+    can be listed (:meth:`RawFormat.run_files`) and its ``guess_can_open`` otherwise."""
+    own = getattr(fmt, "why_not", None)
+    if own is not None:
+        reason = own(fs, folder, names, marker, layout)
+        if reason:
+            return str(reason)
+    try:
+        files = [path.removeprefix(f"{folder}/") for path in fmt.run_files(fs, folder, marker, layout)]
+    except Exception:  # no valid marker, or a plug-in that cannot list its files here
+        files = []
+    if files:
+        shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
+        return f"it does not claim the folder (its files: {shown})"
+    return "it does not claim the folder (its guess_can_open is False)"
 
 
 def _load():

@@ -200,6 +200,10 @@ class NpyFormat:
         """True when the sample folder holds the raw folder (``train_integrated/``)."""
         return layout.raw_dir in names
 
+    def why_not(self, fs, folder, names, marker, layout):
+        """The raw folder is missing (what :meth:`guess_can_open` looks for)."""
+        return f"no {layout.raw_dir}/ folder in the sample folder"
+
     def run_files(self, fs, folder, marker, layout):
         """The sensor files ``sensor_0.npy`` .. and ``velocity.npy``."""
         return ([layout.sensor_path(folder, k) for k in range(marker["n_sensors"])]
