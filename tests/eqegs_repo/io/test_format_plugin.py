@@ -132,3 +132,48 @@ def test_the_page_s_package_installs_and_its_format_lists_cooks_and_opens(tmp_pa
     assert found["inspect_readable"] and found["inspect_status"] == 0 and found["ls_status"] == 0
     assert f"{dat}: readable as detector-dat\n" in found["cli"]
     assert "  detector-dat  reads it\n" in found["cli"]
+
+
+@pytest.fixture
+def page_format(tmp_path, monkeypatch):
+    """The page's module run in this process, its format registered (what the entry point does),
+    and the page's tree written under ``tmp_path``: ``(namespace of the writer block, format)``."""
+    from eqegs_repo.io.formats import register_format, unregister_format
+
+    module, writer, _, _ = page_blocks()
+    module_namespace, namespace = {"__name__": "eqegs_detector_dat"}, {}
+    exec(compile(module, f"{PAGE.name}[module block]", "exec"), module_namespace)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    exec(compile(writer, f"{PAGE.name}[writer block]", "exec"), namespace)
+    fmt = register_format(module_namespace["FORMAT"])
+    yield namespace, fmt
+    unregister_format(fmt.name)
+
+
+def test_the_page_s_format_refuses_a_short_data_file_and_a_broken_header_naming_them(page_format):
+    from eqegs_repo import Repository
+
+    namespace, _ = page_format
+    dat = namespace["dat"]
+    with open(f"{dat}/detector.dat", "r+b") as f:
+        f.truncate(1000)
+    report = inspect(dat)
+    assert not report.readable and report.closest == "detector-dat"
+    assert report.verdicts[0].reason == f"{dat}/detector.dat: 1000 bytes, but {dat}/detector.json says 393728"
+    prop = Repository(f"{namespace['base']}/{{proposal}}/{{sample}}", spice_url="memory://plugin-bad",
+                      cache_url=False)["2025A1234"]
+    problems = prop.table().set_index("key")["problem"]
+    assert problems["S001"] == "" and problems["S002"] == report.verdicts[0].reason
+
+    with open(f"{dat}/detector.json", "w") as f:
+        json.dump({"modules": 3, "frames": 64, "cols": 16, "dtype": "<u2"}, f)
+    assert inspect(dat).verdicts[0].reason == f"{dat}/detector.json: not a readable header (KeyError('rows'))"
+
+
+def test_the_page_s_format_says_which_of_its_files_is_missing(page_format):
+    namespace, _ = page_format
+    dat = namespace["dat"]
+    os.remove(f"{dat}/detector.json")
+    report = inspect(dat)
+    assert report.verdicts[0].reason == "no detector.json"
+    assert report.closest == "detector-dat" and report.missing == ["detector.json"]
