@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 
+import fsspec
+import numpy as np
 import pytest
 
 import eqegs_repo
@@ -11,6 +13,7 @@ from eqegs_repo.cli.main import main
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io import formats
 from eqegs_repo.io.inspection import inspect
+from tests.eqegs_repo.params.test_spice_hostile import isolated
 from tests.helpers.treeutil import local_fs, write_sample
 
 NPY_FILES = ["train_integrated/sensor_0.npy", "train_integrated/sensor_1.npy",
@@ -56,8 +59,6 @@ def test_a_missing_velocity_file_is_named_as_missing_and_as_the_reason(sample, c
 
 
 def test_a_velocity_with_nan_is_a_reason_too(sample):
-    import numpy as np
-
     np.save(f"{sample}/train_integrated/velocity.npy", np.array([0.0, 1, np.nan, 2, 3, 4]))
     report = inspect(sample)
     assert not report.readable and "frame 2 holds nan" in verdict(report, "npy").reason
@@ -204,8 +205,6 @@ def test_a_path_that_is_no_folder_is_refused(sample, capsys):
 
 
 def test_a_url_is_inspected_through_fsspec():
-    import fsspec
-
     fs = fsspec.filesystem("memory")
     write_sample(fs, "/inspect-test/S1")
     try:
@@ -213,3 +212,27 @@ def test_a_url_is_inspected_through_fsspec():
         assert report.readable and report.summary["files"]["velocity.npy"] > 0
     finally:
         fs.rm("/inspect-test", recursive=True)
+
+
+_INSPECT = """
+    import eqegs_repo
+    report = eqegs_repo.inspect(sys.argv[1])
+    print(json.dumps({"readable": report.readable, "kinds": {n: e.kind for n, e in report.entries.items()},
+                      "marker": report.marker_problem, "npy": report.verdicts[-1].reason}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs need a POSIX system")
+def test_fifos_in_place_of_files_are_reported_never_opened(sample):
+    os.remove(f"{sample}/train_integrated/velocity.npy")
+    os.mkfifo(f"{sample}/train_integrated/velocity.npy")
+    os.mkfifo(f"{sample}/pipe")
+    found = isolated(_INSPECT, sample)                   # 20 s at most: opening a FIFO would block
+    assert not found["readable"] and found["kinds"]["pipe"] == "other"
+    assert found["npy"] == (f"{sample}/train_integrated/velocity.npy: expected a regular file, found not a "
+                            "regular file (a FIFO, socket or device?); only regular files are read")
+    os.rename(f"{sample}/pipe", f"{sample}/train_integrated.json.tmp")
+    os.replace(f"{sample}/train_integrated.json.tmp", f"{sample}/train_integrated.json")
+    found = isolated(_INSPECT, sample)
+    assert found["marker"].endswith("train_integrated.json: expected a regular file, found not a regular file "
+                                    "(a FIFO, socket or device?); only regular files are read")
