@@ -70,9 +70,10 @@ class FormatVerdict:
     score: float = 0.0
 
 
-@dataclass
+@dataclass(repr=False)
 class Inspection:
-    """The report of :func:`inspect`; ``str()`` gives its text (what ``eqegs inspect`` prints).
+    """The report of :func:`inspect`; ``str()`` and ``repr()`` give its text (what ``eqegs
+    inspect`` prints, and what a notebook shows).
 
     ``readable``: ``sample.raw`` would open (``format`` names the format that reads it and
     ``summary`` gives frames, sensors, sensor shape, dtype and the run's files); ``entries``:
@@ -135,6 +136,8 @@ class Inspection:
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
+    __repr__ = __str__
+
 
 def inspect(path, *, layout=None, storage_options=None):
     """The :class:`Inspection` of the sample folder ``path`` (a path, ``os.PathLike`` or
@@ -154,7 +157,8 @@ def inspect(path, *, layout=None, storage_options=None):
     except OSError as exc:
         raise BadInput(f"{folder}: cannot be read ({exc})") from None
     if kind != "directory":
-        raise BadInput(f"{folder}: expected a sample folder, found a {kind or 'file'}")
+        found = "a file" if kind == "file" else "neither a file nor a folder (a FIFO, socket or device?)"
+        raise BadInput(f"{folder}: expected a sample folder, found {found}")
     entries, names = _listing(fs, folder)
     try:
         marker, marker_problem = read_marker(fs, layout.marker_path(folder)), ""

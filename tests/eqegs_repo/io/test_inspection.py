@@ -2,6 +2,7 @@
 said of it and why, what is missing and which layout is closest."""
 import json
 import os
+import re
 import shutil
 
 import fsspec
@@ -38,10 +39,11 @@ def test_a_readable_folder_names_its_format_and_summarises_the_run(sample, capsy
     assert report.summary["dtype"] == "uint32" and list(report.summary["files"]) == [
         "sensor_0.npy", "sensor_1.npy", "sensor_2.npy", "velocity.npy"]
     assert verdict(report, "npy").reads and report.entries["train_integrated.json"].kind == "file"
+    assert repr(report) == str(report)                      # a notebook shows the text
     assert main(["inspect", sample]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{sample}: readable as npy\n  6 frames, 3 sensors of 4 x 2, uint32; 4 files")
-    assert "  npy  reads it" in out
+    assert re.search(r"^  npy +reads it$", out, re.M)
 
 
 def test_a_missing_velocity_file_is_named_as_missing_and_as_the_reason(sample, capsys):
@@ -81,8 +83,8 @@ def test_a_folder_of_unknown_files_says_what_it_found_and_what_the_default_forma
     assert report.missing == NPY_FILES and npy.score == 0.0
     assert report.notes == [
         "no registered format uses frames.tif, notes.txt; if a detector's format holds the run, install "
-        "the package that reads it (entry-point group 'eqegs_repo.raw_formats'; registered now: npy; "
-        "docs/formats.md)"]
+        "the package that reads it (entry-point group 'eqegs_repo.raw_formats'; registered now: "
+        f"{', '.join(formats.raw_formats())}; docs/formats.md)"]
     assert main(["inspect", str(folder), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["readable"] is False and data["missing"] == NPY_FILES
@@ -157,8 +159,8 @@ def test_every_registered_format_reports_and_the_claiming_one_is_closest(sample,
     with open(f"{sample}/data.toy", "wb") as f:
         f.write(b"TOY7")
     report = inspect(sample)
-    assert [v.name for v in report.verdicts] == ["toy", "crashing", "npy"]      # the order of open_run
-    toy, crashing, npy = report.verdicts
+    assert [v.name for v in report.verdicts][-3:] == ["toy", "crashing", "npy"]  # the order of open_run
+    toy, crashing, npy = report.verdicts[-3:]
     assert toy.claims and toy.reason == f"{sample}/data.toy: unsupported toy version 7"
     assert crashing.reason == "guess_can_open raised ZeroDivisionError: division by zero"
     assert npy.reason == "no train_integrated/ folder in the sample folder"        # not read: toy claims it
