@@ -13,7 +13,12 @@ temporary zip, then publishes under a claim (:class:`Claim`):
 A writer killed in between leaves its claim behind; the result stays flagged as incomplete
 until an export (``skip_existing=True`` included) takes the stale claim over and repairs it. A
 claim is stale when its process is gone (same host) or it is older than :data:`STALE_AFTER_S`.
+Taking a stale claim over is serialised per sample folder (:func:`takeover_lock`): the claim is
+read again under the lock and removed only if it is still stale, so of several exports that
+found it stale exactly one holds the claim afterwards (without the lock a racer could remove the
+fresh claim of the one that took over first: two holders at once).
 """
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +27,7 @@ import time
 import uuid
 import zipfile
 
+from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from eqegs_repo.errors import BadInput
@@ -30,7 +36,11 @@ from eqegs_repo.io.app_format.reading import own_entries
 
 STALE_AFTER_S = 600.0
 """A claim older than this (s) is stale whatever its process; publishing takes seconds."""
+TAKEOVER_WAIT_S = 10.0
+"""Longest wait (s) for the lock under which a stale claim is taken over; it is held for the
+few file operations of one takeover."""
 _MEMORY_LOCK = threading.Lock()  # fsspec's memory filesystem has no exclusive create
+_MEMORY_TAKEOVER = threading.Lock()  # ... nor file locks
 
 
 class Staging:
@@ -112,6 +122,39 @@ def create_exclusive(fs, path, payload):
         fs.pipe_file(path, payload)
 
 
+@contextlib.contextmanager
+def takeover_lock(fs, sample_path, label):
+    """Hold the lock under which a stale claim of ``sample_path`` is taken over: an exclusive
+    ``flock`` of ``<sample>/``:data:`~eqegs_repo.io.app_format.names.TAKEOVER_LOCK` on a local
+    filesystem (released by the system when its process dies, so it is never stale), a lock of
+    this process for fsspec's memory filesystem. Waits at most :data:`TAKEOVER_WAIT_S`, then
+    raises :class:`Busy`. Other filesystems have no lock: a takeover there is best effort."""
+    if isinstance(fs, MemoryFileSystem):
+        with _MEMORY_TAKEOVER:
+            yield
+        return
+    if not isinstance(fs, LocalFileSystem):
+        yield
+        return
+    import fcntl
+
+    descriptor = os.open(f"{sample_path}/{names.TAKEOVER_LOCK}", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + TAKEOVER_WAIT_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Busy(f"{label}: another export kept {sample_path}/{names.TAKEOVER_LOCK} locked "
+                               f"for {TAKEOVER_WAIT_S:g} s while taking a stopped export's claim over") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 def _process_alive(pid):
     try:
         os.kill(pid, 0)
@@ -169,8 +212,9 @@ class Claim:
         self.held = False
 
     def acquire(self):
+        self.token = uuid.uuid4().hex
         payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                              "token": uuid.uuid4().hex}).encode("utf-8")
+                              "token": self.token}).encode("utf-8")
         took_over = False
         for _ in range(3):
             try:
@@ -191,16 +235,29 @@ class Claim:
         raise Busy(f"{self.label}: could not claim {self.path} (other exports keep claiming it)")
 
     def _remove_stale(self):
-        """Rename the stale claim away (only one of several repairers succeeds) and remove it."""
-        aside = f"{self.path}.stale-{uuid.uuid4().hex[:12]}"
-        try:
-            self.fs.mv(self.path, aside)
-        except FileNotFoundError:
-            return False
-        self.fs.rm(aside)
-        return True
+        """Remove the claim if it is still stale, under :func:`takeover_lock`; True if removed."""
+        with takeover_lock(self.fs, self.path.rsplit("/", 1)[0], self.label):
+            try:
+                holder, age = _read_claim(self.fs, self.path)
+            except FileNotFoundError:
+                return False  # released or taken over meanwhile
+            if not is_stale(holder, age):
+                return False  # another export took it over first: it holds it now
+            aside = f"{self.path}.stale-{uuid.uuid4().hex[:12]}"
+            try:
+                self.fs.mv(self.path, aside)
+            except FileNotFoundError:
+                return False
+            self.fs.rm(aside)
+            return True
 
     def release(self):
+        """Remove the claim if it is still this export's own (never another export's)."""
         if self.held:
-            self.fs.rm(self.path)
             self.held = False
+            try:
+                holder, _ = _read_claim(self.fs, self.path)
+            except FileNotFoundError:
+                return
+            if holder is not None and holder.get("token") == self.token:
+                self.fs.rm(self.path)

@@ -26,6 +26,9 @@ LOG_FILE = "log/eqegs_export.log"
 PUBLISHING_SUFFIX = ".publishing"
 """A file ``<sample>/.<step>[-<sub>].publishing`` exists while an export moves a result into
 place; one left behind by a stopped writer marks the result as incomplete."""
+TAKEOVER_LOCK = ".eqegs-export.lock"
+"""An empty file in a sample folder, locked while an export takes a stopped export's claim over
+(:func:`eqegs_repo.cooking.publish.takeover_lock`); it stays, as a lock file does."""
 NAME_MAX_BYTES = 255
 """Longest file or folder name (bytes, UTF-8) that common file systems accept."""
 # reconstruction

@@ -265,3 +265,49 @@ def test_exports_into_read_only_trees_are_one_clear_error(sample, tmp_path, monk
     with pytest.raises(SpiceError, match=r"cannot write q_range..r000001.yaml into the spice folder zip://T/P1/.spice .*nothing was stored"):
         Repository("zip://T/{proposal}/{sample}", storage_options={"fo": str(archive)})["P1"].spice.seed(
             "q_range", q_min=10.0, q_max=12.0)
+
+
+def _dead_claim(path):
+    """A claim left by a process of this host that does not run (beyond the pid range)."""
+    with open(path, "w") as f:
+        json.dump({"pid": 2 ** 23 + 12345, "host": socket.gethostname(), "started": time.time(),
+                   "token": "dead"}, f)
+
+
+def test_taking_over_a_stale_claim_has_exactly_one_holder_and_no_false_loser(tmp_path):
+    """Issue 20 M4: racers take one stale claim over at once, round after round; in every round
+    exactly one holds it, the others are told another export writes it, and the holder's
+    release never fails (a racer once renamed a fresh claim away as if it were the stale one)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, racers, rounds = LocalFileSystem(), 5, 40
+    context = multiprocessing.get_context("fork")
+    for round_ in range(rounds):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        _dead_claim(app_names.publishing_marker(str(folder), "q_integration"))
+        tried, queue = context.Barrier(racers), context.Queue()
+
+        def racer():
+            claim = publish.Claim(fs, str(folder), "q_integration", "", "q_integration of P/S")
+            try:
+                claim.acquire()
+                outcome = "held"
+            except publish.Busy as exc:
+                outcome = "busy" if "being written by another export" in str(exc) else f"busy: {exc}"
+            tried.wait(30)  # every racer has tried while the holder still holds
+            try:
+                claim.release()
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                outcome += f", release failed: {exc!r}"
+            queue.put(outcome)
+
+        children = [context.Process(target=racer) for _ in range(racers)]
+        for child in children:
+            child.start()
+        outcomes = sorted(queue.get(timeout=60) for _ in children)
+        for child in children:
+            child.join(60)
+        assert outcomes == ["busy"] * (racers - 1) + ["held"], (round_, outcomes)
+        assert not os.path.exists(app_names.publishing_marker(str(folder), "q_integration"))
+        assert [n for n in os.listdir(folder) if "stale" in n] == []
