@@ -91,6 +91,11 @@ class SkippedWarning(UserWarning):
     """Part of a result was left out (e.g. the figures of an export without matplotlib)."""
 
 
+class CleanupWarning(UserWarning):
+    """Temporary folders or zips left by stopped exports (their process gone, or too old) were
+    removed, or could not be; the message names them."""
+
+
 class CacheWarning(UserWarning):
     """The result cache could not be written (disk full, read-only, its path a file): the
     result is returned uncached. The message names the cache and the settings that choose it."""

@@ -11,11 +11,12 @@ each step (what its writer needs, its sub-folders, its figures) is registered in
 :mod:`eqegs_repo.cooking.step_cooking`. This module stages, claims and publishes.
 
 Safety: nothing on disk is replaced without ``overwrite=True``. Everything is written into a
-hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and a
-temporary zip, then published under an exclusive claim (:mod:`eqegs_repo.cooking.publish`):
+hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<host>-p<pid>-t<time>-<hex>``)
+and a temporary zip, then published under an exclusive claim (:mod:`eqegs_repo.cooking.publish`):
 of two exports of one result exactly one publishes, and a result becomes visible only when it
 is complete. A crash leaves hidden temporary files or a result flagged as incomplete, which the
-next export (``skip_existing=True`` included) repairs.
+next export (``skip_existing=True`` included) repairs; that export also removes the temporary
+folders and zips of the result whose process is gone (:func:`~eqegs_repo.cooking.publish.remove_leftovers`).
 """
 import datetime
 import io
@@ -23,7 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from eqegs_repo.cooking.cook import Cooker
-from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, write_zip
+from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, remove_leftovers, write_zip
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, ResultExists, SkippedWarning, install_hint, optional_import
 from eqegs_repo.io.app_format import folder_format, names
@@ -255,6 +256,8 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     cooker = Cooker(sample, params, use_cache=use_cache)
     ds = cooker.dataset(step)
     try:
+        remove_leftovers(fs, sample.path, names.hidden_tag(target.step, target.subdir), target.zip,
+                         f"{target.label} for {sample.proposal.key}/{sample.key}")
         stage = Staging(fs, sample.path, target)
     except (OSError, ValueError, NotImplementedError) as exc:  # a read-only tree
         raise _unwritable(exc, sample) from None

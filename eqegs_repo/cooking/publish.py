@@ -21,16 +21,18 @@ fresh claim of the one that took over first: two holders at once).
 import contextlib
 import json
 import os
+import re
 import socket
 import threading
 import time
 import uuid
+import warnings
 import zipfile
 
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, CleanupWarning
 from eqegs_repo.io.app_format import names
 from eqegs_repo.io.app_format.reading import own_entries
 
@@ -39,17 +41,81 @@ STALE_AFTER_S = 600.0
 TAKEOVER_WAIT_S = 10.0
 """Longest wait (s) for the lock under which a stale claim is taken over; it is held for the
 few file operations of one takeover."""
+LEFTOVER_STALE_AFTER_S = 86400.0
+"""A temporary folder or zip of an export older than this (s) is a left-over whatever its
+process (one of another host cannot be asked whether it still runs)."""
+_OWNED = re.compile(r"\.(?:tmp|old)-(?P<host>[A-Za-z0-9_]+)-p(?P<pid>[0-9]+)-t(?P<time>[0-9]+)-[0-9a-f]+$")
+_UNOWNED = re.compile(r"\.(?:tmp|old)-[0-9a-f]{12}$")  # written before the names told their owner
 _MEMORY_LOCK = threading.Lock()  # fsspec's memory filesystem has no exclusive create
 _MEMORY_TAKEOVER = threading.Lock()  # ... nor file locks
 
 
+def _host_label():
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+
+
+def owned_suffix():
+    """``<host>-p<pid>-t<epoch s>-<hex>``: the end of every temporary name of an export, telling
+    who made it and when (:func:`remove_leftovers` reads it back)."""
+    return f"{_host_label()}-p{os.getpid()}-t{int(time.time())}-{uuid.uuid4().hex[:8]}"
+
+
+def _leftover_reason(fs, path, name):
+    """Why the temporary entry ``name`` (at ``path``) is a left-over of a stopped export, or ""."""
+    owned = _OWNED.search(name)
+    if owned is not None:
+        age = time.time() - int(owned["time"])
+        if owned["host"] == _host_label() and not _process_alive(int(owned["pid"])):
+            return f"process {owned['pid']} of this host is gone"
+    elif _UNOWNED.search(name):
+        info = fs.info(path)
+        age = time.time() - float(info.get("mtime", info.get("created", time.time())))
+    else:
+        return ""
+    return f"{age / 3600:.0f} h old" if age > LEFTOVER_STALE_AFTER_S else ""
+
+
+def remove_leftovers(fs, sample_path, tag, zip_path, label):
+    """Remove the temporary folders (``.<tag>.tmp-``/``.old-``) and zips of ``zip_path`` left by
+    stopped exports of one result: their process is gone (same host) or they are older than
+    :data:`LEFTOVER_STALE_AFTER_S`. One :class:`~eqegs_repo.errors.CleanupWarning` names what was
+    removed, or what could not be; those of running exports are left alone."""
+    directory, zip_name = zip_path.rsplit("/", 1)
+    removed, failed = [], []
+    for folder, prefix in ((sample_path, f".{tag}."), (directory, f".{zip_name}.tmp-")):
+        try:
+            entries = fs.ls(folder, detail=False) if fs.isdir(folder) else []
+        except OSError:
+            continue
+        for path in entries:
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            if not name.startswith(prefix):
+                continue
+            try:
+                reason = _leftover_reason(fs, path, name)
+                if reason:
+                    fs.rm(path, recursive=True)
+                    removed.append(f"{name} ({reason})")
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except OSError as exc:
+                failed.append(f"{name} ({getattr(exc, 'strerror', None) or exc})")
+    if removed or failed:
+        warnings.warn(f"export of {label}: " + "; ".join(
+            ([f"removed {len(removed)} left-over(s) of stopped exports in {sample_path}: " + ", ".join(removed)]
+             if removed else [])
+            + ([f"could not remove {', '.join(failed)}"] if failed else [])), CleanupWarning, stacklevel=3)
+    return removed
+
+
 class Staging:
-    """A hidden temporary folder next to the target that the step's files are written into."""
+    """A hidden temporary folder next to the target that the step's files are written into,
+    ``<sample>/.<tag>.tmp-<host>-p<pid>-t<time>-<hex>`` (:func:`owned_suffix`)."""
 
     def __init__(self, fs, sample_path, target):
         self.fs = fs
         self.tag = names.hidden_tag(target.step, target.subdir)
-        self.path = f"{sample_path}/.{self.tag}.tmp-{uuid.uuid4().hex[:12]}"
+        self.path = f"{sample_path}/.{self.tag}.tmp-{owned_suffix()}"
         self.written = []
         fs.makedirs(self.path, exist_ok=True)
 
@@ -74,7 +140,7 @@ def write_zip(fs, staging, zip_path):
     returns that name."""
     fs.makedirs(zip_path.rsplit("/", 1)[0], exist_ok=True)
     directory, name = zip_path.rsplit("/", 1)
-    temporary = f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+    temporary = f"{directory}/.{name}.tmp-{owned_suffix()}"
     base = f"{staging.path}/{names.DL}"
     with fs.open(temporary, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(fs.find(base)):
@@ -94,7 +160,7 @@ def move_into(fs, staging, folder, old_entries, sample_path):
         fs.makedirs(folder.rsplit("/", 1)[0], exist_ok=True)
         move(fs, staging.path, folder)
         return
-    old = f"{sample_path}/.{staging.tag}.old-{uuid.uuid4().hex[:12]}"
+    old = f"{sample_path}/.{staging.tag}.old-{owned_suffix()}"
     fs.makedirs(old, exist_ok=True)
     for name in sorted(old_entries, key=lambda n: n != names.DL):
         move(fs, f"{folder}/{name}", f"{old}/{name}")

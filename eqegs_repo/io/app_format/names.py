@@ -54,7 +54,8 @@ ISF_FIT_PREFIX = "dl/ISF_fit_"  # library addition: the fitted curve
 
 def hidden_tag(step, subdir=""):
     """``step`` or ``step-sub``: the hidden names an export uses in the sample folder (staging
-    ``.<tag>.tmp-<hex>``, replaced entries ``.<tag>.old-<hex>``, the publishing marker)."""
+    ``.<tag>.tmp-<owner>``, replaced entries ``.<tag>.old-<owner>``, the publishing marker;
+    :func:`eqegs_repo.cooking.publish.owned_suffix`)."""
     return step + (f"-{subdir}" if subdir else "")
 
 

@@ -311,3 +311,38 @@ def test_taking_over_a_stale_claim_has_exactly_one_holder_and_no_false_loser(tmp
         assert outcomes == ["busy"] * (racers - 1) + ["held"], (round_, outcomes)
         assert not os.path.exists(app_names.publishing_marker(str(folder), "q_integration"))
         assert [n for n in os.listdir(folder) if "stale" in n] == []
+
+
+def test_temporary_folders_of_killed_exports_are_removed_by_the_next_export(sample):
+    """Issue 20 L2: a killed export's staging folder (and temporary zip) is removed by the next
+    export of that result, with one CleanupWarning naming it; those of a running process, or of
+    another host unless older than a day, are left alone."""
+    from eqegs_repo.errors import CleanupWarning
+
+    zip_path = f"{sample.proposal.path}/download/q_integration_S001_L.zip"
+    assert _export_killed_at(sample, 1, subdir="L") == 9  # killed before its folder moved into place
+    left = sorted(n for n in os.listdir(sample.path) if n.startswith(".q_integration-L.tmp-"))
+    zips = [n for n in os.listdir(f"{sample.proposal.path}/download") if n.startswith(".q_integration_S001_L.zip.tmp-")]
+    assert len(left) == 1 and len(zips) == 1, (left, zips)
+    host, now, dead = publish.owned_suffix().split("-p")[0], int(time.time()), 2 ** 23 + 12345
+    made = {f".q_integration-L.tmp-{host}-p{os.getpid()}-t{now}-aaaaaaaa": False,   # this process: running
+            f".q_integration-L.tmp-elsewhere-p{dead}-t{now}-bbbbbbbb": False,        # another host, recent
+            f".q_integration-L.old-elsewhere-p1-t{now - 2 * 86400}-cccccccc": True,  # another host, old
+            f".q_integration-L.tmp-{host}-p{dead}-t{now}-dddddddd": True,            # this host, gone
+            ".q_integration-L.tmp-0123456789ab": True,                               # an older writer's name
+            f".q_integration-M.tmp-{host}-p{dead}-t{now}-eeeeeeee": False}           # another result's
+    for name in made:
+        os.makedirs(f"{sample.path}/{name}/dl")
+    old = time.time() - 2 * 86400
+    os.utime(f"{sample.path}/.q_integration-L.tmp-0123456789ab", (old, old))
+    with pytest.warns(CleanupWarning, match=r"removed 5 left-over\(s\) of stopped exports .*process \d+ of this host is gone") as caught:
+        sample.export("q_integration", subdir="L", skip_existing=True)
+    assert len([w for w in caught if w.category is CleanupWarning]) == 1
+    for name in left + zips:
+        assert name in str(caught[0].message)
+    remaining = sorted(n for n in os.listdir(sample.path) if n.startswith(".q_integration-"))
+    assert remaining == sorted(n for n, removed in made.items() if not removed)
+    assert not [n for n in os.listdir(f"{sample.proposal.path}/download") if ".tmp-" in n]
+    _assert_complete(sample, "L", zip_path)
+    for name in remaining:
+        shutil.rmtree(f"{sample.path}/{name}")
