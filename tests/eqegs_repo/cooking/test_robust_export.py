@@ -346,3 +346,69 @@ def test_temporary_folders_of_killed_exports_are_removed_by_the_next_export(samp
     _assert_complete(sample, "L", zip_path)
     for name in remaining:
         shutil.rmtree(f"{sample.path}/{name}")
+
+
+def _info(folder):
+    with open(f"{folder}/{app_names.INFO_JSON}") as f:
+        return json.load(f)
+
+
+def test_a_spice_change_shows_exports_as_stale_and_reanalysis_replaces_its_own(sample, capsys):
+    """Issue 20 M9: after a spice change, listings show this library's exports as stale, and a
+    reanalysis with export replaces the stale result of its own recipe (folder and zip, by the
+    staged publishing) while one written with other overrides, and the app's, stay."""
+    import zipfile
+
+    from eqegs_repo.cli.main import main
+    from eqegs_repo.display import compact_samples
+
+    own = sample.export("q_integration", subdir="M9")
+    other = sample.export("q_integration", subdir="N9", radial_bin_px=1.5)
+    assert {"M9", "N9"} <= set(sample.step_results()["q_integration"])
+    first = _info(own.folder)["fingerprint"]
+    record = sample.proposal.spice.update("q_integration", hot_pixel_mad=12.0)
+    try:
+        listed = sample.step_results()["q_integration"]
+        assert "M9 (stale)" in listed and "N9 (stale)" in listed
+        table = sample.proposal.table()
+        at = list(table["key"]).index("S001")
+        assert "M9 (stale)" in table["q_integration"][at]
+        assert compact_samples(table)["on_disk"][at][1] == "q"  # every result stale: lower case
+        args = ["--spice-url", "memory://spice-robust-export", "--cache-url", sample.repository.cache_url]
+        capsys.readouterr()
+        assert main(["info", sample.repository.url, PROPOSAL, "S001", *args]) in (0, None)
+        assert "M9 (stale)" in capsys.readouterr().out
+
+        row = batch.cook_sample(sample, steps=("q_integration",), export=True,
+                                overrides={"q_integration": {"output_subdir": "M9"}})
+        assert row["status"] in ("ok", "up-to-date"), row["error"]
+        now = _info(own.folder)
+        assert now["fingerprint"] == row["spice_fingerprint"] != first
+        with zipfile.ZipFile(own.zip) as z:
+            assert json.loads(z.read(app_names.INFO_JSON))["fingerprint"] == now["fingerprint"]
+        with open(f"{own.folder}/{app_names.LOG_FILE}") as f:
+            assert f"replaces the stale result of fingerprint {first}" in f.read()
+        assert not [n for n in os.listdir(sample.path) if n.startswith(".q_integration-M9.")]
+        listed = sample.step_results()["q_integration"]
+        assert "M9" in listed and "N9 (stale)" in listed
+        # the same recipe again: up to date, left alone
+        assert sample.export("q_integration", subdir="M9", skip_existing=True, replace_stale=True).skipped
+        # another recipe at the same folder is never replaced without overwrite
+        kept = _info(other.folder)["fingerprint"]
+        row = batch.cook_sample(sample, steps=("q_integration",), export=True,
+                                overrides={"q_integration": {"output_subdir": "N9"}})
+        assert row["status"] in ("ok", "up-to-date"), row["error"]
+        assert _info(other.folder)["fingerprint"] == kept
+        # and without replace_stale, export leaves even its own stale result alone
+        sample.proposal.spice.update("q_integration", hot_pixel_mad=11.0)
+        done = sample.export("q_integration", subdir="M9", skip_existing=True)
+        assert done.skipped and _info(own.folder)["fingerprint"] == now["fingerprint"]
+        replaced = sample.export("q_integration", subdir="M9", replace_stale=True)
+        assert replaced.replaced == now["fingerprint"] and not replaced.skipped
+    finally:
+        sample.proposal.spice.revert(record.parent)
+    assert "M9 (stale)" in sample.step_results()["q_integration"]  # exported for hot_pixel_mad 11
+    assert "N9 (stale)" not in sample.step_results()["q_integration"]  # the old recipe is current again
+    for folder, zip_path in ((own.folder, own.zip), (other.folder, other.zip)):
+        shutil.rmtree(folder)
+        os.remove(zip_path)
