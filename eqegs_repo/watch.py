@@ -57,6 +57,13 @@ class Tracked:
     warned: bool = False
 
 
+def check_retries(retries):
+    """``retries`` of :func:`watch`, or BadInput: a whole number >= 0."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise BadInput(f"retries must be a whole number >= 0, got {retries!r}")
+    return retries
+
+
 def file_signature(sample):
     """``((path, size, mtime), ...)`` of the marker and every file under the raw folder
     (hidden files included), sorted; a file that vanishes while listed counts as changed."""
@@ -98,11 +105,11 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     unchanged files (a whole number >= 0). Every ``interval`` seconds the listing is refreshed;
     stops on Ctrl-C (KeyboardInterrupt), when ``stop`` (a threading.Event) is set, or after
     ``max_polls`` polls. ``interval`` and ``timeout`` are checked before the first poll
-    (:func:`eqegs_repo.batch.check_watch_arguments`). Returns the rows of every cook.
+    (:func:`eqegs_repo.batch.check_watch_arguments`, :func:`check_retries`). Returns the rows of
+    every cook.
     """
     interval, timeout = check_watch_arguments(interval, timeout)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise BadInput(f"retries must be a whole number >= 0, got {retries!r}")
+    check_retries(retries)
     proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
     overrides = dict(overrides or {})
     tracked, rows, polls = {}, [], 0

@@ -75,9 +75,10 @@ def cmd_reanalyze(args):
 def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
-    from eqegs_repo.watch import watch
+    from eqegs_repo.watch import check_retries, watch
 
     batch.check_watch_arguments(args.interval, args.timeout)
+    check_retries(args.retries)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)

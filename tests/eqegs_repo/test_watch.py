@@ -137,3 +137,16 @@ def test_a_restarted_watch_cooks_exactly_what_is_not_cooked_yet(tree, monkeypatc
     uncached = Repository(repo.url, spice_url=repo.spice_url, cache_url=False)
     rows, warned = _drive(monkeypatch, uncached, 3, samples="S00[1-9]")
     assert rows == [] and len(warned) == 1 and "no result cache" in warned[0] and "existing=True" in warned[0]
+
+
+def test_retries_that_are_no_count_are_refused_before_the_first_poll(tree, capsys):
+    from eqegs_repo import BadInput
+    from eqegs_repo.cli.main import main
+
+    base, repo = tree
+    for retries in (-1, 1.5, True, None):
+        with pytest.raises(BadInput, match=r"retries must be a whole number >= 0, got"):
+            watching.watch(repo, retries=retries, max_polls=1)
+    assert main(["watch", repo.url, "--spice-url", repo.spice_url, "--retries", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert err == "eqegs: error: retries must be a whole number >= 0, got -1\n"  # before "watching ..."
