@@ -3,7 +3,8 @@
 :func:`select_samples` picks samples by proposal/sample keys or shell-style patterns, by resolved
 spice values (``{"calibration.velocity_number": 1}``) and by any callable;
 :func:`reanalyze` cooks them on a ``dask.distributed`` client (a local cluster of processes when
-none is given) and returns one pandas.DataFrame (:data:`COLUMNS`).
+none is given) and returns one pandas.DataFrame (:data:`COLUMNS`). Watch mode, which cooks
+samples as they arrive with :func:`cook_sample`, is :mod:`eqegs_repo.watch`.
 """
 import fnmatch
 import os
@@ -141,7 +142,7 @@ def _last_step(steps):
 
 
 MIN_INTERVAL = 0.05
-"""Shortest ``interval`` of :func:`watch` (seconds): each poll lists the tree again."""
+"""Shortest ``interval`` of :func:`eqegs_repo.watch.watch` (seconds): each poll lists the tree again."""
 WORKERS_PER_CORE = 4
 """A local cluster has at most this many worker processes per core (:func:`max_workers`)."""
 
@@ -175,7 +176,7 @@ def _check_workers(workers):
 
 
 def check_watch_arguments(interval, timeout):
-    """``(interval, timeout)`` of :func:`watch` as floats (timeout None or a float), or
+    """``(interval, timeout)`` of :func:`eqegs_repo.watch.watch` as floats (timeout None or a float), or
     BadInput naming the argument: ``interval`` from :data:`MIN_INTERVAL` to
     ``threading.TIMEOUT_MAX`` seconds, ``timeout`` None or > 0 up to the same limit."""
     if not _is_number(interval) or not MIN_INTERVAL <= interval <= threading.TIMEOUT_MAX:
@@ -189,7 +190,8 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
 
     The chain is cooked up to the last of ``steps``; with ``export`` each of ``steps`` is also
     written as the app's step folder (existing folders are left alone, incomplete ones are
-    repaired). ``status`` is ``up-to-date`` when every result came from the cache, ``ok`` when
+    repaired, stale ones -- written by this library for inputs that changed since -- are
+    replaced: ``replace_stale`` of :func:`~eqegs_repo.cooking.export.export`). ``status`` is ``up-to-date`` when every result came from the cache, ``ok`` when
     something was computed, ``background`` for the proposal's background run (only the steps
     that apply to it, :func:`~eqegs_repo.cooking.cook.applicable_steps`, are cooked and
     exported), ``failed`` with the error message otherwise. ``timeout``: seconds after which the
@@ -251,7 +253,7 @@ def _cook_row(sample, steps, overrides, export):
             up_to_date = all(fresh[s] == "fresh" for s in chain(last))
             if export:
                 for step in steps:
-                    sample.export(step, skip_existing=True, **overrides)
+                    sample.export(step, skip_existing=True, replace_stale=True, **overrides)
         row["spice_fingerprint"] = ds.attrs.get("fingerprint")
         for column, variable in _FIT_VARIABLES.items():
             if variable in ds:
@@ -378,50 +380,4 @@ def _run(client, chosen, steps, overrides, export, bar, timeout=None):
                        error=f"{type(exc).__name__}: {exc}")
             rows.append(row)
         _advance(bar, sample)
-    return rows
-
-
-def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), overrides=None,
-          export=False, interval=5.0, existing=False, stop=None, on_result=None, max_polls=None,
-          timeout=None):
-    """Cook each sample once, as soon as its marker appears (saxsdog's watch mode).
-
-    Every ``interval`` seconds the listing is refreshed; a sample key not seen before (and
-    matching ``proposals``/``samples`` patterns) is cooked with :func:`cook_sample` and its row
-    passed to ``on_result``. Samples present at the start are cooked only with ``existing``.
-    Stops on Ctrl-C (KeyboardInterrupt), when the ``stop`` event (threading.Event) is set, or
-    after ``max_polls`` polls. ``timeout``: seconds per sample (:func:`cook_sample`). Returns
-    the rows of the samples cooked. ``interval`` and ``timeout`` are checked before the first
-    poll (:func:`check_watch_arguments`).
-    """
-    interval, timeout = check_watch_arguments(interval, timeout)
-    proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
-
-    def present():
-        repo.refresh()
-        keys = set()
-        for p in repo.keys():
-            if _matches(p, proposals):
-                keys.update((p, s) for s in repo[p].keys() if _matches(s, samples))
-        return keys
-
-    seen = set() if existing else present()
-    rows, polls = [], 0
-    try:
-        while not (stop is not None and stop.is_set()):
-            for p, s in sorted(present() - seen, key=lambda ps: tuple(map(natural_key, ps))):
-                seen.add((p, s))
-                row = cook_sample(repo[p][s], steps, overrides, export, timeout)
-                rows.append(row)
-                if on_result is not None:
-                    on_result(row)
-            polls += 1
-            if max_polls is not None and polls >= max_polls:
-                break
-            if stop is not None:
-                stop.wait(interval)
-            else:
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
     return rows

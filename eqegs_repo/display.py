@@ -99,9 +99,15 @@ def drop_empty(frame):
     return frame[[c for c in frame.columns if not _empty(frame[c])]]
 
 
+def _current_on_disk(cell):
+    """Whether a step cell of ``Proposal.table()`` names a result that is not ``(stale)``."""
+    return any(name and not name.endswith(" (stale)") for name in cell_text(cell).split(","))
+
+
 def compact_samples(frame):
     """The display form of a ``Proposal.table()`` frame: the step columns folded into
-    ``on_disk`` and ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
+    ``on_disk`` letters (lower case when every result of the step on disk is stale) and
+    ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
     ``cooked``, ``background`` saying which samples subtract the background run
     (:func:`background_text`), ``handle`` only when it differs from the key, empty columns dropped."""
     out = pd.DataFrame({"key": frame["key"]})
@@ -111,7 +117,8 @@ def compact_samples(frame):
                         ("dtype", "dtype"), ("trains", "trains"), ("exposure_s", "exposure_s")):
         out[title] = frame[name]
     rows = frame.to_dict("records")
-    out["on_disk"] = [step_letters([s for s in letters() if cell_text(r.get(s))]) for r in rows]
+    out["on_disk"] = [step_letters([s for s in letters() if _current_on_disk(r.get(s))],
+                                   [s for s in letters() if cell_text(r.get(s))]) for r in rows]
     out["spice"] = frame["spice"]
     out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale")),
                                   step_table.background_steps() if background_text(r) else None) for r in rows]

@@ -91,6 +91,16 @@ class SkippedWarning(UserWarning):
     """Part of a result was left out (e.g. the figures of an export without matplotlib)."""
 
 
+class CleanupWarning(UserWarning):
+    """Temporary folders or zips left by stopped exports (their process gone, or too old) were
+    removed, or could not be; the message names them."""
+
+
+class WatchWarning(UserWarning):
+    """A watched sample whose files keep changing, or whose cook keeps failing, was left
+    waiting or given up (:mod:`eqegs_repo.watch`); the message names it and says what happens next."""
+
+
 class CacheWarning(UserWarning):
     """The result cache could not be written (disk full, read-only, its path a file): the
     result is returned uncached. The message names the cache and the settings that choose it."""

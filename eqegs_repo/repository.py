@@ -268,22 +268,24 @@ class Repository(_Container):
 
     def watch(self, *, proposals: str | Iterable[str] | None = None, samples: str | Iterable[str] | None = None,
               steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",), overrides: Mapping[str, Any] | None = None,
-              export: bool = False, interval: float = 5.0, existing: bool = False, stop: Any = None,
-              on_result: Callable[[dict], Any] | None = None, max_polls: int | None = None,
+              export: bool = False, interval: float = 5.0, existing: bool = False, retries: int = 2,
+              stop: Any = None, on_result: Callable[[dict], Any] | None = None, max_polls: int | None = None,
               timeout: float | None = None) -> list[dict]:
-        """Cook each new sample once, as soon as its marker appears (:func:`eqegs_repo.batch.watch`).
+        """Cook samples as they arrive, once their files have settled (:func:`eqegs_repo.watch.watch`).
 
-        Every ``interval`` seconds the listing is re-read; a new sample matching ``proposals``/
-        ``samples`` is cooked up to the last of ``steps`` (with ``overrides``; ``export`` writes
-        the step folders) and its row (the columns of :meth:`reanalyze`) passed to
-        ``on_result``. ``existing``: also cook the samples present at the start. Stops on
-        Ctrl-C, when ``stop`` (a ``threading.Event``) is set or after ``max_polls`` polls.
-        ``timeout``: seconds per sample. Returns the rows."""
-        from eqegs_repo.batch import watch
+        Every ``interval`` seconds the listing is re-read; a sample matching ``proposals``/
+        ``samples`` whose files kept their sizes and times over one interval is cooked up to the
+        last of ``steps`` (with ``overrides``; ``export`` writes the step folders) and its row
+        (the columns of :meth:`reanalyze`) passed to ``on_result``. A failing cook is tried again
+        when its files change, and up to ``retries`` times with the same files. Samples present
+        at the start are cooked unless the cache says they are cooked already; ``existing``: give
+        those their row too. Stops on Ctrl-C, when ``stop`` (a ``threading.Event``) is set or
+        after ``max_polls`` polls. ``timeout``: seconds per sample. Returns the rows."""
+        from eqegs_repo.watch import watch
 
         return watch(self, proposals=proposals, samples=samples, steps=steps, overrides=overrides, export=export,
-                     interval=interval, existing=existing, stop=stop, on_result=on_result, max_polls=max_polls,
-                     timeout=timeout)
+                     interval=interval, existing=existing, retries=retries, stop=stop, on_result=on_result,
+                     max_polls=max_polls, timeout=timeout)
 
     def table(self) -> pd.DataFrame:
         """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""

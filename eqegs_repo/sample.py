@@ -160,15 +160,17 @@ class Sample(metaclass=naming.ShowsPublic):
         return cache_status(self, **overrides)
 
     def export(self, step: StepName, subdir: str | None = None, overwrite: bool = False, skip_existing: bool = False,
-               *, use_cache: bool = True, **overrides: Any) -> "Exported":
+               *, use_cache: bool = True, replace_stale: bool = False, **overrides: Any) -> "Exported":
         """Write ``cook(step, **overrides)`` as the app's step folder and download zip
         (:func:`eqegs_repo.cooking.export.export`, docs/outputs.md). ``subdir``: sub-folder name instead
         of the parameters' one; an existing result raises unless ``overwrite=True`` (replace)
-        or ``skip_existing=True`` (leave it). ``use_cache`` and ``overrides``: as for
+        or ``skip_existing=True`` (leave it); ``replace_stale=True`` replaces one this library
+        wrote with the same overrides for older inputs. ``use_cache`` and ``overrides``: as for
         :meth:`cook`. Returns :class:`~eqegs_repo.cooking.export.Exported`."""
         from eqegs_repo.cooking.export import export
 
-        return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache, **overrides)
+        return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache,
+                      replace_stale=replace_stale, **overrides)
 
     def export_poni(self, path: str, *, centre: tuple[float, float] | None = None, cook: bool = False,
                     overwrite: bool = False, **overrides: Any) -> "Poni":
@@ -192,15 +194,29 @@ class Sample(metaclass=naming.ShowsPublic):
     def step_results(self) -> dict[str, list[str]]:
         """Dict step -> list of result folders on disk (``"main"`` and sub-folder names), by the
         rules of :func:`eqegs_repo.io.app_format.reading.result_folders`; an incomplete result (an
-        export was stopped) is listed as ``"<name> (incomplete)"``."""
+        export was stopped) is listed as ``"<name> (incomplete)"``, a stale one (exported by this
+        library for inputs that changed since: :func:`eqegs_repo.cooking.export.stale_reason`) as
+        ``"<name> (stale)"``."""
         from eqegs_repo.io.app_format.reading import step_folders
 
         present = set(list_folders(self.fs, self.path, "sample"))
         out = {}
         for step in step_table.names():
             complete, incomplete = step_folders(self.fs, self.path, step) if step in present else ({}, {})
-            out[step] = list(complete) + [f"{name} (incomplete)" for name in incomplete]
+            out[step] = ([f"{name} (stale)" if self._export_is_stale(step, folder) else name
+                          for name, folder in complete.items()]
+                         + [f"{name} (incomplete)" for name in incomplete])
         return out
+
+    def _export_is_stale(self, step, folder):
+        """Whether the result in ``folder`` is stale; False when that cannot be told (spice
+        that does not resolve, a raw file missing: the sample's problem shows elsewhere)."""
+        from eqegs_repo.cooking.export import stale_reason
+
+        try:
+            return bool(stale_reason(self, step, folder))
+        except (BadInput, SpiceError, OSError):
+            return False
 
     @staticmethod
     def _summary_columns():

@@ -75,8 +75,10 @@ def cmd_reanalyze(args):
 def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
+    from eqegs_repo.watch import check_retries, watch
 
     batch.check_watch_arguments(args.interval, args.timeout)
+    check_retries(args.retries)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
@@ -87,11 +89,10 @@ def cmd_watch(args):
         print(f"{row['proposal']}/{row['sample']}: {row['status']} {row['error'] or fit} "
               f"({row['duration_s']} s)", flush=True)
 
-    rows = batch.watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
-                       overrides=override_values(args.overrides), export=args.export,
-                       interval=args.interval, existing=args.existing, on_result=show,
-                       timeout=args.timeout)
-    print(f"stopped; cooked {len(rows)} sample(s)", file=sys.stderr)
+    rows = watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
+                 overrides=override_values(args.overrides), export=args.export, interval=args.interval,
+                 existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout)
+    print(f"stopped; {len(rows)} cook(s)", file=sys.stderr)
 
 
 def register(subparsers):
@@ -114,9 +115,13 @@ def register(subparsers):
                    help="the same on ADDRESS, such as :8787")
     p.set_defaults(run=cmd_reanalyze)
 
-    p = subparsers.add_parser("watch", help="cook each sample once when its marker appears")
+    p = subparsers.add_parser("watch", help="cook samples as they arrive, once their files have settled")
     add_repository_arguments(p)
     _selection_arguments(p)
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5, at least 0.05)")
-    p.add_argument("--existing", action="store_true", help="also cook the samples already there")
+    p.add_argument("--existing", action="store_true",
+                   help="also report the samples already there that are cooked (answered from the cache); "
+                        "those not cooked yet are cooked without it")
+    p.add_argument("--retries", type=int, default=2,
+                   help="further tries of a failing sample whose files do not change (default 2)")
     p.set_defaults(run=cmd_watch)

@@ -10,25 +10,29 @@ each step's writer and reader -- is :mod:`eqegs_repo.io.app_format`, and the coo
 each step (what its writer needs, its sub-folders, its figures) is registered in
 :mod:`eqegs_repo.cooking.step_cooking`. This module stages, claims and publishes.
 
-Safety: nothing on disk is replaced without ``overwrite=True``. Everything is written into a
-hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<hex>``) and a
-temporary zip, then published under an exclusive claim (:mod:`eqegs_repo.cooking.publish`):
+Safety: nothing on disk is replaced without ``overwrite=True``, except, with
+``replace_stale=True`` (what reanalysis and watch pass), a result this library wrote for the same
+overrides but other inputs (:func:`stale_fingerprint`). Everything is written into a
+hidden temporary folder next to the target (``<sample>/.<step>[-<sub>].tmp-<host>-p<pid>-t<time>-<hex>``)
+and a temporary zip, then published under an exclusive claim (:mod:`eqegs_repo.cooking.publish`):
 of two exports of one result exactly one publishes, and a result becomes visible only when it
 is complete. A crash leaves hidden temporary files or a result flagged as incomplete, which the
-next export (``skip_existing=True`` included) repairs.
+next export (``skip_existing=True`` included) repairs; that export also removes the temporary
+folders and zips of the result whose process is gone (:func:`~eqegs_repo.cooking.publish.remove_leftovers`).
 """
 import datetime
 import io
+import json
 import warnings
 from dataclasses import dataclass, field
 
 from eqegs_repo.cooking.cook import Cooker
-from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, write_zip
+from eqegs_repo.cooking.publish import Busy, Claim, Staging, move, move_into, remove_leftovers, write_zip
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, ResultExists, SkippedWarning, install_hint, optional_import
 from eqegs_repo.io.app_format import folder_format, names
 from eqegs_repo.io.app_format.reading import incomplete_reason, own_entries
-from eqegs_repo.io.app_format.text import json_text
+from eqegs_repo.io.app_format.text import json_text, read_json
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.step_table import check_step
@@ -144,7 +148,9 @@ class Exported:
     """What :func:`export` did: the step ``folder`` and ``zip`` (paths on the sample's
     filesystem), the sub-folder names, ``skipped`` (left alone because it existed), the
     cooked ``dataset`` (None when skipped), ``figures`` (the dl/fig/ files written, relative to
-    the folder) and ``notes`` (what was left out and why, e.g. the figures without matplotlib)."""
+    the folder), ``notes`` (what was left out and why, e.g. the figures without matplotlib, and
+    what was replaced) and ``replaced`` (the fingerprint of the stale result this export
+    replaced, "" when none)."""
 
     step: str
     folder: str
@@ -155,6 +161,62 @@ class Exported:
     dataset: object = field(default=None, repr=False)
     figures: tuple = ()
     notes: tuple = ()
+    replaced: str = ""
+
+
+def recorded_info(fs, folder):
+    """The ``dl/info/info.json`` this library wrote into ``folder`` (a dict with its
+    ``fingerprint``), or None: a folder of the app, without info.json, or unreadable."""
+    path = f"{folder}/{names.INFO_JSON}"
+    try:
+        info = read_json(fs, path) if fs.exists(path) else None
+    except (BadInput, OSError):
+        return None
+    if isinstance(info, dict) and info.get("format") == names.INFO_FORMAT and isinstance(info.get("fingerprint"), str):
+        return info
+    return None
+
+
+def stale_reason(sample, step, folder):
+    """Why the exported result of ``step`` in ``folder`` is stale, or "": this library wrote it
+    for a fingerprint other than the one its own recipe gives now (the sample's spice now, the
+    overrides recorded in its info.json, the raw files and library version now). The app's
+    folders are never stale (they record no fingerprint)."""
+    info = recorded_info(sample.fs, folder)
+    if info is None:
+        return ""
+    overrides = info.get("overrides") if isinstance(info.get("overrides"), dict) else {}
+    params = StepParameters(sample.spice, overrides, label=f"{sample.proposal.key}/{sample.key}")
+    now = Cooker(sample, params).key(step)
+    if now == info["fingerprint"]:
+        return ""
+    return (f"exported {info.get('written_utc', '')} for fingerprint {info['fingerprint'][:12]}; "
+            f"its inputs now give {now[:12]}")
+
+
+def stale_fingerprint(fs, target, cooker):
+    """The fingerprint of the result in ``target.folder`` when ``replace_stale`` may replace it,
+    else "": this library wrote it with the same overrides as ``cooker``'s but its fingerprint
+    differs from the current one (a spice record, the raw files or the library changed). A
+    result written with other overrides, or by the app, is never stale in this sense."""
+    info = recorded_info(fs, target.folder)
+    if info is None or info["fingerprint"] == cooker.key(target.step):
+        return ""
+    same = json.dumps(info.get("overrides"), sort_keys=True, default=str) == json.dumps(
+        cooker.params.overrides_for(chain_types(target.step)), sort_keys=True, default=str)
+    return info["fingerprint"] if same else ""
+
+
+def export_needed(sample, step, subdir=None, **overrides):
+    """Whether ``export(sample, step, subdir, skip_existing=True, replace_stale=True, **overrides)``
+    would write: no complete result at its folder, or a stale one of the same overrides
+    (:func:`stale_fingerprint`). Nothing is cooked."""
+    normalised = _with_subdir(step, subdir, normalise_overrides(overrides))
+    params = StepParameters(sample.spice, normalised, label=f"{sample.proposal.key}/{sample.key}")
+    target = resolve_target(sample, step, params)
+    if not _existing(sample.fs, sample.path, target):
+        return True
+    return bool(stale_fingerprint(sample.fs, target, Cooker(sample, params)))
 
 
 def _existing(fs, sample_path, target, claimed=False, stale=False):
@@ -178,13 +240,13 @@ def _exists_error(existing, target, sample):
                         "skip_existing=True to leave it", existing)
 
 
-def _write_staged(stage, cooker, ds, target):
+def _write_staged(stage, cooker, ds, target, notes=()):
     """Write every file of the result into ``stage``; info.json and the log last. Returns
-    ``(figures written, notes)``: a note says what was left out and why (also warned as
-    :class:`~eqegs_repo.errors.SkippedWarning`)."""
+    ``(figures written, notes)``: ``notes`` given, then what was left out and why (also warned as
+    :class:`~eqegs_repo.errors.SkippedWarning`); the log lists them all."""
     sample, step = cooker.sample, target.step
     folder_format(step).write(stage, ds, cooking_of(step).folder_inputs(cooker, ds))
-    figures, notes = [], []
+    figures, notes = [], list(notes)
     if can_draw():
         figures = _write_figures(stage, step, cooker, ds)
     else:
@@ -201,14 +263,17 @@ def _write_staged(stage, cooker, ds, target):
     return figures, notes
 
 
-def _publish(fs, stage, target, temporary_zip, sample, overwrite):
+def _publish(fs, stage, target, temporary_zip, sample, overwrite, replacing=""):
     """Move the staged result and its zip into place under the target's claim. Returns False,
-    publishing nothing, when a complete result appeared meanwhile and ``overwrite`` is False."""
+    publishing nothing, when a complete result is there and ``overwrite`` is False, unless it is
+    still the stale result of fingerprint ``replacing``."""
     claim = Claim(fs, sample.path, target.step, target.subdir, f"{target.label} of {sample.proposal.key}/{sample.key}")
     stale = claim.acquire()
     half_done = False  # once moving started, a failure keeps the claim: the result stays flagged incomplete
     try:
-        if _existing(fs, sample.path, target, claimed=True, stale=stale) and not overwrite:
+        existing = _existing(fs, sample.path, target, claimed=True, stale=stale)
+        still_stale = replacing and (recorded_info(fs, target.folder) or {}).get("fingerprint") == replacing
+        if existing and not overwrite and not still_stale:
             return False
         half_done = True
         move_into(fs, stage, target.folder, own_entries(fs, target.folder, target.keeps_subfolders), sample.path)
@@ -227,7 +292,8 @@ def _unwritable(exc, sample):
     return BadInput(f"cannot write the result into {sample.path}: {reason}" + (f" ({path})" if path else ""))
 
 
-def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_cache=True, **overrides):
+def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_cache=True, replace_stale=False,
+           **overrides):
     """Write ``sample.cook(step, **overrides)`` as the app's step folder and download zip.
 
     ``subdir``: sub-folder of q_integration / e_spectrum_and_isf, instead of the one the
@@ -236,8 +302,12 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     zip); ``skip_existing``: leave an existing result alone and return with ``skipped=True``;
     with neither, an existing result raises BadInput naming it. An incomplete result (a stopped
     export) does not count as existing: it is replaced. Another export publishing the same
-    result at the same time makes this one raise, or skip with ``skip_existing``. Returns
-    :class:`Exported`.
+    result at the same time makes this one raise, or skip with ``skip_existing``.
+    ``replace_stale``: replace an existing result that this library wrote with the same
+    overrides for other inputs (:func:`stale_fingerprint`: a spice record, a raw file or the
+    library changed since), by the same staged, claimed publishing (the old entries are removed
+    only once the new ones are in place); its fingerprint is in ``Exported.replaced`` and a
+    note, and the new log says what it replaced. Returns :class:`Exported`.
     """
     check_step(step)
     if overwrite and skip_existing:
@@ -247,22 +317,26 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     target = resolve_target(sample, step, params)
     fs = sample.fs
     skipped = Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, True)
-    existing = _existing(fs, sample.path, target)
-    if existing and skip_existing:
-        return skipped
-    if existing and not overwrite:
-        raise _exists_error(existing, target, sample)
     cooker = Cooker(sample, params, use_cache=use_cache)
+    existing = _existing(fs, sample.path, target)
+    replacing = stale_fingerprint(fs, target, cooker) if existing and replace_stale and not overwrite else ""
+    if existing and skip_existing and not replacing:
+        return skipped
+    if existing and not overwrite and not replacing:
+        raise _exists_error(existing, target, sample)
     ds = cooker.dataset(step)
     try:
+        remove_leftovers(fs, sample.path, names.hidden_tag(target.step, target.subdir), target.zip,
+                         f"{target.label} for {sample.proposal.key}/{sample.key}")
         stage = Staging(fs, sample.path, target)
     except (OSError, ValueError, NotImplementedError) as exc:  # a read-only tree
         raise _unwritable(exc, sample) from None
     temporary_zip = None
     try:
-        figures, notes = _write_staged(stage, cooker, ds, target)
+        figures, notes = _write_staged(stage, cooker, ds, target,
+                                       [f"replaces the stale result of fingerprint {replacing}"] if replacing else [])
         temporary_zip = write_zip(fs, stage, target.zip)
-        published = _publish(fs, stage, target, temporary_zip, sample, overwrite)
+        published = _publish(fs, stage, target, temporary_zip, sample, overwrite, replacing)
     except Busy:
         if skip_existing:
             return skipped
@@ -278,4 +352,4 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
             return skipped
         raise _exists_error(_existing(fs, sample.path, target) or [target.folder], target, sample)
     return Exported(step, target.folder, target.zip, target.subdir, target.input_subdir, False, ds,
-                    tuple(figures), tuple(notes))
+                    tuple(figures), tuple(notes), replacing)

@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from eqegs_repo import BadInput, Repository, batch
+from eqegs_repo import watch as watching
 from tests.helpers.cooktrees import BACKGROUND, image_params, seed_spice, write_runs
 
 PROPOSALS = ("2025A0001", "2025A0002", "2025B0003")
@@ -95,7 +96,7 @@ def test_watch_cooks_each_new_sample_once(tmp_path):
         if len(seen) == 2:
             stop.set()
 
-    worker = threading.Thread(target=batch.watch, args=(repo,), daemon=True,
+    worker = threading.Thread(target=watching.watch, args=(repo,), daemon=True,
                               kwargs=dict(samples="S*", interval=0.05, stop=stop, on_result=arrived))
     worker.start()
     write_runs(tmp_path, params, [2, 3], first=2)   # S002, S003 arrive after the start

@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from eqegs_repo import Proposal, Repository, Sample, batch
+from eqegs_repo import watch as watching
 from eqegs_repo.step_table import names as step_names
 
 STEPS = step_names()
@@ -43,7 +44,7 @@ def test_every_public_call_has_typed_parameters_and_a_return_type(cls):
 
 
 def test_reanalyze_and_watch_show_the_parameters_of_the_batch_functions():
-    for method, function in ((Repository.reanalyze, batch.reanalyze), (Repository.watch, batch.watch)):
+    for method, function in ((Repository.reanalyze, batch.reanalyze), (Repository.watch, watching.watch)):
         own = list(inspect.signature(method).parameters.values())[1:]
         theirs = list(inspect.signature(function).parameters.values())[1:]
         assert [(p.name, p.kind, p.default) for p in own] == [(p.name, p.kind, p.default) for p in theirs]

@@ -26,6 +26,9 @@ LOG_FILE = "log/eqegs_export.log"
 PUBLISHING_SUFFIX = ".publishing"
 """A file ``<sample>/.<step>[-<sub>].publishing`` exists while an export moves a result into
 place; one left behind by a stopped writer marks the result as incomplete."""
+TAKEOVER_LOCK = ".eqegs-export.lock"
+"""An empty file in a sample folder, locked while an export takes a stopped export's claim over
+(:func:`eqegs_repo.cooking.publish.takeover_lock`); it stays, as a lock file does."""
 NAME_MAX_BYTES = 255
 """Longest file or folder name (bytes, UTF-8) that common file systems accept."""
 # reconstruction
@@ -51,7 +54,8 @@ ISF_FIT_PREFIX = "dl/ISF_fit_"  # library addition: the fitted curve
 
 def hidden_tag(step, subdir=""):
     """``step`` or ``step-sub``: the hidden names an export uses in the sample folder (staging
-    ``.<tag>.tmp-<hex>``, replaced entries ``.<tag>.old-<hex>``, the publishing marker)."""
+    ``.<tag>.tmp-<owner>``, replaced entries ``.<tag>.old-<owner>``, the publishing marker;
+    :func:`eqegs_repo.cooking.publish.owned_suffix`)."""
     return step + (f"-{subdir}" if subdir else "")
 
 

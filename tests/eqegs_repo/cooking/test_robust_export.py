@@ -265,3 +265,150 @@ def test_exports_into_read_only_trees_are_one_clear_error(sample, tmp_path, monk
     with pytest.raises(SpiceError, match=r"cannot write q_range..r000001.yaml into the spice folder zip://T/P1/.spice .*nothing was stored"):
         Repository("zip://T/{proposal}/{sample}", storage_options={"fo": str(archive)})["P1"].spice.seed(
             "q_range", q_min=10.0, q_max=12.0)
+
+
+def _dead_claim(path):
+    """A claim left by a process of this host that does not run (beyond the pid range)."""
+    with open(path, "w") as f:
+        json.dump({"pid": 2 ** 23 + 12345, "host": socket.gethostname(), "started": time.time(),
+                   "token": "dead"}, f)
+
+
+def test_taking_over_a_stale_claim_has_exactly_one_holder_and_no_false_loser(tmp_path):
+    """Issue 20 M4: racers take one stale claim over at once, round after round; in every round
+    exactly one holds it, the others are told another export writes it, and the holder's
+    release never fails (a racer once renamed a fresh claim away as if it were the stale one)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, racers, rounds = LocalFileSystem(), 5, 40
+    context = multiprocessing.get_context("fork")
+    for round_ in range(rounds):
+        folder = tmp_path / f"round{round_}"
+        folder.mkdir()
+        _dead_claim(app_names.publishing_marker(str(folder), "q_integration"))
+        tried, queue = context.Barrier(racers), context.Queue()
+
+        def racer():
+            claim = publish.Claim(fs, str(folder), "q_integration", "", "q_integration of P/S")
+            try:
+                claim.acquire()
+                outcome = "held"
+            except publish.Busy as exc:
+                outcome = "busy" if "being written by another export" in str(exc) else f"busy: {exc}"
+            tried.wait(30)  # every racer has tried while the holder still holds
+            try:
+                claim.release()
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                outcome += f", release failed: {exc!r}"
+            queue.put(outcome)
+
+        children = [context.Process(target=racer) for _ in range(racers)]
+        for child in children:
+            child.start()
+        outcomes = sorted(queue.get(timeout=60) for _ in children)
+        for child in children:
+            child.join(60)
+        assert outcomes == ["busy"] * (racers - 1) + ["held"], (round_, outcomes)
+        assert not os.path.exists(app_names.publishing_marker(str(folder), "q_integration"))
+        assert [n for n in os.listdir(folder) if "stale" in n] == []
+
+
+def test_temporary_folders_of_killed_exports_are_removed_by_the_next_export(sample):
+    """Issue 20 L2: a killed export's staging folder (and temporary zip) is removed by the next
+    export of that result, with one CleanupWarning naming it; those of a running process, or of
+    another host unless older than a day, are left alone."""
+    from eqegs_repo.errors import CleanupWarning
+
+    zip_path = f"{sample.proposal.path}/download/q_integration_S001_L.zip"
+    assert _export_killed_at(sample, 1, subdir="L") == 9  # killed before its folder moved into place
+    left = sorted(n for n in os.listdir(sample.path) if n.startswith(".q_integration-L.tmp-"))
+    zips = [n for n in os.listdir(f"{sample.proposal.path}/download") if n.startswith(".q_integration_S001_L.zip.tmp-")]
+    assert len(left) == 1 and len(zips) == 1, (left, zips)
+    host, now, dead = publish.owned_suffix().split("-p")[0], int(time.time()), 2 ** 23 + 12345
+    made = {f".q_integration-L.tmp-{host}-p{os.getpid()}-t{now}-aaaaaaaa": False,   # this process: running
+            f".q_integration-L.tmp-elsewhere-p{dead}-t{now}-bbbbbbbb": False,        # another host, recent
+            f".q_integration-L.old-elsewhere-p1-t{now - 2 * 86400}-cccccccc": True,  # another host, old
+            f".q_integration-L.tmp-{host}-p{dead}-t{now}-dddddddd": True,            # this host, gone
+            ".q_integration-L.tmp-0123456789ab": True,                               # an older writer's name
+            f".q_integration-M.tmp-{host}-p{dead}-t{now}-eeeeeeee": False}           # another result's
+    for name in made:
+        os.makedirs(f"{sample.path}/{name}/dl")
+    old = time.time() - 2 * 86400
+    os.utime(f"{sample.path}/.q_integration-L.tmp-0123456789ab", (old, old))
+    with pytest.warns(CleanupWarning, match=r"removed 5 left-over\(s\) of stopped exports .*process \d+ of this host is gone") as caught:
+        sample.export("q_integration", subdir="L", skip_existing=True)
+    assert len([w for w in caught if w.category is CleanupWarning]) == 1
+    for name in left + zips:
+        assert name in str(caught[0].message)
+    remaining = sorted(n for n in os.listdir(sample.path) if n.startswith(".q_integration-"))
+    assert remaining == sorted(n for n, removed in made.items() if not removed)
+    assert not [n for n in os.listdir(f"{sample.proposal.path}/download") if ".tmp-" in n]
+    _assert_complete(sample, "L", zip_path)
+    for name in remaining:
+        shutil.rmtree(f"{sample.path}/{name}")
+
+
+def _info(folder):
+    with open(f"{folder}/{app_names.INFO_JSON}") as f:
+        return json.load(f)
+
+
+def test_a_spice_change_shows_exports_as_stale_and_reanalysis_replaces_its_own(sample, capsys):
+    """Issue 20 M9: after a spice change, listings show this library's exports as stale, and a
+    reanalysis with export replaces the stale result of its own recipe (folder and zip, by the
+    staged publishing) while one written with other overrides, and the app's, stay."""
+    import zipfile
+
+    from eqegs_repo.cli.main import main
+    from eqegs_repo.display import compact_samples
+
+    own = sample.export("q_integration", subdir="M9")
+    other = sample.export("q_integration", subdir="N9", radial_bin_px=1.5)
+    assert {"M9", "N9"} <= set(sample.step_results()["q_integration"])
+    first = _info(own.folder)["fingerprint"]
+    record = sample.proposal.spice.update("q_integration", hot_pixel_mad=12.0)
+    try:
+        listed = sample.step_results()["q_integration"]
+        assert "M9 (stale)" in listed and "N9 (stale)" in listed
+        table = sample.proposal.table()
+        at = list(table["key"]).index("S001")
+        assert "M9 (stale)" in table["q_integration"][at]
+        assert compact_samples(table)["on_disk"][at][1] == "q"  # every result stale: lower case
+        args = ["--spice-url", "memory://spice-robust-export", "--cache-url", sample.repository.cache_url]
+        capsys.readouterr()
+        assert main(["info", sample.repository.url, PROPOSAL, "S001", *args]) in (0, None)
+        assert "M9 (stale)" in capsys.readouterr().out
+
+        row = batch.cook_sample(sample, steps=("q_integration",), export=True,
+                                overrides={"q_integration": {"output_subdir": "M9"}})
+        assert row["status"] in ("ok", "up-to-date"), row["error"]
+        now = _info(own.folder)
+        assert now["fingerprint"] == row["spice_fingerprint"] != first
+        with zipfile.ZipFile(own.zip) as z:
+            assert json.loads(z.read(app_names.INFO_JSON))["fingerprint"] == now["fingerprint"]
+        with open(f"{own.folder}/{app_names.LOG_FILE}") as f:
+            assert f"replaces the stale result of fingerprint {first}" in f.read()
+        assert not [n for n in os.listdir(sample.path) if n.startswith(".q_integration-M9.")]
+        listed = sample.step_results()["q_integration"]
+        assert "M9" in listed and "N9 (stale)" in listed
+        # the same recipe again: up to date, left alone
+        assert sample.export("q_integration", subdir="M9", skip_existing=True, replace_stale=True).skipped
+        # another recipe at the same folder is never replaced without overwrite
+        kept = _info(other.folder)["fingerprint"]
+        row = batch.cook_sample(sample, steps=("q_integration",), export=True,
+                                overrides={"q_integration": {"output_subdir": "N9"}})
+        assert row["status"] in ("ok", "up-to-date"), row["error"]
+        assert _info(other.folder)["fingerprint"] == kept
+        # and without replace_stale, export leaves even its own stale result alone
+        sample.proposal.spice.update("q_integration", hot_pixel_mad=11.0)
+        done = sample.export("q_integration", subdir="M9", skip_existing=True)
+        assert done.skipped and _info(own.folder)["fingerprint"] == now["fingerprint"]
+        replaced = sample.export("q_integration", subdir="M9", replace_stale=True)
+        assert replaced.replaced == now["fingerprint"] and not replaced.skipped
+    finally:
+        sample.proposal.spice.revert(record.parent)
+    assert "M9 (stale)" in sample.step_results()["q_integration"]  # exported for hot_pixel_mad 11
+    assert "N9 (stale)" not in sample.step_results()["q_integration"]  # the old recipe is current again
+    for folder, zip_path in ((own.folder, own.zip), (other.folder, other.zip)):
+        shutil.rmtree(folder)
+        os.remove(zip_path)
