@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import fsspec
 import pandas as pd
 
 from eqegs_repo import naming
@@ -20,7 +19,7 @@ from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
 from eqegs_repo.sample import Sample
 from eqegs_repo.step_table import StepName
-from eqegs_repo.urls import UrlPattern
+from eqegs_repo.urls import UrlPattern, open_filesystem
 
 
 class _Container(metaclass=naming.ShowsPublic):
@@ -162,7 +161,7 @@ class Repository(_Container):
         self.fields = fields
         self.storage_options = dict(storage_options or {})
         self.layout = layout or TreeLayout()
-        self.fs = fsspec.filesystem(self.pattern.protocol, **self.storage_options)
+        self.fs, _ = open_filesystem(self.url, "repository URL", **self.storage_options)
         self.root = self.pattern.root
         self._reset_cache()
         try:
