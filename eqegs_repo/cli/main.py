@@ -100,9 +100,10 @@ def cmd_demo(args):
         print(f"no folder given: the demo goes to {args.dir} (eqegs demo DIR puts it elsewhere)")
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
+    demo.remove_leftovers(args.dir)  # of a demo stopped while writing its tree, named in a warning
     if not root.exists():
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
-        synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
+        demo.write_tree(args.dir, preset=args.preset, seed=args.seed)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
