@@ -114,10 +114,11 @@ def cmd_demo(args):
     print_table(repo.table())
     for key in repo.keys():
         proposal = repo[key]
-        if not proposal.spice.history("q_range"):
+        if not proposal.spice.history("e_spectrum"):  # the last record the demo seeds
             first = proposal.keys()[-1]
             params = synthetic.load_truth(args.dir, synthetic.DEFAULT_ACCOUNT, key, first).params
-            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
+            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200,
+                            missing_only=True)  # after a demo stopped while seeding
     print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
     table = demo.recovered_vs_truth(repo, args.dir)
     print_table(_recovered_view(table))

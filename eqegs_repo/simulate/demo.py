@@ -30,23 +30,26 @@ from eqegs_repo.simulate import synthetic
 
 
 def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACKGROUND_SAMPLE_ID,
-               **e_spectrum):
+               missing_only=False, **e_spectrum):
     """Seed default-anchor records of ``proposal`` matching the synthetic ``params``.
 
     ``background``: the background sample key (None: no subtraction); ``e_spectrum``: fields of
-    the ``e_spectrum`` record (e.g. ``n_mc=200``). Returns the records written.
+    the ``e_spectrum`` record (e.g. ``n_mc=200``). ``missing_only``: leave the types that have a
+    live record at the default anchor already (the records of a demo stopped while seeding).
+    Returns the records written.
     """
     mappings = synthetic.spice_mappings(params)
-    spice = proposal.spice
-    written = [spice.seed(name, **{k: v for k, v in mappings[name].items() if k != "schema_version"})
-               for name in ("sensor_layout", "geometry")]
-    written.append(spice.seed("q_integration", bg_sample_id=background, **synthetic.suggested_boxes(params)))
-    written.append(spice.seed("velocity_calibration", kind="poly", poly_coeffs=[0.0, 1.0]))
-    written.append(spice.seed("angle_calibration", kind="cos2theta"))
-    written.append(spice.seed("q_range", q_min=float(q_range[0]), q_max=float(q_range[1])))
+    records = {name: {k: v for k, v in mappings[name].items() if k != "schema_version"}
+               for name in ("sensor_layout", "geometry")}
+    records["q_integration"] = {"bg_sample_id": background, **synthetic.suggested_boxes(params)}
+    records["velocity_calibration"] = {"kind": "poly", "poly_coeffs": [0.0, 1.0]}
+    records["angle_calibration"] = {"kind": "cos2theta"}
+    records["q_range"] = {"q_min": float(q_range[0]), "q_max": float(q_range[1])}
     if e_spectrum:
-        written.append(spice.seed("e_spectrum", **e_spectrum))
-    return written
+        records["e_spectrum"] = e_spectrum
+    spice = proposal.spice
+    return [spice.seed(name, **values) for name, values in records.items()
+            if not (missing_only and any(not r.erased for r in spice.candidates(name, "")))]
 
 
 def default_folder():

@@ -30,7 +30,8 @@ KILLED_WHILE_WRITING = textwrap.dedent("""
 """)
 
 
-def test_a_demo_killed_while_writing_leaves_no_partial_tree_and_the_next_cleans_up(tmp_path, capsys):
+def test_a_demo_killed_while_writing_leaves_no_partial_tree_and_the_next_cleans_up(tmp_path, capsys,
+                                                                                   monkeypatch):
     base = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-c", KILLED_WHILE_WRITING, str(base)], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
@@ -50,7 +51,26 @@ def test_a_demo_killed_while_writing_leaves_no_partial_tree_and_the_next_cleans_
     tree = Repository(str(root))
     assert tree.keys() == list(synthetic.DEFAULT_PROPOSALS)
     assert [len(tree[key].keys()) for key in tree.keys()] == [4, 3]  # background + (3, 2) samples
-    assert synthetic.load_truth(base, synthetic.DEFAULT_ACCOUNT, "2025A1234", "S003").params
+    truth = synthetic.load_truth(base, synthetic.DEFAULT_ACCOUNT, "2025A1234", "S003").params
+    # a demo stopped while seeding spice: the next one seeds the rest and cooks
+    prop = tree["2025A1234"]
+    seed, calls = prop.spice.seed, []
+
+    def stopped_at_the_fourth(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return seed(*args, **kwargs)
+
+    monkeypatch.setattr(prop.spice, "seed", stopped_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        demo.seed_spice(prop, truth, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
+    assert main(["demo", str(base)]) == 0
+    assert "demo tree already at" in capsys.readouterr().out
+    assert (base / "report.md").is_file()
+    again = Repository(str(root))["2025A1234"].spice
+    assert [r.revision for r in again.history("sensor_layout")] == [1]   # seeded before the stop: left alone
+    assert [r.revision for r in again.history("q_range")] == [1]         # seeded by the next demo
 
 
 def test_a_truth_folder_without_its_tree_is_removed_with_a_warning(tmp_path, capsys):
