@@ -40,7 +40,7 @@ def _missing_module(exc):
     return None
 
 
-def _refused(exc, where, url, protocol):
+def _open_error(exc, where, url, protocol):
     """The EqegsError of fsspec failing to open ``url`` (named as ``where``): a missing package
     (MissingExtra naming it), an unknown protocol, or a server that did not answer (BadInput)."""
     if isinstance(exc, ImportError):
@@ -77,7 +77,7 @@ def open_filesystem(url, where, **storage_options):
     try:
         return fsspec.core.url_to_fs(url, **storage_options)
     except _OPEN_ERRORS as exc:
-        raise _refused(exc, where, url, fsspec.core.split_protocol(url)[0] or "file") from None
+        raise _open_error(exc, where, url, fsspec.core.split_protocol(url)[0] or "file") from None
 
 
 def _fields(text):
@@ -144,7 +144,7 @@ class UrlPattern:
         try:
             path = fsspec.get_filesystem_class(protocol)._strip_protocol(filled)
         except (ImportError, ValueError) as exc:
-            raise _refused(exc, "repository URL", url, protocol) from None
+            raise _open_error(exc, "repository URL", url, protocol) from None
         segments = path.rstrip("/").split("/")
         where = {f: [i for i, s in enumerate(segments) if "{" + f + "}" in s] for f in REQUIRED}
         for f in REQUIRED:
