@@ -65,7 +65,10 @@ STAGING_PREFIX = ".demo-partial-"
 
 
 def _running(pid):
-    """Whether a process ``pid`` runs on this machine."""
+    """Whether a process ``pid`` runs on this machine (on Windows taken as no: ``os.kill`` there
+    sends signal 0 as CTRL_C_EVENT or ends the process)."""
+    if os.name == "nt":
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
