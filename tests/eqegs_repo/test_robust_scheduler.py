@@ -1,7 +1,9 @@
 """A Dask scheduler address that does not answer as a scheduler: bounded, one line
-(docs/robustness.md, issue 20: H5, M12). Hangs are checked in subprocesses with hard limits."""
+(docs/robustness.md, issue 20: H5, M12). Hangs are checked in subprocesses with hard time and
+memory limits."""
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -17,6 +19,8 @@ from tests.helpers import ROOT
 from tests.helpers.treeutil import local_fs, write_tree
 
 pytest.importorskip("distributed")
+MEMORY_LIMIT = 4 << 30
+"""Bytes of address space a subprocess may use (a regression that reads 3 EiB fails, not the run)."""
 HTTP_ANSWER = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -64,18 +68,27 @@ def tree(tmp_path):
     return tmp_path
 
 
+def limited():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def isolated(argv, limit):
+    """Run ``argv`` in a subprocess with a hard time limit and a memory limit."""
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=limit, preexec_fn=limited)
+
+
 def eqegs(*words, limit=90):
-    """``eqegs WORDS`` in a subprocess with a hard time limit; (status, stderr, seconds)."""
+    """``eqegs WORDS`` in a subprocess with hard time and memory limits; (status, stderr, seconds)."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "eqegs_repo", *words], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=limit)
+    done = isolated([sys.executable, "-m", "eqegs_repo", *words], limit)
     return done.returncode, done.stderr, time.monotonic() - started
 
 
 @pytest.mark.parametrize("listener", ["silent"], indirect=True)
 def test_a_scheduler_that_accepts_and_never_answers_is_given_up_after_its_timeout(tree, listener):
     # --export: there is work to do, so reanalyze connects (a cached selection connects nowhere)
-    status, err, seconds = eqegs("reanalyze", str(tree), "--spice-url", str(tree / "spice"), "--export",
+    status, err, _ = eqegs("reanalyze", str(tree), "--spice-url", str(tree / "spice"), "--export",
                                  "--scheduler", listener.address, "--scheduler-timeout", "2")
     assert status == 1 and err.count("\n") == 1, err[-2000:]
     assert err == (f"eqegs: error: scheduler {listener.address}: expected a Dask scheduler to answer within 2 s "
@@ -93,8 +106,7 @@ def test_a_scheduler_that_accepts_and_never_answers_is_given_up_after_its_timeou
         except BadInput as exc:
             print(json.dumps([str(exc), time.monotonic() - started]))
     """)
-    done = subprocess.run([sys.executable, "-c", code, str(tree), listener.address], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    done = isolated([sys.executable, "-c", code, str(tree), listener.address], 60)
     message, seconds = json.loads(done.stdout.splitlines()[-1])
     assert message.startswith(f"scheduler {listener.address}: expected a Dask scheduler to answer within 1.5 s")
     assert 1.4 < seconds < 1.5 + 5 + 1   # the limit, plus at most the handshake thread's grace
