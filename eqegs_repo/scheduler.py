@@ -20,7 +20,7 @@ SETTING = "scheduler_timeout, --scheduler-timeout"
 
 def check_timeout(timeout):
     """``timeout`` as float seconds, or BadInput: a number > 0 and at most
-    ``threading.TIMEOUT_MAX`` (an infinite wait is what the limit is for)."""
+    ``threading.TIMEOUT_MAX`` (the longest wait of this platform; never infinity)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= threading.TIMEOUT_MAX:
         raise BadInput(f"scheduler_timeout must be a number of seconds > 0 and at most "
                        f"{threading.TIMEOUT_MAX:g}, got {timeout!r}")
