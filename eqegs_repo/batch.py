@@ -15,11 +15,12 @@ import pandas as pd
 
 from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
-from eqegs_repo.errors import BadInput, EmptySelection, closest_keys, optional_import
+from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_keys, optional_import
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key, same_text
 from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
+from eqegs_repo.scheduler import SCHEDULER_TIMEOUT, check_address, check_timeout, connect
 from eqegs_repo.step_table import chain, check_step
 from eqegs_repo.step_table import names as step_names
 
@@ -152,12 +153,7 @@ def _is_number(value):
 
 
 def _check_timeout(timeout):
-    if timeout is None:
-        return None
-    if not _is_number(timeout) or not 0 < timeout <= threading.TIMEOUT_MAX:
-        raise BadInput(f"timeout must be a number of seconds > 0 and at most {threading.TIMEOUT_MAX:g} "
-                       f"(the longest wait of this platform; not infinity) or None, got {timeout!r}")
-    return float(timeout)
+    return check_seconds(timeout, "timeout", none_allowed=True)
 
 
 def max_workers():
@@ -272,7 +268,8 @@ def _cook_row(sample, steps, overrides, export):
 
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
               steps=("e_spectrum_and_isf",), overrides=None, export=False, client=None,
-              workers=None, progress=None, dashboard=False, timeout=None):
+              workers=None, progress=None, dashboard=False, timeout=None, scheduler=None,
+              scheduler_timeout=SCHEDULER_TIMEOUT):
     """Cook many samples at once and return one pandas.DataFrame (:data:`COLUMNS`).
 
     Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`;
@@ -282,7 +279,10 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     ``export``: also write the app's step folders. ``client``: a ``dask.distributed.Client``
     (a LocalCluster, a SLURMCluster...); without one a local cluster of ``workers`` processes
     (:func:`~eqegs_repo.local_cluster.local_cluster`; without a dashboard unless ``dashboard``
-    is True or an address) is started and closed again.
+    is True or an address) is started and closed again. ``scheduler``: instead of ``client``,
+    the address of a running Dask scheduler (``tcp://host:8786``), connected to within
+    ``scheduler_timeout`` seconds (:func:`eqegs_repo.scheduler.connect`; one BadInput naming
+    the address when it does not answer as a scheduler) and disconnected at the end.
     ``progress``: a bar (tqdm) -- None: on a terminal or in Jupyter; True: always; False: never.
     The samples with nothing to do (:func:`nothing_to_do`: cached and fresh, no export) are
     answered from the cache in this process first; the cluster is started (or ``client`` used)
@@ -297,6 +297,10 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     _last_step(steps)
     timeout = _check_timeout(timeout)
     workers = _check_workers(workers)
+    if scheduler is not None:
+        if client is not None:
+            raise BadInput("give either client (a dask.distributed.Client) or scheduler (its address), not both")
+        scheduler, scheduler_timeout = check_address(scheduler), check_timeout(scheduler_timeout)
     overrides = dict(overrides or {})
     check_overrides(overrides)
     chosen = select_samples(repo, proposals=proposals, samples=samples, where=where, select=select)
@@ -314,7 +318,10 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
                 to_cook.append(sample)
         if to_cook:
             distributed = optional_import("distributed", "reanalysis on Dask")
-            if client is None:
+            if scheduler is not None:
+                with connect(scheduler, scheduler_timeout) as remote:
+                    rows += _run(remote, to_cook, steps, overrides, export, bar, timeout)
+            elif client is None:
                 with local_cluster(distributed, workers, dashboard) as cluster, distributed.Client(cluster) as own:
                     rows += _run(own, to_cook, steps, overrides, export, bar, timeout)
             else:

@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import fsspec
 import pandas as pd
 
 from eqegs_repo import naming
@@ -19,8 +18,9 @@ from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
 from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
 from eqegs_repo.sample import Sample
+from eqegs_repo.scheduler import SCHEDULER_TIMEOUT
 from eqegs_repo.step_table import StepName
-from eqegs_repo.urls import UrlPattern
+from eqegs_repo.urls import UrlPattern, open_filesystem
 
 
 class _Container(metaclass=naming.ShowsPublic):
@@ -162,7 +162,7 @@ class Repository(_Container):
         self.fields = fields
         self.storage_options = dict(storage_options or {})
         self.layout = layout or TreeLayout()
-        self.fs = fsspec.filesystem(self.pattern.protocol, **self.storage_options)
+        self.fs, _ = open_filesystem(self.url, "repository URL", **self.storage_options)
         self.root = self.pattern.root
         self._reset_cache()
         try:
@@ -246,7 +246,8 @@ class Repository(_Container):
                   steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",),
                   overrides: Mapping[str, Any] | None = None, export: bool = False, client: Any = None,
                   workers: int | None = None, progress: bool | None = None, dashboard: bool | str = False,
-                  timeout: float | None = None) -> pd.DataFrame:
+                  timeout: float | None = None, scheduler: str | None = None,
+                  scheduler_timeout: float = SCHEDULER_TIMEOUT) -> pd.DataFrame:
         """Cook many samples on Dask and return one table, one row per sample
         (:func:`eqegs_repo.batch.reanalyze`, docs/reanalysis.md).
 
@@ -258,13 +259,16 @@ class Repository(_Container):
         ``dask.distributed.Client``; without one a local cluster of ``workers`` processes is
         started (with a dashboard when ``dashboard`` is True or an address), and only when a
         sample needs cooking: samples whose results are cached and fresh are answered from the
-        cache. ``progress``: a bar (None: on a terminal or in Jupyter). ``timeout``: seconds per
-        sample. Columns: :data:`eqegs_repo.batch.COLUMNS`."""
+        cache. ``scheduler``: instead of ``client``, a running scheduler's address
+        (``tcp://host:8786``), which must answer within ``scheduler_timeout`` seconds
+        (:func:`eqegs_repo.scheduler.connect`). ``progress``: a bar (None: on a terminal or in
+        Jupyter). ``timeout``: seconds per sample. Columns: :data:`eqegs_repo.batch.COLUMNS`."""
         from eqegs_repo.batch import reanalyze
 
         return reanalyze(self, proposals=proposals, samples=samples, where=where, select=select, steps=steps,
                          overrides=overrides, export=export, client=client, workers=workers, progress=progress,
-                         dashboard=dashboard, timeout=timeout)
+                         dashboard=dashboard, timeout=timeout, scheduler=scheduler,
+                         scheduler_timeout=scheduler_timeout)
 
     def watch(self, *, proposals: str | Iterable[str] | None = None, samples: str | Iterable[str] | None = None,
               steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",), overrides: Mapping[str, Any] | None = None,

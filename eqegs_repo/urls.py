@@ -6,13 +6,15 @@ sample folder). Other ``{fields}`` are filled from keyword arguments when the re
 opened. A URL naming neither ``{proposal}`` nor ``{sample}`` is the folder holding the proposals
 (the EQEGS folder itself): ``/{proposal}/{sample}`` is appended (:func:`with_sample_segments`).
 """
+import ftplib
 import re
+import socket
 import string
 from dataclasses import dataclass
 
 import fsspec
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, MissingExtra
 
 REQUIRED = ("proposal", "sample")
 FOLDER_SEGMENTS = "/{proposal}/{sample}"
@@ -26,6 +28,56 @@ def with_sample_segments(url):
     if not isinstance(url, str) or any("{" + f + "}" in url for f in REQUIRED):
         return url
     return url.rstrip("/") + FOLDER_SEGMENTS
+
+
+def _missing_module(exc):
+    """The name of the module whose absence made fsspec refuse a protocol (``aiohttp``), or None."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ModuleNotFoundError) and seen.name:
+            return seen.name.split(".")[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _open_error(exc, where, url, protocol):
+    """The EqegsError of fsspec failing to open ``url`` (named as ``where``): a missing package
+    (MissingExtra naming it), an unknown protocol, or a server that did not answer (BadInput)."""
+    if isinstance(exc, ImportError):
+        module = _missing_module(exc)
+        install = f"pip install {module}" if module else "install the package it names"
+        return MissingExtra(f"{where} {url}: expected fsspec's {protocol} filesystem, found it not "
+                            f"installed ({exc}); {install}")
+    if isinstance(exc, ValueError):
+        return BadInput(f"{where} {url}: expected a path or a URL of a known fsspec protocol, found "
+                        f"{exc}")
+    if isinstance(exc, EOFError):
+        found = "the connection closed before an answer"
+    elif isinstance(exc, socket.timeout):
+        found = "no answer in time"
+    elif isinstance(exc, OSError) and exc.strerror:
+        found = exc.strerror
+    else:
+        found = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return BadInput(f"{where} {url}: expected its {protocol} server to answer, found {found}")
+
+
+_OPEN_ERRORS = (ImportError, ValueError, EOFError, OSError, ftplib.Error)
+"""What fsspec raises when it cannot open a filesystem (its package missing, an unknown protocol,
+a server that refuses, closes or does not answer)."""
+
+
+def open_filesystem(url, where, **storage_options):
+    """``(fs, path)`` of ``url`` (a path or fsspec URL, as ``fsspec.core.url_to_fs``), or one
+    error naming ``where`` (the setting or argument that gave it: ``"cache_url"``) and the URL:
+    :class:`~eqegs_repo.errors.MissingExtra` naming the package to install when the protocol's
+    package is missing (``http://`` without aiohttp), BadInput for an unknown protocol or a
+    server that refuses, closes the connection or does not answer."""
+    url = str(url)
+    try:
+        return fsspec.core.url_to_fs(url, **storage_options)
+    except _OPEN_ERRORS as exc:
+        raise _open_error(exc, where, url, fsspec.core.split_protocol(url)[0] or "file") from None
 
 
 def _fields(text):
@@ -89,7 +141,10 @@ class UrlPattern:
         for name in extra:
             filled = filled.replace("{" + name + "}", str(fields[name]))
         protocol = fsspec.core.split_protocol(filled)[0] or "file"
-        path = fsspec.get_filesystem_class(protocol)._strip_protocol(filled)
+        try:
+            path = fsspec.get_filesystem_class(protocol)._strip_protocol(filled)
+        except (ImportError, ValueError) as exc:
+            raise _open_error(exc, "repository URL", url, protocol) from None
         segments = path.rstrip("/").split("/")
         where = {f: [i for i, s in enumerate(segments) if "{" + f + "}" in s] for f in REQUIRED}
         for f in REQUIRED:

@@ -7,13 +7,16 @@ the other gets :class:`FileExistsError`.
 
 Three implementations share one interface (:class:`Store`):
 
-- :class:`LocalStore` -- a local folder; publication by ``os.link`` (atomic, exclusive).
+- :class:`LocalStore` -- a local folder; publication by ``os.link`` (atomic, exclusive), or
+  where the filesystem has no hard links by an exclusive create of the name followed by an
+  atomic rename of the full file onto it (:func:`claim_without_links`).
 - :class:`MemoryStore` -- fsspec's in-process memory filesystem, guarded by a lock.
 - :class:`FsspecStore` -- any other fsspec filesystem: temp file, existence check, move, then a
   read-back check. Object stores offer no atomic exclusive create, so there two writers racing
   within a few milliseconds may both believe they won; the read-back catches most such races.
 """
 import abc
+import errno
 import os
 import threading
 import uuid as _uuid
@@ -30,6 +33,10 @@ TEMP_PREFIX = ".tmp-"
 MAX_NAME_BYTES = 255  # longest file name most filesystems take
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _MEMORY_LOCK = threading.Lock()
+NO_HARD_LINKS = frozenset(code for code in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+                                            errno.EXDEV) if code is not None)
+"""``errno`` values of ``os.link`` on a filesystem without hard links (FAT, exFAT, some network
+and FUSE mounts): publication falls back to :func:`claim_without_links`."""
 
 
 def encode_name_part(text):
@@ -60,6 +67,31 @@ def unwritable_folder(folder, name, exc):
                            "nothing was stored")
 
 
+def remove_quietly(path):
+    """Remove the file ``path`` if it is there (a temporary file after a failed write)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def claim_without_links(temp, final):
+    """Publish the complete file ``temp`` as ``final`` without hard links, never overwriting.
+
+    The name is claimed by an exclusive create (``O_EXCL``: of two writers exactly one gets it;
+    FileExistsError for the other), then the full file is renamed onto the empty claim, which
+    is atomic. A reader may see the claim empty for that moment (skipped and read again once it
+    grows); a writer killed in between leaves an empty record file, which readers report.
+    """
+    descriptor = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(descriptor)
+    try:
+        os.replace(temp, final)
+    except BaseException:
+        remove_quietly(final)  # our own empty claim: give the revision back
+        raise
+
+
 class Store(abc.ABC):
     """A folder of record files (interface shared by all implementations).
 
@@ -69,9 +101,13 @@ class Store(abc.ABC):
         Where the folder is, for messages.
     max_record_bytes : int
         Files larger than this are reported and never read.
+    lasting : bool
+        Whether the records outlive the process (False for :class:`MemoryStore`: a program
+        that ends loses them, so a command-line tool should refuse to write there).
     """
 
     max_record_bytes = MAX_RECORD_BYTES
+    lasting = True
 
     @abc.abstractmethod
     def list_files(self):
@@ -146,17 +182,32 @@ class LocalStore(Store):
                 os.makedirs(self.path, exist_ok=True)
             except FileExistsError:  # a file is in the way: not a lost race
                 raise NotADirectoryError(20, "not a folder", self.path) from None
-            with open(temp, "xb") as handle:
+            self._write_temporary(temp, payload)
+        except OSError as exc:
+            raise unwritable_folder(self.path, name, exc) from None
+        try:
+            try:
+                os.link(temp, final)  # atomic; fails if final exists; never overwrites
+            except OSError as exc:
+                if isinstance(exc, FileExistsError) or exc.errno not in NO_HARD_LINKS:
+                    raise
+                claim_without_links(temp, final)
+        finally:
+            remove_quietly(temp)
+
+    def _write_temporary(self, temp, payload):
+        """Write ``payload`` to the new file ``temp`` (flushed, fsync-ed unless ``fsync`` is
+        False); a write that fails (disk full, file too large) removes ``temp`` again."""
+        handle = open(temp, "xb")
+        try:
+            with handle:
                 handle.write(payload)
                 handle.flush()
                 if self.fsync:
                     os.fsync(handle.fileno())
-        except OSError as exc:
-            raise unwritable_folder(self.path, name, exc) from None
-        try:
-            os.link(temp, final)  # atomic; fails if final exists; never overwrites
-        finally:
-            os.unlink(temp)
+        except BaseException:
+            remove_quietly(temp)
+            raise
 
     def path_of(self, name):
         return os.path.join(self.path, name)
@@ -203,6 +254,7 @@ class FsspecStore(Store):
         try:
             self.fs.pipe_file(temp, payload)
         except (OSError, ValueError, NotImplementedError) as exc:  # a read-only or zip filesystem
+            self._remove_quietly(temp)  # a part written before the failure
             raise unwritable_folder(self.url, name, exc) from None
         try:
             if self.fs.exists(final):
@@ -214,6 +266,13 @@ class FsspecStore(Store):
         if self.fs.cat_file(final) != payload:
             raise FileExistsError(final)
 
+    def _remove_quietly(self, path):
+        try:
+            if self.fs.exists(path):
+                self.fs.rm_file(path)
+        except (OSError, ValueError, NotImplementedError):
+            pass
+
 
 class MemoryStore(FsspecStore):
     """Records in fsspec's in-process memory filesystem.
@@ -221,6 +280,8 @@ class MemoryStore(FsspecStore):
     Pickling carries a snapshot of the records, so a copy sent to another process (a Dask
     worker) sees the same records; records written there stay there.
     """
+
+    lasting = False
 
     def __init__(self, path):
         super().__init__(MemoryFileSystem(), path)

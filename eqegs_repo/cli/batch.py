@@ -11,8 +11,9 @@ from eqegs_repo.cli.common import (
     print_table,
     word_list,
 )
-from eqegs_repo.errors import BadInput, optional_import
+from eqegs_repo.errors import BadInput
 from eqegs_repo.measured import with_error
+from eqegs_repo.scheduler import SCHEDULER_TIMEOUT
 from eqegs_repo.step_table import names as step_names
 
 SHOWN = ("proposal", "sample", "status", "tau_ns", "f_q", "chi2_red", "duration_s")
@@ -52,14 +53,12 @@ def cmd_reanalyze(args):
     from eqegs_repo import batch
 
     repo = open_repository(args)
-    client = None
-    if args.scheduler:
-        client = optional_import("distributed", "eqegs reanalyze --scheduler").Client(args.scheduler)
     table = batch.reanalyze(
         repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
         steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
-        client=client, workers=args.workers, progress=False if args.no_progress else None,
-        dashboard=args.dashboard_address or args.dashboard, timeout=args.timeout)
+        scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
+        progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
+        timeout=args.timeout)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(shown_table(table))
@@ -103,7 +102,11 @@ def register(subparsers):
     p.add_argument("--where", action="extend", type=condition_list, metavar="TYPE.FIELD=VALUE",
                    help="only samples whose resolved spice has this value (YAML), e.g. "
                         "calibration.velocity_number=1 (repeatable, or comma-separated)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler (tcp://host:8786)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786) "
+                                                          "instead of a local cluster")
+    p.add_argument("--scheduler-timeout", type=float, default=SCHEDULER_TIMEOUT, metavar="SECONDS",
+                   help=f"give up when the scheduler does not answer within this time "
+                        f"(default {SCHEDULER_TIMEOUT:g})")
     p.add_argument("--workers", type=int, default=None,
                    help="local processes (default: one per core; at most 4 per core)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")

@@ -111,9 +111,10 @@ def cmd_demo(args):
         print(f"no folder given: the demo goes to {args.dir} (eqegs demo DIR puts it elsewhere)")
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
+    demo.remove_leftovers(args.dir)  # of a demo stopped while writing its tree, named in a warning
     if not root.exists():
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
-        synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
+        demo.write_tree(args.dir, preset=args.preset, seed=args.seed)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
@@ -124,10 +125,11 @@ def cmd_demo(args):
     print_table(repo.table())
     for key in repo.keys():
         proposal = repo[key]
-        if not proposal.spice.history("q_range"):
+        if not proposal.spice.history("e_spectrum"):  # the last record the demo seeds
             first = proposal.keys()[-1]
             params = synthetic.load_truth(args.dir, synthetic.DEFAULT_ACCOUNT, key, first).params
-            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200)
+            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200,
+                            missing_only=True)  # after a demo stopped while seeding
     print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
     table = demo.recovered_vs_truth(repo, args.dir)
     print_table(_recovered_view(table))

@@ -82,6 +82,21 @@ def _collection(repo, args):
     return repo[args.proposal].spice
 
 
+def _lasting(repo, collection, args):
+    """``collection``, refused (BadInput) for a command that writes when its records would end
+    with the process (``spice_url: memory://``): the command would report a record that
+    vanishes at exit."""
+    if collection.store.lasting:
+        return collection
+    path = getattr(getattr(repo, "config", None), "path", None)
+    given = "--spice-url" if args.spice_url else f"spice_url in {path}" if path else "the repository's spice_url"
+    url = getattr(repo, "spice_url", None) or collection.store.url
+    raise BadInput(f"eqegs spice {args.spice_command}: expected a spice folder that lasts, found {url} "
+                   f"({given}): records kept in memory end with this command, so nothing was written. "
+                   "Give a folder or URL with --spice-url or spice_url in eqegs.yaml (memory:// is for "
+                   "a Python session)")
+
+
 def cmd_show(repo, args, out):
     """Print a sample's resolved view, or the current records of the scope."""
     if args.sample:
@@ -102,24 +117,25 @@ def cmd_show(repo, args, out):
 
 
 def cmd_seed(repo, args, out):
-    record = _collection(repo, args).seed(args.type, args.anchor, _fields(args),
-                                          comment=args.comment, author=args.author,
-                                          replace=args.replace)
+    values = _fields(args)
+    record = _lasting(repo, _collection(repo, args), args).seed(
+        args.type, args.anchor, values, comment=args.comment, author=args.author, replace=args.replace)
     print(f"seeded {record.type} at {record.anchor!r}: revision {record.revision}, "
           f"uuid {record.uuid}", file=out)
 
 
 def cmd_update(repo, args, out):
-    record = _collection(repo, args).update(args.type, args.anchor, _fields(args),
-                                            comment=args.comment, author=args.author,
-                                            base=args.base, retry=args.retry)
+    values = _fields(args)
+    record = _lasting(repo, _collection(repo, args), args).update(
+        args.type, args.anchor, values, comment=args.comment, author=args.author, base=args.base,
+        retry=args.retry)
     print(f"updated {record.type} at {record.anchor!r}: revision {record.revision}, "
           f"uuid {record.uuid}", file=out)
 
 
 def cmd_erase(repo, args, out):
-    record = _collection(repo, args).erase(args.type, args.anchor, comment=args.comment,
-                                           author=args.author)
+    record = _lasting(repo, _collection(repo, args), args).erase(
+        args.type, args.anchor, comment=args.comment, author=args.author)
     print(f"erased {record.type} at {record.anchor!r}: revision {record.revision}, "
           f"uuid {record.uuid}", file=out)
 
@@ -139,8 +155,10 @@ def cmd_diff(repo, args, out):
 
 
 def cmd_import_table(repo, args, out):
-    report = repo[args.proposal].spice.import_data_table(args.path, dry_run=args.dry_run,
-                                                         author=args.author)
+    collection = repo[args.proposal].spice
+    if not args.dry_run:
+        _lasting(repo, collection, args)
+    report = collection.import_data_table(args.path, dry_run=args.dry_run, author=args.author)
     print(repr(report), file=out)
 
 
@@ -174,7 +192,10 @@ def cmd_import_poni(repo, args, out):
     """Write the geometry (and beam centre) of a pyFAI .poni file at an anchor."""
     from eqegs_repo.params.poni_spice import import_poni
 
-    report = import_poni(_collection(repo, args), args.path, args.anchor,
+    collection = _collection(repo, args)
+    if not args.dry_run:
+        _lasting(repo, collection, args)
+    report = import_poni(collection, args.path, args.anchor,
                          centre=not args.no_centre, dry_run=args.dry_run, author=args.author,
                          comment=args.comment or None)
     print(repr(report), file=out)

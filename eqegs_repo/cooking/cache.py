@@ -32,12 +32,12 @@ import uuid
 import warnings
 import zipfile
 
-import fsspec
 import numpy as np
 import xarray as xr
 
 from eqegs_repo.errors import CacheWarning
 from eqegs_repo.io.app_format.text import json_default
+from eqegs_repo.urls import open_filesystem
 
 META = "__meta__"
 
@@ -109,7 +109,7 @@ class DatasetCache:
 
     def __init__(self, url):
         self.url = str(url)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.fs, self.root = open_filesystem(self.url, "cache_url")
         self.root = self.root.rstrip("/")
         self.write_failure = None
 

@@ -11,9 +11,10 @@ and every ``eqegs`` command -- so that they all use the same cache (docs/configu
 is an error naming the closest known key (a typo never passes silently), and so is a key given
 twice. The file lives in the data tree, so it is read as untrusted input: only a regular file of
 at most :data:`MAX_FILE_BYTES` is read, nested at most :data:`MAX_NESTING` levels, with PyYAML's
-safe loader and no aliases (``*name``: refused before anything is expanded), and a folder the
+safe loader and no aliases (``*name``: refused before anything is expanded), a folder the
 library writes into (the cache, the spice records) must be one of its own
-(:func:`folder_of_its_own`). An argument given to ``Repository`` wins over the file; without
+(:func:`folder_of_its_own`), and a URL reaching another machine (``http://``, ``ftp://``,
+``s3://`` ...) is refused unless ``$EQEGS_ALLOW_REMOTE_URLS=1`` (:func:`remote_allowed`). An argument given to ``Repository`` wins over the file; without
 either, the built-in default applies (``$EQEGS_CACHE_DIR`` or ``~/.cache/eqegs_repo`` for the
 cache, the tree's ``.spice/`` folders for spice).
 """
@@ -37,6 +38,12 @@ MAX_FILE_BYTES = 64 * 1024
 """A larger eqegs.yaml is refused before it is read (the file holds a few lines)."""
 MAX_NESTING = 16
 """Nesting levels of collections in eqegs.yaml beyond which it is refused before parsing."""
+LOCAL_PROTOCOLS = ("file", "local", "memory")
+"""Protocols of a URL in eqegs.yaml that reach no other machine; any other (``http``, ``ftp``,
+``s3``, ``sftp`` ...) is refused unless :data:`ALLOW_REMOTE` allows it."""
+ALLOW_REMOTE = "EQEGS_ALLOW_REMOTE_URLS"
+"""The environment variable that lets ``cache_url``/``spice_url`` of eqegs.yaml name a URL of
+another machine (``EQEGS_ALLOW_REMOTE_URLS=1``)."""
 SYSTEM_FOLDERS = ("bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "proc", "run", "sbin",
                   "sys", "usr")
 """Top-level folders of the operating system: nothing inside them is a cache or spice folder."""
@@ -91,13 +98,37 @@ def folder_of_its_own(location, where, written=None):
     return location
 
 
+def remote_allowed():
+    """Whether URLs of other machines may come from eqegs.yaml (:data:`ALLOW_REMOTE` is ``1``,
+    ``true`` or ``yes``)."""
+    return os.environ.get(ALLOW_REMOTE, "").strip().lower() in ("1", "true", "yes")
+
+
+def _check_remote(value, where):
+    """Refuse a URL written in eqegs.yaml that names a protocol reaching another machine
+    (every part of a chained ``a::b`` URL counts), unless :func:`remote_allowed`: a file in the
+    data tree must not make every command that opens the tree connect to a host of its choice."""
+    remote = [protocol for protocol in (fsspec.core.split_protocol(part)[0] for part in value.split("::"))
+              if protocol is not None and protocol not in LOCAL_PROTOCOLS]
+    if remote and not remote_allowed():
+        raise BadInput(f"{where}: expected a local folder (a path, absolute or relative to the file's "
+                       f"folder), found {short_repr(value)}, a URL of the protocol {remote[0]}, which "
+                       "reaches another machine; a URL in the tree's settings file is refused unless "
+                       f"you allow it with {ALLOW_REMOTE}=1 (or give it yourself: --cache-url, "
+                       "--spice-url, Repository(cache_url=..., spice_url=...))")
+
+
 def _location(value, where, base):
     """A path or fsspec URL; a relative path is taken from ``base`` (the file's folder URL),
-    ``~`` and ``~user`` are home folders (an unknown user is an error)."""
+    ``~`` and ``~user`` are home folders (an unknown user is an error); a URL of another
+    machine only when :func:`remote_allowed`."""
     if not isinstance(value, str) or not value.strip():
         raise BadInput(f"{where} must be a path or URL (text), found {short_repr(value)}")
     value = value.strip()
-    if "://" in value or value.startswith("/"):
+    if "://" in value:
+        _check_remote(value, where)
+        return value
+    if value.startswith("/"):
         return value
     if value.startswith("~"):
         expanded = os.path.expanduser(value)

@@ -18,6 +18,7 @@ from eqegs_repo.io.calibration_files import hash_calibration_folder
 from eqegs_repo.params import types as params
 from eqegs_repo.params.data_table import import_data_table
 from eqegs_repo.params.poni_spice import import_poni
+from eqegs_repo.urls import open_filesystem
 from spice import Collection, ResolvedView, open_store
 
 BARE_MEMORY_URLS = ("memory://", "memory:///", "memory:")
@@ -58,13 +59,21 @@ def _collection(store, scope, cls=Collection, **extra):
                **extra)
 
 
+def _store(url):
+    """The spice store at ``url`` under ``spice_url``; a package missing for its protocol or a
+    server that does not answer is one error naming spice_url
+    (:func:`~eqegs_repo.urls.open_filesystem`)."""
+    fs, path = open_filesystem(url, "spice_url")
+    return open_store(path, fs=fs)
+
+
 def repository_spice(repo):
     """The repository's collection (anchors are proposal keys, natural order)."""
     url = _spice_url(repo)
     if url is None:
         store = open_store(f"{str(repo.root).rstrip('/')}/.spice", fs=repo.fs)
     else:
-        store = open_store(f"{str(url).rstrip('/')}/repository")
+        store = _store(f"{str(url).rstrip('/')}/repository")
     return _collection(store, "repository")
 
 
@@ -76,7 +85,7 @@ def proposal_spice(proposal):
     if url is None:
         store = open_store(f"{str(proposal.path).rstrip('/')}/.spice", fs=repo.fs)
     else:
-        store = open_store(f"{str(url).rstrip('/')}/proposals/{proposal.key}")
+        store = _store(f"{str(url).rstrip('/')}/proposals/{proposal.key}")
     return _collection(store, "proposal", ProposalSpice, proposal=proposal)
 
 

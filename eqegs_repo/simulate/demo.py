@@ -1,6 +1,8 @@
 """The demo chain: seed spice that matches a synthetic tree, cook its samples, compare with truth.
 
-Used by ``eqegs demo`` and the docs' examples. :func:`seed_spice` writes the records a
+Used by ``eqegs demo`` and the docs' examples. :func:`write_tree` writes the synthetic tree
+whole or not at all (a demo stopped while writing leaves no partial tree to be shown later).
+:func:`seed_spice` writes the records a
 synthetic proposal needs (sensor layout and geometry of the simulation, the suggested box
 sizes, the background sample, calibrations on the measured waveform with the cos 2θ angle
 factor, a q range); :func:`recovered_vs_truth` cooks every sample and lines the fitted τ and f_q
@@ -11,7 +13,9 @@ is installed).
 import datetime
 import html
 import os
+import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +30,26 @@ from eqegs_repo.simulate import synthetic
 
 
 def seed_spice(proposal, params, q_range=(11.0, 13.0), background=synthetic.BACKGROUND_SAMPLE_ID,
-               **e_spectrum):
+               missing_only=False, **e_spectrum):
     """Seed default-anchor records of ``proposal`` matching the synthetic ``params``.
 
     ``background``: the background sample key (None: no subtraction); ``e_spectrum``: fields of
-    the ``e_spectrum`` record (e.g. ``n_mc=200``). Returns the records written.
+    the ``e_spectrum`` record (e.g. ``n_mc=200``). ``missing_only``: leave the types that have a
+    live record at the default anchor already (the records of a demo stopped while seeding).
+    Returns the records written.
     """
     mappings = synthetic.spice_mappings(params)
-    spice = proposal.spice
-    written = [spice.seed(name, **{k: v for k, v in mappings[name].items() if k != "schema_version"})
-               for name in ("sensor_layout", "geometry")]
-    written.append(spice.seed("q_integration", bg_sample_id=background, **synthetic.suggested_boxes(params)))
-    written.append(spice.seed("velocity_calibration", kind="poly", poly_coeffs=[0.0, 1.0]))
-    written.append(spice.seed("angle_calibration", kind="cos2theta"))
-    written.append(spice.seed("q_range", q_min=float(q_range[0]), q_max=float(q_range[1])))
+    records = {name: {k: v for k, v in mappings[name].items() if k != "schema_version"}
+               for name in ("sensor_layout", "geometry")}
+    records["q_integration"] = {"bg_sample_id": background, **synthetic.suggested_boxes(params)}
+    records["velocity_calibration"] = {"kind": "poly", "poly_coeffs": [0.0, 1.0]}
+    records["angle_calibration"] = {"kind": "cos2theta"}
+    records["q_range"] = {"q_min": float(q_range[0]), "q_max": float(q_range[1])}
     if e_spectrum:
-        written.append(spice.seed("e_spectrum", **e_spectrum))
-    return written
+        records["e_spectrum"] = e_spectrum
+    spice = proposal.spice
+    return [spice.seed(name, **values) for name, values in records.items()
+            if not (missing_only and any(not r.erased for r in spice.candidates(name, "")))]
 
 
 def default_folder():
@@ -50,6 +57,84 @@ def default_folder():
     folder (``~/.cache/eqegs_repo/demo``, see :func:`eqegs_repo.cooking.cache.user_cache_folder`),
     never the current folder."""
     return os.path.join(user_cache_folder(), "demo")
+
+
+STAGING_PREFIX = ".demo-partial-"
+"""Name start of the hidden folder in which :func:`write_tree` builds a tree
+(``.demo-partial-<process id>-<random>``)."""
+
+
+def _running(pid):
+    """Whether a process ``pid`` runs on this machine (on Windows taken as no: ``os.kill`` there
+    sends signal 0 as CTRL_C_EVENT or ends the process)."""
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def remove_leftovers(base_dir, account=synthetic.DEFAULT_ACCOUNT):
+    """Remove what a demo stopped while writing its tree left in ``base_dir``, each with a
+    warning naming it: its partial folder (``.demo-partial-*``, unless the process writing it
+    still runs) and a ``truth/<account>`` folder without its tree (a demo stopped between the
+    two moves of :func:`write_tree`). Returns the paths removed."""
+    base = Path(base_dir)
+    removed = []
+    for folder in sorted(base.glob(STAGING_PREFIX + "*")) if base.is_dir() else ():
+        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)):
+            continue  # another demo is writing it now
+        warnings.warn(f"removing {folder}: the partial tree of a demo that was stopped while writing it",
+                      UserWarning, stacklevel=2)
+        shutil.rmtree(folder)
+        removed.append(folder)
+    truth = base / "truth" / account
+    if truth.is_dir() and not synthetic.eqegs_root(base, account).exists():
+        warnings.warn(f"removing {truth}: the truth of a demo tree that was never put in place (the demo was "
+                      "stopped while moving it)", UserWarning, stacklevel=2)
+        shutil.rmtree(truth)
+        removed.append(truth)
+    return removed
+
+
+def _move_into_place(staged, target):
+    """Rename the first folder of ``staged`` (a path under the staging folder) that ``target``
+    (the same path under ``base_dir``) lacks; the folders above it exist or are made."""
+    staged, target = Path(staged), Path(target)
+    depth = len(target.parts) - 1
+    while depth > 0 and not Path(*target.parts[:depth]).exists():
+        depth -= 1
+    first = Path(*target.parts[:depth + 1])
+    os.rename(Path(*staged.parts[:len(staged.parts) - len(target.parts) + depth + 1]), first)
+
+
+def write_tree(base_dir, preset="tiny", seed=1, account=synthetic.DEFAULT_ACCOUNT):
+    """Write the demo's synthetic tree (:func:`eqegs_repo.simulate.synthetic.write_tree`) into
+    ``base_dir`` whole or not at all: built in a hidden folder ``base_dir/.demo-partial-...``,
+    then moved into place, ``truth/<account>`` first and the tree last, so that
+    ``UserData/<account>/EQEGS`` appears only complete. Leftovers of a stopped demo are removed
+    first (:func:`remove_leftovers`); an exception (Ctrl-C) removes the partial folder. Returns
+    the EQEGS root. Raises FileExistsError when the tree exists."""
+    base = Path(base_dir)
+    root = synthetic.eqegs_root(base, account)
+    if root.exists():
+        raise FileExistsError(f"{root} exists; the demo writes a tree only where there is none")
+    remove_leftovers(base, account)
+    base.mkdir(parents=True, exist_ok=True)
+    staging = base / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        synthetic.write_tree(staging, account=account, preset=preset, seed=seed)
+        _move_into_place(staging / "truth" / account, base / "truth" / account)
+        _move_into_place(synthetic.eqegs_root(staging, account), root)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return root
 
 
 def write_config(base_dir, account=synthetic.DEFAULT_ACCOUNT):

@@ -105,3 +105,39 @@ def test_types_lists_fields_units_and_ranges():
     out = io.StringIO()
     args.run(args, out=out)
     assert "nm^-1" in out.getvalue() and "required" in out.getvalue()
+
+
+def test_writing_commands_refuse_records_that_would_end_with_the_command(tmp_path, capsys):
+    """issue 20, M10: ``spice_url: memory://`` -- ``eqegs spice seed`` once said "seeded ...
+    revision 1" and the record vanished at exit."""
+    from eqegs_repo import Repository
+    from eqegs_repo.cli.main import main
+    from eqegs_repo.io import config
+
+    treeutil.write_tree(fsspec.filesystem("file"), str(tmp_path), {"2025A1234": ["S001", "S002"]})
+    table = tmp_path / "data_table.csv"
+    table.write_text("sample_name, velocity, angle, comment\n001,2,0,ok\n")
+    root = [str(tmp_path), "2025A1234"]
+    memory = ["--spice-url", "memory://kept"]
+    writes = [["seed", *root, "roi", "--anchor", "S001", "x0=1", *memory],
+              ["update", *root, "roi", "--anchor", "S001", "x0=2", *memory],
+              ["erase", *root, "roi", "--anchor", "S001", *memory],
+              ["import-table", *root, str(table), *memory]]
+    for words in writes:
+        assert main(["spice", *words]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"eqegs: error: eqegs spice {words[0]}: expected a spice "
+                                                       "folder that lasts, found memory://kept")
+        assert "(--spice-url): records kept in memory end with this command, so nothing was written" in err
+    assert main(["spice", "import-table", *root, str(table), "--dry-run", *memory]) == 0   # writes nothing
+    assert main(["spice", "history", *root, "roi", *memory]) == 0                          # reading is fine
+    capsys.readouterr()
+    assert not Repository(str(tmp_path), spice_url="memory://kept")["2025A1234"].spice.history("roi")
+    # the same from the tree's eqegs.yaml, named in the message
+    config.write_config(str(tmp_path), {"spice_url": "memory://from-the-file"})
+    assert main(["spice", "seed", *root, "roi", "--anchor", "S001", "x0=1"]) == 1
+    assert f"found memory://from-the-file (spice_url in {tmp_path}/eqegs.yaml): records" in capsys.readouterr().err
+    # Python keeps memory:// for a session
+    repo = Repository(str(tmp_path))
+    assert repo["2025A1234"].spice.seed("roi", "S001", x0=1, y0=1, x1=9, y1=9).revision == 1
+    assert repo["2025A1234"]["S002"].spice["roi"]["x0"] == 1

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from eqegs_repo import BadInput
+from eqegs_repo import BadInput, Repository
 from eqegs_repo.cli.main import main
 from eqegs_repo.cooking import calibration
 from eqegs_repo.io.poni_file import Poni, beam_centre, format_poni, parse_poni, read_poni, write_poni
@@ -199,10 +199,14 @@ def test_pyfai_reads_our_files_and_we_read_pyfai_files(tmp_path):
 
 
 def test_cli_import_and_export(tree, tmp_path, capsys):
-    base, _ = tree
+    base, params = tree
     url = f"{base}/{{proposal}}/{{sample}}"
-    spice = ["--spice-url", f"memory://spice-{hashlib.sha256(str(base).encode()).hexdigest()[:12]}"]  # cooktrees' store
+    memory = ["--spice-url", f"memory://spice-{hashlib.sha256(str(base).encode()).hexdigest()[:12]}"]  # cooktrees' store
     path = poni_file(tmp_path, Distance="0.101")
+    assert main(["spice", "import-poni", url, PROPOSAL, *memory, "--anchor", "S001", str(path)]) == 1
+    assert "expected a spice folder that lasts" in capsys.readouterr().err   # records would end with the command
+    spice = ["--spice-url", str(tmp_path / "spice")]
+    seed_spice(Repository(url, spice_url=str(tmp_path / "spice"), cache_url=False)[PROPOSAL], params)
     assert main(["spice", "import-poni", url, PROPOSAL, *spice, "--anchor", "S001", str(path)]) == 0
     out = capsys.readouterr().out
     assert "distance_mm" in out and "101.0" in out and "written r" in out
@@ -213,4 +217,6 @@ def test_cli_import_and_export(tree, tmp_path, capsys):
     assert "exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     assert main(["spice", "import-poni", url, PROPOSAL, *spice, str(tmp_path / "missing.poni")]) == 1
     assert "missing.poni does not exist" in capsys.readouterr().err
-    assert math.isclose(repository(base)[PROPOSAL]["S001"].spice["geometry"]["distance_mm"], 101.0)
+    lasting = Repository(url, spice_url=str(tmp_path / "spice"), cache_url=False)
+    assert math.isclose(lasting[PROPOSAL]["S001"].spice["geometry"]["distance_mm"], 101.0)
+    assert repository(base)[PROPOSAL]["S001"].spice["geometry"]["distance_mm"] != 101.0   # nothing in memory
