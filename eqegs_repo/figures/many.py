@@ -5,6 +5,7 @@ import pandas as pd
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
+from spice.display import visible
 
 SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
 
@@ -90,7 +91,8 @@ def tau_versus_exposure(history, *, size=None, dpi=None):
     """tau with its error against the exposure, one series per sample, from a watch history
     (a DataFrame with :data:`HISTORY_COLUMNS`: ``exposure_s`` in s, ``tau_ns`` and its error
     ``tau_err_ns`` in ns; one row per cook of a growing sample). Rows without a fitted tau are
-    left out; the lines join the cooks of one sample in the order of their exposure."""
+    left out; the lines join the cooks of one sample in the order of their exposure; the legend
+    names each ``proposal/sample`` (control characters written as escapes, ``\\x1b``)."""
     if not isinstance(history, pd.DataFrame):
         raise BadInput(f"figures.tau_versus_exposure: expected a watch history DataFrame, got "
                        f"{type(history).__name__}")
@@ -111,7 +113,7 @@ def tau_versus_exposure(history, *, size=None, dpi=None):
         group = group.sort_values("exposure_s")
         ax.errorbar(group["exposure_s"].to_numpy(float), group["tau_ns"].to_numpy(float),
                     yerr=group["tau_err_ns"].to_numpy(float), fmt="o-", ms=4, lw=0.8, capsize=2,
-                    label=f"{proposal}/{sample}")
+                    label=visible(f"{proposal}/{sample}"))  # a folder name's control characters as escapes
     ax.set(xlabel="exposure (s)", ylabel="tau (ns)", title="tau against exposure")
     if len(groups) <= 12:
         _legend(ax)
