@@ -119,12 +119,17 @@ class _LiveView:
         self.title = "eqegs watch" if title is None else str(title)
         self.overrides = dict(overrides or {})
         self.isf_images = {}  # (proposal, sample) -> <figure> HTML of its latest ISF
+        self.isf_fingerprints = {}  # (proposal, sample) -> the row fingerprint of the ISF drawn
 
     def _draw_isf(self, sample, row):
-        """Draw ``sample``'s ISF when its row is fitted and its result is cached and fresh."""
+        """Draw ``sample``'s ISF when its row is fitted and its result is cached and fresh (once
+        per result: a row with the fingerprint of the ISF shown keeps it)."""
         if sample is None or row is None or row.get("status") not in FITTED:
             return
         key = (str(row["proposal"]), str(row["sample"]))
+        fingerprint = row.get("fingerprint")
+        if fingerprint and self.isf_fingerprints.get(key) == fingerprint:
+            return  # the same result as the ISF shown: not drawn again
         name = html.escape(visible(f"{key[0]}/{key[1]}"))
         try:
             if sample.cache_status(**self.overrides).get("e_spectrum_and_isf") != "fresh":
@@ -134,6 +139,7 @@ class _LiveView:
         except Exception as exc:  # a figure that fails never hides the numbers: say so on the page
             image = _problem("ISF", exc)
         self.isf_images[key] = f"<figure><figcaption>ISF of {name}</figcaption>{image}</figure>"
+        self.isf_fingerprints[key] = fingerprint if image.startswith("<img") else None
 
     def figures_html(self, history, sample, row):
         """The figures as HTML: tau against exposure, then the ISF of each sample drawn so far."""

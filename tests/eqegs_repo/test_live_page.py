@@ -140,9 +140,10 @@ def test_the_page_is_replaced_whole_or_not_at_all(sample, tmp_path, monkeypatch)
         raise RuntimeError("renderer gone")
 
     monkeypatch.setattr(live_page.figures, "isf", broken_isf)
-    page(pd.DataFrame(newer), sample, newer[-1])  # a figure that fails never hides the numbers
+    newest = newer + [history_row(growth=2)]
+    page(pd.DataFrame(newest), sample, newest[-1])  # a figure that fails never hides the numbers
     table, cells = shown(path)
-    assert table[(PROPOSAL, "S001")]["tau"].startswith("101") and len(cells.images) == 1
+    assert table[(PROPOSAL, "S001")]["tau"].startswith("102") and len(cells.images) == 1
     assert "ISF not drawn: renderer gone" in path.read_text()
 
 
@@ -156,12 +157,20 @@ class NotCooked:
         raise AssertionError("the live view cooked a sample")
 
 
+class Unasked:
+    """A sample the view must not ask anything."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the live view asked the sample for {name}")
+
+
 def test_the_isf_is_drawn_from_the_cache_only(sample, tmp_path):
     page = LivePage(tmp_path / "live.html")
     rows = [history_row("S001"), history_row("S002")]
     page(pd.DataFrame(rows), NotCooked(), rows[-1])
     assert len(shown(tmp_path / "live.html")[1].images) == 1  # tau against exposure only
     page(pd.DataFrame(rows), sample, rows[0])
+    page(pd.DataFrame(rows), Unasked(), rows[0])  # the same fingerprint: the ISF shown is kept
     failed = rows + [history_row("S001", 1, status="failed", tau_ns=np.nan)]
     page(pd.DataFrame(failed), NotCooked(), failed[-1])  # the last ISF drawn of S001 stays
     text = (tmp_path / "live.html").read_text()
