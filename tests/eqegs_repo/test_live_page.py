@@ -236,3 +236,18 @@ def test_tau_versus_exposure_draws_each_sample_in_order_of_exposure():
     assert second.lines[0].get_ydata().tolist() == [7.0] and ax.get_xlabel() == "exposure (s)"
     with pytest.raises(BadInput, match="lacks columns \\['tau_err_ns'\\]"):
         figures.tau_versus_exposure(pd.DataFrame(rows).drop(columns="tau_err_ns"))
+
+
+def test_without_its_extras_the_widget_names_live_and_the_page_keeps_its_table(sample, tmp_path, monkeypatch):
+    from eqegs_repo.errors import MissingExtra
+    from tests.eqegs_repo.test_extras import hide
+
+    hide(monkeypatch, "ipywidgets")
+    with pytest.raises(MissingExtra, match=r'the live notebook widget needs ipywidgets.*eqegs_repo\[live\]'):
+        live_page.LiveWidget()
+    hide(monkeypatch, "matplotlib")
+    rows = [history_row()]
+    LivePage(tmp_path / "live.html")(pd.DataFrame(rows), sample, rows[-1])
+    table, cells = shown(tmp_path / "live.html")
+    assert table[(PROPOSAL, "S001")]["tau"] == "100 ± 20 ns" and not cells.images
+    assert (tmp_path / "live.html").read_text().count('eqegs_repo[plot]') == 2  # each figure says why
