@@ -108,7 +108,7 @@ class CacheWarning(UserWarning):
 
 
 EXTRAS = {"matplotlib": "plot", "distributed": "dask", "dask": "dask", "tqdm": "progress",
-          "numba": "fast"}
+          "numba": "fast", "ipywidgets": "live"}
 """The extra of pyproject.toml that installs each optional top-level module."""
 
 

@@ -80,7 +80,10 @@ def cmd_watch(args):
     check_retries(args.retries)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
+    live = live_page(args, repo)
     print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
+    if live is not None:
+        print(f"live page: {live.path} (reloads every {live.refresh_s:g} s)", file=sys.stderr)
 
     def show(row):
         fit = (f"tau = {with_error(row['tau_ns'], row['tau_error_ns'], 'ns')}, "
@@ -90,8 +93,19 @@ def cmd_watch(args):
 
     rows = watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
                  overrides=override_values(args.overrides), export=args.export, interval=args.interval,
-                 existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout)
+                 existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout,
+                 **({} if live is None else {"on_update": live}))
     print(f"stopped; {len(rows)} cook(s)", file=sys.stderr)
+
+
+def live_page(args, repo):
+    """The :class:`~eqegs_repo.live_page.LivePage` of ``eqegs watch --live-page PATH`` (checked
+    before the first poll), or None without the option."""
+    if args.live_page is None:
+        return None
+    from eqegs_repo.live_page import LivePage
+
+    return LivePage(args.live_page, title=f"eqegs watch {repo.root}", overrides=override_values(args.overrides))
 
 
 def register(subparsers):
@@ -127,4 +141,7 @@ def register(subparsers):
                         "those not cooked yet are cooked without it")
     p.add_argument("--retries", type=int, default=2,
                    help="further tries of a failing sample whose files do not change (default 2)")
+    p.add_argument("--live-page", metavar="PATH", default=None,
+                   help="also keep an HTML page at PATH with each sample's latest results and figures, "
+                        "rewritten after each cook and reloading itself every 5 s (open it in a browser)")
     p.set_defaults(run=cmd_watch)

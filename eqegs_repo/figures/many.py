@@ -5,6 +5,7 @@ import pandas as pd
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
+from spice.display import visible
 
 SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
 
@@ -79,4 +80,41 @@ def relaxation_summary(results, x="q", *, size=None, dpi=None):
         bottom.set_xlabel("sample")
     if len(groups) <= 12:
         _legend(top)
+    return fig
+
+
+HISTORY_COLUMNS = ("proposal", "sample", "exposure_s", "tau_ns", "tau_err_ns")
+"""The columns of a watch history that :func:`tau_versus_exposure` draws."""
+
+
+def tau_versus_exposure(history, *, size=None, dpi=None):
+    """tau with its error against the exposure, one series per sample, from a watch history
+    (a DataFrame with :data:`HISTORY_COLUMNS`: ``exposure_s`` in s, ``tau_ns`` and its error
+    ``tau_err_ns`` in ns; one row per cook of a growing sample). Rows without a fitted tau are
+    left out; the lines join the cooks of one sample in the order of their exposure; the legend
+    names each ``proposal/sample`` (control characters written as escapes, ``\\x1b``)."""
+    if not isinstance(history, pd.DataFrame):
+        raise BadInput(f"figures.tau_versus_exposure: expected a watch history DataFrame, got "
+                       f"{type(history).__name__}")
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise BadInput(f"figures.tau_versus_exposure: the history lacks columns {missing}; expected "
+                       f"{list(HISTORY_COLUMNS)}")
+    frame = history[list(HISTORY_COLUMNS)].copy()
+    for name in HISTORY_COLUMNS[2:]:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    frame = frame[frame["tau_ns"].notna() & frame["exposure_s"].notna()]
+    if frame.empty:
+        raise BadInput("figures.tau_versus_exposure: no row of the history has a fitted tau and an exposure")
+    fig = _figure((6.0, 4.0), size=size, dpi=dpi)
+    ax = fig.add_subplot()
+    groups = frame.groupby(["proposal", "sample"], sort=False)
+    for (proposal, sample), group in groups:
+        group = group.sort_values("exposure_s")
+        ax.errorbar(group["exposure_s"].to_numpy(float), group["tau_ns"].to_numpy(float),
+                    yerr=group["tau_err_ns"].to_numpy(float), fmt="o-", ms=4, lw=0.8, capsize=2,
+                    label=visible(f"{proposal}/{sample}"))  # a folder name's control characters as escapes
+    ax.set(xlabel="exposure (s)", ylabel="tau (ns)", title="tau against exposure")
+    if len(groups) <= 12:
+        _legend(ax)
     return fig

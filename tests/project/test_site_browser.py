@@ -211,3 +211,38 @@ def test_notebook_views_render_in_a_browser(browser, views_html):
                            ".filter(h => !h.startsWith('http') && !h.startsWith('#') && !h.startsWith('file:'))")
     assert not broken, f"links the views cannot follow: {broken}"
     page.close()
+
+
+def live_row(growth):
+    """A watch history row of the ``growth``-th cook of S001 (tau 100 + growth ns, error 20 / sqrt(growth + 1))."""
+    return {"time": f"2026-01-01T10:0{growth}:00", "proposal": PROPOSAL, "sample": "S001",
+            "n_trains": 10 * (growth + 1), "exposure_s": 60.0 * (growth + 1), "tau_ns": 100.0 + growth,
+            "tau_err_ns": 20.0 / (growth + 1) ** 0.5, "f_q": 0.7, "f_q_err": 0.05, "status": "ok",
+            "fingerprint": f"f{growth}", "projected_exposure_s": 960.0}
+
+
+def test_the_live_page_shows_the_newest_numbers_and_reloads_itself(browser, tmp_path_factory):
+    """The page of ``eqegs watch --live-page`` (docs/reanalysis.md#live-view), written from a
+    synthetic history and a cooked sample, opened from file://; rewritten with a newer row, it
+    shows the new tau after its own reload, with no console error and no failed request."""
+    import pandas as pd
+
+    from eqegs_repo.live_page import LivePage
+
+    base = tmp_path_factory.mktemp("live")
+    sample = seeded_tree(base / "tree", n_frames=128)[PROPOSAL]["S001"]
+    sample.cook("e_spectrum_and_isf")
+    write = LivePage(base / "live.html", refresh_s=1)
+    rows = [live_row(0)]
+    write(pd.DataFrame(rows), sample, rows[-1])
+    page, problems = open_page(browser, (base / "live.html").as_uri())
+    assert "100 ± 20 ns" in page.inner_text("table")
+    assert page.evaluate("document.images.length") == 2 and not page.evaluate(BROKEN_IMAGES)
+    rows.append(live_row(1))
+    write(pd.DataFrame(rows), sample, rows[-1])
+    page.wait_for_function("document.querySelector('table') && "
+                           "document.querySelector('table').innerText.includes('101 ± 14 ns')", timeout=15_000)
+    assert "100 ± 20 ns" not in page.inner_text("table")
+    assert page.evaluate("document.images.length") == 2 and not page.evaluate(BROKEN_IMAGES)
+    assert not problems, problems
+    page.close()
