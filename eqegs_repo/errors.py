@@ -91,6 +91,12 @@ class SkippedWarning(UserWarning):
     """Part of a result was left out (e.g. the figures of an export without matplotlib)."""
 
 
+class AppReconstructionWarning(UserWarning):
+    """A sample is cooked from the app's ``reconstruction/reconstruction.npy`` because its raw
+    data cannot be opened (``reconstruction.input`` is ``auto``); the message names the sample,
+    the stack and why the raw data were not used (docs/reanalysis.md#from-the-apps-work)."""
+
+
 class CacheWarning(UserWarning):
     """The result cache could not be written (disk full, read-only, its path a file): the
     result is returned uncached. The message names the cache and the settings that choose it."""

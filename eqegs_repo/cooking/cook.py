@@ -42,13 +42,15 @@ import numpy as np
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets, fused, limits, passes, progress
 from eqegs_repo.cooking.background import SharedBackground
-from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
+from eqegs_repo.cooking.inputs import (background_refusal, effective_layout, is_background_run, open_input,
+                                       warn_fallback)
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
+from eqegs_repo.kernels.sensors import coverage as layout_coverage
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.step_table import background_steps, check_step
@@ -112,12 +114,15 @@ class Cooker:
         self._datasets = {}
         self._run = None
         self._background = None
+        self._warned = False
 
     # --- inputs ------------------------------------------------------------------------------
     @property
     def run(self):
+        """The input of the cook (:func:`~eqegs_repo.cooking.inputs.open_input`): the raw run
+        or the app's reconstructed stack, by ``reconstruction.input``."""
         if self._run is None:
-            self._run = RawRun(self.sample)
+            self._run = open_input(self.sample, self.params, self.layout())
         return self._run
 
     @property
@@ -149,13 +154,13 @@ class Cooker:
                                f"proposal {proposal.key}; closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
-            self._background = (bg, params, RawRun(bg))
+            self._background = (bg, params, open_input(bg, params, self.layout(params, bg)))
         return self._background
 
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
-            payload = {"step": step, "version": __version__, "raw": self.run.stats,
+            payload = {"step": step, "version": __version__, "raw": self.run.stats, "input": self.run.kind,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
                 payload["upstream"] = self.key(UPSTREAM[step])
@@ -178,6 +183,9 @@ class Cooker:
         """The dataset of ``step``: from this run's memory, the disk cache, or computed."""
         ds = self.loaded(step)
         if ds is None:
+            if not self._warned:
+                self._warned = True
+                warn_fallback(self.run)
             ds = self.store(step, cooking_of(step).cook(self))
         return ds
 
@@ -202,7 +210,7 @@ class Cooker:
     def _stamp(self, step, key):
         types = chain_types(step)
         return {"step": step, "proposal": self.sample.proposal.key, "sample": self.sample.key,
-                "fingerprint": key, "library_version": __version__,
+                "fingerprint": key, "library_version": __version__, "input": self.run.provenance(),
                 "spice": self.params.provenance(types),
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
@@ -238,15 +246,15 @@ class Cooker:
         with self.params.blame("sensor_layout.canvas_shape"):
             limits.check_size(limits.image_bytes(layout.canvas_shape), "the images of canvas_shape")
         with self.params.blame("sensor_layout"):
-            passes.check_layout(self.run.stack, layout, self.sample.path)
+            passes.check_layout(self.run.stack, self.run.pass_layout(layout), self.sample.path)
         return layout
 
     def _cook_reconstruction(self):
         layout = self.checked_layout()
         with self.bar("reconstruction") as bar:
-            image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS,
-                                                               progress=bar.update)
-        return self.reconstruction_dataset(image, per_frame, coverage, layout)
+            image, per_frame, _ = passes.frame_sum_pass(self.run.stack, self.run.pass_layout(layout),
+                                                        workers=WORKERS, progress=bar.update)
+        return self.reconstruction_dataset(image, per_frame, layout_coverage(layout), layout)
 
     def reconstruction_dataset(self, image, per_frame, coverage, layout):
         """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
@@ -257,9 +265,10 @@ class Cooker:
 
     def _cook_q_integration(self):
         rec = self.loaded("reconstruction")
-        if rec is None and self.fuse:
+        if rec is None and self.fuse and self.run.kind == "raw":
             return self.integrate_fused()
-        reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
+        reason = ("the reconstruction was cached" if rec is not None else "fusing is switched off" if not self.fuse
+                  else "the input is the app's reconstructed stack")
         return self.integrate_separately(self.dataset("reconstruction"),
                                          {"path": "separate", "sample_reads": 1 if rec is not None else 2,
                                           "reason": reason})
@@ -287,7 +296,8 @@ class Cooker:
         shared = self.shared_background()
         integration = self.recipe.final(image, coverage, Roi(*rec.attrs["roi"]))
         with self.params.blame("q_integration.forward_box_halfwidth"), self.bar("q integration") as bar:
-            sample = passes.integration_pass(self.run.stack, self.layout(), integration.integrator, integration.xy,
+            sample = passes.integration_pass(self.run.stack, self.run.pass_layout(self.layout()),
+                                             integration.integrator, integration.xy,
                                              self.recipe.forward_halfwidth, workers=WORKERS, progress=bar.update)
         return self.q_integration_dataset(sample, integration, image, coverage, passes_info, shared)
 
@@ -326,7 +336,8 @@ class Cooker:
         bg_sample, bg_params, bg_run = found
         bg_layout = self.layout(bg_params)
         self._check_background(bg_sample, bg_run, bg_layout, self.layout())
-        return SharedBackground(self.recipe, bg_sample, bg_params, bg_run, bg_layout, cache=self.cache, bar=self.bar)
+        return SharedBackground(self.recipe, bg_sample, bg_params, bg_run, bg_run.pass_layout(bg_layout),
+                                cache=self.cache, bar=self.bar)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")
@@ -339,7 +350,7 @@ class Cooker:
                            f"{list(bg_layout.canvas_shape)} px but {self.sample.key} to "
                            f"{list(layout.canvas_shape)} [{where}]")
         with self.params.blame("sensor_layout"):
-            passes.check_layout(bg_run.stack, bg_layout, bg_sample.path)
+            passes.check_layout(bg_run.stack, bg_run.pass_layout(bg_layout), bg_sample.path)
 
     def _cook_e_spectrum_and_isf(self):
         if is_background_run(self.sample, self.params):

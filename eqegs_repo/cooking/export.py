@@ -131,7 +131,7 @@ def info_record(cooker, ds, target, written):
               "written_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "library_version": ds.attrs["library_version"], "fingerprint": ds.attrs["fingerprint"],
               "parameters": {t: params.values(t) for t in types},
-              "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"],
+              "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"], "input": ds.attrs["input"],
               "attrs": {k: v for k, v in ds.attrs.items() if k not in names.PROVENANCE_ATTRS},
               "files": sorted(written)}
     record.update(behaviour.info(cooker, target))
@@ -253,6 +253,10 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     if existing and not overwrite:
         raise _exists_error(existing, target, sample)
     cooker = Cooker(sample, params, use_cache=use_cache)
+    if cooker.run.kind == "app_reconstruction" and cooker.run.path.startswith(target.folder + "/"):
+        raise BadInput(f"{target.folder}: the {target.label} result of {sample.proposal.key}/{sample.key} holds "
+                       f"{cooker.run.path}, the input of this cook (reconstruction.input "
+                       f"{params['reconstruction']['input']}); it is never replaced by a result made from it")
     ds = cooker.dataset(step)
     try:
         stage = Staging(fs, sample.path, target)
