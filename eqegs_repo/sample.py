@@ -70,10 +70,16 @@ class Sample(metaclass=naming.ShowsPublic):
 
     @property
     def marker(self) -> dict:
-        """The validated content of ``train_integrated.json`` (dict)."""
+        """The validated content of ``train_integrated.json`` (dict): the sample's, or the app's
+        copy in ``reconstruction/dl/info/`` when the sample's is gone (:attr:`marker_path`)."""
         if self._marker is None:
-            self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
+            self._marker = read_marker(self.fs, self.marker_path)
         return self._marker
+
+    @property
+    def marker_path(self) -> str:
+        """The marker file read (:meth:`eqegs_repo.io.layout.TreeLayout.found_marker_path`)."""
+        return self.layout.found_marker_path(self.fs, self.path)
 
     def info(self) -> "SampleInfo":
         """The marker's content plus the raw files' sizes in bytes (the files of the run that

@@ -55,11 +55,15 @@ def cmd_reanalyze(args):
     client = None
     if args.scheduler:
         client = optional_import("distributed", "eqegs reanalyze --scheduler").Client(args.scheduler)
-    table = batch.reanalyze(
-        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
-        steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
-        client=client, workers=args.workers, progress=False if args.no_progress else None,
-        dashboard=args.dashboard_address or args.dashboard, timeout=args.timeout)
+    try:
+        table = batch.reanalyze(
+            repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
+            steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
+            client=client, workers=args.workers, progress=False if args.no_progress else None,
+            dashboard=args.dashboard_address or args.dashboard, timeout=args.timeout)
+    finally:
+        if client is not None:  # the connection this command opened (the scheduler stays up)
+            client.close()
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(shown_table(table))

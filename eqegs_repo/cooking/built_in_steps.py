@@ -46,7 +46,7 @@ def _reconstruction_inputs(cooker, ds):
     sample = cooker.sample
     return {"n_frames": cooker.run.stack.shape[1], "frame_blocks": _reconstructed_frames(cooker),
             "dtype_out": cooker.params["reconstruction"]["dtype_out"],
-            "marker": sample.fs.cat_file(sample.layout.marker_path(sample.path))}
+            "marker": sample.fs.cat_file(sample.marker_path)}
 
 
 step_cooking.register(

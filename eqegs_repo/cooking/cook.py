@@ -138,7 +138,7 @@ class Cooker:
     def layout_and_source(self, params=None, sample=None):
         """``(SensorLayout, source)`` of :func:`effective_layout` (source ``"marker"`` or ``"spice"``)."""
         params, sample = params or self.params, sample or self.sample
-        return effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
+        return effective_layout(params, sample.marker, sample.marker_path)
 
     def background(self):
         """``(sample, params, run)`` of the background sample, or None when there is none."""

@@ -102,7 +102,7 @@ class RawRun:
         self.sample = sample
         self.run = open_run(sample.fs, sample.path, sample.marker, sample.layout)
         try:
-            self.stats = file_stats(sample.fs, [sample.layout.marker_path(sample.path)] + self.run.files)
+            self.stats = file_stats(sample.fs, [sample.marker_path] + self.run.files)
         except FileNotFoundError as exc:
             raise BadInput(f"raw file missing in {sample.path}: {exc}") from None
         self.n_frames = sample.marker["n_frames"]
@@ -159,7 +159,7 @@ class AppReconstructionRun:
         self._velocity = None
         raw_files = _raw_files(sample)
         velocity_file = sample.layout.velocity_path(sample.path)
-        files = [sample.layout.marker_path(sample.path), self.path]
+        files = [sample.marker_path, self.path]
         files += [f for f in dict.fromkeys(raw_files + [velocity_file]) if sample.fs.exists(f)]
         self.stats = file_stats(sample.fs, files)
 
@@ -264,7 +264,7 @@ def sample_input(sample, **overrides):
     :class:`RawRun` or an :class:`AppReconstructionRun` (:func:`open_input`). For the tables,
     ``repr`` and ``info()``; BadInput/BadSample/SpiceError when it cannot be told."""
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
-    layout, _ = effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
+    layout, _ = effective_layout(params, sample.marker, sample.marker_path)
     return open_input(sample, params, layout)
 
 
@@ -282,4 +282,4 @@ def warn_fallback(run):
     if run.kind == "app_reconstruction" and run.reason:
         s = run.sample
         warnings.warn(f"{s.proposal.key}/{s.key}: cooked from the app's {run.path} (reconstruction.input "
-                      f"auto): the raw data cannot be used: {run.reason}", AppReconstructionWarning, stacklevel=4)
+                      f"auto): the raw data cannot be used: {run.reason}", AppReconstructionWarning, stacklevel=5)
