@@ -141,7 +141,7 @@ class AppReconstructionRun:
     """The app's reconstructed stack of one sample, ``reconstruction/reconstruction.npy``
     (frames, H, W), as the input of its cook: :attr:`stack` is one "sensor" of (H, W) frames read
     with :func:`canvas_layout`, and the drive waveform is the raw run's (the app's E spectrum
-    reads the train-integrated velocity waveform too, manual §8.4 figure 05): the raw format's
+    reads the train-integrated velocity waveform too, docs/reanalysis.md#from-the-apps-work): the raw format's
     velocity when the raw run opens, else the npy layout's ``train_integrated/velocity.npy``.
 
     ``layout``: the sample's sensor layout (its canvas is the stack's frame shape);

@@ -41,7 +41,7 @@ class TreeLayout:
         return f"{sample_path}/{self.marker}"
 
     def marker_copy_path(self, sample_path):
-        """The app's copy of the marker in the reconstruction folder (manual §6.3)."""
+        """The app's copy of the marker in the reconstruction folder (docs/outputs.md#folder-layout-per-step)."""
         return f"{sample_path}/{self.marker_copy}"
 
     def found_marker_path(self, fs, sample_path):
