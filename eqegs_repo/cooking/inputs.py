@@ -23,7 +23,7 @@ from eqegs_repo.errors import AppReconstructionWarning, BadInput, BadSample
 from eqegs_repo.io.app_format import reconstruction as app_reconstruction
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.frames import SensorStack
-from eqegs_repo.io.run import open_run
+from eqegs_repo.io.run import check_velocity, open_run, read_velocity
 from eqegs_repo.kernels.sensors import SensorLayout
 from eqegs_repo.naming import same_text
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
@@ -189,27 +189,16 @@ class AppReconstructionRun:
             raise BadSample(f"{sample.path}: no drive waveform for the E spectrum of the app's reconstruction "
                             f"{self.path}: the raw run cannot be opened ({raw_problem}) and {path} is "
                             "missing; keep the train-integrated velocity file when removing the sensor data")
-        velocity = NpyFile(sample.fs, path)
-        if tuple(velocity.shape) != (self.n_frames,) or velocity.dtype.kind not in "uif":
-            raise BadSample(f"{path}: expected a real-valued velocity array of shape ({self.n_frames},) (one "
-                            f"value per frame), found shape {tuple(velocity.shape)} of {velocity.dtype}")
-        return velocity
+        return check_velocity(NpyFile(sample.fs, path), self.n_frames)
 
     @property
     def velocity_path(self):
         return self.velocity.path
 
     def read_velocity(self):
-        """The measured drive waveform, (frames,) float64, finite (BadSample naming the file
-        and the first bad frame otherwise)."""
-        values = np.asarray(self.velocity.read(), dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise BadSample(f"{self.velocity.path}: frame {first} holds {values[first]} ({int(bad.sum())} of "
-                            f"{values.size} values are NaN or infinite); expected a finite velocity for "
-                            "every frame")
-        return values
+        """The measured drive waveform, (frames,) float64, checked
+        (:func:`eqegs_repo.io.run.read_velocity`)."""
+        return read_velocity(self.velocity)
 
     def provenance(self):
         """``attrs["input"]`` of the datasets cooked from this stack: ``file`` (relative to the
