@@ -102,8 +102,9 @@ def drop_empty(frame):
 def compact_samples(frame):
     """The display form of a ``Proposal.table()`` frame: the step columns folded into
     ``on_disk`` and ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
-    ``cooked``, ``input`` only for samples cooked from the app's reconstruction, ``background`` saying which samples subtract the background run
-    (:func:`background_text`), ``handle`` only when it differs from the key, empty columns dropped."""
+    ``cooked``, ``input`` only for samples cooked from the app's reconstruction, ``background``
+    saying which samples subtract the background run (:func:`background_text`), ``handle`` only
+    when it differs from the key, empty columns dropped."""
     out = pd.DataFrame({"key": frame["key"]})
     if (frame["handle"] != frame["key"]).any():
         out["handle"] = frame["handle"]

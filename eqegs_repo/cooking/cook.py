@@ -160,7 +160,8 @@ class Cooker:
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
-            payload = {"step": step, "version": __version__, "raw": self.run.stats, "input": self.run.kind,
+            # run.stats: the raw files, or the app's stack (with the velocity file): never the same
+            payload = {"step": step, "version": __version__, "raw": self.run.stats,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
                 payload["upstream"] = self.key(UPSTREAM[step])

@@ -152,20 +152,17 @@ class AppReconstructionRun:
     kind = "app_reconstruction"
 
     def __init__(self, sample, layout, reason=None):
-        self.sample, self.layout, self.reason = sample, layout, reason
+        self.sample, self.reason = sample, reason
         self.n_frames = sample.marker["n_frames"]
         self.path = app_reconstruction.stack_path(sample.path)
         self.file = app_reconstruction.open_stack(sample.fs, self.path, self.n_frames, layout.canvas_shape)
+        self.stack = SensorStack([self.file])
         self._velocity = None
         raw_files = _raw_files(sample)
         velocity_file = sample.layout.velocity_path(sample.path)
         files = [sample.marker_path, self.path]
         files += [f for f in dict.fromkeys(raw_files + [velocity_file]) if sample.fs.exists(f)]
         self.stats = file_stats(sample.fs, files)
-
-    @property
-    def stack(self):
-        return SensorStack([self.file])
 
     def pass_layout(self, layout):
         """The layout the passes apply to :attr:`stack`: :func:`canvas_layout` of ``layout``."""
@@ -207,7 +204,7 @@ class AppReconstructionRun:
         the file, as the cache keys it) and ``reason`` (why not the raw data; None when the
         stack was asked for)."""
         _, size, mtime = self.stats[1]
-        record = {"kind": self.kind, "file": f"reconstruction/{app_reconstruction.names.RECONSTRUCTION_NPY}",
+        record = {"kind": self.kind, "file": app_reconstruction.STACK_IN_SAMPLE,
                   "size": size, "mtime": mtime, "shape": list(self.file.shape), "dtype": str(self.file.dtype)}
         record["fingerprint"] = hashlib.sha256(repr(sorted(record.items())).encode()).hexdigest()
         return dict(record, path=self.path, reason=self.reason)

@@ -37,9 +37,13 @@ def _write_stack(stream, n_frames, blocks, dtype, image_shape):
         stream.write(np.ascontiguousarray(values).tobytes())
 
 
+STACK_IN_SAMPLE = f"reconstruction/{names.RECONSTRUCTION_NPY}"
+"""The app's reconstructed stack, relative to a sample folder (the folder is the step's name)."""
+
+
 def stack_path(sample_path):
     """Path of the app's reconstructed stack of the sample folder ``sample_path``."""
-    return f"{sample_path}/reconstruction/{names.RECONSTRUCTION_NPY}"
+    return f"{sample_path}/{STACK_IN_SAMPLE}"
 
 
 def open_stack(fs, path, n_frames, canvas_shape):
