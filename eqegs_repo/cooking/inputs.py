@@ -242,7 +242,11 @@ def open_input(sample, params, layout):
         run.stack  # noqa: B018 - opens and checks the headers
         return run
     except (BadSample, BadInput) as exc:
-        return AppReconstructionRun(sample, layout, reason=str(exc))
+        raw_problem = str(exc)
+    try:
+        return AppReconstructionRun(sample, layout, reason=raw_problem)
+    except BadSample as exc:
+        raise BadSample(f"{exc}; the raw data cannot be used either: {raw_problem}") from None
 
 
 def sample_input(sample, **overrides):

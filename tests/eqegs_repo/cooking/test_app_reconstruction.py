@@ -263,3 +263,13 @@ def test_no_velocity_is_one_error_naming_what_is_missing(copy):
         assert s.cook("q_integration").attrs["input"]["kind"] == "app_reconstruction"
         with pytest.raises(BadSample, match=r"no drive waveform .*velocity\.npy is missing"):
             s.cook()
+
+
+def test_when_neither_input_can_be_used_the_error_names_both(copy):
+    path = stack_path(copy, "S001")
+    np.save(path, np.zeros((256, 48, 64), np.float32))
+    with pytest.raises(BadSample) as caught:
+        repository(copy)[PROPOSAL]["S001"].cook("reconstruction")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: expected a (frames, rows, cols) stack of shape (256, 64, 48)")
+    assert "the raw data cannot be used either" in message and "sensor_0.npy" in message
