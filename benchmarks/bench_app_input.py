@@ -7,9 +7,9 @@ Writes a synthetic sample and its background run of the preset (into DIR, defaul
 folder removed at the end), exports both reconstructions (the app's stacks, float32), then cooks
 ``e_spectrum_and_isf`` without the result cache, alternately with ``input="raw"`` and
 ``input="app_reconstruction"`` (so both see the same load; the machine may be shared), and
-prints the median times, their ratio, the bytes of each input and the largest difference of τ
-and f_q. From raw the sample is read once (fused reconstruction and integration, its uint16 or
-uint32 counts); from the app's stack it is read twice (frame sum, then integration) as float32.
+prints the median times, their ratio, the bytes of each input and the relative difference of τ
+and f_q. Both are read once (fused reconstruction and integration): the raw sample's uint16 or
+uint32 counts, or the app's float32 stack.
 """
 import argparse
 import shutil

@@ -266,10 +266,9 @@ class Cooker:
 
     def _cook_q_integration(self):
         rec = self.loaded("reconstruction")
-        if rec is None and self.fuse and self.run.kind == "raw":
+        if rec is None and self.fuse:
             return self.integrate_fused()
-        reason = ("the reconstruction was cached" if rec is not None else "fusing is switched off" if not self.fuse
-                  else "the input is the app's reconstructed stack")
+        reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
         return self.integrate_separately(self.dataset("reconstruction"),
                                          {"path": "separate", "sample_reads": 1 if rec is not None else 2,
                                           "reason": reason})
@@ -281,7 +280,8 @@ class Cooker:
         layout = self.checked_layout()
         shared = self.shared_background()
         with self.bar("reconstruction + q integration") as bar:
-            run, refused = fused.read_run(self.run.stack, layout, self.recipe, workers=WORKERS, progress=bar.update)
+            run, refused = fused.read_run(self.run.stack, self.run.pass_layout(layout), self.recipe,
+                                          coverage=layout_coverage(layout), workers=WORKERS, progress=bar.update)
         rec = self.store("reconstruction", self.reconstruction_dataset(
             run["image"], run["per_frame"], run["coverage"], layout))
         integration, sums, info = fused.resolve(run, refused, self.recipe, Roi(*rec.attrs["roi"]))

@@ -170,7 +170,7 @@ def test_raw_comes_first_and_the_app_stack_is_a_named_option(tmp_path):
     assert raw.attrs["input"] == {"kind": "raw", "format": "npy"}
     assert app.attrs["input"]["kind"] == "app_reconstruction" and app.attrs["input"]["reason"] is None
     assert app.attrs["fingerprint"] != raw.attrs["fingerprint"]
-    assert app.attrs["passes"]["reason"] == "the input is the app's reconstructed stack"
+    assert (app.attrs["passes"]["path"], app.attrs["passes"]["sample_reads"]) == ("fused", 1)  # one read of the stack
     np.testing.assert_allclose(app.intensity.values, raw.intensity.values, rtol=RTOL)
     assert app.centre == raw.centre
     before = open(stack_path(tmp_path, "S001"), "rb").read()
