@@ -273,3 +273,24 @@ def test_when_neither_input_can_be_used_the_error_names_both(copy):
     message = str(caught.value)
     assert message.startswith(f"{path}: expected a (frames, rows, cols) stack of shape (256, 64, 48)")
     assert "the raw data cannot be used either" in message and "sensor_0.npy" in message
+
+
+def test_gaps_between_sensors_stay_out_of_the_mask_when_cooking_from_the_stack(tmp_path):
+    """The stack is read as one canvas-wide "sensor", but the mask and the pixel counts use the
+    sensors' coverage: with 2-px gaps between the sensors, both inputs leave the gaps out."""
+    params = image_params(n_frames=128)
+    write_runs(tmp_path, params, [5])
+    repo = repository(tmp_path)
+    prop = repo[PROPOSAL]
+    seed_spice(prop, params, bg_n_points=10, n_mc=20)
+    prop.spice.update("sensor_layout", offsets=[[0, 0], [0, 18], [0, 36]], canvas_shape=[64, 52])
+    for key in (BACKGROUND, "S001"):
+        prop[key].export("reconstruction")
+    s = prop["S001"]
+    raw = s.cook("q_integration")
+    app = s.cook("q_integration", input="app_reconstruction")
+    rec = s.cook("reconstruction", input="app_reconstruction")
+    assert int((rec.coverage.values == 0).sum()) == 2 * 2 * 64                  # two gaps of 2 columns
+    np.testing.assert_array_equal(rec.coverage.values, s.cook("reconstruction").coverage.values)
+    np.testing.assert_array_equal(app.npix.values, raw.npix.values)
+    np.testing.assert_allclose(app.intensity.values, raw.intensity.values, rtol=RTOL)
