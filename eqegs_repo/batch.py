@@ -26,9 +26,10 @@ from eqegs_repo.step_table import names as step_names
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
-           "centre_x", "centre_y", "q_min", "q_max")
+           "centre_x", "centre_y", "q_min", "q_max", "input")
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
-proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``."""
+proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
+``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy)."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
                   "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
                   "chi2_red": "chi2_red"}
@@ -251,6 +252,7 @@ def _cook_row(sample, steps, overrides, export):
                 for step in steps:
                     sample.export(step, skip_existing=True, replace_stale=True, **overrides)
         row["spice_fingerprint"] = ds.attrs.get("fingerprint")
+        row["input"] = ds.attrs.get("input", {}).get("kind")
         for column, variable in _FIT_VARIABLES.items():
             if variable in ds:
                 row[column] = float(ds[variable])

@@ -108,14 +108,17 @@ def compact_samples(frame):
     """The display form of a ``Proposal.table()`` frame: the step columns folded into
     ``on_disk`` letters (lower case when every result of the step on disk is stale) and
     ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
-    ``cooked``, ``background`` saying which samples subtract the background run
-    (:func:`background_text`), ``handle`` only when it differs from the key, empty columns dropped."""
+    ``cooked``, ``input`` only for samples cooked from the app's reconstruction, ``background``
+    saying which samples subtract the background run (:func:`background_text`), ``handle`` only
+    when it differs from the key, empty columns dropped."""
     out = pd.DataFrame({"key": frame["key"]})
     if (frame["handle"] != frame["key"]).any():
         out["handle"] = frame["handle"]
     for name, title in (("frames", "frames"), ("sensors", "sensors"), ("sensor_shape", "shape"),
                         ("dtype", "dtype"), ("trains", "trains"), ("exposure_s", "exposure_s")):
         out[title] = frame[name]
+    if "input" in frame:  # shown only when a sample is cooked from something else than its raw data
+        out["input"] = [text if text != "raw" else "" for text in map(cell_text, frame["input"])]
     rows = frame.to_dict("records")
     out["on_disk"] = [step_letters([s for s in letters() if _current_on_disk(r.get(s))],
                                    [s for s in letters() if cell_text(r.get(s))]) for r in rows]

@@ -102,6 +102,12 @@ class WatchWarning(UserWarning):
     waiting or given up (:mod:`eqegs_repo.watch`); the message names it and says what happens next."""
 
 
+class AppReconstructionWarning(UserWarning):
+    """A sample is cooked from the app's ``reconstruction/reconstruction.npy`` because its raw
+    data cannot be opened (``reconstruction.input`` is ``auto``); the message names the sample,
+    the stack and why the raw data were not used (docs/reanalysis.md#from-the-apps-work)."""
+
+
 class CacheWarning(UserWarning):
     """The result cache could not be written (disk full, read-only, its path a file): the
     result is returned uncached. The message names the cache and the settings that choose it."""

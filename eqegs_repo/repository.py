@@ -335,8 +335,9 @@ def _refused(key, folder, what):
 
 
 def _sample_keys(repo, proposal, first_only=False):
-    """Sample keys of a proposal: sub-folders matching the pattern that hold the marker (or
-    cannot be read: listed, and reported as broken)."""
+    """Sample keys of a proposal: sub-folders matching the pattern that hold the marker, or the
+    app's copy of it in their reconstruction folder (or cannot be read: listed, and reported as
+    broken)."""
     parent = repo.pattern.samples_parent(proposal)
     names = naming.natural_sorted(list_folders(repo.fs, parent, f"proposal {proposal!r}"))
     keys = []
@@ -344,7 +345,9 @@ def _sample_keys(repo, proposal, first_only=False):
         key = repo.pattern.sample_key(name)
         if key is None or name.startswith(".") or name in repo.layout.never_samples():
             continue
-        if not marker_present(repo.fs, repo.layout.marker_path(f"{parent}/{name}")):
+        folder = f"{parent}/{name}"
+        if not (marker_present(repo.fs, repo.layout.marker_path(folder))
+                or repo.fs.exists(repo.layout.marker_copy_path(folder))):
             continue
         if not _refused(key, f"{parent}/{name}", "sample"):
             keys.append(key)

@@ -70,10 +70,16 @@ class Sample(metaclass=naming.ShowsPublic):
 
     @property
     def marker(self) -> dict:
-        """The validated content of ``train_integrated.json`` (dict)."""
+        """The validated content of ``train_integrated.json`` (dict): the sample's, or the app's
+        copy in ``reconstruction/dl/info/`` when the sample's is gone (:attr:`marker_path`)."""
         if self._marker is None:
-            self._marker = read_marker(self.fs, self.layout.marker_path(self.path))
+            self._marker = read_marker(self.fs, self.marker_path)
         return self._marker
+
+    @property
+    def marker_path(self) -> str:
+        """The marker file read (:meth:`eqegs_repo.io.layout.TreeLayout.found_marker_path`)."""
+        return self.layout.found_marker_path(self.fs, self.path)
 
     def info(self) -> "SampleInfo":
         """The marker's content plus the raw files' sizes in bytes (the files of the run that
@@ -84,6 +90,11 @@ class Sample(metaclass=naming.ShowsPublic):
         out.update(self.marker)
         out["files"] = run_file_sizes(self.fs, open_run(self.fs, self.path, self.marker, self.layout).files)
         out["raw_bytes"] = sum(out["files"].values())
+        from eqegs_repo.cooking.inputs import input_text
+
+        run = self._input_or_none()
+        if run is not None and run.kind != "raw":
+            out["input"] = f"{input_text(run)}: {run.path}" + (f"; the raw data: {run.reason}" if run.reason else "")
         users = self._background_users()
         if users is not None:
             fresh = [step for step, state in self._cache_status_or_empty().items() if state == "fresh"]
@@ -103,6 +114,16 @@ class Sample(metaclass=naming.ShowsPublic):
         except (SpiceError, BadInput):
             return None
         return background_users(self)
+
+    def _input_or_none(self):
+        """The input a cook reads (:func:`eqegs_repo.cooking.inputs.sample_input`), or None when
+        it cannot be told (spice that does not resolve, no readable input)."""
+        from eqegs_repo.cooking.inputs import sample_input
+
+        try:
+            return sample_input(self)
+        except (SpiceError, BadInput):
+            return None
 
     def _cache_status_or_empty(self):
         try:
@@ -221,10 +242,12 @@ class Sample(metaclass=naming.ShowsPublic):
     @staticmethod
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
-                "exposure_s", *step_table.names(), "spice",
+                "exposure_s", "input", *step_table.names(), "spice",
                 "cooked", "stale", "role", "background_for", "problem")
 
     def _summary(self, check):
+        from eqegs_repo.cooking.inputs import input_text, sample_input
+
         row = dict.fromkeys(self._summary_columns(), None)
         row.update(key=self.key, handle=self.handle, problem="")
         try:
@@ -235,11 +258,13 @@ class Sample(metaclass=naming.ShowsPublic):
                 dtype=m.get("dtype"), trains=m.get("trains_integrated"),
                 exposure_s=m.get("exposure_s"),
             )
-            if check:
-                row["dtype"] = str(open_run(self.fs, self.path, m, self.layout).stack.dtype)
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status
+            run = sample_input(self)
+            row["input"] = input_text(run)
+            if check:
+                row["dtype"] = str(run.stack.dtype)
             status = self.cache_status()
             row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
             row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
@@ -258,13 +283,17 @@ class Sample(metaclass=naming.ShowsPublic):
             m = self.marker
         except BadSample as exc:
             return f"<Sample {where}: broken: {exc}>"
+        from eqegs_repo.cooking.inputs import has_app_reconstruction, input_text
+
         rows, cols = m["sensor_shape"]
+        run = self._input_or_none() if has_app_reconstruction(self) else None
+        source = f", from the {input_text(run)}" if run is not None and run.kind != "raw" else ""
         users = self._background_users()
         if users is not None:
             where += (f": background run of {', '.join(users) or 'no sample yet'} "
                       f"({', '.join(step_table.background_steps())} apply)")
         return (f"<Sample {where}: {m['n_frames']} frames, {m['n_sensors']} sensors of "
-                f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}>")
+                f"{rows} x {cols}{', ' + m['dtype'] if 'dtype' in m else ''}{source}>")
 
     def _repr_html_(self):
         from spice import SpiceError

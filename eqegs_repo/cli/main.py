@@ -29,7 +29,7 @@ from eqegs_repo.cli.common import (
     say_error,
     visible_output,
 )
-from eqegs_repo.errors import BadInput, EqegsError, SkippedWarning
+from eqegs_repo.errors import AppReconstructionWarning, BadInput, EqegsError, SkippedWarning
 from eqegs_repo.measured import with_error
 from eqegs_repo.step_table import names as step_names
 
@@ -103,6 +103,7 @@ def _recovered_view(table):
 
 
 def cmd_demo(args):
+    from eqegs_repo.cooking import progress
     from eqegs_repo.repository import Repository
     from eqegs_repo.simulate import demo, synthetic
 
@@ -130,8 +131,18 @@ def cmd_demo(args):
             params = synthetic.load_truth(args.dir, synthetic.DEFAULT_ACCOUNT, key, first).params
             demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200,
                             missing_only=True)  # after a demo stopped while seeding
+    if args.app_folders:
+        print("\nexporting the app's step folders, then removing the raw sensor files "
+              "(reconstruction.npy becomes the input) ...")
+        with progress.quiet():
+            for key in repo.keys():
+                removed = demo.app_folders_only(repo[key])
+                print(f"  {key}: {sum(map(len, removed.values()))} raw files removed from {len(removed)} samples")
     print("\ncooking every sample (reconstruction -> q integration -> E spectrum and ISF) ...")
-    table = demo.recovered_vs_truth(repo, args.dir)
+    with warnings.catch_warnings():
+        if args.app_folders:  # asked for: the table's input column says it, not a warning per sample
+            warnings.simplefilter("ignore", AppReconstructionWarning)
+        table = demo.recovered_vs_truth(repo, args.dir)
     print_table(_recovered_view(table))
     print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
           f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
@@ -268,6 +279,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random numbers of the synthetic counts (default 1; the same seed "
                         "writes the same tree)")
+    p.add_argument("--app-folders", action="store_true",
+                   help="keep only the app's step folders (export every step, then remove the raw sensor "
+                        "files) and cook from the app's reconstruction.npy, as for an app-analysed proposal")
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)

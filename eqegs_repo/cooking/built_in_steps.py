@@ -33,7 +33,7 @@ def not_reserved(params, type_name, field_name):
 def _reconstructed_frames(cooker):
     """The reconstructed frames of the sample, float32 (n, H, W) blocks in order, read block by
     block (one buffer, reused)."""
-    stack, layout = cooker.run.stack, cooker.layout()
+    stack, layout = cooker.run.stack, cooker.run.pass_layout(cooker.layout())
     canvas = None
     for start, stop, blocks in passes.iter_blocks(stack):
         if canvas is None or canvas.shape[0] != stop - start:
@@ -46,7 +46,7 @@ def _reconstruction_inputs(cooker, ds):
     sample = cooker.sample
     return {"n_frames": cooker.run.stack.shape[1], "frame_blocks": _reconstructed_frames(cooker),
             "dtype_out": cooker.params["reconstruction"]["dtype_out"],
-            "marker": sample.fs.cat_file(sample.layout.marker_path(sample.path))}
+            "marker": sample.fs.cat_file(sample.marker_path)}
 
 
 step_cooking.register(

@@ -42,13 +42,15 @@ import numpy as np
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets, fused, limits, passes, progress
 from eqegs_repo.cooking.background import SharedBackground
-from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
+from eqegs_repo.cooking.inputs import (background_refusal, effective_layout, is_background_run, open_input,
+                                       warn_fallback)
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.cooking.step_cooking import cooking_of
 from eqegs_repo.errors import BadInput, closest_keys
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
+from eqegs_repo.kernels.sensors import coverage as layout_coverage
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
 from eqegs_repo.step_table import background_steps, check_step
@@ -112,12 +114,15 @@ class Cooker:
         self._datasets = {}
         self._run = None
         self._background = None
+        self._warned = False
 
     # --- inputs ------------------------------------------------------------------------------
     @property
     def run(self):
+        """The input of the cook (:func:`~eqegs_repo.cooking.inputs.open_input`): the raw run
+        or the app's reconstructed stack, by ``reconstruction.input``."""
         if self._run is None:
-            self._run = RawRun(self.sample)
+            self._run = open_input(self.sample, self.params, self.layout())
         return self._run
 
     @property
@@ -133,7 +138,7 @@ class Cooker:
     def layout_and_source(self, params=None, sample=None):
         """``(SensorLayout, source)`` of :func:`effective_layout` (source ``"marker"`` or ``"spice"``)."""
         params, sample = params or self.params, sample or self.sample
-        return effective_layout(params, sample.marker, sample.layout.marker_path(sample.path))
+        return effective_layout(params, sample.marker, sample.marker_path)
 
     def background(self):
         """``(sample, params, run)`` of the background sample, or None when there is none."""
@@ -149,12 +154,13 @@ class Cooker:
                                f"proposal {proposal.key}; closest: {', '.join(close)}")
             bg = proposal[bg_id]
             params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
-            self._background = (bg, params, RawRun(bg))
+            self._background = (bg, params, open_input(bg, params, self.layout(params, bg)))
         return self._background
 
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
+            # run.stats: the raw files, or the app's stack (with the velocity file): never the same
             payload = {"step": step, "version": __version__, "raw": self.run.stats,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
@@ -178,6 +184,9 @@ class Cooker:
         """The dataset of ``step``: from this run's memory, the disk cache, or computed."""
         ds = self.loaded(step)
         if ds is None:
+            if not self._warned:
+                self._warned = True
+                warn_fallback(self.run)
             ds = self.store(step, cooking_of(step).cook(self))
         return ds
 
@@ -202,7 +211,7 @@ class Cooker:
     def _stamp(self, step, key):
         types = chain_types(step)
         return {"step": step, "proposal": self.sample.proposal.key, "sample": self.sample.key,
-                "fingerprint": key, "library_version": __version__,
+                "fingerprint": key, "library_version": __version__, "input": self.run.provenance(),
                 "spice": self.params.provenance(types),
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
@@ -238,15 +247,15 @@ class Cooker:
         with self.params.blame("sensor_layout.canvas_shape"):
             limits.check_size(limits.image_bytes(layout.canvas_shape), "the images of canvas_shape")
         with self.params.blame("sensor_layout"):
-            passes.check_layout(self.run.stack, layout, self.sample.path)
+            passes.check_layout(self.run.stack, self.run.pass_layout(layout), self.sample.path)
         return layout
 
     def _cook_reconstruction(self):
         layout = self.checked_layout()
         with self.bar("reconstruction") as bar:
-            image, per_frame, coverage = passes.frame_sum_pass(self.run.stack, layout, workers=WORKERS,
-                                                               progress=bar.update)
-        return self.reconstruction_dataset(image, per_frame, coverage, layout)
+            image, per_frame, _ = passes.frame_sum_pass(self.run.stack, self.run.pass_layout(layout),
+                                                        workers=WORKERS, progress=bar.update)
+        return self.reconstruction_dataset(image, per_frame, layout_coverage(layout), layout)
 
     def reconstruction_dataset(self, image, per_frame, coverage, layout):
         """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
@@ -271,7 +280,8 @@ class Cooker:
         layout = self.checked_layout()
         shared = self.shared_background()
         with self.bar("reconstruction + q integration") as bar:
-            run, refused = fused.read_run(self.run.stack, layout, self.recipe, workers=WORKERS, progress=bar.update)
+            run, refused = fused.read_run(self.run.stack, self.run.pass_layout(layout), self.recipe,
+                                          coverage=layout_coverage(layout), workers=WORKERS, progress=bar.update)
         rec = self.store("reconstruction", self.reconstruction_dataset(
             run["image"], run["per_frame"], run["coverage"], layout))
         integration, sums, info = fused.resolve(run, refused, self.recipe, Roi(*rec.attrs["roi"]))
@@ -287,7 +297,8 @@ class Cooker:
         shared = self.shared_background()
         integration = self.recipe.final(image, coverage, Roi(*rec.attrs["roi"]))
         with self.params.blame("q_integration.forward_box_halfwidth"), self.bar("q integration") as bar:
-            sample = passes.integration_pass(self.run.stack, self.layout(), integration.integrator, integration.xy,
+            sample = passes.integration_pass(self.run.stack, self.run.pass_layout(self.layout()),
+                                             integration.integrator, integration.xy,
                                              self.recipe.forward_halfwidth, workers=WORKERS, progress=bar.update)
         return self.q_integration_dataset(sample, integration, image, coverage, passes_info, shared)
 
@@ -326,7 +337,8 @@ class Cooker:
         bg_sample, bg_params, bg_run = found
         bg_layout = self.layout(bg_params)
         self._check_background(bg_sample, bg_run, bg_layout, self.layout())
-        return SharedBackground(self.recipe, bg_sample, bg_params, bg_run, bg_layout, cache=self.cache, bar=self.bar)
+        return SharedBackground(self.recipe, bg_sample, bg_params, bg_run, bg_run.pass_layout(bg_layout),
+                                cache=self.cache, bar=self.bar)
 
     def _check_background(self, bg_sample, bg_run, bg_layout, layout):
         where = self.params.describe("q_integration", "bg_sample_id")
@@ -339,7 +351,7 @@ class Cooker:
                            f"{list(bg_layout.canvas_shape)} px but {self.sample.key} to "
                            f"{list(layout.canvas_shape)} [{where}]")
         with self.params.blame("sensor_layout"):
-            passes.check_layout(bg_run.stack, bg_layout, bg_sample.path)
+            passes.check_layout(bg_run.stack, bg_run.pass_layout(bg_layout), bg_sample.path)
 
     def _cook_e_spectrum_and_isf(self):
         if is_background_run(self.sample, self.params):

@@ -135,7 +135,7 @@ def info_record(cooker, ds, target, written):
               "written_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "library_version": ds.attrs["library_version"], "fingerprint": ds.attrs["fingerprint"],
               "parameters": {t: params.values(t) for t in types},
-              "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"],
+              "spice": ds.attrs["spice"], "overrides": ds.attrs["overrides"], "input": ds.attrs["input"],
               "attrs": {k: v for k, v in ds.attrs.items() if k not in names.PROVENANCE_ATTRS},
               "files": sorted(written)}
     record.update(behaviour.info(cooker, target))
@@ -322,6 +322,10 @@ def export(sample, step, subdir=None, overwrite=False, skip_existing=False, use_
     replacing = stale_fingerprint(fs, target, cooker) if existing and replace_stale and not overwrite else ""
     if existing and skip_existing and not replacing:
         return skipped
+    if cooker.run.kind == "app_reconstruction" and cooker.run.path.startswith(target.folder + "/"):
+        raise BadInput(f"{target.folder}: the {target.label} result of {sample.proposal.key}/{sample.key} holds "
+                       f"{cooker.run.path}, the input of this cook (reconstruction.input "
+                       f"{params['reconstruction']['input']}); it is never replaced by a result made from it")
     if existing and not overwrite and not replacing:
         raise _exists_error(existing, target, sample)
     ds = cooker.dataset(step)

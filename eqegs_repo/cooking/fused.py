@@ -24,15 +24,17 @@ from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.sensors import coverage as layout_coverage
 
 
-def read_run(stack, layout, recipe, *, workers=1, progress=None):
+def read_run(stack, layout, recipe, *, coverage=None, workers=1, progress=None):
     """One read of a run's sensor ``stack`` with its sensor ``layout``: the frame sum, and the
     integration tracked around the probe's centre by ``recipe`` (steps 1 and 2 above), read with
-    ``workers`` lanes; ``progress(n_frames)`` is called as frames are read.
+    ``workers`` lanes; ``progress(n_frames)`` is called as frames are read. ``coverage`` (H, W):
+    the sensors' coverage of the canvas when ``layout`` is not the sensors' own (an already
+    reconstructed stack read with one canvas-wide "sensor"); default that of ``layout``.
 
     Returns ``(run, refused)``: ``run`` the dict of
     :func:`~eqegs_repo.cooking.passes.fused_pass` (``setup`` None when the probe gave no
     integration), ``refused`` a list of the reasons why not (empty when it did)."""
-    coverage = layout_coverage(layout)
+    coverage = layout_coverage(layout) if coverage is None else coverage
     refused = []
 
     def plan(probe_image, probe_frames):
@@ -46,7 +48,9 @@ def read_run(stack, layout, recipe, *, workers=1, progress=None):
             refused.append(f"the probe ({probe_frames} frames) gave no integration: {exc}")
             return None
 
-    return passes.fused_pass(stack, layout, plan, workers=workers, progress=progress), refused
+    run = passes.fused_pass(stack, layout, plan, workers=workers, progress=progress)
+    run["coverage"] = coverage
+    return run, refused
 
 
 def resolve(run, refused, recipe, roi):

@@ -9,7 +9,8 @@ built-in npy format, :mod:`eqegs_repo.io.formats.npy`, other formats hold them o
 
 Step outputs (written by the analysis app or by us)::
 
-    <sample>/reconstruction/
+    <sample>/reconstruction/                 reconstruction.npy; dl/info/train_integrated.json, the
+                                             app's copy of the marker (used when the marker is gone)
     <sample>/q_integration[/<sub>]/
     <sample>/e_spectrum_and_isf[/<sub>]/
     <proposal>/download/*.zip
@@ -30,6 +31,7 @@ class TreeLayout:
     (``raw_dir``, ``sensor_file`` and ``velocity_file`` are those of the npy raw-data format)."""
 
     marker: str = "train_integrated.json"
+    marker_copy: str = "reconstruction/dl/info/train_integrated.json"
     raw_dir: str = "train_integrated"
     sensor_file: str = "sensor_{k}.npy"
     velocity_file: str = "velocity.npy"
@@ -37,6 +39,24 @@ class TreeLayout:
 
     def marker_path(self, sample_path):
         return f"{sample_path}/{self.marker}"
+
+    def marker_copy_path(self, sample_path):
+        """The app's copy of the marker in the reconstruction folder (docs/outputs.md#folder-layout-per-step)."""
+        return f"{sample_path}/{self.marker_copy}"
+
+    def found_marker_path(self, fs, sample_path):
+        """The marker of a sample folder: :meth:`marker_path`, or, when that file is missing and
+        the app's reconstruction folder holds its copy, :meth:`marker_copy_path` (a sample whose
+        train-integrated data were removed after the app reconstructed it)."""
+        path = self.marker_path(sample_path)
+        copy = self.marker_copy_path(sample_path)
+        try:
+            fs.info(path)
+        except FileNotFoundError:
+            return copy if fs.exists(copy) else path
+        except OSError:
+            return path
+        return path
 
     def sensor_path(self, sample_path, k):
         return f"{sample_path}/{self.raw_dir}/{self.sensor_file.format(k=k)}"

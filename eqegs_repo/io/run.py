@@ -46,21 +46,26 @@ class Run:
         return self._open()[1]
 
     def read_velocity(self):
-        """The measured drive waveform read and checked, ``(frames,)`` float64 (a.u.): BadSample
-        naming the velocity file, the first bad frame and the number of bad values when a value
-        is NaN or infinite. (Opening checks only the header: :func:`check_frames`.)"""
-        source = self.velocity
-        values = np.asarray(source.read(), dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise BadSample(f"{source.path}: frame {first} holds {values[first]} ({int(bad.sum())} of "
-                            f"{values.size} values are NaN or infinite); expected a finite velocity for "
-                            "every frame")
-        return values
+        """The measured drive waveform read and checked (:func:`read_velocity`)."""
+        return read_velocity(self.velocity)
 
     def __repr__(self):
         return f"<Run {self.folder}: format {self.format.name}, {len(self.files)} files>"
+
+
+def read_velocity(source):
+    """The drive waveform of ``source`` (a :class:`~eqegs_repo.io.frames.ValueSource`) read and
+    checked, ``(frames,)`` float64 (a.u.): BadSample naming the velocity file, the first bad frame
+    and the number of bad values when a value is NaN or infinite. (Opening checks only the
+    header: :func:`check_velocity`.)"""
+    values = np.asarray(source.read(), dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise BadSample(f"{source.path}: frame {first} holds {values[first]} ({int(bad.sum())} of "
+                        f"{values.size} values are NaN or infinite); expected a finite velocity for "
+                        "every frame")
+    return values
 
 
 def open_run(fs, folder, marker, layout):
@@ -140,6 +145,12 @@ def check_frames(folder, marker, fmt, sensors, velocity):
                 f"{f.path}: frames of {f.shape[1]} x {f.shape[2]} but the marker says "
                 f"sensor_shape=[{rows}, {cols}]"
             )
+    return SensorStack(sensors), check_velocity(velocity, n_frames)
+
+
+def check_velocity(velocity, n_frames):
+    """``velocity`` (a :class:`~eqegs_repo.io.frames.ValueSource`) when its header says one real
+    value per frame (``n_frames``); BadSample naming its file otherwise."""
     if velocity.dtype.kind not in "uif":
         raise BadSample(f"{velocity.path}: expected a real-valued velocity (integer or float), found "
                         f"dtype {velocity.dtype}")
@@ -148,4 +159,4 @@ def check_frames(folder, marker, fmt, sensors, velocity):
             f"{velocity.path}: expected a velocity array of shape ({n_frames},) (one value per "
             f"frame), found shape {tuple(velocity.shape)}"
         )
-    return SensorStack(sensors), velocity
+    return velocity

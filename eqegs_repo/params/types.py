@@ -177,6 +177,11 @@ ROI = TypeSchema("roi", 1, (
 RECONSTRUCTION = TypeSchema("reconstruction", 1, (
     Field("dtype_out", "enum", "", "float32", "dtype of an exported reconstruction stack",
           choices=("float32", "uint32")),
+    Field("input", "enum", "", "auto",
+          "where the reconstructed frames come from: raw (the raw data only), app_reconstruction (the "
+          "app's reconstruction/reconstruction.npy only) or auto (the raw data; the app's stack when "
+          "the raw data cannot be opened)",
+          choices=("auto", "raw", "app_reconstruction")),
 ), "Reconstruction settings other than the ROI (ReconstructionParams).")
 
 GEOMETRY = TypeSchema("geometry", 1, (

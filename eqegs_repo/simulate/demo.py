@@ -180,6 +180,36 @@ def recovered_vs_truth(repo, base_dir, account=synthetic.DEFAULT_ACCOUNT):
     return pd.DataFrame(rows)
 
 
+def app_folders_only(proposal, samples=None, steps=None):
+    """Turn samples of ``proposal`` into what an app-analysed proposal whose raw sensor data
+    are gone looks like (docs/reanalysis.md#from-the-apps-work): each step of ``steps`` (default
+    every step) that applies to the sample is exported as the app's step folder
+    (``sample.export``, existing results kept), then the raw run's files are removed. The
+    marker and the drive waveform stay (``train_integrated.json`` and
+    ``train_integrated/velocity.npy``, written as .npy when the raw format held it elsewhere):
+    the app's E spectrum reads the waveform too. ``samples``: keys (default all, the
+    background run included). Returns ``{sample key: [files removed]}``."""
+    from eqegs_repo.cooking.cook import applicable_steps
+    from eqegs_repo.io.run import open_run
+
+    removed = {}
+    for key in proposal.keys() if samples is None else list(samples):
+        sample = proposal[key]
+        for step in [s for s in applicable_steps(sample) if steps is None or s in steps]:
+            sample.export(step, skip_existing=True)
+        run = open_run(sample.fs, sample.path, sample.marker, sample.layout)
+        velocity_file = sample.layout.velocity_path(sample.path)
+        if velocity_file not in run.files and not sample.fs.exists(velocity_file):
+            sample.fs.makedirs(velocity_file.rsplit("/", 1)[0], exist_ok=True)
+            with sample.fs.open(velocity_file, "wb") as f:
+                np.save(f, np.asarray(run.velocity.read()))
+        removed[key] = [path for path in run.files if path != velocity_file and sample.fs.exists(path)]
+        for path in removed[key]:
+            sample.fs.rm(path)
+        sample.refresh()
+    return removed
+
+
 # --- the report ----------------------------------------------------------------------------------
 REPORT_NAME = "report"
 FIGURE_DIR = "report-figures"

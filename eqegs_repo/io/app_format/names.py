@@ -13,7 +13,7 @@ from eqegs_repo.step_table import check_step
 INFO_FORMAT = "eqegs_repo info 1"
 """The ``format`` field of the info.json this library writes into every exported step folder."""
 PROVENANCE_ATTRS = ("step", "proposal", "sample", "fingerprint", "library_version", "spice", "overrides",
-                    "parameters")
+                    "parameters", "input")
 """The dataset attrs that info.json keeps and reading it back restores."""
 
 # Every step folder

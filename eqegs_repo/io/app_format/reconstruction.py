@@ -1,5 +1,8 @@
 """The reconstruction folder of the app: ``reconstruction.npy`` (frames, H, W), the frame-summed
-image ``reconstruction.csv``, the ROI detection and a copy of the marker (docs/outputs.md)."""
+image ``reconstruction.csv``, the ROI detection and a copy of the marker (docs/outputs.md).
+
+:func:`open_stack` opens ``reconstruction.npy`` as the input of a cook when a sample is cooked
+from the app's work instead of its raw data (docs/reanalysis.md#from-the-apps-work)."""
 import numpy as np
 import xarray as xr
 from xarray.core import indexing
@@ -32,6 +35,33 @@ def _write_stack(stream, n_frames, blocks, dtype, image_shape):
     for canvas in blocks:
         values = canvas if dtype == np.float32 else np.rint(canvas).astype(dtype)
         stream.write(np.ascontiguousarray(values).tobytes())
+
+
+STACK_IN_SAMPLE = f"reconstruction/{names.RECONSTRUCTION_NPY}"
+"""The app's reconstructed stack, relative to a sample folder (the folder is the step's name)."""
+
+
+def stack_path(sample_path):
+    """Path of the app's reconstructed stack of the sample folder ``sample_path``."""
+    return f"{sample_path}/{STACK_IN_SAMPLE}"
+
+
+def open_stack(fs, path, n_frames, canvas_shape):
+    """The app's ``reconstruction.npy`` at ``path`` as a lazy
+    :class:`~eqegs_repo.io.formats.npy.NpyFile` (header read, nothing else): a regular file
+    holding a C-ordered ``(n_frames, H, W)`` stack of real numbers, ``(H, W) = canvas_shape``
+    (the canvas of the sample's sensor layout), whole. Anything else is one BadSample naming the
+    file, what was expected and what was found (a truncated file, trailing bytes, another shape
+    or dtype)."""
+    stack = NpyFile(fs, path)
+    expected = (int(n_frames), *map(int, canvas_shape))
+    if stack.dtype.kind not in "uif":
+        raise BadSample(f"{path}: expected a stack of real numbers (float32 or whole counts), found dtype "
+                        f"{stack.dtype}")
+    if tuple(stack.shape) != expected:
+        raise BadSample(f"{path}: expected a (frames, rows, cols) stack of shape {expected} (n_frames of the "
+                        f"marker, the canvas of the sensor layout), found shape {tuple(stack.shape)}")
+    return stack
 
 
 def read(fs, folder, attrs):
