@@ -7,10 +7,13 @@
 
 (file and folder names from :class:`~eqegs_repo.io.layout.TreeLayout`: ``raw_dir``,
 ``sensor_file``, ``velocity_file``). :class:`NpyFile` reads a ``.npy`` file's header once and
-then reads only the frames asked for: through ``numpy.memmap`` for local files, by byte ranges
-through fsspec otherwise. Streaming (:meth:`NpyFile.read_frames`) reads local files with
-positioned reads on one descriptor per file, with read-ahead hints to the kernel (sequential
-access; the next block asked for ahead of time with :meth:`NpyFile.prefetch`).
+then reads only the frames asked for: by positioned reads on one kept descriptor for local files
+(never a memory map: a file truncated under a map kills the process with SIGBUS), by byte ranges
+through fsspec otherwise. Every local read is checked against the file's identity taken with the
+header (:mod:`eqegs_repo.io.file_identity`): a file truncated or rewritten while it is open is a
+BadSample naming it and both sizes. Streaming (:meth:`NpyFile.read_frames`) gives the kernel
+read-ahead hints (sequential access; the next block asked for ahead of time with
+:meth:`NpyFile.prefetch`).
 """
 import os
 import threading
@@ -18,10 +21,14 @@ import threading
 import numpy as np
 
 from eqegs_repo.errors import BadSample
+from eqegs_repo.io.file_identity import FileIdentity, check_unchanged, pread_into, unchanged
 from eqegs_repo.io.frames import basic_key
 from eqegs_repo.io.layout import check_regular_file
 
 _MAX_HEADER = 1 << 16
+_READ_BLOCK_BYTES = 16 << 20
+"""Frames a local :meth:`NpyFile.read` reads per positioned read (at least one frame), and the
+most memory it uses besides its result."""
 # Header readers by format version, as numpy writes them: 2.0 when the header outgrows 64 KiB,
 # 3.0 when it is not latin-1 (UTF-8 field names of a structured dtype, refused later as counts).
 # A 3.0 header differs from a 2.0 one only in its text encoding, and numpy has no public reader
@@ -38,22 +45,28 @@ class NpyFile:
 
     ``shape``/``dtype`` come from the header. :meth:`read` takes a numpy index whose first
     axis is an int, a slice or an integer array and reads only the rows (frames) it needs.
+    ``identity`` (a :class:`~eqegs_repo.io.file_identity.FileIdentity`, None for files not on
+    the local filesystem) is the file's when its header was read; every later read checks it.
     Instances pickle without open handles.
     """
 
     def __init__(self, fs, path):
         self.fs, self.path = fs, path
+        self.identity = None
         try:
             check_regular_file(fs, path)
-            with fs.open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                reader = _HEADER_READERS.get(version)
-                if reader is None:
-                    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
-                                     "expected 1.0, 2.0 or 3.0")
-                shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
-                self.offset = f.tell()
-            size = fs.size(path)
+            if self.is_local:
+                flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # never waits on a FIFO
+                with os.fdopen(os.open(path, flags), "rb") as f:
+                    self.identity = FileIdentity.of(f.fileno())
+                    shape, fortran, dtype = _read_header(f)
+                    self.offset = f.tell()
+                size = self.identity.size
+            else:
+                with fs.open(path, "rb") as f:
+                    shape, fortran, dtype = _read_header(f)
+                    self.offset = f.tell()
+                size = fs.size(path)
         except BadSample:
             raise
         except FileNotFoundError:
@@ -80,7 +93,6 @@ class NpyFile:
                 f"of {dtype}, i.e. {expected} bytes, but the file has {size} bytes; trailing bytes "
                 "mean a different array was meant (a file overwritten in place by a smaller one?)"
             )
-        self._memmap = None
         self._fd = None
         self._fd_lock = threading.Lock()
 
@@ -90,7 +102,7 @@ class NpyFile:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.update(_memmap=None, _fd=None, _fd_lock=None)
+        state.update(_fd=None, _fd_lock=None)
         return state
 
     def __setstate__(self, state):
@@ -108,11 +120,21 @@ class NpyFile:
 
     def _descriptor(self):
         """The file's descriptor for positioned reads, opened once with the sequential hint
-        (the kernel reads further ahead)."""
+        (the kernel reads further ahead); BadSample when the file at the path is no longer the
+        one whose header was read."""
         with self._fd_lock:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-                _advise(self._fd, self.offset, 0, "POSIX_FADV_SEQUENTIAL")
+                try:
+                    fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                except FileNotFoundError:
+                    raise BadSample(f"{self.path}: removed while the sample was open") from None
+                try:
+                    check_unchanged(fd, self.path, self.identity)
+                except BadSample:
+                    os.close(fd)
+                    raise
+                _advise(fd, self.offset, 0, "POSIX_FADV_SEQUENTIAL")
+                self._fd = fd
             return self._fd
 
     def _frame_range(self, start, stop):
@@ -128,11 +150,12 @@ class NpyFile:
         return _advise(self._descriptor(), *self._frame_range(start, stop), "POSIX_FADV_WILLNEED")
 
     def read(self, key=()):
-        """``array[key]`` as a numpy array, reading only the frames (first-axis rows) needed."""
-        if self.is_local:
-            if self._memmap is None:
-                self._memmap = np.load(self.path, mmap_mode="r")
-            return np.asarray(self._memmap[key])
+        """``array[key]`` as a numpy array, reading only the frames (first-axis rows) needed.
+
+        Local files: positioned reads of whole frames for runs of consecutive frames, of the
+        part of each frame the rest of ``key`` touches otherwise (one pixel of every frame
+        reads one value per frame), at most :data:`_READ_BLOCK_BYTES` besides the result.
+        """
         key = basic_key(key, len(self.shape))
         first, rest = key[0], key[1:]
         n = self.shape[0]
@@ -143,18 +166,50 @@ class NpyFile:
             return np.empty((0,) + self.shape[1:], self.dtype)[(slice(None),) + rest]
         if rows.min() < 0 or rows.max() >= n:
             raise IndexError(f"{self.path}: frame index out of range 0..{n - 1}")
+        if self.is_local:
+            out = self._read_local(rows.reshape(-1), rest)
+            return out.reshape(rows.shape + out.shape[1:])
         lo, hi = int(rows.min()), int(rows.max()) + 1
         local = slice(None) if contiguous else rows - lo
         block = self._read_rows(lo, hi)
         return block[(local,) + rest]
 
+    def _read_local(self, rows, rest):
+        """Frames ``rows`` (1-d ints) indexed by ``rest``, read from the local file."""
+        frame_shape = self.shape[1:]
+        items = int(np.prod(frame_shape, dtype=np.int64))
+        itemsize = self.dtype.itemsize
+        first, last = _flat_span(rest, frame_shape)
+        tail = np.empty((0,) + frame_shape, self.dtype)[(slice(None),) + rest].shape[1:]
+        out = np.empty((rows.size,) + tail, self.dtype)
+        if out.size == 0:
+            return out
+        group = min(rows.size, max(1, _READ_BLOCK_BYTES // max(1, items * itemsize)))
+        buffer = np.empty((group,) + frame_shape, self.dtype)
+        whole_frames = 2 * (last - first) > items
+        fd = self._descriptor()
+        with unchanged(fd, self.path, self.identity):
+            for start in range(0, rows.size, group):
+                chunk = rows[start:start + group]
+                part = buffer[:chunk.size]
+                if whole_frames and np.all(np.diff(chunk) == 1):
+                    offset, _ = self._frame_range(int(chunk[0]), int(chunk[-1]) + 1)
+                    pread_into(fd, self.path, _bytes_of(part), offset)
+                else:
+                    flat = part.reshape(chunk.size, -1)
+                    for i, row in enumerate(chunk):
+                        offset, _ = self._frame_range(int(row), int(row) + 1)
+                        pread_into(fd, self.path, _bytes_of(flat[i, first:last]), offset + first * itemsize)
+                out[start:start + chunk.size] = part[(slice(None),) + rest]
+        return out
+
     def read_frames(self, start, stop, out=None):
         """Frames ``start..stop-1`` as a C-ordered array (``out`` is filled when given).
 
-        Unlike :meth:`read`, local files are read with positioned reads (``os.preadv``, safe
-        from several threads) on one kept descriptor into the array instead of a memory map, so
-        streaming a file that is larger than memory keeps the resident memory at one block.
-        Other filesystems read one byte range.
+        Local files are read with one run of positioned reads (``os.preadv``, safe from several
+        threads) on the kept descriptor, between two checks of the file's identity, so streaming
+        a file that is larger than memory keeps the resident memory at one block. Other
+        filesystems read one byte range.
         """
         shape = (stop - start,) + self.shape[1:]
         if out is None:
@@ -165,22 +220,59 @@ class NpyFile:
             out[...] = self._read_rows(start, stop)
             return out
         offset, _ = self._frame_range(start, stop)
-        target = memoryview(out.reshape(-1).view(np.uint8))
         fd = self._descriptor()
-        done = 0
-        while done < len(target):
-            n = os.preadv(fd, [target[done:]], offset + done)
-            if not n:
-                raise BadSample(f"{self.path}: file ended while reading frames {start}..{stop - 1}")
-            done += n
+        with unchanged(fd, self.path, self.identity):
+            pread_into(fd, self.path, _bytes_of(out), offset)
         return out
 
     def _read_rows(self, lo, hi):
-        row_bytes = self.nbytes // self.shape[0]
+        """Frames ``lo..hi-1`` through fsspec (files not on the local filesystem)."""
+        offset, length = self._frame_range(lo, hi)
         with self.fs.open(self.path, "rb") as f:
-            f.seek(self.offset + lo * row_bytes)
-            buf = f.read((hi - lo) * row_bytes)
+            f.seek(offset)
+            buf = f.read(length)
+        if len(buf) != length:
+            raise BadSample(f"{self.path}: changed while it was open (truncated: expected "
+                            f"{self.offset + self.nbytes} bytes, found {self.fs.size(self.path)} bytes); "
+                            "open the sample again to read the file as it is now")
         return np.frombuffer(buf, dtype=self.dtype).reshape((hi - lo,) + self.shape[1:])
+
+
+def _read_header(f):
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header of the binary file ``f``
+    (left at the first byte of the array)."""
+    version = np.lib.format.read_magic(f)
+    reader = _HEADER_READERS.get(version)
+    if reader is None:
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
+                         "expected 1.0, 2.0 or 3.0")
+    return reader(f, max_header_size=_MAX_HEADER)
+
+
+def _flat_span(rest, frame_shape):
+    """``(first, stop)``: the range of flat element indices of one C-ordered frame of
+    ``frame_shape`` that the basic index ``rest`` (ints and slices, one per axis) touches."""
+    first, last = 0, 0
+    for k, size, stride in zip(rest, frame_shape, _strides(frame_shape)):
+        picked = range(size)[k] if isinstance(k, slice) else [range(size)[k]]
+        if not picked:
+            return 0, 0
+        first += min(picked[0], picked[-1]) * stride
+        last += max(picked[0], picked[-1]) * stride
+    return first, last + 1
+
+
+def _strides(shape):
+    """Element strides of a C-ordered array of ``shape``."""
+    strides = [1] * len(shape)
+    for axis in range(len(shape) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    return strides
+
+
+def _bytes_of(array):
+    """A writable byte view of the C-contiguous ``array``."""
+    return memoryview(array.reshape(-1).view(np.uint8))
 
 
 def _advise(fd, offset, length, advice):
