@@ -15,7 +15,11 @@ BadSample naming it and both sizes. Streaming (:meth:`NpyFile.read_frames`) give
 read-ahead hints (sequential access; the next block asked for ahead of time with
 :meth:`NpyFile.prefetch`).
 """
+import functools
+import io
+import math
 import os
+import stat
 import threading
 
 import numpy as np
@@ -52,17 +56,21 @@ class NpyFile:
 
     def __init__(self, fs, path):
         self.fs, self.path = fs, path
+        protocol = fs.protocol
+        self.is_local = "file" in ((protocol,) if isinstance(protocol, str) else protocol)
         self.identity = None
         try:
-            check_regular_file(fs, path)
             if self.is_local:
                 flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # never waits on a FIFO
                 with os.fdopen(os.open(path, flags), "rb") as f:
+                    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                        check_regular_file(fs, path)  # refuses it, naming what it is
                     self.identity = FileIdentity.of(f.fileno())
                     shape, fortran, dtype = _read_header(f)
                     self.offset = f.tell()
                 size = self.identity.size
             else:
+                check_regular_file(fs, path)
                 with fs.open(path, "rb") as f:
                     shape, fortran, dtype = _read_header(f)
                     self.offset = f.tell()
@@ -80,7 +88,7 @@ class NpyFile:
         if dtype.hasobject:
             raise BadSample(f"{path}: object arrays are refused; expected numeric counts, found {dtype}")
         self.shape, self.dtype = tuple(shape), dtype
-        self.nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        self.nbytes = math.prod(shape) * dtype.itemsize
         expected = self.offset + self.nbytes
         if size < expected:
             raise BadSample(
@@ -95,10 +103,6 @@ class NpyFile:
             )
         self._fd = None
         self._fd_lock = threading.Lock()
-
-    @property
-    def is_local(self):
-        return "file" in np.atleast_1d(self.fs.protocol)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -240,13 +244,23 @@ class NpyFile:
 
 def _read_header(f):
     """``(shape, fortran_order, dtype)`` from the ``.npy`` header of the binary file ``f``
-    (left at the first byte of the array)."""
+    (left at the first byte of the array). Headers are parsed once per process: the files of
+    a run, and the runs of a proposal, mostly share theirs."""
     version = np.lib.format.read_magic(f)
-    reader = _HEADER_READERS.get(version)
-    if reader is None:
+    if version not in _HEADER_READERS:
         raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
                          "expected 1.0, 2.0 or 3.0")
-    return reader(f, max_header_size=_MAX_HEADER)
+    length_bytes = 2 if version == (1, 0) else 4
+    length_field = f.read(length_bytes)
+    length = int.from_bytes(length_field, "little") if len(length_field) == length_bytes else 0
+    header = f.read(min(length, _MAX_HEADER + 1))
+    return _parse_header(version, length_field + header)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_header(version, raw):
+    """The numpy reader of ``version`` on the length field and header text ``raw``."""
+    return _HEADER_READERS[version](io.BytesIO(raw), max_header_size=_MAX_HEADER)
 
 
 def _flat_span(rest, frame_shape):
