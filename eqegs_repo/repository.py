@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from eqegs_repo import naming
+from eqegs_repo import naming, snapshot
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
 from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
@@ -70,16 +70,28 @@ class _Container(metaclass=naming.ShowsPublic):
 
     def keys(self) -> list[str]:
         """Keys (folder names) of the children, in natural order."""
+        return list(self._known_keys())
+
+    def _known_keys(self):
+        """The children's keys as a dict (key -> None) in natural order: looked up in constant
+        time, never copied (a listing of 5,000 samples looks each one up)."""
         if self._keys is None:
-            self._keys = naming.natural_sorted(self._list_keys())
-        return list(self._keys)
+            self._keys = dict.fromkeys(naming.natural_sorted(self._list_keys()))
+        return self._keys
 
     def all(self) -> dict[str, str]:
         """Dict key -> handle of the children, in natural order (``S2`` before ``S10``)."""
+        return dict(self._known_handles())
+
+    def _known_handles(self):
         if self._handles is None:
             reserved = {name for cls in type(self).__mro__ for name in vars(cls)} | set(vars(self))
             self._handles = naming.handles_for(self.keys(), self._handle_prefix, reserved)
-        return dict(self._handles)
+        return self._handles
+
+    def _handle_of(self, key):
+        """The handle of the child ``key`` (the key itself when it has none)."""
+        return self._known_handles().get(key, key)
 
     def __len__(self):
         return len(self.keys())
@@ -88,12 +100,12 @@ class _Container(metaclass=naming.ShowsPublic):
         return iter(self.keys())
 
     def __contains__(self, key):
-        return isinstance(key, str) and naming.find_key(key, self.keys()) is not None
+        return isinstance(key, str) and naming.find_key(key, self._known_keys()) is not None
 
     def __getitem__(self, key):
         """The child of folder ``key``, compared in NFC (the folder's own name is its key)."""
         naming.check_key(key, self._child_kind)
-        found = naming.find_key(key, self.keys())
+        found = naming.find_key(key, self._known_keys())
         if found is None:
             raise KeyNotFound(self._child_kind, key, self.keys())
         key = found
@@ -372,7 +384,7 @@ class Proposal(_Container):
     @property
     def handle(self) -> str:
         """The Python name of this proposal in ``repo`` (``repo.<handle>``)."""
-        return self.repository.all().get(self.key, self.key)
+        return self.repository._handle_of(self.key)
 
     def _list_keys(self):
         return _sample_keys(self.repository, self.key)
@@ -401,7 +413,8 @@ class Proposal(_Container):
         the sample is fine).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
-        rows = [self[key]._summary(check) for key in self.keys()]
+        with snapshot.scope():
+            rows = [self[key]._summary(check) for key in self.keys()]
         return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns())))
 
     def __repr__(self):

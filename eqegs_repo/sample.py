@@ -44,7 +44,7 @@ class Sample(metaclass=naming.ShowsPublic):
     @property
     def handle(self) -> str:
         """The Python name of this sample in its proposal (``proposal.<handle>``)."""
-        return self.proposal.all().get(self.key, self.key)
+        return self.proposal._handle_of(self.key)
 
     @property
     def fs(self):

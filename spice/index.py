@@ -130,10 +130,16 @@ class RecordIndex:
     def resolve(self, type_name, key, *, below=False):
         """The :class:`Resolution` of a type at a key (``below=True``: from the anchors strictly
         before ``key`` only, i.e. what an anchor ``key`` would inherit)."""
+        return self._resolve_at(type_name, key, self._position(key), below)
+
+    def _position(self, key):
+        """Where ``key`` sorts among the anchors."""
+        return (anchor_sort_key(key, self.order), same_text(key))
+
+    def _resolve_at(self, type_name, key, position, below=False):
         anchors = self._anchors.get(type_name)
         if not anchors:
             return Resolution(type_name, key, None)
-        position = (anchor_sort_key(key, self.order), same_text(key))
         i = (bisect.bisect_left if below else bisect.bisect_right)(anchors, position) - 1
         passed = []
         while i >= 0:
@@ -149,7 +155,8 @@ class RecordIndex:
 
     def resolve_all(self, key):
         """``{type: Resolution}`` for every type with records."""
-        return {type_name: self.resolve(type_name, key) for type_name in self._slots}
+        position = self._position(key)
+        return {type_name: self._resolve_at(type_name, key, position) for type_name in self._slots}
 
     def conflicts(self):
         """``[(type, anchor, [records])]`` for every anchor whose top revision is shared."""

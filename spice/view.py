@@ -112,6 +112,14 @@ class TypeView:
         return html_table(("field", "value", "unit", "source"), self.rows(), caption=self._type)
 
 
+def _signature(resolved):
+    """:attr:`ResolvedView.signature` of ``[(scope, key, {type: Resolution})]``."""
+    return tuple((scope, tuple((name, None if r.record is None else r.record.uuid,
+                                tuple(c.uuid for c in r.candidates), key if r.conflicted else None)
+                               for name, r in sorted(found.items())))
+                 for scope, key, found in resolved)
+
+
 class ResolvedView:
     """Effective parameters at a key (see the module docstring).
 
@@ -123,24 +131,39 @@ class ResolvedView:
         Supplies defaults, units and the checks of :meth:`check`.
     as_of : str or datetime, optional
         Only records created at or before this time count.
+    shared : dict, optional
+        Views built with one ``shared`` dict and one registry share what they resolved when
+        their :attr:`signature` is equal (the same records at every layer): listing many keys
+        that inherit the same records resolves, checks and validates them once.
     """
 
-    def __init__(self, layers, registry=None, *, as_of=None):
+    def __init__(self, layers, registry=None, *, as_of=None, shared=None):
         self._layers = list(layers)
         self._registry = registry
         self._as_of = None if as_of is None else parse_time(as_of)
-        self._types = {}
-        self._conflicts = {}
-        self._resolve()
+        resolved = [(scope, key, collection.index(self._as_of).resolve_all(key))
+                    for scope, collection, key in self._layers]
+        self.signature = _signature(resolved)
+        """What the view's values and sources depend on, hashable: per layer, the scope and
+        the uuid of the record each type resolved to (the candidates of a conflict, with the
+        key the conflict message names)."""
+        entry = None if shared is None else shared.get(self.signature)
+        if entry is None:
+            entry = (*self._resolve(resolved), {})
+            if shared is not None:
+                shared[self.signature] = entry
+        self._types, self._conflicts, self._memo = entry
 
     @property
     def key(self) -> Any:
         """The key of the most specific layer (e.g. the sample key)."""
         return self._layers[-1][2] if self._layers else None
 
-    def _resolve(self):
-        resolved = [(scope, key, collection.index(self._as_of).resolve_all(key))
-                    for scope, collection, key in self._layers]
+    def _resolve(self, resolved):
+        """``({type: TypeView}, {type: [(scope, key, Resolution)]})`` of the
+        ``[(scope, key, {type: Resolution})]`` of the layers: the types (a conflicted one is
+        None) and the conflicts."""
+        types, conflicts = {}, {}
         defaults = self._registry.defaults() if self._registry is not None else {}
         units = self._registry.units() if self._registry is not None else {}
         extra = sorted({name for _, _, found in resolved for name in found} - set(defaults))
@@ -152,7 +175,7 @@ class ResolvedView:
                 if resolution is None:
                     continue
                 if resolution.conflicted:
-                    self._conflicts.setdefault(name, []).append((scope, key, resolution))
+                    conflicts.setdefault(name, []).append((scope, key, resolution))
                 elif resolution.record is not None:
                     record = resolution.record
                     source = Source(scope, record.anchor, record.uuid, record.revision)
@@ -160,9 +183,10 @@ class ResolvedView:
                         values[field] = plain_copy(value)
                         sources[field] = source
             if name in defaults or any(not isinstance(s, str) for s in sources.values()):
-                self._types[name] = TypeView(name, values, sources, units.get(name, {}))
-            elif name in self._conflicts:
-                self._types[name] = None
+                types[name] = TypeView(name, values, sources, units.get(name, {}))
+            elif name in conflicts:
+                types[name] = None
+        return types, conflicts
 
     # --- access ------------------------------------------------------------------------------
     def __getattr__(self, name):
@@ -296,9 +320,10 @@ class ResolvedView:
     @property
     def status(self) -> str:
         """``"conflicted"``, ``"incomplete"`` (required fields missing) or ``"complete"``."""
-        if self._conflicts:
-            return "conflicted"
-        return "incomplete" if self.missing() else "complete"
+        if "status" not in self._memo:
+            self._memo["status"] = ("conflicted" if self._conflicts else
+                                    "incomplete" if self.missing() else "complete")
+        return self._memo["status"]
 
     @property
     def problems(self) -> list:

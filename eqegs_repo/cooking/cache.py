@@ -35,9 +35,11 @@ import zipfile
 import numpy as np
 import xarray as xr
 
+from eqegs_repo import snapshot
 from eqegs_repo.errors import CacheWarning
 from eqegs_repo.io.app_format.text import json_default
 from eqegs_repo.urls import open_filesystem
+from eqegs_repo.io.layout import listed_info, listing
 
 META = "__meta__"
 
@@ -92,7 +94,7 @@ def file_stats(fs, paths):
     """``[[path, size, mtime], ...]`` of files (mtime from whatever the filesystem reports)."""
     out = []
     for path in paths:
-        info = fs.info(path)
+        info = listed_info(fs, path)
         mtime = info.get("mtime", info.get("created", info.get("LastModified")))
         out.append([str(path), int(info.get("size") or 0), str(mtime)])
     return out
@@ -175,13 +177,25 @@ class DatasetCache:
         warnings.warn(self.write_failure, CacheWarning, stacklevel=3)
 
     def keys(self, folder):
-        """Fingerprints stored in a step folder."""
+        """Fingerprints stored in a step folder (inside a listing, a sample's folders are looked
+        for in one listing of the cache, not one per step)."""
         try:
-            names = self.fs.ls(folder, detail=False)
+            if snapshot.active():
+                samples = snapshot.remembered(("cache folders", self.fs, self.root), self._sample_folders)
+                if folder.rsplit("/", 1)[0] not in samples:
+                    return []
+            names = [e["name"] for e in listing(self.fs, folder)]
         except (FileNotFoundError, OSError):
             return []
         names = [n.rstrip("/").rsplit("/", 1)[-1] for n in names]
         return [n[:-4] for n in names if n.endswith(".npz") and not n.startswith(".")]
+
+    def _sample_folders(self):
+        """The paths of the samples' folders in the cache (none when it does not exist yet)."""
+        try:
+            return {e["name"].rstrip("/") for e in listing(self.fs, self.root)}
+        except FileNotFoundError:
+            return set()
 
     def __repr__(self):
         return f"<DatasetCache {self.url}>"

@@ -53,6 +53,7 @@ from eqegs_repo.kernels.reconstruction import Roi
 from eqegs_repo.kernels.sensors import coverage as layout_coverage
 from eqegs_repo.params.chain import STEP_TYPES, UPSTREAM, chain_types
 from eqegs_repo.params.effective import StepParameters, digest, normalise_overrides
+from eqegs_repo.snapshot import remembered
 from eqegs_repo.step_table import background_steps, check_step
 from eqegs_repo.step_table import names as step_names
 from eqegs_repo.version import __version__
@@ -82,7 +83,9 @@ def cache_status(sample, **overrides):
     ``overrides``), only for older ones, or never. Steps whose inputs cannot be resolved (e.g.
     no q range) count by their entries; a calibration folder that cannot be fingerprinted raises
     :class:`~eqegs_repo.cooking.calibration.CalibrationFolderProblem` (the sample's problem in
-    ``table()``)."""
+    ``table()``). A step with no entry is never fresh: its fingerprint is not computed (a listing
+    of thousands of samples hashes only what it compares), only the checks of its step's
+    fingerprint hook run."""
     cooker = Cooker(sample, StepParameters(sample.spice, normalise_overrides(overrides),
                                            label=sample.key))
     cache = sample.repository.cache
@@ -93,7 +96,11 @@ def cache_status(sample, **overrides):
             continue
         stored = cache.keys(cooker.cache_folder(step))
         try:
-            fresh = cooker.key(step) in stored
+            if stored:
+                fresh = cooker.key(step) in stored
+            else:
+                cooking_of(step).fingerprint(cooker)  # its checks: a calibration folder's problem
+                fresh = False
         except calibration_module.CalibrationFolderProblem:
             raise  # the sample's problem (a FIFO, an untrusted or hung folder), never "not cooked"
         except BadInput:
@@ -152,10 +159,13 @@ class Cooker:
                 close = closest_keys(bg_id, others) or others[:5]
                 raise BadInput(f"{self.params.describe('q_integration', 'bg_sample_id')} is not a sample of "
                                f"proposal {proposal.key}; closest: {', '.join(close)}")
-            bg = proposal[bg_id]
-            params = StepParameters(bg.spice, self.params.overrides, label=f"{proposal.key}/{bg_id}")
-            self._background = (bg, params, open_input(bg, params, self.layout(params, bg)))
+            self._background = remembered(("background", proposal, bg_id, digest(self.params.overrides)),
+                                          lambda: self._open_background(proposal[bg_id]))
         return self._background
+
+    def _open_background(self, bg):
+        params = StepParameters(bg.spice, self.params.overrides, label=f"{bg.proposal.key}/{bg.key}")
+        return bg, params, open_input(bg, params, self.layout(params, bg))
 
     def key(self, step):
         """The fingerprint of ``step`` (hex)."""

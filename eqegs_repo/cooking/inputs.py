@@ -27,6 +27,7 @@ from eqegs_repo.io.run import check_velocity, open_run, read_velocity
 from eqegs_repo.kernels.sensors import SensorLayout
 from eqegs_repo.naming import same_text
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
+from eqegs_repo.snapshot import remembered
 from eqegs_repo.step_table import background_steps
 from spice import SpiceError
 
@@ -47,16 +48,20 @@ def background_users(sample):
     """Keys of the other samples of ``sample``'s proposal whose resolved spice names it as
     ``q_integration.bg_sample_id`` (the samples that subtract it), in natural order; a sample
     whose spice does not resolve is left out."""
-    users = []
-    for key in sample.proposal.keys():
-        if key == sample.key:
-            continue
+    named = remembered(("backgrounds named", sample.proposal), lambda: _backgrounds_named(sample.proposal))
+    return [key for key, bg_id in named.items() if key != sample.key and same_key(bg_id, sample.key)]
+
+
+def _backgrounds_named(proposal):
+    """``{sample key: its resolved q_integration.bg_sample_id}`` of the samples of ``proposal``
+    whose spice resolves, in natural order."""
+    named = {}
+    for key in proposal.keys():
         try:
-            if same_key(sample.proposal[key].spice["q_integration"]["bg_sample_id"], sample.key):
-                users.append(key)
+            named[key] = proposal[key].spice["q_integration"]["bg_sample_id"]
         except (SpiceError, BadInput):
             continue
-    return users
+    return named
 
 
 def background_refusal(sample, params, step):

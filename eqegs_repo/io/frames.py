@@ -62,6 +62,27 @@ class FrameSource(ValueSource, Protocol):
         valid implementation)."""
 
 
+def _declared(protocol):
+    """The attribute and method names ``protocol`` declares (its own and its bases')."""
+    names = set()
+    for cls in protocol.__mro__:
+        if cls in (Protocol, object) or not getattr(cls, "_is_protocol", False):
+            continue
+        names.update(getattr(cls, "__annotations__", {}))
+        names.update(name for name, value in vars(cls).items() if callable(value) and not name.startswith("_"))
+    return tuple(sorted(names))
+
+
+_DECLARED = {protocol: _declared(protocol) for protocol in (ValueSource, FrameSource)}
+
+
+def provides(source, protocol):
+    """``isinstance(source, protocol)`` for :class:`ValueSource` and :class:`FrameSource`: every
+    declared attribute is there. (The ``typing`` check works the protocol's attributes out at
+    every call; a listing checks thousands of sources.)"""
+    return all(hasattr(source, name) for name in _DECLARED[protocol])
+
+
 def basic_key(key, ndim):
     """A numpy basic index as a tuple of ``ndim`` slices/ints (no Ellipsis, no newaxis)."""
     if not isinstance(key, tuple):

@@ -18,7 +18,7 @@ Step outputs (written by the analysis app or by us)::
 import json
 from dataclasses import dataclass
 
-from eqegs_repo import step_table
+from eqegs_repo import snapshot, step_table
 from eqegs_repo.errors import BadInput, BadSample
 
 REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}
@@ -121,10 +121,32 @@ def _decoded(data, path):
                         "(saved as Shift-JIS or another encoding?)") from None
 
 
+def listing(fs, folder):
+    """``fs.ls(folder, detail=True)``: listed once per listing (:func:`eqegs_repo.snapshot.scope`),
+    at every call outside one. Errors pass through."""
+    return snapshot.remembered(("listing", fs, folder), lambda: fs.ls(folder, detail=True))
+
+
+def listed_info(fs, path):
+    """``fs.info(path)``; inside a listing (:func:`eqegs_repo.snapshot.scope`), the entry of
+    ``path`` in the one :func:`listing` of its folder (``fs.info`` when it is not there, so a
+    missing file raises FileNotFoundError as ever)."""
+    if not snapshot.active():
+        return fs.info(path)
+    folder = path.rsplit("/", 1)[0]
+    try:
+        entries = snapshot.remembered(("listing by name", fs, folder),
+                                      lambda: {e["name"]: e for e in listing(fs, folder)})
+    except OSError:
+        entries = {}
+    found = entries.get(path)
+    return fs.info(path) if found is None or found.get("islink") else found  # a link: its target's
+
+
 def check_regular_file(fs, path):
     """``fs.info(path)`` of a regular file; refuses FIFOs, sockets and devices (opening one can
     block forever) with BadSample. FileNotFoundError and PermissionError pass through."""
-    info = fs.info(path)
+    info = listed_info(fs, path)
     if info.get("type") != "file":
         found = "a folder" if info.get("type") == "directory" else "not a regular file (a FIFO, socket or device?)"
         raise BadSample(f"{path}: expected a regular file, found {found}; only regular files are read")
@@ -192,7 +214,7 @@ def list_folders(fs, path, what):
     """Names of the sub-folders of ``path``, links to folders included (they are followed);
     a clear error when ``path`` cannot be read."""
     try:
-        entries = fs.ls(path, detail=True)
+        entries = listing(fs, path)
     except FileNotFoundError:
         raise BadInput(f"{what} folder {path} does not exist") from None
     except PermissionError as exc:

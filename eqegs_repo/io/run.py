@@ -6,8 +6,10 @@ import numpy as np
 
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.formats import DEFAULT_FORMAT, raw_formats
-from eqegs_repo.io.frames import FrameSource, SensorStack, ValueSource
+from eqegs_repo.io.frames import FrameSource, SensorStack, ValueSource, provides
+from eqegs_repo.io.layout import listing
 from eqegs_repo.naming import natural_key
+from eqegs_repo.snapshot import remembered
 
 MIN_SIGNED_COUNT_BYTES = 2
 """Signed integer counts need at least this many bytes (int16): int8 counts wrap to negative
@@ -77,6 +79,10 @@ def open_run(fs, folder, marker, layout):
     its missing files. No array and no header is read until :attr:`Run.stack` or
     :attr:`Run.velocity` is used.
     """
+    return remembered(("run", fs, folder, layout), lambda: _open_run(fs, folder, marker, layout))
+
+
+def _open_run(fs, folder, marker, layout):
     formats = raw_formats()
     default = formats[DEFAULT_FORMAT]
     names = _entry_names(fs, folder)
@@ -91,7 +97,7 @@ def run_file_sizes(fs, files):
     sizes = {}
     for folder in dict.fromkeys(path.rsplit("/", 1)[0] for path in files):
         try:
-            entries = fs.ls(folder, detail=True)
+            entries = listing(fs, folder)
         except (FileNotFoundError, PermissionError):
             continue
         sizes.update({(folder, e["name"].rstrip("/").rsplit("/", 1)[-1]): int(e.get("size") or 0)
@@ -105,10 +111,10 @@ def _entry_names(fs, folder):
     """Names of the entries of ``folder`` (empty when it cannot be listed: the format's own
     errors then name what is missing)."""
     try:
-        entries = fs.ls(folder, detail=False)
+        entries = listing(fs, folder)
     except OSError:
         return set()
-    return {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries}
+    return {str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries}
 
 
 def check_frames(folder, marker, fmt, sensors, velocity):
@@ -121,7 +127,7 @@ def check_frames(folder, marker, fmt, sensors, velocity):
                         f"says n_sensors={marker['n_sensors']}")
     for f in [*sensors, velocity]:
         wanted = FrameSource if f is not velocity else ValueSource
-        if not isinstance(f, wanted):
+        if not provides(f, wanted):
             raise BadSample(f"{folder}: format {fmt.name} returned {f!r}, which lacks the "
                             f"attributes of {wanted.__name__} (eqegs_repo.io.frames)")
     for f in sensors:

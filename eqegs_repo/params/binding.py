@@ -19,6 +19,7 @@ from eqegs_repo.params import types as params
 from eqegs_repo.params.data_table import import_data_table
 from eqegs_repo.params.poni_spice import import_poni
 from eqegs_repo.urls import open_filesystem
+from eqegs_repo.snapshot import remembered
 from spice import Collection, ResolvedView, open_store
 
 BARE_MEMORY_URLS = ("memory://", "memory:///", "memory:")
@@ -92,8 +93,10 @@ def proposal_spice(proposal):
 def sample_spice(sample):
     """The resolved view of a sample's parameters (see the module docstring)."""
     proposal = sample.proposal
-    return ResolvedView([("repository", proposal.repository.spice, proposal.key),
-                         ("proposal", proposal.spice, sample.key)], params.REGISTRY)
+    return remembered(("sample spice", proposal, sample.key), lambda: ResolvedView(
+        [("repository", proposal.repository.spice, proposal.key),
+         ("proposal", proposal.spice, sample.key)], params.REGISTRY,
+        shared=remembered(("spice views", proposal), dict)))
 
 
 class ProposalSpice(Collection):

@@ -26,6 +26,7 @@ from eqegs_repo.errors import BadInput, BadSample, closest_keys
 from eqegs_repo.kernels import rules
 from eqegs_repo.params import types as eqegs_params
 from eqegs_repo.params.chain import EXPORT_ONLY
+from eqegs_repo.snapshot import remembered
 from spice import DEFAULT, SpiceConflict, SpiceError
 from spice.records import short_repr
 
@@ -41,6 +42,8 @@ class ParameterConflict(SpiceConflict, BadInput):
 
 def normalise_overrides(overrides):
     """``{type: {field: value}}`` from cook keywords (see the module docstring)."""
+    if not overrides:
+        return {}
     fields_of = {}
     for schema in eqegs_params.SCHEMAS:
         for field in schema.fields:
@@ -97,25 +100,42 @@ class StepParameters:
         self._values = {}
 
     def values(self, type_name):
-        """``{field: value}`` of a type with the overrides applied, validated (a copy)."""
+        """``{field: value}`` of a type with the overrides applied, validated (a copy). Inside
+        a listing (:func:`eqegs_repo.snapshot.scope`), samples whose views resolve the same
+        records share the validated values."""
         if type_name not in self._values:
-            where = f"spice of {self.label or self.view.key!r}"
-            try:
-                base = self.view[type_name].to_dict()
-            except SpiceConflict as exc:
-                raise ParameterConflict(f"{where}: {exc}", type=exc.type, anchor=exc.anchor,
-                                        uuids=exc.uuids) from exc
-            except SpiceError as exc:
-                raise BadInput(f"{where}: {exc}") from None
-            merged = {**base, **self.overrides.get(type_name, {})}
-            try:
-                eqegs_params.REGISTRY.validate(type_name, merged)
-            except SpiceError as exc:
-                sources = "; ".join(f"{type_name}.{f} = {short_repr(merged[f])} (from {self.source(type_name, f)})"
-                                    for f in merged if re.search(rf"\b{re.escape(f)}\b", str(exc)))
-                raise BadInput(f"{exc}" + (f" [{sources}]" if sources else "")) from None
-            self._values[type_name] = merged
+            self._values[type_name] = remembered(
+                ("step values", self._view_signature(), type_name, self._overrides_key(type_name)),
+                lambda: self._validated(type_name))
         return dict(self._values[type_name])
+
+    def _view_signature(self):
+        """What the view's values depend on (:attr:`spice.ResolvedView.signature`)."""
+        return getattr(self.view, "signature", id(self.view))
+
+    def _overrides_key(self, type_name):
+        """The overrides of ``type_name`` as a hashable key (None when there are none)."""
+        given = self.overrides.get(type_name)
+        return digest(given) if given else None
+
+    def _validated(self, type_name):
+        """The values of ``type_name``: the view's with the overrides applied, validated."""
+        where = f"spice of {self.label or self.view.key!r}"
+        try:
+            base = self.view[type_name].to_dict()
+        except SpiceConflict as exc:
+            raise ParameterConflict(f"{where}: {exc}", type=exc.type, anchor=exc.anchor,
+                                    uuids=exc.uuids) from exc
+        except SpiceError as exc:
+            raise BadInput(f"{where}: {exc}") from None
+        merged = {**base, **self.overrides.get(type_name, {})}
+        try:
+            eqegs_params.REGISTRY.validate(type_name, merged)
+        except SpiceError as exc:
+            sources = "; ".join(f"{type_name}.{f} = {short_repr(merged[f])} (from {self.source(type_name, f)})"
+                                for f in merged if re.search(rf"\b{re.escape(f)}\b", str(exc)))
+            raise BadInput(f"{exc}" + (f" [{sources}]" if sources else "")) from None
+        return merged
 
     def __getitem__(self, type_name):
         return self.values(type_name)
@@ -173,13 +193,16 @@ class StepParameters:
 
     def fingerprint_values(self, types):
         """The values of ``types`` that can change a result (export-only fields left out)."""
-        out = {}
-        for type_name in types:
-            values = self.values(type_name)
-            for field in EXPORT_ONLY.get(type_name, ()):
-                values.pop(field, None)
-            out[type_name] = _plain(values)
-        return out
+        return {type_name: remembered(("fingerprint values", self._view_signature(), type_name,
+                                       self._overrides_key(type_name)),
+                                      lambda: self._fingerprint_values(type_name))
+                for type_name in types}
+
+    def _fingerprint_values(self, type_name):
+        values = self.values(type_name)
+        for field in EXPORT_ONLY.get(type_name, ()):
+            values.pop(field, None)
+        return _plain(values)
 
     def provenance(self, types):
         """``{type: [{scope, anchor, uuid, revision}, ...]}`` of the records behind ``types``."""

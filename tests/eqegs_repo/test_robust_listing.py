@@ -187,3 +187,36 @@ def test_reanalysis_gives_a_hanging_sample_up_after_its_time_limit(tmp_path, han
         table = batch.reanalyze(repo, steps=("reconstruction",), client=client, progress=False, timeout=5.0)
     assert table.set_index("sample").status.to_dict() == {"S001": "ok", "S2": "timed out"}
     assert time.monotonic() - start < 30
+
+
+# --- issue 20, L8: what a listing of many samples works out once ----------------------------
+def test_a_listing_works_out_what_its_samples_share_once(tmp_path, monkeypatch):
+    import collections
+
+    import fsspec.implementations.local
+
+    import spice.view
+    from eqegs_repo.cooking.inputs import RawRun
+
+    write_tree(local_fs(), str(tmp_path), {"P1": [f"S{i}" for i in range(1, 9)]})
+    repo = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=str(tmp_path / "cache"))
+    prop = repo["P1"]
+    prop.spice.seed("q_integration", bg_sample_id="S1")
+    prop.spice.seed("q_range", anchor="S5", q_min=10.0, q_max=12.0)  # S5..S8 inherit another record
+    resolved, opened, listed = [], [], collections.Counter()
+    original_resolve, original_open, original_ls = (spice.view.ResolvedView._resolve, RawRun.__init__,
+                                                    fsspec.implementations.local.LocalFileSystem.ls)
+    monkeypatch.setattr(spice.view.ResolvedView, "_resolve", lambda self, *found: resolved.append(self.key) or original_resolve(self, *found))
+    monkeypatch.setattr(RawRun, "__init__", lambda self, sample: opened.append(sample.key) or original_open(self, sample))
+    monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "ls",
+                        lambda self, path, detail=False, **kw: listed.update([path]) or original_ls(self, path, detail, **kw))
+    table = prop.table().set_index("key")
+    assert resolved == ["S1", "S5"]  # one resolution per set of records, not one per sample and use
+    assert opened == ["S1"]  # the background run once, not once per sample that subtracts it
+    assert max(listed.values()) == 1, listed  # every folder listed once
+    assert table.loc["S1", "role"] == "background" and table.loc["S1", "background_for"] == "S2,S3,S4,S5,S6,S7,S8"
+    assert list(table["problem"]) == [""] * 8
+    (tmp_path / "P1" / "S6" / "train_integrated" / "sensor_1.npy").write_bytes(b"\x93NUMPY")  # still its own problem
+    table = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://")["P1"].table().set_index("key")
+    assert "S6/train_integrated/sensor_1.npy: not a readable .npy file" in table.loc["S6", "problem"]
+    assert list(table.drop("S6")["problem"]) == [""] * 7

@@ -14,7 +14,7 @@ from tests.helpers import ROOT
 
 # Layers, low to high: a module may import its own layer and those below it.
 LAYERS = {
-    "errors": 0, "naming": 0, "urls": 0, "measured": 0, "step_table": 0, "version": 0,
+    "errors": 0, "naming": 0, "urls": 0, "measured": 0, "step_table": 0, "version": 0, "snapshot": 0,
     "kernels": 1,
     "io": 2,
     "params": 3,

@@ -7,13 +7,20 @@
 
 (file and folder names from :class:`~eqegs_repo.io.layout.TreeLayout`: ``raw_dir``,
 ``sensor_file``, ``velocity_file``). :class:`NpyFile` reads a ``.npy`` file's header once and
-checks the file's size against it; reading the frames is that of
-:class:`~eqegs_repo.io.formats.binary.BinaryArray` (only the frames asked for; positioned reads
-with read-ahead hints when streaming local files).
+checks the file's size against it (for local files, the file's identity is taken then, and every
+later read is checked against it); reading the frames is that of
+:class:`~eqegs_repo.io.formats.binary.BinaryArray` (only the frames asked for; positioned reads,
+never a memory map, with read-ahead hints when streaming local files).
 """
+import functools
+import io
+import os
+import stat
+
 import numpy as np
 
 from eqegs_repo.errors import BadSample
+from eqegs_repo.io.file_identity import FileIdentity
 from eqegs_repo.io.formats.binary import BinaryArray
 from eqegs_repo.io.layout import check_regular_file
 
@@ -34,21 +41,30 @@ class NpyFile(BinaryArray):
 
     ``shape``/``dtype`` come from the header. :meth:`read` takes a numpy index whose first
     axis is an int, a slice or an integer array and reads only the rows (frames) it needs.
+    ``identity`` (a :class:`~eqegs_repo.io.file_identity.FileIdentity`, None for files not on
+    the local filesystem) is the file's when its header was read; every later read checks it.
     Instances pickle without open handles.
     """
 
     def __init__(self, fs, path):
+        local = "file" in np.atleast_1d(fs.protocol)
+        identity = None
         try:
-            check_regular_file(fs, path)
-            with fs.open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                reader = _HEADER_READERS.get(version)
-                if reader is None:
-                    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
-                                     "expected 1.0, 2.0 or 3.0")
-                shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
-                offset = f.tell()
-            size = fs.size(path)
+            if local:
+                flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # never waits on a FIFO
+                with os.fdopen(os.open(path, flags), "rb") as f:
+                    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                        check_regular_file(fs, path)  # refuses it, naming what it is
+                    identity = FileIdentity.of(f.fileno())
+                    shape, fortran, dtype = _read_header(f)
+                    offset = f.tell()
+                size = identity.size
+            else:
+                check_regular_file(fs, path)
+                with fs.open(path, "rb") as f:
+                    shape, fortran, dtype = _read_header(f)
+                    offset = f.tell()
+                size = fs.size(path)
         except BadSample:
             raise
         except FileNotFoundError:
@@ -61,7 +77,7 @@ class NpyFile(BinaryArray):
             raise BadSample(f"{path}: Fortran-ordered arrays are not supported; expected C order")
         if dtype.hasobject:
             raise BadSample(f"{path}: object arrays are refused; expected numeric counts, found {dtype}")
-        super().__init__(fs, path, offset, shape, dtype)
+        super().__init__(fs, path, offset, shape, dtype, identity=identity)
         expected = self.offset + self.nbytes
         if size < expected:
             raise BadSample(
@@ -75,6 +91,27 @@ class NpyFile(BinaryArray):
                 "mean a different array was meant (a file overwritten in place by a smaller one?)"
             )
 
+
+
+def _read_header(f):
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header of the binary file ``f``
+    (left at the first byte of the array). Headers are parsed once per process: the files of
+    a run, and the runs of a proposal, mostly share theirs."""
+    version = np.lib.format.read_magic(f)
+    if version not in _HEADER_READERS:
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}; "
+                         "expected 1.0, 2.0 or 3.0")
+    length_bytes = 2 if version == (1, 0) else 4
+    length_field = f.read(length_bytes)
+    length = int.from_bytes(length_field, "little") if len(length_field) == length_bytes else 0
+    header = f.read(min(length, _MAX_HEADER + 1))
+    return _parse_header(version, length_field + header)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_header(version, raw):
+    """The numpy reader of ``version`` on the length field and header text ``raw``."""
+    return _HEADER_READERS[version](io.BytesIO(raw), max_header_size=_MAX_HEADER)
 
 class NpyFormat:
     """The npy layout as a :class:`~eqegs_repo.io.formats.RawFormat` (registered as ``"npy"``)."""

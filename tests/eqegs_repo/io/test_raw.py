@@ -39,16 +39,32 @@ def test_only_the_frames_asked_for_are_read(repo, monkeypatch):
         ("sensor_0.npy", 2, 4), ("sensor_1.npy", 2, 4), ("sensor_2.npy", 2, 4)]
 
 
-def test_local_files_are_memory_mapped(tmp_path):
+def test_local_files_are_read_by_positioned_reads_for_every_kind_of_index(tmp_path, monkeypatch):
     import fsspec
+
+    from eqegs_repo.io.formats import binary
+
     fs = fsspec.filesystem("file")
-    sensors, _ = write_sample(fs, f"{tmp_path}/P1/S1")
-    sample = Repository(str(tmp_path) + "/{proposal}/{sample}")["P1"]["S1"]
-    stack = sample.raw.counts.variable._data.array.source  # the reader behind the lazy array
-    block = stack.files[0].read((slice(1, 3),))
-    assert isinstance(stack.files[0]._memmap, np.memmap)
-    np.testing.assert_array_equal(block, sensors[0][1:3])
-    np.testing.assert_array_equal(sample.raw.counts[2].values, sensors[2])
+    counts = np.arange(9 * 5 * 4, dtype=np.int32).reshape(9, 5, 4)
+    fs.pipe(f"{tmp_path}/a.npy", npy_bytes(counts))
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load (a memory map) used"))
+    monkeypatch.setattr(np, "memmap", lambda *a, **k: pytest.fail("np.memmap used"))
+    monkeypatch.setattr(binary, "_READ_BLOCK_BYTES", 2 * 5 * 4 * 4)  # two frames per read: several groups
+    source = NpyFile(fs, f"{tmp_path}/a.npy")
+    keys = [(), 3, -1, (slice(2, 7),), (slice(None, None, 3),), (slice(8, 1, -2),), ([4, 0, 4, 8],),
+            (slice(None), 2), (slice(None), 1, 3), (slice(1, 8), slice(1, 4), slice(3, 0, -1)),
+            (np.array([7, 2]), slice(None), 0), (slice(None), -1, -1), (slice(3, 3),), (Ellipsis, 2),
+            (slice(None), slice(2, 2))]
+    for key in keys:
+        np.testing.assert_array_equal(source.read(key), counts[key], err_msg=repr(key))
+    sizes = []
+    original = npy.pread_into
+    monkeypatch.setattr(npy, "pread_into", lambda fd, path, target, offset: sizes.append(len(target)) or original(fd, path, target, offset))
+    np.testing.assert_array_equal(source.read((slice(None), 2, 1)), counts[:, 2, 1])
+    assert sizes == [4] * 9  # one pixel of every frame: one value read per frame, not whole frames
+    sizes.clear()
+    np.testing.assert_array_equal(source.read((slice(0, 6),)), counts[:6])
+    assert sizes == [2 * 5 * 4 * 4] * 3  # consecutive frames: whole frames, a block per read
 
 
 def test_dask_backed_raw(repo):
@@ -163,7 +179,7 @@ def test_read_frames_fills_a_buffer_with_plain_reads(tmp_path, memroot):
     sensors, _ = write_sample(fsspec.filesystem("file"), f"{tmp_path}/P1/S1")
     local = NpyFile(fsspec.filesystem("file"), f"{tmp_path}/P1/S1/train_integrated/sensor_1.npy")
     out = np.empty((3, 4, 2), np.uint32)
-    assert local.read_frames(2, 5, out=out) is out and local._memmap is None
+    assert local.read_frames(2, 5, out=out) is out
     np.testing.assert_array_equal(out, sensors[1][2:5])
     fs, root = memroot
     remote_sensors, _ = write_sample(fs, f"{root}/P1/S1")
