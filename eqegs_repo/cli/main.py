@@ -101,8 +101,10 @@ def cmd_demo(args):
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
     if not root.exists():
-        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
-        synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed)
+        how = f"{args.format}" + (f", {args.compression}" if args.format == "hdf5" else "")
+        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}, {how}) to {args.dir} ...")
+        synthetic.write_tree(args.dir, preset=args.preset, seed=args.seed, format=args.format,
+                             compression=args.compression)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
@@ -249,6 +251,12 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random numbers of the synthetic counts (default 1; the same seed "
                         "writes the same tree)")
+    p.add_argument("--format", default="npy",
+                   help="raw-data format of the runs: npy (one .npy file per sensor, the default) or hdf5 "
+                        "(one compressed train_integrated.h5 per sample; needs the hdf5 extra)")
+    p.add_argument("--compression", default="zstd",
+                   help="with --format hdf5: compression of the counts, zstd (default), lz4, bitshuffle "
+                        "(bitshuffle + LZ4), gzip or none")
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)

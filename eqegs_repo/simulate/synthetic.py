@@ -29,7 +29,7 @@ import numpy as np
 from eqegs_repo.cooking import progress
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.hdf5 import FILE_NAME, SENSOR_DATASET
-from eqegs_repo.io.formats.hdf5_writing import CHUNK_FRAMES, RunWriter
+from eqegs_repo.io.formats.hdf5_writing import CHUNK_FRAMES, RunWriter, compression_options
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.kernels import rules
 from eqegs_repo.kernels.sensors import coverage, split
@@ -164,8 +164,7 @@ def write_sample(
         for existing in (truth_path.with_suffix(".json"), truth_path.with_suffix(".npz")):
             if existing.exists() and not overwrite:
                 raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
-    if format not in FORMATS:
-        raise BadInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    _check_format(format, compression)
     marker = _marker(params, run, seed, start_time, comment)
     layout = params.sensor_layout
     dtype = np.dtype(params.dtype)
@@ -219,6 +218,14 @@ def write_sample(
     if truth_path is not None:
         _write_truth(truth_path, truth, arrays, overwrite)
     return truth
+
+
+def _check_format(format, compression):
+    """BadInput naming the choices when ``format`` or, for HDF5, ``compression`` is unknown."""
+    if format not in FORMATS:
+        raise BadInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    if format == "hdf5":
+        compression_options(compression)
 
 
 class _NpyRun:
@@ -363,6 +370,7 @@ def write_tree(
             f"write_tree: samples_per_proposal must be an int >= 1 or one per proposal ({len(proposals)}), "
             f"got {samples_per_proposal!r}"
         )
+    _check_format(format, compression)
     root = eqegs_root(base_dir, account)
     files = TreeLayout()
     written = {}
