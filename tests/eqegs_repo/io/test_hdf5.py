@@ -2,6 +2,7 @@
 reanalyses exactly like its npy twin (same seed: the same counts), in every variant of the layout
 (one dataset per sensor or one stacked dataset; the marker in JSON or as the file's attributes;
 Zstd, LZ4, bitshuffle, gzip), and its arrays are read lazily, chunk by chunk."""
+import json
 import os
 import pickle
 
@@ -139,3 +140,15 @@ def test_the_simulator_refuses_an_unknown_format_or_compression(tmp_path):
     with pytest.raises(Exception, match="compression must be one of zstd, lz4, bitshuffle, gzip, none; got 'xz'"):
         synthetic.write_tree(tmp_path, format="hdf5", compression="xz")
     assert not os.path.exists(tmp_path / "S1") and not os.path.exists(tmp_path / "UserData")
+
+
+def test_a_marker_held_only_by_the_attributes_is_listed_read_and_exported(tmp_path, npy_twin):
+    npy_repo, _ = npy_twin
+    repo = write_twin(tmp_path, "hdf5", compression="gzip", json_marker=False)
+    s = repo[PROPOSAL]["S001"]
+    assert not os.path.exists(f"{s.path}/train_integrated.json")
+    assert s.marker == npy_repo[PROPOSAL]["S001"].marker
+    assert xr.open_dataset(s.path).attrs == s.marker                    # the engine finds the folder too
+    s.export("reconstruction")
+    with open(f"{s.path}/reconstruction/dl/info/train_integrated.json") as f:
+        assert json.load(f) == s.marker                                  # the app's marker copy
