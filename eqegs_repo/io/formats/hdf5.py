@@ -45,7 +45,7 @@ several sensors of the stacked dataset stays decompressed until each sensor has 
 
 FILTER_PACKAGES = {
     32001: "Blosc", 32004: "LZ4", 32008: "bitshuffle", 32013: "zfp", 32015: "Zstandard",
-    32017: "SZ", 32024: "SZ3", 32026: "Blosc2", 307: "bzip2", 32018: "FCIDECOMP", 32029: "HTJ2K",
+    32017: "SZ", 32024: "SZ3", 32026: "Blosc2", 307: "bzip2", 32018: "FCIDECOMP", 32033: "HTJ2K",
     32028: "SPERR",
 }
 """HDF5 filter ids that the ``hdf5plugin`` package provides (the registered ids of the HDF
