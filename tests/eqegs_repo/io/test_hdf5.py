@@ -152,3 +152,23 @@ def test_a_marker_held_only_by_the_attributes_is_listed_read_and_exported(tmp_pa
     s.export("reconstruction")
     with open(f"{s.path}/reconstruction/dl/info/train_integrated.json") as f:
         assert json.load(f) == s.marker                                  # the app's marker copy
+
+
+def test_a_file_written_elsewhere_with_chunks_across_sensors_reads_like_its_twin(tmp_path, npy_twin):
+    """A stacked dataset chunked (3 sensors, 4 frames), gzip and shuffle, int32 velocity: not what
+    the simulator writes, read the same."""
+    npy_repo, _ = npy_twin
+    twin = npy_repo[PROPOSAL]["S001"]
+    folder = tmp_path / PROPOSAL / "S001"
+    folder.mkdir(parents=True)
+    counts = twin.raw.counts.values
+    with h5py.File(folder / "train_integrated.h5", "w") as f:
+        f.create_dataset("counts", data=counts, chunks=(3, 4, 64, 16), compression="gzip", shuffle=True)
+        f.create_dataset("velocity", data=twin.raw.velocity.values)
+    (folder / "train_integrated.json").write_text(json.dumps(twin.marker))
+    repo = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://hdf5-elsewhere", cache_url=False)
+    s = repo[PROPOSAL]["S001"]
+    stack = open_run(s.fs, s.path, s.marker, s.layout).stack
+    assert [f.chunk_frames for f in stack.files] == [4, 4, 4]
+    np.testing.assert_array_equal(s.raw.counts.values, counts)
+    np.testing.assert_array_equal(s.cook("reconstruction").image.values, twin.cook("reconstruction").image.values)
