@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from eqegs_repo.errors import BadSample, optional_import
+from eqegs_repo.errors import BadSample, MissingExtra, optional_import
 from eqegs_repo.io.frames import basic_key
 from eqegs_repo.io.layout import HDF5_FILE, check_regular_file, parse_marker
 
@@ -63,8 +63,12 @@ def open_file(fs, path, cache_bytes=1 << 20):
     """The HDF5 file ``path`` on ``fs`` opened read-only (``h5py.File``; a local file by its
     path, others through fsspec), after checking that it is a regular file. BadSample naming
     the file when it is missing, unreadable, truncated or not HDF5. ``cache_bytes``: the chunk
-    cache of each dataset (decompressed chunks kept for the next read)."""
-    h5py = h5py_module()
+    cache of each dataset (decompressed chunks kept for the next read). Without h5py, a
+    BadSample naming the file and the extra to install (a problem of that sample only)."""
+    try:
+        h5py = h5py_module()
+    except MissingExtra as exc:
+        raise BadSample(f"{path}: {exc}") from None
     try:
         check_regular_file(fs, path)
         if "file" in np.atleast_1d(fs.protocol):

@@ -208,3 +208,23 @@ def test_a_filter_that_is_not_installed_names_the_package_to_install(tmp_path, c
     assert message.startswith(f"BadSample: {tmp_path}/{PROPOSAL}/S001/{H5}: dataset /sensor_0 is compressed "
                               "with HDF5 filter "), message
     assert f"the {name} filter comes with the hdf5plugin package: pip install hdf5plugin" in message
+
+
+_WITHOUT_H5PY = """
+    import json, sys
+    sys.modules["h5py"] = None                            # not installed
+    from eqegs_repo import Repository
+    repo = Repository(sys.argv[1] + "/{proposal}/{sample}", spice_url="memory://no-h5py", cache_url=False)
+    prop = repo["2025A1234"]
+    print(json.dumps({"problems": prop.table().set_index("key")["problem"].to_dict(),
+                      "npy": list(prop["S002"].cook("reconstruction").image.shape)}))
+"""
+
+
+def test_without_h5py_an_hdf5_sample_is_a_problem_row_and_the_others_cook(tmp_path):
+    synthetic.write_sample(f"{tmp_path}/{PROPOSAL}/S001", PARAMS, seed=1, format="hdf5")
+    synthetic.write_sample(f"{tmp_path}/{PROPOSAL}/S002", PARAMS, seed=1)
+    out = isolated(_WITHOUT_H5PY, str(tmp_path))
+    assert out["problems"] == {"S001": f"{tmp_path}/{PROPOSAL}/S001/{H5}: reading and writing HDF5 raw data needs "
+                                       'h5py, which is not installed: pip install "eqegs_repo[hdf5]"', "S002": ""}
+    assert out["npy"] == [64, 48]
