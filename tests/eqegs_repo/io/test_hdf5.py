@@ -13,6 +13,7 @@ import xarray as xr
 from eqegs_repo import Repository
 from eqegs_repo.cooking import passes
 from eqegs_repo.io import formats
+from eqegs_repo.io.formats import hdf5
 from eqegs_repo.io.run import open_run
 from eqegs_repo.simulate import demo, synthetic
 
@@ -88,10 +89,18 @@ def test_export_and_reanalysis_of_the_hdf5_twin_are_identical(tmp_path, npy_twin
     assert tables["hdf5"][columns].equals(tables["npy"][columns])
 
 
-def test_the_raw_data_are_lazy_and_equal_to_the_npy_twin(tmp_path, npy_twin):
+def test_the_raw_data_are_lazy_and_equal_to_the_npy_twin(tmp_path, npy_twin, monkeypatch):
     npy_repo, _ = npy_twin
     repo = write_twin(tmp_path, "hdf5", compression="bitshuffle", stacked=True, json_marker=False)
+    reads = []
+    read_frames = hdf5.Hdf5Array.read_frames
+    monkeypatch.setattr(hdf5.Hdf5Array, "read_frames",
+                        lambda self, start, stop, out=None: reads.append((self.sensor, start, stop))
+                        or read_frames(self, start, stop, out))
     raw, twin = repo[PROPOSAL]["S001"].raw, npy_repo[PROPOSAL]["S001"].raw
+    assert reads == []                                                   # headers only
+    raw.counts[1, 10:20, :3].values
+    assert reads == [(1, 10, 20)]                                        # the frames asked for
     assert raw.counts.shape == twin.counts.shape and raw.attrs == twin.attrs
     for key in [(1, slice(10, 20)), (slice(None), -1), (2, [3, 250, 7], slice(2, 9, 3), -1),
                 (0, slice(200, 3, -7)), (slice(0, 2), 5, slice(None), slice(1, 2))]:
