@@ -8,6 +8,7 @@ file size (target < 1 GB).
     python benchmarks/make_full_tree.py /scratch/eqegs-full            # full preset
     python benchmarks/make_full_tree.py /tmp/eqegs-small --preset small # quick check
     python benchmarks/make_full_tree.py /scratch/eqegs-full3 --samples 3 # background + S001..S003
+    python benchmarks/make_full_tree.py /scratch/eqegs-h5 --format hdf5 --compression lz4
 
 The tree is ``<dir>/UserData/u0000000/EQEGS/2025A1234/{S000_noise,S001,...}`` with the truth in
 ``<dir>/truth/``.
@@ -32,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=1, help="samples besides the background run")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing tree")
+    parser.add_argument("--format", default="npy", choices=("npy", "hdf5"), help="raw-data format")
+    parser.add_argument("--compression", default="zstd", help="with --format hdf5: zstd, lz4, bitshuffle, gzip, none")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -39,6 +42,7 @@ def main(argv=None):
         tree = synthetic.write_tree(
             args.directory, preset=args.preset, seed=args.seed, proposals=("2025A1234",),
             samples_per_proposal=args.samples, overwrite=args.overwrite,
+            format=args.format, compression=args.compression,
         )
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -114,8 +114,10 @@ def cmd_demo(args):
     root = synthetic.eqegs_root(args.dir)
     demo.remove_leftovers(args.dir)  # of a demo stopped while writing its tree, named in a warning
     if not root.exists():
-        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}) to {args.dir} ...")
-        demo.write_tree(args.dir, preset=args.preset, seed=args.seed)
+        how = f"{args.format}" + (f", {args.compression}" if args.format == "hdf5" else "")
+        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}, {how}) to {args.dir} ...")
+        demo.write_tree(args.dir, preset=args.preset, seed=args.seed, format=args.format,
+                        compression=args.compression)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
@@ -282,6 +284,12 @@ def build_parser():
     p.add_argument("--app-folders", action="store_true",
                    help="keep only the app's step folders (export every step, then remove the raw sensor "
                         "files) and cook from the app's reconstruction.npy, as for an app-analysed proposal")
+    p.add_argument("--format", default="npy",
+                   help="raw-data format of the runs: npy (one .npy file per sensor, the default) or hdf5 "
+                        "(one compressed train_integrated.h5 per sample; needs the hdf5 extra)")
+    p.add_argument("--compression", default="zstd",
+                   help="with --format hdf5: compression of the counts, zstd (default), lz4, bitshuffle "
+                        "(bitshuffle + LZ4), gzip or none")
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)

@@ -7,6 +7,8 @@ methods); here are what the export needs from the cooking side (the inputs of ea
 writer, the output sub-folders, the extra fields of info.json), the extra inputs of the
 fingerprints and the figures.
 """
+import json
+
 import numpy as np
 
 from eqegs_repo.cooking import calibration as calibration_module
@@ -44,9 +46,11 @@ def _reconstructed_frames(cooker):
 
 def _reconstruction_inputs(cooker, ds):
     sample = cooker.sample
+    path = sample.marker_path  # the marker file, or the app's copy of it
+    # the marker file's bytes; the marker as JSON when the raw file's attributes hold it (HDF5)
+    marker = sample.fs.cat_file(path) if sample.fs.exists(path) else json.dumps(sample.marker, indent=1).encode()
     return {"n_frames": cooker.run.stack.shape[1], "frame_blocks": _reconstructed_frames(cooker),
-            "dtype_out": cooker.params["reconstruction"]["dtype_out"],
-            "marker": sample.fs.cat_file(sample.marker_path)}
+            "dtype_out": cooker.params["reconstruction"]["dtype_out"], "marker": marker}
 
 
 step_cooking.register(

@@ -107,7 +107,8 @@ class RawRun:
         self.sample = sample
         self.run = open_run(sample.fs, sample.path, sample.marker, sample.layout)
         try:
-            self.stats = file_stats(sample.fs, [sample.marker_path] + self.run.files)
+            marker = sample.marker_path  # absent when the raw file holds it
+            self.stats = file_stats(sample.fs, [marker] * sample.fs.exists(marker) + self.run.files)
         except FileNotFoundError as exc:
             raise BadInput(f"raw file missing in {sample.path}: {exc}") from None
         self.n_frames = sample.marker["n_frames"]

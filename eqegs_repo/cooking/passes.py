@@ -26,6 +26,7 @@ counts, and NaN/inf in float data, are a BadSample naming the file, frame and pi
 """
 import collections
 import itertools
+import math
 import statistics
 import threading
 import time
@@ -44,16 +45,28 @@ BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the nex
 PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
 PREFETCH_BELOW = 4e9  # bytes/s: hints only while the median of the last 5 block reads is slower
 PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
+MAX_ALIGNED_BLOCKS = 4  # a block may grow to this many block_bytes to hold a whole chunk
 
 
 def frames_per_block(stack, block_bytes=None):
     """Frames per block so that one block of every sensor is at most about ``block_bytes``
     (default :data:`BLOCK_BYTES`), rounded down to an even number (the compiled integration
-    takes frames in pairs), at least 1."""
+    takes frames in pairs), at least 1.
+
+    When the sensors' sources are chunked along frames (their optional ``chunk_frames``, e.g.
+    compressed HDF5), a block is a whole number of chunks, so that each chunk is read and
+    decompressed once: at least one chunk, even when that is larger than ``block_bytes``, unless
+    one chunk of every sensor is over :data:`MAX_ALIGNED_BLOCKS` blocks (then blocks are not
+    aligned and the format's chunk cache serves the chunks cut by a block's end)."""
     block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     n_sensors, n_frames, rows, cols = stack.shape
     per_frame = n_sensors * rows * cols * np.dtype(stack.dtype).itemsize
     frames = block_bytes // max(per_frame, 1)
+    unit = 2
+    for source in getattr(stack, "files", ()):
+        unit = math.lcm(unit, max(1, int(getattr(source, "chunk_frames", 1) or 1)))
+    if unit > 2 and unit * per_frame <= MAX_ALIGNED_BLOCKS * block_bytes:
+        return int(min(n_frames, max(unit, frames - frames % unit)))
     return int(max(1, min(n_frames, frames - frames % 2)))
 
 

@@ -48,7 +48,11 @@ class FrameSource(ValueSource, Protocol):
 
     nbytes: int
     """Bytes of counts in the source as stored, headers excluded (frames x rows x cols x
-    itemsize): the memory estimates and the read speed reported by the passes use it."""
+    itemsize): the memory estimates and the read speed reported by the passes use it.
+
+    Optional: ``chunk_frames`` (int), the frames of one compressed chunk of a source stored in
+    chunks (HDF5); the streaming passes then read whole chunks per block, so that each chunk is
+    decompressed once. Sources without it are read in blocks of any length."""
 
     def read_frames(self, start, stop, out=None):
         """Frames ``start..stop-1`` as a C-ordered ``(stop - start, rows, cols)`` array of

@@ -22,6 +22,9 @@ from eqegs_repo import snapshot, step_table
 from eqegs_repo.errors import BadInput, BadSample
 
 REQUIRED_MARKER_FIELDS = {"n_frames": int, "n_sensors": int, "sensor_shape": list}
+HDF5_FILE = "train_integrated.h5"
+"""The HDF5 raw-data format's file (:mod:`eqegs_repo.io.formats.hdf5`), which may hold the
+marker as its attributes instead of the JSON file beside it."""
 MAX_MARKER_BYTES = 1 << 20
 
 
@@ -166,16 +169,26 @@ def read_at_most(fs, path, limit, listed_size):
 
 
 def read_marker(fs, path):
-    """Read and validate the marker file ``path`` on filesystem ``fs`` (regular files only)."""
+    """Read and validate the marker file ``path`` on filesystem ``fs`` (regular files only).
+    Without that file, the marker is the attributes of the folder's HDF5 raw file
+    (:func:`eqegs_repo.io.formats.hdf5.marker_from_file`) when there is one."""
+    folder = path.rsplit("/", 1)[0]
     try:
         text, size = read_at_most(fs, path, MAX_MARKER_BYTES, check_regular_file(fs, path).get("size") or 0)
         if size > MAX_MARKER_BYTES:
             raise BadSample(f"{path}: marker is {size} bytes; expected a small JSON file (< 1 MiB)")
     except FileNotFoundError:
-        folder = path.rsplit("/", 1)[0]
         if not fs.exists(folder):
             raise BadSample(f"{folder}: the sample folder does not exist (a link to a missing "
                             "folder?)") from None
+        if fs.exists(f"{folder}/{HDF5_FILE}"):
+            from eqegs_repo.io.formats.hdf5 import marker_from_file  # that module imports this one
+
+            marker = marker_from_file(fs, folder)
+            if marker is not None:
+                return marker
+            raise BadSample(f"{path}: marker file not found, and {folder}/{HDF5_FILE} has no "
+                            "marker attributes (n_frames, n_sensors, sensor_shape)") from None
         raise BadSample(f"{path}: marker file not found") from None
     except PermissionError as exc:
         raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
@@ -185,13 +198,15 @@ def read_marker(fs, path):
 
 
 def marker_present(fs, path):
-    """Whether a listed folder is shown as a sample: its marker ``path`` exists, cannot be
+    """Whether a listed folder is shown as a sample: its marker ``path`` exists (or, instead, an
+    HDF5 raw file that may hold the marker as attributes: ``train_integrated.h5``), cannot be
     checked (an unreadable folder), or the folder is a link to nothing. The last two are
     shown, as broken samples, instead of vanishing."""
+    folder = path.rsplit("/", 1)[0]
     try:
         fs.info(path)
     except FileNotFoundError:
-        return not fs.exists(path.rsplit("/", 1)[0])
+        return fs.exists(f"{folder}/{HDF5_FILE}") or not fs.exists(folder)
     except OSError:
         return True
     return True
@@ -226,13 +241,14 @@ def list_folders(fs, path, what):
 
 
 def find_sample_folders(fs, path, layout, max_depth=4, max_folders=400):
-    """``(depth, [sample folder paths])``: the folders holding the marker at the smallest depth
+    """``(depth, [sample folder paths])``: the folders holding the marker (or an HDF5 raw file)
+    at the smallest depth
     below ``path`` (0 = ``path`` itself), looking at most ``max_depth`` levels down and at
     ``max_folders`` folders (breadth first, hidden and step folders skipped); ``(None, [])``
     when none is found. Used to say where the samples are when a URL names the wrong level."""
     level, seen = [path.rstrip("/") or "/"], 0
     for depth in range(max_depth + 1):
-        found = [p for p in level if fs.exists(layout.marker_path(p))]
+        found = [p for p in level if fs.exists(layout.marker_path(p)) or fs.exists(f"{p}/{HDF5_FILE}")]
         if found:
             return depth, found
         below = []

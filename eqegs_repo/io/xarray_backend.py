@@ -18,7 +18,7 @@ import fsspec
 from xarray.backends import BackendEntrypoint
 
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.layout import TreeLayout, read_marker
+from eqegs_repo.io.layout import HDF5_FILE, TreeLayout, read_marker
 from eqegs_repo.io.raw import open_raw
 
 
@@ -61,7 +61,8 @@ class EqegsBackendEntrypoint(BackendEntrypoint):
                                   storage_options=storage_options)
 
     def guess_can_open(self, filename_or_obj):
-        """True for a local folder holding the marker file (``train_integrated.json``).
+        """True for a local folder holding the marker file (``train_integrated.json``) or an HDF5
+        raw file (``train_integrated.h5``, which may hold the marker).
 
         Only local paths are looked at, so guessing the engine of a remote URL costs no
         request; pass ``engine="eqegs"`` for remote sample folders.
@@ -72,4 +73,4 @@ class EqegsBackendEntrypoint(BackendEntrypoint):
         if isinstance(path, bytes) or ("://" in path and not path.startswith("file://")):
             return False
         path = path.removeprefix("file://")
-        return os.path.isfile(os.path.join(path, TreeLayout().marker))
+        return any(os.path.isfile(os.path.join(path, name)) for name in (TreeLayout().marker, HDF5_FILE))

@@ -113,13 +113,14 @@ def _move_into_place(staged, target):
     os.rename(Path(*staged.parts[:len(staged.parts) - len(target.parts) + depth + 1]), first)
 
 
-def write_tree(base_dir, preset="tiny", seed=1, account=synthetic.DEFAULT_ACCOUNT):
+def write_tree(base_dir, preset="tiny", seed=1, account=synthetic.DEFAULT_ACCOUNT, format="npy", compression="zstd"):
     """Write the demo's synthetic tree (:func:`eqegs_repo.simulate.synthetic.write_tree`) into
     ``base_dir`` whole or not at all: built in a hidden folder ``base_dir/.demo-partial-...``,
     then moved into place, ``truth/<account>`` first and the tree last, so that
     ``UserData/<account>/EQEGS`` appears only complete. Leftovers of a stopped demo are removed
     first (:func:`remove_leftovers`); an exception (Ctrl-C) removes the partial folder. Returns
-    the EQEGS root. Raises FileExistsError when the tree exists."""
+    the EQEGS root. ``format`` and ``compression`` are those of the synthetic tree (``"npy"`` or
+    ``"hdf5"``). Raises FileExistsError when the tree exists."""
     base = Path(base_dir)
     root = synthetic.eqegs_root(base, account)
     if root.exists():
@@ -128,7 +129,8 @@ def write_tree(base_dir, preset="tiny", seed=1, account=synthetic.DEFAULT_ACCOUN
     base.mkdir(parents=True, exist_ok=True)
     staging = base / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        synthetic.write_tree(staging, account=account, preset=preset, seed=seed)
+        synthetic.write_tree(staging, account=account, preset=preset, seed=seed, format=format,
+                             compression=compression)
         _move_into_place(staging / "truth" / account, base / "truth" / account)
         _move_into_place(synthetic.eqegs_root(staging, account), root)
     finally:

@@ -28,6 +28,8 @@ import numpy as np
 
 from eqegs_repo.cooking import progress
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.formats.hdf5 import FILE_NAME, SENSOR_DATASET
+from eqegs_repo.io.formats.hdf5_writing import CHUNK_FRAMES, RunWriter, compression_options
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.kernels import rules
 from eqegs_repo.kernels.sensors import coverage, split
@@ -51,6 +53,8 @@ TAU_FACTORS = (1.0, 0.5, 2.0, 0.7, 1.4)
 _START = _dt.datetime(2025, 4, 10, 9, 0, 0, tzinfo=_dt.timezone.utc)
 _RUN_STREAM = {"sample": 0, "background": 1}
 _MAX_BLOCK_VALUES = 4_000_000
+FORMATS = ("npy", "hdf5")
+"""Raw-data formats the simulator writes (docs/layout.md)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,8 +127,19 @@ def write_sample(
     start_time: str | None = None,
     comment: str | None = None,
     truth_extra: dict | None = None,
+    format: str = "npy",
+    compression: str = "zstd",
+    stacked: bool = False,
+    json_marker: bool = True,
 ) -> dict:
     """Write one sample folder (marker, ``sensor_<k>.npy``, ``velocity.npy``) at ``path``.
+
+    ``format="hdf5"`` writes ``train_integrated.h5`` instead of the ``.npy`` files
+    (docs/layout.md#hdf5): the counts compressed with ``compression`` (``"zstd"``, ``"lz4"``,
+    ``"bitshuffle"``, ``"gzip"`` or ``"none"``), one dataset per sensor or, with ``stacked``,
+    one ``counts`` dataset; the marker's fields as the file's attributes and, unless
+    ``json_marker`` is false, in ``train_integrated.json`` too. The counts are the same as
+    with ``format="npy"`` for the same seed.
 
     ``background=True`` writes the background ("scattering noise") run: same beam and drive,
     no sample, flux and dark scaled by 1/k (``params.background_scale``).  ``seed`` fixes every
@@ -149,12 +164,15 @@ def write_sample(
         for existing in (truth_path.with_suffix(".json"), truth_path.with_suffix(".npz")):
             if existing.exists() and not overwrite:
                 raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
+    _check_format(format, compression)
     marker = _marker(params, run, seed, start_time, comment)
     layout = params.sensor_layout
     dtype = np.dtype(params.dtype)
     files = TreeLayout()
     if block_frames is None:
         block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
+        if format == "hdf5":  # whole chunks: each is compressed once
+            block_frames = max(CHUNK_FRAMES, block_frames - block_frames % CHUNK_FRAMES)
     velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
     model = params.image_model(run)
 
@@ -162,26 +180,28 @@ def write_sample(
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    (tmp / files.raw_dir).mkdir(parents=True)
+    tmp.mkdir(parents=True)
     try:
         measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
-        np.save(files.velocity_path(str(tmp)), measured)
-        shape = (params.n_frames,) + layout.sensor_shape
-        sensor_paths = [files.sensor_path(str(tmp), k) for k in range(layout.n_sensors)]
-        for sensor_path in sensor_paths:  # header + full-size (sparse) file
-            np.lib.format.open_memmap(sensor_path, mode="w+", dtype=dtype, shape=shape).flush()
-        for start in range(0, params.n_frames, block_frames):
-            stop = min(start + block_frames, params.n_frames)
-            parts = split(model.expected(start, stop), layout=layout)
-            for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
-                _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))
-                # Map the file only while writing this block, so written pages leave our RSS.
-                stack = np.lib.format.open_memmap(sensor_paths[k], mode="r+")
-                stack[start:stop] = counts
-                stack.flush()
-                del stack
-        (tmp / files.marker).write_text(json.dumps(marker, indent=1))
+        if format == "hdf5":
+            sink = RunWriter(str(tmp), n_frames=params.n_frames, n_sensors=layout.n_sensors,
+                             sensor_shape=layout.sensor_shape, dtype=dtype, compression=compression,
+                             stacked=stacked, marker=marker)
+        else:
+            sink = _NpyRun(tmp, files, (params.n_frames,) + layout.sensor_shape, dtype)
+        with sink:
+            sink.write_velocity(measured)
+            for start in range(0, params.n_frames, block_frames):
+                stop = min(start + block_frames, params.n_frames)
+                parts = split(model.expected(start, stop), layout=layout)
+                for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
+                    counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                    where = (f"{path / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
+                             else path / files.raw_dir / files.sensor_file.format(k=k))
+                    _check_range(counts, dtype, where)
+                    sink.write_counts(k, start, counts)
+        if format == "npy" or json_marker:
+            (tmp / files.marker).write_text(json.dumps(marker, indent=1))
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
@@ -198,6 +218,43 @@ def write_sample(
     if truth_path is not None:
         _write_truth(truth_path, truth, arrays, overwrite)
     return truth
+
+
+def _check_format(format, compression):
+    """BadInput naming the choices when ``format`` or, for HDF5, ``compression`` is unknown."""
+    if format not in FORMATS:
+        raise BadInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    if format == "hdf5":
+        compression_options(compression)
+
+
+class _NpyRun:
+    """The ``.npy`` files of a run written block by block (the npy twin of
+    :class:`~eqegs_repo.io.formats.hdf5_writing.RunWriter`): full-size sparse files, each mapped
+    only while a block is written, so written pages leave the resident memory."""
+
+    def __init__(self, folder, files, shape, dtype):
+        (folder / files.raw_dir).mkdir()
+        self.folder, self.files = str(folder), files
+        self.shape, self.dtype = shape, dtype
+
+    def write_velocity(self, values):
+        np.save(self.files.velocity_path(self.folder), values)
+
+    def write_counts(self, sensor, start, counts):
+        path = self.files.sensor_path(self.folder, sensor)
+        if start == 0:
+            np.lib.format.open_memmap(path, mode="w+", dtype=self.dtype, shape=self.shape).flush()
+        stack = np.lib.format.open_memmap(path, mode="r+")
+        stack[start:start + len(counts)] = counts
+        stack.flush()
+        del stack
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel) -> tuple[dict, dict]:
@@ -289,6 +346,8 @@ def write_tree(
     samples_per_proposal: int | tuple[int, ...] = (3, 2),
     background_id: str = BACKGROUND_SAMPLE_ID,
     overwrite: bool = False,
+    format: str = "npy",
+    compression: str = "zstd",
     **overrides,
 ) -> SyntheticTree:
     """Write ``<base_dir>/UserData/<account>/EQEGS/<proposal>/<sample>/…`` plus the truth.
@@ -298,7 +357,9 @@ def write_tree(
     one int per proposal) whose τ₀ follows :data:`TAU_FACTORS`; all runs of a proposal share the
     frame count and velocity cycle.  Each proposal also gets an empty ``download/`` folder.
     ``overrides`` change SyntheticParams fields for every run.  Sample seeds derive from
-    ``seed`` and (proposal index, sample index) and are stored in the truth.
+    ``seed`` and (proposal index, sample index) and are stored in the truth. ``format`` and
+    ``compression``: the raw-data format of every run, as for :func:`write_sample` (the same
+    counts in either format).
     """
     proposals = tuple(proposals)
     if not proposals:
@@ -309,6 +370,7 @@ def write_tree(
             f"write_tree: samples_per_proposal must be an int >= 1 or one per proposal ({len(proposals)}), "
             f"got {samples_per_proposal!r}"
         )
+    _check_format(format, compression)
     root = eqegs_root(base_dir, account)
     files = TreeLayout()
     written = {}
@@ -332,6 +394,8 @@ def write_tree(
                 background=s_index == 0,
                 truth_path=truth_stem(base_dir, account, proposal, sample),
                 overwrite=overwrite,
+                format=format,
+                compression=compression,
                 start_time=_iso(clock),
                 comment=f"synthetic {kind} {sample} (eqegs_repo.simulate.synthetic preset {preset}, tree seed {seed})",
                 truth_extra={

@@ -47,7 +47,7 @@ def repo_of(base):
 
 @pytest.mark.parametrize("module, extra", [("matplotlib.figure", "plot"), ("distributed", "dask"),
                                            ("dask.array", "dask"), ("tqdm.auto", "progress"),
-                                           ("numba", "fast")])
+                                           ("numba", "fast"), ("h5py", "hdf5")])
 def test_a_missing_module_names_its_extra(monkeypatch, module, extra):
     hide(monkeypatch, module.split(".")[0])
     with pytest.raises(MissingExtra, match=f'doing X needs {module.split(".")[0]}, which is not installed: '

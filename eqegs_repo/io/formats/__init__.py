@@ -32,6 +32,7 @@ from eqegs_repo.errors import BadInput
 ENTRY_POINT_GROUP = "eqegs_repo.raw_formats"
 BUILTIN_FORMATS = (
     "eqegs_repo.io.formats.npy:FORMAT",
+    "eqegs_repo.io.formats.hdf5:FORMAT",
 )
 DEFAULT_FORMAT = "npy"
 

@@ -202,9 +202,9 @@ class BinaryArray:
             f.seek(offset)
             buf = f.read(length)
         if len(buf) != length:
-            raise BadSample(f"{self.path}: changed while it was open (ended early: expected "
-                            f"{self.offset + self.nbytes} bytes, found {self.fs.size(self.file)} bytes); "
-                            "open the sample again to read the file as it is now")
+            raise BadSample(f"{self.path}: file ended while reading frames {lo}..{hi - 1} (expected "
+                            f"{self.offset + self.nbytes} bytes, found {self.fs.size(self.file)} bytes; "
+                            "if it changed since it was opened, open the sample again)")
         return np.frombuffer(buf, dtype=self.dtype).reshape((hi - lo,) + self.shape[1:])
 
     def __repr__(self):

@@ -60,7 +60,7 @@ def test_a_short_file_is_a_bad_sample_naming_the_array(stored):
     second = blocks(fs, path, arrays)[1]
     for read in (lambda: second.read_frames(0, 5), second.read):
         with pytest.raises(BadSample, match=r"detector.dat\[1\]: (file ended while reading frames 0..4|"
-                                            r"cannot read 120 bytes at offset 136)"):
+                                            r"expected 256 bytes \(\(5, 3, 4\) of uint16 at byte 136\), found 186 bytes)"):
             read()
 
 

@@ -58,8 +58,8 @@ def test_local_files_are_read_by_positioned_reads_for_every_kind_of_index(tmp_pa
     for key in keys:
         np.testing.assert_array_equal(source.read(key), counts[key], err_msg=repr(key))
     sizes = []
-    original = npy.pread_into
-    monkeypatch.setattr(npy, "pread_into", lambda fd, path, target, offset: sizes.append(len(target)) or original(fd, path, target, offset))
+    original = binary.pread_into
+    monkeypatch.setattr(binary, "pread_into", lambda fd, path, target, offset: sizes.append(len(target)) or original(fd, path, target, offset))
     np.testing.assert_array_equal(source.read((slice(None), 2, 1)), counts[:, 2, 1])
     assert sizes == [4] * 9  # one pixel of every frame: one value read per frame, not whole frames
     sizes.clear()
