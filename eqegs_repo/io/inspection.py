@@ -17,6 +17,8 @@ import fsspec
 from eqegs_repo import step_table
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io import formats
+from eqegs_repo.io.app_format import reconstruction as app_reconstruction
+from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, read_marker
 from eqegs_repo.io.run import Run, run_file_sizes
 
@@ -161,7 +163,7 @@ def inspect(path, *, layout=None, storage_options=None):
         raise BadInput(f"{folder}: expected a sample folder, found {found}")
     entries, names = _listing(fs, folder)
     try:
-        marker, marker_problem = read_marker(fs, layout.marker_path(folder)), ""
+        marker, marker_problem = read_marker(fs, layout.found_marker_path(fs, folder)), ""
     except BadSample as exc:
         marker, marker_problem = None, str(exc)
 
@@ -180,6 +182,8 @@ def inspect(path, *, layout=None, storage_options=None):
     missing = [] if readable else _missing(layout, marker, marker_problem, closest)
     summary = _summary(fs, folder, marker, layout, order[verdicts.index(chosen)]) if readable else {}
     notes = [] if readable else _notes(fs, folder, layout, entries, marker_problem, verdicts, registered)
+    app_stack = None if readable else _app_stack_note(fs, folder, marker)
+    notes += [app_stack] if app_stack else []
     return Inspection(path=folder, readable=readable, format=chosen.name if readable else None,
                       entries=entries, marker=marker, marker_problem=marker_problem, verdicts=verdicts,
                       closest=closest.name, missing=missing, summary=summary, notes=notes)
@@ -303,6 +307,24 @@ def _summary(fs, folder, marker, layout, fmt):
     return {"format": fmt.name, "frames": marker["n_frames"], "sensors": marker["n_sensors"],
             "sensor_shape": list(marker["sensor_shape"]), "dtype": str(run.stack.dtype),
             "files": files, "raw_bytes": sum(files.values())}
+
+
+def _app_stack_note(fs, folder, marker):
+    """What a cook of a folder whose raw data do not open makes of the app's
+    ``reconstruction/reconstruction.npy`` in it (None without one): its header, read like a cook
+    reads it (docs/reanalysis.md#from-the-apps-work)."""
+    path = app_reconstruction.stack_path(folder)
+    if not fs.exists(path):
+        return None
+    try:
+        stack = NpyFile(fs, path)
+    except BadSample as exc:
+        return f"the app's reconstruction stack is there but cannot be read: {exc}"
+    note = (f"the app's {app_reconstruction.STACK_IN_SAMPLE} {stack.shape} of {stack.dtype} is there: a cook "
+            "reads it instead of the raw data (reconstruction.input auto), from q integration on")
+    if marker is not None and stack.shape[0] != marker["n_frames"]:
+        note += f", but its {stack.shape[0]} frames differ from the marker's n_frames {marker['n_frames']}"
+    return note
 
 
 def _notes(fs, folder, layout, entries, marker_problem, verdicts, registered):

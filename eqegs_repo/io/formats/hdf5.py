@@ -277,6 +277,10 @@ class Hdf5Format:
         """True when the sample folder holds ``train_integrated.h5``."""
         return FILE_NAME in names
 
+    def why_not(self, fs, folder, names, marker, layout):
+        """The file :meth:`guess_can_open` looks for is missing."""
+        return f"no {FILE_NAME} in the sample folder"
+
     def run_files(self, fs, folder, marker, layout):
         """The one HDF5 file."""
         return [f"{folder}/{FILE_NAME}"]

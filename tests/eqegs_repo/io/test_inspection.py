@@ -238,3 +238,23 @@ def test_fifos_in_place_of_files_are_reported_never_opened(sample):
     found = isolated(_INSPECT, sample)
     assert found["marker"].endswith("train_integrated.json: expected a regular file, found not a regular file "
                                     "(a FIFO, socket or device?); only regular files are read")
+
+
+def test_a_folder_whose_raw_data_are_gone_names_the_apps_stack_a_cook_reads(sample):
+    shutil.rmtree(f"{sample}/train_integrated")
+    os.makedirs(f"{sample}/reconstruction")
+    np.save(f"{sample}/reconstruction/reconstruction.npy", np.zeros((6, 3, 4), np.float32))
+    report = inspect(sample)
+    assert not report.readable
+    assert any("reconstruction/reconstruction.npy (6, 3, 4) of float32 is there: a cook reads it instead "
+               "of the raw data" in note for note in report.notes), report.notes
+    np.save(f"{sample}/reconstruction/reconstruction.npy", np.zeros((5, 3, 4), np.float32))
+    assert any("its 5 frames differ from the marker's n_frames 6" in note for note in inspect(sample).notes)
+    with open(f"{sample}/reconstruction/reconstruction.npy", "wb") as f:
+        f.write(b"\x93NUMPY")
+    assert any("the app's reconstruction stack is there but cannot be read" in note
+               for note in inspect(sample).notes)
+
+
+def test_the_hdf5_format_says_why_it_does_not_claim_a_folder(sample):
+    assert verdict(inspect(sample), "hdf5").reason == "no train_integrated.h5 in the sample folder"
