@@ -92,11 +92,12 @@ class BinaryArray:
                     raise BadSample(f"{self.path}: removed while the sample was open") from None
                 try:
                     if self.identity is None:
-                        self.identity = FileIdentity.of(fd)
-                        if self.identity.size < self.offset + self.nbytes:
+                        identity = FileIdentity.of(fd)
+                        if identity.size < self.offset + self.nbytes:
                             raise BadSample(f"{self.path}: expected {self.offset + self.nbytes} bytes "
                                             f"({self.shape} of {self.dtype} at byte {self.offset}), found "
-                                            f"{self.identity.size} bytes")
+                                            f"{identity.size} bytes")
+                        self.identity = identity
                     check_unchanged(fd, self.path, self.identity)
                 except BadSample:
                     os.close(fd)
