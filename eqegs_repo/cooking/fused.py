@@ -19,6 +19,10 @@ reconstruction is not cached (docs/q-integration.md#one-read-per-run):
 :class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`. The Cooker builds and stores the
 reconstruction dataset between them (:meth:`Cooker.integrate_fused`).
 """
+import contextlib
+
+import numpy as np
+
 from eqegs_repo.cooking import passes, tracking
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.sensors import coverage as layout_coverage
@@ -41,7 +45,8 @@ def read_run(stack, layout, recipe, *, workers=1, progress=None):
             return None
         try:
             probe_centre = recipe.centre(probe_image, recipe.roi(probe_image)[0])
-            return tracking.plan(recipe, probe_image, coverage, (probe_centre.x, probe_centre.y))
+            return tracking.plan(recipe, probe_image, coverage, (probe_centre.x, probe_centre.y),
+                                 watch_frames=stack.shape[1], dtype=stack.dtype)
         except BadInput as exc:
             refused.append(f"the probe ({probe_frames} frames) gave no integration: {exc}")
             return None
@@ -49,25 +54,49 @@ def read_run(stack, layout, recipe, *, workers=1, progress=None):
     return passes.fused_pass(stack, layout, plan, workers=workers, progress=progress), refused
 
 
-def resolve(run, refused, recipe, roi):
+def resolve(run, refused, recipe, roi, stack, layout, *, workers=1, bar=None):
     """Step 3: the run's final integration and its sums, from ``(run, refused)`` of
-    :func:`read_run` and the ``roi`` of the run's reconstruction.
+    :func:`read_run` and the ``roi`` of the run's reconstruction. Pixels the pass summed but the
+    run's mask drops (hot pixels the probe did not track) are subtracted with their counts in
+    every frame: watched ones as recorded, the rest read again from the blocks of ``stack``
+    (with ``layout``) that lack them, those blocks only (``bar(frames)``: the progress bar of
+    that read, a context manager with ``update``).
 
     Returns ``(integration, sums, info)``: the
     :class:`~eqegs_repo.cooking.recipe.Integration` of the run's frame sum (None without a
     tracked integration), the dict of ``sums``, ``variance``, ``forward`` resolved to it (None
     when the pass cannot be resolved: the sample must be read again) and the
     ``attrs["passes"]`` record (``path``, ``sample_reads``, ``reason``, probe frames and centre,
-    tracked pixels)."""
+    tracked, watched and removed pixels, frames read again and why)."""
     setup = run["setup"]
     info = {"path": "fused", "sample_reads": 1, "reason": None, "probe_frames": run["probe_frames"],
             "probe_centre": None if setup is None else list(setup.centre),
-            "tracked_pixels": 0 if setup is None else int(setup.tracked.size)}
+            "tracked_pixels": 0 if setup is None else int(setup.tracked.size),
+            "watched_pixels": 0 if setup is None else int(len(run["watched_entries"])),
+            "removed_pixels": 0, "reread_frames": 0, "reread_reason": None}
     integration = resolved = None
     if setup is not None:
         integration = recipe.final(run["image"], run["coverage"], roi)
-        resolved, reason = tracking.resolve(run, setup, integration.integrator, integration.keep, integration.xy)
+        removed = None
+        pixels = tracking.removed_pixels(run, setup, integration.keep)
+        if pixels.size and tracking.within_margin(setup, integration.xy) and stack.dtype.kind in "iu":
+            with bar(stack.shape[1]) if bar is not None else contextlib.nullcontext() as reading:
+                canvas, counts, reread = passes.pixel_series(stack, layout, run, pixels, workers=workers,
+                                                             progress=None if reading is None else reading.update)
+            removed = (canvas, counts)
+            n_frames = stack.shape[1]
+            info.update(removed_pixels=int(pixels.size), reread_frames=int(reread),
+                        sample_reads=round(1 + reread / max(n_frames, 1), 4) if reread < n_frames else 2)
+            if reread:
+                unwatched = int(np.count_nonzero(~np.isin(pixels, run["watched_entries"][:, 2])))
+                info["reread_reason"] = (
+                    f"{pixels.size} pixel(s) the run's mask drops were summed ({unwatched} never watched"
+                    f"{', the watch limit was reached' if run['watch_overflow'] else ''}): their counts "
+                    f"in {reread} of {n_frames} frames read again")
+        resolved, reason = tracking.resolve(run, setup, integration.integrator, integration.keep, integration.xy,
+                                            removed)
         refused.append(reason)
     if resolved is None:
-        info.update(path="separate", sample_reads=2, reason=refused[0])
+        info.update(path="separate", sample_reads=2 + info["reread_frames"] / max(stack.shape[1], 1),
+                    reason=refused[0])
     return integration, resolved, info
