@@ -22,12 +22,14 @@ random frame in the second half of the run on; ``dead``: 0 in every frame."""
 _MEDIAN_FRAMES = 64  # frames whose mean gives the median pixel rate
 
 
-def add_pixel_defects(folder: str | os.PathLike, defects, *, seed: int = 0, duty: float = 0.3) -> list[dict]:
+def add_pixel_defects(folder: str | os.PathLike, defects, *, seed: int = 0, duty: float = 0.3,
+                      avoid: np.ndarray | None = None) -> list[dict]:
     """Write pixel defects into the sensor files of the sample ``folder`` (in place).
 
     ``defects``: ``[(kind, factor, count), ...]``, ``count`` pixels of ``kind`` (one of
     :data:`KINDS`) at ``factor`` x the median rate (ignored for ``dead``). Pixels are drawn at
-    random (``seed``) among all sensors, each at most once. Hot counts are the pixel's own counts
+    random (``seed``) among all sensors, each at most once, never where ``avoid`` (n_sensors, rows,
+    cols) bool is True (e.g. around the direct beam, whose centroid a bright pixel would pull). Hot counts are the pixel's own counts
     plus Poisson((factor − 1) x median rate) draws, clipped to the files' dtype.
 
     Returns one dict per pixel: ``kind``, ``factor``, ``sensor``, ``row``, ``col`` and ``frames``
@@ -45,7 +47,10 @@ def add_pixel_defects(folder: str | os.PathLike, defects, *, seed: int = 0, duty
             raise BadInput(f"pixel defect kind must be one of {KINDS}, got {kind!r}")
         if kind != "dead" and not factor >= 1:
             raise BadInput(f"a {kind} pixel's factor must be >= 1 (x the median rate), got {factor!r}")
-    places = rng.choice(len(stacks) * rows * cols, size=len(wanted), replace=False)
+    free = np.ones(len(stacks) * rows * cols, bool) if avoid is None else ~np.asarray(avoid, bool).ravel()
+    if free.size != len(stacks) * rows * cols or free.sum() < len(wanted):
+        raise BadInput(f"avoid must be ({len(stacks)}, {rows}, {cols}) bool leaving {len(wanted)} pixels free")
+    places = rng.choice(np.flatnonzero(free), size=len(wanted), replace=False)
     out = []
     for (kind, factor), place in zip(wanted, places):
         sensor, rest = divmod(int(place), rows * cols)
