@@ -79,7 +79,7 @@ def resolve(run, refused, recipe, roi, stack, layout, *, workers=1, bar=None):
         integration = recipe.final(run["image"], run["coverage"], roi)
         removed = None
         pixels = tracking.removed_pixels(run, setup, integration.keep)
-        if pixels.size and tracking.within_margin(setup, integration.xy) and stack.dtype.kind in "iu":
+        if pixels.size and tracking.within_margin(setup, integration.xy) and np.dtype(stack.dtype).kind in "iu":
             with bar(stack.shape[1]) if bar is not None else contextlib.nullcontext() as reading:
                 canvas, counts, reread = passes.pixel_series(stack, layout, run, pixels, workers=workers,
                                                              progress=None if reading is None else reading.update)

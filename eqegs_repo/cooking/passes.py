@@ -461,7 +461,7 @@ class _Checkpoints:
         if due and self.busy.acquire(blocking=False):
             try:
                 # the other lanes go on adding: a frame sum between two blocks is as good a guess
-                partial = sum(a.image for a in self.accumulators if a.image is not None)
+                partial = sum(image for image in (a.image for a in self.accumulators) if image is not None)
                 self.integrating.watch(self.integrating.setup.checkpoint(partial))
             finally:
                 self.busy.release()
