@@ -46,7 +46,7 @@ from eqegs_repo.cooking.background import SharedBackground
 from eqegs_repo.cooking.inputs import RawRun, background_refusal, effective_layout, is_background_run
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.cooking.step_cooking import cooking_of
-from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
@@ -257,7 +257,7 @@ class Cooker:
         (the reconstruction then reads the sample for itself alone)."""
         try:
             return self.key("q_integration")
-        except BadInput:
+        except EqegsError:
             return None
 
     def read_fused(self, layout, leave=False):
@@ -272,9 +272,14 @@ class Cooker:
         roi = Roi(*rec.attrs["roi"])
         if leave and run["setup"] is None:
             return rec, None, None, None
-        integration, sums, info = fused.resolve(run, refused, self.recipe, roi, self.run.stack, layout,
-                                                workers=WORKERS,
-                                                bar=lambda frames: self.bar("hot pixels read again", frames))
+        try:
+            integration, sums, info = fused.resolve(run, refused, self.recipe, roi, self.run.stack, layout,
+                                                    workers=WORKERS,
+                                                    bar=lambda frames: self.bar("hot pixels read again", frames))
+        except EqegsError:
+            if not leave:
+                raise
+            return rec, None, None, None  # the q integration will say what is wrong; the reconstruction stands
         if leave and sums is not None:
             data = {"sums": (("frame", "bin"), sums["sums"]), "forward": ("frame", sums["forward"])}
             if sums["variance"] is not sums["sums"]:

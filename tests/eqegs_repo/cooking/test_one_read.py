@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from eqegs_repo.cooking import passes
+from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.kernels.sensors import sensor_pixels
 from eqegs_repo.simulate.defects import add_pixel_defects
@@ -136,3 +137,18 @@ def test_step_by_step_reads_the_sample_once(tmp_path, small_blocks, reads):
     other = sample.cook("q_integration", hot_pixel_mad=5.0)
     assert other.attrs["passes"]["reason"] == "the reconstruction was cached" and reads["S001"] == 3 * N_FRAMES
     assert_same(other, q_integration(sample, False, hot_pixel_mad=5.0))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"angle_mode": "specify", "sectors": []}, "needs at least one sector"),
+    ({"bg_sample_id": "S999"}, "is not a sample of proposal"),
+])
+def test_a_q_integration_that_cannot_be_cooked_leaves_the_reconstruction_step_alone(tmp_path, small_blocks, reads,
+                                                                                    overrides, message):
+    repo, _ = tree(tmp_path, ORDINARY)
+    sample = repo[PROPOSAL]["S001"]
+    rec = sample.cook("reconstruction", **overrides)
+    assert reads["S001"] == 3 * N_FRAMES
+    np.testing.assert_array_equal(rec.image.values, sample.cook("reconstruction", use_cache=False).image.values)
+    with pytest.raises(BadInput, match=message):
+        sample.cook("q_integration", **overrides)
