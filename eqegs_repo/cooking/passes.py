@@ -44,7 +44,9 @@ BUFFER_SETS = 3  # buffer sets of iter_blocks: a block stays valid while the nex
 PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being read (0: no hints)
 PREFETCH_BELOW = 4e9  # bytes/s: hints only while the median of the last 5 block reads is slower
 PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
-CHECKPOINTS = 8  # a fused pass hands its frame sum so far to the setup's checkpoint every 1/8 of the frames
+CHECKPOINTS = (1 / 64, 1 / 32, 1 / 16) + tuple(i / 8 for i in range(1, 8))
+"""Shares of the frames at which a fused pass hands its frame sum so far to the setup's checkpoint:
+often early (a pixel watched late misses more blocks), then every 1/8."""
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -436,14 +438,14 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
 
 
 class _Checkpoints:
-    """Every 1/:data:`CHECKPOINTS` of a one-read pass's frames, the frame sum so far goes to the
+    """At the :data:`CHECKPOINTS` of a one-read pass's frames, the frame sum so far goes to the
     setup's ``checkpoint``, and the pixels it names are watched (:meth:`_Integrating.watch`)."""
 
     def __init__(self, integrating, accumulators, n_frames, done):
         setup = None if integrating is None else integrating.setup
         self.active = setup is not None and setup.checkpoint is not None and setup.watch_limit > 0
         self.integrating, self.accumulators = integrating, accumulators
-        self.marks = [n_frames * i // CHECKPOINTS for i in range(1, CHECKPOINTS)]
+        self.marks = sorted({int(n_frames * share) for share in CHECKPOINTS})
         self.done = done
         self.lock = threading.Lock()
         self.busy = threading.Lock()

@@ -19,13 +19,14 @@ nothing to any sum, so the masks may differ there. The result equals the integra
 around c with that mask from the start (to the last bit for integer counts, whose float64 sums
 are exact).
 
-A one-read pass also *watches* pixels (:class:`Watcher`): every 1/:data:`~eqegs_repo.cooking.passes.CHECKPOINTS` of the run (1/8) the
-frame sum so far is scored as the hot-pixel rule scores the whole run, and the pixels that look
-hot are recorded frame by frame from then on (they stay in the sums). A pixel that the final
-mask drops but the pass summed is subtracted from its bin with its counts in every frame
-(:func:`resolve` with ``removed``): the recorded ones, and for the blocks read before it was
-watched, counts read again from those blocks only (:func:`~eqegs_repo.cooking.passes.pixel_series`).
-Integer counts are summed exactly in float64, so the subtraction is exact too.
+A one-read pass also *watches* pixels (:class:`Watcher`): at 1/64, 1/32 and 1/16 of the run and
+every 1/8 after (:data:`~eqegs_repo.cooking.passes.CHECKPOINTS`) the frame sum so far is scored as
+the hot-pixel rule scores the whole run, and the pixels that look hot are recorded frame by frame
+from then on (they stay in the sums). A pixel that the final mask drops but the pass summed is
+subtracted from its bin with its counts in every frame (:func:`resolve` with ``removed``): the
+recorded ones, and for the blocks read before it was watched, counts read again from those
+blocks only (:func:`~eqegs_repo.cooking.passes.pixel_series`). Integer counts are summed exactly
+in float64, so the subtraction is exact too.
 """
 import numpy as np
 from scipy import sparse
