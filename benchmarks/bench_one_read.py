@@ -18,7 +18,8 @@ empty result cache:
 * ``separate``: ``cook.FUSE = False`` (the reconstruction reads the sample, the integration again).
 
 ``read`` is the raw bytes the passes read (every block counted where it is read), in sample
-sizes, for the three samples and their background (floor 4); ``x floor`` the time against
+sizes, for the three samples and their background (floor 4); ``CPU`` the CPU seconds of all
+threads (less noisy than the time on a shared machine); ``x floor`` the time against
 ``cat`` of the four runs' files (the page cache warm), medians of ``--repeat`` runs alternating
 with the floors. ``same`` checks the fused and step-by-step intensities against the separate
 ones bit for bit.
@@ -110,7 +111,8 @@ def cat(files):
 
 
 def run_mode(root, params, mode, counter):
-    """Cook the three samples in ``mode``; returns (seconds, bytes read, q datasets, passes infos)."""
+    """Cook the three samples in ``mode``; returns (seconds, CPU seconds of all threads, bytes read,
+    {sample: q-integration dataset})."""
     import tempfile
 
     from eqegs_repo import Repository
@@ -125,13 +127,13 @@ def run_mode(root, params, mode, counter):
             seed(prop, params)
         cook.FUSE = mode != "separate"
         counter[0] = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = {}
         for key in ("S001", "S002", "S003"):
             if mode == "steps":
                 prop[key].cook("reconstruction")
             out[key] = prop[key].cook("q_integration")
-        return time.perf_counter() - start, counter[0], out
+        return time.perf_counter() - start, time.process_time() - cpu, counter[0], out
     finally:
         cook.FUSE = True
         shutil.rmtree(cache, ignore_errors=True)
@@ -160,7 +162,7 @@ def part_one(args):
     print(f"preset {args.preset}: {run_bytes / 1e6:.0f} MB a run, blocks of {passes.BLOCK_BYTES / 1e3:.0f} kB, "
           f"probe {passes.PROBE_BYTES / 1e6:.1f} MB; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     run_mode(clean, params, "fused", counter)  # first-use costs (numba, dask.array) out of the figures
-    print(f"{'detector':<11} {'mode':<9} {'read (samples)':>15} {'per sample':>11} {'time':>7} {'x floor':>8} "
+    print(f"{'detector':<11} {'mode':<9} {'read (samples)':>15} {'per sample':>11} {'time':>7} {'x floor':>8} {'CPU':>7} "
           f"{'same':>5}  passes of S001..S003 (sample_reads, reread frames)")
     for name, defects in DETECTORS.items():
         root = with_defects(args.directory, clean, name, defects, params)
@@ -172,19 +174,21 @@ def part_one(args):
         for _ in range(args.repeat):
             for mode in rows:
                 floors.append(cat(files))
-                seconds, read, out = run_mode(root, params, mode, counter)
-                rows[mode].append((seconds, read))
+                seconds, cpu, read, out = run_mode(root, params, mode, counter)
+                rows[mode].append((seconds, read, cpu))
                 results[mode] = out
         floor = statistics.median(floors)
         for mode, runs in rows.items():
-            seconds = statistics.median(s for s, _ in runs)
-            read = statistics.median(r for _, r in runs) / run_bytes
+            seconds = statistics.median(s for s, _, _ in runs)
+            cpu = statistics.median(c for _, _, c in runs)
+            read = statistics.median(r for _, r, _ in runs) / run_bytes
             same = all(np.array_equal(results[mode][k].intensity.values, results["separate"][k].intensity.values)
                        for k in results[mode])
             infos = [results[mode][k].attrs["passes"] for k in sorted(results[mode])]
             described = ", ".join(f"{i['sample_reads']}" + (f" ({i['reread_frames']})" if i.get("reread_frames") else "")
                                   for i in infos)
             print(f"{name:<11} {mode:<9} {read:>15.2f} {(read - 1) / 3:>11.2f} {seconds:>6.2f}s {seconds / floor:>7.2f}x "
+                  f"{cpu:>6.2f}s "
                   f"{'yes' if same else 'NO':>5}  {described}", flush=True)
         print(f"{'':<11} floor: cat of {len(files)} files {floor:.2f} s (median of {len(floors)})")
 
