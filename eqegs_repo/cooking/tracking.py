@@ -68,10 +68,12 @@ def plan(recipe, image, coverage, xy, *, watch_frames=None, dtype=None):
     tracked |= recipe.dead_pixels(image, coverage, xy) & base  # dropped by the mask of this frame sum
     if qp["hot_pixel_mad"] is not None:
         valid = covered & qi.direct_beam_keep(shape, centre=xy, halfwidth=qp["direct_exclusion_halfwidth"])
-        score = qi.hot_pixel_score(image, centre=xy, valid=valid).ravel()
-        excess = qi.ring_excess(image, centre=xy, valid=valid).ravel()  # same order, finite
+        level = np.zeros(shape)
+        level[valid] = qi.ring_level(image, centre=xy, valid=valid)
+        excess = qi.ring_excess(image, centre=xy, valid=valid, level=level).ravel()  # finite, ranks
+        score = excess / max(float(np.median(np.abs(excess[valid.ravel()]))), np.finfo(np.float64).tiny)
         candidates = np.flatnonzero(base.ravel())
-        n_hot = int(np.count_nonzero(score[candidates] > float(qp["hot_pixel_mad"])))
+        n_hot = int(np.count_nonzero(score[candidates] > float(qp["hot_pixel_mad"])))  # qi.hot_pixel_score
         # twice the hot ones: a pixel at the threshold stays tracked whatever the rounding
         n = min(candidates.size, max(2 * n_hot, int(np.ceil(TRACKED_FRACTION * candidates.size))))
         hottest = candidates[np.argsort(-excess[candidates], kind="stable")[:n]]
@@ -81,7 +83,7 @@ def plan(recipe, image, coverage, xy, *, watch_frames=None, dtype=None):
     watcher, limit = None, 0
     if watch_frames and qp["hot_pixel_mad"] is not None and np.dtype(dtype).kind in "iu":
         limit = int(WATCH_BYTES // (int(watch_frames) * np.dtype(dtype).itemsize))
-        watcher = Watcher(image, xy, valid, keep, WATCH_FRACTION * float(qp["hot_pixel_mad"])) if limit else None
+        watcher = Watcher(image, level, valid, keep, WATCH_FRACTION * float(qp["hot_pixel_mad"])) if limit else None
     return passes.IntegrationSetup(integrator, tuple(float(c) for c in xy), qp["forward_box_halfwidth"],
                                    np.flatnonzero(tracked.ravel()), keep, checkpoint=watcher,
                                    watch_limit=limit if watcher is not None else 0)
@@ -91,14 +93,13 @@ class Watcher:
     """The hot-looking pixels of a frame sum taken part-way through a run: the pixels of ``keep``
     (H, W) bool (those the pass sums) whose ring excess, in MADs as :func:`hot_pixel_keep
     <eqegs_repo.kernels.q_integration.hot_pixel_keep>` measures it, exceeds ``n_mad``. The ring
-    levels are those of the probe's frame sum ``image`` (H, W) around ``xy`` (x, y px) over the
-    ``valid`` pixels, scaled to the counts so far (a ring median per checkpoint would cost a sort
-    of the whole image)."""
+    levels ``level`` (H, W) counts are those of the probe's frame sum ``image`` (H, W) over the
+    ``valid`` pixels (:func:`~eqegs_repo.kernels.q_integration.ring_level`), scaled to the counts
+    so far (a ring median per checkpoint would cost a sort of the whole image)."""
 
-    def __init__(self, image, xy, valid, keep, n_mad):
+    def __init__(self, image, level, valid, keep, n_mad):
         self.valid = valid
-        self.level = np.zeros(image.shape)
-        self.level[valid] = qi.ring_level(image, centre=xy, valid=valid)
+        self.level = level
         self.total = float(np.asarray(image)[valid].sum())
         self.summed = keep[valid]
         self.pixels = np.flatnonzero(valid.ravel())

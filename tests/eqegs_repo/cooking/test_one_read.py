@@ -2,6 +2,7 @@
 separate path's results to the last bit, with the sample read once (plus, for pixels the probe and
 the checkpoints could not foresee, the blocks read before they were watched)."""
 import collections
+import threading
 
 import numpy as np
 import pytest
@@ -31,9 +32,11 @@ def reads(monkeypatch):
     """Frames read per sample folder (all its sensor files together), counted at the reader."""
     counts = collections.Counter()
     original = NpyFile.read_frames
+    lock = threading.Lock()
 
     def counting(self, start, stop, out=None):
-        counts[self.path.split("/")[-3]] += stop - start
+        with lock:  # the lanes read in parallel
+            counts[self.path.split("/")[-3]] += stop - start
         return original(self, start, stop, out)
 
     monkeypatch.setattr(NpyFile, "read_frames", counting)
@@ -98,10 +101,10 @@ def test_every_detector_gives_the_separate_results_to_the_last_bit(tmp_path, sma
     assert info["path"] == "fused" and info["reason"] is None, info
     assert reads["S001"] == 3 * (N_FRAMES + info["reread_frames"])
     kinds = {kind for kind, _, _ in defects}
-    if kinds <= {"hot", "dead"}:  # the probe sees them: one read exactly
+    if "flicker" not in kinds:  # the probe sees them (late ones in its last block): one read exactly
         assert info["sample_reads"] == 1 and info["reread_frames"] == 0
-    else:  # those that start after the probe are subtracted after a partial read
-        assert info["sample_reads"] < 1.75
+    else:  # those that flicker outside the probe are subtracted after a partial read
+        assert info["removed_pixels"] and info["reread_frames"] > 0
     assert fused.attrs["n_dead_pixels"] >= ("dead" in kinds)
     separate = q_integration(sample, False)
     assert separate.attrs["passes"]["sample_reads"] == 2
