@@ -276,8 +276,7 @@ class _Integrating:
         known = np.union1d(self.tracked_pixels, self.entries[:, 2])
         canvas = np.asarray(canvas, np.int64)
         canvas = canvas[~np.isin(canvas, known)]
-        new = [(k, pixels, mapped) for k, (pixels, mapped) in enumerate(sensor_taps(self.layout, canvas))]
-        rows = np.concatenate([np.stack([np.full(p.size, k), p, m], axis=1) for k, p, m in new] + [np.zeros((0, 3), np.int64)])
+        rows = tap_rows(sensor_taps(self.layout, canvas))
         order = np.argsort(_rank(canvas, rows[:, 2]), kind="stable")  # hottest first
         room = 0 if self.watched is None else self.watched.shape[0] - len(self.entries)
         if len(rows) > room:
@@ -333,6 +332,12 @@ def sensor_taps(layout, tracked):
         pixels = np.flatnonzero(np.isin(canvas, tracked))
         taps.append((pixels, canvas[pixels]))
     return taps
+
+
+def tap_rows(taps):
+    """The taps of :func:`sensor_taps` as rows (sensor, sensor pixel, canvas pixel), (n, 3) int64."""
+    return np.concatenate([np.stack([np.full(p.size, k), p, c], axis=1) for k, (p, c) in enumerate(taps)]
+                          + [np.zeros((0, 3), np.int64)]).astype(np.int64)
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
@@ -478,9 +483,7 @@ def pixel_series(stack, layout, run, pixels, *, workers=1, progress=None):
     Returns ``(canvas, counts, frames_read)``: ``canvas`` (columns,) the canvas pixel of each
     column (one per sensor pixel landing on it), ``counts`` (frames, columns) int64 and the
     number of frames read again."""
-    taps = sensor_taps(layout, pixels)
-    columns = np.concatenate([np.stack([np.full(p.size, k), p, c], axis=1) for k, (p, c) in enumerate(taps)]
-                             + [np.zeros((0, 3), np.int64)])
+    columns = tap_rows(sensor_taps(layout, pixels))
     n_frames = stack.shape[1]
     counts = np.zeros((n_frames, len(columns)), np.int64)
     entries = {(int(k), int(p)): row for row, (k, p, _) in enumerate(run["watched_entries"])}

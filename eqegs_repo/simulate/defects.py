@@ -29,8 +29,9 @@ def add_pixel_defects(folder: str | os.PathLike, defects, *, seed: int = 0, duty
     ``defects``: ``[(kind, factor, count), ...]``, ``count`` pixels of ``kind`` (one of
     :data:`KINDS`) at ``factor`` x the median rate (ignored for ``dead``). Pixels are drawn at
     random (``seed``) among all sensors, each at most once, never where ``avoid`` (n_sensors, rows,
-    cols) bool is True (e.g. around the direct beam, whose centroid a bright pixel would pull). Hot counts are the pixel's own counts
-    plus Poisson((factor − 1) x median rate) draws, clipped to the files' dtype.
+    cols) bool is True (e.g. around the direct beam, whose centroid a bright pixel would pull).
+    Hot counts are the pixel's own counts plus Poisson((factor − 1) x median rate) draws, clipped
+    to the files' dtype.
 
     Returns one dict per pixel: ``kind``, ``factor``, ``sensor``, ``row``, ``col`` and ``frames``
     (the number of frames in which it is hot or dead)."""

@@ -65,28 +65,6 @@ def tree(tmp_path, defects, seeds=(5,), rate=None):
     return repo, keys
 
 
-def test_defects_are_written_where_they_say():
-    import tempfile
-
-    base = tempfile.mkdtemp()
-    write_runs(base, image_params(n_frames=64), (5,))
-    folder = f"{base}/{PROPOSAL}/S001"
-    before = [np.load(f"{folder}/train_integrated/sensor_{k}.npy") for k in range(3)]
-    placed = add_pixel_defects(folder, [("hot", 50, 1), ("dead", 0, 1), ("late", 20, 1)], seed=1)
-    after = [np.load(f"{folder}/train_integrated/sensor_{k}.npy") for k in range(3)]
-    hot, dead, late = placed
-    assert after[dead["sensor"]][:, dead["row"], dead["col"]].sum() == 0 and dead["frames"] == 64
-    gain = after[hot["sensor"]][:, hot["row"], hot["col"]].astype(int) - before[hot["sensor"]][:, hot["row"], hot["col"]]
-    assert gain.min() >= 0 and gain.mean() > 10 * np.median(before[0])
-    late_gain = (after[late["sensor"]][:, late["row"], late["col"]].astype(int)
-                 - before[late["sensor"]][:, late["row"], late["col"]])
-    assert not late_gain[:32].any() and 0 < late["frames"] <= 32
-    changed = sum(int((a != b).any(axis=0).sum()) for a, b in zip(after, before))
-    assert changed == 3
-    with pytest.raises(Exception, match="kind must be one of"):
-        add_pixel_defects(folder, [("warm", 2, 1)])
-
-
 @pytest.mark.parametrize("defects, rate", [
     (ORDINARY, None),
     (ORDINARY, 40.0),  # sparse counts: about 0.1 count per pixel and frame
