@@ -43,7 +43,7 @@ hottest-looking (0.5 % of 280,000 pixels, about 22 MB of uint32 for 4092 frames)
 WATCH_BYTES = 64 << 20
 """Memory bound of the watched pixels' counts (frames x pixels in the counts' dtype: 4096 pixels
 of 4092 uint32 frames); hot-looking pixels beyond it are not watched."""
-WATCH_FRACTION = 0.5
+WATCH_FRACTION = 0.7
 """A pixel is watched when it scores above this share of ``hot_pixel_mad`` at a checkpoint."""
 
 
