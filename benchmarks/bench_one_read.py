@@ -1,7 +1,7 @@
 """One read on every detector: bytes read and time of the one-read path on trees with hot pixels
 from 3 x to 1000 x the median rate, flickering, late and dead ones, fused against separate.
 
-    python benchmarks/bench_one_read.py DIR [--preset medium] [--repeat 3]
+    python benchmarks/bench_one_read.py DIR [--preset medium] [--repeat 3] [--detectors clean ordinary ...]
     python benchmarks/bench_one_read.py DIR --full FULL [--repeat 3]   # FULL from make_full_tree.py
 
 Part 1 (``DIR``, written once): a background and three samples of ``--preset`` (medium: 2048
@@ -164,7 +164,8 @@ def part_one(args):
     run_mode(clean, params, "fused", counter)  # first-use costs (numba, dask.array) out of the figures
     print(f"{'detector':<11} {'mode':<9} {'read (samples)':>15} {'per sample':>11} {'time':>7} {'x floor':>8} {'CPU':>7} "
           f"{'same':>5}  passes of S001..S003 (sample_reads, reread frames)")
-    for name, defects in DETECTORS.items():
+    for name in args.detectors:
+        defects = DETECTORS[name]
         root = with_defects(args.directory, clean, name, defects, params)
         files = files_of(root)
         cat(files)  # warm
@@ -270,6 +271,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full", help="a tree of make_full_tree.py: also the full-size chain")
     parser.add_argument("--skip-small", action="store_true", help="only the full-size part")
+    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=list(DETECTORS))
     args = parser.parse_args()
     if not args.skip_small:
         part_one(args)
