@@ -6,17 +6,20 @@ reconstruction is not cached (docs/q-integration.md#one-read-per-run):
 1. A probe of evenly spaced blocks (:data:`~eqegs_repo.cooking.passes.PROBE_BYTES` of raw data)
    is read and kept. Its frame sum gives the ROI, a provisional beam centre c₀ and the tracked
    pixels (:func:`eqegs_repo.cooking.tracking.plan`).
-2. Every block is frame-summed and integrated around c₀, the tracked pixels' counts kept.
+2. Every block is frame-summed and integrated around c₀, the tracked pixels' counts kept; at the
+   checkpoints the pixels that look hot so far are watched (their counts kept from then on).
 3. The whole run's frame sum gives the reconstruction dataset (the same as a pass of its own),
    the run's centre c and its mask, exactly as a separate integration finds them. The pass is
-   resolved to c and that mask (:func:`eqegs_repo.cooking.tracking.resolve`): the sums equal
-   those of a separate integration. When it cannot be (c more than
-   :data:`~eqegs_repo.cooking.tracking.MARGIN_PX` from c₀, a hot pixel the probe did not
-   track, ``bbox`` pixel splitting, or no centre in the probe), the sample is read a second
-   time (:meth:`Cooker.integrate_separately`), and ``attrs["passes"]["reason"]`` says why.
+   resolved to c and that mask (:func:`eqegs_repo.cooking.tracking.resolve`): pixels the mask
+   drops that the pass summed are subtracted with their counts in every frame
+   (:func:`pixel_series`: watched, or read again from the blocks before they were watched), and
+   the sums equal those of a separate integration. When it cannot be (c more than
+   :data:`~eqegs_repo.cooking.tracking.MARGIN_PX` from c₀, ``bbox`` pixel splitting, no centre
+   in the probe, or a pixel to subtract from float counts), the sample is read a second time
+   (:meth:`Cooker.integrate_separately`), and ``attrs["passes"]["reason"]`` says why.
 
 :func:`read_run` is steps 1 and 2, :func:`resolve` step 3; both integrate by an
-:class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`. The Cooker builds and stores the
+:class:`~eqegs_repo.cooking.recipe.IntegrationRecipe`. The Cooker builds the
 reconstruction dataset between them (:meth:`Cooker.integrate_fused`).
 """
 import contextlib
@@ -81,8 +84,8 @@ def resolve(run, refused, recipe, roi, stack, layout, *, workers=1, bar=None):
         pixels = tracking.removed_pixels(run, setup, integration.keep)
         if pixels.size and tracking.within_margin(setup, integration.xy) and np.dtype(stack.dtype).kind in "iu":
             with bar(stack.shape[1]) if bar is not None else contextlib.nullcontext() as reading:
-                canvas, counts, reread = passes.pixel_series(stack, layout, run, pixels, workers=workers,
-                                                             progress=None if reading is None else reading.update)
+                canvas, counts, reread = pixel_series(stack, layout, run, pixels, workers=workers,
+                                                      progress=None if reading is None else reading.update)
             removed = (canvas, counts)
             n_frames = stack.shape[1]
             info.update(removed_pixels=int(pixels.size), reread_frames=int(reread),
@@ -100,3 +103,30 @@ def resolve(run, refused, recipe, roi, stack, layout, *, workers=1, bar=None):
         info.update(path="separate", sample_reads=2 + info["reread_frames"] / max(stack.shape[1], 1),
                     reason=refused[0])
     return integration, resolved, info
+
+
+def pixel_series(stack, layout, run, pixels, *, workers=1, progress=None):
+    """The counts of canvas ``pixels`` (flat indices) in every frame of a one-read pass's run
+    (``run``: the dict of :func:`~eqegs_repo.cooking.passes.fused_pass` over ``stack`` with
+    ``layout``): the watched counts where the pass recorded them, and the blocks it had read
+    before a pixel was watched (or every block, for a pixel never watched) read again, those
+    blocks only (:func:`~eqegs_repo.cooking.passes.gather_pass`).
+
+    Returns ``(canvas, counts, frames_read)``: ``canvas`` (columns,) the canvas pixel of each
+    column (one per sensor pixel landing on it), ``counts`` (frames, columns) int64 and the
+    number of frames read again."""
+    columns = passes.tap_rows(passes.sensor_taps(layout, pixels))
+    counts = np.zeros((stack.shape[1], len(columns)), np.int64)
+    entries = {(int(k), int(p)): row for row, (k, p, _) in enumerate(run["watched_entries"])}
+    missing = set()
+    for column, (k, p, _) in enumerate(columns):
+        row = entries.get((int(k), int(p)))
+        if row is None:
+            missing.update(run["ranges"])
+            continue
+        counts[:, column] = run["watched"][row]
+        missing.update(r for r in run["ranges"] if run["recorded"][r[0]] <= row)
+    ranges = sorted(missing)
+    if ranges:
+        passes.gather_pass(stack, ranges, columns, counts, workers=workers, progress=progress)
+    return columns[:, 2], counts, sum(stop - start for start, stop in ranges)

@@ -474,40 +474,20 @@ class _Checkpoints:
                 self.busy.release()
 
 
-def pixel_series(stack, layout, run, pixels, *, workers=1, progress=None):
-    """The counts of canvas ``pixels`` (flat indices) in every frame of a one-read pass's run
-    (``run``: the dict of :func:`fused_pass`): the watched counts where the pass recorded them,
-    and the blocks it had read before a pixel was watched (or every block, for a pixel never
-    watched) read again, those blocks only.
-
-    Returns ``(canvas, counts, frames_read)``: ``canvas`` (columns,) the canvas pixel of each
-    column (one per sensor pixel landing on it), ``counts`` (frames, columns) int64 and the
-    number of frames read again."""
-    columns = tap_rows(sensor_taps(layout, pixels))
-    n_frames = stack.shape[1]
-    counts = np.zeros((n_frames, len(columns)), np.int64)
-    entries = {(int(k), int(p)): row for row, (k, p, _) in enumerate(run["watched_entries"])}
-    recorded = run["recorded"]
-    missing = set()
-    for column, (k, p, _) in enumerate(columns):
-        row = entries.get((int(k), int(p)))
-        if row is None:
-            missing.update(run["ranges"])
-            continue
-        counts[:, column] = run["watched"][row]
-        missing.update(r for r in run["ranges"] if recorded[r[0]] <= row)
+def gather_pass(stack, ranges, columns, out, *, workers=1, progress=None):
+    """Read the blocks ``ranges`` (``[(start, stop), ...]``) of ``stack`` and copy the counts of the
+    sensor pixels ``columns`` ((n, 3) rows of :func:`tap_rows`: sensor, sensor pixel, canvas
+    pixel) into ``out[start:stop]`` ((frames, n), e.g. int64); nothing else is computed.
+    ``progress``: as for :func:`frame_sum_pass`."""
     by_sensor = [(k, columns[columns[:, 0] == k, 1], np.flatnonzero(columns[:, 0] == k))
-                 for k in range(layout.n_sensors)]
+                 for k in range(stack.shape[0])]
 
     def gather(lane, start, stop, blocks):
-        for k, sensor_pixels_k, where in by_sensor:
+        for k, pixels, where in by_sensor:
             if where.size:
-                counts[start:stop, where] = blocks[k].reshape(stop - start, -1)[:, sensor_pixels_k]
+                out[start:stop, where] = blocks[k].reshape(stop - start, -1)[:, pixels]
 
-    ranges = sorted(missing)
-    if ranges:
-        _stream(stack, ranges, workers, _reporting(gather, progress))
-    return columns[:, 2], counts, sum(stop - start for start, stop in ranges)
+    _stream(stack, ranges, workers, _reporting(gather, progress))
 
 
 def _merged(accumulators):

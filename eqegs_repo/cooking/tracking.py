@@ -25,7 +25,7 @@ the hot-pixel rule scores the whole run, and the pixels that look hot are record
 from then on (they stay in the sums). A pixel that the final mask drops but the pass summed is
 subtracted from its bin with its counts in every frame (:func:`resolve` with ``removed``): the
 recorded ones, and for the blocks read before it was watched, counts read again from those
-blocks only (:func:`~eqegs_repo.cooking.passes.pixel_series`). Integer counts are summed exactly
+blocks only (:func:`~eqegs_repo.cooking.fused.pixel_series`). Integer counts are summed exactly
 in float64, so the subtraction is exact too.
 """
 import numpy as np
