@@ -38,6 +38,7 @@ import hashlib
 import os
 
 import numpy as np
+import xarray as xr
 
 from eqegs_repo.cooking import calibration as calibration_module
 from eqegs_repo.cooking import datasets, fused, limits, passes, progress
@@ -46,7 +47,7 @@ from eqegs_repo.cooking.inputs import (background_refusal, effective_layout, is_
                                        warn_fallback)
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.cooking.step_cooking import cooking_of
-from eqegs_repo.errors import BadInput, closest_keys
+from eqegs_repo.errors import BadInput, EqegsError, closest_keys
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
@@ -60,6 +61,7 @@ from eqegs_repo.version import __version__
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
 FUSE = True  # reconstruction and q integration in one read of the sample when possible (see above)
+LEFT_STEP = "sample_integration"  # cache folder of the sample sums the reconstruction step leaves
 
 
 def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
@@ -262,10 +264,68 @@ class Cooker:
 
     def _cook_reconstruction(self):
         layout = self.checked_layout()
+        if self.fuse and self.cache is not None and self.foreseen_q_key() is not None:
+            return self.read_fused(layout, leave=True)[0]
         with self.bar("reconstruction") as bar:
             image, per_frame, _ = passes.frame_sum_pass(self.run.stack, self.run.pass_layout(layout),
                                                         workers=WORKERS, progress=bar.update)
         return self.reconstruction_dataset(image, per_frame, layout_coverage(layout), layout)
+
+    def foreseen_q_key(self):
+        """The q-integration fingerprint of this cook, or None when the parameters do not resolve
+        (the reconstruction then reads the sample for itself alone)."""
+        try:
+            return self.key("q_integration")
+        except EqegsError:
+            return None
+
+    def read_fused(self, layout, leave=False):
+        """One read of the sample (:mod:`~eqegs_repo.cooking.fused`): ``(reconstruction dataset,
+        integration, sums, info)`` (``sums`` None when the pass cannot be resolved). With
+        ``leave`` (the reconstruction step cooked alone) the resolved sums are left in the cache
+        for the q-integration step (:meth:`left_sums`), and a pass that cannot be resolved is
+        left at that: the sample is not read again here."""
+        pass_layout = self.run.pass_layout(layout)  # the app's stack is read as one canvas-wide sensor
+        with self.bar("reconstruction + q integration") as bar:
+            run, refused = fused.read_run(self.run.stack, pass_layout, self.recipe, coverage=layout_coverage(layout),
+                                          workers=WORKERS, progress=bar.update)
+        rec = self.reconstruction_dataset(run["image"], run["per_frame"], run["coverage"], layout)
+        roi = Roi(*rec.attrs["roi"])
+        if leave and run["setup"] is None:
+            return rec, None, None, None
+        try:
+            integration, sums, info = fused.resolve(run, refused, self.recipe, roi, self.run.stack, pass_layout,
+                                                    workers=WORKERS,
+                                                    bar=lambda frames: self.bar("hot pixels read again", frames))
+        except EqegsError:
+            if not leave:
+                raise
+            return rec, None, None, None  # the q integration will say what is wrong; the reconstruction stands
+        if leave and sums is not None:
+            data = {"sums": (("frame", "bin"), sums["sums"]), "forward": ("frame", sums["forward"])}
+            if sums["variance"] is not sums["sums"]:
+                data["variance"] = (("frame", "bin"), sums["variance"])
+            self.cache.save(self.left_folder(), self.foreseen_q_key(),
+                            xr.Dataset(data, attrs={"passes": info, "centre": list(integration.xy)}))
+        return rec, integration, sums, info
+
+    def left_folder(self):
+        """The cache folder of the sample sums left by the reconstruction step."""
+        s = self.sample
+        return self.cache.folder(s.path, s.proposal.key, s.key, LEFT_STEP)
+
+    def left_sums(self, integration):
+        """``(sums dict, passes info)`` that the reconstruction step's read left for this
+        q integration (same fingerprint, same centre), or None."""
+        if self.cache is None:
+            return None
+        entry = self.cache.load(self.left_folder(), self.key("q_integration"))
+        if entry is None or entry.attrs.get("centre") != list(integration.xy) or \
+                entry["sums"].shape[1] != integration.integrator.n_bins:
+            return None
+        sums = entry["sums"].values
+        variance = entry["variance"].values if "variance" in entry else sums
+        return {"sums": sums, "variance": variance, "forward": entry["forward"].values}, dict(entry.attrs["passes"])
 
     def reconstruction_dataset(self, image, per_frame, coverage, layout):
         """The reconstruction dataset of a frame sum: the ROI found (auto) or checked (manual)."""
@@ -278,6 +338,14 @@ class Cooker:
         rec = self.loaded("reconstruction")
         if rec is None and self.fuse:
             return self.integrate_fused()
+        if rec is not None:
+            integration = self.recipe.final(rec["image"].values, rec["coverage"].values, Roi(*rec.attrs["roi"]))
+            left = self.left_sums(integration)
+            if left is not None:
+                sums, info = left
+                info["read_by"] = "reconstruction"
+                return self.q_integration_dataset(sums, integration, rec["image"].values, rec["coverage"].values,
+                                                  info, self.shared_background())
         reason = "the reconstruction was cached" if rec is not None else "fusing is switched off"
         return self.integrate_separately(self.dataset("reconstruction"),
                                          {"path": "separate", "sample_reads": 1 if rec is not None else 2,
@@ -289,16 +357,12 @@ class Cooker:
         be resolved to the run's centre and mask."""
         layout = self.checked_layout()
         shared = self.shared_background()
-        with self.bar("reconstruction + q integration") as bar:
-            run, refused = fused.read_run(self.run.stack, self.run.pass_layout(layout), self.recipe,
-                                          coverage=layout_coverage(layout), workers=WORKERS, progress=bar.update)
-        rec = self.store("reconstruction", self.reconstruction_dataset(
-            run["image"], run["per_frame"], run["coverage"], layout))
-        integration, sums, info = fused.resolve(run, refused, self.recipe, Roi(*rec.attrs["roi"]))
+        rec, integration, sums, info = self.read_fused(layout)
+        rec = self.store("reconstruction", rec)
         if sums is None:
-            del run
             return self.integrate_separately(rec, info)
-        return self.q_integration_dataset(sums, integration, run["image"], run["coverage"], info, shared)
+        return self.q_integration_dataset(sums, integration, rec["image"].values, rec["coverage"].values, info,
+                                          shared)
 
     def integrate_separately(self, rec, passes_info):
         """Q integration with the frame sum of ``rec`` (a reconstruction dataset) known: centre,

@@ -46,6 +46,9 @@ PREFETCH_BLOCKS = 2  # blocks announced to the kernel ahead of the one being rea
 PREFETCH_BELOW = 4e9  # bytes/s: hints only while the median of the last 5 block reads is slower
 PROBE_BYTES = 64 << 20  # raw bytes of the probe of a fused pass (evenly spaced blocks, kept)
 MAX_ALIGNED_BLOCKS = 4  # a block may grow to this many block_bytes to hold a whole chunk
+CHECKPOINTS = (1 / 64, 1 / 32, 1 / 16) + tuple(i / 8 for i in range(1, 8))
+"""Shares of the frames at which a fused pass hands its frame sum so far to the setup's checkpoint:
+often early (a pixel watched late misses more blocks), then every 1/8."""
 
 
 def frames_per_block(stack, block_bytes=None):
@@ -239,13 +242,18 @@ class IntegrationSetup:
     :class:`~eqegs_repo.kernels.q_integration.RadialIntegrator`, with the mask ``keep`` (H, W)
     bool), the forward counts in the box of half-width ``forward_halfwidth`` px around
     ``centre`` (x, y px) and, for the canvas pixels ``tracked`` (flat indices, sorted; may be
-    empty), each pixel's counts."""
+    empty), each pixel's counts. A one-read pass (:func:`fused_pass`) with a ``checkpoint``
+    (``checkpoint(frame sum so far (H, W)) -> canvas pixels``, hottest first, e.g. a
+    :class:`~eqegs_repo.cooking.tracking.Watcher`) also records the counts of those pixels from
+    then on, at most ``watch_limit`` sensor pixels (the *watched* pixels)."""
 
     integrator: object
     centre: tuple
     forward_halfwidth: float
     tracked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     keep: np.ndarray | None = None
+    checkpoint: object = None
+    watch_limit: int = 0
 
 
 class _Integrating:
@@ -265,6 +273,34 @@ class _Integrating:
         self.taps = [(pixels, slice(lo, hi)) for (pixels, _), lo, hi in zip(taps, bounds[:-1], bounds[1:])]
         self.tracked_pixels = np.concatenate([canvas for _, canvas in taps])
         self.tracked = np.zeros((n_frames, self.tracked_pixels.size), dtype)
+        self.layout = layout
+        # watched sensor pixels: counts (watch_limit, frames), zero pages until written; the
+        # entries (sensor, pixel, canvas pixel); per block the number of entries it recorded
+        self.watched = np.zeros((setup.watch_limit, n_frames), dtype) if setup.watch_limit else None
+        self.entries = np.zeros((0, 3), np.int64)
+        self.recorded = {}
+        self.overflow = False
+        self._taps = (0, [])  # (entries, [(sensor, pixels, entry rows)]): replaced whole, read without a lock
+
+    def watch(self, canvas):
+        """Record the counts of the canvas pixels ``canvas`` (flat indices, hottest first) from the
+        next blocks on, those not tracked or watched yet, within the watch limit (beyond it:
+        ``overflow``). Called by one thread at a time."""
+        known = np.union1d(self.tracked_pixels, self.entries[:, 2])
+        canvas = np.asarray(canvas, np.int64)
+        canvas = canvas[~np.isin(canvas, known)]
+        rows = tap_rows(sensor_taps(self.layout, canvas))
+        order = np.argsort(_rank(canvas, rows[:, 2]), kind="stable")  # hottest first
+        room = 0 if self.watched is None else self.watched.shape[0] - len(self.entries)
+        if len(rows) > room:
+            self.overflow = True
+        rows = rows[order][:max(room, 0)]
+        if not len(rows):
+            return
+        self.entries = np.concatenate([self.entries, rows])
+        index = np.arange(len(self.entries))
+        self._taps = (len(self.entries), [(k, self.entries[self.entries[:, 0] == k, 1], index[self.entries[:, 0] == k])
+                                          for k in range(len(self.parts))])
 
     def __call__(self, start, stop, blocks):
         self.sums[start:stop] = sum(part.integrate(block) for part, block in zip(self.parts, blocks))
@@ -279,10 +315,22 @@ class _Integrating:
                     np.take(frames, pixels, axis=1, out=out, mode="clip")
                 else:
                     out[...] = frames[:, pixels]
+        n_watched, taps = self._taps
+        for k, pixels, rows in taps:
+            self.watched[rows, start:stop] = blocks[k].reshape(stop - start, -1)[:, pixels].T
+        self.recorded[start] = n_watched
 
     def result(self):
         return {"sums": self.sums, "variance": self.variance, "forward": self.forward,
-                "tracked": self.tracked, "tracked_pixels": self.tracked_pixels}
+                "tracked": self.tracked, "tracked_pixels": self.tracked_pixels,
+                "watched": self.watched, "watched_entries": self.entries, "recorded": self.recorded,
+                "watch_overflow": self.overflow}
+
+
+def _rank(canvas, pixels):
+    """The place of each of ``pixels`` in the list ``canvas`` (every pixel is in it)."""
+    order = np.argsort(canvas, kind="stable")
+    return order[np.searchsorted(canvas, pixels, sorter=order)]
 
 
 def sensor_taps(layout, tracked):
@@ -297,6 +345,12 @@ def sensor_taps(layout, tracked):
         pixels = np.flatnonzero(np.isin(canvas, tracked))
         taps.append((pixels, canvas[pixels]))
     return taps
+
+
+def tap_rows(taps):
+    """The taps of :func:`sensor_taps` as rows (sensor, sensor pixel, canvas pixel), (n, 3) int64."""
+    return np.concatenate([np.stack([np.full(p.size, k), p, c], axis=1) for k, (p, c) in enumerate(taps)]
+                          + [np.zeros((0, 3), np.int64)]).astype(np.int64)
 
 
 def integration_pass(stack, layout, integrator, centre, forward_halfwidth, *, frame_sum=False,
@@ -380,22 +434,73 @@ def fused_pass(stack, layout, plan, *, workers=1, block_frames=None, probe_bytes
     if integrating is None:
         held.clear()  # already summed; nothing more to do with them
     summed = {start for start, _ in probe}
+    checkpoints = _Checkpoints(integrating, accumulators, n_frames, probe_frames)
 
     def work(lane, start, stop, blocks):
         if start not in summed:
             per_frame[start:stop] = accumulators[lane].add(blocks)
         if integrating is not None:
             integrating(start, stop, blocks)
+            if start not in summed:
+                checkpoints.passed(stop - start)
         if progress is not None and start not in summed:
             progress(stop - start)
 
     _stream(stack, [r for r in ranges if r[0] not in summed], workers, work, ready=held)
     total = _merged(accumulators)
     out = {"image": total.image, "per_frame": per_frame, "coverage": total.coverage,
-           "probe_frames": probe_frames, "setup": setup}
+           "probe_frames": probe_frames, "setup": setup, "ranges": ranges}
     if integrating is not None:
         out.update(integrating.result())
     return out
+
+
+class _Checkpoints:
+    """At the :data:`CHECKPOINTS` of a one-read pass's frames, the frame sum so far goes to the
+    setup's ``checkpoint``, and the pixels it names are watched (:meth:`_Integrating.watch`)."""
+
+    def __init__(self, integrating, accumulators, n_frames, done):
+        setup = None if integrating is None else integrating.setup
+        self.active = setup is not None and setup.checkpoint is not None and setup.watch_limit > 0
+        self.integrating, self.accumulators = integrating, accumulators
+        self.marks = sorted({int(n_frames * share) for share in CHECKPOINTS})
+        self.done = done
+        self.lock = threading.Lock()
+        self.busy = threading.Lock()
+
+    def passed(self, frames):
+        """Count ``frames`` more frames summed; run a checkpoint when one is due (one lane at a time;
+        a lane that finds another at it goes on)."""
+        if not self.active:
+            return
+        with self.lock:
+            self.done += frames
+            due = bool(self.marks) and self.done >= self.marks[0]
+            while self.marks and self.done >= self.marks[0]:
+                self.marks.pop(0)
+        if due and self.busy.acquire(blocking=False):
+            try:
+                # the other lanes go on adding: a frame sum between two blocks is as good a guess
+                partial = sum(image for image in (a.image for a in self.accumulators) if image is not None)
+                self.integrating.watch(self.integrating.setup.checkpoint(partial))
+            finally:
+                self.busy.release()
+
+
+def gather_pass(stack, ranges, columns, out, *, workers=1, progress=None):
+    """Read the blocks ``ranges`` (``[(start, stop), ...]``) of ``stack`` and copy the counts of the
+    sensor pixels ``columns`` ((n, 3) rows of :func:`tap_rows`: sensor, sensor pixel, canvas
+    pixel) into ``out[start:stop]`` ((frames, n), e.g. int64); nothing else is computed.
+    ``progress``: as for :func:`frame_sum_pass`."""
+    by_sensor = [(k, columns[columns[:, 0] == k, 1], np.flatnonzero(columns[:, 0] == k))
+                 for k in range(stack.shape[0])]
+
+    def gather(lane, start, stop, blocks):
+        for k, pixels, where in by_sensor:
+            if where.size:
+                out[start:stop, where] = blocks[k].reshape(stop - start, -1)[:, pixels]
+
+    _stream(stack, ranges, workers, _reporting(gather, progress))
 
 
 def _merged(accumulators):

@@ -44,6 +44,7 @@ from eqegs_repo.kernels.q_integration.pixels import (  # noqa: F401
     pixel_normalisation,
     pixel_offsets,
     pixel_radius,
+    ring_excess,
     ring_level,
     sector_keep,
 )

@@ -128,13 +128,33 @@ def hot_pixel_score(
     """How hot each pixel looks: (z − median z) / MAD of z, the quantity :func:`hot_pixel_keep`
     compares with ``hot_pixel_mad`` (same ring medians, same ``valid`` statistics), (H, W)
     float64, NaN outside ``valid``.  Larger is hotter; a MAD of 0 counts as the smallest
-    positive float."""
+    positive float (so many pixels may score ``inf``: rank by :func:`ring_excess` instead)."""
     summed = image_2d(summed, name="summed")
     valid = _valid_mask(summed, valid)
     z, centre_z, mad = _ring_z(summed, centre, valid)
     score = np.full(summed.shape, np.nan)
     score[valid] = (z - centre_z) / max(mad, np.finfo(np.float64).tiny)
     return score
+
+
+def ring_excess(
+    summed: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    valid: np.ndarray | None = None,
+    level: np.ndarray | None = None,
+) -> np.ndarray:
+    """z − median z of every ``valid`` pixel, z = (I − m)/√max(m, 1) in Poisson units of its ring
+    level m (:func:`ring_level`, or ``level`` (H, W) counts when given), (H, W) float64, NaN
+    outside ``valid``.  Ordered as :func:`hot_pixel_score` (which divides it by the MAD of z)
+    but always finite, so it ranks pixels even where the MAD of z is 0 (sparse counts)."""
+    summed = image_2d(summed, name="summed")
+    valid = _valid_mask(summed, valid)
+    m = ring_level(summed, centre=centre, valid=valid) if level is None else np.asarray(level, np.float64)[valid]
+    z = (summed[valid] - m) / np.sqrt(np.maximum(m, 1.0))
+    excess = np.full(summed.shape, np.nan)
+    excess[valid] = z - np.median(z)
+    return excess
 
 
 def dead_pixel_keep(summed: np.ndarray, *, centre: tuple[float, float], valid: np.ndarray | None = None,

@@ -2,11 +2,12 @@
 background is read once for all the samples that share it."""
 import collections
 import json
+import threading
 
 import numpy as np
 import pytest
 
-from eqegs_repo.cooking import passes, tracking
+from eqegs_repo.cooking import cook, passes, tracking
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.formats.npy import NpyFile
@@ -30,9 +31,11 @@ def reads(monkeypatch):
     """Frames read per raw file, counted at the reader."""
     counts = collections.Counter()
     original = NpyFile.read_frames
+    lock = threading.Lock()
 
     def counting(self, start, stop, out=None):
-        counts[self.path] += stop - start
+        with lock:  # the lanes read in parallel
+            counts[self.path] += stop - start
         return original(self, start, stop, out)
 
     monkeypatch.setattr(NpyFile, "read_frames", counting)
@@ -98,7 +101,8 @@ def test_fused_equals_separate_with_the_sample_read_once(tmp_path, small_blocks,
     assert_same(fused, separate)
 
 
-def test_a_hot_pixel_the_probe_missed_means_a_second_read(tmp_path, small_blocks, reads):
+def test_a_hot_pixel_the_probe_missed_is_subtracted_after_a_partial_read(tmp_path, small_blocks, reads, monkeypatch):
+    monkeypatch.setattr(cook, "WORKERS", 1)  # one lane: the blocks read before the checkpoint are known
     repo, _ = tree(tmp_path)
 
     def hot_outside_the_probe(counts):
@@ -110,8 +114,13 @@ def test_a_hot_pixel_the_probe_missed_means_a_second_read(tmp_path, small_blocks
     sample = repo[PROPOSAL]["S001"]
     fused = q_integration(sample, True)
     info = fused.attrs["passes"]
-    assert info["path"] == "separate" and info["sample_reads"] == 2 and "hot pixel" in info["reason"]
-    assert reads[str(sensor_path(tmp_path, "S001", 1))] == 2 * N_FRAMES
+    # the pixel was summed, watched from a checkpoint on, and its counts in the blocks read before
+    # were read again (those blocks only): subtracted exactly, in one read and a part
+    assert info["path"] == "fused" and info["reason"] is None and info["removed_pixels"] == 1
+    # the probe (0-63, 960-1023) and the first block after it (64-127), then the checkpoint
+    assert info["reread_frames"] == 3 * BLOCK and info["sample_reads"] == 1 + 3 * BLOCK / N_FRAMES
+    assert "read again" in info["reread_reason"] and info["watched_pixels"] >= 1
+    assert reads[str(sensor_path(tmp_path, "S001", 1))] == N_FRAMES + info["reread_frames"]
     assert not fused.mask.values[50, 16 + 5]
     assert_same(fused, q_integration(sample, False))
 
@@ -138,16 +147,18 @@ def test_a_beam_that_moves_after_the_probe_means_a_second_read(tmp_path, small_b
     assert_same(fused, q_integration(sample, False))
 
 
-def test_bbox_splitting_and_a_cached_reconstruction_use_the_separate_integration(tmp_path, small_blocks):
+def test_bbox_splitting_and_a_cached_reconstruction_use_the_separate_integration(tmp_path, small_blocks, reads):
     repo, _ = tree(tmp_path)
     sample = repo[PROPOSAL]["S001"]
     bbox = q_integration(sample, True, pixel_splitting="bbox")
     assert bbox.attrs["passes"]["path"] == "separate" and "bbox" in bbox.attrs["passes"]["reason"]
     assert_same(bbox, q_integration(sample, False, pixel_splitting="bbox"))
-    sample.cook("reconstruction")
-    after = sample.cook("q_integration").attrs["passes"]
+    sample.cook("reconstruction")  # leaves the sums of the q integration its spice foresees
+    reads.clear()
+    after = sample.cook("q_integration", radial_bin_px=2.0).attrs["passes"]  # not foreseen: read again
     assert after["path"] == "separate" and after["sample_reads"] == 1
     assert after["reason"] == "the reconstruction was cached"
+    assert set(reads.values()) == {N_FRAMES}
 
 
 def test_fused_chain_caches_both_steps_with_their_provenance(tmp_path, small_blocks, reads):

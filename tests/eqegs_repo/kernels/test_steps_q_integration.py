@@ -388,3 +388,20 @@ def test_hot_pixel_score_is_what_hot_pixel_keep_thresholds():
         keep = qi.hot_pixel_keep(image, centre=(20.2, 18.7), n_mad=n_mad, valid=valid)
         assert np.array_equal(~keep[valid], score[valid] > n_mad)
     assert set(zip(*np.nonzero(score > 10))) >= {(3, 5), (17, 40)}
+
+
+def test_ring_excess_ranks_hot_pixels_where_the_mad_is_zero():
+    centre, valid = (20.2, 18.7), np.ones((40, 50), bool)
+    rng = np.random.default_rng(5)
+    image = rng.poisson(200.0, size=(40, 50)).astype(float)
+    image[[3, 17], [5, 40]] += [400, 150]
+    excess = qi.ring_excess(image, centre=centre, valid=valid)
+    score = qi.hot_pixel_score(image, centre=centre, valid=valid)
+    assert np.array_equal(np.argsort(excess.ravel(), kind="stable"), np.argsort(score.ravel(), kind="stable"))
+    sparse_counts = np.zeros((40, 50))  # most pixels read 0: the MAD of z is 0
+    sparse_counts[rng.integers(0, 40, 200), rng.integers(0, 50, 200)] = 1
+    sparse_counts[30, 7], sparse_counts[2, 45] = 9, 30  # two hot ones
+    score = qi.hot_pixel_score(sparse_counts, centre=centre, valid=valid)
+    assert np.isinf(score[30, 7]) and np.isinf(score[2, 45])  # tied: the score cannot rank them
+    excess = qi.ring_excess(sparse_counts, centre=centre, valid=valid)
+    assert np.isfinite(excess).all() and excess[2, 45] > excess[30, 7] > np.sort(excess.ravel())[-3]
