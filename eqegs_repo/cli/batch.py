@@ -75,13 +75,16 @@ def cmd_reanalyze(args):
 def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
-    from eqegs_repo.watch import check_retries, watch
+    from eqegs_repo.history import check_target_error
+    from eqegs_repo.watch import CHANGES_FOUND_BY, check_retries, watch
 
     batch.check_watch_arguments(args.interval, args.timeout)
     check_retries(args.retries)
+    check_target_error(args.target_error)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
-    print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
+    print(f"watching {repo.root} every {args.interval} s ({CHANGES_FOUND_BY}: changed files are found by "
+          f"listing them each interval); growing samples are cooked again; Ctrl-C stops", file=sys.stderr)
 
     def show(row):
         fit = (f"tau = {with_error(row['tau_ns'], row['tau_error_ns'], 'ns')}, "
@@ -91,8 +94,25 @@ def cmd_watch(args):
 
     rows = watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
                  overrides=override_values(args.overrides), export=args.export, interval=args.interval,
-                 existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout)
+                 existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout,
+                 on_update=show_projection(args.target_error), target_error=args.target_error,
+                 history_dir=args.history_dir)
     print(f"stopped; {len(rows)} cook(s)", file=sys.stderr)
+
+
+def show_projection(target_error):
+    """An ``on_update`` of :func:`eqegs_repo.watch.watch` that prints, after each history row,
+    the sample's exposure and the stop rule (:func:`eqegs_repo.history.projected_exposure`)."""
+    from eqegs_repo.history import projected_exposure
+
+    def show(history, sample, row):
+        rows = history[(history.proposal == row["proposal"]) & (history["sample"] == row["sample"])]
+        projection = projected_exposure(rows, target_error)
+        trains = "" if row["n_trains"] is None else f"{row['n_trains']} trains, "
+        exposure = "" if row["exposure_s"] is None else f"exposure {row['exposure_s']:.4g} s"
+        print(f"  {row['proposal']}/{row['sample']}: {trains}{exposure}"
+              + ("" if projection is None else f"; {projection}"), flush=True)
+    return show
 
 
 def register(subparsers):
@@ -124,4 +144,9 @@ def register(subparsers):
                         "those not cooked yet are cooked without it")
     p.add_argument("--retries", type=int, default=2,
                    help="further tries of a failing sample whose files do not change (default 2)")
+    p.add_argument("--target-error", type=float, default=0.05, metavar="REL",
+                   help="relative error of tau to reach: after each cook the exposure needed is projected "
+                        "(errors scale as 1/sqrt(exposure); default 0.05)")
+    p.add_argument("--history-dir", metavar="FOLDER", default=None,
+                   help="where each sample's results history (CSV) is written (default: history/ in the result cache)")
     p.set_defaults(run=cmd_watch)

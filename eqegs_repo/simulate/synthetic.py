@@ -150,38 +150,12 @@ def write_sample(
             if existing.exists() and not overwrite:
                 raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
     marker = _marker(params, run, seed, start_time, comment)
-    layout = params.sensor_layout
-    dtype = np.dtype(params.dtype)
-    files = TreeLayout()
-    if block_frames is None:
-        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
-    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
-    model = params.image_model(run)
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    (tmp / files.raw_dir).mkdir(parents=True)
     try:
-        measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
-        np.save(files.velocity_path(str(tmp)), measured)
-        shape = (params.n_frames,) + layout.sensor_shape
-        sensor_paths = [files.sensor_path(str(tmp), k) for k in range(layout.n_sensors)]
-        for sensor_path in sensor_paths:  # header + full-size (sparse) file
-            np.lib.format.open_memmap(sensor_path, mode="w+", dtype=dtype, shape=shape).flush()
-        for start in range(0, params.n_frames, block_frames):
-            stop = min(start + block_frames, params.n_frames)
-            parts = split(model.expected(start, stop), layout=layout)
-            for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
-                _check_range(counts, dtype, path / files.raw_dir / files.sensor_file.format(k=k))
-                # Map the file only while writing this block, so written pages leave our RSS.
-                stack = np.lib.format.open_memmap(sensor_paths[k], mode="r+")
-                stack[start:stop] = counts
-                stack.flush()
-                del stack
-        (tmp / files.marker).write_text(json.dumps(marker, indent=1))
+        model = _write_files(tmp, params, seed, run, marker, block_frames, shown=path)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
@@ -198,6 +172,85 @@ def write_sample(
     if truth_path is not None:
         _write_truth(truth_path, truth, arrays, overwrite)
     return truth
+
+
+def _write_files(folder: Path, params: SyntheticParams, seed: int, run: str, marker: dict,
+                 block_frames: int | None, shown: Path) -> image.ImageModel:
+    """Write the velocity, the sensor files (frames streamed in blocks, each file rewritten in
+    place when it exists) and, last, the marker into ``folder``; ``shown`` names the sample in
+    messages. Returns the image model drawn from."""
+    layout = params.sensor_layout
+    dtype = np.dtype(params.dtype)
+    files = TreeLayout()
+    if block_frames is None:
+        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
+    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
+    model = params.image_model(run)
+    (folder / files.raw_dir).mkdir(parents=True, exist_ok=True)
+    measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
+    np.save(files.velocity_path(str(folder)), measured)
+    shape = (params.n_frames,) + layout.sensor_shape
+    sensor_paths = [files.sensor_path(str(folder), k) for k in range(layout.n_sensors)]
+    for sensor_path in sensor_paths:  # header + full-size (sparse) file
+        np.lib.format.open_memmap(sensor_path, mode="w+", dtype=dtype, shape=shape).flush()
+    for start in range(0, params.n_frames, block_frames):
+        stop = min(start + block_frames, params.n_frames)
+        parts = split(model.expected(start, stop), layout=layout)
+        for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
+            counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+            _check_range(counts, dtype, shown / files.raw_dir / files.sensor_file.format(k=k))
+            # Map the file only while writing this block, so written pages leave our RSS.
+            stack = np.lib.format.open_memmap(sensor_paths[k], mode="r+")
+            stack[start:stop] = counts
+            stack.flush()
+            del stack
+    marker_path = folder / files.marker
+    temp = marker_path.with_name(f".{files.marker}.partial-{os.getpid()}")
+    temp.write_text(json.dumps(marker, indent=1))
+    os.replace(temp, marker_path)
+    return model
+
+
+def grown_params(params: SyntheticParams, trains: int) -> SyntheticParams:
+    """``params`` of a run integrated over ``trains`` trains instead of
+    ``params.trains_integrated``: flux and dark (counts per frame) scale with the trains."""
+    if isinstance(trains, bool) or not isinstance(trains, (int, np.integer)) or trains < 1:
+        raise BadInput(f"trains must be a whole number of trains >= 1, got {trains!r}")
+    ratio = int(trains) / params.trains_integrated
+    return dataclasses.replace(params, trains_integrated=int(trains), flux=params.flux * ratio,
+                               dark=params.dark * ratio)
+
+
+def grow_sample(
+    path: str | os.PathLike,
+    params: SyntheticParams,
+    seed: int,
+    trains: int,
+    background: bool = False,
+    *,
+    in_place: bool = False,
+    block_frames: int | None = None,
+    start_time: str | None = None,
+    comment: str | None = None,
+) -> SyntheticParams:
+    """Write the sample at ``path`` (written before with ``params`` and ``seed``) again as
+    integrated over ``trains`` trains: counts scale with the trains (:func:`grown_params`), the
+    marker's ``trains_integrated``, ``exposure_s`` and ``end_time`` follow -- a measurement that
+    goes on, as the train-integration app rewrites a sample's files. By default the folder is
+    written beside and renamed into place (as :func:`write_sample`); ``in_place=True`` rewrites
+    each file where it is, the marker last (a reader may then see files of two integrations: what
+    watch's torn-read check is for). Returns the grown params (for the truth: τ, f_q unchanged)."""
+    path = Path(path)
+    grown = grown_params(params, trains)
+    if not (path / TreeLayout().marker).exists():
+        raise BadInput(f"grow_sample: {path} holds no sample (no {TreeLayout().marker}); write it with write_sample first")
+    if in_place:
+        run = "background" if background else "sample"
+        _write_files(path, grown, seed, run, _marker(grown, run, seed, start_time, comment), block_frames, shown=path)
+    else:
+        write_sample(path, grown, seed, background, overwrite=True, block_frames=block_frames,
+                     start_time=start_time, comment=comment)
+    return grown
 
 
 def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel) -> tuple[dict, dict]:
