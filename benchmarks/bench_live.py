@@ -158,7 +158,7 @@ def night(args):
     expected = samples * (rounds + 1)
     print(f"night: {rounds * samples} growths of {samples} samples in {elapsed:.0f} s; history rows "
           f"{rows} passed to on_update, {stored} in the files, {expected} expected (lost: {expected - stored})")
-    print(f"RSS after the first round {first:.0f} MiB, at the end {last:.0f} MiB "
+    print(f"RSS after the first cooks {first:.0f} MiB, at the end {last:.0f} MiB "
           f"({last - first:+.0f} MiB over {rounds * samples} growths)")
     if stored != expected or rows != expected:
         sys.exit("history rows were lost")
