@@ -21,12 +21,12 @@ per sample. The rules:
   nothing records what was cooked: the samples present at the start are then left alone unless
   ``existing=True``, and a WatchWarning says so.
 
-* **followed**: a sample whose files change after it was cooked (a growing integration: more
-  trains summed into the same frames, its files rewritten) waits again and is cooked again once
+* **followed**: a sample whose files, or its background run's, change after it was cooked (a
+  growing integration: more trains summed into the same frames, its files rewritten) waits again and is cooked again once
   they settle. When several samples are ready in one poll, the one whose files changed last (the
   newest modification time among them) is cooked first.
-* **never torn**: the file signature (names, sizes, modification times, inodes) is taken before
-  and after each cook; when it changed, the cook read files that were being rewritten: its row is
+* **never torn**: the file signature (names, sizes, modification times, inodes of the sample's
+  files and of its background run's, :func:`watched_signature`) is taken before and after each cook; when it changed, the cook read files that were being rewritten: its row is
   dropped (never reported, never in the history), the cache entries it wrote are removed, and the
   sample is cooked again once its files settle.
 * **one cook per sample**: samples are cooked one after the other in the watching process; a
@@ -44,7 +44,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-from eqegs_repo.batch import _matches, _patterns, _steps_of, check_watch_arguments, cook_sample
+from eqegs_repo.batch import _matches, _patterns, _steps_of, background_of, check_watch_arguments, cook_sample
 from eqegs_repo.cooking.export import export_needed
 from eqegs_repo.errors import BadInput, WatchWarning
 from eqegs_repo.history import Book, projected_exposure, read_history  # noqa: F401 - the face of the history
@@ -115,6 +115,21 @@ def cooked_already(sample, steps, overrides, export):
     except Exception:  # noqa: BLE001 - then it is cooked, and the cook names the problem
         return False
 
+
+
+def watched_signature(sample, overrides):
+    """:func:`file_signature` of ``sample`` followed by that of the background run its q
+    integration subtracts with ``overrides`` (:func:`eqegs_repo.batch.background_of`; none when
+    it has none, is the background run, or it is not there): a sample whose background grows is
+    cooked again too, and a background rewritten during a cook makes that cook torn."""
+    signature = file_signature(sample)
+    background = background_of(sample, overrides)
+    if background is None or background[1] == sample.key:
+        return signature
+    try:
+        return signature + file_signature(sample.proposal[background[1]])
+    except KeyError:  # the background run is not there (yet): the cook says so
+        return signature
 
 
 def newest_change(signature):
@@ -191,7 +206,7 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
                 state.status = "cooked"
             if state.status != "waiting":
                 try:
-                    state.signature = file_signature(sample)  # followed from here on
+                    state.signature = watched_signature(sample, overrides)  # followed from here on
                 except OSError:
                     pass
         if repo.cache is None and not existing and tracked:
@@ -202,7 +217,7 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
             ready = []
             for key in present():
                 sample, state = repo[key[0]][key[1]], tracked.setdefault(key, Tracked())
-                if _ready(sample, state, interval):
+                if _ready(sample, state, interval, overrides):
                     ready.append((sample, state))
             ready.sort(key=lambda item: -newest_change(item[1].signature))  # newest first; ties in natural order
             for sample, state in ready:
@@ -221,12 +236,12 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     return rows
 
 
-def _ready(sample, state, interval):
+def _ready(sample, state, interval, overrides):
     """One poll of one sample: whether it is to be cooked now (``state`` updated)."""
     now = _clock()
     where = f"{sample.proposal.key}/{sample.key}"
     try:
-        signature = file_signature(sample)
+        signature = watched_signature(sample, overrides)
     except OSError:
         return False  # the folder went away, or is being renamed: next poll
     if signature != state.signature:  # new or changing files: wait until they settle
@@ -277,7 +292,7 @@ def _cook(sample, state, steps, overrides, export, timeout, interval, retries):
     entries = _cache_entries(sample)
     row = cook_sample(sample, steps, overrides, export, timeout, finished=state.busy.release)
     try:
-        after = file_signature(sample)
+        after = watched_signature(sample, overrides)
     except OSError:
         after = None
     now = _clock()

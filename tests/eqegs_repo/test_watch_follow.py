@@ -176,10 +176,22 @@ def test_a_timed_out_cook_still_running_keeps_its_sample_from_a_second_cook(tree
     monkeypatch.setattr(batch, "_cook_row", slow_first)
     tracked = {}
     real_ready = watching._ready
-    monkeypatch.setattr(watching, "_ready", lambda sample, state, interval: tracked.update(
-        state=state) or real_ready(sample, state, interval))
+    monkeypatch.setattr(watching, "_ready", lambda sample, state, *args: tracked.update(
+        state=state) or real_ready(sample, state, *args))
 
     rows, warned = _drive(monkeypatch, repo, 6, {2: change, 5: let_go}, samples="S001", steps=("q_integration",),
                           timeout=0.2)
     assert [r["status"] for r in rows] == ["timed out", "up-to-date"] and calls == [0, 0]  # the first one cached it
     assert len(warned) == 1 and "gave 2025A1234/S001 up" in warned[0]
+
+
+def test_the_samples_that_subtract_a_background_are_cooked_again_when_it_grows(tree, monkeypatch):
+    base, repo, params = tree
+    background = f"{base}/{PROPOSAL}/{synthetic.BACKGROUND_SAMPLE_ID}"
+
+    def grow():
+        synthetic.grow_sample(background, params, 10_000, params.trains_integrated + 200, background=True)
+
+    rows, _ = _drive(monkeypatch, repo, 5, {2: grow}, samples="S00[12]", steps=("q_integration",))
+    assert sorted(r["sample"] for r in rows) == ["S001", "S001", "S002", "S002"]
+    assert all(r["status"] == "ok" for r in rows) and len({r["spice_fingerprint"] for r in rows}) == 4
