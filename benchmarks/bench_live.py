@@ -4,7 +4,8 @@ Latency (issue 22: <= 10 s at full size on 2 cores): a sample with its backgroun
 (``--preset full``: 4092 frames x 3 sensors of 728 x 128, uint32, with a background run), watch
 follows it in a thread (``--interval`` s), and the sample is grown ``--growths`` times
 (``synthetic.grow_sample``: more trains, counts scaling; ``--grow in-place`` rewrites the files
-where they are, ``rename`` writes the folder beside and renames it). The latency of a growth is
+where they are, ``rename`` writes the folder beside and renames it; ``scale`` multiplies the
+counts in place, a quick stand-in when simulating 4.6 GB per growth takes too long). The latency of a growth is
 the time from the end of the rewrite to the sample's new history row (``on_update``); it holds
 up to two intervals of the settle rule plus the cook. The median is printed.
 
@@ -21,13 +22,17 @@ so the page's time is in the latency (when that module exists).
 """
 import argparse
 import importlib.util
+import json
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from eqegs_repo import Repository
 from eqegs_repo.cooking.progress import quiet
 from eqegs_repo.simulate import demo, synthetic
@@ -61,12 +66,13 @@ class Follower:
     def __init__(self, repo, samples, interval, page=None):
         self.arrivals, self.rows, self.cooks = {}, [], []
         self.condition, self.stop, self.page = threading.Condition(), threading.Event(), page
+        self.history_dir = tempfile.mkdtemp(prefix="bench-live-history-")  # a history of this run only
         self.thread = threading.Thread(target=self._run, args=(repo, samples, interval), daemon=True)
 
     def _run(self, repo, samples, interval):
         with quiet():
-            watch(repo, proposals=PROPOSAL, samples=samples, interval=interval, stop=self.stop,
-                  on_update=self._updated, on_result=self.cooks.append)
+            watch(repo, proposals=PROPOSAL, samples=samples, interval=interval, stop=self.stop, existing=True,
+                  on_update=self._updated, on_result=self.cooks.append, history_dir=self.history_dir)
 
     def _updated(self, history, sample, row):
         if self.page is not None:
@@ -87,40 +93,70 @@ class Follower:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
+        shutil.rmtree(self.history_dir, ignore_errors=True)
 
 
-def tree(folder, preset, samples, n_mc=200, **overrides):
-    """A synthetic tree of one proposal with seeded spice and a cache; ``(repo, params, seeds)``."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    written = synthetic.write_tree(folder, preset=preset, proposals=(PROPOSAL,), samples_per_proposal=samples,
-                                   **overrides)
+def tree(folder, preset, samples, n_mc=200, reuse=False, **overrides):
+    """A synthetic tree of one proposal with seeded spice and a cache; ``(repo, params, seeds)``.
+    ``reuse``: keep the tree of an earlier run when its truth files are all there."""
+    keys = [f"S{k:03d}" for k in range(1, samples + 1)]
+    truths_there = all(synthetic.truth_stem(folder, synthetic.DEFAULT_ACCOUNT, PROPOSAL, k).with_suffix(".json").exists()
+                       for k in keys + [synthetic.BACKGROUND_SAMPLE_ID])
+    if not (reuse and truths_there):
+        if folder.exists():
+            shutil.rmtree(folder)
+        synthetic.write_tree(folder, preset=preset, proposals=(PROPOSAL,), samples_per_proposal=samples, **overrides)
     demo.write_config(folder)
-    repo = Repository(str(written.root))
-    keys = [k for k in written.samples[PROPOSAL] if k != synthetic.BACKGROUND_SAMPLE_ID]
+    repo = Repository(str(synthetic.eqegs_root(folder)))
     truths = {k: synthetic.load_truth(folder, synthetic.DEFAULT_ACCOUNT, PROPOSAL, k) for k in keys}
     params = truths[keys[0]].params
-    demo.seed_spice(repo[PROPOSAL], params, bg_n_points=8, isf_error_threshold=0.1, n_mc=n_mc)
+    if not repo[PROPOSAL].spice.history("q_range"):
+        demo.seed_spice(repo[PROPOSAL], params, bg_n_points=8, isf_error_threshold=0.1, n_mc=n_mc)
     return repo, {k: t.params for k, t in truths.items()}, {k: t.record["seed"] for k, t in truths.items()}
 
 
+def scale_counts(folder, trains, grown):
+    """A quick stand-in for new trains (``--grow scale``): every count of the sample's sensor
+    files multiplied by ``grown / trains`` in place, block by block, then the marker's
+    ``trains_integrated`` and ``exposure_s`` rewritten (beside, renamed). The cook's work is that
+    of a real growth; the statistics are not (the noise is scaled with the counts)."""
+    ratio = grown / trains
+    for sensor in sorted(Path(folder, "train_integrated").glob("sensor_*.npy")):
+        stack = np.load(sensor, mmap_mode="r+")
+        for start in range(0, stack.shape[0], 128):
+            stack[start:start + 128] = np.rint(stack[start:start + 128] * ratio)
+        stack.flush()
+        del stack
+    marker_path = Path(folder, "train_integrated.json")
+    marker = json.loads(marker_path.read_text())
+    marker.update(trains_integrated=grown, exposure_s=marker["exposure_s"] * ratio)
+    temp = marker_path.with_name(".train_integrated.json.partial")
+    temp.write_text(json.dumps(marker, indent=1))
+    os.replace(temp, marker_path)
+
+
 def latency(args):
-    print(f"writing a {args.preset} sample and its background to {args.directory} ...", flush=True)
+    print(f"a {args.preset} sample and its background in {args.directory} (written unless --reuse finds them) ...",
+          flush=True)
     start = time.perf_counter()
-    repo, params, seeds = tree(args.directory / "latency", args.preset, 1)
+    repo, params, seeds = tree(args.directory / "latency", args.preset, 1, reuse=args.reuse)
     key = next(iter(params))
-    print(f"  written in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"  ready in {time.perf_counter() - start:.0f} s", flush=True)
     base = params[key]
     folder = repo[PROPOSAL][key].path
+    now = repo[PROPOSAL][key].marker["trains_integrated"]  # more than the truth's after a --reuse
     latencies, cooks = [], []
     with Follower(repo, key, args.interval, live_page(args.live_page)) as follower:
-        if not follower.wait_for([(key, base.trains_integrated)], timeout=1800):
+        if not follower.wait_for([(key, now)], timeout=1800):
             sys.exit("the first cook gave no history row in 30 min")
         print(f"first cook: {follower.cooks[-1]['duration_s']:.1f} s", flush=True)
         for growth in range(1, args.growths + 1):
-            trains = base.trains_integrated + growth * args.step_trains
+            trains = now + growth * args.step_trains
             began = time.perf_counter()
-            synthetic.grow_sample(folder, base, seeds[key], trains, in_place=args.grow == "in-place")
+            if args.grow == "scale":
+                scale_counts(folder, trains - args.step_trains, trains)
+            else:
+                synthetic.grow_sample(folder, base, seeds[key], trains, in_place=args.grow == "in-place")
             written = time.perf_counter()
             if not follower.wait_for([(key, trains)], timeout=1800):
                 sys.exit(f"growth {growth}: no history row in 30 min")
@@ -154,7 +190,7 @@ def night(args):
                 sys.exit(f"round {r}: rows missing after 10 min: {[w for w in wanted if w not in follower.arrivals]}")
         last, elapsed = rss_mib(), time.perf_counter() - started
         rows = len(follower.rows)
-    stored = len(read_history(repo))
+        stored = len(read_history(repo, history_dir=follower.history_dir))
     expected = samples * (rounds + 1)
     print(f"night: {rounds * samples} growths of {samples} samples in {elapsed:.0f} s; history rows "
           f"{rows} passed to on_update, {stored} in the files, {expected} expected (lost: {expected - stored})")
@@ -170,7 +206,11 @@ def main(argv=None):
     parser.add_argument("--preset", default="full", choices=sorted(synthetic.PRESETS))
     parser.add_argument("--growths", type=int, default=5)
     parser.add_argument("--step-trains", type=int, default=500, help="trains added by each growth")
-    parser.add_argument("--grow", choices=("in-place", "rename"), default="in-place")
+    parser.add_argument("--grow", choices=("in-place", "rename", "scale"), default="in-place",
+                        help="how a growth rewrites the sample: grow_sample in place or beside and renamed (a new "
+                             "simulation: minutes at full size on a busy machine), or scale: counts multiplied in "
+                             "place (see scale_counts)")
+    parser.add_argument("--reuse", action="store_true", help="keep the latency tree of an earlier run")
     parser.add_argument("--interval", type=float, default=1.0, help="watch interval of the latency run (s)")
     parser.add_argument("--night", action="store_true", help="run the night only")
     parser.add_argument("--no-night", action="store_true", help="run the latency only")
