@@ -14,13 +14,14 @@ through log r versus log exposure has slope -0.5 when it holds.
 import datetime
 import hashlib
 import uuid
+import warnings
 from dataclasses import dataclass
 
 import fsspec
 import numpy as np
 import pandas as pd
 
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, WatchWarning
 
 COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "tau_err_ns", "f_q", "f_q_err",
            "status", "fingerprint", "rel_err", "projected_exposure_s", "slope")
@@ -87,7 +88,7 @@ def read_file(fs, path):
     try:
         with fs.open(path, "r") as f:
             table = pd.read_csv(f, dtype={"proposal": str, "sample": str})
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none yet (a folder that cannot be one: written to, warned)
         return pd.DataFrame(columns=list(COLUMNS))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadInput(f"history file {path} is not a history CSV ({exc}); move it away") from None
@@ -176,7 +177,8 @@ def _utc_now():
 class Book:
     """The histories of the samples one watch follows: each sample's rows (read from its file the
     first time it is seen), the file they are appended to (:func:`history_folder`; none without a
-    cache or ``history_dir``: then in memory only) and the stop rule's ``target_error``."""
+    cache or ``history_dir``, or after a write failed with one WatchWarning: then in memory only)
+    and the stop rule's ``target_error``."""
 
     def __init__(self, repo, history_dir=None, target_error=0.05):
         self.where = history_folder(repo, history_dir)
@@ -223,6 +225,13 @@ class Book:
             table.loc[len(table) - 1, ["rel_err", "projected_exposure_s", "slope"]] = [
                 projection.rel_err, projection.projected_exposure_s, projection.slope]
         if self.where is not None:
-            table = append_row(self.where[0], history_path(self.where[1], sample), row)
+            path = history_path(self.where[1], sample)
+            try:
+                table = append_row(self.where[0], path, row)
+            except OSError as exc:  # a full disk, a read-only cache: the row stays in memory
+                self.where = None
+                warnings.warn(f"cannot write the history file {path} ({type(exc).__name__}: {exc}); the "
+                              "history is kept in memory only from now on (history_dir= chooses another "
+                              "folder)", WatchWarning, stacklevel=3)
         self.tables[(sample.proposal.key, sample.key)] = table
         return row, projection

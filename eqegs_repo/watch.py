@@ -187,7 +187,6 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
             on_result(row)
         if row["status"] == "background":
             return
-        book.rows_of(sample)
         recorded = book.record(sample, row)
         if recorded is not None and on_update is not None:
             on_update(book.all(), sample, recorded[0])

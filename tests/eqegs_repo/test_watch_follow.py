@@ -195,3 +195,16 @@ def test_the_samples_that_subtract_a_background_are_cooked_again_when_it_grows(t
     rows, _ = _drive(monkeypatch, repo, 5, {2: grow}, samples="S00[12]", steps=("q_integration",))
     assert sorted(r["sample"] for r in rows) == ["S001", "S001", "S002", "S002"]
     assert all(r["status"] == "ok" for r in rows) and len({r["spice_fingerprint"] for r in rows}) == 4
+
+
+def test_a_history_that_cannot_be_written_is_kept_in_memory_with_one_warning(tree, monkeypatch, tmp_path):
+    base, repo, params = tree
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the history folder should be")
+    updates = []
+    rows, warned = _drive(monkeypatch, repo, 5, {2: lambda: synthetic.grow_sample(
+        f"{base}/{PROPOSAL}/S001", params, 1, params.trains_integrated + 200)}, samples="S001",
+        steps=("q_integration",), history_dir=str(blocked), on_update=lambda h, s, r: updates.append(len(h)))
+    assert [r["status"] for r in rows] == ["ok", "ok"] and updates == [1, 2]
+    assert len(warned) == 1 and f"cannot write the history file {blocked}/" in warned[0]
+    assert "kept in memory only" in warned[0]
