@@ -4,8 +4,8 @@ Latency (issue 22: <= 10 s at full size on 2 cores): a sample with its backgroun
 (``--preset full``: 4092 frames x 3 sensors of 728 x 128, uint32, with a background run), watch
 follows it in a thread (``--interval`` s), and the sample is grown ``--growths`` times
 (``synthetic.grow_sample``: more trains, counts scaling; ``--grow in-place`` rewrites the files
-where they are, ``rename`` writes the folder beside and renames it; ``scale`` multiplies the
-counts in place, a quick stand-in when simulating 4.6 GB per growth takes too long). The latency of a growth is
+where they are, ``rename`` writes the folder beside and renames it; ``rewrite`` writes the same
+counts again in place, a quick stand-in when simulating 4.6 GB per growth takes too long). The latency of a growth is
 the time from the end of the rewrite to the sample's new history row (``on_update``); it holds
 up to two intervals of the settle rule plus the cook. The median is printed.
 
@@ -115,21 +115,19 @@ def tree(folder, preset, samples, n_mc=200, reuse=False, **overrides):
     return repo, {k: t.params for k, t in truths.items()}, {k: t.record["seed"] for k, t in truths.items()}
 
 
-def scale_counts(folder, trains, grown):
-    """A quick stand-in for new trains (``--grow scale``): every count of the sample's sensor
-    files multiplied by ``grown / trains`` in place, block by block, then the marker's
-    ``trains_integrated`` and ``exposure_s`` rewritten (beside, renamed). The cook's work is that
-    of a real growth; the statistics are not (the noise is scaled with the counts)."""
-    ratio = grown / trains
+def rewrite_files(folder, grown, chunk=64 << 20):
+    """A quick stand-in for new trains (``--grow rewrite``): every byte of the sample's sensor
+    files written again in place, chunk by chunk (new modification times, the same counts), then
+    the marker's ``trains_integrated`` set to ``grown`` (beside, renamed). Watch and the cook do the
+    work of a real growth (the whole sample read again); the fit gives the same τ."""
     for sensor in sorted(Path(folder, "train_integrated").glob("sensor_*.npy")):
-        stack = np.load(sensor, mmap_mode="r+")
-        for start in range(0, stack.shape[0], 128):
-            stack[start:start + 128] = np.rint(stack[start:start + 128] * ratio)
-        stack.flush()
-        del stack
+        with open(sensor, "r+b") as f:
+            while block := f.read(chunk):
+                f.seek(-len(block), os.SEEK_CUR)
+                f.write(block)
     marker_path = Path(folder, "train_integrated.json")
     marker = json.loads(marker_path.read_text())
-    marker.update(trains_integrated=grown, exposure_s=marker["exposure_s"] * ratio)
+    marker.update(trains_integrated=grown)
     temp = marker_path.with_name(".train_integrated.json.partial")
     temp.write_text(json.dumps(marker, indent=1))
     os.replace(temp, marker_path)
@@ -153,8 +151,8 @@ def latency(args):
         for growth in range(1, args.growths + 1):
             trains = now + growth * args.step_trains
             began = time.perf_counter()
-            if args.grow == "scale":
-                scale_counts(folder, trains - args.step_trains, trains)
+            if args.grow == "rewrite":
+                rewrite_files(folder, trains)
             else:
                 synthetic.grow_sample(folder, base, seeds[key], trains, in_place=args.grow == "in-place")
             written = time.perf_counter()
@@ -162,10 +160,11 @@ def latency(args):
                 sys.exit(f"growth {growth}: no history row in 30 min")
             latencies.append(follower.arrivals[(key, trains)] - written)
             cooks.append(follower.cooks[-1]["duration_s"])
-            row = follower.rows[-1]
+            row, cooked = follower.rows[-1], follower.cooks[-1]
+            fit = (f"tau = {row['tau_ns']:.4g} +- {row['tau_err_ns']:.2g} ns, target at "
+                   f"{row['projected_exposure_s']:.4g} s") if row["tau_ns"] is not None else cooked["error"]
             print(f"growth {growth}: {trains} trains written in {written - began:.0f} s; row after "
-                  f"{latencies[-1]:.2f} s (cook {cooks[-1]:.2f} s); tau = {row['tau_ns']:.4g} +- "
-                  f"{row['tau_err_ns']:.2g} ns, target at {row['projected_exposure_s']:.4g} s", flush=True)
+                  f"{latencies[-1]:.2f} s (cook {cooks[-1]:.2f} s, {row['status']}); {fit}", flush=True)
     print(f"latency, end of rewrite -> history row: median {statistics.median(latencies):.2f} s of "
           f"{len(latencies)} growths (max {max(latencies):.2f} s; cook median {statistics.median(cooks):.2f} s; "
           f"interval {args.interval:g} s; target <= 10 s)")
@@ -206,10 +205,10 @@ def main(argv=None):
     parser.add_argument("--preset", default="full", choices=sorted(synthetic.PRESETS))
     parser.add_argument("--growths", type=int, default=5)
     parser.add_argument("--step-trains", type=int, default=500, help="trains added by each growth")
-    parser.add_argument("--grow", choices=("in-place", "rename", "scale"), default="in-place",
+    parser.add_argument("--grow", choices=("in-place", "rename", "rewrite"), default="in-place",
                         help="how a growth rewrites the sample: grow_sample in place or beside and renamed (a new "
-                             "simulation: minutes at full size on a busy machine), or scale: counts multiplied in "
-                             "place (see scale_counts)")
+                             "simulation: minutes at full size on a busy machine), or rewrite: the same counts "
+                             "written again in place (see rewrite_files)")
     parser.add_argument("--reuse", action="store_true", help="keep the latency tree of an earlier run")
     parser.add_argument("--interval", type=float, default=1.0, help="watch interval of the latency run (s)")
     parser.add_argument("--night", action="store_true", help="run the night only")
