@@ -32,7 +32,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from eqegs_repo import Repository
 from eqegs_repo.cooking.progress import quiet
 from eqegs_repo.simulate import demo, synthetic

@@ -50,7 +50,7 @@ def play(repo, base_dir, *, samples=2, trains=TRAINS, interval=0.2, target_error
                 base = synthetic.SyntheticParams.from_mapping(truth.record["params"])
                 synthetic.grow_sample(proposal[key].path, base, truth.record["seed"], int(count))
             with condition:
-                condition.wait_for(lambda: all((k, count) in arrived for k in keys), timeout=WAIT_S)
+                condition.wait_for(lambda count=count: all((k, count) in arrived for k in keys), timeout=WAIT_S)
     finally:
         stop.set()
         watcher.join()

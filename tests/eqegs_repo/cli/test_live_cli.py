@@ -25,6 +25,6 @@ def test_demo_live_prints_tau_and_the_projection_after_each_growth(tmp_path):
 
 def test_watch_refuses_a_target_error_that_is_no_relative_error_before_it_starts(tmp_path):
     for bad in ("0", "1.5", "nan"):
-        status, out, err = run("watch", str(tmp_path), "--target-error", bad)
+        status, _, err = run("watch", str(tmp_path), "--target-error", bad)
         assert status == 1 and "watching" not in err
         assert f"target_error must be a relative error of tau between 0 and 1 (e.g. 0.05), got {float(bad)}" in err
