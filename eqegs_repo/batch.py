@@ -182,7 +182,8 @@ def check_watch_arguments(interval, timeout):
     return float(interval), _check_timeout(timeout)
 
 
-def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False, timeout=None):
+def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=False, timeout=None,
+                finished=None):
     """Cook one sample and return its row of the reanalysis table (never raises).
 
     The chain is cooked up to the last of ``steps``; with ``export`` each of ``steps`` is also
@@ -193,13 +194,23 @@ def cook_sample(sample, steps=("e_spectrum_and_isf",), overrides=None, export=Fa
     that apply to it, :func:`~eqegs_repo.cooking.cook.applicable_steps`, are cooked and
     exported), ``failed`` with the error message otherwise. ``timeout``: seconds after which the
     sample is given up as ``timed out`` (a hung network file, say); its work goes on in a
-    background thread that is left behind, and its row says so.
+    background thread that is left behind, and its row says so. ``finished``: a callable called
+    without arguments when the cook's work has ended (for a timed-out cook: when its thread ends),
+    so a caller can tell that no cook of the sample runs any more.
     """
     timeout = _check_timeout(timeout)
+
+    def work():
+        try:
+            return _cook_row(sample, steps, overrides, export)
+        finally:
+            if finished is not None:
+                finished()
+
     if timeout is None:
-        return _cook_row(sample, steps, overrides, export)
+        return work()
     done = {}
-    worker = threading.Thread(target=lambda: done.update(row=_cook_row(sample, steps, overrides, export)),
+    worker = threading.Thread(target=lambda: done.update(row=work()),
                               name=f"cook {sample.proposal.key}/{sample.key}", daemon=True)
     worker.start()
     worker.join(timeout)

@@ -286,8 +286,10 @@ class Repository(_Container):
               steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",), overrides: Mapping[str, Any] | None = None,
               export: bool = False, interval: float = 5.0, existing: bool = False, retries: int = 2,
               stop: Any = None, on_result: Callable[[dict], Any] | None = None, max_polls: int | None = None,
-              timeout: float | None = None) -> list[dict]:
-        """Cook samples as they arrive, once their files have settled (:func:`eqegs_repo.watch.watch`).
+              timeout: float | None = None, on_update: Callable[..., Any] | None = None, target_error: float = 0.05,
+              history_dir: str | None = None) -> list[dict]:
+        """Cook samples as they arrive, once their files have settled, and again when they change
+        (:func:`eqegs_repo.watch.watch`).
 
         Every ``interval`` seconds the listing is re-read; a sample matching ``proposals``/
         ``samples`` whose files kept their sizes and times over one interval is cooked up to the
@@ -296,12 +298,15 @@ class Repository(_Container):
         when its files change, and up to ``retries`` times with the same files. Samples present
         at the start are cooked unless the cache says they are cooked already; ``existing``: give
         those their row too. Stops on Ctrl-C, when ``stop`` (a ``threading.Event``) is set or
-        after ``max_polls`` polls. ``timeout``: seconds per sample. Returns the rows."""
+        after ``max_polls`` polls. ``timeout``: seconds per sample. Each new result appends a row to
+        the sample's history (in ``history_dir`` or the cache) with the exposure needed for
+        ``target_error`` and calls ``on_update(history, sample, row)``. Returns the rows."""
         from eqegs_repo.watch import watch
 
         return watch(self, proposals=proposals, samples=samples, steps=steps, overrides=overrides, export=export,
                      interval=interval, existing=existing, retries=retries, stop=stop, on_result=on_result,
-                     max_polls=max_polls, timeout=timeout)
+                     max_polls=max_polls, timeout=timeout, on_update=on_update, target_error=target_error,
+                     history_dir=history_dir)
 
     def table(self) -> pd.DataFrame:
         """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""

@@ -21,21 +21,41 @@ per sample. The rules:
   nothing records what was cooked: the samples present at the start are then left alone unless
   ``existing=True``, and a WatchWarning says so.
 
-A sample is cooked once (a later change of its files is not followed); never two cooks of one
-sample run at once, since samples are cooked one after the other in the watching process.
+* **followed**: a sample whose files, or its background run's, change after it was cooked (a
+  growing integration: more trains summed into the same frames, its files rewritten) waits again and is cooked again once
+  they settle. When several samples are ready in one poll, the one whose files changed last (the
+  newest modification time among them) is cooked first.
+* **never torn**: the file signature (names, sizes, modification times, inodes of the sample's
+  files and of its background run's, :func:`watched_signature`) is taken before and after each cook; when it changed, the cook read files that were being rewritten: its row is
+  dropped (never reported, never in the history), the cache entries it wrote are removed, and the
+  sample is cooked again once its files settle.
+* **one cook per sample**: samples are cooked one after the other in the watching process; a
+  timed-out cook whose work still runs in the background keeps its sample from being cooked
+  again until that work ends.
+* **history**: each cook of a sample with a new result appends a row to its history
+  (:mod:`eqegs_repo.history`: exposure, τ, f_q, their errors and the stop rule's projection) and
+  calls ``on_update``.
+
+Changes are found by polling (listing the files every interval), which works on every
+filesystem, network ones included; :data:`CHANGES_FOUND_BY` says so in the banner of ``eqegs watch``.
 """
+import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from eqegs_repo.batch import _matches, _patterns, _steps_of, check_watch_arguments, cook_sample
+from eqegs_repo.batch import _matches, _patterns, _steps_of, background_of, check_watch_arguments, cook_sample
 from eqegs_repo.cooking.export import export_needed
 from eqegs_repo.errors import BadInput, WatchWarning
+from eqegs_repo.history import Book, projected_exposure, read_history  # noqa: F401 - the face of the history
 from eqegs_repo.naming import natural_key
 from eqegs_repo.step_table import chain
+from eqegs_repo.step_table import names as step_names
 
 DONE = ("ok", "up-to-date", "background")
 """Row statuses after which a sample is not cooked again."""
+CHANGES_FOUND_BY = "polling"
+"""How watch finds changed files: by listing them every interval (no file events)."""
 UNSETTLED_WARNING_S = 600.0
 """A sample whose files still change after this long (s) gets one WatchWarning."""
 _clock = time.monotonic  # tests move time on by hand
@@ -43,11 +63,12 @@ _clock = time.monotonic  # tests move time on by hand
 
 @dataclass
 class Tracked:
-    """What watch knows of one sample: ``signature`` (its files' names, sizes and mtimes at the
-    last poll), ``changing_since`` (clock time its files were first seen changing, None once
-    settled), ``failures`` (failed cooks with the current files), ``retry_at`` (clock time of the
-    next try), ``status`` (``waiting``, ``cooked``, ``failed``, ``given up``, ``left alone``) and
-    ``warned`` (a WatchWarning was given for the current files)."""
+    """What watch knows of one sample: ``signature`` (its files' names, sizes, mtimes and inodes
+    at the last poll), ``changing_since`` (clock time its files were first seen changing, None
+    once settled), ``failures`` (failed cooks with the current files), ``retry_at`` (clock time
+    of the next try), ``status`` (``waiting``, ``cooked``, ``failed``, ``given up``, ``left
+    alone``), ``warned`` (a WatchWarning was given for the current files) and ``busy`` (held
+    while a cook of the sample runs)."""
 
     signature: tuple = None
     changing_since: float = None
@@ -55,6 +76,7 @@ class Tracked:
     retry_at: float = 0.0
     status: str = "waiting"
     warned: bool = False
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
 
 def check_retries(retries):
@@ -65,8 +87,9 @@ def check_retries(retries):
 
 
 def file_signature(sample):
-    """``((path, size, mtime), ...)`` of the marker and every file under the raw folder
-    (hidden files included), sorted; a file that vanishes while listed counts as changed."""
+    """``((path, size, mtime, inode), ...)`` of the marker and every file under the raw folder
+    (hidden files included), sorted; a file that vanishes while listed counts as changed (the
+    inode is None where the filesystem does not give one)."""
     fs, layout = sample.fs, sample.layout
     out = []
     for path in [f"{sample.path}/{layout.marker}"] + sorted(fs.find(f"{sample.path}/{layout.raw_dir}")):
@@ -74,7 +97,8 @@ def file_signature(sample):
             info = fs.info(path)
         except FileNotFoundError:
             info = {"size": -1}
-        out.append((path, info.get("size"), info.get("mtime", info.get("created", info.get("LastModified")))))
+        out.append((path, info.get("size"), info.get("mtime", info.get("created", info.get("LastModified"))),
+                    info.get("ino")))
     return tuple(out)
 
 
@@ -92,10 +116,40 @@ def cooked_already(sample, steps, overrides, export):
         return False
 
 
+
+def watched_signature(sample, overrides):
+    """:func:`file_signature` of ``sample`` followed by that of the background run its q
+    integration subtracts with ``overrides`` (:func:`eqegs_repo.batch.background_of`; none when
+    it has none, is the background run, or it is not there): a sample whose background grows is
+    cooked again too, and a background rewritten during a cook makes that cook torn."""
+    signature = file_signature(sample)
+    background = background_of(sample, overrides)
+    if background is None or background[1] == sample.key:
+        return signature
+    try:
+        return signature + file_signature(sample.proposal[background[1]])
+    except KeyError:  # the background run is not there (yet): the cook says so
+        return signature
+
+
+def newest_change(signature):
+    """The newest modification time (s since the epoch) in a :func:`file_signature`, or 0.0 when
+    the filesystem gives none as a number or a datetime."""
+    times = []
+    for entry in signature or ():
+        mtime = entry[2]
+        if hasattr(mtime, "timestamp"):
+            mtime = mtime.timestamp()
+        if isinstance(mtime, (int, float)) and not isinstance(mtime, bool):
+            times.append(float(mtime))
+    return max(times, default=0.0)
+
+
 def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), overrides=None,
           export=False, interval=5.0, existing=False, retries=2, stop=None, on_result=None,
-          max_polls=None, timeout=None):
-    """Cook the samples of ``repo`` as they arrive and settle (the rules: module docstring).
+          max_polls=None, timeout=None, on_update=None, target_error=0.05, history_dir=None):
+    """Cook the samples of ``repo`` as they arrive and settle, and again whenever their files
+    change (the rules: module docstring).
 
     ``proposals``/``samples``: keys or shell patterns (all when None); ``steps``, ``overrides``,
     ``export``, ``timeout``: as for :func:`eqegs_repo.batch.cook_sample`, whose row (the columns
@@ -104,12 +158,19 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     at the start, cooked already, their row. ``retries``: further tries of a failing sample with
     unchanged files (a whole number >= 0). Every ``interval`` seconds the listing is refreshed;
     stops on Ctrl-C (KeyboardInterrupt), when ``stop`` (a threading.Event) is set, or after
-    ``max_polls`` polls. ``interval`` and ``timeout`` are checked before the first poll
-    (:func:`eqegs_repo.batch.check_watch_arguments`, :func:`check_retries`). Returns the rows of
-    every cook.
+    ``max_polls`` polls. ``interval``, ``timeout`` and ``target_error`` are checked before the
+    first poll (:func:`eqegs_repo.batch.check_watch_arguments`, :func:`check_retries`).
+
+    History: each cook with a new result appends a row to the sample's history
+    (:mod:`eqegs_repo.history`; in ``history_dir`` or the result cache) with the stop rule's
+    projection for ``target_error`` (relative error of τ), then ``on_update(history, sample,
+    row)`` is called: ``history`` a pandas.DataFrame of every row of every sample seen so far,
+    ``row`` the new row (a dict of :data:`eqegs_repo.history.COLUMNS`). Returns the rows of every
+    cook.
     """
     interval, timeout = check_watch_arguments(interval, timeout)
     check_retries(retries)
+    book = Book(repo, history_dir, target_error)
     proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
     overrides = dict(overrides or {})
     tracked, rows, polls = {}, [], 0
@@ -120,33 +181,53 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
                  for s in repo[p].keys() if _matches(s, samples)]
         return sorted(found, key=lambda ps: tuple(map(natural_key, ps)))
 
-    def report(row):
+    def report(sample, row):
         rows.append(row)
         if on_result is not None:
             on_result(row)
+        if row["status"] == "background":
+            return
+        recorded = book.record(sample, row)
+        if recorded is not None and on_update is not None:
+            try:
+                on_update(book.all(), sample, recorded[0])
+            except Exception as exc:  # a view that fails (a full disk) never ends a night's watch
+                warnings.warn(WatchWarning(
+                    f"watch: on_update failed after the row of {sample.proposal.key}/{sample.key} "
+                    f"({type(exc).__name__}: {exc}); the history has the row and the watch goes on"), stacklevel=2)
 
     try:
         for key in present():
-            tracked[key] = Tracked()
+            state = tracked[key] = Tracked()
+            sample = repo[key[0]][key[1]]
+            if book.where is not None:
+                book.rows_of(sample)
             if existing:
                 continue
             if repo.cache is None:
-                tracked[key].status = "left alone"
-            elif cooked_already(repo[key[0]][key[1]], steps, overrides, export):
-                tracked[key].status = "cooked"
+                state.status = "left alone"
+            elif cooked_already(sample, steps, overrides, export):
+                state.status = "cooked"
+            if state.status != "waiting":
+                try:
+                    state.signature = watched_signature(sample, overrides)  # followed from here on
+                except OSError:
+                    pass
         if repo.cache is None and not existing and tracked:
             warnings.warn(f"watch {repo.root}: no result cache records which samples are cooked, so the "
-                          f"{len(tracked)} sample(s) present at the start are left alone; pass existing=True "
-                          "(--existing) to cook them", WatchWarning, stacklevel=2)
+                          f"{len(tracked)} sample(s) present at the start are left alone until their files "
+                          "change; pass existing=True (--existing) to cook them", WatchWarning, stacklevel=2)
         while not (stop is not None and stop.is_set()):
+            ready = []
             for key in present():
-                state = tracked.setdefault(key, Tracked())
-                if state.status in ("cooked", "left alone"):
-                    continue
-                row = _poll_sample(repo[key[0]][key[1]], state, steps, overrides, export, timeout, interval,
-                                   retries)
+                sample, state = repo[key[0]][key[1]], tracked.setdefault(key, Tracked())
+                if _ready(sample, state, interval, overrides):
+                    ready.append((sample, state))
+            ready.sort(key=lambda item: -newest_change(item[1].signature))  # newest first; ties in natural order
+            for sample, state in ready:
+                row = _cook(sample, state, steps, overrides, export, timeout, interval, retries)
                 if row is not None:
-                    report(row)
+                    report(sample, row)
             polls += 1
             if max_polls is not None and polls >= max_polls:
                 break
@@ -159,17 +240,17 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     return rows
 
 
-def _poll_sample(sample, state, steps, overrides, export, timeout, interval, retries):
-    """One poll of one sample: its row when it was cooked, else None (``state`` updated)."""
+def _ready(sample, state, interval, overrides):
+    """One poll of one sample: whether it is to be cooked now (``state`` updated)."""
     now = _clock()
     where = f"{sample.proposal.key}/{sample.key}"
     try:
-        signature = file_signature(sample)
+        signature = watched_signature(sample, overrides)
     except OSError:
-        return None  # the folder went away, or is being renamed: next poll
+        return False  # the folder went away, or is being renamed: next poll
     if signature != state.signature:  # new or changing files: wait until they settle
         state.signature, state.failures, state.retry_at = signature, 0, 0.0
-        if state.status == "given up":
+        if state.status in ("given up", "cooked", "left alone"):
             state.status, state.warned = "waiting", False
         if state.changing_since is None:
             state.changing_since = now
@@ -177,12 +258,52 @@ def _poll_sample(sample, state, steps, overrides, export, timeout, interval, ret
             state.warned = True
             warnings.warn(f"watch: the files of {where} still change after {now - state.changing_since:.0f} s; "
                           f"it is cooked once they keep their sizes and times for one interval ({interval:g} s)",
-                          WatchWarning, stacklevel=3)
-        return None
+                          WatchWarning, stacklevel=4)
+        return False
     state.changing_since = None
-    if state.status == "given up" or now < state.retry_at:
+    if state.status in ("given up", "cooked", "left alone") or now < state.retry_at:
+        return False
+    return not state.busy.locked()  # a timed-out cook of it still runs: not a second one
+
+
+def _cache_entries(sample):
+    """``{step folder: fingerprints}`` of ``sample`` in the result cache (empty without one)."""
+    cache = sample.repository.cache
+    if cache is None:
+        return {}
+    folders = [cache.folder(sample.path, sample.proposal.key, sample.key, step) for step in step_names()]
+    return {folder: set(cache.keys(folder)) for folder in folders}
+
+
+def _forget_new_entries(sample, before):
+    """Remove the cache entries of ``sample`` written since ``before`` (:func:`_cache_entries`):
+    a torn cook's, stored under the fingerprint of the files as they were before the rewrite."""
+    cache = sample.repository.cache
+    for folder, keys in _cache_entries(sample).items():
+        for key in keys - before.get(folder, set()):
+            try:
+                cache.fs.rm(f"{folder}/{key}.npz")
+            except FileNotFoundError:
+                pass
+
+
+def _cook(sample, state, steps, overrides, export, timeout, interval, retries):
+    """Cook a settled sample: its row, or None when its files changed during the cook (the torn
+    result is dropped, its cache entries removed, and the sample waits to settle again)."""
+    where = f"{sample.proposal.key}/{sample.key}"
+    if not state.busy.acquire(blocking=False):
         return None
-    row = cook_sample(sample, steps, overrides, export, timeout)
+    entries = _cache_entries(sample)
+    row = cook_sample(sample, steps, overrides, export, timeout, finished=state.busy.release)
+    try:
+        after = watched_signature(sample, overrides)
+    except OSError:
+        after = None
+    now = _clock()
+    if after != state.signature and row["status"] != "timed out":
+        _forget_new_entries(sample, entries)
+        state.signature, state.changing_since, state.status = after, now, "waiting"
+        return None
     if row["status"] in DONE:
         state.status = "cooked"
         return row
@@ -191,7 +312,7 @@ def _poll_sample(sample, state, steps, overrides, export, timeout, interval, ret
         state.status = "given up"
         warnings.warn(f"watch: gave {where} up after {state.failures} failed cook(s) of the same files "
                       f"(last: {row['error']}); it is tried again when its files change", WatchWarning,
-                      stacklevel=3)
+                      stacklevel=4)
         return row
     wait = interval * 2 ** state.failures
     state.status, state.retry_at = "failed", now + wait

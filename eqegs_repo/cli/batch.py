@@ -74,14 +74,17 @@ def cmd_reanalyze(args):
 def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
-    from eqegs_repo.watch import check_retries, watch
+    from eqegs_repo.history import check_target_error
+    from eqegs_repo.watch import CHANGES_FOUND_BY, check_retries, watch
 
     batch.check_watch_arguments(args.interval, args.timeout)
     check_retries(args.retries)
+    check_target_error(args.target_error)
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     live = live_page(args, repo)
-    print(f"watching {repo.root} every {args.interval} s; Ctrl-C stops", file=sys.stderr)
+    print(f"watching {repo.root} every {args.interval} s ({CHANGES_FOUND_BY}: changed files are found by "
+          f"listing them each interval); growing samples are cooked again; Ctrl-C stops", file=sys.stderr)
     if live is not None:
         print(f"live page: {live.path} (reloads every {live.refresh_s:g} s)", file=sys.stderr)
 
@@ -94,8 +97,20 @@ def cmd_watch(args):
     rows = watch(repo, proposals=args.proposals, samples=args.samples, steps=args.steps or DEFAULT_STEPS,
                  overrides=override_values(args.overrides), export=args.export, interval=args.interval,
                  existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout,
-                 **({} if live is None else {"on_update": live}))
+                 on_update=each(show_projection(args.target_error), live), target_error=args.target_error,
+                 history_dir=args.history_dir)
     print(f"stopped; {len(rows)} cook(s)", file=sys.stderr)
+
+
+def each(*callbacks):
+    """One ``on_update`` of :func:`eqegs_repo.watch.watch` that calls every callback given (None
+    left out) in turn: the projection printed, then the live page rewritten."""
+    callbacks = [callback for callback in callbacks if callback is not None]
+
+    def call(history, sample, row):
+        for callback in callbacks:
+            callback(history, sample, row)
+    return call
 
 
 def live_page(args, repo):
@@ -106,6 +121,21 @@ def live_page(args, repo):
     from eqegs_repo.live_page import LivePage
 
     return LivePage(args.live_page, title=f"eqegs watch {repo.root}", overrides=override_values(args.overrides))
+
+
+def show_projection(target_error):
+    """An ``on_update`` of :func:`eqegs_repo.watch.watch` that prints, after each history row,
+    the sample's exposure and the stop rule (:func:`eqegs_repo.history.projected_exposure`)."""
+    from eqegs_repo.history import projected_exposure
+
+    def show(history, sample, row):
+        rows = history[(history.proposal == row["proposal"]) & (history["sample"] == row["sample"])]
+        projection = projected_exposure(rows, target_error)
+        trains = "" if row["n_trains"] is None else f"{row['n_trains']} trains, "
+        exposure = "" if row["exposure_s"] is None else f"exposure {row['exposure_s']:.4g} s"
+        print(f"  {row['proposal']}/{row['sample']}: {trains}{exposure}"
+              + ("" if projection is None else f"; {projection}"), flush=True)
+    return show
 
 
 def register(subparsers):
@@ -144,4 +174,9 @@ def register(subparsers):
     p.add_argument("--live-page", metavar="PATH", default=None,
                    help="also keep an HTML page at PATH with each sample's latest results and figures, "
                         "rewritten after each cook and reloading itself every 5 s (open it in a browser)")
+    p.add_argument("--target-error", type=float, default=0.05, metavar="REL",
+                   help="relative error of tau to reach: after each cook the exposure needed is projected "
+                        "(errors scale as 1/sqrt(exposure); default 0.05)")
+    p.add_argument("--history-dir", metavar="FOLDER", default=None,
+                   help="where each sample's results history (CSV) is written (default: history/ in the result cache)")
     p.set_defaults(run=cmd_watch)

@@ -8,6 +8,7 @@ This module imports light modules only, so that ``eqegs --help`` answers at once
 imports what it needs when it runs.
 """
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -151,12 +152,40 @@ def cmd_demo(args):
     for key in repo.keys():
         print(f"\nproposal {key}")
         print(repr(repo[key].refresh().table()))
+    if args.live:
+        _play_live(repo, args)
+        return
     report = demo.write_report(repo, args.dir, table, overwrite=True)
     print(f"\nground truth (tau, f_q, beam centre ...): {args.dir}/truth/\nreport: {report} (and report.html)")
     first = repo.keys()[0]
     print(f"next: eqegs ls {root} {first}        # the samples, cooked\n"
           f"      eqegs cook {root} {first} S001\n"
           f"      in Python: Repository({str(root)!r})")
+
+
+def _play_live(repo, args):
+    """``eqegs demo --live``: :func:`eqegs_repo.simulate.measurement.play` with each row printed."""
+    from eqegs_repo.cli.batch import show_projection
+    from eqegs_repo.history import check_target_error
+    from eqegs_repo.simulate import measurement
+
+    check_target_error(args.target_error)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    history_dir = os.path.join(args.dir, "live", stamp)
+    projection = show_projection(args.target_error)
+
+    def show(history, sample, row):
+        fit = "not fitted" if row["tau_ns"] is None else (
+            f"tau = {with_error(row['tau_ns'], row['tau_err_ns'], 'ns')}, f_q = {with_error(row['f_q'], row['f_q_err'])}")
+        print(f"{row['proposal']}/{row['sample']} ({row['status']}): {fit}", flush=True)
+        projection(history, sample, row)
+
+    print(f"\nplaying a measurement: samples grow through {', '.join(map(str, measurement.TRAINS))} trains "
+          f"while watched (polling); history in {history_dir}")
+    history = measurement.play(repo, args.dir, target_error=args.target_error, history_dir=history_dir,
+                               on_update=show)
+    print(f"{0 if history is None else len(history)} history rows; read them with "
+          f"eqegs_repo.watch.read_history(repo, history_dir={history_dir!r})")
 
 
 def _summary(sample, ds, step):
@@ -290,6 +319,11 @@ def build_parser():
     p.add_argument("--compression", default="zstd",
                    help="with --format hdf5: compression of the counts, zstd (default), lz4, bitshuffle "
                         "(bitshuffle + LZ4), gzip or none")
+    p.add_argument("--live", action="store_true",
+                   help="then play a measurement: grow two samples three times while watching them, printing "
+                        "tau and the exposure needed for --target-error after each growth")
+    p.add_argument("--target-error", type=float, default=0.05, metavar="REL",
+                   help="with --live: relative error of tau to reach (default 0.05)")
     p.set_defaults(run=cmd_demo)
 
     cli_spice.register(sub)

@@ -166,42 +166,13 @@ def write_sample(
                 raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
     _check_format(format, compression)
     marker = _marker(params, run, seed, start_time, comment)
-    layout = params.sensor_layout
-    dtype = np.dtype(params.dtype)
-    files = TreeLayout()
-    if block_frames is None:
-        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
-        if format == "hdf5":  # whole chunks: each is compressed once
-            block_frames = max(CHUNK_FRAMES, block_frames - block_frames % CHUNK_FRAMES)
-    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
-    model = params.image_model(run)
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     try:
-        measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
-        if format == "hdf5":
-            sink = RunWriter(str(tmp), n_frames=params.n_frames, n_sensors=layout.n_sensors,
-                             sensor_shape=layout.sensor_shape, dtype=dtype, compression=compression,
-                             stacked=stacked, marker=marker)
-        else:
-            sink = _NpyRun(tmp, files, (params.n_frames,) + layout.sensor_shape, dtype)
-        with sink:
-            sink.write_velocity(measured)
-            for start in range(0, params.n_frames, block_frames):
-                stop = min(start + block_frames, params.n_frames)
-                parts = split(model.expected(start, stop), layout=layout)
-                for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                    counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
-                    where = (f"{path / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
-                             else path / files.raw_dir / files.sensor_file.format(k=k))
-                    _check_range(counts, dtype, where)
-                    sink.write_counts(k, start, counts)
-        if format == "npy" or json_marker:
-            (tmp / files.marker).write_text(json.dumps(marker, indent=1))
+        model = _write_files(tmp, params, seed, run, marker, block_frames, shown=path, format=format,
+                             compression=compression, stacked=stacked, json_marker=json_marker)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
@@ -234,7 +205,7 @@ class _NpyRun:
     only while a block is written, so written pages leave the resident memory."""
 
     def __init__(self, folder, files, shape, dtype):
-        (folder / files.raw_dir).mkdir()
+        (folder / files.raw_dir).mkdir(exist_ok=True)  # exists when a grown sample is rewritten in place
         self.folder, self.files = str(folder), files
         self.shape, self.dtype = shape, dtype
 
@@ -255,6 +226,94 @@ class _NpyRun:
 
     def __exit__(self, *exc):
         return None
+
+
+def _write_files(folder: Path, params: SyntheticParams, seed: int, run: str, marker: dict,
+                 block_frames: int | None, shown: Path, *, format: str = "npy", compression: str = "zstd",
+                 stacked: bool = False, json_marker: bool = True) -> image.ImageModel:
+    """Write the velocity, the sensor counts (frames streamed in blocks; an existing file is
+    rewritten in place) and, last, the marker (written beside and renamed) into ``folder``, in
+    ``format`` (see :func:`write_sample`); ``shown`` names the sample in messages. Returns the
+    image model drawn from."""
+    layout = params.sensor_layout
+    dtype = np.dtype(params.dtype)
+    files = TreeLayout()
+    if block_frames is None:
+        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
+        if format == "hdf5":  # whole chunks: each is compressed once
+            block_frames = max(CHUNK_FRAMES, block_frames - block_frames % CHUNK_FRAMES)
+    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
+    model = params.image_model(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
+    if format == "hdf5":
+        sink = RunWriter(str(folder), n_frames=params.n_frames, n_sensors=layout.n_sensors,
+                         sensor_shape=layout.sensor_shape, dtype=dtype, compression=compression,
+                         stacked=stacked, marker=marker)
+    else:
+        sink = _NpyRun(folder, files, (params.n_frames,) + layout.sensor_shape, dtype)
+    with sink:
+        sink.write_velocity(measured)
+        for start in range(0, params.n_frames, block_frames):
+            stop = min(start + block_frames, params.n_frames)
+            parts = split(model.expected(start, stop), layout=layout)
+            for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
+                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                where = (f"{shown / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
+                         else shown / files.raw_dir / files.sensor_file.format(k=k))
+                _check_range(counts, dtype, where)
+                sink.write_counts(k, start, counts)
+    if format == "npy" or json_marker:
+        marker_path = folder / files.marker
+        temp = marker_path.with_name(f".{files.marker}.partial-{os.getpid()}")
+        temp.write_text(json.dumps(marker, indent=1))
+        os.replace(temp, marker_path)
+    return model
+
+
+def grown_params(params: SyntheticParams, trains: int) -> SyntheticParams:
+    """``params`` of a run integrated over ``trains`` trains instead of
+    ``params.trains_integrated``: flux and dark (counts per frame) scale with the trains."""
+    if isinstance(trains, bool) or not isinstance(trains, (int, np.integer)) or trains < 1:
+        raise BadInput(f"trains must be a whole number of trains >= 1, got {trains!r}")
+    ratio = int(trains) / params.trains_integrated
+    return dataclasses.replace(params, trains_integrated=int(trains), flux=params.flux * ratio,
+                               dark=params.dark * ratio)
+
+
+def grow_sample(
+    path: str | os.PathLike,
+    params: SyntheticParams,
+    seed: int,
+    trains: int,
+    background: bool = False,
+    *,
+    in_place: bool = False,
+    block_frames: int | None = None,
+    start_time: str | None = None,
+    comment: str | None = None,
+) -> SyntheticParams:
+    """Write the sample at ``path`` (written before with ``params`` and ``seed``) again as
+    integrated over ``trains`` trains: counts scale with the trains (:func:`grown_params`), the
+    marker's ``trains_integrated``, ``exposure_s`` and ``end_time`` follow -- a measurement that
+    goes on, as the train-integration app rewrites a sample's files. By default the folder is
+    written beside and renamed into place (as :func:`write_sample`); ``in_place=True`` rewrites
+    each file where it is, the marker last (a reader may then see files of two integrations: what
+    watch's torn-read check is for). Returns the grown params (for the truth: τ, f_q unchanged)."""
+    path = Path(path)
+    grown = grown_params(params, trains)
+    if not (path / TreeLayout().marker).exists() and not (path / FILE_NAME).exists():
+        raise BadInput(f"grow_sample: {path} holds no sample (no {TreeLayout().marker} or {FILE_NAME}); write it with "
+                       "write_sample first")
+    format = "hdf5" if (path / FILE_NAME).exists() else "npy"  # the sample's own format (default compression)
+    if in_place:
+        run = "background" if background else "sample"
+        _write_files(path, grown, seed, run, _marker(grown, run, seed, start_time, comment), block_frames, shown=path,
+                     format=format)
+    else:
+        write_sample(path, grown, seed, background, overwrite=True, block_frames=block_frames,
+                     start_time=start_time, comment=comment, format=format)
+    return grown
 
 
 def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel) -> tuple[dict, dict]:

@@ -124,19 +124,20 @@ def test_a_restarted_watch_cooks_exactly_what_is_not_cooked_yet(tree, monkeypatc
     base, repo = tree
     repo[PROPOSAL]["S001"].cook("q_integration")
     rows, warned = _drive(monkeypatch, repo, 3, samples="S00[1-9]")
-    assert [(r["sample"], r["status"]) for r in rows] == [("S002", "ok"), ("S003", "ok")]  # S001 was cooked
+    assert [(r["sample"], r["status"]) for r in rows] == [("S003", "ok"), ("S002", "ok")]  # S001 was cooked; newest first
     rows, _ = _drive(monkeypatch, repo, 3, samples="S00[1-9]")
     assert rows == []                                      # a restart: nothing left to do
     rows, _ = _drive(monkeypatch, repo, 3, samples="S00[1-9]", existing=True)
-    assert [(r["sample"], r["status"]) for r in rows] == [(k, "up-to-date") for k in ("S001", "S002", "S003")]
+    assert [(r["sample"], r["status"]) for r in rows] == [(k, "up-to-date") for k in ("S003", "S002", "S001")]
     rows, _ = _drive(monkeypatch, repo, 3, samples="S00[1-9]", export=True)
-    assert [r["sample"] for r in rows] == ["S001", "S002", "S003"]  # cooked, not exported yet
+    assert sorted(r["sample"] for r in rows) == ["S001", "S002", "S003"]  # cooked, not exported yet
     assert os.path.isdir(f"{base}/{PROPOSAL}/S003/q_integration")
     rows, _ = _drive(monkeypatch, repo, 3, samples="S00[1-9]", export=True)
     assert rows == [] and warned == []
     uncached = Repository(repo.url, spice_url=repo.spice_url, cache_url=False)
     rows, warned = _drive(monkeypatch, uncached, 3, samples="S00[1-9]")
     assert rows == [] and len(warned) == 1 and "no result cache" in warned[0] and "existing=True" in warned[0]
+    assert "until their files change" in warned[0]
 
 
 def test_retries_that_are_no_count_are_refused_before_the_first_poll(tree, capsys):
