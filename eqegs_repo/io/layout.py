@@ -154,7 +154,8 @@ def listing(fs, folder):
 
 def _scanned(folder):
     """The entries of the local ``folder`` as fsspec's LocalFileSystem lists them (name, size,
-    type, created, islink, mode, uid, gid, mtime, ino, nlink; a link's size is its target's)."""
+    type, created, islink, mode, uid, gid, mtime, ino, nlink; a link's size is its target's and
+    ``destination`` where it points)."""
     base = folder.rstrip("/")
     entries = []
     with os.scandir(folder) as found:
@@ -175,7 +176,8 @@ def _scanned(folder):
             entries.append({"name": f"{base}/{entry.name}", "size": size, "type": kind,
                             "created": st.st_ctime, "islink": link, "mode": st.st_mode,
                             "uid": st.st_uid, "gid": st.st_gid, "mtime": st.st_mtime,
-                            "ino": st.st_ino, "nlink": st.st_nlink})
+                            "ino": st.st_ino, "nlink": st.st_nlink}
+                           | ({"destination": os.readlink(entry.path)} if link else {}))
     return entries
 
 
