@@ -33,7 +33,6 @@ import warnings
 import zipfile
 
 import numpy as np
-import xarray as xr
 
 from eqegs_repo import snapshot
 from eqegs_repo.errors import CacheWarning
@@ -75,6 +74,8 @@ def write_dataset(ds, handle, entry=None):
 def read_dataset(handle, entry=None):
     """Inverse of :func:`write_dataset`: the Dataset of an ``.npz`` file object. With ``entry``,
     a file written with another ``entry`` (or none) raises ValueError."""
+    import xarray as xr  # on first use: a listing imports no xarray
+
     with np.load(handle, allow_pickle=False) as data:
         meta = json.loads(bytes(data[META]).decode("utf-8"))
         if not (isinstance(meta, dict) and isinstance(meta.get("variables"), dict)

@@ -23,6 +23,7 @@ from eqegs_repo.errors import AppReconstructionWarning, BadInput, BadSample
 from eqegs_repo.io.app_format import reconstruction as app_reconstruction
 from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.io.frames import SensorStack
+from eqegs_repo.io.layout import listed_exists
 from eqegs_repo.io.run import check_velocity, open_run, read_velocity
 from eqegs_repo.kernels.sensors import SensorLayout
 from eqegs_repo.naming import same_text
@@ -89,9 +90,14 @@ def effective_layout(params, marker, where):
         if name in chosen and list(np.atleast_1d(chosen[name])) != list(np.atleast_1d(value)):
             raise BadInput(f"{params.describe('sensor_layout', name)} disagrees with the marker {where}, "
                            f"which says {name} = {value!r}; fix the record or the marker")
-    strips = SensorLayout.strips(n_sensors=marker["n_sensors"], sensor_shape=tuple(marker["sensor_shape"])).to_mapping()
-    with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
-        layout = SensorLayout.from_mapping({**strips, **chosen})
+    def build():
+        strips = SensorLayout.strips(n_sensors=marker["n_sensors"], sensor_shape=tuple(marker["sensor_shape"]))
+        with params.blame(*(f"sensor_layout.{name}" for name in chosen)):
+            return SensorLayout.from_mapping({**strips.to_mapping(), **chosen})
+
+    # inside a listing, built once per distinct marker layout and sensor_layout resolution
+    layout = remembered(("sensor layout", params.resolution_key("sensor_layout"), marker["n_sensors"],
+                         tuple(marker["sensor_shape"])), build)
     return layout, ("spice" if chosen else "marker")
 
 
@@ -226,7 +232,7 @@ def _raw_files(sample):
 
 def has_app_reconstruction(sample):
     """Whether the sample folder holds the app's ``reconstruction/reconstruction.npy``."""
-    return sample.fs.exists(app_reconstruction.stack_path(sample.path))
+    return listed_exists(sample.fs, app_reconstruction.stack_path(sample.path))
 
 
 def open_input(sample, params, layout):
@@ -241,10 +247,13 @@ def open_input(sample, params, layout):
             raise BadSample(f"{path}: not found, but {params.describe('reconstruction', 'input')} asks "
                             "for the app's reconstruction")
         return AppReconstructionRun(sample, layout)
+    def raw_run():  # inside a listing, once per sample folder (the table's and the cooker's)
+        return remembered(("raw run", sample.fs, sample.path, sample.layout), lambda: RawRun(sample))
+
     if choice == "raw" or not has_app_reconstruction(sample):
-        return RawRun(sample)
+        return raw_run()
     try:
-        run = RawRun(sample)
+        run = raw_run()
         run.stack  # noqa: B018 - opens and checks the headers
         return run
     except (BadSample, BadInput) as exc:

@@ -29,7 +29,6 @@ blocks only (:func:`~eqegs_repo.cooking.fused.pixel_series`). Integer counts are
 in float64, so the subtraction is exact too.
 """
 import numpy as np
-from scipy import sparse
 
 from eqegs_repo.cooking import passes
 from eqegs_repo.kernels import q_integration as qi
@@ -189,6 +188,7 @@ def resolve(run, setup, integrator, keep, xy, removed=None):
     # drops zeroed) applied to the (frames, columns) counts as to frames of that many pixels
     kept = keep.ravel()[pixels]
     columns = integrator.matrix[:, pixels].tocsc()
+    from scipy import sparse  # on first use: a listing imports no scipy
     columns = (columns @ sparse.diags(kept.astype(columns.dtype))).tocsr()
     columns.eliminate_zeros()
     tracked_sums = qi.PixelBinSums(columns, pixel_shape=(1, pixels.size))

@@ -16,6 +16,8 @@ Step outputs (written by the analysis app or by us)::
     <proposal>/download/*.zip
 """
 import json
+import os
+import stat
 from dataclasses import dataclass
 
 from eqegs_repo import snapshot, step_table
@@ -54,9 +56,9 @@ class TreeLayout:
         path = self.marker_path(sample_path)
         copy = self.marker_copy_path(sample_path)
         try:
-            fs.info(path)
+            listed_info(fs, path)
         except FileNotFoundError:
-            return copy if fs.exists(copy) else path
+            return copy if listed_exists(fs, copy) else path
         except OSError:
             return path
         return path
@@ -124,10 +126,62 @@ def _decoded(data, path):
                         "(saved as Shift-JIS or another encoding?)") from None
 
 
+def is_local(fs):
+    """Whether ``fs`` is the local filesystem (its paths are the operating system's)."""
+    protocol = fs.protocol
+    return "file" in ((protocol,) if isinstance(protocol, str) else protocol)
+
+
 def listing(fs, folder):
     """``fs.ls(folder, detail=True)``: listed once per listing (:func:`eqegs_repo.snapshot.scope`),
-    at every call outside one. Errors pass through."""
-    return snapshot.remembered(("listing", fs, folder), lambda: fs.ls(folder, detail=True))
+    at every call outside one. Errors pass through (a missing folder is remembered as missing).
+    A local folder is listed with one ``os.scandir`` (the same entries as fsspec's, without its
+    per-entry path handling)."""
+    def ls():
+        try:
+            if is_local(fs) and os.sep == "/" and folder.startswith("/"):
+                try:
+                    return _scanned(folder)
+                except NotADirectoryError:
+                    pass  # fsspec lists a file as itself
+            return fs.ls(folder, detail=True)
+        except FileNotFoundError as exc:
+            return exc
+
+    found = snapshot.remembered(("listing", fs, folder), ls)
+    if isinstance(found, FileNotFoundError):
+        raise (FileNotFoundError(*found.args) if found.errno is None
+               else FileNotFoundError(found.errno, found.strerror, found.filename))
+    return found
+
+
+def _scanned(folder):
+    """The entries of the local ``folder`` as fsspec's LocalFileSystem lists them (name, size,
+    type, created, islink, mode, uid, gid, mtime, ino, nlink; a link's size is its target's and
+    ``destination`` where it points)."""
+    base = folder.rstrip("/")
+    entries = []
+    with os.scandir(folder) as found:
+        for entry in found:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            link = stat.S_ISLNK(st.st_mode)
+            size = st.st_size
+            if link:
+                try:
+                    size = os.stat(entry.path).st_size
+                except OSError:
+                    size = 0
+            kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
+                    else "other")
+            entries.append({"name": f"{base}/{entry.name}", "size": size, "type": kind,
+                            "created": st.st_ctime, "islink": link, "mode": st.st_mode,
+                            "uid": st.st_uid, "gid": st.st_gid, "mtime": st.st_mtime,
+                            "ino": st.st_ino, "nlink": st.st_nlink}
+                           | ({"destination": os.readlink(entry.path)} if link else {}))
+    return entries
 
 
 def listed_info(fs, path):
@@ -140,10 +194,21 @@ def listed_info(fs, path):
     try:
         entries = snapshot.remembered(("listing by name", fs, folder),
                                       lambda: {e["name"]: e for e in listing(fs, folder)})
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "No such file or directory", path) from None  # nor its folder
     except OSError:
         entries = {}
     found = entries.get(path)
     return fs.info(path) if found is None or found.get("islink") else found  # a link: its target's
+
+
+def listed_exists(fs, path):
+    """``fs.exists(path)``, by :func:`listed_info` (inside a listing, from its folder's listing)."""
+    try:
+        listed_info(fs, path)
+    except OSError:  # missing, or its folder cannot be read
+        return False
+    return True
 
 
 def check_regular_file(fs, path):
@@ -163,6 +228,13 @@ def read_at_most(fs, path, limit, listed_size):
     caller refuses the file when it is over ``limit``."""
     if listed_size > limit:
         return b"", listed_size
+    if is_local(fs):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))  # never waits on a FIFO
+        try:
+            data = os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
+        return data, max(listed_size, len(data))
     with fs.open(path, "rb") as f:
         data = f.read(limit + 1)
     return data, max(listed_size, len(data))

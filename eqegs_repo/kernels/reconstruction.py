@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels import rules
@@ -204,6 +203,7 @@ def median_prefilter(image: np.ndarray, *, size: int = 3) -> np.ndarray:
         raise BadInput(f"image must be 2-D (H, W), got shape {image.shape}")
     if size == 1:
         return image.copy()
+    from scipy import ndimage  # on first use: a listing imports no scipy
     return ndimage.median_filter(image, size=size, mode="mirror")
 
 

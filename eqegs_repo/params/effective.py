@@ -109,6 +109,11 @@ class StepParameters:
                 lambda: self._validated(type_name))
         return dict(self._values[type_name])
 
+    def resolution_key(self, type_name):
+        """A hashable key equal for two parameter sets whose ``type_name`` values (and their
+        sources) are the same: the view's signature and the overrides of that type."""
+        return self._view_signature(), self._overrides_key(type_name)
+
     def _view_signature(self):
         """What the view's values depend on (:attr:`spice.ResolvedView.signature`)."""
         return getattr(self.view, "signature", id(self.view))

@@ -197,6 +197,7 @@ def test_a_listing_works_out_what_its_samples_share_once(tmp_path, monkeypatch):
 
     import spice.view
     from eqegs_repo.cooking.inputs import RawRun
+    from eqegs_repo.io import layout
 
     write_tree(local_fs(), str(tmp_path), {"P1": [f"S{i}" for i in range(1, 9)]})
     repo = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=str(tmp_path / "cache"))
@@ -206,17 +207,55 @@ def test_a_listing_works_out_what_its_samples_share_once(tmp_path, monkeypatch):
     resolved, opened, listed = [], [], collections.Counter()
     original_resolve, original_open, original_ls = (spice.view.ResolvedView._resolve, RawRun.__init__,
                                                     fsspec.implementations.local.LocalFileSystem.ls)
+    original_scanned = layout._scanned
     monkeypatch.setattr(spice.view.ResolvedView, "_resolve", lambda self, *found: resolved.append(self.key) or original_resolve(self, *found))
     monkeypatch.setattr(RawRun, "__init__", lambda self, sample: opened.append(sample.key) or original_open(self, sample))
     monkeypatch.setattr(fsspec.implementations.local.LocalFileSystem, "ls",
                         lambda self, path, detail=False, **kw: listed.update([path]) or original_ls(self, path, detail, **kw))
+    monkeypatch.setattr(layout, "_scanned", lambda path: listed.update([path]) or original_scanned(path))
     table = prop.table().set_index("key")
     assert resolved == ["S1", "S5"]  # one resolution per set of records, not one per sample and use
-    assert opened == ["S1"]  # the background run once, not once per sample that subtracts it
-    assert max(listed.values()) == 1, listed  # every folder listed once
+    assert opened == [f"S{i}" for i in range(1, 9)]  # each run once: the background's not again per sample subtracting it
+    assert len(listed) > 8 and max(listed.values()) == 1, listed  # every folder listed once
     assert table.loc["S1", "role"] == "background" and table.loc["S1", "background_for"] == "S2,S3,S4,S5,S6,S7,S8"
     assert list(table["problem"]) == [""] * 8
     (tmp_path / "P1" / "S6" / "train_integrated" / "sensor_1.npy").write_bytes(b"\x93NUMPY")  # still its own problem
     table = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://")["P1"].table().set_index("key")
     assert "S6/train_integrated/sensor_1.npy: not a readable .npy file" in table.loc["S6", "problem"]
     assert list(table.drop("S6")["problem"]) == [""] * 7
+
+
+def test_a_local_listing_gives_the_entries_fsspec_gives(tmp_path):
+    from eqegs_repo import snapshot
+    from eqegs_repo.io import layout
+
+    (tmp_path / "marker.json").write_text("{}")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "to_file").symlink_to(tmp_path / "marker.json")
+    (tmp_path / "to_nothing").symlink_to(tmp_path / "gone")
+    os.mkfifo(tmp_path / "fifo")
+    fs = local_fs()
+    mine = sorted(layout._scanned(str(tmp_path)), key=lambda e: e["name"])
+    assert mine == sorted(fs.ls(str(tmp_path), detail=True), key=lambda e: e["name"])
+    assert {e["name"].rsplit("/", 1)[1]: e["type"] for e in mine}["fifo"] == "other"
+    with snapshot.scope():  # a missing folder is missing every time it is asked for
+        for _ in range(2):
+            with pytest.raises(FileNotFoundError):
+                layout.listing(fs, str(tmp_path / "gone"))
+            assert not layout.listed_exists(fs, str(tmp_path / "gone" / "x.npy"))
+        assert layout.listed_exists(fs, str(tmp_path / "marker.json"))
+        assert layout.listed_info(fs, str(tmp_path / "to_file"))["size"] == 2
+
+
+def test_eqegs_ls_imports_no_scipy(tmp_path):
+    write_tree(local_fs(), str(tmp_path), {"P1": ["S1", "S2"]})
+    script = textwrap.dedent(f"""
+        import sys
+        from eqegs_repo.cli.main import main
+        assert main(["ls", {str(tmp_path)!r}, "P1", "--cache-url", {str(tmp_path / "cache")!r}]) in (0, None)
+        print("scipy" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert "S1" in done.stdout and done.stdout.split()[-1] == "False", done.stdout

@@ -19,8 +19,14 @@ import threading
 import numpy as np
 
 from eqegs_repo.errors import BadSample
-from eqegs_repo.io.file_identity import FileIdentity, check_unchanged, pread_into, unchanged
+from eqegs_repo.io.file_identity import (
+    FileIdentity,
+    check_unchanged,
+    pread_into,
+    unchanged,
+)
 from eqegs_repo.io.frames import basic_key
+from eqegs_repo.io.layout import is_local
 
 _READ_BLOCK_BYTES = 16 << 20
 """Most bytes one positioned read of :meth:`BinaryArray.read` fills besides its result."""
@@ -60,7 +66,7 @@ class BinaryArray:
 
     @property
     def is_local(self):
-        return "file" in np.atleast_1d(self.fs.protocol)
+        return is_local(self.fs)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -22,7 +22,7 @@ import numpy as np
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.file_identity import FileIdentity
 from eqegs_repo.io.formats.binary import BinaryArray
-from eqegs_repo.io.layout import check_regular_file
+from eqegs_repo.io.layout import check_regular_file, is_local
 
 _MAX_HEADER = 1 << 16
 # Header readers by format version, as numpy writes them: 2.0 when the header outgrows 64 KiB,
@@ -47,7 +47,7 @@ class NpyFile(BinaryArray):
     """
 
     def __init__(self, fs, path):
-        local = "file" in np.atleast_1d(fs.protocol)
+        local = is_local(fs)
         identity = None
         try:
             if local:

@@ -7,13 +7,15 @@ Units: energy in neV, time t in ns, τ in ns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from scipy import linalg, optimize, sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.e_spectrum.spectra import EnergySpectra, FrameSeries, Spectrum
+
+if TYPE_CHECKING:  # annotations only; scipy is imported on first use
+    from scipy import sparse
 
 MC_NOISE = ("poisson", "gaussian")
 ISF_NORMALISATIONS = ("absolute", "unit")
@@ -134,6 +136,7 @@ def _banded_cholesky(covariance: sparse.csr_matrix) -> sparse.csr_matrix:
     costs O(K·band²). A floor of 10⁻¹² of the largest variance on the diagonal keeps it defined
     for bins without noise; a covariance of zeros gives L = 0.
     """
+    from scipy import linalg, sparse  # on first use: a listing imports no scipy
     size = covariance.shape[0]
     entries = covariance.tocoo()
     band = int(np.max(np.abs(entries.row - entries.col), initial=0))
@@ -182,6 +185,7 @@ def fit_relaxation(t_ns: np.ndarray, isf: np.ndarray, sigma: np.ndarray, *, mode
     ``model`` (``fit_model``): ``"exp"`` (β = 1), ``"kww"`` (β free in (0.05, 3]), ``"none"``
     (returns None).  Raises when fewer points than parameters + 1 are given.
     """
+    from scipy import optimize  # on first use: a listing imports no scipy
     if model not in FIT_MODELS:
         raise BadInput(f"fit_model must be one of {FIT_MODELS}, got {model!r}")
     if model == "none":

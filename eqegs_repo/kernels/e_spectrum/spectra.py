@@ -7,9 +7,9 @@ spectrum (frames,), the background-subtracted q-bin sums (frames, bins) and thei
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels import rules
@@ -19,6 +19,9 @@ from eqegs_repo.kernels.e_spectrum.velocity import (
     sweep_labels,
 )
 from eqegs_repo.kernels.physics import H_NEV_NS
+
+if TYPE_CHECKING:  # annotations only; scipy is imported on first use
+    from scipy import sparse
 
 BINNING_MODES = ("average", "interpolate", "local_linear")
 
@@ -138,6 +141,7 @@ def resampling(energy: np.ndarray, keep: np.ndarray, sweeps: np.ndarray, *, grid
     _check_populated(counts, grid, label)
     if binning != "local_linear":
         weights = weights / counts[rows]
+    from scipy import sparse  # on first use: a listing imports no scipy
     matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(grid.n_points, energy.size))
     return Resampling(matrix, counts)
 

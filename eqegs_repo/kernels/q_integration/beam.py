@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import optimize
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.q_integration.pixels import image_2d
@@ -117,6 +116,7 @@ def _gauss2d_refine(image: np.ndarray, x: float, y: float, halfwidth: int) -> tu
     start = [amp0, x, y, 1.5, 1.5, offset0]
     lower = [0.0, x0 - 0.5, y0 - 0.5, 0.2, 0.2, -np.inf]
     upper = [np.inf, x1 - 0.5, y1 - 0.5, float(halfwidth) * 2, float(halfwidth) * 2, np.inf]
+    from scipy import optimize  # on first use: a listing imports no scipy
     fit = optimize.least_squares(residual, start, bounds=(lower, upper), x_scale="jac")
     if not fit.success:
         raise BadInput(f"2D Gaussian fit of the direct beam near ({x:.2f}, {y:.2f}) px failed: {fit.message}")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.compiled import compile_kernel
+
+if TYPE_CHECKING:  # annotations only; scipy is imported on first use
+    from scipy import sparse
 
 ENGINES = ("auto", "numba", "scipy")
 _INTERLEAVE = 4  # accumulators per bin in the scatter-add (speed only, see PixelBinSums._columns_for)
@@ -40,6 +43,7 @@ class PixelBinSums:
     """
 
     def __init__(self, matrix: sparse.spmatrix, *, pixel_shape: tuple[int, int]):
+        from scipy import sparse  # on first use: a listing imports no scipy
         self.matrix = sparse.csr_matrix(matrix)
         self.pixel_shape = tuple(int(n) for n in pixel_shape)
         if self.matrix.shape[1] != self.pixel_shape[0] * self.pixel_shape[1]:
@@ -81,6 +85,7 @@ class PixelBinSums:
         if key not in self._columns_cache:
             matrix = (self.matrix.multiply(self.matrix) if squared else self.matrix).tocoo()
             rows = matrix.row + (matrix.col % _INTERLEAVE) * self.n_bins
+            from scipy import sparse  # on first use: a listing imports no scipy
             self._columns_cache[key] = sparse.csc_matrix(
                 (matrix.data.astype(target), (rows, matrix.col)), shape=(_INTERLEAVE * self.n_bins, matrix.shape[1]))
         return self._columns_cache[key]

@@ -8,9 +8,9 @@ canvas integrator to each sensor's block as read: no reconstructed stack is ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.q_integration.engines import PixelBinSums
@@ -20,6 +20,9 @@ from eqegs_repo.kernels.q_integration.pixels import (
     pixel_radius,
 )
 from eqegs_repo.kernels.sensors import SensorLayout, sensor_pixels
+
+if TYPE_CHECKING:  # annotations only; scipy is imported on first use
+    from scipy import sparse
 
 PIXEL_SPLITTING = ("none", "bbox")
 
@@ -136,6 +139,7 @@ class RadialIntegrator:
             raise BadInput(f"no used pixel falls in the radial bins r = {edges[0]:.1f}..{edges[-1]:.1f} px "
                            f"(q = {q_lo:.3f}..{q_hi:.3f} nm^-1) after masking")
         dtype = np.float32 if pixel_splitting == "none" else np.float64
+        from scipy import sparse  # on first use: a listing imports no scipy
         matrix = sparse.csr_matrix((values.astype(dtype), (rows, cols)), shape=(bins.n_bins, shape[0] * shape[1]))
         matrix.sum_duplicates()
         return cls(matrix, image_shape=shape, bins=bins, geometry=geometry, centre=centre, pixel_weights=pixel_weights)
