@@ -104,12 +104,14 @@ def cmd_watch(args):
 
 def each(*callbacks):
     """One ``on_update`` of :func:`eqegs_repo.watch.watch` that calls every callback given (None
-    left out) in turn: the projection printed, then the live page rewritten."""
+    left out) in turn: the projection printed, then the live page rewritten. The callbacks are
+    its ``callbacks``."""
     callbacks = [callback for callback in callbacks if callback is not None]
 
     def call(history, sample, row):
         for callback in callbacks:
             callback(history, sample, row)
+    call.callbacks = callbacks
     return call
 
 

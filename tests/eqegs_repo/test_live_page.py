@@ -213,11 +213,12 @@ def test_eqegs_watch_live_page_passes_the_page_to_watch(sample, tmp_path, monkey
     url = str(tmp_path / "empty")
     os.mkdir(url)
     assert main(["watch", url, "--live-page", str(tmp_path / "live.html"), "--set", "q_min=11"]) == 0
-    page = calls[0]["on_update"]
+    show_projection, page = calls[0]["on_update"].callbacks  # the projection printed, then the page
     assert isinstance(page, LivePage) and page.path == str(tmp_path / "live.html")
     assert page.overrides == {"q_min": 11} and page.refresh_s == 5
     assert f"live page: {tmp_path / 'live.html'}" in capsys.readouterr().err
-    assert main(["watch", url]) == 0 and "on_update" not in calls[1]  # without the option: as before
+    assert main(["watch", url]) == 0  # without the option: the projection only
+    assert not any(isinstance(c, LivePage) for c in calls[1]["on_update"].callbacks)
     assert main(["watch", url, "--live-page", str(tmp_path / "nowhere" / "live.html")]) == 1
     assert len(calls) == 2 and "nowhere does not exist" in capsys.readouterr().err
 
