@@ -18,6 +18,7 @@ Step outputs (written by the analysis app or by us)::
 import json
 import os
 import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from eqegs_repo import snapshot, step_table
@@ -209,6 +210,24 @@ def listed_exists(fs, path):
     except OSError:  # missing, or its folder cannot be read
         return False
     return True
+
+
+@contextmanager
+def opening(path, unreadable):
+    """Errors of opening and reading the header of the raw file ``path`` as one BadSample naming
+    it: not found, no permission, or, for any other OSError, ValueError or EOFError, the text
+    ``unreadable`` with ``{exc}`` replaced by the error (e.g. ``"not a readable .npy file
+    ({exc})"``). A BadSample passes as it is."""
+    try:
+        yield
+    except BadSample:
+        raise
+    except FileNotFoundError:
+        raise BadSample(f"{path}: file not found") from None
+    except PermissionError as exc:
+        raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadSample(f"{path}: " + unreadable.format(exc=exc)) from None
 
 
 def check_regular_file(fs, path):

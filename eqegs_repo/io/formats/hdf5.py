@@ -29,7 +29,7 @@ import numpy as np
 
 from eqegs_repo.errors import BadSample, MissingExtra, optional_import
 from eqegs_repo.io.frames import basic_key
-from eqegs_repo.io.layout import HDF5_FILE, check_regular_file, parse_marker
+from eqegs_repo.io.layout import HDF5_FILE, check_regular_file, is_local, opening, parse_marker
 
 FILE_NAME = HDF5_FILE
 """The sample folder's HDF5 file (beside, or instead of, the JSON marker)."""
@@ -69,20 +69,11 @@ def open_file(fs, path, cache_bytes=1 << 20):
         h5py = h5py_module()
     except MissingExtra as exc:
         raise BadSample(f"{path}: {exc}") from None
-    try:
+    with opening(path, "not a readable HDF5 file ({exc}); a truncated or partly copied file?"):
         check_regular_file(fs, path)
-        if "file" in np.atleast_1d(fs.protocol):
+        if is_local(fs):
             return h5py.File(path, "r", locking=False, rdcc_nbytes=cache_bytes)
         return h5py.File(fs.open(path, "rb"), "r", rdcc_nbytes=cache_bytes)
-    except BadSample:
-        raise
-    except FileNotFoundError:
-        raise BadSample(f"{path}: file not found") from None
-    except PermissionError as exc:
-        raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except OSError as exc:
-        raise BadSample(f"{path}: not a readable HDF5 file ({exc}); a truncated or partly "
-                        "copied file?") from None
 
 
 def checked_dataset(h5file, name, path):

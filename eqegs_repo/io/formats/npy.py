@@ -22,7 +22,7 @@ import numpy as np
 from eqegs_repo.errors import BadSample
 from eqegs_repo.io.file_identity import FileIdentity
 from eqegs_repo.io.formats.binary import BinaryArray
-from eqegs_repo.io.layout import check_regular_file, is_local
+from eqegs_repo.io.layout import check_regular_file, opening, is_local
 
 _MAX_HEADER = 1 << 16
 # Header readers by format version, as numpy writes them: 2.0 when the header outgrows 64 KiB,
@@ -49,7 +49,7 @@ class NpyFile(BinaryArray):
     def __init__(self, fs, path):
         local = is_local(fs)
         identity = None
-        try:
+        with opening(path, "not a readable .npy file ({exc})"):
             if local:
                 flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # never waits on a FIFO
                 with os.fdopen(os.open(path, flags), "rb") as f:
@@ -65,14 +65,6 @@ class NpyFile(BinaryArray):
                     shape, fortran, dtype = _read_header(f)
                     offset = f.tell()
                 size = fs.size(path)
-        except BadSample:
-            raise
-        except FileNotFoundError:
-            raise BadSample(f"{path}: file not found") from None
-        except PermissionError as exc:
-            raise BadSample(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        except (ValueError, OSError, EOFError) as exc:
-            raise BadSample(f"{path}: not a readable .npy file ({exc})") from None
         if fortran:
             raise BadSample(f"{path}: Fortran-ordered arrays are not supported; expected C order")
         if dtype.hasobject:

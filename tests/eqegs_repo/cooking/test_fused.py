@@ -19,27 +19,37 @@ BLOCK = 64  # frames per block in these tests; the probe is 2 blocks: frames 0-6
 PROBE = set(range(0, 64)) | set(range(960, 1024))
 
 
+def use_blocks(monkeypatch, frames):
+    """Blocks of ``frames`` frames of the tiny preset (3 sensors of 64 x 16, uint16), a probe of two."""
+    frame_bytes = 3 * 64 * 16 * 2
+    monkeypatch.setattr(passes, "BLOCK_BYTES", frames * frame_bytes)
+    monkeypatch.setattr(passes, "PROBE_BYTES", 2 * frames * frame_bytes)
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
-    frame_bytes = 3 * 64 * 16 * 2  # tiny preset: 3 sensors of 64 x 16, uint16
-    monkeypatch.setattr(passes, "BLOCK_BYTES", BLOCK * frame_bytes)
-    monkeypatch.setattr(passes, "PROBE_BYTES", 2 * BLOCK * frame_bytes)
+    use_blocks(monkeypatch, BLOCK)
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """Frames read per raw file, counted at the reader."""
+def count_reads(monkeypatch, key=lambda path: path):
+    """A Counter of the frames read, by ``key(path)`` of each raw file, counted at the reader."""
     counts = collections.Counter()
     original = NpyFile.read_frames
     lock = threading.Lock()
 
     def counting(self, start, stop, out=None):
         with lock:  # the lanes read in parallel
-            counts[self.path] += stop - start
+            counts[key(self.path)] += stop - start
         return original(self, start, stop, out)
 
     monkeypatch.setattr(NpyFile, "read_frames", counting)
     return counts
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Frames read per raw file."""
+    return count_reads(monkeypatch)
 
 
 def tree(tmp_path, seeds=(5,)):

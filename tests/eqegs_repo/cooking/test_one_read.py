@@ -1,18 +1,14 @@
 """One read on every detector: hot pixels of every brightness, flickering, late and dead ones give the
 separate path's results to the last bit, with the sample read once (plus, for pixels the probe and
 the checkpoints could not foresee, the blocks read before they were watched)."""
-import collections
-import threading
 
 import numpy as np
 import pytest
 
-from eqegs_repo.cooking import passes
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.formats.npy import NpyFile
 from eqegs_repo.kernels.sensors import sensor_pixels
 from eqegs_repo.simulate.defects import add_pixel_defects
-from tests.eqegs_repo.cooking.test_fused import assert_same, q_integration
+from tests.eqegs_repo.cooking.test_fused import assert_same, count_reads, q_integration, use_blocks
 from tests.helpers.cooktrees import BACKGROUND, PROPOSAL, image_params, repository, seed_spice, write_runs
 
 N_FRAMES = 1024
@@ -22,25 +18,13 @@ ORDINARY = [("hot", 3, 2), ("hot", 20, 4), ("hot", 1000, 2), ("dead", 0, 2)]
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    frame_bytes = 3 * 64 * 16 * 2  # tiny preset: 3 sensors of 64 x 16, uint16
-    monkeypatch.setattr(passes, "BLOCK_BYTES", BLOCK * frame_bytes)
-    monkeypatch.setattr(passes, "PROBE_BYTES", 2 * BLOCK * frame_bytes)
+    use_blocks(monkeypatch, BLOCK)
 
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Frames read per sample folder (all its sensor files together), counted at the reader."""
-    counts = collections.Counter()
-    original = NpyFile.read_frames
-    lock = threading.Lock()
-
-    def counting(self, start, stop, out=None):
-        with lock:  # the lanes read in parallel
-            counts[self.path.split("/")[-3]] += stop - start
-        return original(self, start, stop, out)
-
-    monkeypatch.setattr(NpyFile, "read_frames", counting)
-    return counts
+    """Frames read per sample folder (all its sensor files together)."""
+    return count_reads(monkeypatch, key=lambda path: path.split("/")[-3])
 
 
 def near_the_beam(params, radius=12.0):
