@@ -114,7 +114,8 @@ class CacheWarning(UserWarning):
 
 
 EXTRAS = {"matplotlib": "plot", "distributed": "dask", "dask": "dask", "tqdm": "progress",
-          "numba": "fast", "ipywidgets": "live", "h5py": "hdf5", "hdf5plugin": "hdf5"}
+          "numba": "fast", "ipywidgets": "live", "watchfiles": "live", "h5py": "hdf5",
+          "hdf5plugin": "hdf5"}
 """The extra of pyproject.toml that installs each optional top-level module."""
 
 

@@ -36,8 +36,10 @@ per sample. The rules:
   (:mod:`eqegs_repo.history`: exposure, τ, f_q, their errors and the stop rule's projection) and
   calls ``on_update``.
 
-Changes are found by polling (listing the files every interval), which works on every
-filesystem, network ones included; :data:`CHANGES_FOUND_BY` says so in the banner of ``eqegs watch``.
+Changes are found by listing the files after each wait of at most ``interval``; file events end
+a wait early where the filesystem gives them, polling alone where it does not (network
+filesystems, URLs, no watchfiles): :mod:`eqegs_repo.file_events`, named in the banner of
+``eqegs watch``.
 """
 import threading
 import time
@@ -47,15 +49,15 @@ from dataclasses import dataclass, field
 from eqegs_repo.batch import _matches, _patterns, _steps_of, background_of, check_watch_arguments, cook_sample
 from eqegs_repo.cooking.export import export_needed
 from eqegs_repo.errors import BadInput, WatchWarning
+from eqegs_repo.file_events import change_waiter
 from eqegs_repo.history import Book, projected_exposure, read_history  # noqa: F401 - the face of the history
+from eqegs_repo.io.layout import is_local
 from eqegs_repo.naming import natural_key
 from eqegs_repo.step_table import chain
 from eqegs_repo.step_table import names as step_names
 
 DONE = ("ok", "up-to-date", "background")
 """Row statuses after which a sample is not cooked again."""
-CHANGES_FOUND_BY = "polling"
-"""How watch finds changed files: by listing them every interval (no file events)."""
 UNSETTLED_WARNING_S = 600.0
 """A sample whose files still change after this long (s) gets one WatchWarning."""
 _clock = time.monotonic  # tests move time on by hand
@@ -147,7 +149,7 @@ def newest_change(signature):
 
 def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), overrides=None,
           export=False, interval=5.0, existing=False, retries=2, stop=None, on_result=None,
-          max_polls=None, timeout=None, on_update=None, target_error=0.05, history_dir=None):
+          max_polls=None, timeout=None, on_update=None, target_error=0.05, history_dir=None, changes="auto"):
     """Cook the samples of ``repo`` as they arrive and settle, and again whenever their files
     change (the rules: module docstring).
 
@@ -158,8 +160,11 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     at the start, cooked already, their row. ``retries``: further tries of a failing sample with
     unchanged files (a whole number >= 0). Every ``interval`` seconds the listing is refreshed;
     stops on Ctrl-C (KeyboardInterrupt), when ``stop`` (a threading.Event) is set, or after
-    ``max_polls`` polls. ``interval``, ``timeout`` and ``target_error`` are checked before the
-    first poll (:func:`eqegs_repo.batch.check_watch_arguments`, :func:`check_retries`).
+    ``max_polls`` polls. ``changes`` (:data:`eqegs_repo.file_events.MODES`): ``"auto"`` ends a
+    wait early on a file event where the filesystem gives them, ``"poll"`` only lists,
+    ``"events"`` insists on events. ``interval``, ``timeout``, ``changes`` and ``target_error``
+    are checked before the first poll (:func:`eqegs_repo.batch.check_watch_arguments`,
+    :func:`check_retries`).
 
     History: each cook with a new result appends a row to the sample's history
     (:mod:`eqegs_repo.history`; in ``history_dir`` or the result cache) with the stop rule's
@@ -170,6 +175,7 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
     """
     interval, timeout = check_watch_arguments(interval, timeout)
     check_retries(retries)
+    _, wait = change_waiter(repo.root, interval, local=is_local(repo.fs), mode=changes, stop=stop)
     book = Book(repo, history_dir, target_error)
     proposals, samples = _patterns(proposals, "proposals"), _patterns(samples, "samples")
     overrides = dict(overrides or {})
@@ -231,10 +237,7 @@ def watch(repo, *, proposals=None, samples=None, steps=("e_spectrum_and_isf",), 
             polls += 1
             if max_polls is not None and polls >= max_polls:
                 break
-            if stop is not None:
-                stop.wait(interval)
-            else:
-                time.sleep(interval)
+            wait(interval)
     except KeyboardInterrupt:
         pass
     return rows

@@ -75,7 +75,9 @@ def cmd_watch(args):
     from eqegs_repo import batch
     from eqegs_repo.params.effective import check_overrides
     from eqegs_repo.history import check_target_error
-    from eqegs_repo.watch import CHANGES_FOUND_BY, check_retries, watch
+    from eqegs_repo.file_events import how_changes_are_found
+    from eqegs_repo.io.layout import is_local
+    from eqegs_repo.watch import check_retries, watch
 
     batch.check_watch_arguments(args.interval, args.timeout)
     check_retries(args.retries)
@@ -83,8 +85,9 @@ def cmd_watch(args):
     repo = open_repository(args, empty_ok=True)  # samples may arrive later
     check_overrides(override_values(args.overrides))
     live = live_page(args, repo)
-    print(f"watching {repo.root} every {args.interval} s ({CHANGES_FOUND_BY}: changed files are found by "
-          f"listing them each interval); growing samples are cooked again; Ctrl-C stops", file=sys.stderr)
+    how = how_changes_are_found(repo.root, local=is_local(repo.fs), mode=args.changes)
+    print(f"watching {repo.root} every {args.interval} s (changes found by {how}); growing samples are "
+          "cooked again; Ctrl-C stops", file=sys.stderr)
     if live is not None:
         print(f"live page: {live.path} (reloads every {live.refresh_s:g} s)", file=sys.stderr)
 
@@ -98,7 +101,7 @@ def cmd_watch(args):
                  overrides=override_values(args.overrides), export=args.export, interval=args.interval,
                  existing=args.existing, retries=args.retries, on_result=show, timeout=args.timeout,
                  on_update=each(show_projection(args.target_error), live), target_error=args.target_error,
-                 history_dir=args.history_dir)
+                 history_dir=args.history_dir, changes=args.changes)
     print(f"stopped; {len(rows)} cook(s)", file=sys.stderr)
 
 
@@ -179,6 +182,9 @@ def register(subparsers):
     p.add_argument("--target-error", type=float, default=0.05, metavar="REL",
                    help="relative error of tau to reach: after each cook the exposure needed is projected "
                         "(errors scale as 1/sqrt(exposure); default 0.05)")
+    p.add_argument("--changes", choices=("auto", "events", "poll"), default="auto",
+                   help="how changed files are found: file events where the filesystem gives them, else "
+                        "polling (auto, the default); events only; polling only")
     p.add_argument("--history-dir", metavar="FOLDER", default=None,
                    help="where each sample's results history (CSV) is written (default: history/ in the result cache)")
     p.set_defaults(run=cmd_watch)

@@ -69,7 +69,7 @@ def test_watch_keeps_to_its_interval(repo, monkeypatch):
     stop = threading.Event()
     monkeypatch.setattr(stop, "wait", waits.append)
     rows = watching.watch(repo, interval=batch.MIN_INTERVAL, existing=True, stop=stop, max_polls=3,
-                          retries=0)  # each failing cook is given up at once: one row per sample
+                          retries=0, changes="poll")  # each failing cook is given up at once: one row per sample
     assert sorted(r["sample"] for r in rows) == ["S001", "S002"] and waits == [0.05, 0.05]
 
 

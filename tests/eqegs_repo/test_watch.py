@@ -45,6 +45,7 @@ def _drive(monkeypatch, repo, polls, between=None, **kwargs):
 
     monkeypatch.setattr(stop, "wait", wait)
     kwargs.setdefault("steps", STEPS)
+    kwargs.setdefault("changes", "poll")  # the fake clock moves in stop.wait: no file events
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = watching.watch(repo, stop=stop, max_polls=polls, interval=0.05, **kwargs)
