@@ -246,7 +246,7 @@ class Sample(metaclass=naming.ShowsPublic):
                 "cooked", "stale", "role", "background_for", "problem")
 
     def _summary(self, check):
-        from eqegs_repo.cooking.inputs import has_app_reconstruction, input_text, sample_input
+        from eqegs_repo.cooking.inputs import input_text, sample_input
 
         row = dict.fromkeys(self._summary_columns(), None)
         row.update(key=self.key, handle=self.handle, problem="")
@@ -261,15 +261,10 @@ class Sample(metaclass=naming.ShowsPublic):
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status
-            if has_app_reconstruction(self):  # which input a cook reads: the raw run's headers tell
-                run = sample_input(self)
-                row["input"] = input_text(run)
-                if check:
-                    row["dtype"] = str(run.stack.dtype)
-            else:
-                row["input"] = "raw"
-                if check:
-                    row["dtype"] = str(open_run(self.fs, self.path, m, self.layout).stack.dtype)
+            run = sample_input(self)  # the raw run opened once per listing, shared with cache_status
+            row["input"] = input_text(run)
+            if check:
+                row["dtype"] = str(run.stack.dtype)
             status = self.cache_status()
             row["cooked"] = ",".join(step for step, state in status.items() if state == "fresh")
             row["stale"] = ",".join(step for step, state in status.items() if state == "stale")
