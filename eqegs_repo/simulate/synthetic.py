@@ -28,12 +28,12 @@ import numpy as np
 
 from eqegs_repo.cooking import progress
 from eqegs_repo.errors import BadInput
-from eqegs_repo.io.formats.hdf5 import FILE_NAME, SENSOR_DATASET
-from eqegs_repo.io.formats.hdf5_writing import CHUNK_FRAMES, RunWriter, compression_options
+from eqegs_repo.io.formats.hdf5 import FILE_NAME
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.kernels import rules
-from eqegs_repo.kernels.sensors import coverage, split
-from eqegs_repo.simulate import drive, image
+from eqegs_repo.kernels.sensors import coverage
+from eqegs_repo.simulate import image
+from eqegs_repo.simulate.run_files import FORMATS, check_format, write_files  # noqa: F401 - FORMATS: the face
 from eqegs_repo.simulate.parameters import (  # noqa: F401 - the face of synthetic trees
     PRESETS,
     Preset,
@@ -51,10 +51,6 @@ DEFAULT_PROPOSALS = ("2025A1234", "2025B5678")
 TAU_FACTORS = (1.0, 0.5, 2.0, 0.7, 1.4)
 """Sample k of a proposal (k = 1, 2, …) gets τ₀ × TAU_FACTORS[(k − 1) % 5]: a 'temperature series'."""
 _START = _dt.datetime(2025, 4, 10, 9, 0, 0, tzinfo=_dt.timezone.utc)
-_RUN_STREAM = {"sample": 0, "background": 1}
-_MAX_BLOCK_VALUES = 4_000_000
-FORMATS = ("npy", "hdf5")
-"""Raw-data formats the simulator writes (docs/layout.md)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,29 +64,12 @@ def _exposure_s(params: SyntheticParams) -> float:
     return params.trains_integrated * params.n_frames / params.frame_rate_hz
 
 
-def _generators(seed: int, run: str, n_sensors: int) -> tuple[np.random.Generator, list[np.random.Generator]]:
-    """Independent PCG64 streams: one for the velocity monitor, one per sensor."""
-    children = np.random.SeedSequence([int(seed), _RUN_STREAM[run]]).spawn(1 + n_sensors)
-    gens = [np.random.Generator(np.random.PCG64(c)) for c in children]
-    return gens[0], gens[1:]
-
-
 def _atomic_json(path: Path, payload: dict, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
     os.replace(tmp, path)
-
-
-def _check_range(counts: np.ndarray, dtype: np.dtype, path: Path) -> None:
-    if dtype.kind in "ui":
-        top = np.iinfo(dtype).max
-        if counts.size and counts.max() > top:
-            raise BadInput(
-                f"{path}: simulated counts reach {int(counts.max())}, above the {dtype.name} maximum {top}; "
-                "use a wider dtype (e.g. dtype='uint32') or a lower flux"
-            )
 
 
 def _marker(params: SyntheticParams, run: str, seed: int, start_time: str | None, comment: str | None) -> dict:
@@ -164,14 +143,14 @@ def write_sample(
         for existing in (truth_path.with_suffix(".json"), truth_path.with_suffix(".npz")):
             if existing.exists() and not overwrite:
                 raise FileExistsError(f"{existing} exists; pass overwrite=True to replace it")
-    _check_format(format, compression)
+    check_format(format, compression)
     marker = _marker(params, run, seed, start_time, comment)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        model = _write_files(tmp, params, seed, run, marker, block_frames, shown=path, format=format,
+        model = write_files(tmp, params, seed, run, marker, block_frames, shown=path, format=format,
                              compression=compression, stacked=stacked, json_marker=json_marker)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -189,86 +168,6 @@ def write_sample(
     if truth_path is not None:
         _write_truth(truth_path, truth, arrays, overwrite)
     return truth
-
-
-def _check_format(format, compression):
-    """BadInput naming the choices when ``format`` or, for HDF5, ``compression`` is unknown."""
-    if format not in FORMATS:
-        raise BadInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
-    if format == "hdf5":
-        compression_options(compression)
-
-
-class _NpyRun:
-    """The ``.npy`` files of a run written block by block (the npy twin of
-    :class:`~eqegs_repo.io.formats.hdf5_writing.RunWriter`): full-size sparse files, each mapped
-    only while a block is written, so written pages leave the resident memory."""
-
-    def __init__(self, folder, files, shape, dtype):
-        (folder / files.raw_dir).mkdir(exist_ok=True)  # exists when a grown sample is rewritten in place
-        self.folder, self.files = str(folder), files
-        self.shape, self.dtype = shape, dtype
-
-    def write_velocity(self, values):
-        np.save(self.files.velocity_path(self.folder), values)
-
-    def write_counts(self, sensor, start, counts):
-        path = self.files.sensor_path(self.folder, sensor)
-        if start == 0:
-            np.lib.format.open_memmap(path, mode="w+", dtype=self.dtype, shape=self.shape).flush()
-        stack = np.lib.format.open_memmap(path, mode="r+")
-        stack[start:start + len(counts)] = counts
-        stack.flush()
-        del stack
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-
-def _write_files(folder: Path, params: SyntheticParams, seed: int, run: str, marker: dict,
-                 block_frames: int | None, shown: Path, *, format: str = "npy", compression: str = "zstd",
-                 stacked: bool = False, json_marker: bool = True) -> image.ImageModel:
-    """Write the velocity, the sensor counts (frames streamed in blocks; an existing file is
-    rewritten in place) and, last, the marker (written beside and renamed) into ``folder``, in
-    ``format`` (see :func:`write_sample`); ``shown`` names the sample in messages. Returns the
-    image model drawn from."""
-    layout = params.sensor_layout
-    dtype = np.dtype(params.dtype)
-    files = TreeLayout()
-    if block_frames is None:
-        block_frames = max(1, _MAX_BLOCK_VALUES // (layout.canvas_shape[0] * layout.canvas_shape[1]))
-        if format == "hdf5":  # whole chunks: each is compressed once
-            block_frames = max(CHUNK_FRAMES, block_frames - block_frames % CHUNK_FRAMES)
-    velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
-    model = params.image_model(run)
-    folder.mkdir(parents=True, exist_ok=True)
-    measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
-    if format == "hdf5":
-        sink = RunWriter(str(folder), n_frames=params.n_frames, n_sensors=layout.n_sensors,
-                         sensor_shape=layout.sensor_shape, dtype=dtype, compression=compression,
-                         stacked=stacked, marker=marker)
-    else:
-        sink = _NpyRun(folder, files, (params.n_frames,) + layout.sensor_shape, dtype)
-    with sink:
-        sink.write_velocity(measured)
-        for start in range(0, params.n_frames, block_frames):
-            stop = min(start + block_frames, params.n_frames)
-            parts = split(model.expected(start, stop), layout=layout)
-            for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
-                where = (f"{shown / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
-                         else shown / files.raw_dir / files.sensor_file.format(k=k))
-                _check_range(counts, dtype, where)
-                sink.write_counts(k, start, counts)
-    if format == "npy" or json_marker:
-        marker_path = folder / files.marker
-        temp = marker_path.with_name(f".{files.marker}.partial-{os.getpid()}")
-        temp.write_text(json.dumps(marker, indent=1))
-        os.replace(temp, marker_path)
-    return model
 
 
 def grown_params(params: SyntheticParams, trains: int) -> SyntheticParams:
@@ -308,7 +207,7 @@ def grow_sample(
     format = "hdf5" if (path / FILE_NAME).exists() else "npy"  # the sample's own format (default compression)
     if in_place:
         run = "background" if background else "sample"
-        _write_files(path, grown, seed, run, _marker(grown, run, seed, start_time, comment), block_frames, shown=path,
+        write_files(path, grown, seed, run, _marker(grown, run, seed, start_time, comment), block_frames, shown=path,
                      format=format)
     else:
         write_sample(path, grown, seed, background, overwrite=True, block_frames=block_frames,
@@ -429,7 +328,7 @@ def write_tree(
             f"write_tree: samples_per_proposal must be an int >= 1 or one per proposal ({len(proposals)}), "
             f"got {samples_per_proposal!r}"
         )
-    _check_format(format, compression)
+    check_format(format, compression)
     root = eqegs_root(base_dir, account)
     files = TreeLayout()
     written = {}
