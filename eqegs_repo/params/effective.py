@@ -197,10 +197,11 @@ class StepParameters:
         return values["q_min"], values["q_max"]
 
     def fingerprint_values(self, types):
-        """The values of ``types`` that can change a result (export-only fields left out)."""
-        return {type_name: remembered(("fingerprint values", self._view_signature(), type_name,
-                                       self._overrides_key(type_name)),
-                                      lambda: self._fingerprint_values(type_name))
+        """The values of ``types`` that can change a result (export-only fields left out), a
+        copy per type (inside a listing the values are shared, so a caller may change its own)."""
+        return {type_name: dict(remembered(("fingerprint values", self._view_signature(), type_name,
+                                            self._overrides_key(type_name)),
+                                           lambda: self._fingerprint_values(type_name)))
                 for type_name in types}
 
     def _fingerprint_values(self, type_name):
