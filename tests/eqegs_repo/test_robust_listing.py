@@ -259,3 +259,19 @@ def test_eqegs_ls_imports_no_scipy(tmp_path):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert "S1" in done.stdout and done.stdout.split()[-1] == "False", done.stdout
+
+
+def test_inside_a_listing_each_caller_gets_its_own_fingerprint_values(tmp_path):
+    """Samples that resolve the same records share their values inside a listing; a caller that
+    changes its copy (the Monte-Carlo seed drops the calibration folder) changes no one else's."""
+    from eqegs_repo import snapshot
+    from eqegs_repo.params.effective import StepParameters
+
+    write_tree(local_fs(), str(tmp_path), {"P1": ["S1", "S2"]})
+    prop = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://")["P1"]
+    with snapshot.scope():
+        first, second = (StepParameters(prop[key].spice, {}, label=key).fingerprint_values(["calibration"])
+                         for key in ("S1", "S2"))
+        assert first == second
+        first["calibration"].pop("folder")
+        assert "folder" in second["calibration"]
