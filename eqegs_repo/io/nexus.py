@@ -75,6 +75,10 @@ def _attribute(h5py, value):
 
 def _write_field(h5py, parent, name, node, path):
     if node.is_text:
+        items = [node.value] if isinstance(node.value, str) else np.asarray(node.value, dtype=object).ravel()
+        if not all(isinstance(item, str) for item in items):
+            raise BadInput(f"NeXus field {path}: expected numbers or texts, found "
+                           f"{type(next(i for i in items if not isinstance(i, str))).__name__}")
         text = h5py.string_dtype("utf-8")
         data = node.value if isinstance(node.value, str) else np.array(node.value, dtype=object)
         dataset = parent.create_dataset(name, data=data, dtype=text)
