@@ -11,9 +11,10 @@ A sample's file holds one ``NXentry`` (docs/outputs.md#nexus-files has the whole
   1/nm, with ``I_errors``); ``frames`` holds I(frame, q) (counts) with its Poisson errors;
 * ``isf`` (``NXdata``: F(q,t) on ``t`` in ns, ``isf_errors``, the fitted curve ``isf_fit``),
   ``spectra`` (the quasi-elastic and forward absorption on ``energy`` in neV) and ``fit``
-  (``NXprocess``: model, tau, f_q, beta with errors, chi2_red, q range);
+  (``NXprocess``: the model as an ``NXnote``, tau, f_q, beta with errors, chi2_red, q range);
 * provenance: one ``NXprocess`` per step (``reconstruction``, ``reduction`` for the q
-  integration, ``e_spectrum_and_isf``) with the program, version, date, the step's fingerprint,
+  integration, ``e_spectrum_and_isf``) with the program, version, date, the step's fingerprint
+  (an ``NXnote``),
   one ``NXparameters`` per spice type it reads (fields with the schema's units) and
   ``NXnote`` groups of JSON: every parameter value, the spice records used (scope, anchor, uuid,
   revision) and the overrides; ``reconstruction/input`` names the raw files read (path, size,
@@ -58,10 +59,14 @@ def _field(variable, **attrs):
     return Field(values, nexus_units(variable.attrs.get("units", "")), {**extra, **attrs})
 
 
+def _text_note(text, description, kind="text/plain"):
+    """An NXnote holding ``text`` (its ``data``) of MIME type ``kind``."""
+    return Group("NXnote", {"type": Field(kind), "description": Field(description), "data": Field(text)})
+
+
 def _json_note(payload, description):
     """An NXnote holding ``payload`` as JSON text."""
-    return Group("NXnote", {"type": Field("application/json"), "description": Field(description),
-                            "data": Field(json.dumps(payload, sort_keys=True, default=str))})
+    return _text_note(json.dumps(payload, sort_keys=True, default=str), description, "application/json")
 
 
 def _now():
@@ -93,7 +98,8 @@ def _process(step, sequence_index, ds, date):
     attrs = ds.attrs
     children = {"program": Field(PROGRAM), "version": Field(attrs.get("library_version", __version__)),
                 "date": Field(date), "sequence_index": Field(np.int64(sequence_index), "1"),
-                "step": Field(step), "fingerprint": Field(attrs["fingerprint"])}
+                "fingerprint": _text_note(attrs["fingerprint"], f"the fingerprint of step {step}: SHA-256 of "
+                                          "its inputs, as in info.json and the result cache")}
     for type_name in types:
         children[type_name] = _parameters_group(type_name, attrs["parameters"].get(type_name, {}))
     children["parameters"] = _json_note({t: attrs["parameters"].get(t) for t in types},
@@ -197,7 +203,8 @@ def _isf_groups(eds):
     model = "none" if fit is None else fit["model"]
     fit_group = Group("NXprocess", {
         "program": Field(PROGRAM), "version": Field(__version__),
-        "model": Field(model), "formula": Field("F(q,t) = f_q exp(-(t/tau)^beta)"),
+        "model": _text_note(model, "fit model (exp: beta = 1; kww: beta free; none: no fit) of "
+                                   "F(q,t) = f_q exp(-(t/tau)^beta)"),
         "results": Group("NXparameters", results)})
     return Group("NXdata", isf, attrs), spectra, fit_group
 

@@ -64,7 +64,7 @@ def test_sample_file_holds_the_cooked_values(tree):
         assert results["tau"][()] == eds.tau.item() and results["tau"].attrs["units"] == "ns"
         assert results["tau_errors"][()] == eds.tau_error.item()
         assert results["f_q"][()] == eds.f_q.item() and results["f_q_errors"][()] == eds.f_q_error.item()
-        assert entry["fit/model"].asstr()[()] == eds.attrs["fit"]["model"]
+        assert entry["fit/model/data"].asstr()[()] == eds.attrs["fit"]["model"]
         mono = entry["instrument/monochromator"]
         assert mono.attrs["NX_class"] == "NXmonochromator"
         assert mono["energy"][()] == eds.attrs["parameters"]["geometry"]["energy_keV"]
@@ -83,14 +83,14 @@ def test_sample_file_provenance(tree):
     eds = sample.cooked
     root = read_nexus(path)
     process = root["entry/e_spectrum_and_isf"]
-    assert process["fingerprint"].value == eds.attrs["fingerprint"]
+    assert process["fingerprint/data"].value == eds.attrs["fingerprint"]
     assert process["version"].value == eds.attrs["library_version"]
     assert process["e_spectrum/n_mc"].value == 40
     records = json.loads(process["spice_records/data"].value)
     assert records["e_spectrum"] == eds.attrs["spice"]["e_spectrum"]
     assert records["e_spectrum"][0]["uuid"] and records["e_spectrum"][0]["revision"] >= 1
     assert json.loads(process["parameters/data"].value)["e_spectrum"] == eds.attrs["parameters"]["e_spectrum"]
-    assert root["entry/reduction/fingerprint"].value == sample.cook("q_integration").attrs["fingerprint"]
+    assert root["entry/reduction/fingerprint/data"].value == sample.cook("q_integration").attrs["fingerprint"]
     files, sizes = root["entry/reconstruction/input/files"].value, root["entry/reconstruction/input/sizes"]
     assert any(name.endswith(".npy") for name in files) and sizes.units == "B"
     assert list(sizes.value) == [os.path.getsize(name) for name in files]
@@ -112,6 +112,14 @@ def test_nexusformat_loads_the_tree(tree):
     assert f["entry/instrument/detector"].nxclass == "NXdetector"
     assert f["entry/fit"].nxclass == "NXprocess" and f["entry/fit/results"].nxclass == "NXparameters"
     assert f["entry/e_spectrum_and_isf/spice_records"].nxclass == "NXnote"
+
+
+def test_nexusformat_validates_against_the_base_classes(tree):
+    """nexusformat's validator (the NXDL base classes it ships) finds no error and no warning: every
+    group, field and attribute of the file is one the base classes define."""
+    validate = pytest.importorskip("nexusformat.nexus.validate")
+    _, _, path, _ = tree
+    assert validate.validate_file(path) == (0, 0)
 
 
 def test_existing_sample_file_refused_before_cooking(tree, monkeypatch):
@@ -182,6 +190,7 @@ def test_table_file_reads_back():
             assert list(columns.attrs["columns_without_units"]) == ["mystery"]
         nexus = pytest.importorskip("nexusformat.nexus")
         assert nexus.nxload(path)["entry/results"].nxsignal.nxname == "tau_ns"
+        assert pytest.importorskip("nexusformat.nexus.validate").validate_file(path) == (0, 0)
         with pytest.raises(ResultExists):
             table_to_nexus(table, path)
     with pytest.raises(BadInput, match="no rows"):
