@@ -75,16 +75,17 @@ def _now():
 
 def _parameters_group(type_name, values):
     """One NXparameters of a spice type's values: numbers (with the schema's units), flags,
-    texts and lists of numbers; None and nested values only in the JSON note."""
-    schema = next(s for s in SCHEMAS if s.name == type_name)
+    texts and lists of numbers; None, nested values and numbers of a field no schema of
+    :data:`~eqegs_repo.params.types.SCHEMAS` declares (no unit known) only in the JSON note."""
+    schema = next((s for s in SCHEMAS if s.name == type_name), None)
+    units = {} if schema is None else {f.name: f.unit for f in schema.fields}
     fields = {}
     for name, value in values.items():
-        try:
-            unit = schema.field(name).unit
-        except (KeyError, AttributeError):
-            unit = ""
+        unit = units.get(name)
         if isinstance(value, str):
             fields[name] = Field(value)
+        elif unit is None:
+            continue
         elif isinstance(value, (bool, int, float)) or (
                 isinstance(value, (list, tuple)) and value and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):

@@ -61,6 +61,20 @@ def test_bad_paths_named(tmp_path):
         check_writable("memory://x/a.nxs")
     with pytest.raises(BadInput, match="folder .* does not exist"):
         check_writable(tmp_path / "no" / "a.nxs")
+    with pytest.raises(BadInput, match="it is a folder"):
+        check_writable(tmp_path, overwrite=True)
     (tmp_path / "text.nxs").write_text("not hdf5")
     with pytest.raises(BadInput, match="not an HDF5"):
         read_nexus(tmp_path / "text.nxs")
+
+
+def test_file_appearing_during_the_write_is_kept(tmp_path, monkeypatch):
+    """Of two writers of one file, the second's move refuses (a hard link never replaces): the file
+    that appeared after the check stays as it is, and no temporary file is left."""
+    path = tmp_path / "a.nxs"
+    path.write_bytes(b"the other writer's file")
+    monkeypatch.setattr("eqegs_repo.io.nexus.check_writable", lambda p, overwrite=False: str(p))
+    with pytest.raises(ResultExists, match="appeared while it was written"):
+        write_nexus(path, {"entry": _entry()})
+    assert path.read_bytes() == b"the other writer's file"
+    assert os.listdir(tmp_path) == ["a.nxs"]
