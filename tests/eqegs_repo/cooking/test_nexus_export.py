@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("h5py")
 
 import h5py  # noqa: E402
+from nexusformat import nexus  # noqa: E402  (the test extra installs it with h5py)
+from nexusformat.nexus import validate  # noqa: E402
 
 from eqegs_repo import Repository, batch  # noqa: E402
 from eqegs_repo.cli.main import main  # noqa: E402
@@ -99,7 +101,6 @@ def test_sample_file_provenance(tree):
 
 
 def test_nexusformat_loads_the_tree(tree):
-    nexus = pytest.importorskip("nexusformat.nexus")
     _, _, path, _ = tree
     f = nexus.nxload(path)
     assert f.nxclass == "NXroot"
@@ -117,7 +118,6 @@ def test_nexusformat_loads_the_tree(tree):
 def test_nexusformat_validates_against_the_base_classes(tree):
     """nexusformat's validator (the NXDL base classes it ships) finds no error and no warning: every
     group, field and attribute of the file is one the base classes define."""
-    validate = pytest.importorskip("nexusformat.nexus.validate")
     _, _, path, _ = tree
     assert validate.validate_file(path) == (0, 0)
 
@@ -166,35 +166,31 @@ def test_default_path_is_the_sample_folder(tree):
         os.unlink(path)
 
 
-def test_table_file_reads_back():
+def test_table_file_reads_back(tmp_path):
     table = pd.DataFrame({
         "proposal": ["2025A1234", "2025A1234"], "sample": ["S001", "S002"], "status": ["ok", "failed"],
         "error": [None, "bad spice: ü"], "tau_ns": [101.5, None], "tau_error_ns": [3.25, None],
         "f_q": [0.71, np.nan], "f_q_error": [0.02, np.nan], "q_min": [11.0, 11.0], "mystery": [1.0, 2.0]})
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = table_to_nexus(table, os.path.join(folder, "table.nxs"))
-        with h5py.File(path, "r") as f:
-            results = f["entry/results"]
-            assert results.attrs["NX_class"] == "NXdata" and results.attrs["signal"] == "tau_ns"
-            assert np.array_equal(results["tau_ns"][()], [101.5, np.nan], equal_nan=True)
-            assert np.array_equal(results["tau_ns_errors"][()], [3.25, np.nan], equal_nan=True)
-            assert results["tau_ns"].attrs["units"] == "ns"
-            assert results["f_q_errors"][()][0] == 0.02
-            assert list(results["sample"].asstr()[()]) == ["S001", "S002"]
-            columns = f["entry/columns"]
-            assert columns.attrs["NX_class"] == "NXcollection"
-            assert list(columns["error"].asstr()[()]) == ["", "bad spice: ü"]
-            assert columns["q_min"].attrs["units"] == "1/nm"
-            assert list(columns.attrs["columns_without_units"]) == ["mystery"]
-        nexus = pytest.importorskip("nexusformat.nexus")
-        assert nexus.nxload(path)["entry/results"].nxsignal.nxname == "tau_ns"
-        assert pytest.importorskip("nexusformat.nexus.validate").validate_file(path) == (0, 0)
-        with pytest.raises(ResultExists):
-            table_to_nexus(table, path)
+    path = table_to_nexus(table, str(tmp_path / "table.nxs"))
+    with h5py.File(path, "r") as f:
+        results = f["entry/results"]
+        assert results.attrs["NX_class"] == "NXdata" and results.attrs["signal"] == "tau_ns"
+        assert np.array_equal(results["tau_ns"][()], [101.5, np.nan], equal_nan=True)
+        assert np.array_equal(results["tau_ns_errors"][()], [3.25, np.nan], equal_nan=True)
+        assert results["tau_ns"].attrs["units"] == "ns"
+        assert results["f_q_errors"][()][0] == 0.02
+        assert list(results["sample"].asstr()[()]) == ["S001", "S002"]
+        columns = f["entry/columns"]
+        assert columns.attrs["NX_class"] == "NXcollection"
+        assert list(columns["error"].asstr()[()]) == ["", "bad spice: ü"]
+        assert columns["q_min"].attrs["units"] == "1/nm"
+        assert list(columns.attrs["columns_without_units"]) == ["mystery"]
+    assert nexus.nxload(path)["entry/results"].nxsignal.nxname == "tau_ns"
+    assert validate.validate_file(path) == (0, 0)
+    with pytest.raises(ResultExists):
+        table_to_nexus(table, path)
     with pytest.raises(BadInput, match="no rows"):
-        table_to_nexus(table.iloc[:0], "never.nxs")
+        table_to_nexus(table.iloc[:0], str(tmp_path / "never.nxs"))
 
 
 def test_reanalyze_and_cli_write_nexus(tree, capsys):
