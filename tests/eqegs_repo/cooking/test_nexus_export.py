@@ -214,3 +214,13 @@ def test_reanalyze_and_cli_write_nexus(tree, capsys):
     cli_table = str(base / "cli-table.nxs")
     assert main(["reanalyze", repo.url, "--samples", "S001", "--no-progress", "--nexus", cli_table] + where) == 0
     assert read_nexus(cli_table)["entry/results/sample"].value == ["S001"]
+
+
+def test_without_fit_the_file_says_so(tree):
+    _, sample, _, base = tree
+    path = sample.export_nexus(str(base / "nofit.nxs"), fit_model="none")
+    root = read_nexus(path)
+    assert root["entry/fit/model/data"].value == "none"
+    assert sorted(root["entry/fit/results"].children) == ["q_max", "q_min"]
+    assert "isf_fit" not in root["entry/isf"].children and "auxiliary_signals" not in root["entry/isf"].attrs
+    assert validate.validate_file(path) == (0, 0)
