@@ -15,7 +15,9 @@ import pandas as pd
 
 from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
+from eqegs_repo.cooking.nexus_export import table_to_nexus
 from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_keys, optional_import
+from eqegs_repo.io.nexus import check_writable
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key, same_text
 from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
@@ -282,7 +284,7 @@ def _cook_row(sample, steps, overrides, export):
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
               steps=("e_spectrum_and_isf",), overrides=None, export=False, client=None,
               workers=None, progress=None, dashboard=False, timeout=None, scheduler=None,
-              scheduler_timeout=SCHEDULER_TIMEOUT):
+              scheduler_timeout=SCHEDULER_TIMEOUT, nexus=None):
     """Cook many samples at once and return one pandas.DataFrame (:data:`COLUMNS`).
 
     Selection: ``proposals``, ``samples``, ``where``, ``select`` as in :func:`select_samples`;
@@ -305,9 +307,14 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
     subtract the same background run start after the first of them, which integrates the
     background and caches it for the others (:mod:`eqegs_repo.cooking.background`): the
     background is read once, not once per sample. ``timeout``: seconds per sample, after which
-    it is reported as ``timed out`` (:func:`cook_sample`); None waits forever.
+    it is reported as ``timed out`` (:func:`cook_sample`); None waits forever. ``nexus``: also
+    write the table as one NeXus/HDF5 file at this local path
+    (:func:`eqegs_repo.cooking.nexus_export.table_to_nexus`; an existing file is refused before
+    anything is cooked).
     """
     _last_step(steps)
+    if nexus is not None:
+        check_writable(nexus)
     timeout = _check_timeout(timeout)
     workers = _check_workers(workers)
     if scheduler is not None:
@@ -341,7 +348,10 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
                 rows += _run(client, to_cook, steps, overrides, export, bar, timeout)
     order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
     rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    if nexus is not None:
+        table_to_nexus(table, nexus)
+    return table
 
 
 def background_of(sample, overrides=None):

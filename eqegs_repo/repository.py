@@ -259,7 +259,7 @@ class Repository(_Container):
                   overrides: Mapping[str, Any] | None = None, export: bool = False, client: Any = None,
                   workers: int | None = None, progress: bool | None = None, dashboard: bool | str = False,
                   timeout: float | None = None, scheduler: str | None = None,
-                  scheduler_timeout: float = SCHEDULER_TIMEOUT) -> pd.DataFrame:
+                  scheduler_timeout: float = SCHEDULER_TIMEOUT, nexus: str | None = None) -> pd.DataFrame:
         """Cook many samples on Dask and return one table, one row per sample
         (:func:`eqegs_repo.batch.reanalyze`, docs/reanalysis.md).
 
@@ -274,13 +274,14 @@ class Repository(_Container):
         cache. ``scheduler``: instead of ``client``, a running scheduler's address
         (``tcp://host:8786``), which must answer within ``scheduler_timeout`` seconds
         (:func:`eqegs_repo.scheduler.connect`). ``progress``: a bar (None: on a terminal or in
-        Jupyter). ``timeout``: seconds per sample. Columns: :data:`eqegs_repo.batch.COLUMNS`."""
+        Jupyter). ``timeout``: seconds per sample. ``nexus``: also write the table as a NeXus/HDF5
+        file at this path (docs/outputs.md#nexus-files). Columns: :data:`eqegs_repo.batch.COLUMNS`."""
         from eqegs_repo.batch import reanalyze
 
         return reanalyze(self, proposals=proposals, samples=samples, where=where, select=select, steps=steps,
                          overrides=overrides, export=export, client=client, workers=workers, progress=progress,
                          dashboard=dashboard, timeout=timeout, scheduler=scheduler,
-                         scheduler_timeout=scheduler_timeout)
+                         scheduler_timeout=scheduler_timeout, nexus=nexus)
 
     def watch(self, *, proposals: str | Iterable[str] | None = None, samples: str | Iterable[str] | None = None,
               steps: StepName | Iterable[StepName] = ("e_spectrum_and_isf",), overrides: Mapping[str, Any] | None = None,

@@ -28,8 +28,8 @@ class Sample(metaclass=naming.ShowsPublic):
     """One sample folder: marker, lazy raw data, spice view, results. Made by its
     :class:`~eqegs_repo.repository.Proposal` (``proposal[key]``), never by hand."""
 
-    _public = ("cache_status", "cook", "cooked", "export", "export_poni", "handle", "info", "key", "marker",
-               "open_raw", "path", "proposal", "raw", "refresh", "repository", "results", "spice", "step_results")
+    _public = ("cache_status", "cook", "cooked", "export", "export_nexus", "export_poni", "handle", "info", "key",
+               "marker", "open_raw", "path", "proposal", "raw", "refresh", "repository", "results", "spice", "step_results")
     """What ``dir()`` (and so tab completion) shows: the calls of a user. Every other attribute
     (``fs``, ``layout``) stays reachable by name."""
 
@@ -192,6 +192,16 @@ class Sample(metaclass=naming.ShowsPublic):
 
         return export(self, step, subdir, overwrite, skip_existing, use_cache=use_cache,
                       replace_stale=replace_stale, **overrides)
+
+    def export_nexus(self, path: str | None = None, *, overwrite: bool = False, use_cache: bool = True,
+                     **overrides: Any) -> str:
+        """Write the sample's I(q), ISF with errors, fit and provenance as one NeXus/HDF5 file
+        (:func:`eqegs_repo.cooking.nexus_export.export_nexus`, docs/outputs.md#nexus-files); ``path``
+        defaults to ``<sample folder>/<sample>.nxs``. An existing file raises unless
+        ``overwrite=True``. ``use_cache`` and ``overrides``: as for :meth:`cook`. Returns the path."""
+        from eqegs_repo.cooking.nexus_export import export_nexus
+
+        return export_nexus(self, path, overwrite=overwrite, use_cache=use_cache, **overrides)
 
     def export_poni(self, path: str, *, centre: tuple[float, float] | None = None, cook: bool = False,
                     overwrite: bool = False, **overrides: Any) -> "Poni":

@@ -58,7 +58,7 @@ def cmd_reanalyze(args):
         steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
         scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
         progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
-        timeout=args.timeout)
+        timeout=args.timeout, nexus=args.nexus)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(shown_table(table))
@@ -159,6 +159,8 @@ def register(subparsers):
     p.add_argument("--workers", type=int, default=None,
                    help="local processes (default: one per core; at most 4 per core)")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--nexus", metavar="FILE", help="also write the table as a NeXus/HDF5 file (.nxs; an "
+                                                   "existing file is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none "
                                                               "when the output is not a terminal)")
     p.add_argument("--dashboard", action="store_true",

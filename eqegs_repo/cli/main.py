@@ -217,8 +217,10 @@ def cmd_cook(args):
     sample = open_repository(args)[args.proposal][args.sample]
     overrides = override_values(args.set)
     check_overrides(overrides)  # names and values, before any work
-    if (args.overwrite or args.skip_existing) and not args.export:
-        raise BadInput("--overwrite and --skip-existing only apply with --export")
+    if (args.skip_existing and not args.export) or (args.overwrite and not (args.export or args.nexus)):
+        raise BadInput("--overwrite and --skip-existing only apply with --export (--overwrite also with --nexus)")
+    if args.nexus:
+        _check_nexus(args)
     if args.overwrite and args.skip_existing:
         raise BadInput("--overwrite and --skip-existing contradict each other; choose one")
     use_cache = not args.no_cache and sample.repository.cache is not None
@@ -252,8 +254,22 @@ def cmd_cook(args):
             print(f"  exported {exported.folder}\n       and {exported.zip}")
         for note in exported.notes:
             print(f"  note: {note}")
+    if args.nexus:
+        path = sample.export_nexus(args.nexus, overwrite=args.overwrite, use_cache=not args.no_cache, **overrides)
+        print(f"  NeXus file {path}")
     if not args.verbose:
         print("(-v shows the whole dataset)")
+
+
+def _check_nexus(args):
+    """``--nexus PATH``: only with the E-spectrum step, a local path, not an existing file
+    unless ``--overwrite`` (checked before cooking)."""
+    from eqegs_repo.io.nexus import check_writable
+
+    if args.step != "e_spectrum_and_isf":
+        raise BadInput(f"--nexus writes I(q), the ISF and its fit: it needs --step e_spectrum_and_isf, "
+                       f"found --step {args.step}")
+    check_writable(args.nexus, args.overwrite)
 
 
 def _sample_arguments(parser):
@@ -298,7 +314,11 @@ def build_parser():
     p.add_argument("--no-cache", action="store_true", help="compute without the result cache")
     p.add_argument("--export", action="store_true",
                    help="also write the app's step folder and download zip (docs/outputs.md)")
-    p.add_argument("--overwrite", action="store_true", help="with --export: replace an existing result")
+    p.add_argument("--nexus", metavar="FILE", default=None,
+                   help="also write I(q), the ISF, its fit and the provenance as one NeXus/HDF5 file "
+                        "(docs/outputs.md#nexus-files)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --export or --nexus: replace an existing result")
     p.add_argument("--skip-existing", action="store_true", help="with --export: leave an existing result")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the whole dataset")
     p.set_defaults(run=cmd_cook)
