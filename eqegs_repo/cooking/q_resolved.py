@@ -17,7 +17,7 @@ from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.cooking.datasets import DIMENSIONLESS, _var
 from eqegs_repo.cooking.inputs import background_refusal, is_background_run
 from eqegs_repo.errors import BadInput
-from eqegs_repo.kernels.e_spectrum.q_law import fit_tau_q_law
+from eqegs_repo.kernels.e_spectrum.q_law import fit_relaxations, fit_tau_q_law
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.version import __version__
@@ -71,7 +71,7 @@ def checked_ranges(ranges, q, npix, params):
     return pairs
 
 
-def q_resolved(sample, ranges, *, use_cache=True, **overrides):
+def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
     """One dataset with a ``q_range`` dimension: per range the ISF with errors, accepted points
     and fit curve (dims ``q_range``, ``t_index``; the times ``t`` (ns) are a 2-D coordinate, as a
     range's energy grid, and so its times, may differ), the forward and QE spectra (``q_range``,
@@ -79,7 +79,11 @@ def q_resolved(sample, ranges, *, use_cache=True, **overrides):
     q each belongs to: ``q`` the intensity-weighted mean q of its bins (the mean q of each bin's
     pixels weighted by the bin's frame-summed counts), ``q_span_min``/``q_span_max`` the edges of
     its outer bins, ``q_min``/``q_max`` the requested range (all nm⁻¹). ``ranges``: see
-    :func:`checked_ranges`; ``overrides``: the keywords of ``sample.cook``."""
+    :func:`checked_ranges`; ``overrides``: the keywords of ``sample.cook``.
+
+    ``beta`` None: each range's fit is the step's (``fit_model``); ``"shared"``: the accepted
+    points of all ranges are fitted at once with one Kohlrausch β, a number: with β fixed there
+    (:func:`eqegs_repo.kernels.e_spectrum.q_law.fit_relaxations`; ``attrs["beta_mode"]``)."""
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
     cooker = Cooker(sample, params, use_cache=use_cache)
     if is_background_run(sample, params):
@@ -91,7 +95,15 @@ def q_resolved(sample, ranges, *, use_cache=True, **overrides):
     calibration = cooker.calibration(qds, measured)
     weight = qds["intensity"].values.sum(axis=0)
     results = [cooker.spectra_and_isf(qds, calibration, a, b, q_range_seed=True) for a, b in pairs]
-    return _dataset(pairs, results, qds, weight, bin_edges(q), cooker, calibration)
+    isfs = [isf for _, isf, _ in results]
+    if beta is None:
+        fits = [isf.fit for isf in isfs]
+    else:
+        fits = fit_relaxations(t_ns=[i.t_ns[i.accepted] for i in isfs], isf=[i.isf[i.accepted] for i in isfs],
+                               sigma=[i.isf_error[i.accepted] for i in isfs], beta=beta)
+    ds = _dataset(pairs, results, fits, qds, weight, bin_edges(q), cooker, calibration)
+    ds.attrs["beta_mode"] = "per range (fit_model)" if beta is None else beta
+    return ds
 
 
 def _padded(rows, dims, units, long_name, fill=np.nan):
@@ -103,7 +115,7 @@ def _padded(rows, dims, units, long_name, fill=np.nan):
     return _var(dims, out, units, long_name)
 
 
-def _dataset(pairs, results, qds, weight, edges, cooker, calibration):
+def _dataset(pairs, results, fits, qds, weight, edges, cooker, calibration):
     q_mean = qds["q_mean"].values
     weighted, span = [], []
     for spectra, _, _ in results:
@@ -112,7 +124,6 @@ def _dataset(pairs, results, qds, weight, edges, cooker, calibration):
         weighted.append(float(np.sum(weight[bins] * q_mean[bins]) / total) if total > 0 else float(np.mean(q_mean[bins])))
         span.append((float(edges[bins[0]]), float(edges[bins[-1] + 1])))
     isfs = [isf for _, isf, _ in results]
-    fits = [isf.fit for isf in isfs]
     ranges_dims, t_dims, e_dims = "q_range", ("q_range", "t_index"), ("q_range", "energy_index")
     coords = {
         "q_range": _var(ranges_dims, np.arange(len(pairs)), DIMENSIONLESS, "q range index"),
@@ -148,7 +159,8 @@ def _dataset(pairs, results, qds, weight, edges, cooker, calibration):
              "isf_parameters": isfs[0].parameters, "calibration": calibration.description,
              "spice": cooker.params.provenance(types), "overrides": cooker.params.overrides_for(types),
              "parameters": cooker.params.fingerprint_values(types),
-             "seed_source": results[0][2], "fit_model": isfs[0].parameters["fit_model"]}
+             "seed_source": results[0][2],
+             "fit_model": fits[0].model if fits[0] is not None else isfs[0].parameters["fit_model"]}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -156,8 +168,9 @@ def tau_q_law(result, *, q0_nm=None):
     """The τ(q) law τ₀·(q/q₀)^(−n) (:func:`eqegs_repo.kernels.e_spectrum.q_law.fit_tau_q_law`)
     fitted to a :func:`q_resolved` dataset (its weighted ``q``, ``tau``, ``tau_error``) or to a
     ``(q nm⁻¹, tau ns, tau_error ns)`` triple. The exponent is that of the τ the e_spectrum fit
-    gives: a simple exponential (``fit_model`` ``exp``, β = 1) or, with ``fit_model`` ``kww``,
-    the KWW τ of each range with its own free β."""
+    gives: a simple exponential (``fit_model`` ``exp``, β = 1), with ``fit_model`` ``kww`` the
+    KWW τ of each range with its own free β, or with ``q_resolved(..., beta=...)`` the τ of a β
+    shared by the ranges or fixed."""
     if isinstance(result, xr.Dataset):
         if "tau" not in result:
             raise BadInput("the q_resolved dataset has no tau (fit_model 'none'); cook it with fit_model 'exp' or 'kww'")

@@ -1,15 +1,18 @@
 """The power law of the relaxation time across q, τ(q) = τ₀·(q/q₀)^(−n)
-(docs/physics.md#relaxation-time-across-q), fitted to the τ of several q ranges.
+(docs/physics.md#relaxation-time-across-q), fitted to the τ of several q ranges, and the ISFs of
+several q ranges fitted at once with one Kohlrausch β (shared or fixed).
 
 Units: q and q₀ in nm⁻¹, τ and τ₀ in ns; n is dimensionless.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from eqegs_repo.errors import BadInput
+from eqegs_repo.kernels.e_spectrum.isf import RelaxationFit, fit_relaxation
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,63 @@ def fit_tau_q_law(*, q_nm: np.ndarray, tau_ns: np.ndarray, tau_error_ns: np.ndar
     errors = np.sqrt(np.diag(covariance))
     return TauQLaw(tau0, float(n), float(q0_nm), float(errors[0]), float(errors[1]), covariance,
                    chi2 / (q.size - 2), int(q.size))
+
+
+def fit_relaxations(*, t_ns: Sequence[np.ndarray], isf: Sequence[np.ndarray], sigma: Sequence[np.ndarray],
+                    beta: float | str = "shared") -> list[RelaxationFit]:
+    """Fit f_q,i·exp(−(t/τ_i)^β) to the ISF points of several q ranges at once, with one Kohlrausch
+    β for all of them: ``beta`` ``"shared"`` (fitted, in [0.05, 3]) or a number (fixed).
+
+    ``t_ns``, ``isf``, ``sigma``: one array per range (ns, dimensionless, dimensionless; the
+    accepted points, t > 0, σ > 0). Weighted least squares with absolute errors over all points
+    (2 × ranges + 1 parameters, or 2 × ranges with β fixed). Returns one
+    :class:`~eqegs_repo.kernels.e_spectrum.isf.RelaxationFit` per range (``model`` ``"shared_beta"``
+    or ``"fixed_beta"``; covariance of f_q, τ and the common β; β error 0 when fixed; χ²_red of the
+    joint fit). Each range needs 3 points or more.
+    """
+    from scipy import optimize  # on first use: a listing imports no scipy
+    shared = isinstance(beta, str)
+    if shared and beta != "shared":
+        raise BadInput(f"beta must be 'shared' or a number in [0.05, 3], got {beta!r}")
+    if not shared and not 0.05 <= float(beta) <= 3.0:
+        raise BadInput(f"a fixed beta must lie in [0.05, 3], got {beta!r}")
+    if not len(t_ns) == len(isf) == len(sigma) or len(t_ns) < 1:
+        raise BadInput(f"t_ns, isf and sigma must hold one array per q range each, got {len(t_ns)}, {len(isf)}, "
+                       f"{len(sigma)}")
+    starts = []
+    for index, (t, y, s) in enumerate(zip(t_ns, isf, sigma)):
+        if np.size(t) < 3:
+            raise BadInput(f"q range {index} has {np.size(t)} accepted ISF points; a joint fit needs 3 or more "
+                           "per range (raise isf_error_threshold)")
+        first = fit_relaxation(t, y, s, model="exp")
+        starts += [first.f_q, first.tau_ns]
+    label = np.concatenate([np.full(np.size(t), i) for i, t in enumerate(t_ns)])
+    t, y, s = (np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays]) for arrays in (t_ns, isf, sigma))
+    n_ranges = len(t_ns)
+
+    def model(_, *p):
+        exponent = p[-1] if shared else float(beta)
+        f_q, tau = np.asarray(p[0:2 * n_ranges:2]), np.asarray(p[1:2 * n_ranges:2])
+        return f_q[label] * np.exp(-((t / tau[label]) ** exponent))
+
+    start = starts + ([1.0] if shared else [])
+    lower = [-np.inf, 1e-6] * n_ranges + ([0.05] if shared else [])
+    upper = [np.inf, np.inf] * n_ranges + ([3.0] if shared else [])
+    try:
+        values, covariance = optimize.curve_fit(model, t, y, p0=start, sigma=s, absolute_sigma=True,
+                                                bounds=(lower, upper), max_nfev=20000)
+    except RuntimeError as error:
+        raise BadInput(f"the joint fit of the q ranges with beta {beta!r} did not converge: {error}") from None
+    n_params = len(start)
+    chi2_red = float(np.sum(((y - model(None, *values)) / s) ** 2)) / (t.size - n_params)
+    exponent = float(values[-1]) if shared else float(beta)
+    fits = []
+    for i in range(n_ranges):
+        index = [2 * i, 2 * i + 1] + ([n_params - 1] if shared else [])
+        full = np.zeros((3, 3))
+        full[np.ix_(range(len(index)), range(len(index)))] = covariance[np.ix_(index, index)]
+        errors = np.sqrt(np.clip(np.diag(full), 0, None))
+        fits.append(RelaxationFit("shared_beta" if shared else "fixed_beta", float(values[2 * i]),
+                                  float(values[2 * i + 1]), exponent, float(errors[0]), float(errors[1]),
+                                  float(errors[2]), full, chi2_red, int(np.size(t_ns[i]))))
+    return fits

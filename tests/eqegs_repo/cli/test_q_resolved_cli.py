@@ -16,6 +16,8 @@ def test_q_resolved_command_prints_every_range_and_the_law(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("  q ") == 5 and "weighted q 1" in out and "tau = " in out
     assert "tau(q) = tau0 (q/q0)^-n" in out and ", n = " in out
+    assert main(["q-resolved", root, "2025A1234", "S001", "--cache-url", cache, "--beta", "shared", *ranges]) == 0
+    assert capsys.readouterr().out.count("beta = ") == 5
     assert main(["q-resolved", root, "2025A1234", "S001", "--cache-url", cache, "--split", "2"]) == 0
     out = capsys.readouterr().out
     assert "q 11..12 nm^-1" in out and "q 12..13 nm^-1" in out and "tau(q)" not in out  # 2 ranges: no law

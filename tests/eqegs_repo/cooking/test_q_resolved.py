@@ -104,3 +104,13 @@ def test_figures_draw_the_law_and_every_range(resolved):
     assert len(isf_ax.containers) == len(RANGES) and len(isf_ax.lines) >= 2 * len(RANGES)
     with pytest.raises(BadInput, match="tau_of_q: the dataset lacks tau"):
         figures.tau_of_q(resolved.drop_vars(["tau"]))
+
+
+def test_beta_shared_across_the_ranges_or_fixed(sample, resolved):
+    shared = sample.q_resolved(RANGES, beta="shared")
+    assert shared.attrs["beta_mode"] == "shared" and np.unique(shared.beta.values).size == 1
+    assert abs(shared.beta[0].item() - 1.0) < 3 * shared.beta_error[0].item()  # the simulated ISF is exponential
+    fixed = sample.q_resolved(RANGES, beta=1.0)
+    np.testing.assert_allclose(fixed.tau.values, resolved.tau.values, rtol=1e-4)  # beta 1: the exp fit
+    np.testing.assert_array_equal(fixed.isf.values, resolved.isf.values)
+    assert resolved.attrs["beta_mode"] == "per range (fit_model)"

@@ -42,3 +42,29 @@ def test_bad_input_is_named(tau, error, words):
     with pytest.raises(BadInput) as caught:
         fit_tau_q_law(q_nm=q, tau_ns=np.array(tau, float), tau_error_ns=np.array(error, float))
     assert words in str(caught.value)
+
+
+def kww_points(rng, taus, beta=0.7, f_q=0.7, error=0.01):
+    t = np.linspace(5.0, 300.0, 30)
+    return ([t] * len(taus), [f_q * np.exp(-((t / tau) ** beta)) + error * rng.standard_normal(t.size) for tau in taus],
+            [np.full(t.size, error)] * len(taus))
+
+
+def test_shared_beta_is_recovered_and_fixed_beta_one_is_the_exponential_fit():
+    from eqegs_repo.kernels.e_spectrum.isf import fit_relaxation
+    from eqegs_repo.kernels.e_spectrum.q_law import fit_relaxations
+
+    rng = np.random.default_rng(5)
+    taus = [150.0, 90.0, 60.0, 40.0]
+    t, y, s = kww_points(rng, taus)
+    fits = fit_relaxations(t_ns=t, isf=y, sigma=s, beta="shared")
+    assert len({f.beta for f in fits}) == 1 and fits[0].model == "shared_beta"
+    assert abs(fits[0].beta - 0.7) < 3 * fits[0].beta_error and fits[0].beta_error < 0.05
+    assert all(abs(f.tau_ns - tau) < 3 * f.tau_error_ns for f, tau in zip(fits, taus))
+    fixed = fit_relaxations(t_ns=t[:1], isf=y[:1], sigma=s[:1], beta=1.0)[0]
+    single = fit_relaxation(t[0], y[0], s[0], model="exp")
+    assert fixed.tau_ns == pytest.approx(single.tau_ns, rel=1e-5) and fixed.beta_error == 0.0
+    with pytest.raises(BadInput, match="beta must be 'shared' or a number"):
+        fit_relaxations(t_ns=t, isf=y, sigma=s, beta="free")
+    with pytest.raises(BadInput, match="q range 1 has 2 accepted ISF points"):
+        fit_relaxations(t_ns=[t[0], t[1][:2]], isf=[y[0], y[1][:2]], sigma=[s[0], s[1][:2]])
