@@ -17,7 +17,7 @@ from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.cooking.datasets import DIMENSIONLESS, _var
 from eqegs_repo.cooking.inputs import background_refusal, is_background_run
 from eqegs_repo.errors import BadInput
-from eqegs_repo.kernels.e_spectrum.q_law import fit_relaxations, fit_tau_q_law
+from eqegs_repo.kernels.e_spectrum.q_law import check_beta, fit_relaxations, fit_tau_q_law
 from eqegs_repo.params.chain import chain_types
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.version import __version__
@@ -84,6 +84,8 @@ def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
     ``beta`` None: each range's fit is the step's (``fit_model``); ``"shared"``: the accepted
     points of all ranges are fitted at once with one Kohlrausch β, a number: with β fixed there
     (:func:`eqegs_repo.kernels.e_spectrum.q_law.fit_relaxations`; ``attrs["beta_mode"]``)."""
+    if beta is not None:
+        check_beta(beta=beta)  # before any work
     params = StepParameters(sample.spice, normalise_overrides(overrides), label=f"{sample.proposal.key}/{sample.key}")
     cooker = Cooker(sample, params, use_cache=use_cache)
     if is_background_run(sample, params):

@@ -87,6 +87,15 @@ def fit_tau_q_law(*, q_nm: np.ndarray, tau_ns: np.ndarray, tau_error_ns: np.ndar
                    chi2 / (q.size - 2), int(q.size))
 
 
+def check_beta(*, beta: float | str) -> None:
+    """Refuse a ``beta`` of :func:`fit_relaxations` that is neither ``"shared"`` nor a number in
+    [0.05, 3], naming it."""
+    if isinstance(beta, str) and beta == "shared":
+        return
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.number)) or not 0.05 <= float(beta) <= 3.0:
+        raise BadInput(f"beta must be 'shared' or a number in [0.05, 3] (a fixed Kohlrausch exponent), got {beta!r}")
+
+
 def fit_relaxations(*, t_ns: Sequence[np.ndarray], isf: Sequence[np.ndarray], sigma: Sequence[np.ndarray],
                     beta: float | str = "shared") -> list[RelaxationFit]:
     """Fit f_q,i·exp(−(t/τ_i)^β) to the ISF points of several q ranges at once, with one Kohlrausch
@@ -100,11 +109,8 @@ def fit_relaxations(*, t_ns: Sequence[np.ndarray], isf: Sequence[np.ndarray], si
     joint fit). Each range needs 3 points or more.
     """
     from scipy import optimize  # on first use: a listing imports no scipy
-    shared = isinstance(beta, str)
-    if shared and beta != "shared":
-        raise BadInput(f"beta must be 'shared' or a number in [0.05, 3], got {beta!r}")
-    if not shared and not 0.05 <= float(beta) <= 3.0:
-        raise BadInput(f"a fixed beta must lie in [0.05, 3], got {beta!r}")
+    check_beta(beta=beta)
+    shared = beta == "shared"
     if not len(t_ns) == len(isf) == len(sigma) or len(t_ns) < 1:
         raise BadInput(f"t_ns, isf and sigma must hold one array per q range each, got {len(t_ns)}, {len(isf)}, "
                        f"{len(sigma)}")

@@ -114,3 +114,5 @@ def test_beta_shared_across_the_ranges_or_fixed(sample, resolved):
     np.testing.assert_allclose(fixed.tau.values, resolved.tau.values, rtol=1e-4)  # beta 1: the exp fit
     np.testing.assert_array_equal(fixed.isf.values, resolved.isf.values)
     assert resolved.attrs["beta_mode"] == "per range (fit_model)"
+    with pytest.raises(BadInput, match="beta must be 'shared' or a number in \\[0.05, 3\\].*got 'free'"):
+        sample.q_resolved(RANGES, beta="free")

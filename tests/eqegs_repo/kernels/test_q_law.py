@@ -64,7 +64,8 @@ def test_shared_beta_is_recovered_and_fixed_beta_one_is_the_exponential_fit():
     fixed = fit_relaxations(t_ns=t[:1], isf=y[:1], sigma=s[:1], beta=1.0)[0]
     single = fit_relaxation(t[0], y[0], s[0], model="exp")
     assert fixed.tau_ns == pytest.approx(single.tau_ns, rel=1e-5) and fixed.beta_error == 0.0
-    with pytest.raises(BadInput, match="beta must be 'shared' or a number"):
-        fit_relaxations(t_ns=t, isf=y, sigma=s, beta="free")
+    for bad in ("free", 5.0, True):
+        with pytest.raises(BadInput, match="beta must be 'shared' or a number"):
+            fit_relaxations(t_ns=t, isf=y, sigma=s, beta=bad)
     with pytest.raises(BadInput, match="q range 1 has 2 accepted ISF points"):
         fit_relaxations(t_ns=[t[0], t[1][:2]], isf=[y[0], y[1][:2]], sigma=[s[0], s[1][:2]])
