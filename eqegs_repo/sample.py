@@ -173,6 +173,21 @@ class Sample(metaclass=naming.ShowsPublic):
         """The final result: ``cook("e_spectrum_and_isf")`` with the sample's spice."""
         return self.cook("e_spectrum_and_isf")
 
+    def q_resolved(self, ranges: Any, *, beta: Any = None, use_cache: bool = True,
+                   **overrides: Any) -> "xarray.Dataset":
+        """E spectrum, ISF and fit of many q ranges from one q integration, as one dataset with a
+        ``q_range`` dimension (:func:`eqegs_repo.cooking.q_resolved.q_resolved`).
+
+        ``ranges``: ``[(q_min, q_max), ...]`` in nm⁻¹, or an int n that splits the resolved q
+        range into n equal ranges; ``beta``: None (each range's fit as the step's ``fit_model``),
+        ``"shared"`` (one Kohlrausch β fitted across the ranges) or a number (β fixed);
+        ``overrides``: as for :meth:`cook`. Fit the τ(q) law with
+        :func:`eqegs_repo.cooking.q_resolved.tau_q_law` (docs/e-spectrum-and-isf.md#q-resolved-dynamics).
+        """
+        from eqegs_repo.cooking.q_resolved import q_resolved
+
+        return q_resolved(self, ranges, beta=beta, use_cache=use_cache, **overrides)
+
     def cache_status(self, **overrides: Any) -> dict[str, str]:
         """``{step: "fresh" | "stale" | ""}`` of the cached results for the current spice and
         ``overrides`` (the keywords of :meth:`cook`; see :mod:`eqegs_repo.cooking.cook`)."""

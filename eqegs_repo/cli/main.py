@@ -17,6 +17,7 @@ import warnings
 
 from eqegs_repo import __version__
 from eqegs_repo.cli import batch as cli_batch
+from eqegs_repo.cli import q_resolved as cli_q_resolved
 from eqegs_repo.cli import spice as cli_spice
 from eqegs_repo.cli.common import (
     Parser,
@@ -348,6 +349,7 @@ def build_parser():
 
     cli_spice.register(sub)
     cli_batch.register(sub)
+    cli_q_resolved.register(sub)
     return parser
 
 

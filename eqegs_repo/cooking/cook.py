@@ -228,12 +228,13 @@ class Cooker:
                 "overrides": self.params.overrides_for(types),
                 "parameters": self.params.fingerprint_values(types)}
 
-    def content_seed(self):
+    def content_seed(self, q_range=None):
         """The Monte-Carlo seed when ``e_spectrum.seed`` is null: 32 bits of the SHA-256 of the
         data's content (the sample's counts per frame from pass 1, the background's forward
         counts per frame, the measured velocity waveform, the sensor layout used) and of the
         parameter values, without the calibration folder's path (its files count by SHA-256).
-        Paths and file times never enter, so copies of the data give the same seed."""
+        Paths and file times never enter, so copies of the data give the same seed.
+        ``q_range`` ``(q_min, q_max)`` nm⁻¹: the seed of a cook with that q range instead."""
         rec, qds = self.dataset("reconstruction"), self.dataset("q_integration")
         content = hashlib.sha256()
         arrays = [rec["counts_per_frame"].values, self.run.read_velocity()]
@@ -243,6 +244,8 @@ class Cooker:
             content.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
         values = self.params.fingerprint_values(chain_types("e_spectrum_and_isf"))
         values["calibration"].pop("folder", None)
+        if q_range is not None:
+            values["q_range"] = dict(values["q_range"], q_min=float(q_range[0]), q_max=float(q_range[1]))
         payload = {"content": content.hexdigest(), "values": values, "layout": rec.attrs["sensor_layout"],
                    "background": qds.attrs["background"]}
         return int(digest(payload)[:8], 16)
@@ -433,10 +436,25 @@ class Cooker:
         measured = self.run.read_velocity()  # before the integration: a broken file fails at once
         qds = self.dataset("q_integration")
         q_min, q_max = self.params.q_range()
+        calibration = self.calibration(qds, measured)
+        spectra, isf, seed_source = self.spectra_and_isf(qds, calibration, q_min, q_max)
+        ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
+        ds.attrs["seed_source"] = seed_source
+        return ds
+
+    def calibration(self, qds, measured):
+        """The velocity and angle calibrations (:func:`eqegs_repo.cooking.calibration.resolve`)
+        of the q bins of ``qds`` (a q-integration dataset), ``measured`` the velocity waveform."""
+        return calibration_module.resolve(self.params, measured, qds["two_theta"].values,
+                                          self.trusted_calibration_dirs(), measured_path=self.run.velocity_path)
+
+    def spectra_and_isf(self, qds, calibration, q_min, q_max, q_range_seed=False):
+        """``(EnergySpectra, IsfResult, seed_source)`` of the q range [``q_min``, ``q_max``] nm⁻¹
+        from the per-frame sums of ``qds`` with the ``e_spectrum`` parameters. With
+        ``q_range_seed`` a content seed is the one of a cook whose q range is this one
+        (:meth:`content_seed`), so a range of :mod:`eqegs_repo.cooking.q_resolved` gives the
+        numbers of ``cook(q_min=..., q_max=...)``."""
         ep = self.params["e_spectrum"]
-        calibration = calibration_module.resolve(self.params, measured, qds["two_theta"].values,
-                                                 self.trusted_calibration_dirs(),
-                                                 measured_path=self.run.velocity_path)
         with self.params.blame("q_range.q_min", "q_range.q_max", "e_spectrum", "sp_param"):
             spectra = es.energy_spectra(
                 qds["forward_sample"].values, qds["forward_sample"].values, qds["intensity"].values,
@@ -448,12 +466,13 @@ class Cooker:
         with self.params.blame("e_spectrum.n_mc"):
             limits.check_size(limits.monte_carlo_bytes(ep["n_mc"], spectra.grid.n_points),
                               "the Monte-Carlo resamples (n_mc x energy points)")
-        seed, seed_source = (ep["seed"], "record") if ep["seed"] is not None else (self.content_seed(), "content")
+        if ep["seed"] is not None:
+            seed, seed_source = ep["seed"], "record"
+        else:
+            seed, seed_source = self.content_seed((q_min, q_max) if q_range_seed else None), "content"
         with self.params.blame("e_spectrum"):
             isf = es.isf_from_spectra(spectra, bg_fit_enabled=ep["bg_fit_enabled"], bg_n_points=ep["bg_n_points"],
                                       relax_bg_coeff=ep["relax_bg_coeff"], isf_error_threshold=ep["isf_error_threshold"],
                                       n_mc=ep["n_mc"], mc_noise=ep["mc_noise"], seed=seed,
                                       isf_normalisation=ep["isf_normalisation"], fit_model=ep["fit_model"])
-        ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
-        ds.attrs["seed_source"] = seed_source
-        return ds
+        return spectra, isf, seed_source

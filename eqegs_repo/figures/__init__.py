@@ -37,15 +37,19 @@ function                         shows                                          
 :func:`isf`                      ISF with Monte-Carlo errors, threshold, fit     E 38-40
 :func:`relaxation_summary`       tau and f_q against q or against sample         (library)
 :func:`tau_versus_exposure`      tau against exposure of a watch history         (library)
+:func:`tau_of_q`                 tau of many q ranges against q, the tau(q) law  (library)
+:func:`isf_of_q`                 the ISF of every q range with its fit           (library)
 ===============================  ==============================================  =============
 
 :func:`export_figures` gives the figures of one step under the ``dl/fig/`` file names.
 
 The functions live in :mod:`eqegs_repo.figures.steps` (one sample), :mod:`eqegs_repo.figures.many`
-(many samples) and :mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
+(many samples), :mod:`eqegs_repo.figures.q_resolved` (many q ranges of one sample) and
+:mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
 """
 from eqegs_repo.figures.drawing import DEFAULT_DPI, Q_LABEL, html_image, sector_list, with_error
 from eqegs_repo.figures.many import SUMMARY_COLUMNS, relaxation_summary, summary_table, tau_versus_exposure
+from eqegs_repo.figures.q_resolved import isf_of_q, tau_of_q
 from eqegs_repo.figures.steps import (
     background_subtraction,
     energy_spectra,
@@ -63,8 +67,9 @@ from eqegs_repo.figures.steps import (
 
 __all__ = [
     "DEFAULT_DPI", "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
-    "forward_counts", "frame_summed_image", "html_image", "intensity_profile", "isf", "mask", "relaxation_summary",
-    "sector_list", "spectra", "subtracted_image", "summary_table", "tau_versus_exposure", "transforms",
+    "forward_counts", "frame_summed_image", "html_image", "intensity_profile", "isf", "isf_of_q", "mask",
+    "relaxation_summary",
+    "sector_list", "spectra", "subtracted_image", "summary_table", "tau_of_q", "tau_versus_exposure", "transforms",
     "velocity_spectra",
     "with_error",
 ]

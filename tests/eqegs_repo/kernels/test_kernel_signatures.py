@@ -32,7 +32,7 @@ DATA_ARGUMENTS = {
     "series",
 }
 RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum", "EnergySpectra",
-                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries"}
+                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw"}
 
 
 def public_callables():
