@@ -12,7 +12,6 @@ exposure needed for a target relative error r* is ``exposure_now × (r_now / r*)
 through log r versus log exposure has slope -0.5 when it holds.
 """
 import datetime
-import hashlib
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
+from eqegs_repo.cooking.cache import sample_folder_name
 from eqegs_repo.errors import BadInput, WatchWarning
 
 COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "tau_err_ns", "f_q", "f_q_err",
@@ -31,10 +31,6 @@ COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "ta
 that row (:func:`projected_exposure`: relative error of τ, projected exposure in s, fitted slope)."""
 RULE_SLOPE = -0.5
 """Slope of log(relative error of τ) against log(exposure) when errors scale as 1/√counts."""
-
-
-def _printable(key):
-    return "".join("_" if not c.isprintable() or c in "/\\" else c for c in key)[:80]
 
 
 def history_folder(repo, history_dir=None):
@@ -50,8 +46,7 @@ def history_folder(repo, history_dir=None):
 
 def history_path(folder, sample):
     """The CSV file of ``sample`` under ``folder`` (see the module docstring)."""
-    tag = hashlib.sha256(str(sample.path).encode("utf-8")).hexdigest()[:16]
-    return f"{folder}/{_printable(sample.proposal.key)}__{_printable(sample.key)}__{tag}/history.csv"
+    return f"{folder}/{sample_folder_name(sample.path, sample.proposal.key, sample.key)}/history.csv"
 
 
 def exposure_of(marker):

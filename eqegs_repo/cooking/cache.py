@@ -106,6 +106,14 @@ def _printable(key):
     return "".join("_" if unicodedata.category(c) == "Cc" else c for c in key)
 
 
+def sample_folder_name(sample_url, proposal, sample):
+    """``<proposal>__<sample>__<tag>``: the folder of one sample's files in the cache (and its
+    watch history): the keys cut to 80 characters with control characters as ``_``, ``tag`` the
+    hash of the sample's URL, which keeps folders apart."""
+    tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
+    return f"{_printable(proposal[:80])}__{_printable(sample[:80])}__{tag}"
+
+
 class DatasetCache:
     """Cooked datasets under ``url`` (a path or fsspec URL; see the module docstring).
     ``write_failure``: the message of the first failed write (warned once), or None."""
@@ -120,8 +128,7 @@ class DatasetCache:
         """The cache folder of one sample's step: ``<proposal>__<sample>__<tag>/<step>``, the keys cut
         to 80 characters with control characters as ``_`` (the hash ``tag`` of the sample's URL
         keeps folders apart), so names stay printable and under 255 bytes."""
-        tag = hashlib.sha256(str(sample_url).encode("utf-8")).hexdigest()[:16]
-        return f"{self.root}/{_printable(proposal[:80])}__{_printable(sample[:80])}__{tag}/{step}"
+        return f"{self.root}/{sample_folder_name(sample_url, proposal, sample)}/{step}"
 
     @staticmethod
     def entry(folder, key):
