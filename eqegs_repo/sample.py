@@ -12,6 +12,7 @@ from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import open_raw
 from eqegs_repo.io.run import open_run, run_file_sizes
+from eqegs_repo.params.conditions import CONDITION_COLUMNS, condition_columns
 from eqegs_repo.step_table import StepName
 from spice import SpiceError
 
@@ -243,7 +244,7 @@ class Sample(metaclass=naming.ShowsPublic):
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
                 "exposure_s", "input", *step_table.names(), "spice",
-                "cooked", "stale", "role", "background_for", "problem")
+                "cooked", "stale", "role", "background_for", "problem", *CONDITION_COLUMNS)
 
     def _summary(self, check):
         from eqegs_repo.cooking.inputs import has_app_reconstruction, input_text, sample_input
@@ -261,6 +262,7 @@ class Sample(metaclass=naming.ShowsPublic):
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status
+            row.update(condition_columns(self.spice))
             if has_app_reconstruction(self):  # which input a cook reads: the raw run's headers tell
                 run = sample_input(self)
                 row["input"] = input_text(run)

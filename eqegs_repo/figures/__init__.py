@@ -37,12 +37,14 @@ function                         shows                                          
 :func:`isf`                      ISF with Monte-Carlo errors, threshold, fit     E 38-40
 :func:`relaxation_summary`       tau and f_q against q or against sample         (library)
 :func:`tau_versus_exposure`      tau against exposure of a watch history         (library)
+:func:`tau_against_temperature`  tau against 1000/T across samples, fitted law   (library)
 ===============================  ==============================================  =============
 
 :func:`export_figures` gives the figures of one step under the ``dl/fig/`` file names.
 
 The functions live in :mod:`eqegs_repo.figures.steps` (one sample), :mod:`eqegs_repo.figures.many`
-(many samples) and :mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
+(many samples), :mod:`eqegs_repo.figures.temperature` (tau against temperature) and
+:mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
 """
 from eqegs_repo.figures.drawing import DEFAULT_DPI, Q_LABEL, html_image, sector_list, with_error
 from eqegs_repo.figures.many import SUMMARY_COLUMNS, relaxation_summary, summary_table, tau_versus_exposure
@@ -60,6 +62,7 @@ from eqegs_repo.figures.steps import (
     transforms,
     velocity_spectra,
 )
+from eqegs_repo.figures.temperature import tau_against_temperature
 
 __all__ = [
     "DEFAULT_DPI", "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
@@ -67,4 +70,5 @@ __all__ = [
     "sector_list", "spectra", "subtracted_image", "summary_table", "tau_versus_exposure", "transforms",
     "velocity_spectra",
     "with_error",
+    "tau_against_temperature",
 ]
