@@ -18,7 +18,7 @@ import fsspec
 from eqegs_repo.io.app_format.names import numeric_part
 from eqegs_repo.io.layout import read_at_most
 from eqegs_repo.params.conditions import ConditionSyntaxError, parse_conditions
-from eqegs_repo.params.types import CALIBRATION
+from eqegs_repo.params.types import CALIBRATION, CONDITIONS
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
 from spice.records import MAX_INT_DIGITS, short_repr
@@ -298,12 +298,14 @@ def comment_conditions(rows, source="data_table.csv"):
 
 def _write_conditions(collection, path, matched, found, report, author):
     """Write (or report) a ``conditions`` record at each matched sample whose comment holds
-    conditions; a record at the sample's own anchor with the same values is left alone."""
+    conditions: the comment's values, the defaults for the fields it does not name (nothing
+    is inherited from an earlier anchor); a record at the sample's own anchor with the same
+    values is left alone."""
     index = collection.index()
     for row, key in matched:
-        fields = found.get(id(row))
-        if fields is None:
+        if id(row) not in found:
             continue
+        fields = {**CONDITIONS.defaults(), **found[id(row)]}  # the comment says it all: nothing inherited
         record = index.resolve("conditions", key).record
         if record is not None and record.anchor == key and all(record.data.get(k) == v for k, v in fields.items()):
             report.conditions.append((row, key, fields, "unchanged"))
@@ -333,7 +335,7 @@ def import_data_table(collection, path, sample_keys, *, dry_run=False, author=No
         fs, path = fsspec.core.url_to_fs(str(path))
     rows, notes, bad = parse_data_table(read_data_table(path, fs), path)
     matched, unmatched, ambiguous = match_rows(rows, sample_keys)
-    found, bad_conditions = comment_conditions(rows, path) if conditions_from_comments else ({}, [])
+    conditions, bad_conditions = comment_conditions(rows, path) if conditions_from_comments else ({}, [])
     bad = sorted(bad + duplicate_rows(rows, matched, path) + bad_conditions, key=lambda cell: cell.line)
     if bad:
         raise DataTableError(path, bad)
@@ -365,5 +367,5 @@ def import_data_table(collection, path, sample_keys, *, dry_run=False, author=No
                                  "before it; importing the table again writes only the "
                                  "rest") from exc
         report.written.append((row, key, record))
-    _write_conditions(collection, path, matched, found, report, author)
+    _write_conditions(collection, path, matched, conditions, report, author)
     return report
