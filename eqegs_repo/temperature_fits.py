@@ -10,6 +10,7 @@ import pandas as pd
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.temperature_laws import fit_arrhenius, fit_vft
+from eqegs_repo.measured import with_error
 
 LAWS = {"arrhenius": fit_arrhenius, "vft": fit_vft}
 """The laws :func:`fit_temperature_law` fits, by name."""
@@ -63,3 +64,19 @@ def draw_temperature_fit(table, fit=None, **figure):
     points = temperature_points(table)
     return tau_against_temperature(temperature_k=points["temperature_K"], tau_ns=points["tau_ns"],
                                    tau_error_ns=points["tau_error_ns"], fit=fit, **figure)
+
+
+def fit_text(fit):
+    """One line per fitted parameter of ``fit``, each ``value ± error`` with its unit (E_a in eV
+    and kJ/mol), then χ²_red and the number of points: what ``eqegs reanalyze
+    --temperature-law`` prints."""
+    lines = [f"{fit.law} fit of tau(T) over {fit.n_points} samples (chi2_red {fit.chi2_red:.2f}):"]
+    if fit.law == "arrhenius":
+        lines.append(f"  E_a     = {with_error(fit.ea_ev, fit.ea_error_ev)} eV = "
+                     f"{with_error(fit.ea_kj_mol, fit.ea_error_kj_mol)} kJ/mol")
+        lines.append(f"  ln(tau_inf / ns) = {with_error(fit.value('ln_tau_inf'), fit.error('ln_tau_inf'))}")
+    else:
+        lines.append(f"  B       = {with_error(fit.value('b_k'), fit.error('b_k'))} K")
+        lines.append(f"  T0      = {with_error(fit.value('t0_k'), fit.error('t0_k'))} K")
+        lines.append(f"  ln(tau0 / ns) = {with_error(fit.value('ln_tau0'), fit.error('ln_tau0'))}")
+    return "\n".join(lines)

@@ -36,7 +36,9 @@ def arrhenius_table(tmp_path_factory):
         celsius = index % 2 == 1
         repo[PROPOSAL].spice.seed("conditions", key, temperature=temperature - 273.15 * celsius,
                                   temperature_unit="C" if celsius else "K", fields={"series": "A"})
-    return repo.reanalyze(samples="S00[1-5]", progress=False, workers=1)
+    table = repo.reanalyze(samples="S00[1-5]", progress=False, workers=1)
+    table.attrs["base"] = base
+    return table
 
 
 def test_arrhenius_law_over_five_temperatures_recovers_the_activation_energy(arrhenius_table):
@@ -77,3 +79,18 @@ def test_figure_of_tau_against_temperature(arrhenius_table):
     x_line = ax.get_lines()[-1].get_xdata()
     assert x_line.min() == pytest.approx(1000 / 340) and x_line.max() == pytest.approx(1000 / 260)
 
+
+
+def test_eqegs_reanalyze_prints_the_temperatures_and_the_fitted_law(arrhenius_table, capsys):
+    from eqegs_repo.cli.main import main
+
+    base = arrhenius_table.attrs["base"]
+    status = main(["reanalyze", f"{base}/{{proposal}}/{{sample}}", "--cache-url", f"{base}/.cache",
+                   "--samples", "S00[1-5]", "--no-progress", "--temperature-law", "arrhenius"])
+    out = capsys.readouterr().out
+    assert status == 0
+    s004 = next(line for line in out.splitlines() if " S004 " in line)   # recorded as 46.85 C
+    assert "temperature_K" in out and " 320.0 " in s004
+    fit = fit_temperature_law(arrhenius_table)                        # the same (cached) results
+    assert f"arrhenius fit of tau(T) over 5 samples (chi2_red {fit.chi2_red:.2f})" in out
+    assert "E_a     = " in out and " eV = " in out and "kJ/mol" in out
