@@ -1,4 +1,4 @@
-"""Fits of relaxation time against temperature, τ(T), across samples (docs/physics.md#tau-against-temperature).
+"""Fits of relaxation time against temperature, τ(T), across samples (docs/physics.md#relaxation-time-against-temperature).
 
 Two laws, each fitted to τ (ns) with its one-sigma error (ns) at absolute temperatures T (K):
 
