@@ -398,7 +398,8 @@ CONDITIONS = TypeSchema("conditions", 1, (
           minimum=0, maximum=MAX_NUMBER, nullable=True),
     Field("pressure_unit", "enum", "", "Pa", "unit of pressure", choices=tuple(PRESSURE_UNITS)),
     Field("fields", "mapping", "", {},
-          f"free conditions: names ({CONDITION_NAME}) to numbers or text, at most "
+          f"free conditions: names (a letter or _, then letters, digits or _; at most 64 "
+          f"characters) to finite numbers or text (at most {MAX_CONDITION_TEXT} characters), at most "
           f"{MAX_CONDITION_FIELDS}"),
 ), "The conditions of a sample (temperature, pressure, free fields); read by no cooking step, "
    "carried into the tables and the fits of tau(T) (docs/spice.md#sample-conditions).",
