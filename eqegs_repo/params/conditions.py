@@ -9,7 +9,12 @@ raises :class:`ConditionSyntaxError` naming the word and what was expected.
 import math
 import re
 
-from eqegs_repo.params.types import CELSIUS_OFFSET_K, CONDITION_NAME, CONDITIONS, PRESSURE_UNITS
+from eqegs_repo.params.types import (
+    CELSIUS_OFFSET_K,
+    CONDITION_NAME,
+    CONDITIONS,
+    PRESSURE_UNITS,
+)
 
 CONDITION_COLUMNS = ("temperature_K", "pressure_Pa")
 """The fixed condition columns of the tables; free fields add ``conditions.<name>`` columns."""

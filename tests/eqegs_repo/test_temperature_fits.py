@@ -10,7 +10,11 @@ from eqegs_repo import Repository
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.temperature_laws import K_B_EV_PER_K, arrhenius_tau
 from eqegs_repo.simulate import demo, synthetic
-from eqegs_repo.temperature_fits import draw_temperature_fit, fit_temperature_law, temperature_points
+from eqegs_repo.temperature_fits import (
+    draw_temperature_fit,
+    fit_temperature_law,
+    temperature_points,
+)
 from tests.helpers.cooktrees import BACKGROUND, PROPOSAL, image_params
 
 EA_EV = 0.15

@@ -3,7 +3,11 @@ import fsspec
 import pytest
 
 from eqegs_repo import Repository
-from eqegs_repo.params.conditions import ConditionSyntaxError, condition_columns, parse_conditions
+from eqegs_repo.params.conditions import (
+    ConditionSyntaxError,
+    condition_columns,
+    parse_conditions,
+)
 from eqegs_repo.params.data_table import DataTableError
 from spice import SpiceValidationError
 from tests.helpers import treeutil
