@@ -20,6 +20,7 @@ from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_k
 from eqegs_repo.io.nexus import check_writable
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key, same_text
+from eqegs_repo.params.conditions import CONDITION_COLUMNS, condition_columns, free_columns
 from eqegs_repo.params.effective import StepParameters, check_overrides, normalise_overrides
 from eqegs_repo.params.types import REGISTRY
 from eqegs_repo.scheduler import SCHEDULER_TIMEOUT, check_address, check_timeout, connect
@@ -28,10 +29,12 @@ from eqegs_repo.step_table import names as step_names
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
-           "centre_x", "centre_y", "q_min", "q_max", "input")
+           "centre_x", "centre_y", "q_min", "q_max", "input") + CONDITION_COLUMNS
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
 proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
-``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy)."""
+``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
+``temperature_K`` and ``pressure_Pa`` are the sample's resolved ``conditions`` (None when not
+recorded); each free condition field adds a ``conditions.<name>`` column after them."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
                   "tau_error_ns": "tau_error", "beta": "beta", "beta_error": "beta_error",
                   "chi2_red": "chi2_red"}
@@ -277,6 +280,10 @@ def _cook_row(sample, steps, overrides, export):
         row["error"] = ""
     except Exception as exc:  # noqa: BLE001 - a failing sample never stops the batch
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    try:
+        row.update(condition_columns(sample.spice))
+    except Exception:  # noqa: BLE001 - spice that does not resolve: the row's error says so
+        pass
     row["duration_s"] = round(time.perf_counter() - start, 3)
     return row
 
@@ -348,7 +355,7 @@ def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
                 rows += _run(client, to_cook, steps, overrides, export, bar, timeout)
     order = {(s.proposal.key, s.key): i for i, s in enumerate(chosen)}
     rows.sort(key=lambda r: order[r["proposal"], r["sample"]])
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=list(COLUMNS) + free_columns(rows))
     if nexus is not None:
         table_to_nexus(table, nexus)
     return table

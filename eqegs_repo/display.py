@@ -110,13 +110,15 @@ def compact_samples(frame):
     ``cooked`` letters (:func:`step_letters`), ``stale`` folded into
     ``cooked``, ``input`` only for samples cooked from the app's reconstruction, ``background``
     saying which samples subtract the background run (:func:`background_text`), ``handle`` only
-    when it differs from the key, empty columns dropped."""
+    when it differs from the key, the conditions columns as they are, empty columns dropped."""
     out = pd.DataFrame({"key": frame["key"]})
     if (frame["handle"] != frame["key"]).any():
         out["handle"] = frame["handle"]
     for name, title in (("frames", "frames"), ("sensors", "sensors"), ("sensor_shape", "shape"),
                         ("dtype", "dtype"), ("trains", "trains"), ("exposure_s", "exposure_s")):
         out[title] = frame[name]
+    for name in [c for c in frame.columns if c in ("temperature_K", "pressure_Pa") or c.startswith("conditions.")]:
+        out[name] = frame[name]  # the sample's conditions; dropped below when none is recorded
     if "input" in frame:  # shown only when a sample is cooked from something else than its raw data
         out["input"] = [text if text != "raw" else "" for text in map(cell_text, frame["input"])]
     rows = frame.to_dict("records")

@@ -416,12 +416,15 @@ class Proposal(_Container):
         sub-folder names otherwise), ``spice`` (``complete``, ``incomplete`` when a required
         parameter is missing, ``conflicted``), ``cooked`` (steps cached for the current raw files
         and spice), ``stale`` (steps cached only for older inputs) and ``problem`` (empty when
-        the sample is fine).
+        the sample is fine), then the sample's ``conditions``: ``temperature_K``, ``pressure_Pa``
+        and one ``conditions.<name>`` column per free field (docs/spice.md#sample-conditions).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
+        from eqegs_repo.params.conditions import free_columns
+
         with snapshot.scope():
             rows = [self[key]._summary(check) for key in self.keys()]
-        return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns())))
+        return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns()) + free_columns(rows)))
 
     def __repr__(self):
         return f"<Proposal {self.key} ({self.path}): {self._preview()}>"

@@ -12,6 +12,7 @@ from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
 from eqegs_repo.io.raw import open_raw
 from eqegs_repo.io.run import open_run, run_file_sizes
+from eqegs_repo.params.conditions import CONDITION_COLUMNS, condition_columns
 from eqegs_repo.step_table import StepName
 from spice import SpiceError
 
@@ -268,7 +269,7 @@ class Sample(metaclass=naming.ShowsPublic):
     def _summary_columns():
         return ("key", "handle", "frames", "sensors", "sensor_shape", "dtype", "trains",
                 "exposure_s", "input", *step_table.names(), "spice",
-                "cooked", "stale", "role", "background_for", "problem")
+                "cooked", "stale", "role", "background_for", "problem", *CONDITION_COLUMNS)
 
     def _summary(self, check):
         from eqegs_repo.cooking.inputs import input_text, sample_input
@@ -286,6 +287,7 @@ class Sample(metaclass=naming.ShowsPublic):
             for step, found in self.step_results().items():
                 row[step] = ",".join(found)
             row["spice"] = self.spice.status
+            row.update(condition_columns(self.spice))
             run = sample_input(self)  # the raw run opened once per listing, shared with cache_status
             row["input"] = input_text(run)
             if check:

@@ -24,12 +24,15 @@ DEFAULT_STEPS = ["e_spectrum_and_isf"]
 
 def shown_table(table):
     """The columns of :data:`SHOWN` of a ``batch.reanalyze`` table, ``tau_ns`` and ``f_q`` as
-    ``value ± error`` text (:func:`eqegs_repo.measured.with_error`; empty when not fitted)."""
+    ``value ± error`` text (:func:`eqegs_repo.measured.with_error`; empty when not fitted), and
+    ``temperature_K`` when a sample has one."""
     shown = table[list(SHOWN)].copy()
     for name, error in (("tau_ns", "tau_error_ns"), ("f_q", "f_q_error")):
         shown[name] = ["" if value is None or value != value else with_error(value, err)
                        for value, err in zip(table[name], table[error])]
     shown["chi2_red"] = table["chi2_red"].round(2)
+    if "temperature_K" in table and table["temperature_K"].notna().any():  # the samples' conditions
+        shown.insert(3, "temperature_K", table["temperature_K"])
     return shown
 
 
@@ -64,6 +67,10 @@ def cmd_reanalyze(args):
     print_table(shown_table(table))
     for row in table[table.status.isin(["failed", "timed out"])].itertuples():
         print(f"{row.status} {row.proposal}/{row.sample}: {row.error}")
+    if args.temperature_law:
+        from eqegs_repo.temperature_fits import fit_temperature_law, fit_text
+
+        print(fit_text(fit_temperature_law(table, args.temperature_law)))
     failed = int(table.status.isin(["failed", "timed out"]).sum())
     print(f"{len(table)} samples: " + ", ".join(
         f"{n} {status}" for status, n in table.status.value_counts().items()), file=sys.stderr)
@@ -161,6 +168,9 @@ def register(subparsers):
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.add_argument("--nexus", metavar="FILE", help="also write the table as a NeXus/HDF5 file (.nxs; an "
                                                    "existing file is refused)")
+    p.add_argument("--temperature-law", choices=("arrhenius", "vft"), default=None,
+                   help="also fit this law to tau against the samples' temperature_K (conditions spice) "
+                        "and print its parameters with errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none "
                                                               "when the output is not a terminal)")
     p.add_argument("--dashboard", action="store_true",

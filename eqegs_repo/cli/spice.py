@@ -158,7 +158,8 @@ def cmd_import_table(repo, args, out):
     collection = repo[args.proposal].spice
     if not args.dry_run:
         _lasting(repo, collection, args)
-    report = collection.import_data_table(args.path, dry_run=args.dry_run, author=args.author)
+    report = collection.import_data_table(args.path, dry_run=args.dry_run, author=args.author,
+                                          conditions_from_comments=args.conditions_from_comments)
     print(repr(report), file=out)
 
 
@@ -301,6 +302,9 @@ def register(subparsers):
                                                 "and 100,000 rows)")
     p.add_argument("--dry-run", action="store_true",
                    help="the same checks of every row and the report, writing nothing")
+    p.add_argument("--conditions-from-comments", action="store_true",
+                   help="also write conditions records from the comments' T=300K P=0.1MPa name=value "
+                        "words (docs/spice.md#sample-conditions)")
     p.add_argument("--author", default=None, help="default: $SPICE_AUTHOR or login")
 
     register_poni(command)

@@ -39,12 +39,14 @@ function                         shows                                          
 :func:`tau_versus_exposure`      tau against exposure of a watch history         (library)
 :func:`tau_of_q`                 tau of many q ranges against q, the tau(q) law  (library)
 :func:`isf_of_q`                 the ISF of every q range with its fit           (library)
+:func:`tau_against_temperature`  tau against 1000/T across samples, fitted law   (library)
 ===============================  ==============================================  =============
 
 :func:`export_figures` gives the figures of one step under the ``dl/fig/`` file names.
 
 The functions live in :mod:`eqegs_repo.figures.steps` (one sample), :mod:`eqegs_repo.figures.many`
-(many samples), :mod:`eqegs_repo.figures.q_resolved` (many q ranges of one sample) and
+(many samples), :mod:`eqegs_repo.figures.q_resolved` (many q ranges of one sample),
+:mod:`eqegs_repo.figures.temperature` (tau against temperature) and
 :mod:`eqegs_repo.figures.drawing` (what they share); all are reachable here.
 """
 from eqegs_repo.figures.drawing import DEFAULT_DPI, Q_LABEL, html_image, sector_list, with_error
@@ -64,6 +66,7 @@ from eqegs_repo.figures.steps import (
     transforms,
     velocity_spectra,
 )
+from eqegs_repo.figures.temperature import tau_against_temperature
 
 __all__ = [
     "DEFAULT_DPI", "Q_LABEL", "SUMMARY_COLUMNS", "background_subtraction", "energy_spectra", "export_figures",
@@ -72,4 +75,5 @@ __all__ = [
     "sector_list", "spectra", "subtracted_image", "summary_table", "tau_of_q", "tau_versus_exposure", "transforms",
     "velocity_spectra",
     "with_error",
+    "tau_against_temperature",
 ]

@@ -109,14 +109,16 @@ class ProposalSpice(Collection):
     def __getstate__(self):
         return {**super().__getstate__(), "proposal": self.proposal}
 
-    def import_data_table(self, path, *, dry_run=False, author=None, fs=None):
-        """Turn the app's data_table.csv into ``calibration`` records at the matching samples.
+    def import_data_table(self, path, *, dry_run=False, author=None, fs=None,
+                          conditions_from_comments=False):
+        """Turn the app's data_table.csv into ``calibration`` records at the matching samples
+        (and, with ``conditions_from_comments``, ``conditions`` records from the comments).
 
         See :func:`eqegs_repo.params.data_table.import_data_table`; the sample keys are the
         proposal's.
         """
         return import_data_table(self, path, self.proposal.sample_keys(), dry_run=dry_run,
-                                 author=author, fs=fs)
+                                 author=author, fs=fs, conditions_from_comments=conditions_from_comments)
 
     def import_poni(self, path, anchor="", *, centre=True, dry_run=False, author=None,
                     comment=None):

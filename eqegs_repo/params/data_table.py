@@ -17,7 +17,8 @@ import fsspec
 
 from eqegs_repo.io.app_format.names import numeric_part
 from eqegs_repo.io.layout import read_at_most
-from eqegs_repo.params.types import CALIBRATION
+from eqegs_repo.params.conditions import ConditionSyntaxError, parse_conditions
+from eqegs_repo.params.types import CALIBRATION, CONDITIONS
 from spice import SpiceError, SpiceValidationError
 from spice.display import text_table
 from spice.records import MAX_INT_DIGITS, short_repr
@@ -102,6 +103,9 @@ class ImportReport:
     ambiguous: list = dataclasses.field(default_factory=list)
     problems: list = dataclasses.field(default_factory=list)
     dry_run: bool = False
+    conditions: list = dataclasses.field(default_factory=list)
+    """With ``conditions_from_comments``: (row, sample key, fields, outcome) per matched row
+    whose comment holds conditions; outcome ``written r<n>``, ``would write`` or ``unchanged``."""
 
     def rows(self):
         """(line, sample_name, sample, velocity, angle, outcome) per data row."""
@@ -121,7 +125,9 @@ class ImportReport:
         table = text_table(("line", "sample_name", "sample", "velocity", "angle", "outcome"),
                            [tuple(str(c) for c in row) for row in self.rows()])
         notes = "".join(f"\n! {message}" for message in self.problems)
-        return f"data table {self.source}:\n{table}{notes}"
+        conditions = "".join(f"\nconditions line {row.line} {key}: {fields} ({outcome})"
+                             for row, key, fields, outcome in self.conditions)
+        return f"data table {self.source}:\n{table}{notes}{conditions}"
 
 
 def read_data_table(path, fs=None):
@@ -273,7 +279,46 @@ def duplicate_rows(rows, matched, source="data_table.csv"):
     return bad
 
 
-def import_data_table(collection, path, sample_keys, *, dry_run=False, author=None, fs=None):
+def comment_conditions(rows, source="data_table.csv"):
+    """``({id(row): conditions fields}, bad)``: the conditions written in each row's comment
+    (:func:`eqegs_repo.params.conditions.parse_conditions`; rows without any are left out) and
+    a :class:`BadCell` (column ``comment``) for each comment holding a condition that cannot
+    be read."""
+    found, bad = {}, []
+    for row in rows:
+        try:
+            fields = parse_conditions(row.comment)
+        except ConditionSyntaxError as exc:
+            bad.append(BadCell(source, row.line, "comment", exc.word, exc.expected))
+            continue
+        if fields:
+            found[id(row)] = fields
+    return found, bad
+
+
+def _write_conditions(collection, path, matched, found, report, author):
+    """Write (or report) a ``conditions`` record at each matched sample whose comment holds
+    conditions: the comment's values, the defaults for the fields it does not name (nothing
+    is inherited from an earlier anchor); a record at the sample's own anchor with the same
+    values is left alone."""
+    index = collection.index()
+    for row, key in matched:
+        if id(row) not in found:
+            continue
+        fields = {**CONDITIONS.defaults(), **found[id(row)]}  # the comment says it all: nothing inherited
+        record = index.resolve("conditions", key).record
+        if record is not None and record.anchor == key and all(record.data.get(k) == v for k, v in fields.items()):
+            report.conditions.append((row, key, fields, "unchanged"))
+        elif report.dry_run:
+            report.conditions.append((row, key, fields, "would write"))
+        else:
+            written = collection.update("conditions", key, author=author, retry=True,
+                                        comment=f"data_table.csv line {row.line} comment ({path})", **fields)
+            report.conditions.append((row, key, fields, f"written r{written.revision}"))
+
+
+def import_data_table(collection, path, sample_keys, *, dry_run=False, author=None, fs=None,
+                      conditions_from_comments=False):
     """Write a ``calibration`` record (velocity_number, angle_number, note) at each sample
     named in data_table.csv; returns an :class:`ImportReport`.
 
@@ -282,12 +327,16 @@ def import_data_table(collection, path, sample_keys, *, dry_run=False, author=No
     runs the same checks. A sample whose record at its own anchor already holds the same
     numbers and note is left alone, so importing twice writes nothing new. Rows that match no
     sample or several, and samples whose calibration is conflicted, are reported, never guessed.
+    ``conditions_from_comments``: also write a ``conditions`` record from the ``T=300K
+    P=0.1MPa name=value`` words of each comment (:func:`comment_conditions`); a condition that
+    cannot be read is a bad cell like any other, and nothing is written.
     """
     if fs is None:
         fs, path = fsspec.core.url_to_fs(str(path))
     rows, notes, bad = parse_data_table(read_data_table(path, fs), path)
     matched, unmatched, ambiguous = match_rows(rows, sample_keys)
-    bad = sorted(bad + duplicate_rows(rows, matched, path), key=lambda cell: cell.line)
+    conditions, bad_conditions = comment_conditions(rows, path) if conditions_from_comments else ({}, [])
+    bad = sorted(bad + duplicate_rows(rows, matched, path) + bad_conditions, key=lambda cell: cell.line)
     if bad:
         raise DataTableError(path, bad)
     report = ImportReport(source=str(path), problems=notes, dry_run=dry_run,
@@ -318,4 +367,5 @@ def import_data_table(collection, path, sample_keys, *, dry_run=False, author=No
                                  "before it; importing the table again writes only the "
                                  "rest") from exc
         report.written.append((row, key, record))
+    _write_conditions(collection, path, matched, conditions, report, author)
     return report

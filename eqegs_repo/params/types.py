@@ -17,6 +17,8 @@ other types are refused). Type names and what they cover:
 ``angle_calibration``         built-in AngleCalibration kinds (none/cos2theta/table)
 ``q_range``                   q_min, q_max of the E spectrum (nm^-1)
 ``e_spectrum``                ESpectrumParams without the q range
+``conditions``                the sample's conditions: temperature and pressure with their
+                              units, free fields (:mod:`eqegs_repo.params.conditions`)
 ============================  ================================================================
 
 Use :func:`defaults` for ``{type: {field: default}}``, :func:`units` for ``{type: {field:
@@ -127,6 +129,44 @@ def check_calibration(data):
         return [f"files must map each file name to its SHA-256 (64 lowercase hex digits); "
                 f"found {bad}"]
     return []
+
+
+MAX_CONDITION_FIELDS = 32
+"""Most free fields of one ``conditions`` record."""
+MAX_CONDITION_TEXT = 200
+"""Longest text value of a free condition field (characters)."""
+CONDITION_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
+"""Names of free condition fields: a letter or ``_``, then letters, digits, ``_``; at most 64."""
+CELSIUS_OFFSET_K = 273.15
+"""0 °C in K."""
+
+
+def check_conditions(data):
+    """The temperature is above 0 K in its unit; the free fields are at most
+    :data:`MAX_CONDITION_FIELDS` names matching :data:`CONDITION_NAME` whose values are finite
+    numbers or text of at most :data:`MAX_CONDITION_TEXT` characters."""
+    messages = []
+    temperature, unit = data.get("temperature"), data.get("temperature_unit", "K")
+    if temperature is not None:
+        kelvin = temperature + (CELSIUS_OFFSET_K if unit == "C" else 0.0)
+        if not kelvin > 0:
+            shown = "" if unit == "K" else f" = {kelvin:g} K"
+            messages.append(f"temperature = {temperature:g} {unit}{shown} is not allowed; allowed: "
+                            f"above 0 K (temperature_unit K or C)")
+    fields = data.get("fields", {})
+    if len(fields) > MAX_CONDITION_FIELDS:
+        messages.append(f"fields has {len(fields)} entries; allowed: at most {MAX_CONDITION_FIELDS}")
+    for name, value in list(fields.items())[:MAX_CONDITION_FIELDS + 1]:
+        if not re.fullmatch(CONDITION_NAME, name):
+            messages.append(f"fields: name {name[:80]!r} is not allowed; allowed: {CONDITION_NAME}")
+        elif isinstance(value, str):
+            if len(value) > MAX_CONDITION_TEXT:
+                messages.append(f"fields.{name}: text of {len(value)} characters; allowed: at most "
+                                f"{MAX_CONDITION_TEXT}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            messages.append(f"fields.{name} = {str(value)[:80]!r} is not allowed; allowed: a finite "
+                            f"number or text")
+    return messages
 
 
 # --- field helpers ---------------------------------------------------------------------------
@@ -343,8 +383,30 @@ E_SPECTRUM = TypeSchema("e_spectrum", 1, (
     _subdir("input_subdir", "sub-folder of q_integration/ to read"),
 ), "E spectrum and ISF settings (ESpectrumParams without the q range).")
 
+PRESSURE_UNITS = {"Pa": 1.0, "kPa": 1e3, "MPa": 1e6, "GPa": 1e9, "bar": 1e5, "mbar": 1e2,
+                  "atm": 101325.0}
+"""Pascal per unit of each ``conditions.pressure_unit``."""
+
+CONDITIONS = TypeSchema("conditions", 1, (
+    Field("temperature", "float", "temperature_unit", None,
+          "sample temperature in temperature_unit (above 0 K); null: not recorded",
+          minimum=-MAX_NUMBER, maximum=MAX_NUMBER, nullable=True),
+    Field("temperature_unit", "enum", "", "K", "unit of temperature: K, or C (degrees Celsius)",
+          choices=("K", "C")),
+    Field("pressure", "float", "pressure_unit", None,
+          "sample pressure (absolute) in pressure_unit; null: not recorded",
+          minimum=0, maximum=MAX_NUMBER, nullable=True),
+    Field("pressure_unit", "enum", "", "Pa", "unit of pressure", choices=tuple(PRESSURE_UNITS)),
+    Field("fields", "mapping", "", {},
+          f"free conditions: names (a letter or _, then letters, digits or _; at most 64 "
+          f"characters) to finite numbers or text (at most {MAX_CONDITION_TEXT} characters), at most "
+          f"{MAX_CONDITION_FIELDS}"),
+), "The conditions of a sample (temperature, pressure, free fields); read by no cooking step, "
+   "carried into the tables and the fits of tau(T) (docs/spice.md#sample-conditions).",
+    checks=(check_conditions,))
+
 SCHEMAS = (SENSOR_LAYOUT, ROI, RECONSTRUCTION, GEOMETRY, Q_INTEGRATION, SP_PARAM, CALIBRATION,
-           VELOCITY_CALIBRATION, ANGLE_CALIBRATION, Q_RANGE, E_SPECTRUM)
+           VELOCITY_CALIBRATION, ANGLE_CALIBRATION, Q_RANGE, E_SPECTRUM, CONDITIONS)
 REGISTRY = Registry(SCHEMAS, strict=True)
 
 

@@ -141,3 +141,17 @@ def test_writing_commands_refuse_records_that_would_end_with_the_command(tmp_pat
     repo = Repository(str(tmp_path))
     assert repo["2025A1234"].spice.seed("roi", "S001", x0=1, y0=1, x1=9, y1=9).revision == 1
     assert repo["2025A1234"]["S002"].spice["roi"]["x0"] == 1
+
+
+def test_import_table_conditions_from_comments(run_cli):
+    table = run_cli.root / "data_table.csv"
+    table.write_text("001,1,0,T=25C P=1bar\n002,1,0,T=300\n")
+    with pytest.raises(EqegsError, match=r"line 2, column comment: found 'T=300'; expected temperature"):
+        run_cli("import-table", str(table), "--conditions-from-comments")
+    table.write_text("001,1,0,T=25C P=1bar\n002,1,0,T=300K\n")
+    assert "written r1" in run_cli("import-table", str(table))           # without the flag: calibration only
+    assert "conditions            defaults: temperature null" in run_cli("show", "S002")
+    out = run_cli("import-table", str(table), "--conditions-from-comments")
+    assert "conditions line 1 S001" in out and "conditions line 2 S002" in out and "written r1" in out
+    shown = run_cli("show", "S002", "--type", "conditions")
+    assert "temperature" in shown and "300" in shown

@@ -30,9 +30,12 @@ DATA_ARGUMENTS = {
     "q_min", "q_max", "x0", "y0", "x1", "y1", "n_points",
     # the per-frame series a Monte-Carlo draw works on
     "series",
+    # the temperatures a tau(T) law is evaluated at
+    "temperature_k",
 }
 RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum", "EnergySpectra",
-                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw"}
+                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw",
+                  "TemperatureFit"}
 
 
 def public_callables():
