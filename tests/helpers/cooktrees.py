@@ -62,3 +62,14 @@ def seeded_tree(base, n_frames=256):
     repo = repository(base)
     seed_spice(repo[PROPOSAL], params, bg_n_points=10, n_mc=20)
     return repo
+
+
+def demo_tree(base, seed, spice_url, n_mc=40):
+    """The demo's tiny tree (background + S001 of :data:`PROPOSAL`) under ``base`` with the
+    demo's spice (``n_mc`` Monte-Carlo copies) in ``spice_url`` and a cache in ``base/cache``;
+    returns the repository."""
+    tree = synthetic.write_tree(base, proposals=(PROPOSAL,), preset="tiny", seed=seed, samples_per_proposal=1)
+    truth = synthetic.load_truth(base, tree.account, PROPOSAL, "S001")
+    repo = Repository(tree.url(), spice_url=spice_url, cache_url=f"{base}/cache")
+    demo.seed_spice(repo[PROPOSAL], truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=n_mc)
+    return repo

@@ -13,24 +13,19 @@ import h5py  # noqa: E402
 from nexusformat import nexus  # noqa: E402  (the test extra installs it with h5py)
 from nexusformat.nexus import validate  # noqa: E402
 
-from eqegs_repo import Repository, batch  # noqa: E402
+from eqegs_repo import batch  # noqa: E402
 from eqegs_repo.cli.main import main  # noqa: E402
 from eqegs_repo.cooking.nexus_export import table_to_nexus  # noqa: E402
 from eqegs_repo.errors import BadInput, ResultExists  # noqa: E402
 from eqegs_repo.io.nexus import read_nexus  # noqa: E402
-from eqegs_repo.simulate import demo, synthetic  # noqa: E402
-
-PROPOSAL = "2025A1234"
+from tests.helpers.cooktrees import PROPOSAL, demo_tree  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     """Tiny tree (background + S001), q range 11..13, 40 Monte-Carlo copies; S001 exported once."""
     base = tmp_path_factory.mktemp("nexus")
-    tree = synthetic.write_tree(base, proposals=(PROPOSAL,), preset="tiny", seed=1, samples_per_proposal=1)
-    truth = synthetic.load_truth(base, tree.account, PROPOSAL, "S001")
-    repo = Repository(tree.url(), spice_url="memory://spice-nexus-export", cache_url=f"{base}/cache")
-    demo.seed_spice(repo[PROPOSAL], truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=40)
+    repo = demo_tree(base, seed=1, spice_url="memory://spice-nexus-export")
     sample = repo[PROPOSAL]["S001"]
     path = sample.export_nexus(str(base / "S001.nxs"))
     return repo, sample, path, base

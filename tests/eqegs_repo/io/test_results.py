@@ -8,19 +8,15 @@ from xarray.core import indexing
 
 from eqegs_repo import BadSample, KeyNotFound, Repository, figures
 from eqegs_repo.io.app_format.text import read_columns
-from eqegs_repo.simulate import demo, synthetic
-
-PROPOSAL = "2025A1234"
+from eqegs_repo.simulate import synthetic
+from tests.helpers.cooktrees import PROPOSAL, demo_tree
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Tiny tree with S001 exported (all three steps) and the cooked datasets to compare with."""
     base = tmp_path_factory.mktemp("results")
-    tree = synthetic.write_tree(base, proposals=(PROPOSAL,), preset="tiny", seed=2, samples_per_proposal=1)
-    truth = synthetic.load_truth(base, tree.account, PROPOSAL, "S001")
-    repo = Repository(tree.url(), spice_url="memory://spice-results", cache_url=f"{base}/cache")
-    demo.seed_spice(repo[PROPOSAL], truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=40)
+    repo = demo_tree(base, seed=2, spice_url="memory://spice-results")
     sample = repo[PROPOSAL]["S001"]
     cooked = {step: sample.export(step).dataset for step in ("reconstruction", "q_integration", "e_spectrum_and_isf")}
     return sample, cooked
