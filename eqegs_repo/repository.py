@@ -288,7 +288,7 @@ class Repository(_Container):
               export: bool = False, interval: float = 5.0, existing: bool = False, retries: int = 2,
               stop: Any = None, on_result: Callable[[dict], Any] | None = None, max_polls: int | None = None,
               timeout: float | None = None, on_update: Callable[..., Any] | None = None, target_error: float = 0.05,
-              history_dir: str | None = None) -> list[dict]:
+              history_dir: str | None = None, changes: str = "auto") -> list[dict]:
         """Cook samples as they arrive, once their files have settled, and again when they change
         (:func:`eqegs_repo.watch.watch`).
 
@@ -301,13 +301,15 @@ class Repository(_Container):
         those their row too. Stops on Ctrl-C, when ``stop`` (a ``threading.Event``) is set or
         after ``max_polls`` polls. ``timeout``: seconds per sample. Each new result appends a row to
         the sample's history (in ``history_dir`` or the cache) with the exposure needed for
-        ``target_error`` and calls ``on_update(history, sample, row)``. Returns the rows."""
+        ``target_error`` and calls ``on_update(history, sample, row)``. ``changes``: ``"auto"``
+        ends a wait early on a file event where the filesystem gives them (else polls),
+        ``"poll"`` only polls, ``"events"`` insists on events. Returns the rows."""
         from eqegs_repo.watch import watch
 
         return watch(self, proposals=proposals, samples=samples, steps=steps, overrides=overrides, export=export,
                      interval=interval, existing=existing, retries=retries, stop=stop, on_result=on_result,
                      max_polls=max_polls, timeout=timeout, on_update=on_update, target_error=target_error,
-                     history_dir=history_dir)
+                     history_dir=history_dir, changes=changes)
 
     def table(self) -> pd.DataFrame:
         """pandas.DataFrame with one row per proposal: key, handle, samples, problem."""
