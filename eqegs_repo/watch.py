@@ -3,8 +3,9 @@
 :func:`watch` polls the tree every ``interval`` seconds and keeps one :class:`Tracked` state
 per sample. The rules:
 
-* **settled**: a sample is cooked once its files -- the marker and every file under its raw
-  folder (``train_integrated/``), hidden ones included (rsync's partial files) -- have kept the
+* **settled**: a sample is cooked once its files -- the marker, every file under its raw
+  folder (``train_integrated/``), hidden ones included (rsync's partial files), and the files
+  its raw-data format names (``train_integrated.h5``, a plug-in's files) -- have kept the
   same sizes and modification times over one interval (two polls in a row). A sample whose files
   are still changing after :data:`UNSETTLED_WARNING_S` gets one :class:`~eqegs_repo.errors.WatchWarning`
   and is cooked as soon as they settle.
@@ -48,10 +49,11 @@ from dataclasses import dataclass, field
 
 from eqegs_repo.batch import _matches, _patterns, _steps_of, background_of, check_watch_arguments, cook_sample
 from eqegs_repo.cooking.export import export_needed
-from eqegs_repo.errors import BadInput, WatchWarning
+from eqegs_repo.errors import BadInput, BadSample, WatchWarning
 from eqegs_repo.file_events import change_waiter
 from eqegs_repo.history import Book, projected_exposure, read_history  # noqa: F401 - the face of the history
 from eqegs_repo.io.layout import is_local
+from eqegs_repo.io.run import open_run
 from eqegs_repo.naming import natural_key
 from eqegs_repo.step_table import chain
 from eqegs_repo.step_table import names as step_names
@@ -89,12 +91,19 @@ def check_retries(retries):
 
 
 def file_signature(sample):
-    """``((path, size, mtime, inode), ...)`` of the marker and every file under the raw folder
-    (hidden files included), sorted; a file that vanishes while listed counts as changed (the
-    inode is None where the filesystem does not give one)."""
+    """``((path, size, mtime, inode), ...)`` of the marker, every file under the raw folder
+    (hidden files included: rsync's partial files) and the files of the run as its raw-data
+    format names them (:func:`eqegs_repo.io.run.open_run`: e.g. ``train_integrated.h5``, or a
+    plug-in's files; none while the marker cannot be read), sorted; a file that vanishes while
+    listed counts as changed (the inode is None where the filesystem does not give one)."""
     fs, layout = sample.fs, sample.layout
+    try:
+        run_files = open_run(fs, sample.path, sample.marker, layout).files
+    except (BadSample, BadInput, OSError):  # arriving or broken: the marker and raw folder tell
+        run_files = []
+    listed = sorted(set(fs.find(f"{sample.path}/{layout.raw_dir}")) | set(run_files))
     out = []
-    for path in [f"{sample.path}/{layout.marker}"] + sorted(fs.find(f"{sample.path}/{layout.raw_dir}")):
+    for path in [f"{sample.path}/{layout.marker}"] + listed:
         try:
             info = fs.info(path)
         except FileNotFoundError:

@@ -5,6 +5,7 @@ stop rule checked against a simulated measurement.
 Watch is driven poll by poll with a fake clock (``_drive`` of test_watch.py): no test sleeps,
 except the one that waits for a timed-out cook's thread.
 """
+import os
 import threading
 import time
 
@@ -239,3 +240,20 @@ def test_a_history_that_cannot_be_written_is_kept_in_memory_with_one_warning(tre
     assert [r["status"] for r in rows] == ["ok", "ok"] and updates == [1, 2]
     assert len(warned) == 1 and f"cannot write the history file {blocked}/" in warned[0]
     assert "kept in memory only" in warned[0]
+
+
+def test_the_files_of_any_raw_format_are_in_the_signature(tmp_path):
+    """An HDF5 sample keeps its counts in train_integrated.h5, not in the raw folder: a rewrite of
+    that file is a change watch follows."""
+    pytest.importorskip("h5py")
+    from eqegs_repo import Repository
+
+    params = synthetic.preset_params("tiny", n_frames=8)
+    synthetic.write_sample(tmp_path / "P" / "S001", params, seed=1, format="hdf5")
+    sample = Repository(f"{tmp_path}/{{proposal}}/{{sample}}", spice_url="memory://", cache_url=False)["P"]["S001"]
+    before = watching.file_signature(sample)
+    assert any(path.endswith("/train_integrated.h5") for path, *_ in before)
+    h5 = tmp_path / "P" / "S001" / "train_integrated.h5"
+    stat = h5.stat()
+    os.utime(h5, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten in place, same size
+    assert watching.file_signature(sample) != before
