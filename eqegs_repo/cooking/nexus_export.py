@@ -30,6 +30,7 @@ import numpy as np
 
 from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadInput
+from eqegs_repo.io.layout import is_local
 from eqegs_repo.io.nexus import Field, Group, check_writable, local_path, write_nexus
 from eqegs_repo.kernels.physics import PIXEL_SIZE_MM
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
@@ -234,7 +235,7 @@ def sample_entry(datasets, run):
 
 def default_path(sample):
     """``<sample folder>/<sample>.nxs`` when the sample folder is local, else BadInput."""
-    if "file" not in np.atleast_1d(sample.fs.protocol):
+    if not is_local(sample.fs):
         raise BadInput(f"{sample.proposal.key}/{sample.key}: its folder {sample.path} is not local; "
                        "give the NeXus file's path (path=..., -o PATH)")
     return os.path.join(sample.path, f"{sample.key}.nxs")
