@@ -16,7 +16,7 @@ import pandas as pd
 from eqegs_repo.cooking import progress as progress_bars
 from eqegs_repo.cooking.cook import applicable_steps
 from eqegs_repo.cooking.nexus_export import table_to_nexus
-from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_keys, optional_import
+from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_keys, is_number, optional_import
 from eqegs_repo.io.nexus import check_writable
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key, same_text
@@ -154,10 +154,6 @@ WORKERS_PER_CORE = 4
 """A local cluster has at most this many worker processes per core (:func:`max_workers`)."""
 
 
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
 def _check_timeout(timeout):
     return check_seconds(timeout, "timeout", none_allowed=True)
 
@@ -181,7 +177,7 @@ def check_watch_arguments(interval, timeout):
     """``(interval, timeout)`` of :func:`eqegs_repo.watch.watch` as floats (timeout None or a float), or
     BadInput naming the argument: ``interval`` from :data:`MIN_INTERVAL` to
     ``threading.TIMEOUT_MAX`` seconds, ``timeout`` None or > 0 up to the same limit."""
-    if not _is_number(interval) or not MIN_INTERVAL <= interval <= threading.TIMEOUT_MAX:
+    if not is_number(interval) or not MIN_INTERVAL <= interval <= threading.TIMEOUT_MAX:
         raise BadInput(f"interval must be a number of seconds from {MIN_INTERVAL:g} to {threading.TIMEOUT_MAX:g} "
                        f"(the longest wait of this platform), got {interval!r}")
     return float(interval), _check_timeout(timeout)

@@ -143,13 +143,18 @@ def optional_import(module, feature, *, required=True):
         raise MissingExtra(f"{feature} needs {top}, which is not installed: {install_hint(top)}") from None
 
 
+def is_number(value):
+    """Whether ``value`` is an int or a float (a bool, which Python counts as an int, is not)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
 def check_seconds(value, name, *, none_allowed=False):
     """``value`` as float seconds, or :class:`BadInput` naming ``name``: a number > 0 and at most
     ``threading.TIMEOUT_MAX`` (the longest wait of this platform; never infinity, which passes a
     comparison and then fails inside the wait). ``None`` passes through when ``none_allowed``."""
     if value is None and none_allowed:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= threading.TIMEOUT_MAX:
+    if not is_number(value) or not 0 < value <= threading.TIMEOUT_MAX:
         also = " or None" if none_allowed else ""
         raise BadInput(f"{name} must be a number of seconds > 0 and at most {threading.TIMEOUT_MAX:g} "
                        f"(the longest wait of this platform; not infinity){also}, got {value!r}")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from eqegs_repo.cooking.cache import sample_folder_name
-from eqegs_repo.errors import BadInput, WatchWarning
+from eqegs_repo.errors import BadInput, WatchWarning, is_number
 
 COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "tau_err_ns", "f_q", "f_q_err",
            "status", "fingerprint", "rel_err", "projected_exposure_s", "slope")
@@ -136,7 +136,7 @@ class Projection:
 
 def check_target_error(target_error):
     """``target_error`` as a float, or BadInput: a relative error between 0 and 1 (exclusive)."""
-    if isinstance(target_error, bool) or not isinstance(target_error, (int, float)) or not 0 < target_error < 1:
+    if not is_number(target_error) or not 0 < target_error < 1:
         raise BadInput(f"target_error must be a relative error of tau between 0 and 1 (e.g. 0.05), got {target_error!r}")
     return float(target_error)
 

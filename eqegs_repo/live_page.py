@@ -25,7 +25,7 @@ import tempfile
 import pandas as pd
 
 from eqegs_repo import figures
-from eqegs_repo.errors import BadInput, optional_import
+from eqegs_repo.errors import BadInput, is_number, optional_import
 from eqegs_repo.measured import with_error
 from eqegs_repo.naming import natural_key
 from spice.display import visible
@@ -175,8 +175,7 @@ class LivePage(_LiveView):
     def __init__(self, path, *, refresh_s=5, title=None, overrides=None):
         super().__init__(title=title, overrides=overrides)
         self.path = os.fspath(path)
-        if isinstance(refresh_s, bool) or not isinstance(refresh_s, (int, float)) \
-                or not MIN_REFRESH_S <= refresh_s <= 86400:
+        if not is_number(refresh_s) or not MIN_REFRESH_S <= refresh_s <= 86400:
             raise BadInput(f"live page: refresh_s must be a number of seconds from {MIN_REFRESH_S} to 86400, "
                            f"got {refresh_s!r}")
         self.refresh_s = refresh_s
