@@ -156,18 +156,27 @@ def test_a_fifo_marker_or_raw_file_never_blocks_listing_or_cooking(tmp_path):
 
 @pytest.fixture
 def hanging(monkeypatch):
-    """Sample.cook hangs (up to 30 s) for S2, as on a network file that does not answer."""
-    release = threading.Event()
+    """Sample.cook hangs (up to 30 s) for S2, as on a network file that does not answer. At the
+    end the hung cooks are released and waited for: a cook given up on still runs in its thread,
+    and one that finished during a later test would run inside that test's spies."""
+    release, finished, started = threading.Event(), threading.Semaphore(0), []
     real = Sample.cook
 
     def cook(self, *args, **kwargs):
-        if self.key == "S2":
+        if self.key != "S2":
+            return real(self, *args, **kwargs)
+        started.append(self.key)
+        try:
             release.wait(30)
-        return real(self, *args, **kwargs)
+            return real(self, *args, **kwargs)
+        finally:
+            finished.release()
 
     monkeypatch.setattr(Sample, "cook", cook)
     yield
     release.set()
+    for _ in started:
+        finished.acquire(timeout=30)
 
 
 def test_reanalysis_gives_a_hanging_sample_up_after_its_time_limit(tmp_path, hanging):
