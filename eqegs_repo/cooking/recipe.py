@@ -85,7 +85,8 @@ class IntegrationRecipe:
             return qi.BeamCentre(float(qp["centre_x"]), float(qp["centre_y"]), roi, float("nan"), "manual")
         with self.params.blame("q_integration.centre_method", "roi"):
             return qi.find_beam_centre(image, roi=roi, threshold_frac=qp["centroid_threshold_frac"],
-                                       iterations=qp["centre_iterations"], method=qp["centre_method"])
+                                       iterations=qp["centre_iterations"], method=qp["centre_method"],
+                                       spike_factor=qp["centre_spike_factor"])
 
     @property
     def geometry(self):

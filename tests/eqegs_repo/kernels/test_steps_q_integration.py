@@ -46,6 +46,28 @@ def test_beam_centre_recentres_an_off_centre_roi_and_rejects_empty_roi():
         qi.find_beam_centre(image, roi=off, threshold_frac=1.0)
 
 
+def test_a_hot_pixel_in_the_roi_leaves_the_centre_where_it_is():
+    centre = (90.3, 110.7)
+    image = np.random.default_rng(1).poisson(ring_image(centre)).astype(np.float64)
+    roi = detect_roi(image).roi
+    image[116, 95] += 25_000.0  # 1000 x the ring level, as bright as the beam's peak pixel, 7 px away
+    for method in ("centroid", "gauss2d"):
+        found = qi.find_beam_centre(image, roi=roi, method=method)
+        assert abs(found.x - centre[0]) < 0.1 and abs(found.y - centre[1]) < 0.1, found
+    pulled = qi.find_beam_centre(image, roi=roi, spike_factor=None)  # the app's centroid
+    assert math.hypot(pulled.x - centre[0], pulled.y - centre[1]) > 0.5, pulled
+    with pytest.raises(BadInput, match="centre_spike_factor must be a number > 1 or null, got 0.5"):
+        qi.find_beam_centre(image, roi=roi, spike_factor=0.5)
+
+
+def test_clipping_spikes_keeps_a_narrow_beam_centred():
+    for sigma in (0.5, 1.2, 2.5):
+        image = ring_image((90.3, 110.7), spot_sigma=sigma)
+        clipped = qi.find_beam_centre(image, roi=Roi(70, 90, 110, 130))
+        plain = qi.find_beam_centre(image, roi=Roi(70, 90, 110, 130), spike_factor=None)
+        assert (clipped.x, clipped.y) == (plain.x, plain.y), sigma
+
+
 def test_pixel_to_q_at_known_radius():
     r = np.array([0.0, 100.0, 270.0])
     two_theta = np.arctan(r * 0.0726 / 100.0)
