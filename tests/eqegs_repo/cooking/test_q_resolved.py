@@ -99,7 +99,7 @@ def test_figures_draw_the_law_and_every_range(resolved):
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     x, y = ax.lines[-1].get_data()
     np.testing.assert_allclose(y, law.tau(x))
-    assert any("n = 2." in text.get_text() for text in ax.get_legend().get_texts())
+    assert any(f"n = {law.n:.2f} ± {law.n_error:.2f}" in text.get_text() for text in ax.get_legend().get_texts())
     isf_ax = figures.isf_of_q(resolved).axes[0]
     assert len(isf_ax.containers) == len(RANGES) and len(isf_ax.lines) >= 2 * len(RANGES)
     with pytest.raises(BadInput, match="tau_of_q: the dataset lacks tau"):
