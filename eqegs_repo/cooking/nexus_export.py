@@ -11,9 +11,10 @@ A sample's file holds one ``NXentry`` (docs/outputs.md#nexus-files has the whole
   1/nm, with ``I_errors``); ``frames`` holds I(frame, q) (counts) with its Poisson errors;
 * ``isf`` (``NXdata``: F(q,t) on ``t`` in ns, ``isf_errors``, the fitted curve ``isf_fit``),
   ``spectra`` (the quasi-elastic and forward absorption on ``energy`` in neV) and ``fit``
-  (``NXprocess``: the model as an ``NXnote``, tau, f_q, beta with errors, chi2_red and the q of the result: ``q_weighted``, the
-  intensity-weighted mean q of the pixels used, ``q_pixel_min``/``q_pixel_max`` their extreme q
-  and ``q_min``/``q_max`` the requested range, 1/nm);
+  (``NXprocess``: the model as an ``NXnote``, tau, f_q, beta with errors, chi2_red and the q of
+  the result: ``q_weighted``, the intensity-weighted mean q of the pixels used,
+  ``q_pixel_min``/``q_pixel_max`` their extreme q and ``q_min``/``q_max`` the requested range,
+  1/nm);
 * provenance: one ``NXprocess`` per step (``reconstruction``, ``reduction`` for the q
   integration, ``e_spectrum_and_isf``) with the program, version, date, the step's fingerprint
   (an ``NXnote``),
