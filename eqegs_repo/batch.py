@@ -18,6 +18,7 @@ from eqegs_repo.cooking.cook import applicable_steps
 from eqegs_repo.cooking.nexus_export import table_to_nexus
 from eqegs_repo.errors import BadInput, EmptySelection, check_seconds, closest_keys, is_number, optional_import
 from eqegs_repo.io.nexus import check_writable
+from eqegs_repo.kernels.e_spectrum.range_q import RangeQ
 from eqegs_repo.local_cluster import local_cluster
 from eqegs_repo.naming import natural_key, same_text
 from eqegs_repo.params.conditions import CONDITION_COLUMNS, condition_columns, free_columns
@@ -29,10 +30,13 @@ from eqegs_repo.step_table import names as step_names
 
 COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
-           "centre_x", "centre_y", "q_min", "q_max", "input") + CONDITION_COLUMNS
+           "centre_x", "centre_y", "q_min", "q_max",
+           "q_weighted", "q_pixel_min", "q_pixel_max", "input") + CONDITION_COLUMNS
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
 proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
 ``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
+``q_min``, ``q_max`` the requested q range, ``q_weighted`` the intensity-weighted mean q of the
+pixels used and ``q_pixel_min``, ``q_pixel_max`` their extreme q (nm⁻¹, docs/outputs.md);
 ``temperature_K`` and ``pressure_Pa`` are the sample's resolved ``conditions`` (None when not
 recorded); each free condition field adds a ``conditions.<name>`` column after them."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
@@ -268,8 +272,7 @@ def _cook_row(sample, steps, overrides, export):
         for column, variable in _FIT_VARIABLES.items():
             if variable in ds:
                 row[column] = float(ds[variable])
-        if "q_min" in ds.attrs:
-            row.update(q_min=ds.attrs["q_min"], q_max=ds.attrs["q_max"])
+        row.update({name: ds.attrs[name] for name in RangeQ.NAMES if name in ds.attrs})
         if "centre_x" in ds.attrs:  # q_integration and e_spectrum_and_isf carry the beam centre
             row.update(centre_x=ds.attrs["centre_x"], centre_y=ds.attrs["centre_y"])
         row["status"] = "background" if background else ("up-to-date" if up_to_date else "ok")

@@ -205,7 +205,8 @@ def _summary(sample, ds, step):
         return f"{where}: " + ", ".join(f"{name} {dict(ds[name].sizes)}" for name in ds.data_vars)
     beta_error = float(ds["beta_error"]) if "beta_error" in ds else 0.0
     beta = f", beta = {with_error(ds.beta.item(), beta_error)}" if beta_error > 0 else ""  # else fixed
-    return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1):\n"
+    return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1 requested; weighted q "
+            f"{ds.attrs['q_weighted']:.3f}, pixels {ds.attrs['q_pixel_min']:.3f}..{ds.attrs['q_pixel_max']:.3f} nm^-1):\n"
             f"  tau = {with_error(ds.tau.item(), ds.tau_error.item(), 'ns')}, "
             f"f_q = {with_error(ds.f_q.item(), ds.f_q_error.item())}{beta}, chi2_red = {ds.chi2_red.item():.2f}")
 

@@ -44,8 +44,8 @@ def cmd_q_resolved(args):
         beta = f", beta = {with_error(row.beta.item(), row.beta_error.item())}" if row.beta_error.item() > 0 else ""
         fit = (f"tau = {with_error(row.tau.item(), row.tau_error.item(), 'ns')}, "
                f"f_q = {with_error(row.f_q.item(), row.f_q_error.item())}{beta}") if fitted else "no fit"
-        print(f"  q {row.q_min.item():g}..{row.q_max.item():g} nm^-1 (weighted q {row.q.item():.3f}, bins "
-              f"{row.q_span_min.item():.3f}..{row.q_span_max.item():.3f}): {fit}")
+        print(f"  q {row.q_min.item():g}..{row.q_max.item():g} nm^-1 (weighted q {row.q_weighted.item():.3f}, pixels "
+              f"{row.q_pixel_min.item():.3f}..{row.q_pixel_max.item():.3f}): {fit}")
     if ds.sizes["q_range"] >= 3 and "tau" in ds:
         law = tau_q_law(ds)
         print(f"  tau(q) = tau0 (q/q0)^-n: tau0 = {with_error(law.tau0_ns, law.tau0_error_ns, 'ns')} at "

@@ -438,7 +438,8 @@ class Cooker:
         q_min, q_max = self.params.q_range()
         calibration = self.calibration(qds, measured)
         spectra, isf, seed_source = self.spectra_and_isf(qds, calibration, q_min, q_max)
-        ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max)
+        ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf,
+                                         datasets.q_of_range(qds, spectra, q_min, q_max))
         ds.attrs["seed_source"] = seed_source
         return ds
 

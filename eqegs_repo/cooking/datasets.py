@@ -20,6 +20,8 @@ docs/e-spectrum-and-isf.md.
 import numpy as np
 import xarray as xr
 
+from eqegs_repo.kernels.e_spectrum.range_q import RangeQ, range_q
+
 DIMENSIONLESS = "1"
 """The ``units`` of a pure number: ratios, indices, counts of items, flags and masks."""
 
@@ -75,6 +77,8 @@ def q_integration_dataset(integrator, runs, centre, keep, image_diff, background
         "r_px": _var("q", integrator.r_px, "px", "radius at the bin centre"),
         "two_theta": _var("q", integrator.two_theta, "rad", "scattering angle 2theta"),
         "q_mean": _var("q", integrator.q_mean, "nm^-1", "mean q of the bin's pixels"),
+        "q_pixel_min": _var("q", integrator.q_pixel_min, "nm^-1", "smallest q of the bin's pixels"),
+        "q_pixel_max": _var("q", integrator.q_pixel_max, "nm^-1", "largest q of the bin's pixels"),
         "npix": _var("q", integrator.npix, "px", "pixels in the bin"),
         "normalisation": _var("q", integrator.normalisation, "px", "sum of pixel weights (pixels counted by their share)"),
     })
@@ -114,8 +118,34 @@ def fit_variables(fit):
             ("chi2_red", fit.chi2_red, DIMENSIONLESS, "reduced chi-square of the fit"))
 
 
-def e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max):
-    """E spectrum and ISF: spectra on the energy grid, ISF with errors and fit, S(q)."""
+def q_of_range(qds, spectra, q_min, q_max):
+    """The :class:`~eqegs_repo.kernels.e_spectrum.range_q.RangeQ` (nm⁻¹) of the q range
+    [``q_min``, ``q_max``] whose E spectra are ``spectra`` (an
+    :class:`~eqegs_repo.kernels.e_spectrum.spectra.EnergySpectra`), from the q integration
+    ``qds``: each bin used weighted by its background-subtracted counts summed over the frames
+    the spectrum keeps (``spectra.kept_frames``). The one rule of the E spectrum step and of
+    :mod:`eqegs_repo.cooking.q_resolved`."""
+    counts = qds["intensity"].values[np.asarray(spectra.kept_frames, bool)].sum(axis=0)
+    return range_q(bins=spectra.q_bins, counts=counts, q_mean=qds["q_mean"].values, npix=qds["npix"].values,
+                   q_pixel_min=qds["q_pixel_min"].values, q_pixel_max=qds["q_pixel_max"].values,
+                   q_min=q_min, q_max=q_max)
+
+
+def q_of_range_coords(rqs, dims=()):
+    """The q of results as coordinates (nm⁻¹, :attr:`RangeQ.NAMES`): one value each for
+    ``dims=()`` and a single :class:`RangeQ` ``rqs``, else one per item of the list ``rqs``
+    along ``dims``."""
+    if isinstance(rqs, RangeQ):
+        return {name: _var(dims, value, "nm^-1", RangeQ.LONG_NAMES[name]) for name, value in rqs.values().items()}
+    return {name: _var(dims, [rq.values()[name] for rq in rqs], "nm^-1", RangeQ.LONG_NAMES[name])
+            for name in RangeQ.NAMES}
+
+
+def e_spectrum_dataset(qds, calibration, spectra, isf, rq):
+    """E spectrum and ISF: spectra on the energy grid, ISF with errors and fit, S(q). ``rq``:
+    the :class:`~eqegs_repo.kernels.e_spectrum.range_q.RangeQ` of the range (:func:`q_of_range`),
+    written as scalar coordinates with units and as attrs (``q_weighted``, ``q_pixel_min``,
+    ``q_pixel_max``, ``q_min``, ``q_max``, nm⁻¹; ``q_weighted_by``)."""
     grid = spectra.grid
     n_frames = calibration.velocity.size
     selected = np.zeros(qds.sizes["q"], bool)
@@ -127,6 +157,7 @@ def e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max):
         "t": _var("t", isf.t_ns, "ns", "Fourier time"),
         "q": qds["q"].variable,
         "q_sel": _var("q_sel", spectra.q, "nm^-1", "q bins of the q range"),
+        **q_of_range_coords(rq),
     }
     fwd, qe = isf.forward, isf.quasielastic
     thresholded = np.where(isf.accepted, isf.isf, np.nan)
@@ -164,7 +195,7 @@ def e_spectrum_dataset(qds, calibration, spectra, isf, q_min, q_max):
             f"{label}_absorption_sigma": _var("energy", norm.absorption_error, DIMENSIONLESS, "error of a"),
             f"{label}_convex": _var("energy", norm.convex, DIMENSIONLESS, "s = 1 - a"),
         })
-    attrs = {"q_min": float(q_min), "q_max": float(q_max), "seed": int(isf.seed),
+    attrs = {**rq.values(), "q_weighted_by": rq.weighted_by, "seed": int(isf.seed),
              "energy_step_nev": float(grid.step_nev), "isf_parameters": isf.parameters,
              "calibration": calibration.description, "v0_offset_mm_s": calibration.v0_offset,
              "start_cut_frames": calibration.start_cut_frames, "fit": None,

@@ -11,7 +11,10 @@ A sample's file holds one ``NXentry`` (docs/outputs.md#nexus-files has the whole
   1/nm, with ``I_errors``); ``frames`` holds I(frame, q) (counts) with its Poisson errors;
 * ``isf`` (``NXdata``: F(q,t) on ``t`` in ns, ``isf_errors``, the fitted curve ``isf_fit``),
   ``spectra`` (the quasi-elastic and forward absorption on ``energy`` in neV) and ``fit``
-  (``NXprocess``: the model as an ``NXnote``, tau, f_q, beta with errors, chi2_red, q range);
+  (``NXprocess``: the model as an ``NXnote``, tau, f_q, beta with errors, chi2_red and the q of
+  the result: ``q_weighted``, the intensity-weighted mean q of the pixels used,
+  ``q_pixel_min``/``q_pixel_max`` their extreme q and ``q_min``/``q_max`` the requested range,
+  1/nm);
 * provenance: one ``NXprocess`` per step (``reconstruction``, ``reduction`` for the q
   integration, ``e_spectrum_and_isf``) with the program, version, date, the step's fingerprint
   (an ``NXnote``),
@@ -32,6 +35,7 @@ from eqegs_repo.cooking.cook import Cooker
 from eqegs_repo.errors import BadInput
 from eqegs_repo.io.layout import is_local
 from eqegs_repo.io.nexus import Field, Group, check_writable, local_path, write_nexus
+from eqegs_repo.kernels.e_spectrum.range_q import RangeQ
 from eqegs_repo.kernels.physics import PIXEL_SIZE_MM
 from eqegs_repo.params.effective import StepParameters, normalise_overrides
 from eqegs_repo.params.types import SCHEMAS
@@ -178,7 +182,8 @@ def _isf_groups(eds):
     isf = {"isf": _field(eds["isf"]), "isf_errors": _field(eds["isf_sigma"]), "t": _field(eds["t"]),
            "accepted": _field(eds["accepted"])}
     attrs = {"signal": "isf", "axes": ["t"], "t_indices": 0,
-             "title": f"F(q,t), q {eds.attrs['q_min']:g}..{eds.attrs['q_max']:g} 1/nm"}
+             "title": f"F(q,t), weighted q {eds.attrs['q_weighted']:.4g} 1/nm "
+                      f"(requested {eds.attrs['q_min']:g}..{eds.attrs['q_max']:g} 1/nm)"}
     if "isf_fit" in eds:
         isf["isf_fit"] = _field(eds["isf_fit"])
         attrs["auxiliary_signals"] = ["isf_fit"]
@@ -189,8 +194,8 @@ def _isf_groups(eds):
         {"signal": "qe_absorption", "axes": ["energy"], "energy_indices": 0,
          "auxiliary_signals": ["forward_absorption"], "title": "absorption spectra (quasi-elastic, forward)"})
     fit = eds.attrs.get("fit")
-    results = {"q_min": Field(np.float64(eds.attrs["q_min"]), "1/nm"),
-               "q_max": Field(np.float64(eds.attrs["q_max"]), "1/nm")}
+    results = {name: Field(np.float64(eds.attrs[name]), "1/nm", {"long_name": RangeQ.LONG_NAMES[name]})
+               for name in RangeQ.NAMES}
     if fit is not None:
         for name in ("tau", "f_q", "beta"):
             results[name] = _field(eds[name])
@@ -259,7 +264,7 @@ def export_nexus(sample, path=None, *, overwrite=False, use_cache=True, **overri
 
 TABLE_UNITS = {"duration_s": "s", "f_q": "1", "f_q_error": "1", "tau_ns": "ns", "tau_error_ns": "ns",
                "beta": "1", "beta_error": "1", "chi2_red": "1", "centre_x": "px", "centre_y": "px",
-               "q_min": "1/nm", "q_max": "1/nm"}
+               **{name: "1/nm" for name in RangeQ.NAMES}}
 """Units of the reanalysis table's numeric columns (:data:`eqegs_repo.batch.COLUMNS`); a column
 not named here takes its unit from its name's end (``_ns``, ``_s``, ``_nm^-1``, ``_K``) or is
 written with empty units (and listed in the attribute ``columns_without_units`` of ``columns``)."""

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from eqegs_repo.cooking.cook import Cooker
-from eqegs_repo.cooking.datasets import DIMENSIONLESS, _var
+from eqegs_repo.cooking.datasets import DIMENSIONLESS, _var, q_of_range, q_of_range_coords
 from eqegs_repo.cooking.inputs import background_refusal, is_background_run
 from eqegs_repo.errors import BadInput
 from eqegs_repo.kernels.e_spectrum.q_law import check_beta, fit_relaxations, fit_tau_q_law
@@ -76,10 +76,13 @@ def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
     and fit curve (dims ``q_range``, ``t_index``; the times ``t`` (ns) are a 2-D coordinate, as a
     range's energy grid, and so its times, may differ), the forward and QE spectra (``q_range``,
     ``energy_index``, coordinate ``energy`` neV), f_q, τ (ns), β with errors and χ²_red, and the
-    q each belongs to: ``q`` the intensity-weighted mean q of its bins (the mean q of each bin's
-    pixels weighted by the bin's frame-summed counts), ``q_span_min``/``q_span_max`` the edges of
-    its outer bins, ``q_min``/``q_max`` the requested range (all nm⁻¹). ``ranges``: see
-    :func:`checked_ranges`; ``overrides``: the keywords of ``sample.cook``.
+    q each belongs to, the coordinates of the E spectrum step by the same rule
+    (:func:`eqegs_repo.cooking.datasets.q_of_range`): ``q_weighted`` the intensity-weighted mean q
+    of the pixels used (each bin's pixels at their mean q, weighted by the bin's
+    background-subtracted counts over the kept frames), ``q_pixel_min``/``q_pixel_max`` the
+    extreme q of those pixels, ``q_min``/``q_max`` the requested range (all nm⁻¹; the τ(q) law and
+    the figures use ``q_weighted``). ``ranges``: see :func:`checked_ranges`; ``overrides``: the
+    keywords of ``sample.cook``.
 
     ``beta`` None: each range's fit is the step's (``fit_model``); ``"shared"``: the accepted
     points of all ranges are fitted at once with one Kohlrausch β, a number: with β fixed there
@@ -95,7 +98,6 @@ def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
     q, npix = qds["q"].values, qds["npix"].values
     pairs = checked_ranges(ranges, q, npix, params)
     calibration = cooker.calibration(qds, measured)
-    weight = qds["intensity"].values.sum(axis=0)
     results = [cooker.spectra_and_isf(qds, calibration, a, b, q_range_seed=True) for a, b in pairs]
     isfs = [isf for _, isf, _ in results]
     if beta is None:
@@ -103,7 +105,7 @@ def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
     else:
         fits = fit_relaxations(t_ns=[i.t_ns[i.accepted] for i in isfs], isf=[i.isf[i.accepted] for i in isfs],
                                sigma=[i.isf_error[i.accepted] for i in isfs], beta=beta)
-    ds = _dataset(pairs, results, fits, qds, weight, bin_edges(q), cooker, calibration)
+    ds = _dataset(pairs, results, fits, qds, cooker, calibration)
     ds.attrs["beta_mode"] = "per range (fit_model)" if beta is None else beta
     return ds
 
@@ -117,23 +119,13 @@ def _padded(rows, dims, units, long_name, fill=np.nan):
     return _var(dims, out, units, long_name)
 
 
-def _dataset(pairs, results, fits, qds, weight, edges, cooker, calibration):
-    q_mean = qds["q_mean"].values
-    weighted, span = [], []
-    for spectra, _, _ in results:
-        bins = spectra.q_bins
-        total = weight[bins].sum()
-        weighted.append(float(np.sum(weight[bins] * q_mean[bins]) / total) if total > 0 else float(np.mean(q_mean[bins])))
-        span.append((float(edges[bins[0]]), float(edges[bins[-1] + 1])))
+def _dataset(pairs, results, fits, qds, cooker, calibration):
+    rqs = [q_of_range(qds, spectra, a, b) for (a, b), (spectra, _, _) in zip(pairs, results)]
     isfs = [isf for _, isf, _ in results]
     ranges_dims, t_dims, e_dims = "q_range", ("q_range", "t_index"), ("q_range", "energy_index")
     coords = {
         "q_range": _var(ranges_dims, np.arange(len(pairs)), DIMENSIONLESS, "q range index"),
-        "q": _var(ranges_dims, weighted, "nm^-1", "intensity-weighted mean q of the pixels used"),
-        "q_min": _var(ranges_dims, [a for a, _ in pairs], "nm^-1", "requested lower end"),
-        "q_max": _var(ranges_dims, [b for _, b in pairs], "nm^-1", "requested upper end"),
-        "q_span_min": _var(ranges_dims, [a for a, _ in span], "nm^-1", "lower edge of the first bin used"),
-        "q_span_max": _var(ranges_dims, [b for _, b in span], "nm^-1", "upper edge of the last bin used"),
+        **q_of_range_coords(rqs, ranges_dims),
         "t": _padded([isf.t_ns for isf in isfs], t_dims, "ns", "Fourier time (NaN beyond the range's grid)"),
         "energy": _padded([s.grid.centres for s, _, _ in results], e_dims, "neV", "energy transfer"),
     }
@@ -161,14 +153,14 @@ def _dataset(pairs, results, fits, qds, weight, edges, cooker, calibration):
              "isf_parameters": isfs[0].parameters, "calibration": calibration.description,
              "spice": cooker.params.provenance(types), "overrides": cooker.params.overrides_for(types),
              "parameters": cooker.params.fingerprint_values(types),
-             "seed_source": results[0][2],
+             "seed_source": results[0][2], "q_weighted_by": [rq.weighted_by for rq in rqs],
              "fit_model": fits[0].model if fits[0] is not None else isfs[0].parameters["fit_model"]}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def tau_q_law(result, *, q0_nm=None):
     """The τ(q) law τ₀·(q/q₀)^(−n) (:func:`eqegs_repo.kernels.e_spectrum.q_law.fit_tau_q_law`)
-    fitted to a :func:`q_resolved` dataset (its weighted ``q``, ``tau``, ``tau_error``) or to a
+    fitted to a :func:`q_resolved` dataset (its ``q_weighted``, ``tau``, ``tau_error``) or to a
     ``(q nm⁻¹, tau ns, tau_error ns)`` triple. The exponent is that of the τ the e_spectrum fit
     gives: a simple exponential (``fit_model`` ``exp``, β = 1), with ``fit_model`` ``kww`` the
     KWW τ of each range with its own free β, or with ``q_resolved(..., beta=...)`` the τ of a β
@@ -176,7 +168,7 @@ def tau_q_law(result, *, q0_nm=None):
     if isinstance(result, xr.Dataset):
         if "tau" not in result:
             raise BadInput("the q_resolved dataset has no tau (fit_model 'none'); cook it with fit_model 'exp' or 'kww'")
-        q, tau, error = result["q"].values, result["tau"].values, result["tau_error"].values
+        q, tau, error = result["q_weighted"].values, result["tau"].values, result["tau_error"].values
     else:
         q, tau, error = result
     return fit_tau_q_law(q_nm=q, tau_ns=tau, tau_error_ns=error, q0_nm=q0_nm)

@@ -7,7 +7,8 @@ from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
 from spice.display import visible
 
-SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max")
+SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max",
+                   "q_weighted", "q_pixel_min", "q_pixel_max")
 
 
 def summary_table(results):
@@ -15,7 +16,8 @@ def summary_table(results):
 
     ``results``: the DataFrame of ``repo.reanalyze(...)`` (failed rows and rows without a fit
     are dropped) or an iterable of cooked E-spectrum datasets (``tau``, ``f_q`` ... and
-    ``attrs`` proposal, sample, q_min, q_max).
+    ``attrs`` proposal, sample and the q of the result: ``q_min``, ``q_max`` requested,
+    ``q_weighted``, ``q_pixel_min``, ``q_pixel_max`` of the pixels used, nm⁻¹).
     """
     if isinstance(results, pd.DataFrame):
         missing = [c for c in SUMMARY_COLUMNS if c not in results.columns]
@@ -31,7 +33,7 @@ def summary_table(results):
             rows.append({"proposal": ds.attrs.get("proposal", ""), "sample": ds.attrs.get("sample", str(i)),
                          "tau_ns": ds["tau"].item(), "tau_error_ns": ds["tau_error"].item(),
                          "f_q": ds["f_q"].item(), "f_q_error": ds["f_q_error"].item(),
-                         "q_min": ds.attrs.get("q_min", np.nan), "q_max": ds.attrs.get("q_max", np.nan)})
+                         **{name: ds.attrs.get(name, np.nan) for name in SUMMARY_COLUMNS[6:]}})
         frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
 
@@ -39,15 +41,16 @@ def summary_table(results):
 def relaxation_summary(results, x="q", *, size=None, dpi=None):
     """tau (top) and f_q (bottom) with their errors across samples.
 
-    ``results``: see :func:`summary_table`. ``x="q"``: against the centre of the q range (the
-    horizontal bar spans q_min..q_max), one series per sample; ``x="sample"``: against
+    ``results``: see :func:`summary_table`. ``x="q"``: against the intensity-weighted q of the
+    pixels used (``q_weighted``; the horizontal bar spans their q, ``q_pixel_min``..``q_pixel_max``),
+    one series per sample; ``x="sample"``: against
     ``proposal/sample`` in table order, one series per q range.
     """
     if x not in ("q", "sample"):
         raise BadInput(f"figures.relaxation_summary: x must be 'q' or 'sample', got {x!r}")
     frame = summary_table(results)
     if x == "q":
-        frame = frame[frame["q_min"].notna() & frame["q_max"].notna()]
+        frame = frame[frame["q_weighted"].notna()]
     if frame.empty:
         raise BadInput("figures.relaxation_summary: no fitted result to draw (every row failed, has no "
                        "fit" + (" or no q range" if x == "q" else "") + ")")
@@ -60,8 +63,8 @@ def relaxation_summary(results, x="q", *, size=None, dpi=None):
     top, bottom = fig.subplots(2, 1, sharex=True)
     for key, group in groups:
         if x == "q":
-            position = (group["q_min"] + group["q_max"]).to_numpy(float) / 2
-            spread = (group["q_max"] - group["q_min"]).to_numpy(float) / 2
+            position = group["q_weighted"].to_numpy(float)
+            spread = [position - group["q_pixel_min"].to_numpy(float), group["q_pixel_max"].to_numpy(float) - position]
             label = "/".join(map(str, key))
         else:
             position = np.array([labels.index(f"{p}/{s}") for p, s in zip(group["proposal"], group["sample"])],

@@ -166,7 +166,9 @@ def background_subtraction(ds, unsubtracted, *, size=None, dpi=None):
 
 def intensity_profile(ds, *, size=None, dpi=None):
     """Intensity per pixel vs q with errors: ``profile`` of a q-integration dataset or
-    ``structure_factor`` of an E-spectrum dataset (then the q range is shaded)."""
+    ``structure_factor`` of an E-spectrum dataset (then the q of the pixels used,
+    ``q_pixel_min``..``q_pixel_max``, is shaded, the requested range ``q_min``..``q_max`` drawn
+    dashed and the intensity-weighted q ``q_weighted`` of the result marked by a line)."""
     name = "profile" if "profile" in ds else "structure_factor"
     _require(ds, [name], "intensity_profile", "pass a q-integration or E-spectrum dataset")
     q = ds[ds[name].dims[0]].values
@@ -174,8 +176,12 @@ def intensity_profile(ds, *, size=None, dpi=None):
     fig = _figure((5.0, 4.0), size=size, dpi=dpi)
     ax = fig.add_subplot()
     ax.errorbar(q, _values(ds, name), yerr=sigma, fmt=".-", ms=3, lw=0.8, capsize=0)
-    if "q_min" in ds.attrs:
-        ax.axvspan(ds.attrs["q_min"], ds.attrs["q_max"], color="orange", alpha=0.25, label="q range")
+    if "q_weighted" in ds.attrs:
+        a = ds.attrs
+        ax.axvspan(a["q_pixel_min"], a["q_pixel_max"], color="orange", alpha=0.25, label="pixels used")
+        for end, label in ((a["q_min"], "requested range"), (a["q_max"], None)):
+            ax.axvline(end, color="orange", ls="--", lw=1, label=label)
+        ax.axvline(a["q_weighted"], color="red", lw=1.2, label=f"weighted q {a['q_weighted']:.3f}")
         _legend(ax)
     ax.set(xlabel=Q_LABEL, ylabel="intensity per pixel (counts/px)", title="S(q)")
     return fig

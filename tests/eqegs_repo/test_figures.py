@@ -220,10 +220,17 @@ def test_relaxation_summary_from_datasets_and_from_a_reanalysis_table(cooked):
     frame = pd.DataFrame({"proposal": ["P", "P", "P"], "sample": ["S1", "S1", "S2"], "status": ["ok", "ok", "failed"],
                           "tau_ns": [10.0, 20.0, np.nan], "tau_error_ns": [1.0, 2.0, np.nan],
                           "f_q": [0.8, 0.7, np.nan], "f_q_error": [0.01, 0.02, np.nan],
-                          "q_min": [10.0, 12.0, 10.0], "q_max": [12.0, 14.0, 12.0]})
+                          "q_min": [10.0, 12.0, 10.0], "q_max": [12.0, 14.0, 12.0],
+                          "q_weighted": [11.2, 13.1, 11.2], "q_pixel_min": [9.9, 11.95, 9.9],
+                          "q_pixel_max": [12.1, 14.05, 12.1]})
     top, _ = figures.relaxation_summary(frame, x="q").axes
     (series,) = top.containers  # the failed sample is dropped: one series
-    np.testing.assert_allclose(series.lines[0].get_xdata(), [11.0, 13.0])
+    np.testing.assert_allclose(series.lines[0].get_xdata(), [11.2, 13.1])  # the weighted q, not the midpoint
+    (bar,) = [c for c in series.lines[2] if np.ptp(c.get_segments()[0][:, 1]) == 0]  # horizontal: the pixels used
+    np.testing.assert_allclose([segment[:, 0] for segment in bar.get_segments()], [[9.9, 12.1], [11.95, 14.05]])
+    top, _ = figures.relaxation_summary(datasets, x="q").axes
+    np.testing.assert_allclose(np.concatenate([c.lines[0].get_xdata() for c in top.containers]),
+                               [d.attrs["q_weighted"] for d in datasets])
     with pytest.raises(BadInput, match="x must be 'q' or 'sample'"):
         figures.relaxation_summary(frame, x="time")
     with pytest.raises(BadInput, match="lacks columns"):

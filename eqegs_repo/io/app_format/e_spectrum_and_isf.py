@@ -17,8 +17,10 @@ _FIT_VARIABLES = (("f_q", "f_q", ""), ("f_q_error", "f_q_error", ""), ("tau", "t
 def write(stage, ds, inputs):
     """Write the E spectrum and ISF ``ds`` into ``stage``. ``inputs``: ``sample_key``,
     ``relax_bg_coeff``, ``image_diff`` (the q integration's subtracted image, (H, W)) and
-    ``calibration_files`` (``{name: bytes}``, copied into dl/info/)."""
+    ``calibration_files`` (``{name: bytes}``, copied into dl/info/). The ISF and quasi-elastic
+    tables start with a ``#`` line naming the q of the result (:func:`q_note`)."""
     suffix = names.file_suffix(inputs["sample_key"], ds.attrs["q_min"], ds.attrs["q_max"], inputs["relax_bg_coeff"])
+    notes = (q_note(ds.attrs),)
     stage.write(names.STRUCTURE_FACTOR_CSV, table_text({"q_nm^-1": ds["q"].values,
                                                   "I_per_px": ds["structure_factor"].values,
                                                   "sigma": ds["structure_factor_sigma"].values},
@@ -27,16 +29,27 @@ def write(stage, ds, inputs):
     for prefix, name in ((names.RELAX_PREFIX, "qe"), (names.RESOL_PREFIX, "forward")):
         stage.write(prefix + suffix, table_text({"E_neV": ds["energy"].values,
                                                  "normalised": ds[f"{name}_absorption"].values,
-                                                 "sigma": ds[f"{name}_absorption_sigma"].values}))
+                                                 "sigma": ds[f"{name}_absorption_sigma"].values},
+                                                notes=notes if name == "qe" else ()))
     t, isf, sigma = ds["t"].values, ds["isf"].values, ds["isf_sigma"].values
-    stage.write(names.ISF_PREFIX + suffix, table_text({"t_ns": t, "F": isf, "sigma": sigma}))
+    stage.write(names.ISF_PREFIX + suffix, table_text({"t_ns": t, "F": isf, "sigma": sigma}, notes=notes))
     accepted = ds["accepted"].values.astype(bool)
     stage.write(names.ISF_THRESH_PREFIX + suffix, table_text({"t_ns": t[accepted], "F": isf[accepted],
-                                                        "sigma": sigma[accepted]}))
+                                                        "sigma": sigma[accepted]}, notes=notes))
     if "isf_fit" in ds:
-        stage.write(names.ISF_FIT_PREFIX + suffix, table_text({"t_ns": t, "F_fit": ds["isf_fit"].values}))
+        stage.write(names.ISF_FIT_PREFIX + suffix, table_text({"t_ns": t, "F_fit": ds["isf_fit"].values},
+                                                              notes=notes))
     for name, content in inputs["calibration_files"].items():
         stage.write(f"{names.INFO_DIR}/{name}", content)
+
+
+def q_note(attrs):
+    """The line naming the q of a result in its text tables, from the dataset ``attrs``:
+    ``q_weighted 12.081 nm^-1 (intensity-weighted mean q of the pixels used); pixels
+    11.551..12.592 nm^-1; requested 11.5..12.5 nm^-1``."""
+    return (f"q_weighted {attrs['q_weighted']:.4f} nm^-1 (intensity-weighted mean q of the pixels used); "
+            f"pixels {attrs['q_pixel_min']:.4f}..{attrs['q_pixel_max']:.4f} nm^-1; "
+            f"requested {attrs['q_min']:g}..{attrs['q_max']:g} nm^-1")
 
 
 def _dl_files(fs, folder):

@@ -19,7 +19,8 @@ def write(stage, ds, inputs):
     mask = ds["mask"].values
     background = ds.attrs.get("background")
     sectors = np.asarray(qp["sectors"] if qp["angle_mode"] == "specify" else [], dtype=np.float64).reshape(-1, 2)
-    arrays = {name: ds[name].values for name in ("q", "two_theta", "r_px", "npix", "q_mean", "normalisation")}
+    arrays = {name: ds[name].values for name in ("q", "two_theta", "r_px", "npix", "q_mean", "q_pixel_min", "q_pixel_max",
+                                               "normalisation")}
     arrays.update({
         "I_sum": ds["intensity"].values, "var": ds["variance"].values, "fwd_sample": ds["forward_sample"].values,
         "k": np.float64(background["k"] if background else np.nan),
@@ -77,9 +78,10 @@ def read(fs, folder, attrs):
         raise BadSample(f"{path}: I_sum has shape {intensity.shape} but q has {q.size} bins; expected "
                         "(frames, bins)")
     n_frames = intensity.shape[0]
-    units = {"q": "nm^-1", "two_theta": "rad", "r_px": "px", "npix": "px", "q_mean": "nm^-1"}
+    units = {"q": "nm^-1", "two_theta": "rad", "r_px": "px", "npix": "px", "q_mean": "nm^-1", "q_pixel_min": "nm^-1",
+             "q_pixel_max": "nm^-1"}
     coords = {"q": xr.Variable("q", q, {"units": "nm^-1"}), "frame": np.arange(n_frames)}
-    for name in ("two_theta", "r_px", "npix", "q_mean", "normalisation"):
+    for name in ("two_theta", "r_px", "npix", "q_mean", "q_pixel_min", "q_pixel_max", "normalisation"):
         if name in rdf and np.size(rdf[name]) == q.size:
             coords[name] = xr.Variable("q", np.ravel(rdf[name]), {"units": units[name]} if name in units else {})
     data = {"intensity": xr.Variable(("frame", "q"), intensity, {"units": "counts"})}

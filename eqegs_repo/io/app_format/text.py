@@ -14,12 +14,13 @@ _NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan|inf)", re.I)
 
 
 # --- writing ---------------------------------------------------------------------------------
-def table_text(columns, delimiter=" ", comment="# "):
-    """Columns of equal length as text: a header line (names; prefixed by ``comment``), then one
+def table_text(columns, delimiter=" ", comment="# ", notes=()):
+    """Columns of equal length as text: ``notes`` (lines of text, each prefixed by ``comment``;
+    only with a ``#`` comment, which readers skip), a header line (names; prefixed by ``comment``), then one
     row per line, each number written as the shortest text that reads back exactly."""
     names = list(columns)
     arrays = [np.asarray(columns[n], dtype=np.float64).ravel().tolist() for n in names]
-    lines = [comment + delimiter.join(names)]
+    lines = [comment + note for note in notes] + [comment + delimiter.join(names)]
     lines += [delimiter.join(map(repr, row)) for row in zip(*arrays)]
     return "\n".join(lines) + "\n"
 

@@ -68,6 +68,20 @@ class RadialBins:
         return 0.5 * (self.edges_px[1:] + self.edges_px[:-1])
 
 
+def _row_extremes(matrix: "sparse.csr_matrix", values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of the CSR ``matrix``: the smallest and largest of ``values`` (one per column)
+    over the columns with a positive entry, (rows,) each; NaN for a row without one."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    used = matrix.data > 0
+    rows, picked = rows[used], values[matrix.indices[used]]
+    low, high = np.full(matrix.shape[0], np.nan), np.full(matrix.shape[0], np.nan)
+    if rows.size:
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # rows are sorted in CSR order
+        low[rows[starts]] = np.minimum.reduceat(picked, starts)
+        high[rows[starts]] = np.maximum.reduceat(picked, starts)
+    return low, high
+
+
 class RadialIntegrator:
     """Radial integration as one sparse matrix M (bins × pixels), built once per geometry, centre,
     mask and bin set.
@@ -76,7 +90,8 @@ class RadialIntegrator:
     of pixel i's radial extent that falls in bin b (``"bbox"``).  Attributes (all per bin, shape
     (n_bins,)): ``npix`` = M·1 (effective pixels), ``normalisation`` = M·n (equals ``npix``
     without pixel weights), ``r_px``/``two_theta``/``q`` at the bin centres, ``q_mean`` the pixel
-    mean of q.  ``matrix`` is the scipy CSR matrix (float32 without splitting, float64 with
+    mean of q, ``q_pixel_min``/``q_pixel_max`` the smallest and largest q of the centres of the
+    bin's pixels (every pixel with M[b, i] > 0; NaN for a bin without pixels), all q in nm⁻¹.  ``matrix`` is the scipy CSR matrix (float32 without splitting, float64 with
     fractional bbox weights).  The integrator is the cache of everything derived from the matrix
     (the pixel → bin labels, the scatter copies, the per-sensor parts of
     :meth:`for_sensors`): build it once per run set and reuse it for every block of the sample
@@ -102,6 +117,7 @@ class RadialIntegrator:
         q_pixels = geometry.q(pixel_radius(self.image_shape, centre=self.centre)).ravel()
         with np.errstate(invalid="ignore", divide="ignore"):
             self.q_mean = (self.matrix @ q_pixels) / self.npix
+        self.q_pixel_min, self.q_pixel_max = _row_extremes(self.matrix, q_pixels)
 
     @classmethod
     def build(

@@ -128,6 +128,8 @@ def test_cook_prints_a_summary_and_export_twice_suggests_a_flag_that_exists(demo
     lines = out.splitlines()
     assert status == 0 and len(lines) == 4 and "<xarray.Dataset>" not in out
     assert re.search(r"tau = [0-9.]+ ± [0-9.]+ ns, f_q = [0-9.]+ ± [0-9.]+,", lines[1]), lines[1]  # measured.with_error
+    assert re.search(r"\(q 11\.\.13 nm\^-1 requested; weighted q 1[12]\.[0-9]{3}, pixels [0-9.]+\.\.[0-9.]+ nm\^-1\):$",
+                     lines[0]), lines[0]
     assert lines[2].startswith("  from the cache: ") and "/cache/2025A1234__S002__" in lines[2]
     status, out, _ = run(capsys, *words, "-v")
     assert status == 0 and out.startswith("<xarray.Dataset>")

@@ -61,6 +61,8 @@ def test_sample_file_holds_the_cooked_values(tree):
         assert results["tau"][()] == eds.tau.item() and results["tau"].attrs["units"] == "ns"
         assert results["tau_errors"][()] == eds.tau_error.item()
         assert results["f_q"][()] == eds.f_q.item() and results["f_q_errors"][()] == eds.f_q_error.item()
+        for name in ("q_weighted", "q_pixel_min", "q_pixel_max", "q_min", "q_max"):  # the q of the result
+            assert results[name][()] == eds.attrs[name] and results[name].attrs["units"] == "1/nm"
         assert entry["fit/model/data"].asstr()[()] == eds.attrs["fit"]["model"]
         mono = entry["instrument/monochromator"]
         assert mono.attrs["NX_class"] == "NXmonochromator"
@@ -165,7 +167,8 @@ def test_table_file_reads_back(tmp_path):
     table = pd.DataFrame({
         "proposal": ["2025A1234", "2025A1234"], "sample": ["S001", "S002"], "status": ["ok", "failed"],
         "error": [None, "bad spice: ü"], "tau_ns": [101.5, None], "tau_error_ns": [3.25, None],
-        "f_q": [0.71, np.nan], "f_q_error": [0.02, np.nan], "q_min": [11.0, 11.0], "mystery": [1.0, 2.0]})
+        "f_q": [0.71, np.nan], "f_q_error": [0.02, np.nan], "q_min": [11.0, 11.0], "q_weighted": [12.08, np.nan],
+        "mystery": [1.0, 2.0]})
     path = table_to_nexus(table, str(tmp_path / "table.nxs"))
     with h5py.File(path, "r") as f:
         results = f["entry/results"]
@@ -178,7 +181,7 @@ def test_table_file_reads_back(tmp_path):
         columns = f["entry/columns"]
         assert columns.attrs["NX_class"] == "NXcollection"
         assert list(columns["error"].asstr()[()]) == ["", "bad spice: ü"]
-        assert columns["q_min"].attrs["units"] == "1/nm"
+        assert columns["q_min"].attrs["units"] == columns["q_weighted"].attrs["units"] == "1/nm"
         assert list(columns.attrs["columns_without_units"]) == ["mystery"]
     assert nexus.nxload(path)["entry/results"].nxsignal.nxname == "tau_ns"
     assert validate.validate_file(path) == (0, 0)
@@ -216,6 +219,6 @@ def test_without_fit_the_file_says_so(tree):
     path = sample.export_nexus(str(base / "nofit.nxs"), fit_model="none")
     root = read_nexus(path)
     assert root["entry/fit/model/data"].value == "none"
-    assert sorted(root["entry/fit/results"].children) == ["q_max", "q_min"]
+    assert sorted(root["entry/fit/results"].children) == ["q_max", "q_min", "q_pixel_max", "q_pixel_min", "q_weighted"]
     assert "isf_fit" not in root["entry/isf"].children and "auxiliary_signals" not in root["entry/isf"].attrs
     assert validate.validate_file(path) == (0, 0)

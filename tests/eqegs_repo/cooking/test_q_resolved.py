@@ -61,14 +61,22 @@ def test_each_range_carries_the_q_it_belongs_to(sample, resolved):
     q = qds.q.values
     for index, (q_min, q_max) in enumerate(RANGES):
         row = resolved.isel(q_range=index)
+        single = sample.cook(q_min=q_min, q_max=q_max)
         inside = (q >= q_min) & (q <= q_max) & (qds.npix.values > 0)
-        weight = qds.intensity.values.sum(axis=0)[inside]
+        weight = qds.intensity.values[single.kept.values.astype(bool)].sum(axis=0)[inside]  # kept frames only
         expected = np.sum(weight * qds.q_mean.values[inside]) / weight.sum()
-        assert row.q.item() == pytest.approx(expected)
-        assert row.q_span_min.item() < q[inside][0] < row.q_span_max.item()
-        assert row.q_span_min.item() < row.q.item() < row.q_span_max.item()
+        assert row.q_weighted.item() == pytest.approx(expected, rel=1e-12)
+        assert row.q_weighted.item() != pytest.approx(np.mean(qds.q_mean.values[inside]), rel=1e-6)  # weighted
+        assert row.q_pixel_min.item() == qds.q_pixel_min.values[inside].min() < q[inside][0]
+        assert row.q_pixel_max.item() == qds.q_pixel_max.values[inside].max() > q[inside][-1]
+        assert row.q_pixel_min.item() < row.q_weighted.item() < row.q_pixel_max.item()
         assert (row.q_min.item(), row.q_max.item()) == (q_min, q_max)
         assert row.n_bins.item() == inside.sum()
+        # the same rule, the same numbers, in the E spectrum step of that range alone
+        for name in ("q_weighted", "q_pixel_min", "q_pixel_max", "q_min", "q_max"):
+            assert single.attrs[name] == row[name].item() == single[name].item()
+            assert row[name].attrs["units"] == single[name].attrs["units"] == "nm^-1"
+    assert resolved.attrs["q_weighted_by"] == ["counts"] * len(RANGES)
 
 
 def test_an_integer_splits_the_resolved_q_range(sample):

@@ -34,7 +34,7 @@ DATA_ARGUMENTS = {
     "temperature_k",
 }
 RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum", "EnergySpectra",
-                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw",
+                  "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw", "RangeQ",
                   "TemperatureFit"}
 
 

@@ -126,6 +126,25 @@ def test_constant_image_gives_constant_profile_with_and_without_masks(splitting)
             assert integrator.npix.sum() <= keep.sum() + 1e-6
 
 
+@pytest.mark.parametrize("splitting", ["none", "bbox"])
+def test_per_bin_pixel_q_mean_and_extremes_are_those_of_the_pixels_in_the_bin(splitting):
+    centre = (90.3, 110.7)
+    bins = qi.RadialBins.uniform(bin_px=3.0, r_min_px=20.0, r_max_px=120.0)
+    keep = qi.sector_keep(SHAPE, centre=centre, sectors=[(10, 100)])
+    integrator = qi.RadialIntegrator.build(SHAPE, centre=centre, geometry=GEOMETRY, bins=bins, keep=keep,
+                                           pixel_splitting=splitting)
+    q_pixels = GEOMETRY.q(qi.pixel_radius(SHAPE, centre=centre)).ravel()
+    dense = integrator.matrix.toarray()
+    for b in range(integrator.n_bins):
+        used = dense[b] > 0
+        if not used.any():
+            assert np.isnan(integrator.q_pixel_min[b]) and np.isnan(integrator.q_pixel_max[b])
+            continue
+        assert integrator.q_pixel_min[b] == q_pixels[used].min() and integrator.q_pixel_max[b] == q_pixels[used].max()
+        assert integrator.q_mean[b] == pytest.approx(np.average(q_pixels, weights=dense[b]), rel=1e-12)
+    assert np.isfinite(integrator.q_pixel_min).sum() > 20
+
+
 def test_bbox_splitting_conserves_pixels_and_variance_uses_squared_weights():
     centre = (90.3, 110.7)
     bins = qi.RadialBins.uniform(bin_px=0.5, r_max_px=400.0)
