@@ -27,12 +27,15 @@ from eqegs_repo.scheduler import SCHEDULER_TIMEOUT, check_address, check_timeout
 from eqegs_repo.step_table import chain, check_step
 from eqegs_repo.step_table import names as step_names
 
-COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
+COLUMNS = ("proposal", "sample", "status", "checks", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
            "centre_x", "centre_y", "q_min", "q_max", "input") + CONDITION_COLUMNS
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
 proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
-``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
+``checks`` names the physics checks of the E spectrum and ISF that failed, each with its measured
+value and threshold (``window 2.7 < 5; energy_step 16 > 5.3``; docs/physics.md#checks-where-the-physics-cannot-hold),
+"" when every check passed, None without an E spectrum (a failed cook, the background run, an
+earlier step): the sample is still cooked; ``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
 ``temperature_K`` and ``pressure_Pa`` are the sample's resolved ``conditions`` (None when not
 recorded); each free condition field adds a ``conditions.<name>`` column after them."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
@@ -268,6 +271,8 @@ def _cook_row(sample, steps, overrides, export):
         for column, variable in _FIT_VARIABLES.items():
             if variable in ds:
                 row[column] = float(ds[variable])
+        if "physics_checks" in ds.attrs:
+            row["checks"] = checks_text(ds.attrs["physics_checks"])
         if "q_min" in ds.attrs:
             row.update(q_min=ds.attrs["q_min"], q_max=ds.attrs["q_max"])
         if "centre_x" in ds.attrs:  # q_integration and e_spectrum_and_isf carry the beam centre
@@ -282,6 +287,14 @@ def _cook_row(sample, steps, overrides, export):
         pass
     row["duration_s"] = round(time.perf_counter() - start, 3)
     return row
+
+
+def checks_text(checks):
+    """The ``checks`` column of a row: the failed checks of ``attrs["physics_checks"]`` as
+    ``name value < threshold`` (a ``min`` bound) or ``name value > threshold`` (``max``), joined
+    by ``; ``; "" when every check passed."""
+    return "; ".join(f"{c['name']} {c['value']:.3g} {'<' if c['bound'] == 'min' else '>'} {c['threshold']:.3g}"
+                     for c in checks if c["failed"])
 
 
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,
