@@ -81,7 +81,7 @@ def warn_physics(ds, label):
     a dataset without checks warns nothing. The result is returned all the same."""
     for check in ds.attrs.get("physics_checks", ()):
         if check["failed"]:
-            warnings.warn(f"{label}: {check['message']}", PHYSICS_WARNINGS[check["name"]], stacklevel=3)
+            warnings.warn(f"{label}: {check['message']}", PHYSICS_WARNINGS[check["name"]], stacklevel=4)
 
 
 def applicable_steps(sample, **overrides):

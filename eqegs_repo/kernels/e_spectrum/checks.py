@@ -57,15 +57,15 @@ class CheckResult:
                 "bound": self.bound, "message": self.message, "details": dict(self.details)}
 
 
-def line_fwhm(energy: np.ndarray, convex: np.ndarray) -> float:
+def line_fwhm(energy: np.ndarray, s: np.ndarray) -> float:
     """Full width at half maximum of the highest line of a convex spectrum s(E) = 1 − y/b, neV.
 
-    ``energy`` (K,) neV, ``convex`` (K,). From the highest point outwards, the first points below
+    ``energy`` (K,) neV, ``s`` (K,). From the highest point outwards, the first points below
     half its height on each side, with the crossing interpolated linearly; a side that never
     drops below half counts to the end of the window. NaN when the spectrum has no positive
     maximum.
     """
-    e, s = np.asarray(energy, dtype=np.float64), np.asarray(convex, dtype=np.float64)
+    e, s = np.asarray(energy, dtype=np.float64), np.asarray(s, dtype=np.float64)
     peak = int(np.nanargmax(s))
     top = float(s[peak])
     if not top > 0:
@@ -83,7 +83,7 @@ def line_fwhm(energy: np.ndarray, convex: np.ndarray) -> float:
     return float(crossing(range(peak + 1, e.size)) - crossing(range(peak - 1, -1, -1)))
 
 
-def line_width_from_tau(tau_ns: float) -> float:
+def line_width_from_tau(*, tau_ns: float) -> float:
     """FWHM Γ = 2ħ/τ (neV) of the Lorentzian whose transform is exp(−t/τ), τ in ns."""
     return 2.0 * HBAR_NEV_NS / float(tau_ns)
 
@@ -123,7 +123,7 @@ def physics_checks(
     grid, fit = spectra.grid, isf.fit
     energy = grid.centres
     w_res = line_fwhm(energy, isf.forward.convex)
-    gamma = line_width_from_tau(fit.tau_ns) if fit is not None and fit.tau_ns > 0 else None
+    gamma = line_width_from_tau(tau_ns=fit.tau_ns) if fit is not None and fit.tau_ns > 0 else None
     widths = {"resolution_fwhm_nev": w_res, "line_fwhm_nev": gamma}
     step = float(grid.step_nev)
     bounds = {"resolution": float(max_step_per_resolution) * w_res}
