@@ -1,5 +1,6 @@
 """``eqegs reanalyze`` and ``eqegs watch``: cook many samples, or samples as they arrive."""
 import sys
+import warnings
 
 from eqegs_repo.cli.common import (
     add_repository_arguments,
@@ -11,7 +12,7 @@ from eqegs_repo.cli.common import (
     print_table,
     word_list,
 )
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, PhysicsWarning
 from eqegs_repo.measured import with_error
 from eqegs_repo.scheduler import SCHEDULER_TIMEOUT
 from eqegs_repo.step_table import names as step_names
@@ -57,12 +58,14 @@ def cmd_reanalyze(args):
     from eqegs_repo import batch
 
     repo = open_repository(args)
-    table = batch.reanalyze(
-        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
-        steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
-        scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
-        progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
-        timeout=args.timeout, nexus=args.nexus)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhysicsWarning)  # the checks column says which samples are flagged
+        table = batch.reanalyze(
+            repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
+            steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
+            scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
+            progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
+            timeout=args.timeout, nexus=args.nexus)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(shown_table(table))
@@ -76,7 +79,7 @@ def cmd_reanalyze(args):
     flagged = int(table.checks.fillna("").astype(bool).sum())
     print(f"{len(table)} samples: " + ", ".join(
         f"{n} {status}" for status, n in table.status.value_counts().items())
-        + (f"; {flagged} with failed physics checks (the checks column)" if flagged else ""), file=sys.stderr)
+        + (f"; {flagged} flagged by the physics checks (the checks column)" if flagged else ""), file=sys.stderr)
     if failed:
         raise BadInput(f"{failed} sample(s) failed or timed out (see the error column)")
 

@@ -220,7 +220,7 @@ def _checks_summary(ds):
     failed = [c for c in checks if c["failed"]]
     if not failed:
         return f"\n  physics checks: all {len(checks)} passed"
-    return "".join(f"\n  physics check failed: {c['name']}: {c['message']}" for c in failed)
+    return "".join(f"\n  physics check flagged: {c['name']}: {c['message']}" for c in failed)
 
 
 def cmd_cook(args):

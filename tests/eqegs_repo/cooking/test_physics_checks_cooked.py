@@ -91,7 +91,7 @@ def test_the_command_line_shows_the_failed_checks(truncated, sound, capsys):
     _, url, spice, cache = truncated
     assert main(["cook", url, P, "S001", "--spice-url", spice, "--cache-url", cache]) == 0
     out, err = capsys.readouterr()
-    assert "physics check failed: window: energy window" in out and "Warning" not in err
+    assert "physics check flagged: window: energy window" in out and "warning" not in err
     _, url_ok, spice_ok, cache_ok = sound
     assert main(["cook", url_ok, P, "S001", "--spice-url", spice_ok, "--cache-url", cache_ok]) == 0
     assert "physics checks: all 4 passed" in capsys.readouterr().out
@@ -101,4 +101,4 @@ def test_the_command_line_shows_the_failed_checks(truncated, sound, capsys):
     out, err = capsys.readouterr()
     line = next(line for line in out.splitlines() if "S001" in line)
     assert "up-to-date" in line and "window" in line and "< 5" in line
-    assert "1 with failed physics checks" in err
+    assert "1 flagged by the physics checks" in err
