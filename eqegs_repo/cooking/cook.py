@@ -71,17 +71,18 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
     params = StepParameters(sample.spice, normalise_overrides(overrides),
                             label=f"{sample.proposal.key}/{sample.key}")
     ds = Cooker(sample, params, use_cache=use_cache).dataset(step)
-    warn_physics(ds, f"{sample.proposal.key}/{sample.key}")
+    warn_physics(ds.attrs, f"{sample.proposal.key}/{sample.key}")
     return ds
 
 
-def warn_physics(ds, label):
+def warn_physics(attrs, label, stacklevel=4):
     """One :class:`~eqegs_repo.errors.PhysicsWarning` (the subclass of the check) for every check
-    of ``ds.attrs["physics_checks"]`` that failed, its message prefixed by ``label`` (the sample);
-    a dataset without checks warns nothing. The result is returned all the same."""
-    for check in ds.attrs.get("physics_checks", ()):
+    of ``attrs["physics_checks"]`` (a dataset's attrs) that failed, its message prefixed by
+    ``label`` (the sample); attrs without checks warn nothing. The result is returned all the same.
+    ``stacklevel``: of :func:`warnings.warn`, so that the warning points at the user's call."""
+    for check in attrs.get("physics_checks", ()):
         if check["failed"]:
-            warnings.warn(f"{label}: {check['message']}", PHYSICS_WARNINGS[check["name"]], stacklevel=4)
+            warnings.warn(f"{label}: {check['message']}", PHYSICS_WARNINGS[check["name"]], stacklevel=stacklevel)
 
 
 def applicable_steps(sample, **overrides):

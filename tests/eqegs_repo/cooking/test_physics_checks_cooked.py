@@ -102,3 +102,14 @@ def test_the_command_line_shows_the_failed_checks(truncated, sound, capsys):
     line = next(line for line in out.splitlines() if "S001" in line)
     assert "up-to-date" in line and "window" in line and "< 5" in line
     assert "1 flagged by the physics checks" in err
+
+
+def test_every_q_range_of_a_q_resolved_result_is_checked(truncated):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = truncated[0][P]["S001"].q_resolved([(10.0, 12.0), (12.0, 14.0)])
+    flagged = [w for w in caught if issubclass(w.category, PhysicsWarning)]
+    assert ds.attrs["physics_checks_failed"] == [["window"], ["window"]]
+    assert [len(checks) for checks in ds.attrs["physics_checks"]] == [4, 4]
+    assert [w.category for w in flagged] == [TruncatedWindowWarning] * 2
+    assert "q range [10, 12] nm^-1" in str(flagged[0].message)
