@@ -135,24 +135,29 @@ def physics_checks(
     w_qe = w_res + (gamma or 0.0)
     window_ratio = half / w_qe
     kept = int(np.count_nonzero(spectra.kept_frames))
+    step_failed = bool(not step <= limit)
+    window_failed = bool(not window_ratio >= min_window_ratio)
+    frames_failed = bool(kept < min_kept_frames)
     checks = [
-        CheckResult("energy_step", bool(not step <= limit), step, float(limit), "max",
-                    f"energy step {step:.3g} neV is coarser than {limit:.3g} neV ({_bound_text(bounds, widths)}; "
-                    f"the {binding} binds): the spectra are undersampled and τ, f_q biased; record more frames "
-                    "per drive cycle or a smaller velocity range",
+        CheckResult("energy_step", step_failed, step, float(limit), "max",
+                    f"energy step {step:.3g} neV {'>' if step_failed else '<='} {limit:.3g} neV "
+                    f"({_bound_text(bounds, widths)}; the {binding} binds)"
+                    + (": the spectra are undersampled and τ, f_q biased; record more frames per drive cycle "
+                       "or a smaller velocity range" if step_failed else ""),
                     dict(widths, step_per_resolution=step / w_res,
                          step_per_line_width=step / gamma if gamma is not None else None,
                          max_step_per_resolution=float(max_step_per_resolution),
                          max_step_per_line_width=float(max_step_per_line_width))),
-        CheckResult("window", bool(not window_ratio >= min_window_ratio), float(window_ratio),
-                    float(min_window_ratio), "min",
+        CheckResult("window", window_failed, float(window_ratio), float(min_window_ratio), "min",
                     f"energy window ±{half:.3g} neV is {window_ratio:.2f} quasi-elastic line widths "
-                    f"({w_qe:.3g} neV; at least {min_window_ratio:g}): the window cuts the line's tails and "
-                    "biases τ low and f_q high; widen the drive's velocity range",
+                    f"({w_qe:.3g} neV; at least {min_window_ratio:g})"
+                    + (": the window cuts the line's tails and biases τ low and f_q high; widen the drive's "
+                       "velocity range" if window_failed else ""),
                     dict(widths, half_width_nev=float(half), qe_fwhm_nev=float(w_qe))),
-        CheckResult("kept_frames", bool(kept < min_kept_frames), float(kept), float(min_kept_frames), "min",
+        CheckResult("kept_frames", frames_failed, float(kept), float(min_kept_frames), "min",
                     f"{kept} of {spectra.kept_frames.size} frames are left after the cuts (at least "
-                    f"{min_kept_frames:g}); relax the start, turn-around or guard cuts or record more frames",
+                    f"{min_kept_frames:g})"
+                    + ("; relax the start, turn-around or guard cuts or record more frames" if frames_failed else ""),
                     {"frames": int(spectra.kept_frames.size), "kept_frames": kept}),
     ]
     if fit is None:
@@ -164,12 +169,13 @@ def physics_checks(
         expected = float(fit.f_q) * kept_share
         error = float(np.hypot(f0_error, fit.f_q_error * kept_share))
         pull = abs(f0 - expected) / error if error > 0 else (0.0 if f0 == expected else float("inf"))
+        f0_failed = bool(not pull <= max_f0_pull)
         checks.append(CheckResult(
-            "f0_vs_f_q", bool(not pull <= max_f0_pull), float(pull), float(max_f0_pull), "max",
+            "f0_vs_f_q", f0_failed, float(pull), float(max_f0_pull), "max",
             f"F(0) = {f0:.4g} differs from {expected:.4g} (the fitted f_q = {fit.f_q:.4g} times {kept_share:.4f}, "
-            f"the share of the line areas the window keeps) by {pull:.1f} of its error (at most "
-            f"{max_f0_pull:g}): a relaxation faster than the first ISF point, a background or normalisation "
-            "problem (relax_bg_coeff, a flat background), a truncated line or a model that does not fit",
+            f"the share of the line areas the window keeps) by {pull:.1f} of its error (at most {max_f0_pull:g})"
+            + (": a relaxation faster than the first ISF point, a background or normalisation problem "
+               "(relax_bg_coeff), a truncated line or a model that does not fit" if f0_failed else ""),
             {"f0": f0, "f0_error": f0_error, "f_q": float(fit.f_q), "f_q_error": float(fit.f_q_error),
              "window_share": float(kept_share), "f0_expected": expected}))
     return tuple(checks)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eqegs_repo import simulate as fm
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import PHYSICS_WARNINGS, BadInput, PhysicsWarning
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import physics
 
@@ -31,7 +31,8 @@ def failed(checks):
 def test_a_sound_setup_passes_every_check():
     checks, fit = checked(1024, 10.0)
     assert failed(checks) == []
-    assert set(checks) == set(es.CHECK_NAMES)
+    assert set(checks) == set(es.CHECK_NAMES) == set(PHYSICS_WARNINGS)
+    assert "<=" in checks["energy_step"].message and "biased" not in checks["energy_step"].message
     assert abs(fit.tau_ns / 100.0 - 1) < 0.01  # the setup is unbiased indeed
 
 
@@ -43,7 +44,7 @@ def test_an_undersampled_spectrum_fails_the_energy_step_check():
     assert step.value == pytest.approx(16.0, rel=0.05) and step.bound == "max"
     assert step.threshold == pytest.approx(min(0.3 * step.details["resolution_fwhm_nev"],
                                                step.details["line_fwhm_nev"]))
-    assert "undersampled" in step.message
+    assert "undersampled" in step.message and " > " in step.message
 
 
 def test_a_slow_relaxation_binds_the_step_to_its_line_width():
@@ -103,3 +104,9 @@ def test_line_fwhm_of_a_sampled_lorentzian():
     line = fm.lorentzian(energy, 17.0)
     assert es.line_fwhm(energy, line / line.max()) == pytest.approx(17.0, rel=0.01)
     assert np.isnan(es.line_fwhm(energy, -line))
+
+
+def test_each_check_has_its_warning_class():
+    for name, warning in PHYSICS_WARNINGS.items():
+        assert issubclass(warning, PhysicsWarning) and warning.check == name
+    assert len(set(PHYSICS_WARNINGS.values())) == len(es.CHECK_NAMES)
