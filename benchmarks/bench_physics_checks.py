@@ -11,14 +11,17 @@ a check tests, as measured by the check itself (eqegs_repo.kernels.e_spectrum.ch
 * kept frames: +-4 mm/s, frame counts 24..512 (the step and window checks computed too) ->
   kept frames, with the spread of tau/sigma_tau over --noisy Poisson realisations at 2e4 counts
   per frame and q bin (whether the quoted errors hold);
-* F(0) against f_q: the noise-free F(0) - f_q of the rows above, and its pull at the errors of a
-  noisy copy.
+* F(0) against f_q: sound and biased setups (the window, the step, relax_bg_coeff, a flat
+  background, KWW data fitted as one exponential): the noise-free F(0) - f_q and F(0) - r f_q
+  (r the share of the line areas the window keeps), and the pull the check computes over --noisy
+  Poisson realisations.
 
 With --full DIR it also cooks the default full-size sample of benchmarks/make_full_tree.py (built
 there first when DIR holds no tree; 9 GB, minutes) and prints the checks that fired
 ("checks: none fired" when none did).
 
-Run:  python benchmarks/bench_physics_checks.py [--phases 6] [--noisy 100] [--full /scratch/eqegs-full]
+Run:  python benchmarks/bench_physics_checks.py [--phases 6] [--noisy 100] [--only step window frames f0]
+      python benchmarks/bench_physics_checks.py --only --full /scratch/eqegs-full   (the full-size sample alone)
 """
 from __future__ import annotations
 
