@@ -83,8 +83,8 @@ def scan(rows, phases, label_of):
 
 def step_table(phases):
     print("\n## energy step: +-10 mm/s, frame count varied (default thresholds; worst over the phases)")
-    print("| frames | v_max (mm/s) | tau (ns) | step (neV) | W_res (neV) | Gamma (neV) | step / W_res | step / Gamma | tau bias | "
-          "f_q bias | F(0) - r f_q | checks fired |")
+    print("| frames | v_max (mm/s) | tau (ns) | step (neV) | W_res (neV) | Gamma (neV) | step / W_res | step / Gamma | "
+          "tau bias | f_q bias | F(0) - r f_q | checks fired |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def label(c):
@@ -112,8 +112,8 @@ def window_table(phases):
 def frames_table(phases, n_noisy):
     print(f"\n## kept frames: +-4 mm/s, tau 100 ns; pull spread = std of (tau - truth)/sigma_tau over {n_noisy} "
           "Poisson realisations at 2e4 counts per frame")
-    print("| frames | v_max (mm/s) | tau (ns) | kept frames | step (neV) | step / W_res | window ratio | tau bias | f_q bias | "
-          "F(0) - r f_q | checks fired | tau pull spread | tau pull mean | F(0) pull spread | median sigma_tau |")
+    print("| frames | v_max (mm/s) | tau (ns) | kept frames | step (neV) | step / W_res | window ratio | tau bias | "
+          "f_q bias | F(0) - r f_q | checks fired | tau pull spread | tau pull mean | F(0) pull spread | median sigma_tau |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(7)
     for n_frames in (24, 32, 48, 64, 96, 128, 256, 512):

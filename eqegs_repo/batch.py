@@ -33,9 +33,10 @@ COLUMNS = ("proposal", "sample", "status", "checks", "error", "duration_s", "spi
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
 proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
 ``checks`` names the physics checks of the E spectrum and ISF that failed, each with its measured
-value and threshold (``window 2.7 < 5; energy_step 16 > 5.3``; docs/physics.md#checks-where-the-physics-cannot-hold),
-"" when every check passed, None without an E spectrum (a failed cook, the background run, an
-earlier step): the sample is still cooked; ``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
+value and threshold (``window 2.7 < 5; energy_step 16 > 5.3``;
+docs/physics.md#checks-where-the-physics-cannot-hold), "" when every check passed, None without
+an E spectrum (a failed cook, the background run, an earlier step): the sample is still cooked;
+``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
 ``temperature_K`` and ``pressure_Pa`` are the sample's resolved ``conditions`` (None when not
 recorded); each free condition field adds a ``conditions.<name>`` column after them."""
 _FIT_VARIABLES = {"f_q": "f_q", "f_q_error": "f_q_error", "tau_ns": "tau",
