@@ -124,17 +124,20 @@ def frames_table(phases, n_noisy):
         c = results[0][2]
         noisy = [one(n_frames, 4.0, 100.0, rng.uniform(), noise=rng) for _ in range(n_noisy)]
         noisy = [r for r in noisy if r is not None]
-        pulls = np.array([(r[3].tau_ns - 100.0) / r[3].tau_error_ns for r in noisy if r[3].tau_error_ns > 0])
-        f0_pulls = np.array([r[2]["f0_vs_f_q"].value for r in noisy])
-        sigma = np.median([r[3].tau_error_ns for r in noisy])
         fired = ", ".join(n for n, k in c.items() if k.failed) or "none"
         f0_diff = worst([r[2]["f0_vs_f_q"].details["f0"] - r[2]["f0_vs_f_q"].details["f0_expected"] for r in results])
+        if len(noisy) > 1:
+            pulls = np.array([(r[3].tau_ns - 100.0) / r[3].tau_error_ns for r in noisy if r[3].tau_error_ns > 0])
+            f0_pulls = np.array([r[2]["f0_vs_f_q"].value for r in noisy])
+            noise = (f"{pulls.std(ddof=1):.2f} | {pulls.mean():+.2f} | {np.sqrt(np.mean(f0_pulls ** 2)):.2f} (rms), "
+                     f"max {f0_pulls.max():.1f} | {np.median([r[3].tau_error_ns for r in noisy]):.1f} ns "
+                     f"({len(noisy)} fits)")
+        else:
+            noise = f"- | - | - | {len(noisy)} fits"
         print(f"| {n_frames} | 4 | 100 | {int(c['kept_frames'].value)} | {c['energy_step'].value:.2f} | "
               f"{c['energy_step'].details['step_per_resolution']:.3f} | "
               f"{c['window'].value:.1f} | {100 * worst([r[0] for r in results]):+.2f} % | "
-              f"{worst([r[1] for r in results]):+.4f} | {f0_diff:+.4f} | {fired} | {pulls.std(ddof=1):.2f} | "
-              f"{pulls.mean():+.2f} | {np.sqrt(np.mean(f0_pulls ** 2)):.2f} (rms), max {f0_pulls.max():.1f} | "
-              f"{sigma:.1f} ns ({len(noisy)} fits) |")
+              f"{worst([r[1] for r in results]):+.4f} | {f0_diff:+.4f} | {fired} | {noise} |")
 
 
 F0_CASES = (
