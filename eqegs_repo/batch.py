@@ -28,12 +28,16 @@ from eqegs_repo.scheduler import SCHEDULER_TIMEOUT, check_address, check_timeout
 from eqegs_repo.step_table import chain, check_step
 from eqegs_repo.step_table import names as step_names
 
-COLUMNS = ("proposal", "sample", "status", "error", "duration_s", "spice_fingerprint",
+COLUMNS = ("proposal", "sample", "status", "checks", "error", "duration_s", "spice_fingerprint",
            "f_q", "f_q_error", "tau_ns", "tau_error_ns", "beta", "beta_error", "chi2_red",
            "centre_x", "centre_y", "q_min", "q_max",
            "q_weighted", "q_pixel_min", "q_pixel_max", "input") + CONDITION_COLUMNS
 """Columns of the reanalysis table; ``status`` is ``ok``, ``up-to-date``, ``background`` (the
 proposal's background run: the steps that apply to it were cooked), ``failed`` or ``timed out``;
+``checks`` names the physics checks of the E spectrum and ISF that failed, each with its measured
+value and threshold (``window 2.7 < 5; energy_step 16 > 5.3``;
+docs/physics.md#checks-where-the-physics-cannot-hold), "" when every check passed, None without
+an E spectrum (a failed cook, the background run, an earlier step): the sample is still cooked;
 ``input`` is ``raw`` or ``app_reconstruction`` (cooked from the app's reconstruction.npy);
 ``q_min``, ``q_max`` the requested q range, ``q_weighted`` the intensity-weighted mean q of the
 pixels used and ``q_pixel_min``, ``q_pixel_max`` their extreme q (nm⁻¹, docs/outputs.md);
@@ -273,6 +277,8 @@ def _cook_row(sample, steps, overrides, export):
             if variable in ds:
                 row[column] = float(ds[variable])
         row.update({name: ds.attrs[name] for name in RangeQ.NAMES if name in ds.attrs})
+        if "physics_checks" in ds.attrs:
+            row["checks"] = checks_text(ds.attrs["physics_checks"])
         if "centre_x" in ds.attrs:  # q_integration and e_spectrum_and_isf carry the beam centre
             row.update(centre_x=ds.attrs["centre_x"], centre_y=ds.attrs["centre_y"])
         row["status"] = "background" if background else ("up-to-date" if up_to_date else "ok")
@@ -285,6 +291,14 @@ def _cook_row(sample, steps, overrides, export):
         pass
     row["duration_s"] = round(time.perf_counter() - start, 3)
     return row
+
+
+def checks_text(checks):
+    """The ``checks`` column of a row: the failed checks of ``attrs["physics_checks"]`` as
+    ``name value < threshold`` (a ``min`` bound) or ``name value > threshold`` (``max``), joined
+    by ``; ``; "" when every check passed."""
+    return "; ".join(f"{c['name']} {c['value']:.3g} {'<' if c['bound'] == 'min' else '>'} {c['threshold']:.3g}"
+                     for c in checks if c["failed"])
 
 
 def reanalyze(repo, *, proposals=None, samples=None, where=None, select=None,

@@ -159,3 +159,42 @@ def check_seconds(value, name, *, none_allowed=False):
         raise BadInput(f"{name} must be a number of seconds > 0 and at most {threading.TIMEOUT_MAX:g} "
                        f"(the longest wait of this platform; not infinity){also}, got {value!r}")
     return float(value)
+
+
+class PhysicsWarning(UserWarning):
+    """A result whose physics cannot hold: a check of the E spectrum and ISF failed
+    (docs/physics.md#checks-where-the-physics-cannot-hold). The result is still returned; its
+    ``attrs["physics_checks"]`` and the reanalysis table's ``checks`` column say which check
+    failed, with the measured value and the threshold. One subclass per check."""
+
+    check = ""
+    """The name of the check (``eqegs_repo.kernels.e_spectrum.checks.CHECK_NAMES``)."""
+
+
+class CoarseEnergyStepWarning(PhysicsWarning):
+    """The energy step is too coarse for the narrower of the resolution and the line width."""
+
+    check = "energy_step"
+
+
+class TruncatedWindowWarning(PhysicsWarning):
+    """The energy window of the drive cuts the tails of the quasi-elastic line."""
+
+    check = "window"
+
+
+class FewFramesWarning(PhysicsWarning):
+    """Too few frames are left after the start, turn-around and guard cuts."""
+
+    check = "kept_frames"
+
+
+class F0MismatchWarning(PhysicsWarning):
+    """F(0) is far from the fitted f_q, in units of its error."""
+
+    check = "f0_vs_f_q"
+
+
+PHYSICS_WARNINGS = {cls.check: cls for cls in (CoarseEnergyStepWarning, TruncatedWindowWarning,
+                                               FewFramesWarning, F0MismatchWarning)}
+"""The warning class of each physics check, by the check's name."""

@@ -1,5 +1,6 @@
 """``eqegs reanalyze`` and ``eqegs watch``: cook many samples, or samples as they arrive."""
 import sys
+import warnings
 
 from eqegs_repo.cli.common import (
     add_repository_arguments,
@@ -11,14 +12,14 @@ from eqegs_repo.cli.common import (
     print_table,
     word_list,
 )
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, PhysicsWarning
 from eqegs_repo.measured import with_error
 from eqegs_repo.scheduler import SCHEDULER_TIMEOUT
 from eqegs_repo.step_table import names as step_names
 
-SHOWN = ("proposal", "sample", "status", "tau_ns", "f_q", "chi2_red", "duration_s")
-"""The columns ``eqegs reanalyze`` prints (tau and f_q with their errors), followed by each
-failure's message in full (``--csv`` writes every one of batch.COLUMNS)."""
+SHOWN = ("proposal", "sample", "status", "checks", "tau_ns", "f_q", "chi2_red", "duration_s")
+"""The columns ``eqegs reanalyze`` prints (the physics checks that failed, tau and f_q with their
+errors), followed by each failure's message in full (``--csv`` writes every one of batch.COLUMNS)."""
 DEFAULT_STEPS = ["e_spectrum_and_isf"]
 
 
@@ -30,6 +31,7 @@ def shown_table(table):
     for name, error in (("tau_ns", "tau_error_ns"), ("f_q", "f_q_error")):
         shown[name] = ["" if value is None or value != value else with_error(value, err)
                        for value, err in zip(table[name], table[error])]
+    shown["checks"] = ["" if text is None or text != text else text for text in table["checks"]]
     shown["chi2_red"] = table["chi2_red"].round(2)
     if "temperature_K" in table and table["temperature_K"].notna().any():  # the samples' conditions
         shown.insert(3, "temperature_K", table["temperature_K"])
@@ -56,12 +58,14 @@ def cmd_reanalyze(args):
     from eqegs_repo import batch
 
     repo = open_repository(args)
-    table = batch.reanalyze(
-        repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
-        steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
-        scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
-        progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
-        timeout=args.timeout, nexus=args.nexus)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhysicsWarning)  # the checks column says which samples are flagged
+        table = batch.reanalyze(
+            repo, proposals=args.proposals, samples=args.samples, where=batch.parse_where(args.where),
+            steps=args.steps or DEFAULT_STEPS, overrides=override_values(args.overrides), export=args.export,
+            scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout, workers=args.workers,
+            progress=False if args.no_progress else None, dashboard=args.dashboard_address or args.dashboard,
+            timeout=args.timeout, nexus=args.nexus)
     if args.csv:
         table.to_csv(args.csv, index=False)
     print_table(shown_table(table))
@@ -72,8 +76,10 @@ def cmd_reanalyze(args):
 
         print(fit_text(fit_temperature_law(table, args.temperature_law)))
     failed = int(table.status.isin(["failed", "timed out"]).sum())
+    flagged = int(table.checks.fillna("").astype(bool).sum())
     print(f"{len(table)} samples: " + ", ".join(
-        f"{n} {status}" for status, n in table.status.value_counts().items()), file=sys.stderr)
+        f"{n} {status}" for status, n in table.status.value_counts().items())
+        + (f"; {flagged} flagged by the physics checks (the checks column)" if flagged else ""), file=sys.stderr)
     if failed:
         raise BadInput(f"{failed} sample(s) failed or timed out (see the error column)")
 

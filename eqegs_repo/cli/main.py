@@ -208,11 +208,24 @@ def _summary(sample, ds, step):
     return (f"{where} (q {ds.attrs['q_min']:g}..{ds.attrs['q_max']:g} nm^-1 requested; weighted q "
             f"{ds.attrs['q_weighted']:.3f}, pixels {ds.attrs['q_pixel_min']:.3f}..{ds.attrs['q_pixel_max']:.3f} nm^-1):\n"
             f"  tau = {with_error(ds.tau.item(), ds.tau_error.item(), 'ns')}, "
-            f"f_q = {with_error(ds.f_q.item(), ds.f_q_error.item())}{beta}, chi2_red = {ds.chi2_red.item():.2f}")
+            f"f_q = {with_error(ds.f_q.item(), ds.f_q_error.item())}{beta}, chi2_red = {ds.chi2_red.item():.2f}"
+            + _checks_summary(ds))
+
+
+def _checks_summary(ds):
+    """The physics checks of an E-spectrum dataset: one line when all passed, else one line per
+    failed check with its message (the command prints these instead of the PhysicsWarnings)."""
+    checks = ds.attrs.get("physics_checks")
+    if checks is None:  # cooked before the checks existed
+        return ""
+    failed = [c for c in checks if c["failed"]]
+    if not failed:
+        return f"\n  physics checks: all {len(checks)} passed"
+    return "".join(f"\n  physics check flagged: {c['name']}: {c['message']}" for c in failed)
 
 
 def cmd_cook(args):
-    from eqegs_repo.errors import ResultExists
+    from eqegs_repo.errors import PhysicsWarning, ResultExists
     from eqegs_repo.params.effective import check_overrides
     from spice import SpiceError
 
@@ -233,8 +246,10 @@ def cmd_cook(args):
         if args.export:
             exported = sample.export(args.step, overwrite=args.overwrite, skip_existing=args.skip_existing,
                                      use_cache=not args.no_cache, **overrides)
-        ds = exported.dataset if exported is not None and not exported.skipped else sample.cook(
-            args.step, use_cache=not args.no_cache, **overrides)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PhysicsWarning)  # the summary lists the failed checks
+            ds = exported.dataset if exported is not None and not exported.skipped else sample.cook(
+                args.step, use_cache=not args.no_cache, **overrides)
     except ResultExists as exc:
         raise BadInput(f"{' and '.join(exc.paths)} already exist(s); add --overwrite to replace "
                        "or --skip-existing to leave it") from None

@@ -1,9 +1,10 @@
 """``eqegs q-resolved``: τ, f_q and the q of many q ranges of one sample from one q integration,
 and the τ(q) law fitted across them (docs/e-spectrum-and-isf.md#q-resolved-dynamics)."""
 import argparse
+import warnings
 
 from eqegs_repo.cli.common import add_repository_arguments, assignment, open_repository, override_values
-from eqegs_repo.errors import BadInput
+from eqegs_repo.errors import BadInput, PhysicsWarning
 from eqegs_repo.measured import with_error
 
 
@@ -36,7 +37,10 @@ def cmd_q_resolved(args):
     overrides = override_values(args.set)
     check_overrides(overrides)
     sample = open_repository(args)[args.proposal][args.sample]
-    ds = sample.q_resolved(args.range or args.split, beta=args.beta, use_cache=not args.no_cache, **overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhysicsWarning)  # each range's line names its flagged checks
+        ds = sample.q_resolved(args.range or args.split, beta=args.beta, use_cache=not args.no_cache, **overrides)
+    flagged = ds.attrs.get("physics_checks_failed", [[]] * ds.sizes["q_range"])
     print(f"{sample.proposal.key}/{sample.key}: {ds.sizes['q_range']} q ranges (fit {ds.attrs['fit_model']})")
     for index in range(ds.sizes["q_range"]):
         row = ds.isel(q_range=index)
@@ -45,7 +49,8 @@ def cmd_q_resolved(args):
         fit = (f"tau = {with_error(row.tau.item(), row.tau_error.item(), 'ns')}, "
                f"f_q = {with_error(row.f_q.item(), row.f_q_error.item())}{beta}") if fitted else "no fit"
         print(f"  q {row.q_min.item():g}..{row.q_max.item():g} nm^-1 (weighted q {row.q_weighted.item():.3f}, pixels "
-              f"{row.q_pixel_min.item():.3f}..{row.q_pixel_max.item():.3f}): {fit}")
+              f"{row.q_pixel_min.item():.3f}..{row.q_pixel_max.item():.3f}): {fit}"
+              + (f"; physics checks flagged: {', '.join(flagged[index])}" if flagged[index] else ""))
     if ds.sizes["q_range"] >= 3 and "tau" in ds:
         law = tau_q_law(ds)
         print(f"  tau(q) = tau0 (q/q0)^-n: tau0 = {with_error(law.tau0_ns, law.tau0_error_ns, 'ns')} at "

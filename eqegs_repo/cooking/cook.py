@@ -36,6 +36,7 @@ Three rules keep the numbers independent of where the data sit and of defaults t
 """
 import hashlib
 import os
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -47,7 +48,7 @@ from eqegs_repo.cooking.inputs import (background_refusal, effective_layout, is_
                                        warn_fallback)
 from eqegs_repo.cooking.recipe import IntegrationRecipe
 from eqegs_repo.cooking.step_cooking import cooking_of
-from eqegs_repo.errors import BadInput, EqegsError, closest_keys
+from eqegs_repo.errors import PHYSICS_WARNINGS, BadInput, EqegsError, closest_keys
 from eqegs_repo.kernels import e_spectrum as es
 from eqegs_repo.kernels import q_integration as qi
 from eqegs_repo.kernels.reconstruction import Roi
@@ -69,7 +70,19 @@ def cook(sample, step="e_spectrum_and_isf", *, use_cache=True, **overrides):
     check_step(step)
     params = StepParameters(sample.spice, normalise_overrides(overrides),
                             label=f"{sample.proposal.key}/{sample.key}")
-    return Cooker(sample, params, use_cache=use_cache).dataset(step)
+    ds = Cooker(sample, params, use_cache=use_cache).dataset(step)
+    warn_physics(ds.attrs, f"{sample.proposal.key}/{sample.key}")
+    return ds
+
+
+def warn_physics(attrs, label, stacklevel=4):
+    """One :class:`~eqegs_repo.errors.PhysicsWarning` (the subclass of the check) for every check
+    of ``attrs["physics_checks"]`` (a dataset's attrs) that failed, its message prefixed by
+    ``label`` (the sample); attrs without checks warn nothing. The result is returned all the same.
+    ``stacklevel``: of :func:`warnings.warn`, so that the warning points at the user's call."""
+    for check in attrs.get("physics_checks", ()):
+        if check["failed"]:
+            warnings.warn(f"{label}: {check['message']}", PHYSICS_WARNINGS[check["name"]], stacklevel=stacklevel)
 
 
 def applicable_steps(sample, **overrides):
@@ -441,7 +454,19 @@ class Cooker:
         ds = datasets.e_spectrum_dataset(qds, calibration, spectra, isf,
                                          datasets.q_of_range(qds, spectra, q_min, q_max))
         ds.attrs["seed_source"] = seed_source
+        ds.attrs.update(datasets.checks_attrs(self.physics_checks(spectra, isf)))
         return ds
+
+    def physics_checks(self, spectra, isf):
+        """The physics checks (:func:`eqegs_repo.kernels.e_spectrum.physics_checks`) of one E
+        spectrum and ISF with the thresholds of the ``e_spectrum.check_*`` fields."""
+        ep = self.params["e_spectrum"]
+        with self.params.blame("e_spectrum"):
+            return es.physics_checks(spectra, isf, max_step_per_resolution=ep["check_max_step_per_resolution"],
+                                     max_step_per_line_width=ep["check_max_step_per_line_width"],
+                                     min_window_ratio=ep["check_min_window_ratio"],
+                                     min_kept_frames=ep["check_min_kept_frames"],
+                                     max_f0_pull=ep["check_max_f0_pull"])
 
     def calibration(self, qds, measured):
         """The velocity and angle calibrations (:func:`eqegs_repo.cooking.calibration.resolve`)

@@ -141,6 +141,15 @@ def q_of_range_coords(rqs, dims=()):
             for name in RangeQ.NAMES}
 
 
+def checks_attrs(checks):
+    """The attrs of the physics checks (:func:`eqegs_repo.kernels.e_spectrum.physics_checks`):
+    ``physics_checks``, every check as a dict (``name``, ``failed``, the measured ``value``, the
+    ``threshold`` and its ``bound`` -- ``max`` or ``min`` --, ``message``, ``details``), and
+    ``physics_checks_failed``, the names of the checks that failed (empty when all passed)."""
+    return {"physics_checks": [check.as_dict() for check in checks],
+            "physics_checks_failed": [check.name for check in checks if check.failed]}
+
+
 def e_spectrum_dataset(qds, calibration, spectra, isf, rq):
     """E spectrum and ISF: spectra on the energy grid, ISF with errors and fit, S(q). ``rq``:
     the :class:`~eqegs_repo.kernels.e_spectrum.range_q.RangeQ` of the range (:func:`q_of_range`),

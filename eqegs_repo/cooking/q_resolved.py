@@ -13,7 +13,8 @@ import math
 import numpy as np
 import xarray as xr
 
-from eqegs_repo.cooking.cook import Cooker
+from eqegs_repo.cooking import datasets
+from eqegs_repo.cooking.cook import Cooker, warn_physics
 from eqegs_repo.cooking.datasets import DIMENSIONLESS, _var, q_of_range, q_of_range_coords
 from eqegs_repo.cooking.inputs import background_refusal, is_background_run
 from eqegs_repo.errors import BadInput
@@ -107,7 +108,20 @@ def q_resolved(sample, ranges, *, beta=None, use_cache=True, **overrides):
                                sigma=[i.isf_error[i.accepted] for i in isfs], beta=beta)
     ds = _dataset(pairs, results, fits, qds, cooker, calibration)
     ds.attrs["beta_mode"] = "per range (fit_model)" if beta is None else beta
+    _add_checks(ds, cooker, pairs, results)
     return ds
+
+
+def _add_checks(ds, cooker, pairs, results):
+    """The physics checks of every range (on its own fit of the step): ``attrs["physics_checks"]``
+    and ``attrs["physics_checks_failed"]`` as lists over the ranges, and a
+    :class:`~eqegs_repo.errors.PhysicsWarning` for every check that failed, naming the range."""
+    per_range = [datasets.checks_attrs(cooker.physics_checks(spectra, isf)) for spectra, isf, _ in results]
+    ds.attrs["physics_checks"] = [attrs["physics_checks"] for attrs in per_range]
+    ds.attrs["physics_checks_failed"] = [attrs["physics_checks_failed"] for attrs in per_range]
+    label = f"{cooker.sample.proposal.key}/{cooker.sample.key}"
+    for (a, b), attrs in zip(pairs, per_range):
+        warn_physics(attrs, f"{label} q range [{a:g}, {b:g}] nm^-1", stacklevel=5)
 
 
 def _padded(rows, dims, units, long_name, fill=np.nan):

@@ -28,6 +28,7 @@ import math
 import re
 
 from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.e_spectrum import checks
 from eqegs_repo.kernels.physics import HC_KEV_NM
 from spice import Field, Registry, TypeSchema
 
@@ -381,6 +382,20 @@ E_SPECTRUM = TypeSchema("e_spectrum", 1, (
     Field("isf_normalisation", "enum", "", "absolute", "absolute: F(0) = f_q; unit: F(0) = 1",
           choices=("absolute", "unit")),
     Field("fit_model", "enum", "", "exp", "fit of the ISF", choices=("exp", "kww", "none")),
+    Field("check_max_step_per_resolution", "float", "", checks.MAX_STEP_PER_RESOLUTION,
+          "physics check: largest energy step, as a fraction of the resolution width",
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
+    Field("check_max_step_per_line_width", "float", "", checks.MAX_STEP_PER_LINE_WIDTH,
+          "physics check: largest energy step, as a fraction of the line width 2 hbar/tau",
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
+    Field("check_min_window_ratio", "float", "", checks.MIN_WINDOW_RATIO,
+          "physics check: smallest energy-window half-width, in quasi-elastic line widths",
+          minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
+    Field("check_min_kept_frames", "int", "frames", checks.MIN_KEPT_FRAMES,
+          "physics check: fewest frames left after the cuts", minimum=1, maximum=MAX_FRAMES),
+    Field("check_max_f0_pull", "float", "", checks.MAX_F0_PULL,
+          "physics check: largest |F(0) - f_q| in units of its error (f_q scaled by the share of "
+          "the line areas the window keeps)", minimum=0, min_exclusive=True, maximum=MAX_NUMBER),
     Field("output_subdir_mode", "enum", "", "q_range",
           "q_range: folder named q_min_q_max; specify: output_subdir [M]",
           choices=("q_range", "specify")),

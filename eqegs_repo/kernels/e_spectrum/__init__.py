@@ -16,6 +16,13 @@ in ns, q in nm⁻¹, angles 2θ in rad. The chain, in two calls:
 The public names of the three modules are importable from this package
 (``from eqegs_repo.kernels import e_spectrum as es; es.energy_spectra``).
 """
+from eqegs_repo.kernels.e_spectrum.checks import (  # noqa: F401
+    CHECK_NAMES,
+    CheckResult,
+    line_fwhm,
+    line_width_from_tau,
+    physics_checks,
+)
 from eqegs_repo.kernels.e_spectrum.isf import (  # noqa: F401
     DEFAULT_WING_POINTS,
     FIT_MODELS,

@@ -35,7 +35,7 @@ DATA_ARGUMENTS = {
 }
 RESULT_RECORDS = {"BeamCentre", "Roi", "RoiDetection", "SpectrumGrid", "Spectrum", "EnergySpectra",
                   "RelaxationFit", "NormalisedSpectrum", "IsfResult", "Resampling", "FrameSeries", "TauQLaw", "RangeQ",
-                  "TemperatureFit"}
+                  "TemperatureFit", "CheckResult"}
 
 
 def public_callables():
