@@ -126,11 +126,12 @@ def test_cook_prints_a_summary_and_export_twice_suggests_a_flag_that_exists(demo
     words = ["cook", root, "2025A1234", "S002"]
     status, out, _ = run(capsys, *words)
     lines = out.splitlines()
-    assert status == 0 and len(lines) == 4 and "<xarray.Dataset>" not in out
+    assert status == 0 and len(lines) == 5 and "<xarray.Dataset>" not in out
     assert re.search(r"tau = [0-9.]+ ± [0-9.]+ ns, f_q = [0-9.]+ ± [0-9.]+,", lines[1]), lines[1]  # measured.with_error
     assert re.search(r"\(q 11\.\.13 nm\^-1 requested; weighted q 1[12]\.[0-9]{3}, pixels [0-9.]+\.\.[0-9.]+ nm\^-1\):$",
                      lines[0]), lines[0]
-    assert lines[2].startswith("  from the cache: ") and "/cache/2025A1234__S002__" in lines[2]
+    assert lines[2].startswith("  physics check"), lines[2]  # all passed, or one line per flagged check
+    assert lines[3].startswith("  from the cache: ") and "/cache/2025A1234__S002__" in lines[3]
     status, out, _ = run(capsys, *words, "-v")
     assert status == 0 and out.startswith("<xarray.Dataset>")
     assert run(capsys, *words, "--export")[0] == 0
