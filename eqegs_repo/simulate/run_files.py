@@ -111,7 +111,7 @@ def write_files(folder: Path, params: SyntheticParams, seed: int, run: str, mark
             stop = min(start + block_frames, params.n_frames)
             parts = split(model.expected(start, stop), layout=layout)
             for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated, params.noise_free)
                 where = (f"{shown / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
                          else shown / files.raw_dir / files.sensor_file.format(k=k))
                 _check_range(counts, dtype, where)

@@ -232,6 +232,7 @@ def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel
         "dynamics": dyn.to_mapping() if run == "sample" else None,
         "flux": params.flux / (1.0 if run == "sample" else params.background_scale),
         "background_scale_k": params.background_scale,
+        "subtraction_scale": params.subtraction_scale(),
         "forward_counts_per_frame": params.flux * params.direct_beam_counts
         * (params.sample_transmission if run == "sample" else 1.0 / params.background_scale),
         "suggested": suggested_boxes(params),
