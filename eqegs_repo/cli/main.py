@@ -158,8 +158,8 @@ def cmd_demo(args):
             warnings.simplefilter("ignore", AppReconstructionWarning)
         table = demo.recovered_vs_truth(repo, args.dir)
     print_table(_recovered_view(table))
-    print(f"\nthe same samples without counting noise (written to {os.path.join(args.dir, demo.NOISE_FREE_DIR)}), "
-          "cooked with the same settings ...")
+    print(f"\nthe same samples without counting noise, cooked with the same settings ...\n"
+          f"  (the noise-free copy: {os.path.join(args.dir, demo.NOISE_FREE_DIR)})")
     with progress.quiet():
         table = demo.with_noise_free(table, demo.recovered_vs_truth(demo.noise_free_copy(args.dir),
                                                                     os.path.join(args.dir, demo.NOISE_FREE_DIR)))
