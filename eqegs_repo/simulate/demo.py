@@ -32,7 +32,7 @@ from eqegs_repo.simulate import synthetic
 
 
 PRESET = "demo"
-"""The size preset of ``eqegs demo``: the tiny detector on a ±10 mm/s drive with 640 and 512
+"""The size preset of ``eqegs demo``: the tiny detector on a ±10 mm/s drive with 1024 and 768
 frames, where the default E-spectrum settings are unbiased (docs/synthetic.md#the-demo)."""
 E_SPECTRUM = {"isf_error_threshold": 0.05, "n_mc": 500}
 """The ``e_spectrum`` record ``eqegs demo`` seeds: the project's defaults, written out."""

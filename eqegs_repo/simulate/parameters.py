@@ -251,13 +251,13 @@ class Preset:
 
 PRESETS = {
     "tiny": Preset("tiny", (64, 16), (128, 96), "uint16", 2.0, n_q_nodes=64),
-    "demo": Preset("demo", (64, 16), (640, 512), "uint16", 10.0, n_q_nodes=64),
+    "demo": Preset("demo", (64, 16), (1024, 768), "uint16", 10.0, n_q_nodes=64),
     "small": Preset("small", (182, 32), (1024, 1000), "uint16", 10.0),
     "medium": Preset("medium", (364, 64), (2048, 2000), "uint32", 10.0),
     "full": Preset("full", (728, 128), (4092, 4000), "uint32", 10.0),
 }
 """tiny: 0.79 MB per sample (tests; its ±2 mm/s window cuts the line tails, so τ comes out a few
-per cent low); demo: the tiny detector on a ±10 mm/s drive with 640 and 512 frames, 3.9 MB per sample
+per cent low); demo: the tiny detector on a ±10 mm/s drive with 1024 and 768 frames, 6.3 MB per sample
 (``eqegs demo``: unbiased with the default E-spectrum settings, docs/synthetic.md#presets); small:
 36 MB; medium: 573 MB; full: 4.6 GB (benchmarks)."""
 

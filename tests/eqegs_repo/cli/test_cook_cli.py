@@ -20,7 +20,7 @@ def test_demo_cooks_and_compares_with_truth_then_cook_command(tmp_path, capsys):
     assert "tau = " in out and "'q_range': {'q_min': 10.5}" in out
     assert main(["cook", root, "2025A1234", "S001", "--step", "reconstruction", "--no-cache"]) == 0
     out = capsys.readouterr().out
-    assert "reconstruction: image 64 x 48 px from 640 frames; ROI x" in out and "(no cache)" in out
+    assert "reconstruction: image 64 x 48 px from 1024 frames; ROI x" in out and "(no cache)" in out
     assert "roi_mode" not in out                  # the dataset only with -v
     assert main(["cook", root, "2025A1234", "S001", "--cache-url", cache, "--set", "q_min=20"]) == 1
     assert "q_range.q_min = 20 (from override)" in capsys.readouterr().err
