@@ -128,6 +128,7 @@ def cmd_demo(args):
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
     demo.remove_leftovers(args.dir)  # of a demo stopped while writing its tree, named in a warning
+    models = {}  # the expected counts of each run, built once for the tree and its noise-free copy
     if not root.exists():
         how = f"{args.format}" + (f", {args.compression}" if args.format == "hdf5" else "")
         cell = ("" if args.sample_transmission == 1.0 else
@@ -135,7 +136,7 @@ def cmd_demo(args):
         print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}, {how}{cell}) to {args.dir} ...")
         demo.write_tree(args.dir, preset=args.preset, seed=args.seed, format=args.format,
                         compression=args.compression, sample_transmission=args.sample_transmission,
-                        background_model=args.background_model)
+                        background_model=args.background_model, models=models)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
@@ -161,8 +162,9 @@ def cmd_demo(args):
     print(f"\nthe same samples without counting noise, cooked with the same settings ...\n"
           f"  (the noise-free copy: {os.path.join(args.dir, demo.NOISE_FREE_DIR)})")
     with progress.quiet():
-        table = demo.with_noise_free(table, demo.recovered_vs_truth(demo.noise_free_copy(args.dir),
-                                                                    os.path.join(args.dir, demo.NOISE_FREE_DIR)))
+        copy = demo.noise_free_copy(args.dir, models=models)
+        models.clear()
+        table = demo.with_noise_free(table, demo.recovered_vs_truth(copy, os.path.join(args.dir, demo.NOISE_FREE_DIR)))
     print_table(_noise_free_view(table))
     print("\n".join(demo.recovery_summary(table)))
     for key in repo.keys():

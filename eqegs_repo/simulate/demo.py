@@ -139,8 +139,9 @@ def write_tree(base_dir, preset=PRESET, seed=1, account=synthetic.DEFAULT_ACCOUN
     first (:func:`remove_leftovers`); an exception (Ctrl-C) removes the partial folder. Returns
     the EQEGS root. ``format`` and ``compression`` are those of the synthetic tree (``"npy"`` or
     ``"hdf5"``); ``overrides`` change SyntheticParams fields of every run (e.g.
-    ``sample_transmission=0.5, background_model="unattenuated"``). Raises FileExistsError when
-    the tree exists."""
+    ``sample_transmission=0.5, background_model="unattenuated"``) or pass ``models`` (a dict
+    that keeps the expected-count models for :func:`noise_free_copy`) to
+    :func:`eqegs_repo.simulate.synthetic.write_tree`. Raises FileExistsError when the tree exists."""
     base = Path(base_dir)
     root = synthetic.eqegs_root(base, account)
     if root.exists():
@@ -185,13 +186,14 @@ def seed_tree(repo, base_dir, account=synthetic.DEFAULT_ACCOUNT, **e_spectrum):
     return seeded
 
 
-def noise_free_copy(base_dir, account=synthetic.DEFAULT_ACCOUNT, **e_spectrum):
+def noise_free_copy(base_dir, account=synthetic.DEFAULT_ACCOUNT, models=None, **e_spectrum):
     """The noise-free copy of the demo tree at ``base_dir``, as a Repository over
     ``<base_dir>/noise-free`` (:data:`NOISE_FREE_DIR`), written when missing: the same preset,
     seeds and parameters as the tree (read from its truth), with ``noise_free=True`` (the
     expected counts, float32; docs/synthetic.md#noise-free-copies), its own ``eqegs.yaml``
     and cache, and spice seeded as :func:`seed_tree` does. Cooking it shows what the settings
-    give without counting noise: their bias."""
+    give without counting noise: their bias. ``models``: the dict :func:`write_tree` kept the
+    tree's expected-count models in (none is built again)."""
     from eqegs_repo.repository import Repository
 
     base = Path(base_dir)
@@ -206,7 +208,7 @@ def noise_free_copy(base_dir, account=synthetic.DEFAULT_ACCOUNT, **e_spectrum):
                    if f.name != "n_frames" and getattr(written, f.name) != getattr(default, f.name)}
         changed.update(noise_free=True, dtype="float32")
         counts = [len(list((base / "truth" / account / p).glob("*.json"))) - 1 for p in proposals]
-        write_tree(copy, preset=preset, seed=first.record["tree_seed"], account=account,
+        write_tree(copy, preset=preset, seed=first.record["tree_seed"], account=account, models=models,
                    proposals=tuple(proposals), samples_per_proposal=tuple(counts), **changed)
     write_config(copy, account)
     repo = Repository(str(root))

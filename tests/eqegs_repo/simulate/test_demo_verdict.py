@@ -9,8 +9,12 @@ from eqegs_repo.simulate import demo, synthetic
 
 
 def test_the_noise_free_copy_holds_the_expected_counts_of_the_same_runs(tmp_path):
-    demo.write_tree(tmp_path, preset="tiny", seed=5, sample_transmission=0.6, background_model="unattenuated")
-    repo = demo.noise_free_copy(tmp_path)
+    models = {}
+    demo.write_tree(tmp_path, preset="tiny", seed=5, sample_transmission=0.6, background_model="unattenuated",
+                    models=models)
+    assert len(models) == 7  # two backgrounds and five samples
+    repo = demo.noise_free_copy(tmp_path, models=models)
+    assert len(models) == 7  # the copy built none again
     copy = tmp_path / demo.NOISE_FREE_DIR
     assert repo.keys() == ["2025A1234", "2025B5678"] and repo["2025A1234"].keys() == ["S000_noise", "S001", "S002",
                                                                                            "S003"]
