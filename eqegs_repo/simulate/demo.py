@@ -289,7 +289,7 @@ def recovery_summary(table):
                      f"honest runs, fewer in {100 * fewer:.0f} %)")
     if n and "tau_bias_sigma" in table:
         worst = max(table["tau_bias_sigma"].abs().max(), table["f_q_bias_sigma"].abs().max())
-        verdict = ("far below 1 sigma: the deviations above are noise" if worst < SOUND_BIAS_SIGMA else
+        verdict = ("far below 1 sigma, so the noisy fits' deviations are noise" if worst < SOUND_BIAS_SIGMA else
                    "not small against the errors: these settings bias the fit")
         lines.append(f"noise-free copy: tau off the truth by at most {table['tau_bias_pct'].abs().max():.2f} % "
                      f"({table['tau_bias_sigma'].abs().max():.2f} sigma), f_q by at most "

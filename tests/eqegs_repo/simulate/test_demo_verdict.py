@@ -43,7 +43,7 @@ def test_the_summary_says_what_within_two_sigma_means_and_judges_the_bias():
     lines = demo.recovery_summary(table([0.5, -2.5, 1.0, 0.1, -1.9]))
     assert lines[0] == "recovered within 2 sigma: tau 4/5, f_q 5/5"
     assert "about 4.8 of 5" in lines[1] and "4 of 5 happens in 19 % of honest runs, fewer in 2 %" in lines[1]
-    assert "far below 1 sigma: the deviations above are noise" in lines[2]
+    assert "far below 1 sigma, so the noisy fits' deviations are noise" in lines[2]
     biased = demo.recovery_summary(table([3.0] * 10, tau_bias_sigma=-0.8))
     assert "about 9.5 of 10" in biased[1] and "9 of 10 happens in 30 % of honest runs, fewer in 7 %" in biased[1]
     assert "(0.80 sigma)" in biased[2] and "these settings bias the fit" in biased[2]
