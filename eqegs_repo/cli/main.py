@@ -104,6 +104,19 @@ def _recovered_view(table):
         "chi2_red": table.chi2_red.round(2)})
 
 
+def _noise_free_view(table):
+    """The noise-free columns of ``demo.with_noise_free``: the fits of the noise-free copy, their
+    bias against the truth in per cent (f_q: absolute) and in units of the noisy fit's error."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "proposal": table.proposal, "sample": table["sample"],
+        "tau_noise_free": table.tau_noise_free.round(2), "tau_true": table.tau_true.round(2),
+        "tau_bias_pct": table.tau_bias_pct.round(2), "tau_bias_sigma": table.tau_bias_sigma.round(2),
+        "f_q_noise_free": table.f_q_noise_free.round(4), "f_q_true": table.f_q_true.round(4),
+        "f_q_bias_sigma": table.f_q_bias_sigma.round(2)})
+
+
 def cmd_demo(args):
     from eqegs_repo.cooking import progress
     from eqegs_repo.repository import Repository
@@ -115,11 +128,15 @@ def cmd_demo(args):
     args.dir = os.path.abspath(args.dir)
     root = synthetic.eqegs_root(args.dir)
     demo.remove_leftovers(args.dir)  # of a demo stopped while writing its tree, named in a warning
+    models = {}  # the expected counts of each run, built once for the tree and its noise-free copy
     if not root.exists():
         how = f"{args.format}" + (f", {args.compression}" if args.format == "hdf5" else "")
-        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}, {how}) to {args.dir} ...")
+        cell = ("" if args.sample_transmission == 1.0 else
+                f", sample transmission {args.sample_transmission:g}, background {args.background_model}")
+        print(f"writing a synthetic E-QEGS tree (preset {args.preset}, seed {args.seed}, {how}{cell}) to {args.dir} ...")
         demo.write_tree(args.dir, preset=args.preset, seed=args.seed, format=args.format,
-                        compression=args.compression)
+                        compression=args.compression, sample_transmission=args.sample_transmission,
+                        background_model=args.background_model, models=models)
     else:
         print(f"demo tree already at {root}\n  showing it (remove the folder to write a new one)")
     written = demo.write_config(args.dir)
@@ -128,13 +145,7 @@ def cmd_demo(args):
         print(f"wrote {written}\n  cache_url = {repo.cache_url} (Python and every eqegs command share it)")
     print(f"\nrepository {repo.url}")
     print_table(repo.table())
-    for key in repo.keys():
-        proposal = repo[key]
-        if not proposal.spice.history("e_spectrum"):  # the last record the demo seeds
-            first = proposal.keys()[-1]
-            params = synthetic.load_truth(args.dir, synthetic.DEFAULT_ACCOUNT, key, first).params
-            demo.seed_spice(proposal, params, bg_n_points=8, isf_error_threshold=0.1, n_mc=200,
-                            missing_only=True)  # after a demo stopped while seeding
+    demo.seed_tree(repo, args.dir)  # the proposals not seeded yet (or seeded in part by a demo stopped then)
     if args.app_folders:
         print("\nexporting the app's step folders, then removing the raw sensor files "
               "(reconstruction.npy becomes the input) ...")
@@ -148,8 +159,14 @@ def cmd_demo(args):
             warnings.simplefilter("ignore", AppReconstructionWarning)
         table = demo.recovered_vs_truth(repo, args.dir)
     print_table(_recovered_view(table))
-    print(f"recovered within 2 sigma: tau {int((table.tau_dev_sigma.abs() <= 2).sum())}/{len(table)}, "
-          f"f_q {int((table.f_q_dev_sigma.abs() <= 2).sum())}/{len(table)}")
+    print(f"\nthe same samples without counting noise, cooked with the same settings ...\n"
+          f"  (the noise-free copy: {os.path.join(args.dir, demo.NOISE_FREE_DIR)})")
+    with progress.quiet():
+        copy = demo.noise_free_copy(args.dir, models=models)
+        models.clear()
+        table = demo.with_noise_free(table, demo.recovered_vs_truth(copy, os.path.join(args.dir, demo.NOISE_FREE_DIR)))
+    print_table(_noise_free_view(table))
+    print("\n".join(demo.recovery_summary(table)))
     for key in repo.keys():
         print(f"\nproposal {key}")
         print(repr(repo[key].refresh().table()))
@@ -343,7 +360,15 @@ def build_parser():
     p = sub.add_parser("demo", help="write a synthetic demo tree (no data needed), show it and cook it")
     p.add_argument("dir", metavar="DIR", nargs="?", default=None,
                    help="where to write it (default: demo/ in the user's cache, ~/.cache/eqegs_repo/demo)")
-    p.add_argument("--preset", default="tiny", help="size preset: tiny, small, medium, full (default tiny)")
+    p.add_argument("--preset", default="demo",
+                   help="size preset: demo (the default: a small detector on a drive where the default settings "
+                        "are unbiased), tiny, small, medium, full")
+    p.add_argument("--sample-transmission", type=float, default=1.0, metavar="T",
+                   help="transmission of the simulated samples, in (0, 1] (default 1)")
+    p.add_argument("--background-model", default="cell_attenuated",
+                   help="cell_attenuated (default: the cell and air scattering pass the sample, as in a sample cell; "
+                        "the background scale forward_ratio is right) or unattenuated (it does not; the demo seeds "
+                        "bg_scale_mode manual with the background run's scale)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the random numbers of the synthetic counts (default 1; the same seed "
                         "writes the same tree)")

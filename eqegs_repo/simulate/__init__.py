@@ -24,6 +24,7 @@ from eqegs_repo.simulate.drive import (  # noqa: F401 - the forward model's publ
     triangle_wave,
 )
 from eqegs_repo.simulate.image import (  # noqa: F401 - the forward model's public names
+    BACKGROUND_MODELS,
     RUN_KINDS,
     Dynamics,
     ImageModel,

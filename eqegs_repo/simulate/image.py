@@ -217,14 +217,22 @@ class Scatterers:
 
 
 RUN_KINDS = ("sample", "background")
+BACKGROUND_MODELS = ("cell_attenuated", "unattenuated")
+"""How the air/cell scattering C(q) of the sample run is attenuated (docs/synthetic.md#the-background-model):
+``cell_attenuated`` by the sample's transmission τ_s, as the scattering of a sample cell's windows and
+the air next to the sample is; ``unattenuated`` not at all (air far from the sample)."""
 
 
 class ImageModel:
     """Expected counts μ(f, i) of one run on the detector canvas, evaluated per frame block
     (docs/physics.md#forward-model).
 
-    Sample run:      μ_s = Φ_f·[τ_s D T₀(f) + ΔΩ P S(q) T_q(f) + ΔΩ C(q) T₀(κ v_f g)] + d
+    Sample run:      μ_s = Φ_f·[τ_s D T₀(f) + ΔΩ P S(q) T_q(f) + τ_C ΔΩ C(q) T₀(κ v_f g)] + d
     Background run:  μ_b = Φ_f·[D T₀(f) + ΔΩ C(q) T₀(κ v_f g)] + d      ("scattering noise")
+
+    τ_C is the sample's transmission τ_s with ``background_model`` ``"cell_attenuated"`` (the
+    default: the cell and air scattering pass the sample, as in a real sample cell) and 1 with
+    ``"unattenuated"`` (:data:`BACKGROUND_MODELS`).
 
     Φ_f = ``flux``·(1 + ``flux_drift``·(φ_f − ½)) with φ_f the frame phase (a linear change of the
     flux over the cycle; 0 = constant).  D is the direct beam with ``direct_beam_counts`` N_db
@@ -256,9 +264,12 @@ class ImageModel:
         dark: float = 0.5,
         polarisation_deg: float | None = None,
         n_q_nodes: int = 256,
+        background_model: str = "cell_attenuated",
     ):
         if run not in RUN_KINDS:
             raise ValueError(f"run must be one of {RUN_KINDS}, got {run!r}")
+        if background_model not in BACKGROUND_MODELS:
+            raise ValueError(f"background_model must be one of {BACKGROUND_MODELS}, got {background_model!r}")
         if not flux > 0 or dark < 0 or direct_beam_counts < 0:
             raise ValueError(
                 f"flux must be > 0, dark and direct_beam_counts >= 0; got {flux!r}, {dark!r}, {direct_beam_counts!r}"
@@ -293,6 +304,8 @@ class ImageModel:
         amplitudes = [(geometry.solid_angle * scatterers.air(geometry.q)).ravel()]
         if run == "sample":
             self._direct = self._direct * float(sample_transmission)
+            if background_model == "cell_attenuated":
+                amplitudes[0] = amplitudes[0] * float(sample_transmission)
             path = 1.0 / np.cos(node_two_theta) if thickness_path_factor else 1.0
             self.tq_nodes = quasielastic_transmission(
                 self.velocity,
@@ -348,7 +361,7 @@ class ImageModel:
 
 
 def detector_counts(
-    mu: np.ndarray, rng: np.random.Generator, read_noise: float = 0.0, n_trains: int = 1
+    mu: np.ndarray, rng: np.random.Generator, read_noise: float = 0.0, n_trains: int = 1, noise_free: bool = False
 ) -> np.ndarray:
     """Noisy counts for expected counts ``mu`` (any shape): Poisson(μ) photons, plus optional
     Gaussian read noise of σ = read_noise·√n_trains, rounded and clipped at 0
@@ -356,7 +369,10 @@ def detector_counts(
 
     Returns float64 integer-valued counts of the same shape.  Consumes ``rng`` in C order, so a
     stack drawn in consecutive frame blocks equals one draw of the whole stack.
+    ``noise_free``: return μ itself (float64, not rounded) and draw nothing.
     """
+    if noise_free:
+        return np.array(mu, dtype=np.float64)
     counts = rng.poisson(mu).astype(np.float64)
     if read_noise > 0:
         counts += float(read_noise) * np.sqrt(float(n_trains)) * rng.standard_normal(counts.shape)

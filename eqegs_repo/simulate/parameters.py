@@ -41,9 +41,15 @@ class SyntheticParams:
     ``sample_transmission`` τ_s, ``dark`` d (counts/frame/pixel), ``read_noise`` (σ per train),
     ``polarisation_deg`` (None = no polarisation factor).
     Geometry: ``centre_xy`` (x_c, y_c) px, ``distance_mm`` L, ``pixel_mm`` p, ``wavelength_nm``.
-    Background run: flux Φ/k and dark d/k with k = ``background_scale``, so R_s − k·R_b removes
-    beam, air and dark exactly when τ_s = 1 (k is what ``forward_ratio`` should find).
-    Files: ``sensor_layout``, ``dtype`` (sensor files), ``trains_integrated``, ``frame_rate_hz``.
+    Background run: flux Φ/k and dark d/k with k = ``background_scale``. ``background_model``
+    (:data:`~eqegs_repo.simulate.image.BACKGROUND_MODELS`): ``cell_attenuated`` (default) attenuates
+    the sample run's air/cell scattering by τ_s, so R_s − τ_s·k·R_b removes it (the scale
+    ``forward_ratio`` finds); ``unattenuated`` leaves it as it is, so R_s − k·R_b removes it
+    (``manual`` with ``bg_scale`` = k). :meth:`subtraction_scale` gives the right scale.
+    Files: ``sensor_layout``, ``dtype`` (sensor files), ``trains_integrated``, ``frame_rate_hz``;
+    ``noise_free`` writes the expected counts μ themselves, no Poisson or read noise (needs a
+    float ``dtype``; the velocity monitor keeps its noise, so a noise-free copy written with the
+    same seed has the noisy run's measured waveform).
     Numerics: ``n_q_nodes`` (q nodes of the image model), ``energy_step_nev``,
     ``energy_points`` (fine FFT grid).
     """
@@ -89,6 +95,8 @@ class SyntheticParams:
     pixel_mm: float = physics.PIXEL_SIZE_MM
     wavelength_nm: float = physics.WAVELENGTH_NM
     background_scale: float = 1.0
+    background_model: str = "cell_attenuated"
+    noise_free: bool = False
     sensor_layout: SensorLayout = field(default_factory=SensorLayout.default)
     dtype: str = "uint32"
     trains_integrated: int = 2000
@@ -106,6 +114,14 @@ class SyntheticParams:
                            f"(signed integers of at least {8 * MIN_SIGNED_COUNT_BYTES} bits), got {self.dtype!r}")
         if not self.background_scale > 0:
             raise BadInput(f"SyntheticParams.background_scale (k) must be > 0, got {self.background_scale!r}")
+        if not 0 < self.sample_transmission <= 1:
+            raise BadInput(f"SyntheticParams.sample_transmission must lie in (0, 1], got {self.sample_transmission!r}")
+        if self.background_model not in image.BACKGROUND_MODELS:
+            raise BadInput(f"SyntheticParams.background_model must be one of {', '.join(image.BACKGROUND_MODELS)}, "
+                           f"got {self.background_model!r}")
+        if self.noise_free and dtype.kind != "f":
+            raise BadInput(f"SyntheticParams.noise_free writes expected counts, which are not whole numbers: it needs "
+                           f"a float dtype (e.g. dtype='float32'), got {self.dtype!r}")
         if not isinstance(self.sensor_layout, SensorLayout):
             raise BadInput("SyntheticParams.sensor_layout must be a SensorLayout")
         # Build every physics object once, so bad values fail here with the forward model's message.
@@ -162,7 +178,16 @@ class SyntheticParams:
             dark=self.dark / scale,
             polarisation_deg=self.polarisation_deg,
             n_q_nodes=self.n_q_nodes,
+            background_model=self.background_model,
         )
+
+    def subtraction_scale(self) -> float:
+        """The scale k′ for which R_s − k′·R_b leaves exactly the sample scattering outside the
+        direct beam (dark counts aside, see docs/synthetic.md#the-background-model): τ_s·k with
+        ``cell_attenuated`` (what ``bg_scale_mode`` ``forward_ratio`` measures), k with
+        ``unattenuated`` (``manual`` with ``bg_scale`` = k)."""
+        attenuation = self.sample_transmission if self.background_model == "cell_attenuated" else 1.0
+        return float(attenuation * self.background_scale)
 
     # --- plain data -------------------------------------------------------------------------
     def to_mapping(self) -> dict:
@@ -226,11 +251,15 @@ class Preset:
 
 PRESETS = {
     "tiny": Preset("tiny", (64, 16), (128, 96), "uint16", 2.0, n_q_nodes=64),
+    "demo": Preset("demo", (64, 16), (1024, 768), "uint16", 10.0, n_q_nodes=64),
     "small": Preset("small", (182, 32), (1024, 1000), "uint16", 10.0),
     "medium": Preset("medium", (364, 64), (2048, 2000), "uint32", 10.0),
     "full": Preset("full", (728, 128), (4092, 4000), "uint32", 10.0),
 }
-"""tiny: 0.79 MB per sample (tests); small: 36 MB; medium: 573 MB; full: 4.6 GB (benchmarks)."""
+"""tiny: 0.79 MB per sample (tests; its ±2 mm/s window cuts the line tails, so τ comes out a few
+per cent low); demo: the tiny detector on a ±10 mm/s drive with 1024 and 768 frames, 6.3 MB per sample
+(``eqegs demo``: unbiased with the default E-spectrum settings, docs/synthetic.md#presets); small:
+36 MB; medium: 573 MB; full: 4.6 GB (benchmarks)."""
 
 
 def preset_params(preset: str = "tiny", proposal_index: int = 0, **overrides) -> SyntheticParams:

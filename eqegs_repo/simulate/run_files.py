@@ -6,6 +6,7 @@ place, then renamed) or grows one in place.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -81,13 +82,25 @@ class _NpyRun:
         return None
 
 
+def image_model(params: SyntheticParams, run: str, models: dict | None = None) -> image.ImageModel:
+    """The expected-count model of ``run`` with ``params``, taken from ``models`` when it holds
+    one built with the same parameters but for the counting noise (``noise_free``, ``dtype``),
+    and kept there: a noise-free copy written with the same dict builds each model once."""
+    if models is None:
+        return params.image_model(run)
+    key = (dataclasses.replace(params, noise_free=False, dtype="float64"), run)
+    if key not in models:
+        models[key] = params.image_model(run)
+    return models[key]
+
+
 def write_files(folder: Path, params: SyntheticParams, seed: int, run: str, marker: dict,
                  block_frames: int | None, shown: Path, *, format: str = "npy", compression: str = "zstd",
-                 stacked: bool = False, json_marker: bool = True) -> image.ImageModel:
+                 stacked: bool = False, json_marker: bool = True, models: dict | None = None) -> image.ImageModel:
     """Write the velocity, the sensor counts (frames streamed in blocks; an existing file is
     rewritten in place) and, last, the marker (written beside and renamed) into ``folder``, in
-    ``format`` (see :func:`write_sample`); ``shown`` names the sample in messages. Returns the
-    image model drawn from."""
+    ``format`` (see :func:`write_sample`); ``shown`` names the sample in messages; ``models``
+    see :func:`image_model`. Returns the image model drawn from."""
     layout = params.sensor_layout
     dtype = np.dtype(params.dtype)
     files = TreeLayout()
@@ -96,7 +109,7 @@ def write_files(folder: Path, params: SyntheticParams, seed: int, run: str, mark
         if format == "hdf5":  # whole chunks: each is compressed once
             block_frames = max(CHUNK_FRAMES, block_frames - block_frames % CHUNK_FRAMES)
     velocity_rng, sensor_rngs = _generators(seed, run, layout.n_sensors)
-    model = params.image_model(run)
+    model = image_model(params, run, models)
     folder.mkdir(parents=True, exist_ok=True)
     measured = drive.measured_waveform(model.velocity, params.velocity_gain, params.velocity_noise, velocity_rng)
     if format == "hdf5":
@@ -111,7 +124,7 @@ def write_files(folder: Path, params: SyntheticParams, seed: int, run: str, mark
             stop = min(start + block_frames, params.n_frames)
             parts = split(model.expected(start, stop), layout=layout)
             for k, (mu, rng) in enumerate(zip(parts, sensor_rngs)):
-                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated)
+                counts = image.detector_counts(mu, rng, params.read_noise, params.trains_integrated, params.noise_free)
                 where = (f"{shown / FILE_NAME}[{SENSOR_DATASET.format(k=k)}]" if format == "hdf5"
                          else shown / files.raw_dir / files.sensor_file.format(k=k))
                 _check_range(counts, dtype, where)

@@ -110,6 +110,7 @@ def write_sample(
     compression: str = "zstd",
     stacked: bool = False,
     json_marker: bool = True,
+    models: dict | None = None,
 ) -> dict:
     """Write one sample folder (marker, ``sensor_<k>.npy``, ``velocity.npy``) at ``path``.
 
@@ -128,7 +129,8 @@ def write_sample(
     raises FileExistsError unless ``overwrite``.  ``truth_path`` (a path without suffix, or
     ending in ``.json``) receives the truth ``.json`` + ``.npz``; it must lie outside ``path``.
     ``truth_extra`` entries are added to the truth record.  ``start_time`` (ISO 8601 UTC) and
-    ``comment`` go into the marker.  Returns the truth record (dict, JSON-friendly).
+    ``comment`` go into the marker.  ``models``: see :func:`write_tree`.  Returns the truth
+    record (dict, JSON-friendly).
     """
     path = Path(path)
     run = "background" if background else "sample"
@@ -151,7 +153,7 @@ def write_sample(
         shutil.rmtree(tmp)
     try:
         model = write_files(tmp, params, seed, run, marker, block_frames, shown=path, format=format,
-                             compression=compression, stacked=stacked, json_marker=json_marker)
+                             compression=compression, stacked=stacked, json_marker=json_marker, models=models)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
@@ -232,6 +234,7 @@ def _truth(params: SyntheticParams, seed: int, run: str, model: image.ImageModel
         "dynamics": dyn.to_mapping() if run == "sample" else None,
         "flux": params.flux / (1.0 if run == "sample" else params.background_scale),
         "background_scale_k": params.background_scale,
+        "subtraction_scale": params.subtraction_scale(),
         "forward_counts_per_frame": params.flux * params.direct_beam_counts
         * (params.sample_transmission if run == "sample" else 1.0 / params.background_scale),
         "suggested": suggested_boxes(params),
@@ -306,6 +309,7 @@ def write_tree(
     overwrite: bool = False,
     format: str = "npy",
     compression: str = "zstd",
+    models: dict | None = None,
     **overrides,
 ) -> SyntheticTree:
     """Write ``<base_dir>/UserData/<account>/EQEGS/<proposal>/<sample>/…`` plus the truth.
@@ -317,7 +321,9 @@ def write_tree(
     ``overrides`` change SyntheticParams fields for every run.  Sample seeds derive from
     ``seed`` and (proposal index, sample index) and are stored in the truth. ``format`` and
     ``compression``: the raw-data format of every run, as for :func:`write_sample` (the same
-    counts in either format).
+    counts in either format). ``models``: a dict that keeps the expected-count models
+    (:func:`eqegs_repo.simulate.run_files.image_model`); a noise-free copy of the tree written
+    with the same dict builds none again.
     """
     proposals = tuple(proposals)
     if not proposals:
@@ -354,6 +360,7 @@ def write_tree(
                 overwrite=overwrite,
                 format=format,
                 compression=compression,
+                models=models,
                 start_time=_iso(clock),
                 comment=f"synthetic {kind} {sample} (eqegs_repo.simulate.synthetic preset {preset}, tree seed {seed})",
                 truth_extra={

@@ -260,7 +260,7 @@ def test_demo_report_has_the_table_figures_and_paths(tmp_path):
     report = demo.write_report(repo, tmp_path, table)
     text = report.read_text()
     assert report == tmp_path / "report.md" and (tmp_path / "report.html").exists()
-    assert f"| 2025A1234 | S002 | {table.tau_ns[1]:.3g} |" in text and "tau within 2 sigma" in text
+    assert f"| 2025A1234 | S002 | {table.tau_ns[1]:.3g} |" in text and "recovered within 2 sigma: tau" in text
     images = [line.split("](", 1)[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
     assert len(images) == 5 and all((tmp_path / name).read_bytes().startswith(b"\x89PNG") for name in images)
     assert str(root) in text and str(tmp_path / "cache") in text

@@ -37,6 +37,7 @@ from eqegs_repo.kernels.e_spectrum.isf import (  # noqa: F401
     isf_ratio,
     monte_carlo_spectra,
     spectrum_transform,
+    unit_scale,
     wing_background,
     wing_points,
 )

@@ -81,16 +81,29 @@ def spectrum_transform(s: np.ndarray, *, step_nev: float) -> np.ndarray:
     return float(step_nev) * np.fft.rfft(s, axis=-1)
 
 
-def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray, *,
-              normalisation: str = "absolute") -> np.ndarray:
-    """F(t_m) = ŝ_q/ŝ₀ (complex; the grid-origin phase cancels).  ``normalisation``
-    ``"absolute"`` keeps F(0) = A_q/A₀ ≈ f_q; ``"unit"`` divides by Re F(0)."""
+def isf_ratio(qe_transform: np.ndarray, forward_transform: np.ndarray) -> np.ndarray:
+    """F(t_m) = ŝ_q/ŝ₀ (complex; the grid-origin phase cancels): the absolute ISF, F(0) =
+    A_q/A₀ ≈ f_q.  The ``unit`` normalisation divides it by one number, :func:`unit_scale`."""
+    return qe_transform / forward_transform
+
+
+def unit_scale(ratio: np.ndarray, *, normalisation: str = "absolute") -> float:
+    """The number the ISF ``ratio`` (:func:`isf_ratio` of the data, (M,)) and every one of its
+    Monte-Carlo copies are divided by: 1 for ``"absolute"``, Re F(0) of the data for ``"unit"``.
+
+    One number for all copies: the noise of F(0) is common to every point of a copy, so
+    dividing each copy by its own F*(0) would turn it into errors that look independent
+    point by point, inflate σ_F and σ_τ and reweight the fit (docs/physics.md#energy-spectrum-and-isf).
+    """
     if normalisation not in ISF_NORMALISATIONS:
         raise BadInput(f"isf_normalisation must be one of {ISF_NORMALISATIONS}, got {normalisation!r}")
-    ratio = qe_transform / forward_transform
-    if normalisation == "unit":
-        ratio = ratio / ratio[..., :1].real
-    return ratio
+    if normalisation == "absolute":
+        return 1.0
+    scale = float(np.real(ratio[0]))
+    if not np.isfinite(scale) or scale <= 0:
+        raise BadInput(f"isf_normalisation 'unit' divides by Re F(0), which is {scale:.4g} here (no quasi-elastic "
+                       "dip in the transform at t = 0); use isf_normalisation 'absolute'")
+    return scale
 
 
 def monte_carlo_spectra(series: Sequence[FrameSeries], *, n_mc: int, noise: str,
@@ -271,11 +284,13 @@ def isf_from_spectra(
     Background from ``bg_n_points`` wing points on each side (None: :func:`wing_points`; flat,
     or sloped when ``bg_fit_enabled``), QE background multiplied by ``relax_bg_coeff`` (which
     scales F(t > 0) by 1/c and adds a t = 0 artefact), normalisation a = y/b, s = 1 − a, FFT,
-    F = ŝ_q/ŝ₀ (``isf_normalisation``), ``n_mc`` Monte-Carlo copies of both spectra drawn at the
+    F = ŝ_q/ŝ₀ (``isf_normalisation``: ``unit`` divides the ISF and every copy by the data's
+    Re F(0), :func:`unit_scale`), ``n_mc`` Monte-Carlo copies of both spectra drawn at the
     frame level (:func:`monte_carlo_spectra`, ``mc_noise``, PCG64 seeded with ``seed``) through
     the same steps, all at once, for σ_F; points with t > 0 and σ_F ≤ ``isf_error_threshold``
     are fitted with ``fit_model``.  ``parameters`` records the values used (``bg_n_points``,
-    with ``bg_n_points_rule`` when the default rule chose it).
+    with ``bg_n_points_rule`` when the default rule chose it; ``isf_scale``, the divisor, 1 for
+    ``absolute``, and ``isf_scale_error``, the Monte-Carlo spread of Re F(0), 0 for ``absolute``).
     """
     if not float(relax_bg_coeff) > 0:
         raise BadInput(f"relax_bg_coeff must be > 0, got {relax_bg_coeff!r}")
@@ -302,15 +317,16 @@ def isf_from_spectra(
     coeff = float(relax_bg_coeff)
     forward_transform = spectrum_transform(convex(fwd.y, fwd.sigma, 1.0), step_nev=grid.step_nev)
     qe_transform = spectrum_transform(convex(qe.y, qe.sigma, coeff), step_nev=grid.step_nev)
-    ratio = isf_ratio(qe_transform, forward_transform, normalisation=isf_normalisation)
+    absolute = isf_ratio(qe_transform, forward_transform)
+    scale = unit_scale(absolute, normalisation=isf_normalisation)
+    ratio = absolute / scale
 
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     fwd_mc = monte_carlo_spectra((spectra.forward_series,), n_mc=n_mc, noise=mc_noise, rng=rng)
     qe_mc = monte_carlo_spectra(spectra.qe_series, n_mc=n_mc, noise=mc_noise, rng=rng)
-    mc_ratio = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), step_nev=grid.step_nev),
-                         spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), step_nev=grid.step_nev),
-                         normalisation=isf_normalisation)
-    mc_isf = mc_ratio.real
+    mc_absolute = isf_ratio(spectrum_transform(convex(qe_mc, qe.sigma, coeff), step_nev=grid.step_nev),
+                            spectrum_transform(convex(fwd_mc, fwd.sigma, 1.0), step_nev=grid.step_nev))
+    mc_isf = mc_absolute.real / scale
     error = mc_isf.std(axis=0, ddof=1)
     t = grid.times_ns
     accepted = (t > 0) & (error <= float(isf_error_threshold))
@@ -318,7 +334,9 @@ def isf_from_spectra(
     parameters = {"bg_fit_enabled": bool(bg_fit_enabled), "bg_n_points": int(bg_n_points),
                   "relax_bg_coeff": coeff, "isf_error_threshold": float(isf_error_threshold),
                   "n_mc": int(n_mc), "mc_noise": mc_noise, "seed": int(seed),
-                  "isf_normalisation": isf_normalisation, "fit_model": fit_model, "binning": spectra.binning}
+                  "isf_normalisation": isf_normalisation, "isf_scale": scale,
+                  "isf_scale_error": float(mc_absolute.real[:, 0].std(ddof=1)) if isf_normalisation == "unit" else 0.0,
+                  "fit_model": fit_model, "binning": spectra.binning}
     if automatic:
         parameters["bg_n_points_rule"] = (f"default: min({DEFAULT_WING_POINTS}, K // 4) with K = {grid.n_points} "
                                           "energy points")

@@ -154,12 +154,14 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
     assert strict.accepted.sum() < base.accepted.sum() < loose.accepted.sum()
     assert not base.accepted[0] and np.all(base.isf_error[base.accepted] <= 0.03)
 
-    # unit: divide by F(0), which carries the background-level uncertainty (only m = 0 sees it)
+    # unit: the ISF and every Monte-Carlo copy divided by the one number Re F(0) of the data
     _, unit = run(velocity, forward, qe, seed=9, isf_normalisation="unit", fit_model="none")
     assert unit.isf[0] == pytest.approx(1.0)
     assert base.isf[0] == pytest.approx(F_Q, abs=0.1)
     assert np.allclose(unit.isf, base.isf / base.isf[0])
-    assert np.all(unit.isf_error[1:20] > base.isf_error[1:20])
+    np.testing.assert_allclose(unit.isf_error, base.isf_error / base.isf[0], rtol=1e-12)
+    assert unit.parameters["isf_scale"] == pytest.approx(base.isf[0])
+    assert 0 < unit.parameters["isf_scale_error"] and base.parameters["isf_scale"] == 1.0
 
     narrow_spectra, _ = run(velocity, forward, qe, seed=9, spectra_kw={"turnaround_cut_frac": 0.7})
     assert narrow_spectra.grid.n_points < 0.85 * base_spectra.grid.n_points  # window 0.7/0.9 of the base
@@ -177,6 +179,26 @@ def test_rebin_threshold_normalisation_and_cuts_have_visible_effects(velocity, e
     _, uncut = run(v_mid, corrupted, qe_mid, seed=9, spectra_kw={"start_cut_frames": 0})
     assert np.array_equal(cut.isf, clean.isf)
     assert not np.allclose(uncut.isf, clean.isf, atol=1e-3)
+
+
+def test_unit_normalisation_leaves_tau_and_its_error_as_the_absolute_fit_gives(velocity, expected):
+    """F(0)'s noise is one number common to all points of a Monte-Carlo copy: dividing each copy
+    by its own F*(0) made it look like independent point errors (sigma_tau grew by a quarter and
+    tau moved); one divisor for all copies leaves tau, its error and the points' weights as they are."""
+    forward, qe = draw(expected, 4)
+    kw = {"seed": 4, "isf_error_threshold": np.inf}  # every t > 0 accepted in both normalisations
+    _, absolute = run(velocity, forward, qe, **kw)
+    _, unit = run(velocity, forward, qe, isf_normalisation="unit", **kw)
+    np.testing.assert_array_equal(unit.accepted, absolute.accepted)
+    assert unit.fit.tau_ns == pytest.approx(absolute.fit.tau_ns, rel=1e-6)
+    assert unit.fit.tau_error_ns == pytest.approx(absolute.fit.tau_error_ns, rel=1e-6)
+    scale = unit.parameters["isf_scale"]
+    assert unit.fit.f_q == pytest.approx(absolute.fit.f_q / scale, rel=1e-6)
+    # the spread of tau fitted to each copy is the same, and equals its quoted error
+    accepted = absolute.accepted & (absolute.t_ns < 3 * TAU)
+    taus = {name: np.array([es.fit_relaxation(result.t_ns[accepted], copy[accepted], result.isf_error[accepted]).tau_ns
+                            for copy in result.mc_isf[:60]]) for name, result in (("absolute", absolute), ("unit", unit))}
+    np.testing.assert_allclose(taus["unit"], taus["absolute"], rtol=1e-6)
 
 
 def hand_series(values, energy, binning="average", variance=None):

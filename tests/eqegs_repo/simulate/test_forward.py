@@ -168,9 +168,12 @@ def test_pixel_geometry_conventions():
 def test_image_model_terms():
     v = fw.drive_velocity(8, v_max=2.0)
     geo = fw.pixel_geometry((14, 18), (9.8, 6.3), distance_mm=4.0)
-    sample = fw.ImageModel(v, geo, n_q_nodes=64, flux=100.0, dark=0.25, sample_transmission=0.8)
+    sample = fw.ImageModel(v, geo, n_q_nodes=64, flux=100.0, dark=0.25, sample_transmission=0.8,
+                           background_model="unattenuated")
     background = fw.ImageModel(v, geo, run="background", n_q_nodes=64, flux=100.0, dark=0.25)
     mu_s, mu_b = sample.expected(), background.expected()
+    # the default, cell_attenuated: the air/cell scattering of the sample run passes the sample too
+    attenuated = fw.ImageModel(v, geo, n_q_nodes=64, flux=100.0, dark=0.25, sample_transmission=0.8).expected()
     assert mu_s.shape == (8, 14, 18) and mu_b.shape == (8, 14, 18)
     # Background: direct beam + air (elastic, dip with g = cos 2θ) + dark, no ring.
     air = 100.0 * geo.solid_angle * fw.air_scattering(geo.q)
@@ -184,9 +187,13 @@ def test_image_model_terms():
         tq_pixel = fw.quasielastic_transmission(np.full(1, v[f]), 0.7, fw.tau_power_law(geo.q.ravel()), doppler=g.ravel())
         scatter = 100.0 * geo.solid_angle * fw.structure_factor(geo.q) * tq_pixel[0].reshape(geo.q.shape)
         np.testing.assert_allclose(mu_s[f] - mu_b[f], scatter - 0.2 * direct * sample.t0[f], rtol=2e-3, atol=1e-6)
+        # cell_attenuated: sample minus 0.8 x background leaves the scattering and 0.2 of the dark
+        np.testing.assert_allclose(attenuated[f] - 0.8 * mu_b[f], scatter + 0.2 * 0.25, rtol=2e-3, atol=1e-6)
     np.testing.assert_allclose(sample.expected(2, 5), mu_s[2:5])
     with pytest.raises(ValueError, match="frame range"):
         sample.expected(5, 20)
+    with pytest.raises(ValueError, match="background_model must be one of"):
+        fw.ImageModel(v, geo, n_q_nodes=64, background_model="attenuated")
 
 
 def test_poisson_mean_matches_expected_counts():
