@@ -217,10 +217,13 @@ def noise_free_copy(base_dir, account=synthetic.DEFAULT_ACCOUNT, models=None, **
 
 
 def truth_of_fit(ds, truth):
-    """(τ, f_q) of an exponential fitted to the true ISF of the q range at the accepted times:
-    what a perfect measurement of that range gives (τ varies across the range)."""
+    """(τ, f_q) of an exponential fitted to the true ISF of the pixels the result used (its
+    ``q_pixel_min`` to ``q_pixel_max``; the requested ``q_min`` to ``q_max`` for a result cooked
+    before those were recorded) at the accepted times: what a perfect measurement of that range
+    gives (τ varies across the range)."""
     t = ds.t.values[ds.accepted.values]
-    isf = truth.isf_in_q_range(ds.attrs["q_min"], ds.attrs["q_max"], t)
+    attrs = ds.attrs
+    isf = truth.isf_in_q_range(attrs.get("q_pixel_min", attrs["q_min"]), attrs.get("q_pixel_max", attrs["q_max"]), t)
     fit = es.fit_relaxation(t, isf, np.full(t.size, 1e-3))
     return fit.tau_ns, fit.f_q
 
