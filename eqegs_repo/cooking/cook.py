@@ -62,6 +62,11 @@ from eqegs_repo.version import __version__
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # threads computing blocks while the next one is read
 FUSE = True  # reconstruction and q integration in one read of the sample when possible (see above)
+RESULT_FORMAT = 2
+"""The layout of the built-in steps' datasets (variables, coordinates, attrs), part of every
+fingerprint: a cached result of an older layout is never read as one of this layout (it is cooked
+again). Raise it with any change of that layout; tests/eqegs_repo/cooking/test_cook_cache.py
+notices a change made without it. 2: the q of a result and the physics checks."""
 LEFT_STEP = "sample_integration"  # cache folder of the sample sums the reconstruction step leaves
 
 
@@ -186,7 +191,7 @@ class Cooker:
         """The fingerprint of ``step`` (hex)."""
         if step not in self._keys:
             # run.stats: the raw files, or the app's stack (with the velocity file): never the same
-            payload = {"step": step, "version": __version__, "raw": self.run.stats,
+            payload = {"step": step, "version": __version__, "format": RESULT_FORMAT, "raw": self.run.stats,
                        "values": self.params.fingerprint_values(STEP_TYPES[step])}
             if UPSTREAM[step] is not None:
                 payload["upstream"] = self.key(UPSTREAM[step])

@@ -1,4 +1,5 @@
 """Cache and provenance of cooked results: what re-cooks, what does not, what .attrs say."""
+import hashlib
 import os
 
 import pytest
@@ -46,6 +47,24 @@ def test_hit_in_a_new_session_and_provenance(tree, monkeypatch):
     assert again.tau.item() == first.tau.item()
     assert again.attrs == first.attrs
     assert (again.isf.values == first.isf.values).all()
+
+
+LAYOUT = (2, {"reconstruction": "9e0dc8904d3d", "q_integration": "6753cb3caaf5", "e_spectrum_and_isf": "c35df7ca882c"})
+"""cook.RESULT_FORMAT and a digest of the names in each built-in step's dataset of the tree."""
+
+
+def test_a_changed_result_layout_comes_with_a_new_result_format(tree):
+    """Cached results are read back by name: a layout change without a new RESULT_FORMAT would
+    hand a new version of the library an old dataset (a KeyError, or a missing flag)."""
+    sample = tree[1][PROPOSAL]["S001"]
+    names = {}
+    for step in LAYOUT[1]:
+        ds = sample.cook(step)
+        names[step] = sorted(ds.data_vars) + ["|"] + sorted(ds.coords) + ["|"] + sorted(ds.attrs)
+    found = (cook_module.RESULT_FORMAT,
+             {step: hashlib.sha256(repr(n).encode()).hexdigest()[:12] for step, n in names.items()})
+    assert found == LAYOUT, (f"the layout of the cooked datasets changed ({names}); raise "
+                             f"eqegs_repo.cooking.cook.RESULT_FORMAT and set LAYOUT to the new value")
 
 
 def test_changing_a_used_record_recooks_only_what_depends_on_it(tree, monkeypatch):
