@@ -422,10 +422,11 @@ class Proposal(_Container):
         and one ``conditions.<name>`` column per free field (docs/spice.md#sample-conditions).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
+        from eqegs_repo.listing_cache import table_rows
         from eqegs_repo.params.conditions import free_columns
 
         with snapshot.scope():
-            rows = [self[key]._summary(check) for key in self.keys()]
+            rows = table_rows(self, self.keys(), check, lambda key: self[key]._summary(check))
         return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns()) + free_columns(rows)))
 
     def __repr__(self):

@@ -36,7 +36,6 @@ import numpy as np
 
 from eqegs_repo import snapshot
 from eqegs_repo.errors import CacheWarning
-from eqegs_repo.io.app_format.text import json_default
 from eqegs_repo.urls import open_filesystem
 from eqegs_repo.io.layout import listed_info, listing
 
@@ -61,6 +60,8 @@ def write_dataset(ds, handle, entry=None):
     """Write a Dataset (numeric/bool arrays, JSON attrs) as ``.npz`` to a binary file object
     (array by array: no copy of the whole payload in memory). ``entry``: JSON data stored
     with it (the cache stores ``{"key": ..., "step": ...}``) and checked by :func:`read_dataset`."""
+    from eqegs_repo.io.app_format.text import json_default  # on first use: a listing imports no xarray
+
     arrays, meta = {}, {"attrs": ds.attrs, "variables": {}, "entry": entry}
     for name, var in list(ds.coords.items()) + list(ds.data_vars.items()):
         arrays[f"var/{name}"] = np.asarray(var.values)
