@@ -12,9 +12,9 @@ kept row is shown again only when everything it was computed from is as it was:
   the repository's settings (URL, layout, cache and spice URLs, trusted calibration folders),
   the ``EQEGS_*`` and locale environment variables, ``check``, and every file of the spice
   stores of the repository and of the proposal;
-* for each row (:func:`tree_state`): every file and folder below the sample folder (name, type,
+* for each row (:func:`manifest`): every file and folder below the sample folder (name, type,
   permissions, size, mtime and ctime in ns, inode; links followed), the sample's folder in the
-  result cache, and the folder of the background run its spice names; for the background
+  result cache (its step folders: their times tell the names of the entries), and the folder of the background run its spice names; for the background
   run's own row (it names the samples that subtract it) the proposal's sample keys too.
 
 The file's stat signature stands for its content: a file changed within :data:`SETTLE_S`
@@ -51,84 +51,73 @@ MAX_DEPTH = 8
 MAX_FILE_BYTES = 256 << 20
 
 
-def tree_state(path):
-    """``(signature, newest_ns)`` of the file or folder ``path`` and everything below it:
-    ``signature`` a hex digest of each entry's relative name, mode, size, mtime and ctime (ns),
-    inode and device (a link: its text and its target's stat; links to folders followed),
-    ``newest_ns`` the latest mtime or ctime met. ``(digest of "missing", 0)`` when ``path``
-    does not exist; None when it cannot be read in full, holds more than :data:`MAX_ENTRIES`
-    entries or links deeper than :data:`MAX_DEPTH` folders."""
+def manifest(path, levels=MAX_DEPTH, files=True):
+    """``(names, digest, newest_ns)`` of the folder ``path``: the names relative to it of the
+    entries below it (``""`` for ``path`` itself; files too when ``files``; ``levels`` levels of
+    folders, links to folders followed), and their :func:`manifest_digest`. ``names`` is ``[]``
+    when ``path`` does not exist. None when it cannot be read in full or, with ``files``, holds
+    more than :data:`MAX_ENTRIES` entries or folders more than ``levels`` deep."""
+    names = [""]
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return _digest("missing"), 0
-    except OSError:
-        return None
-    items = [_stat_item(".", st)]
-    try:
-        newest = max(st.st_mtime_ns, st.st_ctime_ns,
-                     _walk(path, ".", 0, items) if stat.S_ISDIR(st.st_mode) else 0)
+        if os.path.isdir(path):
+            _collect(path, "", levels, files, names)
+        elif not os.path.lexists(path):
+            return [], MISSING, 0
     except (OSError, _TooLarge):
         return None
-    return _digest(items), newest
+    found = manifest_digest(path, names)
+    return None if found is None else (names, *found)
 
 
 class _TooLarge(Exception):
     pass
 
 
-def _stat_item(name, st):
-    return name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
-
-
-def _walk(folder, rel, depth, items):
-    """Append the entries below ``folder`` to ``items``; the latest mtime or ctime met."""
-    if depth >= MAX_DEPTH or len(items) > MAX_ENTRIES:
-        raise _TooLarge
-    newest = 0
+def _collect(folder, rel, levels, files, names):
     with os.scandir(folder) as found:
         entries = sorted(found, key=_name)
     for entry in entries:
-        name = f"{rel}/{entry.name}"
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            items.append((name, os.readlink(entry.path)))
-            try:
-                st = os.stat(entry.path)
-            except FileNotFoundError:
-                continue  # a dangling link: its text tells it
-        items.append(_stat_item(name, st))
-        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-        if stat.S_ISDIR(st.st_mode):
-            newest = max(newest, _walk(entry.path, name, depth + 1, items))
-    return newest
+        name = f"{rel}/{entry.name}" if rel else entry.name
+        folder_too = entry.is_dir()
+        if folder_too or files:
+            names.append(name)
+        if folder_too and levels > 1:
+            _collect(entry.path, name, levels - 1, files, names)
+        elif folder_too and files:
+            raise _TooLarge  # a folder (or a loop of links) deeper than ``levels``
+        if len(names) > MAX_ENTRIES:
+            raise _TooLarge
 
 
 def _name(entry):
     return entry.name
 
 
-def names_state(path):
-    """Hex digest of the names (and whether each is a folder) of everything below the folder
-    ``path``, "missing" when it does not exist: what the result cache's status reads (entries
-    are named by their fingerprints and written under a temporary name, then renamed); None
-    when it cannot be read."""
-    items = []
-    todo = [(path, ".")]
+def manifest_digest(path, names):
+    """``(digest, newest_ns)`` of the entries ``names`` below ``path`` (see :func:`manifest`):
+    each one's mode, size, mtime and ctime (ns), inode and device, for a link its text and its
+    target's too; ``newest_ns`` the latest mtime or ctime. A folder's times change when an entry
+    is added, removed or renamed in it, so equal digests of the same ``names`` mean the same
+    entries. None when an entry is gone or cannot be read."""
+    items, newest = [], 0
     try:
-        while todo:
-            folder, rel = todo.pop()
-            with os.scandir(folder) as found:
-                for entry in sorted(found, key=_name):
-                    folder_too = entry.is_dir()
-                    items.append((rel, entry.name, folder_too))
-                    if folder_too and rel == ".":
-                        todo.append((entry.path, entry.name))
-    except FileNotFoundError:
-        return "missing" if not items else None
+        for name in names:
+            full = f"{path}/{name}" if name else path
+            st = os.lstat(full)
+            items.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+            if stat.S_ISLNK(st.st_mode):
+                items.append(os.readlink(full))
+                if os.path.exists(full):
+                    st = os.stat(full)
+                    items.append((st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev))
+                    newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
     except OSError:
         return None
-    return _digest(items)
+    return _digest(items), newest
+
+
+MISSING = "missing"
 
 
 def _digest(value):
@@ -192,7 +181,7 @@ def listing_state(proposal, check):
         return None
     import numpy
 
-    spice_states = [tree_state(folder) for folder in folders]
+    spice_states = [manifest(folder) for folder in folders]
     if any(state is None for state in spice_states):
         return None
     environment = sorted((k, v) for k, v in os.environ.items()
@@ -201,8 +190,8 @@ def listing_state(proposal, check):
                 repr(getattr(repo, "spice_url", None)), repr(getattr(repo, "trusted_calibration_dirs", None)),
                 proposal.key, proposal.path)
     state = (FORMAT, __version__, sys.version, numpy.__version__, check, settings, environment,
-             [s[0] for s in spice_states], _source_state())
-    return _digest(state), max(s[1] for s in spice_states)
+             [s[:2] for s in spice_states], _source_state())
+    return _digest(state), max(s[2] for s in spice_states)
 
 
 def cache_file(proposal, check):
@@ -264,7 +253,7 @@ class _Rows:
         self.path = cache_file(proposal, check)
         self.kept = _read_kept(self.path, state[0])
         self.fresh = {}
-        self.states = {}
+        self.backgrounds = {}
         self._keys_digest = None
         self.settled_before = time.time_ns() - int(SETTLE_S * 1e9)
         cache = proposal.repository.cache
@@ -275,64 +264,75 @@ class _Rows:
         except OSError:
             self.cached = None
 
-    def _folder_state(self, path):
-        if path not in self.states:
-            self.states[path] = tree_state(path)
-        return self.states[path]
-
-    def own_states(self, key):
-        """The states of the sample folder of ``key`` and of its folder in the result cache,
-        taken once per listing (before its row is computed)."""
+    def folders(self, key):
+        """``(sample folder, its folder in the result cache or None)`` of ``key``."""
         proposal, repo = self.proposal, self.proposal.repository
         path = repo.pattern.sample_path(proposal.key, key)
-        if (path, "cache") not in self.states:
-            cached = "no cache"
-            if repo.cache is not None and self.cached is None:
-                cached = None  # its folders cannot be listed
-            elif repo.cache is not None:
-                folder = repo.cache.folder(path, proposal.key, key, "x").rsplit("/", 1)[0]
-                cached = names_state(folder) if folder.rsplit("/", 1)[1] in self.cached else "missing"
-            self.states[path, "cache"] = cached
-        return self._folder_state(path), self.states[path, "cache"]
+        if repo.cache is None:
+            return path, None
+        return path, repo.cache.folder(path, proposal.key, key, "x").rsplit("/", 1)[0]
+
+    def cache_manifest(self, folder):
+        """:func:`manifest` of a sample's folder in the result cache (its step folders: their
+        times tell the entries' names, all the cache status reads); ``([], MISSING, 0)`` when
+        the cache has no such folder, None when the cache cannot be listed."""
+        if folder is None:
+            return [], MISSING, 0
+        if self.cached is None:
+            return None
+        if folder.rsplit("/", 1)[1] not in self.cached:
+            return [], MISSING, 0
+        return manifest(folder, levels=1, files=False)
+
+    def unchanged(self, key, entry):
+        """Whether the folders of ``key`` are as the kept ``entry`` saw them."""
+        path, cached = self.folders(key)
+        own, kept_cache = entry.get("own"), entry.get("cache")
+        if not (_pair(own) and own[0] and (kept_cache == MISSING or _pair(kept_cache))):
+            return False
+        if kept_cache == MISSING:
+            if cached is not None and (self.cached is None or cached.rsplit("/", 1)[1] in self.cached):
+                return False
+        elif cached is None or (manifest_digest(cached, kept_cache[0]) or (None,))[0] != kept_cache[1]:
+            return False
+        return (manifest_digest(path, own[0]) or (None,))[0] == own[1]
 
     def signature(self, key, background, role):
-        """``(digest, settled)`` of what the row of ``key`` depends on besides the listing's
-        state: its folders, those of the background run named ``background`` (None: none), and
-        for the background run's own row (``role``) the proposal's sample keys; None when a
-        folder cannot be read."""
-        proposal, repo = self.proposal, self.proposal.repository
-        own, cached = self.own_states(key)
+        """Digest of what the row of ``key`` depends on in other folders: the background run
+        named ``background`` (None: none) and, for the background run's own row (``role``), the
+        proposal's sample keys; None when the background run's folder cannot be read."""
+        proposal = self.proposal
         named = None if background is None else naming.find_key(background, proposal._known_keys())
-        states = [own]
+        found = None
         if named is not None and named != key:
-            states.append(self._folder_state(repo.pattern.sample_path(proposal.key, named)))
-        if cached is None or any(s is None for s in states):
-            return None
-        keys = self.keys_digest() if role == "background" else None
-        return (_digest((background, named, role, keys, cached, [s[0] for s in states])),
-                max(s[1] for s in states) < self.settled_before)
-
-    def keys_digest(self):
-        if self._keys_digest is None:
-            self._keys_digest = _digest(list(self.proposal._known_keys()))
-        return self._keys_digest
+            if named not in self.backgrounds:
+                self.backgrounds[named] = manifest(self.folders(named)[0])
+            if self.backgrounds[named] is None:
+                return None
+            found = self.backgrounds[named][1:]
+        if role == "background" and self._keys_digest is None:
+            self._keys_digest = _digest(list(proposal._known_keys()))
+        keys = self._keys_digest if role == "background" else None
+        return _digest((background, named, role, keys, found and found[0])), (found[1] if found else 0)
 
     def row(self, key, compute):
         """The row of ``key``: kept, or ``compute()`` (kept when it may be)."""
         entry = self.kept.get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("row"), dict) and isinstance(entry.get("sig"), str):
+        if (isinstance(entry, dict) and isinstance(entry.get("row"), dict) and entry["row"].get("key") == key
+                and self.unchanged(key, entry)):
             found = self.signature(key, entry.get("background"), entry.get("role"))
-            if found is not None and found[0] == entry["sig"] and entry["row"].get("key") == key:
+            if found is not None and found[0] == entry.get("sig"):
                 self.fresh[key] = entry
                 return dict(entry["row"], handle=self.proposal._handle_of(key))
-        self.own_states(key)  # before the row is computed
+        path, cached = self.folders(key)
+        states = (manifest(path), self.cache_manifest(cached))  # before the row is computed
         with snapshot.recording() as notes:
             row = compute()
-        self._keep(key, row, notes)
+        self._keep(key, row, notes, states)
         return row
 
-    def _keep(self, key, row, notes):
-        if notes or row.get("problem") or row.get("role") not in ("sample", "background"):
+    def _keep(self, key, row, notes, states):
+        if notes or row.get("problem") or row.get("role") not in ("sample", "background") or None in states:
             return
         try:
             background = self.proposal[key].spice["q_integration"]["bg_sample_id"]
@@ -342,12 +342,20 @@ class _Rows:
         if background is not None and not isinstance(background, str) or repr(json.loads(text)) != repr(row):
             return
         found = self.signature(key, background, row["role"])
-        if found is not None and found[1]:
-            self.fresh[key] = {"sig": found[0], "background": background, "role": row["role"], "row": row}
+        own, cached = states
+        if found is None or not own[0] or max(found[1], own[2], cached[2]) >= self.settled_before:
+            return
+        self.fresh[key] = {"sig": found[0], "background": background, "role": row["role"], "row": row,
+                           "own": own[:2], "cache": MISSING if cached[1] == MISSING else list(cached[:2])}
 
     def save(self):
         if self.fresh.keys() != self.kept.keys() or any(self.fresh[k] is not self.kept.get(k) for k in self.fresh):
             _write_kept(self.path, self.state[0], self.fresh)
+
+
+def _pair(value):
+    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], list)
+            and all(isinstance(n, str) for n in value[0]) and isinstance(value[1], str))
 
 
 def table_rows(proposal, keys, check, compute):
