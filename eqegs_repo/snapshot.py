@@ -41,9 +41,10 @@ def remembered(key, compute):
     if memory is None:
         return compute()
     if key not in memory:
-        with recording() as notes:
+        with recording() as notes:  # passed on to the caller's recording
             value = compute()
         memory[key] = (value, tuple(notes))
+        return value
     value, notes = memory[key]
     for what in notes:  # a later caller read it too (see :func:`note`)
         note(what)
