@@ -13,7 +13,7 @@ import pandas as pd
 
 from eqegs_repo import naming, snapshot
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
-from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
+from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, records, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
 from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
@@ -434,7 +434,7 @@ class Proposal(_Container):
 
     def _repr_html_(self):
         table = self.table()
-        status = [sample_status(row) for row in table.to_dict("records")]
+        status = [sample_status(row) for row in records(table)]
         counts = pd.Series(status, dtype=object).value_counts()
         summary = ", ".join(f"{n} {word}" for word, n in counts.items())
         return (f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code>: "

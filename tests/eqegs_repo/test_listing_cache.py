@@ -200,3 +200,18 @@ def test_a_row_that_hashed_a_calibration_folder_is_not_kept(tree, monkeypatch):
     _listed(tmp_path, computed)
     _, done = _listed(tmp_path, computed)
     assert "S2" in done
+
+
+def test_the_text_view_formats_once_and_prints_what_formatting_per_long_column_prints(monkeypatch):
+    from eqegs_repo import display
+
+    rng = np.random.default_rng(3)
+    words = ["", "x", "a b", "S0002,S0003,S0004", "é" * 30, "raw file missing in /data/S1: " + "y" * 90]
+    for rows in (1, 3, 40):
+        frame = pd.DataFrame({"key": [f"S{i}" for i in range(rows)], "frames": rng.integers(1, 10**6, rows),
+                              "exposure_s": rng.choice([1.5, 22.25, np.nan], rows),
+                              "background": rng.choice(words, rows), "problem": rng.choice(words, rows)})
+        fast = {width: display.text_view(frame, width=width) for width in (30, 80, 120)}
+        with monkeypatch.context() as m:
+            m.setattr(display, "_with_long_text_last", lambda *args: None)
+            assert fast == {width: display.text_view(frame, width=width) for width in (30, 80, 120)}
