@@ -45,8 +45,9 @@ META = "__meta__"
 def user_cache_folder():
     """The package's folder in the user's cache: ``$XDG_CACHE_HOME/eqegs_repo``, else
     ``~/.cache/eqegs_repo``. It holds the default result cache, the demo tree of ``eqegs demo``
-    without a folder (``demo/``) and numba's compiled kernels (``numba/``, see
-    :func:`eqegs_repo.kernels.compiled.numba_cache_dir`)."""
+    without a folder (``demo/``), numba's compiled kernels (``numba/``, see
+    :func:`eqegs_repo.kernels.compiled.numba_cache_dir`) and the kept rows of large listings
+    (``listings/``, :mod:`eqegs_repo.listing_cache`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "eqegs_repo")
 
@@ -104,6 +105,8 @@ def file_stats(fs, paths):
 
 def _printable(key):
     """``key`` with every control character (newline, escape, ...) replaced by ``_``."""
+    if key.isprintable():  # no control character (most keys; a listing names thousands)
+        return key
     return "".join("_" if unicodedata.category(c) == "Cc" else c for c in key)
 
 
