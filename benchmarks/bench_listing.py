@@ -103,7 +103,7 @@ def bench_one_proposal(n_samples, runs, tree=None):
         if tree and os.path.isdir(os.path.join(tree, "UserData")):
             root = os.path.join(tree, "UserData", "u0000000", "EQEGS")
             proposal, cache = "2025A1234", os.path.join(tree, "cache")
-            n_samples = len([n for n in os.listdir(os.path.join(root, proposal)) if not n.startswith(".")]) - 1
+            n_samples = len([n for n in os.listdir(os.path.join(root, proposal)) if n.startswith("S")]) - 1
             made = f"reused from {tree}"
         else:
             root, proposal, cache = build_proposal(base, n_samples)

@@ -48,19 +48,21 @@ MAX_ENTRIES = 5000
 """Entries below one sample folder beyond which its row is not kept (walking it would cost as
 much as computing the row)."""
 MAX_DEPTH = 8
+MAX_SPICE_FILES = 200_000
+"""Files of a spice store beyond which no row is kept."""
 MAX_FILE_BYTES = 256 << 20
 
 
-def manifest(path, levels=MAX_DEPTH, files=True):
+def manifest(path, levels=MAX_DEPTH, files=True, limit=MAX_ENTRIES):
     """``(names, digest, newest_ns)`` of the folder ``path``: the names relative to it of the
     entries below it (``""`` for ``path`` itself; files too when ``files``; ``levels`` levels of
     folders, links to folders followed), and their :func:`manifest_digest`. ``names`` is ``[]``
-    when ``path`` does not exist. None when it cannot be read in full or, with ``files``, holds
-    more than :data:`MAX_ENTRIES` entries or folders more than ``levels`` deep."""
+    when ``path`` does not exist. None when it cannot be read in full, holds more than ``limit``
+    entries or, with ``files``, folders more than ``levels`` deep."""
     names = [""]
     try:
         if os.path.isdir(path):
-            _collect(path, "", levels, files, names)
+            _collect(path, "", levels, files, names, limit)
         elif not os.path.lexists(path):
             return [], MISSING, 0
     except (OSError, _TooLarge):
@@ -73,7 +75,7 @@ class _TooLarge(Exception):
     pass
 
 
-def _collect(folder, rel, levels, files, names):
+def _collect(folder, rel, levels, files, names, limit):
     with os.scandir(folder) as found:
         entries = sorted(found, key=_name)
     for entry in entries:
@@ -82,10 +84,10 @@ def _collect(folder, rel, levels, files, names):
         if folder_too or files:
             names.append(name)
         if folder_too and levels > 1:
-            _collect(entry.path, name, levels - 1, files, names)
+            _collect(entry.path, name, levels - 1, files, names, limit)
         elif folder_too and files:
             raise _TooLarge  # a folder (or a loop of links) deeper than ``levels``
-        if len(names) > MAX_ENTRIES:
+        if len(names) > limit:
             raise _TooLarge
 
 
@@ -181,7 +183,7 @@ def listing_state(proposal, check):
         return None
     import numpy
 
-    spice_states = [manifest(folder) for folder in folders]
+    spice_states = [manifest(folder, limit=MAX_SPICE_FILES) for folder in folders]
     if any(state is None for state in spice_states):
         return None
     environment = sorted((k, v) for k, v in os.environ.items()
