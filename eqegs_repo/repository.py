@@ -360,10 +360,10 @@ def _sample_keys(repo, proposal, first_only=False):
     broken)."""
     parent = repo.pattern.samples_parent(proposal)
     names = naming.natural_sorted(list_folders(repo.fs, parent, f"proposal {proposal!r}"))
-    keys = []
+    keys, never = [], repo.layout.never_samples()
     for name in names:
         key = repo.pattern.sample_key(name)
-        if key is None or name.startswith(".") or name in repo.layout.never_samples():
+        if key is None or name.startswith(".") or name in never:
             continue
         folder = f"{parent}/{name}"
         if not (marker_present(repo.fs, repo.layout.marker_path(folder))
