@@ -215,3 +215,21 @@ def test_the_text_view_formats_once_and_prints_what_formatting_per_long_column_p
         with monkeypatch.context() as m:
             m.setattr(display, "_with_long_text_last", lambda *args: None)
             assert fast == {width: display.text_view(frame, width=width) for width in (30, 80, 120)}
+
+
+def test_eqegs_ls_of_kept_rows_imports_no_xarray_nor_scipy(tmp_path):
+    write_tree(local_fs(), str(tmp_path / "t"), {"P1": KEYS})
+    script = textwrap.dedent(f"""
+        import sys
+        from eqegs_repo import listing_cache
+        from eqegs_repo.cli.main import main
+        listing_cache.MIN_SAMPLES, listing_cache.SETTLE_S = 0, 0.0
+        assert main(["ls", {str(tmp_path / "t")!r}, "P1", "--cache-url", {str(tmp_path / "cache")!r}]) in (0, None)
+        print("xarray" in sys.modules, "scipy" in sys.modules)
+    """)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "user-cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    first, kept = (subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                                  check=False, env=env) for _ in range(2))
+    assert first.returncode == kept.returncode == 0, first.stderr + kept.stderr
+    assert first.stdout.splitlines()[:-1] == kept.stdout.splitlines()[:-1] and "S4" in kept.stdout
+    assert kept.stdout.split()[-2:] == ["False", "False"], kept.stdout
