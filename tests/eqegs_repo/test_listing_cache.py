@@ -96,6 +96,12 @@ def test_a_new_cached_result_or_a_new_background_user_changes_the_rows_at_once(t
     _proposal(tmp_path)["S2"].cook("reconstruction")
     table, done = _listed(tmp_path, computed)
     assert done == ["S2"] and table.set_index("key").loc["S2", "cooked"] == "reconstruction"
+    _, done = _listed(tmp_path, computed)
+    assert done == []
+    (entry,) = (tmp_path / "cache").glob("P1__S2__*/reconstruction/*.npz")
+    entry.unlink()  # its step folder stays
+    table, done = _listed(tmp_path, computed)
+    assert done == ["S2"] and table.set_index("key").loc["S2", "cooked"] == ""
 
     shutil.copytree(tmp_path / "t" / "P1" / "S4", tmp_path / "t" / "P1" / "S5")
     table, done = _listed(tmp_path, computed)
