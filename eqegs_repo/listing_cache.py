@@ -120,6 +120,8 @@ def manifest_digest(path, names):
 
 
 MISSING = "missing"
+_JSON_EXACT = (str, int, float, bool)
+"""Types of the values a kept row may hold: JSON writes and reads them back exactly (NaN too)."""
 
 
 def _digest(value):
@@ -237,8 +239,8 @@ def _write_kept(path, state, rows):
     except OSError:
         return
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": FORMAT, "state": state, "rows": rows}, f)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:  # dumps: the C encoder (dump is Python)
+            f.write(json.dumps({"format": FORMAT, "state": state, "rows": rows}, separators=(",", ":")))
         os.replace(temp, path)
     except (OSError, TypeError, ValueError):
         try:
@@ -336,12 +338,13 @@ class _Rows:
     def _keep(self, key, row, notes, states):
         if notes or row.get("problem") or row.get("role") not in ("sample", "background") or None in states:
             return
+        if not all(value is None or type(value) in _JSON_EXACT for value in row.values()):
+            return  # kept only what JSON gives back as it was
         try:
             background = self.proposal[key].spice["q_integration"]["bg_sample_id"]
-            text = json.dumps(row, allow_nan=True)
-        except Exception:  # noqa: BLE001 - a row that cannot be told or written is not kept
+        except Exception:  # noqa: BLE001 - a row whose background cannot be told is not kept
             return
-        if background is not None and not isinstance(background, str) or repr(json.loads(text)) != repr(row):
+        if background is not None and not isinstance(background, str):
             return
         found = self.signature(key, background, row["role"])
         own, cached = states

@@ -41,8 +41,14 @@ def remembered(key, compute):
     if memory is None:
         return compute()
     if key not in memory:
-        with recording() as notes:  # passed on to the caller's recording
+        outer, notes = _NOTES.get(), []
+        token = _NOTES.set(notes)  # as recording() does, without its cost (thousands of values)
+        try:
             value = compute()
+        finally:
+            _NOTES.reset(token)
+            if outer is not None:
+                outer.extend(notes)  # passed on to the caller's recording
         memory[key] = (value, tuple(notes))
         return value
     value, notes = memory[key]
