@@ -31,6 +31,13 @@ def cell_text(value):
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
+def records(frame):
+    """The rows of a DataFrame as dicts (``frame.to_dict("records")``: Python values, the
+    same columns), made column by column (a table of thousands of rows)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
 def sample_status(row):
     """One word for a row of ``Proposal.table()``: ``broken`` (a problem), ``spice conflicted``,
     ``background`` (the proposal's background run, ``role``: only reconstruction and
@@ -76,10 +83,16 @@ def step_letters(fresh, stale=(), applies=None):
     """``"RQE"``-style text of the steps: the letter when in ``fresh``, lower case when in
     ``stale``, ``-`` when not in ``applies`` (None: every step), ``.`` otherwise (``fresh``/``stale``: step names,
     or comma-separated text)."""
+    return _step_letters(fresh, stale, applies, letters())
+
+
+def _step_letters(fresh, stale, applies, steps):
+    """:func:`step_letters` with the ``{step: letter}`` of :func:`letters` given (worked out once
+    for a table)."""
     fresh, stale = (set(s.split(",")) if isinstance(s, str) else set(s) for s in (fresh, stale))
-    applies = step_table.names() if applies is None else applies
+    applies = steps if applies is None else applies
     return "".join("-" if step not in applies else letter if step in fresh else letter.lower() if step in stale
-                   else "." for step, letter in letters().items())
+                   else "." for step, letter in steps.items())
 
 
 def background_text(row):
@@ -90,13 +103,14 @@ def background_text(row):
     return "for " + (cell_text(row.get("background_for")) or "no sample")
 
 
-def _empty(column):
-    return all(cell_text(v) in ("", "." * len(letters())) for v in column)
+def _empty(column, no_step="."):
+    return all(cell_text(v) in ("", no_step) for v in column)
 
 
 def drop_empty(frame):
     """``frame`` without the columns whose every cell is empty (None, NaN, "" or ``...``)."""
-    return frame[[c for c in frame.columns if not _empty(frame[c])]]
+    no_step = "." * len(letters())
+    return frame[[c for c in frame.columns if not _empty(frame[c].tolist(), no_step)]]
 
 
 def _current_on_disk(cell):
@@ -121,12 +135,14 @@ def compact_samples(frame):
         out[name] = frame[name]  # the sample's conditions; dropped below when none is recorded
     if "input" in frame:  # shown only when a sample is cooked from something else than its raw data
         out["input"] = [text if text != "raw" else "" for text in map(cell_text, frame["input"])]
-    rows = frame.to_dict("records")
-    out["on_disk"] = [step_letters([s for s in letters() if _current_on_disk(r.get(s))],
-                                   [s for s in letters() if cell_text(r.get(s))]) for r in rows]
+    rows = records(frame)
+    steps = letters()
+    out["on_disk"] = [_step_letters([s for s in steps if _current_on_disk(r.get(s))],
+                                    [s for s in steps if cell_text(r.get(s))], None, steps) for r in rows]
     out["spice"] = frame["spice"]
-    out["cooked"] = [step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale")),
-                                  step_table.background_steps() if background_text(r) else None) for r in rows]
+    background_steps = step_table.background_steps()
+    out["cooked"] = [_step_letters(cell_text(r.get("cooked")), cell_text(r.get("stale")),
+                                   background_steps if background_text(r) else None, steps) for r in rows]
     out["background"] = [background_text(r) for r in rows]
     out["problem"] = frame["problem"]
     return drop_empty(out)
@@ -148,17 +164,46 @@ def text_view(frame, width=WIDTH, legend=None):
     frame.columns = [visible(c) for c in frame.columns]
     for name in frame.columns:
         frame[name] = frame[name].map(lambda v: visible(v) if isinstance(v, str) else v)
-    for name in [c for c in LONG_TEXT_COLUMNS if c in frame.columns]:
-        others = frame.drop(columns=name)
-        used = len(others.to_string(index=False).splitlines()[0]) if len(others.columns) else 0
-        room = max(20, width - used - 2)
-        frame[name] = [text if len(text) <= room else text[:room - 1] + "…"
-                       for text in map(cell_text, frame[name])]
-    with pd.option_context("display.max_colwidth", width, "display.width", width * 2):
-        text = frame.to_string(index=False)
+    long = [c for c in LONG_TEXT_COLUMNS if c in frame.columns]
+    text = _with_long_text_last(frame, long, width)
+    if text is None:
+        for name in long:
+            others = frame.drop(columns=name)
+            used = len(others.to_string(index=False).splitlines()[0]) if len(others.columns) else 0
+            frame[name] = _shortened(frame[name], max(20, width - used - 2))
+        with pd.option_context("display.max_colwidth", width, "display.width", width * 2):
+            text = frame.to_string(index=False)
     if legend and any(c in frame.columns for c in ("on_disk", "cooked")):
         text += "\n" + legend
     return text
+
+
+def _shortened(column, room):
+    return [text if len(text) <= room else text[:room - 1] + "…" for text in map(cell_text, column)]
+
+
+def _with_long_text_last(frame, long, width):
+    """The text of :func:`text_view` when the ``long`` text columns are the frame's last ones
+    and hold text only (the tables of samples), made with one pandas formatting of the other
+    columns instead of one per long column: each long column is given the room the others
+    leave, shortened and right-aligned as ``DataFrame.to_string`` aligns text. None when that
+    does not apply."""
+    names = list(frame.columns)
+    if (not long or len(long) >= len(names) or set(names[-len(long):]) != set(long)
+            or pd.get_option("display.unicode.east_asian_width")):  # aligned by display width then
+        return None
+    cells = {name: frame[name].tolist() for name in long}
+    if not all(isinstance(v, str) for column in cells.values() for v in column):
+        return None
+    lines = frame[names[:-len(long)]].to_string(index=False).split("\n")
+    widths = {name: max(map(len, [name, *column])) for name, column in cells.items()}
+    for name in long:  # in the order of LONG_TEXT_COLUMNS, each given the room the others leave
+        used = len(lines[0]) + sum(widths[other] + 1 for other in long if other != name)
+        cells[name] = _shortened(cells[name], max(20, width - used - 2))
+        widths[name] = max(map(len, [name, *cells[name]]))
+    for name in names[-len(long):]:
+        lines = [f"{line} {text.rjust(widths[name])}" for line, text in zip(lines, [name, *cells[name]])]
+    return "\n".join(lines)
 
 
 def samples_html(frame):
@@ -167,7 +212,7 @@ def samples_html(frame):
     from spice.display import html_table
 
     compact = compact_samples(frame)
-    status = [sample_status(row) for row in frame.to_dict("records")]
+    status = [sample_status(row) for row in records(frame)]
     compact.insert(1, "status", status)
     rows = [[cell_text(v) for v in row] for row in compact.itertuples(index=False)]
     return (html_table(list(compact.columns), rows, row_styles=[STATUS_STYLES.get(s, "") for s in status])

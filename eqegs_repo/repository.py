@@ -13,7 +13,7 @@ import pandas as pd
 
 from eqegs_repo import naming, snapshot
 from eqegs_repo.cooking.cache import DatasetCache, default_cache_url
-from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, sample_status, samples_html
+from eqegs_repo.display import STATUS_STYLES, SampleTable, cell_text, drop_empty, records, sample_status, samples_html
 from eqegs_repo.errors import BadInput, HandleNotFound, KeyNotFound
 from eqegs_repo.io.config import read_config
 from eqegs_repo.io.layout import TreeLayout, find_sample_folders, list_folders, marker_present
@@ -360,10 +360,10 @@ def _sample_keys(repo, proposal, first_only=False):
     broken)."""
     parent = repo.pattern.samples_parent(proposal)
     names = naming.natural_sorted(list_folders(repo.fs, parent, f"proposal {proposal!r}"))
-    keys = []
+    keys, never = [], repo.layout.never_samples()
     for name in names:
         key = repo.pattern.sample_key(name)
-        if key is None or name.startswith(".") or name in repo.layout.never_samples():
+        if key is None or name.startswith(".") or name in never:
             continue
         folder = f"{parent}/{name}"
         if not (marker_present(repo.fs, repo.layout.marker_path(folder))
@@ -422,10 +422,11 @@ class Proposal(_Container):
         and one ``conditions.<name>`` column per free field (docs/spice.md#sample-conditions).
         ``check``: also read the raw files' headers to find truncated or inconsistent files.
         """
+        from eqegs_repo.listing_cache import table_rows
         from eqegs_repo.params.conditions import free_columns
 
         with snapshot.scope():
-            rows = [self[key]._summary(check) for key in self.keys()]
+            rows = table_rows(self, self.keys(), check, lambda key: self[key]._summary(check))
         return SampleTable(pd.DataFrame(rows, columns=list(Sample._summary_columns()) + free_columns(rows)))
 
     def __repr__(self):
@@ -433,7 +434,7 @@ class Proposal(_Container):
 
     def _repr_html_(self):
         table = self.table()
-        status = [sample_status(row) for row in table.to_dict("records")]
+        status = [sample_status(row) for row in records(table)]
         counts = pd.Series(status, dtype=object).value_counts()
         summary = ", ".join(f"{n} {word}" for word, n in counts.items())
         return (f"<p>Proposal <code>{html.escape(self.key)}</code> at <code>{html.escape(self.path)}</code>: "

@@ -10,7 +10,6 @@ from eqegs_repo import naming, step_table
 from eqegs_repo.display import STATUS_STYLES, SampleInfo, html_rows, sample_status
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.layout import list_folders, read_marker
-from eqegs_repo.io.raw import open_raw
 from eqegs_repo.io.run import open_run, run_file_sizes
 from eqegs_repo.params.conditions import CONDITION_COLUMNS, condition_columns
 from eqegs_repo.step_table import StepName
@@ -145,6 +144,8 @@ class Sample(metaclass=naming.ShowsPublic):
 
     def open_raw(self, chunks: int | None = None) -> "xarray.Dataset":
         """Like :attr:`raw`; ``chunks`` = frames per chunk gives Dask-backed variables."""
+        from eqegs_repo.io.raw import open_raw  # on first use: a listing imports no xarray
+
         return open_raw(self.fs, self.path, self.marker, self.layout, chunks=chunks)
 
     @property

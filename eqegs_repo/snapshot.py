@@ -6,11 +6,13 @@ same value to every later caller of that scope (the resolved spice view of a sam
 background run and the samples that subtract it, a run's files): 5,000 samples then cost 5,000
 views, not 25,000, and the background run is opened once, not once per sample. Outside a scope
 nothing is remembered, so every other call sees the files and records as they are now.
+:func:`recording` and :func:`note` tell a listing which values read files it does not follow.
 """
 import contextvars
 from contextlib import contextmanager
 
 _MEMORY = contextvars.ContextVar("eqegs_repo_snapshot", default=None)
+_NOTES = contextvars.ContextVar("eqegs_repo_snapshot_notes", default=None)
 
 
 @contextmanager
@@ -39,5 +41,42 @@ def remembered(key, compute):
     if memory is None:
         return compute()
     if key not in memory:
-        memory[key] = compute()
-    return memory[key]
+        outer, notes = _NOTES.get(), []
+        token = _NOTES.set(notes)  # as recording() does, without its cost (thousands of values)
+        try:
+            value = compute()
+        finally:
+            _NOTES.reset(token)
+            if outer is not None:
+                outer.extend(notes)  # passed on to the caller's recording
+        memory[key] = (value, tuple(notes))
+        return value
+    value, notes = memory[key]
+    for what in notes:  # a later caller read it too (see :func:`note`)
+        note(what)
+    return value
+
+
+@contextmanager
+def recording():
+    """Collect in the list it yields what :func:`note` is told within the block (a block inside
+    another one passes its notes on to the outer one too)."""
+    outer = _NOTES.get()
+    notes = []
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
+        if outer is not None:
+            outer.extend(notes)
+
+
+def note(what):
+    """Tell the open :func:`recording` blocks that the value being computed read ``what``, a
+    file or folder that a listing's kept rows do not follow (a calibration folder: see
+    :mod:`eqegs_repo.listing_cache`); nothing outside one. A value :func:`remembered` tells it
+    again to every later caller."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.append(what)

@@ -3,6 +3,7 @@
 Keys are compared in Unicode normalisation form NFC (:func:`same_text`): a folder name copied
 from macOS (decomposed, NFD) and the same name typed elsewhere (composed, NFC) are one key.
 """
+import functools
 import re
 import unicodedata
 
@@ -24,8 +25,15 @@ def natural_key(key):
     Ties between spellings of one number (``S01`` and ``S1``) are broken by the text (NFC),
     so the order is total and deterministic; NFC and NFD spellings of one key sort equal.
     """
+    return _natural_key(same_text(key))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _natural_key(text):
+    """:func:`natural_key` of an NFC text, worked out once per text (a listing sorts and looks
+    up thousands of keys, each more than once)."""
     parts, raw = [], []
-    for i, chunk in enumerate(_DIGITS.split(same_text(key))):
+    for i, chunk in enumerate(_DIGITS.split(text)):
         if not chunk:
             continue
         parts.append((0, int(chunk)) if i % 2 else (1, chunk.casefold()))

@@ -36,7 +36,6 @@ import numpy as np
 
 from eqegs_repo import snapshot
 from eqegs_repo.errors import CacheWarning
-from eqegs_repo.io.app_format.text import json_default
 from eqegs_repo.urls import open_filesystem
 from eqegs_repo.io.layout import listed_info, listing
 
@@ -46,8 +45,9 @@ META = "__meta__"
 def user_cache_folder():
     """The package's folder in the user's cache: ``$XDG_CACHE_HOME/eqegs_repo``, else
     ``~/.cache/eqegs_repo``. It holds the default result cache, the demo tree of ``eqegs demo``
-    without a folder (``demo/``) and numba's compiled kernels (``numba/``, see
-    :func:`eqegs_repo.kernels.compiled.numba_cache_dir`)."""
+    without a folder (``demo/``), numba's compiled kernels (``numba/``, see
+    :func:`eqegs_repo.kernels.compiled.numba_cache_dir`) and the kept rows of large listings
+    (``listings/``, :mod:`eqegs_repo.listing_cache`)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "eqegs_repo")
 
@@ -61,6 +61,8 @@ def write_dataset(ds, handle, entry=None):
     """Write a Dataset (numeric/bool arrays, JSON attrs) as ``.npz`` to a binary file object
     (array by array: no copy of the whole payload in memory). ``entry``: JSON data stored
     with it (the cache stores ``{"key": ..., "step": ...}``) and checked by :func:`read_dataset`."""
+    from eqegs_repo.io.app_format.text import json_default  # on first use: a listing imports no xarray
+
     arrays, meta = {}, {"attrs": ds.attrs, "variables": {}, "entry": entry}
     for name, var in list(ds.coords.items()) + list(ds.data_vars.items()):
         arrays[f"var/{name}"] = np.asarray(var.values)
@@ -103,6 +105,8 @@ def file_stats(fs, paths):
 
 def _printable(key):
     """``key`` with every control character (newline, escape, ...) replaced by ``_``."""
+    if key.isprintable():  # no control character (most keys; a listing names thousands)
+        return key
     return "".join("_" if unicodedata.category(c) == "Cc" else c for c in key)
 
 

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
+from eqegs_repo import snapshot
 from eqegs_repo.errors import BadInput, BadSample
 from eqegs_repo.io.calibration_files import open_calibration_file, protocol_of
 from eqegs_repo.kernels import e_spectrum as es
@@ -268,6 +269,7 @@ def folder_fingerprint(params, trusted=()):
     if not cal["folder"]:
         return {}
     folder = str(cal["folder"])
+    snapshot.note(f"calibration folder {folder}")  # a listing keeps no row that hashed it
     waiting = _not_answering.pop(folder, None)
     if waiting is not None and waiting.is_alive():
         _not_answering[folder] = waiting

@@ -7,13 +7,12 @@ reused buffers, ``prefetch``, ``nbytes``, ``path`` in error messages), the lazy 
 the xarray engine (``shape``, ``dtype``, ``read`` with a basic index).
 
 :class:`SensorStack` puts the sensors of a run side by side as one (sensor, frame, row, col)
-array; :class:`LazyArray` hands any source to xarray without reading it.
+array; :class:`eqegs_repo.io.raw.LazyArray` hands any source to xarray without reading it (this
+module imports no xarray: a listing needs none).
 """
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from xarray.backends import BackendArray
-from xarray.core import indexing
 
 
 @runtime_checkable
@@ -134,17 +133,3 @@ class SensorStack:
         return np.stack(parts)
 
     __getitem__ = read  # lets dask.array.from_array slice it
-
-
-class LazyArray(BackendArray):
-    """xarray adapter: defers every read to ``source.read`` with a basic index (``source``: a
-    :class:`ValueSource`, a :class:`FrameSource` or a :class:`SensorStack`)."""
-
-    def __init__(self, source):
-        self.source = source
-        self.shape, self.dtype = tuple(source.shape), np.dtype(source.dtype)
-
-    def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self.source.read
-        )

@@ -6,15 +6,30 @@ checked against the marker) and returns ``counts(sensor, frame, row, col)`` and
 """
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from eqegs_repo.errors import optional_import
-from eqegs_repo.io.frames import LazyArray
 from eqegs_repo.io.run import open_run
 
 RAW_VELOCITY_UNITS = "a.u."
 """Units of the raw ``velocity``: the drive monitor's signal as recorded, in arbitrary units; the
 velocity calibration turns it into mm/s (the ``velocity`` coordinate of the E-spectrum dataset)."""
+
+
+class LazyArray(BackendArray):
+    """xarray adapter: defers every read to ``source.read`` with a basic index (``source``: a
+    :class:`~eqegs_repo.io.frames.ValueSource`, a :class:`~eqegs_repo.io.frames.FrameSource` or a
+    :class:`~eqegs_repo.io.frames.SensorStack`)."""
+
+    def __init__(self, source):
+        self.source = source
+        self.shape, self.dtype = tuple(source.shape), np.dtype(source.dtype)
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self.source.read
+        )
 
 
 def open_raw(fs, sample_path, marker, layout, chunks=None):

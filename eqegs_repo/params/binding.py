@@ -16,7 +16,6 @@ import uuid
 
 from eqegs_repo.io.calibration_files import hash_calibration_folder
 from eqegs_repo.params import types as params
-from eqegs_repo.params.data_table import import_data_table
 from eqegs_repo.params.poni_spice import import_poni
 from eqegs_repo.urls import open_filesystem
 from eqegs_repo.snapshot import remembered
@@ -117,6 +116,8 @@ class ProposalSpice(Collection):
         See :func:`eqegs_repo.params.data_table.import_data_table`; the sample keys are the
         proposal's.
         """
+        from eqegs_repo.params.data_table import import_data_table  # imports xarray: on first use
+
         return import_data_table(self, path, self.proposal.sample_keys(), dry_run=dry_run,
                                  author=author, fs=fs, conditions_from_comments=conditions_from_comments)
 

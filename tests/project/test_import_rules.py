@@ -21,7 +21,7 @@ LAYERS = {
     "cooking": 4, "figures": 4,  # figures draw datasets; export draws them into the app's folders
     "batch": 5, "local_cluster": 5, "watch": 5, "history": 5, "file_events": 5, "scheduler": 5, "live_page": 5,  # many samples at once; Repository.reanalyze and .watch delegate
     "temperature_fits": 5,  # tau(T) laws fitted to the reanalysis table
-    "repository": 6, "sample": 6, "display": 6, "completion": 6,
+    "repository": 6, "sample": 6, "display": 6, "completion": 6, "listing_cache": 6,
     "simulate": 7,  # the forward model, synthetic trees and the demo, which cooks and draws
     "cli": 8,
 }

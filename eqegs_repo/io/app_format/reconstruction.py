@@ -11,7 +11,7 @@ from eqegs_repo.errors import BadSample
 from eqegs_repo.io.app_format import names
 from eqegs_repo.io.app_format.text import image_text, json_text, read_image, read_json
 from eqegs_repo.io.formats.npy import NpyFile
-from eqegs_repo.io.frames import LazyArray
+from eqegs_repo.io.raw import LazyArray
 
 
 def write(stage, ds, inputs):
