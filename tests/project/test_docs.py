@@ -26,13 +26,7 @@ def run_by_the_site_build(text):
     return every_block and all(importlib.util.find_spec(name) for name in ("mkdocs", "markdown_exec"))
 
 
-# pytest-xdist (the README's test command) runs every test of the site build on one worker:
-# the build is made once, not once per worker.
-PAGES = [pytest.param(path.name, marks=pytest.mark.xdist_group("built_site"))
-         if run_by_the_site_build(path.read_text()) else path.name for path in sorted(DOCS.glob("*.md"))]
-
-
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
 def test_python_examples_in_docs_run(page, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -13,7 +13,6 @@ from tests.helpers.docsite import build
 
 pytest.importorskip("mkdocs")
 pytest.importorskip("markdown_exec")
-pytestmark = pytest.mark.xdist_group("built_site")  # one worker under pytest-xdist: each build made once
 
 
 def copy_site_sources(tmp_path):
