@@ -79,7 +79,9 @@ def _found(exc):
     if isinstance(exc, MemoryError):
         return (f"an answer in another protocol, read as a message too large to hold ({exc}); "
                 "an HTTP server such as the dashboard (port 8787)?")
-    if type(exc).__name__ == "CommClosedError":
+    if "CommClosedError" in (type(exc).__name__, type(exc.__cause__).__name__):
+        # closed after the connection was made, or during distributed's connect (which retries
+        # until the timeout and then raises "Timed out trying to connect" from it: a loaded machine)
         return "the connection closed without an answer"
     text = " ".join(str(exc).split())
     if exc.__cause__ is not None:  # distributed's "Timed out trying to connect" hides the reason

@@ -161,3 +161,18 @@ def test_a_running_scheduler_is_used_and_let_go(tree):
         assert len(cluster.scheduler.clients) <= 1   # the reanalysis' client is gone again
     with pytest.raises(BadInput, match="either client .* or scheduler"):
         batch.reanalyze(repo, scheduler="tcp://127.0.0.1:8786", client=object())
+
+
+def test_a_connection_closed_while_distributed_still_connects_is_named_as_closed():
+    """On a loaded machine distributed's connect meets the close itself, retries until the timeout
+    and raises "Timed out trying to connect" from the CommClosedError: still a closed connection."""
+    from distributed.comm.core import CommClosedError
+
+    try:
+        try:
+            raise CommClosedError()
+        except CommClosedError as closed:
+            raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 15 s") from closed
+    except OSError as exc:
+        assert scheduler._found(exc) == "the connection closed without an answer"
+    assert scheduler._found(OSError("Timed out trying to connect")).startswith("OSError: Timed out")

@@ -3,6 +3,7 @@
 Skipped only when mkdocs or markdown-exec is not installed (both are in the ``test`` and ``docs``
 extras). Without the material theme the build uses mkdocs' default theme, so the check still runs.
 """
+import re
 import shutil
 
 import pytest
@@ -47,29 +48,45 @@ def test_executed_blocks_show_their_output_and_formulas_are_not_links(built_site
     assert "stylesheets/extra.css" in started and (built_site / "stylesheets" / "extra.css").exists()
 
 
-def test_a_failing_executed_block_fails_the_build(tmp_path):
-    config = copy_site_sources(tmp_path)
-    page = tmp_path / "docs" / "tutorial.md"
-    page.write_text(page.read_text() + '\n```python exec="on"\nraise ValueError("no such sample S999")\n```\n')
-    result = build(config, tmp_path / "site")
-    assert result.returncode != 0
-    assert "S999" in result.stdout + result.stderr
+# The build's self-tests share one build of a copy with every defect below, each on its own page
+# (one strict build reports every warning before it aborts): each test asserts that the build
+# failed and that a warning names its own defect.
+DEFECTS = {"failing block": ("formats.md", '```python exec="on"\nraise ValueError("no such sample S999")\n```', "S999"),
+           "missing page": ("glossary.md", "See [gone](no-such-page.md).", "no-such-page.md"),
+           "missing image": ("layout.md", "See ![gone](figures/no-such.png).", "figures/no-such.png"),
+           "missing anchor": ("configuration.md", "See [gone](tutorial.md#no-such-section).", "no-such-section")}
 
 
-@pytest.mark.parametrize("link, named", [("[gone](no-such-page.md)", "no-such-page.md"),
-                                         ("![gone](figures/no-such.png)", "figures/no-such.png"),
-                                         ("[gone](tutorial.md#no-such-section)", "no-such-section")])
-def test_a_broken_reference_fails_the_build(tmp_path, link, named):
-    config = copy_site_sources(tmp_path)
-    page = tmp_path / "docs" / "tutorial.md"
-    page.write_text(page.read_text() + f"\nSee {link}.\n")
-    result = build(config, tmp_path / "site")
-    assert result.returncode != 0
-    assert named in result.stdout + result.stderr
+@pytest.fixture(scope="module")
+def broken_build(tmp_path_factory):
+    """(returncode, stdout + stderr) of ``mkdocs build --strict`` of a copy with every defect of DEFECTS and
+    a page missing from the nav (orphan.md)."""
+    base = tmp_path_factory.mktemp("broken")
+    config = copy_site_sources(base)
+    for page, text, _ in DEFECTS.values():
+        path = base / "docs" / page
+        path.write_text(path.read_text() + f"\n{text}\n")
+    (base / "docs" / "orphan.md").write_text("# Orphan\n")
+    result = build(config, base / "site")
+    return result.returncode, result.stdout + result.stderr
 
 
-def test_a_page_missing_from_the_nav_fails_the_build(tmp_path):
-    config = copy_site_sources(tmp_path)
-    (tmp_path / "docs" / "orphan.md").write_text("# Orphan\n")
-    result = build(config, tmp_path / "site")
-    assert result.returncode != 0 and "orphan.md" in result.stdout + result.stderr
+def test_a_failing_executed_block_fails_the_build(broken_build):
+    returncode, output = broken_build
+    assert returncode != 0
+    assert "WARNING -  markdown_exec: Execution of python code block exited with errors" in output
+    assert "S999" in output
+
+
+@pytest.mark.parametrize("defect", ["missing page", "missing image", "missing anchor"])
+def test_a_broken_reference_fails_the_build(broken_build, defect):
+    returncode, output = broken_build
+    page, _, named = DEFECTS[defect]
+    assert returncode != 0
+    assert any(named in line and page in line for line in output.splitlines() if "WARNING" in line), output
+
+
+def test_a_page_missing_from_the_nav_fails_the_build(broken_build):
+    returncode, output = broken_build
+    assert returncode != 0
+    assert re.search(r'WARNING .*not included in the "nav" configuration:\n(  - .*\n)*  - orphan\.md\n', output), output
