@@ -18,7 +18,6 @@ import argparse
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -26,18 +25,7 @@ from eqegs_repo import Repository
 from eqegs_repo.cooking.progress import quiet
 from eqegs_repo.cooking.q_resolved import tau_q_law
 from eqegs_repo.measured import with_error
-from eqegs_repo.simulate import demo, image, synthetic
-
-
-@contextmanager
-def noise_free():
-    """The simulator writes its expected counts (no Poisson draw) while in this block."""
-    drawn = image.detector_counts
-    image.detector_counts = lambda mu, rng, read_noise=0.0, n_trains=1: np.asarray(mu, dtype=np.float64)
-    try:
-        yield
-    finally:
-        image.detector_counts = drawn
+from eqegs_repo.simulate import demo, synthetic
 
 
 def main():
@@ -53,9 +41,8 @@ def main():
     base = tempfile.mkdtemp(dir=args.dir, prefix="q-of-result-")
     try:
         started = time.perf_counter()
-        with noise_free():
-            tree = synthetic.write_tree(base, proposals=("2025A1234",), preset=args.preset, seed=1,
-                                        samples_per_proposal=1, dtype="float32", tau_exponent=args.exponent)
+        tree = synthetic.write_tree(base, proposals=("2025A1234",), preset=args.preset, seed=1, samples_per_proposal=1,
+                                    dtype="float32", noise_free=True, tau_exponent=args.exponent)
         written = time.perf_counter() - started
         truth = synthetic.load_truth(base, tree.account, "2025A1234", "S001")
         dynamics = truth.params.dynamics()

@@ -10,16 +10,11 @@ import pytest
 
 from eqegs_repo import Repository, batch, figures
 from eqegs_repo.cooking.q_resolved import tau_q_law
-from eqegs_repo.simulate import demo, image, synthetic
+from eqegs_repo.simulate import demo, synthetic
 from tests.helpers.cooktrees import PROPOSAL
 
 RANGES = [(a, a + 1.0) for a in (9.5, 10.5, 11.5, 12.5, 13.5, 14.5, 15.5)]  # nm^-1, as wide as in issue 21
 NAMES = ("q_weighted", "q_pixel_min", "q_pixel_max", "q_min", "q_max")
-
-
-def expected_counts(mu, rng, read_noise=0.0, n_trains=1):
-    """The simulator's expected counts instead of a Poisson draw: a noise-free sample."""
-    return np.asarray(mu, dtype=np.float64)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +22,8 @@ def noise_free(tmp_path_factory):
     """A tiny noise-free sample (1024 frames over +-10 mm/s, float32 counts), its background run
     and the injected law tau = 100 ns (q/12)^-2; the q ranges of RANGES in one q_resolved call."""
     base = tmp_path_factory.mktemp("q_of_result")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(image, "detector_counts", expected_counts)
-        tree = synthetic.write_tree(base, proposals=(PROPOSAL,), preset="tiny", seed=1, samples_per_proposal=1,
-                                    dtype="float32", n_frames=1024, v_max_mm_s=10.0)
+    tree = synthetic.write_tree(base, proposals=(PROPOSAL,), preset="tiny", seed=1, samples_per_proposal=1,
+                                dtype="float32", noise_free=True, n_frames=1024, v_max_mm_s=10.0)
     truth = synthetic.load_truth(base, tree.account, PROPOSAL, "S001")
     repo = Repository(tree.url(), spice_url=f"memory://q-of-result-{base.name}", cache_url=f"{base}/cache")
     demo.seed_spice(repo[PROPOSAL], truth.params, isf_error_threshold=0.1, n_mc=50)

@@ -22,7 +22,7 @@ DATA_ARGUMENTS = {
     "two_theta", "velocity", "measured", "energy", "values", "variance", "keep", "sweeps", "y",
     "sigma", "background", "s", "qe_transform", "forward_transform", "t_ns", "isf", "forward_energy",
     "qe_energy", "forward_counts", "forward_variance", "qe_sums", "qe_variance", "angle_factors",
-    "forward_sample", "forward_background", "sample", "sample_var", "background_var",
+    "forward_sample", "forward_background", "sample", "sample_var", "background_var", "ratio",
     # what a helper works on: an image shape, a sensor layout (and which sensor), spectra
     "shape", "image_shape", "layout", "k", "mapping", "spectra", "spectrum", "other",
     "function",  # the Python function steps.compiled compiles
