@@ -24,11 +24,16 @@ from eqegs_repo.cooking.cache import sample_folder_name
 from eqegs_repo.errors import BadInput, WatchWarning, is_number
 
 COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "tau_err_ns", "f_q", "f_q_err",
-           "status", "fingerprint", "rel_err", "projected_exposure_s", "slope")
+           "status", "fingerprint", "rel_err", "projected_exposure_s", "slope", "q_weighted", "checks")
 """Columns of a history row: UTC time of the row (ISO 8601), keys, ``n_trains`` (the marker's
 ``trains_integrated``), ``exposure_s`` (the marker's, else trains x frames / frame rate), the fit
-(τ in ns, f_q, their errors), the cook's status, the result's fingerprint, and the stop rule at
-that row (:func:`projected_exposure`: relative error of τ, projected exposure in s, fitted slope)."""
+(τ in ns, f_q, their errors), the cook's status, the result's fingerprint, the stop rule at
+that row (:func:`projected_exposure`: relative error of τ, projected exposure in s, fitted slope),
+the q the result belongs to (``q_weighted``, nm⁻¹) and the physics checks it failed (``checks``,
+as in the reanalysis table; "" when all passed)."""
+LATER_COLUMNS = ("q_weighted", "checks")
+"""Columns added after the first history files were written: a file without them reads with
+them empty, and the next row written adds them."""
 RULE_SLOPE = -0.5
 """Slope of log(relative error of τ) against log(exposure) when errors scale as 1/√counts."""
 
@@ -87,6 +92,9 @@ def read_file(fs, path):
         return pd.DataFrame(columns=list(COLUMNS))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise BadInput(f"history file {path} is not a history CSV ({exc}); move it away") from None
+    for column in LATER_COLUMNS:
+        if column not in table.columns:
+            table[column] = None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise BadInput(f"history file {path} lacks the column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
@@ -210,7 +218,8 @@ class Book:
         row = dict(time=_utc_now(), proposal=sample.proposal.key, sample=sample.key, n_trains=trains,
                    exposure_s=exposure, tau_ns=cooked.get("tau_ns"), tau_err_ns=cooked.get("tau_error_ns"),
                    f_q=cooked.get("f_q"), f_q_err=cooked.get("f_q_error"), status=cooked.get("status"),
-                   fingerprint=fingerprint, rel_err=None, projected_exposure_s=None, slope=None)
+                   fingerprint=fingerprint, rel_err=None, projected_exposure_s=None, slope=None,
+                   q_weighted=cooked.get("q_weighted"), checks=cooked.get("checks"))
         new = pd.DataFrame([row], columns=list(COLUMNS))
         table = pd.concat([old, new], ignore_index=True) if len(old) else new
         projection = projected_exposure(table, self.target_error)

@@ -33,9 +33,10 @@ from spice.display import visible
 HISTORY_COLUMNS = ("time", "proposal", "sample", "n_trains", "exposure_s", "tau_ns", "tau_err_ns", "f_q",
                    "f_q_err", "status", "fingerprint", "projected_exposure_s")
 """The columns of a watch history (one row per cook; seconds, ns)."""
-SHOWN = ("proposal", "sample", "tau", "f_q", "exposure (s)", "trains", "status", "projected exposure (s)",
-         "updated")
-"""The columns of the live table: the latest row of each sample."""
+SHOWN = ("proposal", "sample", "tau", "f_q", "q (nm^-1)", "exposure (s)", "trains", "status", "checks",
+         "projected exposure (s)", "updated")
+"""The columns of the live table: the latest row of each sample (``q``: the weighted q of its
+result; ``checks``: the physics checks it failed, from a history that records them)."""
 FITTED = ("ok", "up-to-date")
 """Row statuses after which the sample's ISF is drawn."""
 MIN_REFRESH_S = 1
@@ -91,10 +92,13 @@ def shown_table(history):
     rows = []
     for row in latest_rows(history).to_dict("records"):
         trains = _number(row["n_trains"])
+        q, checks = _number(row.get("q_weighted")), row.get("checks")
         rows.append((visible(row["proposal"]), visible(row["sample"]),
                      _measured(row["tau_ns"], row["tau_err_ns"], "ns"), _measured(row["f_q"], row["f_q_err"]),
+                     NOT_KNOWN if q is None else f"{q:.3f}",
                      _seconds(row["exposure_s"]), NOT_KNOWN if trains is None else f"{trains:.0f}",
-                     visible(row["status"]), _seconds(row["projected_exposure_s"]), _time(row["time"])))
+                     visible(row["status"]), visible(checks) if isinstance(checks, str) else "",
+                     _seconds(row["projected_exposure_s"]), _time(row["time"])))
     return pd.DataFrame(rows, columns=list(SHOWN))
 
 

@@ -22,6 +22,7 @@ from eqegs_repo.measured import with_error
 from eqegs_repo.simulate import synthetic
 from tests.eqegs_repo.test_watch import _drive
 from tests.helpers.cooktrees import PROPOSAL, image_params, repository, seed_spice, write_runs
+from tests.helpers.treeutil import local_fs
 
 TRAINS = (1000, 2000, 4000, 8000)
 """The growths of the measurement played: the errors of τ halve over them."""
@@ -71,6 +72,29 @@ def test_a_growing_sample_is_cooked_again_after_each_growth_with_one_history_row
     assert history.fingerprint.nunique() == 4 and (history.tau_err_ns / history.tau_ns).is_monotonic_decreasing
     assert [(n, key) for n, key, _ in updates] == [(1, "S001"), (2, "S001"), (3, "S001"), (4, "S001")]
     assert updates[-1][2]["n_trains"] == 8000 and updates[-1][2]["tau_ns"] == rows[-1]["tau_ns"]
+    # each row names the q its result belongs to and the physics checks it failed, as the cook did
+    assert list(history.q_weighted) == pytest.approx([r["q_weighted"] for r in rows]) and 11 < rows[-1]["q_weighted"] < 13
+    assert list(history.checks.fillna("")) == [r["checks"] for r in rows]
+    assert all(isinstance(r["checks"], str) for r in rows)
+
+
+def test_a_history_file_written_before_q_and_checks_were_recorded_reads_and_grows(tmp_path):
+    from eqegs_repo import history as histories
+    from eqegs_repo.live_page import shown_table
+
+    fs, path = local_fs(), str(tmp_path / "history.csv")
+    old = [c for c in COLUMNS if c not in histories.LATER_COLUMNS]
+    pd.DataFrame([dict.fromkeys(old, 1.0) | {"proposal": "P", "sample": "S", "time": "2026-12-01T00:00:00",
+                                             "status": "ok", "fingerprint": "a"}], columns=old).to_csv(path, index=False)
+    table = histories.read_file(fs, path)
+    assert list(table.columns) == list(COLUMNS) and table.q_weighted.isna().all()
+    assert shown_table(table).loc[0, "checks"] == ""
+    row = dict.fromkeys(COLUMNS, 2.0) | {"proposal": "P", "sample": "S", "time": "2026-12-01T00:01:00",
+                                        "status": "ok", "fingerprint": "b", "checks": "window 2.7 < 5"}
+    grown = histories.append_row(fs, path, row)
+    assert list(pd.read_csv(path).columns) == list(COLUMNS) and len(grown) == 2
+    latest = shown_table(histories.read_file(fs, path)).iloc[0]
+    assert latest["checks"] == "window 2.7 < 5" and latest["q (nm^-1)"] == "2.000"
 
 
 def test_the_live_page_of_a_watch_shows_the_newest_row_after_the_last_growth(measurement):
