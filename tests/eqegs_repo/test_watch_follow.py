@@ -16,8 +16,8 @@ import pytest
 from eqegs_repo import BadInput
 from eqegs_repo import batch
 from eqegs_repo import watch as watching
-from eqegs_repo.history import COLUMNS, projected_exposure
-from eqegs_repo.live_page import LivePage
+from eqegs_repo.history import COLUMNS, LATER_COLUMNS, append_row, projected_exposure, read_file
+from eqegs_repo.live_page import LivePage, shown_table
 from eqegs_repo.measured import with_error
 from eqegs_repo.simulate import synthetic
 from tests.eqegs_repo.test_watch import _drive
@@ -79,21 +79,18 @@ def test_a_growing_sample_is_cooked_again_after_each_growth_with_one_history_row
 
 
 def test_a_history_file_written_before_q_and_checks_were_recorded_reads_and_grows(tmp_path):
-    from eqegs_repo import history as histories
-    from eqegs_repo.live_page import shown_table
-
     fs, path = local_fs(), str(tmp_path / "history.csv")
-    old = [c for c in COLUMNS if c not in histories.LATER_COLUMNS]
+    old = [c for c in COLUMNS if c not in LATER_COLUMNS]
     pd.DataFrame([dict.fromkeys(old, 1.0) | {"proposal": "P", "sample": "S", "time": "2026-12-01T00:00:00",
                                              "status": "ok", "fingerprint": "a"}], columns=old).to_csv(path, index=False)
-    table = histories.read_file(fs, path)
+    table = read_file(fs, path)
     assert list(table.columns) == list(COLUMNS) and table.q_weighted.isna().all()
     assert shown_table(table).loc[0, "checks"] == ""
     row = dict.fromkeys(COLUMNS, 2.0) | {"proposal": "P", "sample": "S", "time": "2026-12-01T00:01:00",
                                         "status": "ok", "fingerprint": "b", "checks": "window 2.7 < 5"}
-    grown = histories.append_row(fs, path, row)
+    grown = append_row(fs, path, row)
     assert list(pd.read_csv(path).columns) == list(COLUMNS) and len(grown) == 2
-    latest = shown_table(histories.read_file(fs, path)).iloc[0]
+    latest = shown_table(read_file(fs, path)).iloc[0]
     assert latest["checks"] == "window 2.7 < 5" and latest["q (nm^-1)"] == "2.000"
 
 
