@@ -35,8 +35,9 @@ BACKGROUND = "S000_noise"
 H5 = "train_integrated.h5"
 
 CHAIN = r"""
-import atexit, json, resource, shutil, sys, tempfile, time
+import atexit, json, resource, shutil, sys, tempfile, time, warnings
 from eqegs_repo import Repository
+from eqegs_repo.errors import PhysicsWarning
 from eqegs_repo.simulate import demo, synthetic
 base = sys.argv[1]
 tiny = tempfile.mkdtemp(prefix="bench-warm-")
@@ -46,7 +47,9 @@ tree = synthetic.write_tree(tiny, proposals=("2025A1234",), preset="tiny", seed=
 truth = synthetic.load_truth(tiny, tree.account, "2025A1234", "S001")
 prop = Repository(tree.url(), spice_url="memory://warm", cache_url=False)["2025A1234"]
 demo.seed_spice(prop, truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=20)
-prop["S001"].cooked
+with warnings.catch_warnings():  # the warm-up's tiny run: its narrow window warns, as it should
+    warnings.simplefilter("ignore", PhysicsWarning)
+    prop["S001"].cooked
 repo = Repository(f"{synthetic.eqegs_root(base)}/{{proposal}}/{{sample}}", spice_url=f"{base}/bench-spice",
                   cache_url=False)
 sample = repo[%(proposal)r][%(sample)r]

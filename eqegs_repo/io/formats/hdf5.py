@@ -16,11 +16,13 @@ h5py is an optional dependency (extra ``hdf5``): nothing here imports it before 
 Before any value is read, every dataset's link and storage are checked: an external link, a
 virtual dataset whose sources lie in another file, external raw storage or a filter that is not
 installed are refused naming the file and dataset, so nothing outside the sample's file is ever
-opened. Reads go through h5py: :meth:`Hdf5Array.read_frames` reads whole frames straight into
-the caller's buffer; :attr:`Hdf5Array.chunk_frames` tells the streaming passes the chunks'
-length along frames, so that their blocks hold whole chunks and each chunk is decompressed once.
-h5py releases the GIL while HDF5 reads and decompresses, but runs one HDF5 call at a time, so one
-lane decompresses while the other computes (docs/layout.md#hdf5, benchmarks/bench_hdf5.py).
+opened. :meth:`Hdf5Array.read_frames` reads whole frames into the caller's buffer;
+:attr:`Hdf5Array.chunk_frames` tells the streaming passes the chunks' length along frames, so
+that their blocks hold whole chunks and each chunk is decompressed once. h5py runs one HDF5
+call at a time, so chunks compressed with Zstd or gzip (with or without shuffle), or not at all,
+are decompressed outside HDF5 by :mod:`~eqegs_repo.io.formats.hdf5_chunks`, in every lane at
+once; other filters are undone by HDF5, one lane at a time, while the other lanes compute
+(docs/layout.md#hdf5-speed, benchmarks/bench_hdf5.py).
 """
 import json
 import threading
@@ -28,6 +30,7 @@ import threading
 import numpy as np
 
 from eqegs_repo.errors import BadSample, MissingExtra, optional_import
+from eqegs_repo.io.formats.hdf5_chunks import chunk_reader
 from eqegs_repo.io.frames import basic_key
 from eqegs_repo.io.layout import HDF5_FILE, check_regular_file, is_local, opening, parse_marker
 
@@ -146,9 +149,10 @@ class SharedFile:
         self._lock = threading.Lock()
         self._h5 = None
         self._datasets = {}
+        self._readers = {}
 
     def __getstate__(self):
-        return {**self.__dict__, "_h5": None, "_datasets": {}, "_lock": None}
+        return {**self.__dict__, "_h5": None, "_datasets": {}, "_readers": {}, "_lock": None}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -159,7 +163,7 @@ class SharedFile:
 
     def close(self):
         """Close the file (reopened when read again)."""
-        h5, self._h5, self._datasets = getattr(self, "_h5", None), None, {}
+        h5, self._h5, self._datasets, self._readers = getattr(self, "_h5", None), None, {}, {}
         if h5 is not None:
             h5.close()
 
@@ -174,7 +178,13 @@ class SharedFile:
                     raise BadSample(f"{self.path}: dataset /{name} changed since the file was opened "
                                     f"(expected shape {shape}); was the file rewritten?")
                 self._datasets[name] = dset
+                self._readers[name] = chunk_reader(dset, frame_axis=len(shape) - 3) if len(shape) >= 3 else None
             return self._datasets[name]
+
+    def chunk_reader(self, name):
+        """The :class:`~eqegs_repo.io.formats.hdf5_chunks.ChunkReader` of the dataset ``name``
+        opened by :meth:`dataset`, or None when HDF5 reads it."""
+        return self._readers.get(name)
 
 
 class Hdf5Array:
@@ -213,8 +223,10 @@ class Hdf5Array:
         return self.read_frames(lo, hi)[(local,) + rest]
 
     def read_frames(self, start, stop, out=None):
-        """Frames ``start..stop-1`` as a C-ordered array, read straight into ``out`` when given;
-        BadSample naming the dataset when HDF5 cannot read or decompress them."""
+        """Frames ``start..stop-1`` as a C-ordered array, read into ``out`` when given (chunk by
+        chunk, decompressed in this thread, where :mod:`~eqegs_repo.io.formats.hdf5_chunks` can;
+        else straight by HDF5); BadSample naming the dataset when they cannot be read or
+        decompressed."""
         shape = (stop - start,) + self.shape[1:]
         if out is None:
             out = np.empty(shape, self.dtype)
@@ -222,9 +234,13 @@ class Hdf5Array:
             raise ValueError(f"out must be a C-ordered {self.dtype} array of shape {shape}")
         if stop > start:
             dset = self.file.dataset(self.name, self.dataset_shape)
+            reader = self.file.chunk_reader(self.name)
             frames = slice(start, stop)
             try:
-                dset.read_direct(out, source_sel=frames if self.sensor is None else (self.sensor, frames))
+                if reader is None:
+                    dset.read_direct(out, source_sel=frames if self.sensor is None else (self.sensor, frames))
+                else:
+                    reader.read(dset, start, stop, out, sensor=self.sensor)
             except OSError as exc:
                 raise BadSample(f"{self.path}: frames {start}..{stop - 1} cannot be read ({exc})") from None
         return out
