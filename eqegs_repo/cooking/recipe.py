@@ -86,7 +86,8 @@ class IntegrationRecipe:
         with self.params.blame("q_integration.centre_method", "roi"):
             return qi.find_beam_centre(image, roi=roi, threshold_frac=qp["centroid_threshold_frac"],
                                        iterations=qp["centre_iterations"], method=qp["centre_method"],
-                                       spike_factor=qp["centre_spike_factor"])
+                                       spike_factor=qp["centre_spike_factor"],
+                                       threshold_mode=qp["centroid_threshold_mode"])
 
     @property
     def geometry(self):

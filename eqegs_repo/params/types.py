@@ -251,8 +251,12 @@ Q_INTEGRATION = TypeSchema("q_integration", 1, (
     Field("centre_y", "float", "px", None, "beam centre row for centre_method manual",
           minimum=-MAX_PX, maximum=MAX_PX, nullable=True),
     Field("centroid_threshold_frac", "float", "", 0.1,
-          "weights below this fraction of the maximum are zeroed", minimum=0, maximum=1,
+          "threshold of the centroid weights, as a fraction of their maximum", minimum=0, maximum=1,
           max_exclusive=True),
+    Field("centroid_threshold_mode", "enum", "", "subtract",
+          "subtract: the centroid weights are max(w - threshold, 0), continuous in the counts; "
+          "cut: w above the threshold, 0 below (the app's centroid)",
+          choices=("subtract", "cut")),
     Field("centre_iterations", "int", "", 2, "re-centre the ROI this many times", minimum=1,
           maximum=100),
     Field("centre_spike_factor", "float", "", 10.0,

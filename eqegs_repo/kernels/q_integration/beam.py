@@ -17,6 +17,8 @@ from eqegs_repo.kernels.reconstruction import Roi
 from eqegs_repo.kernels.sensors import SensorLayout, sensor_window
 
 CENTRE_METHODS = ("centroid", "gauss2d")
+THRESHOLD_MODES = ("subtract", "cut")
+"""``centroid_threshold_mode``: the threshold subtracted from the weights (continuous), or the app's cut."""
 BG_SCALE_MODES = ("unity", "forward_ratio", "manual")
 
 
@@ -46,13 +48,19 @@ def find_beam_centre(
     method: str = "centroid",
     gauss_halfwidth: int = 5,
     spike_factor: float | None = 10.0,
+    threshold_mode: str = "subtract",
 ) -> BeamCentre:
     """Centre of the direct beam in the ROI of the frame-summed image
     (docs/physics.md#q-integration).
 
-    Each pass subtracts the median b of the ROI border, takes weights w = I − b, zeroes weights
-    below ``threshold_frac``·max(w) (``centroid_threshold_frac``) and computes the centroid
-    Σwx/Σw, Σwy/Σw.  Between passes the ROI (same size) is re-centred on the centroid;
+    Each pass subtracts the median b of the ROI border, takes weights w = I − b, thresholds them
+    at t = ``threshold_frac``·max(w) (``centroid_threshold_frac``) and computes the centroid
+    Σwx/Σw, Σwy/Σw of the thresholded weights. ``threshold_mode`` (``centroid_threshold_mode``):
+    ``"subtract"`` takes max(w − t, 0), which changes continuously with the counts, so that a
+    pixel whose counts cross the threshold moves the centre by next to nothing; ``"cut"`` (the
+    app's) keeps w where w ≥ t and zeroes the rest, so that such a pixel moves the centre by its
+    whole weight (about 0.03 px for a beam of σ = 1.3 px). Both are unbiased for a symmetric
+    beam. Between passes the ROI (same size) is re-centred on the centroid;
     ``iterations`` (``centre_iterations``, ≥ 1) passes are made.  ``method="gauss2d"`` refines
     the centroid with a least-squares 2D Gaussian + constant fitted on a (2·gauss_halfwidth + 1)²
     px window.  ``image`` (H, W); returns :class:`BeamCentre` in px.
@@ -70,10 +78,12 @@ def find_beam_centre(
         raise BadInput(f"centre_method must be one of {CENTRE_METHODS} for the kernel, got {method!r}")
     if not 0.0 <= float(threshold_frac) < 1.0:
         raise BadInput(f"centroid_threshold_frac must be in [0, 1), got {threshold_frac!r}")
+    if threshold_mode not in THRESHOLD_MODES:
+        raise BadInput(f"centroid_threshold_mode must be one of {THRESHOLD_MODES}, got {threshold_mode!r}")
     if int(iterations) < 1:
         raise BadInput(f"centre_iterations must be >= 1, got {iterations!r}")
     for _ in range(int(iterations)):
-        x, y, border = _centroid(image, roi, float(threshold_frac))
+        x, y, border = _centroid(image, roi, float(threshold_frac), threshold_mode)
         last_roi = roi
         roi = _recentred_roi(roi, x, y, image.shape)
     if method == "gauss2d":
@@ -97,7 +107,7 @@ def clip_spikes(image: np.ndarray, *, factor: float) -> np.ndarray:
     return np.minimum(image, float(factor) * np.clip(largest, 0.0, None))
 
 
-def _centroid(image: np.ndarray, roi: Roi, threshold_frac: float) -> tuple[float, float, float]:
+def _centroid(image: np.ndarray, roi: Roi, threshold_frac: float, mode: str) -> tuple[float, float, float]:
     sub = image[roi.slices]
     border = np.concatenate([sub[0], sub[-1], sub[1:-1, 0], sub[1:-1, -1]])
     level = float(np.median(border))
@@ -106,8 +116,10 @@ def _centroid(image: np.ndarray, roi: Roi, threshold_frac: float) -> tuple[float
     if not peak > 0:
         raise BadInput(f"the ROI {roi.as_dict()} holds nothing above its border median {level:g}; "
                        "no direct beam to centre on (check the ROI)")
-    weights = np.where(weights >= threshold_frac * peak, weights, 0.0)
-    weights = np.clip(weights, 0.0, None)
+    if mode == "subtract":
+        weights = np.clip(weights - threshold_frac * peak, 0.0, None)
+    else:
+        weights = np.clip(np.where(weights >= threshold_frac * peak, weights, 0.0), 0.0, None)
     total = weights.sum()
     ys = np.arange(roi.y0, roi.y1 + 1, dtype=np.float64)
     xs = np.arange(roi.x0, roi.x1 + 1, dtype=np.float64)

@@ -60,6 +60,34 @@ def test_a_hot_pixel_in_the_roi_leaves_the_centre_where_it_is():
         qi.find_beam_centre(image, roi=roi, spike_factor=0.5)
 
 
+def test_a_pixel_crossing_the_threshold_moves_the_subtracted_centroid_by_next_to_nothing():
+    """The default weights max(w - t, 0) change continuously with the counts; the app's cut jumps."""
+    centre = (90.3, 110.7)
+    image = np.random.default_rng(2).poisson(ring_image(centre, spot_sigma=1.3)).astype(np.float64)
+    roi = Roi(80, 100, 100, 120)
+    found = {mode: qi.find_beam_centre(image, roi=roi, threshold_mode=mode) for mode in ("subtract", "cut")}
+    base = found["cut"].border_median
+    weights = image[roi.slices] - base
+    threshold = 0.1 * weights.max()
+    ys, xs = np.indices(weights.shape)
+    dx = xs + roi.x0 - centre[0]  # the pixel just above the threshold farthest from the centre along x
+    candidates = np.flatnonzero((weights.ravel() > threshold) & (np.abs(dx.ravel()) > 1.5))
+    pixel = candidates[np.argmin(weights.ravel()[candidates])]
+    y, x = np.unravel_index(pixel, weights.shape)
+    above, below = image.copy(), image.copy()  # that pixel 0.1 % above and 0.1 % below the threshold
+    above[roi.y0 + y, roi.x0 + x] = base + threshold * 1.001
+    below[roi.y0 + y, roi.x0 + x] = base + threshold * 0.999
+    moved = {}
+    for mode in ("subtract", "cut"):
+        one, other = (qi.find_beam_centre(im, roi=roi, threshold_mode=mode) for im in (above, below))
+        moved[mode] = math.hypot(one.x - other.x, one.y - other.y)
+    assert moved["cut"] > 0.01 and moved["subtract"] < 1e-4, moved
+    for mode, centre_found in found.items():  # both unbiased for a symmetric beam
+        assert math.hypot(centre_found.x - centre[0], centre_found.y - centre[1]) < 0.05, (mode, centre_found)
+    with pytest.raises(BadInput, match="centroid_threshold_mode must be one of"):
+        qi.find_beam_centre(image, roi=roi, threshold_mode="soft")
+
+
 def test_clipping_spikes_keeps_a_narrow_beam_centred():
     for sigma in (0.5, 1.2, 2.5):
         image = ring_image((90.3, 110.7), spot_sigma=sigma)
