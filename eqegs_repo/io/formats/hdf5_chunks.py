@@ -43,20 +43,18 @@ def chunk_reader(dset, frame_axis):
             import zstandard  # noqa: F401 - present: the chunks can be decompressed here
         except ImportError:
             return None
-    return ChunkReader(tuple(int(n) for n in chunks), frame_axis, filters, dset.dtype)
+    return ChunkReader(int(chunks[frame_axis]), tuple(int(n) for n in chunks[frame_axis + 1:]), filters, dset.dtype)
 
 
 class ChunkReader:
-    """Reads whole frames of one chunked dataset chunk by chunk: ``chunks`` its chunk shape,
-    ``frame_axis`` the axis of frames, ``filters`` the ids of its pipeline in the order HDF5
+    """Reads whole frames of one chunked dataset chunk by chunk: ``chunk_frames`` frames of
+    ``frame_shape`` (rows, cols) per chunk, ``filters`` the ids of its pipeline in the order HDF5
     applied them when writing, ``dtype`` its values' type."""
 
-    def __init__(self, chunks, frame_axis, filters, dtype):
-        self.chunks, self.frame_axis, self.filters = chunks, frame_axis, list(filters)
+    def __init__(self, chunk_frames, frame_shape, filters, dtype):
+        self.chunk_frames, self.frame_shape, self.filters = int(chunk_frames), tuple(frame_shape), list(filters)
         self.dtype = np.dtype(dtype)
-        self.chunk_frames = chunks[frame_axis]
-        self.frame_shape = chunks[frame_axis + 1:]
-        self.nbytes = int(np.prod(chunks, dtype=np.int64)) * self.dtype.itemsize
+        self.nbytes = self.chunk_frames * int(np.prod(self.frame_shape, dtype=np.int64)) * self.dtype.itemsize
 
     def read(self, dset, start, stop, out, *, sensor=None):
         """Frames ``start..stop-1`` of ``dset`` (of ``sensor`` of the stacked dataset) into

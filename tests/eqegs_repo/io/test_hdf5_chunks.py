@@ -138,7 +138,7 @@ def test_a_damaged_chunk_is_one_error_naming_the_file_and_its_frames(tmp_path, p
 
 
 def test_a_chunk_that_decodes_to_the_wrong_size_is_left_to_hdf5():
-    reader = hdf5_chunks.ChunkReader((4, ROWS, COLS), 0, [hdf5_chunks.DEFLATE], np.uint32)
+    reader = hdf5_chunks.ChunkReader(4, (ROWS, COLS), [hdf5_chunks.DEFLATE], np.uint32)
     assert reader.decode(0, zlib.compress(b"\x00" * 7)) is None
     assert reader.decode(0, b"not deflate") is None
     good = reader.decode(0, zlib.compress(np.arange(4 * ROWS * COLS, dtype=np.uint32).tobytes()))
