@@ -38,21 +38,25 @@ def chunk_reader(dset, frame_axis):
     filters = [plist.get_filter(index)[0] for index in range(plist.get_nfilters())]
     if any(code not in (ZSTD, DEFLATE, SHUFFLE) for code in filters):
         return None
+    zstd = None
     if ZSTD in filters:
         try:
-            import zstandard  # noqa: F401 - present: the chunks can be decompressed here
+            import zstandard as zstd
         except ImportError:
             return None
-    return ChunkReader(int(chunks[frame_axis]), tuple(int(n) for n in chunks[frame_axis + 1:]), filters, dset.dtype)
+    return ChunkReader(int(chunks[frame_axis]), tuple(int(n) for n in chunks[frame_axis + 1:]), filters, dset.dtype,
+                       zstd=zstd)
 
 
 class ChunkReader:
     """Reads whole frames of one chunked dataset chunk by chunk: ``chunk_frames`` frames of
     ``frame_shape`` (rows, cols) per chunk, ``filters`` the ids of its pipeline in the order HDF5
-    applied them when writing, ``dtype`` its values' type."""
+    applied them when writing, ``dtype`` its values' type; ``zstd`` the ``zstandard`` module when
+    the pipeline holds Zstd."""
 
-    def __init__(self, chunk_frames, frame_shape, filters, dtype):
+    def __init__(self, chunk_frames, frame_shape, filters, dtype, *, zstd=None):
         self.chunk_frames, self.frame_shape, self.filters = int(chunk_frames), tuple(frame_shape), list(filters)
+        self.zstd = zstd
         self.dtype = np.dtype(dtype)
         self.nbytes = self.chunk_frames * int(np.prod(self.frame_shape, dtype=np.int64)) * self.dtype.itemsize
 
@@ -85,9 +89,7 @@ class ChunkReader:
                     continue
                 code = self.filters[index]
                 if code == ZSTD:
-                    import zstandard
-
-                    data = zstandard.ZstdDecompressor().decompress(data, max_output_size=self.nbytes)
+                    data = self.zstd.ZstdDecompressor().decompress(data, max_output_size=self.nbytes)
                 elif code == DEFLATE:
                     data = zlib.decompress(data, bufsize=self.nbytes)
                 elif len(data) != self.nbytes:  # SHUFFLE of anything but one chunk's bytes
@@ -99,3 +101,4 @@ class ChunkReader:
         if len(data) != self.nbytes:
             return None
         return np.frombuffer(data, self.dtype).reshape((self.chunk_frames,) + self.frame_shape)
+
