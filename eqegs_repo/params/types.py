@@ -255,14 +255,14 @@ Q_INTEGRATION = TypeSchema("q_integration", 1, (
           max_exclusive=True),
     Field("centroid_threshold_mode", "enum", "", "subtract",
           "subtract: the centroid weights are max(w - threshold, 0), continuous in the counts; "
-          "cut: w above the threshold, 0 below (the app's centroid)",
+          "cut: w above the threshold, 0 below (the app's, with centre_spike_factor null)",
           choices=("subtract", "cut")),
     Field("centre_iterations", "int", "", 2, "re-centre the ROI this many times", minimum=1,
           maximum=100),
     Field("centre_spike_factor", "float", "", 10.0,
           "before the centre is found, a pixel above this many times the largest of its 8 "
           "neighbours is clipped to that bound (a hot pixel in the ROI); null: no clipping, "
-          "the app's centroid",
+          "as the app (with centroid_threshold_mode cut)",
           minimum=1, min_exclusive=True, maximum=1e6, nullable=True),
     Field("forward_box_halfwidth", "int", "px", 20,
           "half-width of the box summed into the forward spectrum [M fig 04]", minimum=1,

@@ -69,7 +69,7 @@ def find_beam_centre(
     a pixel above ``spike_factor`` times the largest of its 8 neighbours takes that bound instead
     (:func:`clip_spikes`). A hot pixel in the ROI, 1000 x the ring level, otherwise pulls the
     centroid by up to a pixel; a beam spot of σ ≥ 0.5 px stays below the bound of the default 10
-    and is used as it is. ``None`` keeps every pixel (the app's centroid).
+    and is used as it is. ``None`` keeps every pixel (the app's centroid, with ``threshold_mode="cut"``).
     """
     image = image_2d(image, name="image")
     if spike_factor is not None:
