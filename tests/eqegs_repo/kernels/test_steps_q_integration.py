@@ -69,8 +69,8 @@ def test_a_pixel_crossing_the_threshold_moves_the_subtracted_centroid_by_next_to
     base = found["cut"].border_median
     weights = image[roi.slices] - base
     threshold = 0.1 * weights.max()
-    ys, xs = np.indices(weights.shape)
-    dx = xs + roi.x0 - centre[0]  # the pixel just above the threshold farthest from the centre along x
+    _, xs = np.indices(weights.shape)
+    dx = xs + roi.x0 - centre[0]  # the dimmest pixel above the threshold, off the centre along x
     candidates = np.flatnonzero((weights.ravel() > threshold) & (np.abs(dx.ravel()) > 1.5))
     pixel = candidates[np.argmin(weights.ravel()[candidates])]
     y, x = np.unravel_index(pixel, weights.shape)
