@@ -217,13 +217,16 @@ def noise_free_copy(base_dir, account=synthetic.DEFAULT_ACCOUNT, models=None, **
 
 
 def truth_of_fit(ds, truth):
-    """(τ, f_q) of an exponential fitted to the true ISF of the pixels the result used (its
-    ``q_pixel_min`` to ``q_pixel_max``; the requested ``q_min`` to ``q_max`` for a result cooked
-    before those were recorded) at the accepted times: what a perfect measurement of that range
-    gives (τ varies across the range)."""
+    """(τ, f_q) of an exponential fitted to the true ISF of the pixels the result used at the
+    accepted times: what a perfect measurement of that range gives (τ varies across the range).
+    The pixels are those the result's radial bins hold: bins of ``radial_bin_px`` around the
+    centre it found, whose centre q lies in its ``q_min`` to ``q_max``, outside its direct-beam
+    box (:meth:`~eqegs_repo.simulate.synthetic.SampleTruth.isf_of_bins`), each at its true q."""
     t = ds.t.values[ds.accepted.values]
     attrs = ds.attrs
-    isf = truth.isf_in_q_range(attrs.get("q_pixel_min", attrs["q_min"]), attrs.get("q_pixel_max", attrs["q_max"]), t)
+    qp = attrs["parameters"]["q_integration"]
+    isf = truth.isf_of_bins(attrs["q_min"], attrs["q_max"], t, centre_xy=(attrs["centre_x"], attrs["centre_y"]),
+                            bin_px=qp["radial_bin_px"], box_halfwidth=qp["direct_exclusion_halfwidth"])
     fit = es.fit_relaxation(t, isf, np.full(t.size, 1e-3))
     return fit.tau_ns, fit.f_q
 

@@ -31,6 +31,7 @@ from eqegs_repo.errors import BadInput
 from eqegs_repo.io.formats.hdf5 import FILE_NAME
 from eqegs_repo.io.layout import TreeLayout
 from eqegs_repo.kernels import rules
+from eqegs_repo.kernels.physics import q_from_two_theta, two_theta_from_radius
 from eqegs_repo.kernels.sensors import coverage
 from eqegs_repo.simulate import image
 from eqegs_repo.simulate.run_files import FORMATS, check_format, write_files  # noqa: F401 - FORMATS: the face
@@ -413,12 +414,38 @@ class SampleTruth:
         problems = rules.q_range_problems(q_min, q_max)
         if problems:
             raise BadInput("; ".join(problems))
+        geometry = self.params.geometry()
+        inside = (geometry.q >= q_min) & (geometry.q <= q_max)
+        return self._isf_of_pixels(geometry, inside, t_ns, f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
+
+    def isf_of_bins(self, q_min: float, q_max: float, t_ns: np.ndarray, *, centre_xy: tuple[float, float],
+                    bin_px: float, box_halfwidth: float = 0.0) -> np.ndarray:
+        """The ISF (as :meth:`isf_in_q_range`) of the recorded pixels that a radial integration
+        around ``centre_xy`` (x, y px: the centre a result found, not the true one) with bins of
+        ``bin_px`` px puts into the bins whose centre q lies in [``q_min``, ``q_max``] (nm⁻¹),
+        outside the direct-beam box of half-width ``box_halfwidth`` px: the pixels a result of
+        that range summed, each with its true q (docs/e-spectrum-and-isf.md#the-q-of-a-result)."""
+        problems = rules.q_range_problems(q_min, q_max)
+        if problems:
+            raise BadInput("; ".join(problems))
+        geometry = self.params.geometry()
+        dx, dy = geometry.x - float(centre_xy[0]), geometry.y - float(centre_xy[1])
+        bin_centre = (np.floor(np.hypot(dx, dy) / float(bin_px)) + 0.5) * float(bin_px)
+        q_bin = q_from_two_theta(two_theta_from_radius(bin_centre, pixel_mm=geometry.pixel_mm,
+                                                       distance_mm=geometry.distance_mm),
+                                 wavelength_nm=geometry.wavelength_nm)
+        outside_box = (np.abs(dx) > box_halfwidth) | (np.abs(dy) > box_halfwidth)
+        inside = (q_bin >= q_min) & (q_bin <= q_max) & outside_box
+        return self._isf_of_pixels(geometry, inside, t_ns,
+                                   f"no recorded pixel falls in a bin of {q_min} <= q <= {q_max} nm⁻¹")
+
+    def _isf_of_pixels(self, geometry, inside, t_ns, empty):
+        """The ISF at ``t_ns`` of the recorded pixels of ``inside`` (H, W) bool, each weighted by its
+        share ΔΩ·P·S(q) of the quasi-elastic counts; BadInput ``empty`` when there is none."""
         params = self.params
-        geometry = params.geometry()
-        recorded = coverage(params.sensor_layout) > 0
-        inside = recorded & (geometry.q >= q_min) & (geometry.q <= q_max)
+        inside = inside & (coverage(params.sensor_layout) > 0)
         if not inside.any():
-            raise BadInput(f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
+            raise BadInput(empty)
         polar = image.polarisation_factor(geometry.two_theta, geometry.phi_deg, params.polarisation_deg)
         weights = (geometry.solid_angle * polar * params.scatterers().structure(geometry.q))[inside]
         t = np.asarray(t_ns, dtype=np.float64)

@@ -60,3 +60,27 @@ def test_with_noise_free_lines_the_copy_up_by_sample():
     np.testing.assert_allclose(judged["tau_bias_pct"], [1.0, -2.0])
     np.testing.assert_allclose(judged["tau_bias_sigma"], [0.2, -0.5])
     np.testing.assert_allclose(judged["f_q_bias_sigma"], [1.0, 0.5])
+
+
+def test_the_truth_of_a_fit_holds_exactly_the_pixels_its_bins_summed(tmp_path, monkeypatch):
+    """demo.truth_of_fit takes the pixels the result's bins hold (around the centre it found),
+    each at its true q."""
+    from eqegs_repo import Repository
+
+    tree = synthetic.write_tree(tmp_path, proposals=("2025A1234",), preset="tiny", seed=3, samples_per_proposal=1,
+                                n_frames=256)
+    truth = synthetic.load_truth(tmp_path, tree.account, "2025A1234", "S001")
+    prop = Repository(tree.url(), spice_url="memory://truth-bins", cache_url=False)["2025A1234"]
+    demo.seed_spice(prop, truth.params, bg_n_points=8, isf_error_threshold=0.1, n_mc=20)
+    ds, qds = prop["S001"].cook("e_spectrum_and_isf"), prop["S001"].cook("q_integration")
+    taken = []
+    isf_of_pixels = synthetic.SampleTruth._isf_of_pixels
+    monkeypatch.setattr(synthetic.SampleTruth, "_isf_of_pixels",
+                        lambda self, geometry, inside, t, empty: taken.append(inside) or isf_of_pixels(
+                            self, geometry, inside, t, empty))
+    tau, _ = demo.truth_of_fit(ds, truth)
+    binned = (qds.q.values >= ds.attrs["q_min"]) & (qds.q.values <= ds.attrs["q_max"])
+    (inside,) = taken
+    used = inside & qds.mask.values
+    assert inside.sum() == used.sum() == qds.npix.values[binned].sum() > 0  # the pixels of the bins used, only those
+    assert np.isfinite(tau)
