@@ -414,9 +414,11 @@ class SampleTruth:
         problems = rules.q_range_problems(q_min, q_max)
         if problems:
             raise BadInput("; ".join(problems))
-        geometry = self.params.geometry()
+        params = self.params
+        geometry = params.geometry()
         inside = (geometry.q >= q_min) & (geometry.q <= q_max)
-        return self._isf_of_pixels(geometry, inside, t_ns, f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
+        return self._isf_of_pixels(params, geometry, inside, t_ns,
+                                   f"no recorded pixel has {q_min} <= q <= {q_max} nm⁻¹")
 
     def isf_of_bins(self, q_min: float, q_max: float, t_ns: np.ndarray, *, centre_xy: tuple[float, float],
                     bin_px: float, box_halfwidth: float = 0.0) -> np.ndarray:
@@ -428,7 +430,8 @@ class SampleTruth:
         problems = rules.q_range_problems(q_min, q_max)
         if problems:
             raise BadInput("; ".join(problems))
-        geometry = self.params.geometry()
+        params = self.params
+        geometry = params.geometry()
         dx, dy = geometry.x - float(centre_xy[0]), geometry.y - float(centre_xy[1])
         bin_centre = (np.floor(np.hypot(dx, dy) / float(bin_px)) + 0.5) * float(bin_px)
         q_bin = q_from_two_theta(two_theta_from_radius(bin_centre, pixel_mm=geometry.pixel_mm,
@@ -436,13 +439,13 @@ class SampleTruth:
                                  wavelength_nm=geometry.wavelength_nm)
         outside_box = (np.abs(dx) > box_halfwidth) | (np.abs(dy) > box_halfwidth)
         inside = (q_bin >= q_min) & (q_bin <= q_max) & outside_box
-        return self._isf_of_pixels(geometry, inside, t_ns,
+        return self._isf_of_pixels(params, geometry, inside, t_ns,
                                    f"no recorded pixel falls in a bin of {q_min} <= q <= {q_max} nm⁻¹")
 
-    def _isf_of_pixels(self, geometry, inside, t_ns, empty):
+    def _isf_of_pixels(self, params, geometry, inside, t_ns, empty):
         """The ISF at ``t_ns`` of the recorded pixels of ``inside`` (H, W) bool, each weighted by its
-        share ΔΩ·P·S(q) of the quasi-elastic counts; BadInput ``empty`` when there is none."""
-        params = self.params
+        share ΔΩ·P·S(q) of the quasi-elastic counts (``params``: :attr:`params`, ``geometry``: its
+        pixel geometry, both made once by the caller); BadInput ``empty`` when there is none."""
         inside = inside & (coverage(params.sensor_layout) > 0)
         if not inside.any():
             raise BadInput(empty)

@@ -76,8 +76,8 @@ def test_the_truth_of_a_fit_holds_exactly_the_pixels_its_bins_summed(tmp_path, m
     taken = []
     isf_of_pixels = synthetic.SampleTruth._isf_of_pixels
     monkeypatch.setattr(synthetic.SampleTruth, "_isf_of_pixels",
-                        lambda self, geometry, inside, t, empty: taken.append(inside) or isf_of_pixels(
-                            self, geometry, inside, t, empty))
+                        lambda self, params, geometry, inside, t, empty: taken.append(inside) or isf_of_pixels(
+                            self, params, geometry, inside, t, empty))
     tau, _ = demo.truth_of_fit(ds, truth)
     binned = (qds.q.values >= ds.attrs["q_min"]) & (qds.q.values <= ds.attrs["q_max"])
     (inside,) = taken
