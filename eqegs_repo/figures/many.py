@@ -5,6 +5,7 @@ import pandas as pd
 
 from eqegs_repo.errors import BadInput
 from eqegs_repo.figures.drawing import Q_LABEL, _figure, _legend, _require
+from eqegs_repo.kernels.e_spectrum.range_q import RangeQ
 from spice.display import visible
 
 SUMMARY_COLUMNS = ("proposal", "sample", "tau_ns", "tau_error_ns", "f_q", "f_q_error", "q_min", "q_max",
@@ -33,7 +34,7 @@ def summary_table(results):
             rows.append({"proposal": ds.attrs.get("proposal", ""), "sample": ds.attrs.get("sample", str(i)),
                          "tau_ns": ds["tau"].item(), "tau_error_ns": ds["tau_error"].item(),
                          "f_q": ds["f_q"].item(), "f_q_error": ds["f_q_error"].item(),
-                         **{name: ds.attrs.get(name, np.nan) for name in SUMMARY_COLUMNS[6:]}})
+                         **{name: ds.attrs.get(name, np.nan) for name in RangeQ.NAMES}})
         frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return frame[pd.to_numeric(frame["tau_ns"], errors="coerce").notna()].reset_index(drop=True)
 
