@@ -425,7 +425,8 @@ def write_report(repo, base_dir, table, overwrite=False, draw=None):
               "reconstruction, q integration and E spectrum and ISF."),
         ("h2", "Recovered against true relaxation"),
         *(("p", line) for line in recovery_summary(table)),
-        ("p", "The truth is the fit of the simulated ISF over the same q range and times"
+        ("p", "The truth is the fit, at the same times, of the simulated ISF of the pixels each result summed "
+              "(its radial bins in its q range, each pixel at its true q)"
               + ("; the noise-free columns are the fits of the noise-free copy of the tree." if "tau_bias_sigma" in table
                  else ".")),
         ("table", table),
